@@ -1,0 +1,57 @@
+# RMF-Go. `make demo` and `make test` install what they need (Debian packages
+# through .ci/install-deps), so both work on a fresh Debian machine.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+# Go tests run with the race detector; the whole run must stay well under
+# 15 minutes on 2 cores.
+TESTFLAGS ?= -race -count=1 -timeout 12m
+
+.PHONY: all build deps test test-short demo bench fuzz lint clean
+
+all: build
+
+## build: compile bin/rmf
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rmf ./cmd/rmf
+
+## deps: install the Debian packages tests start for real (zookeeper, erlang-base, haproxy, chromium)
+deps:
+	@.ci/install-deps
+
+## test: install what is missing, then vet and run every test (race detector on)
+test: deps
+	$(GO) vet ./...
+	$(GO) test $(TESTFLAGS) ./...
+
+## test-short: unit tests only (skips the tests that start ZooKeeper, Erlang, ...)
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## demo: install, build, and run the local stack with a short benchmark
+demo: deps build
+	@./bin/rmf dev --bench 20s; code=$$?; \
+	if [ $$code -eq 2 ]; then \
+		echo "make demo: dev mode (rmf dev) is not built yet, so there is no local stack to start."; \
+		echo "make demo: what exists today: 'bin/rmf --help', 'bin/rmf version', and the libraries under protocol/ and internal/zkstate (see README.md)."; \
+		exit 0; \
+	fi; exit $$code
+
+## bench: Go benchmarks of the hot paths (not part of make test)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run every fuzz target for FUZZTIME (default 10s) each
+fuzz:
+	@.ci/fuzz $(FUZZTIME)
+
+## lint: go vet and a gofmt check
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

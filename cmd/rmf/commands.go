@@ -1,0 +1,162 @@
+package main
+
+import (
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// This file declares every subcommand of the rmf contract (see
+// docs/architecture.md) with its flags. A command whose component is not
+// built yet returns errNotYetAvailable (exit code 2); as each component lands
+// its RunE moves to a file of its own.
+
+// notYet makes cmd (and, for groups, each of its verbs) answer "not yet available".
+func notYet(cmd *cobra.Command) *cobra.Command {
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		return errNotYetAvailable(strings.TrimPrefix(c.CommandPath(), "rmf "))
+	}
+	return annotateEnv(cmd)
+}
+
+// group builds a command with verb subcommands (cluster create, node add, ...).
+func group(use, short string, verbs []string, flags func(*cobra.Command)) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	flags(cmd)
+	for _, v := range verbs {
+		sub := &cobra.Command{Use: v, Short: short + ": " + v}
+		cmd.AddCommand(notYet(sub))
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		return usageErrorf("%s needs one of: %v", c.CommandPath(), verbs)
+	}
+	return annotateEnv(cmd)
+}
+
+func newDevnodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "devnode",
+		Short: "Run a Riak-protocol development node (a stand-in for Riak KV; not Riak)",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("name", "dev1@127.0.0.1", "Erlang-style node name")
+	f.String("pb", "127.0.0.1:10017", "Protocol Buffers listen address")
+	f.String("http", "127.0.0.1:10018", "HTTP listen address")
+	f.String("data", "", "data directory (identity, membership and data)")
+	f.String("backend", "memory", "storage backend: memory or disk")
+	f.String("join", "", "PB address of a node of the cluster to join")
+	f.Int("ring-size", 64, "number of ring partitions")
+	f.StringArray("bucket-type", nil, "create and activate a bucket type: NAME=JSON (repeatable)")
+	f.Bool("sync", true, "disk backend: fsync before acknowledging a write")
+	return notYet(cmd)
+}
+
+func newDirectorCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "director",
+		Short: "Run the director: a Riak PB + HTTP sidecar that balances across the cluster",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("pb", defaultPBAddr, "Protocol Buffers listen address")
+	f.String("http", defaultHTTPAddr, "HTTP listen address")
+	f.String("admin", defaultAdminAddr, "admin listen address (status page, /status, /metrics)")
+	f.StringArray("node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
+	f.String("zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery")
+	f.String("framework", defaultFramework, "framework name in ZooKeeper")
+	f.String("cluster", "", "cluster name in ZooKeeper")
+	return notYet(cmd)
+}
+
+func newErlpmdCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "erlpmd",
+		Short: "Run an EPMD replacement whose registry is ZooKeeper",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("listen", "127.0.0.1:4369", "EPMD listen address")
+	f.String("zk", "", "ZooKeeper servers host:port[,host:port...]")
+	f.String("framework", defaultFramework, "framework name in ZooKeeper")
+	return notYet(cmd)
+}
+
+func newMesosLocalCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mesos-local",
+		Short: "Run a local Mesos master and agents on the v1 HTTP API (a stand-in for Mesos; not Mesos)",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("listen", defaultMesosAddr, "master listen address")
+	f.Int("agents", 3, "number of agents")
+	f.String("work-dir", "", "work directory for agents, sandboxes and volumes")
+	f.String("agent-resources", "cpus:4;mem:8192;disk:20000;ports:[31000-31999]", "resources of each agent")
+	f.StringArray("agent-attributes", nil, "attributes of each agent, e.g. rack:r1 (repeatable)")
+	return notYet(cmd)
+}
+
+func newSchedulerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Run the Riak Mesos framework scheduler",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("master", "http://"+defaultMesosAddr, "Mesos master URL")
+	f.String("zk", "", "ZooKeeper servers host:port[,host:port...]")
+	f.String("framework", defaultFramework, "framework name")
+	f.String("api", defaultAPIAddr, "scheduler HTTP API listen address")
+	f.String("role", "riak", "Mesos role")
+	f.String("principal", "riak", "Mesos principal")
+	f.Duration("failover-timeout", 168*time.Hour, "framework failover timeout")
+	return notYet(cmd)
+}
+
+func newExecutorCmd() *cobra.Command {
+	return notYet(&cobra.Command{
+		Use:   "executor",
+		Short: "Run the Riak executor (started by a Mesos agent; configured by MESOS_* variables)",
+		Args:  cobra.NoArgs,
+	})
+}
+
+func apiFlag(cmd *cobra.Command) {
+	cmd.PersistentFlags().String("api", "", "scheduler API URL (default: read from ZooKeeper, else http://"+defaultAPIAddr+")")
+}
+
+func newClusterCmd() *cobra.Command {
+	return group("cluster", "Manage Riak clusters", []string{"create", "list", "info", "destroy", "config", "restart"}, apiFlag)
+}
+
+func newNodeCmd() *cobra.Command {
+	return group("node", "Manage the nodes of a Riak cluster", []string{"add", "list", "info", "remove", "restart"}, func(cmd *cobra.Command) {
+		apiFlag(cmd)
+		cmd.PersistentFlags().Bool("json", false, "print JSON")
+	})
+}
+
+func newBenchCmd() *cobra.Command {
+	return group("bench", "Benchmark Riak endpoints side by side", []string{"run", "compare"}, func(*cobra.Command) {})
+}
+
+func newDevCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a whole local stack: ZooKeeper, mesos-local, scheduler, a cluster of devnodes and the director",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.Int("nodes", 3, "number of Riak nodes")
+	f.String("dir", "", "state directory (default ./rmf-dev)")
+	f.String("zk", "", "use this ZooKeeper instead of starting one")
+	f.String("director-pb", defaultPBAddr, "director PB listen address")
+	f.String("director-http", defaultHTTPAddr, "director HTTP listen address")
+	f.String("director-admin", defaultAdminAddr, "director admin listen address")
+	f.String("api", defaultAPIAddr, "scheduler API listen address")
+	f.String("mesos", defaultMesosAddr, "mesos-local listen address")
+	f.Duration("bench", 0, "run a benchmark through the director for this long once the cluster is up")
+	return notYet(cmd)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Defaults shared by several subcommands; they follow Riak and the original
+// Riak Mesos Framework.
+const (
+	defaultPBAddr    = "127.0.0.1:8087"
+	defaultHTTPAddr  = "127.0.0.1:8098"
+	defaultAdminAddr = "127.0.0.1:9000"
+	defaultAPIAddr   = "127.0.0.1:9090"
+	defaultMesosAddr = "127.0.0.1:5050"
+	defaultFramework = "riak"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rmf",
+		Short: "RMF-Go: Riak KV on Apache Mesos, with a localhost Riak endpoint for every application",
+		Long: `RMF-Go runs Riak KV clusters on Apache Mesos and gives every application a
+localhost Riak endpoint through the director sidecar.
+
+Every flag can also be set through an RMF_* environment variable: the flag
+name in upper case with dashes as underscores (--zk -> RMF_ZK,
+--director-pb -> RMF_DIRECTOR_PB). A flag given on the command line wins.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd)
+		},
+		// A bare "rmf" prints help rather than an error.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q for \"rmf\"", args[0])
+			}
+			return cmd.Help()
+		},
+		Args: cobra.ArbitraryArgs,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usageErrorf("%v", err)
+	})
+	root.AddCommand(
+		newVersionCmd(),
+		newDevnodeCmd(),
+		newDirectorCmd(),
+		newErlpmdCmd(),
+		newMesosLocalCmd(),
+		newSchedulerCmd(),
+		newExecutorCmd(),
+		newClusterCmd(),
+		newNodeCmd(),
+		newBenchCmd(),
+		newDevCmd(),
+	)
+	markArgErrorsAsUsage(root)
+	return root
+}
+
+// markArgErrorsAsUsage makes positional-argument errors of every command exit
+// with the usage code, like flag errors.
+func markArgErrorsAsUsage(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := validate(c, args); err != nil {
+				return usageErrorf("%v", err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		markArgErrorsAsUsage(sub)
+	}
+}
+
+// envName is the RMF_* variable that stands in for a flag.
+func envName(flag string) string {
+	return "RMF_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag of cmd that was not given on the command line from
+// its RMF_* environment variable, if present.
+func applyEnv(cmd *cobra.Command) error {
+	var firstErr error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || firstErr != nil || f.Name == "help" {
+			return
+		}
+		v, ok := os.LookupEnv(envName(f.Name))
+		if !ok {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			firstErr = usageErrorf("invalid %s=%q: %v", envName(f.Name), v, err)
+			return
+		}
+		f.Changed = true
+	})
+	return firstErr
+}
+
+// annotateEnv appends the environment variable name to every flag's usage,
+// so --help documents it.
+func annotateEnv(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		f.Usage = fmt.Sprintf("%s [$%s]", f.Usage, envName(f.Name))
+	})
+	return cmd
+}
