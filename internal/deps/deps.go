@@ -12,5 +12,4 @@ import (
 	_ "github.com/mesos/mesos-go/api/v1/lib"
 	_ "github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/sony/gobreaker/v2"
 )

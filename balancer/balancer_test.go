@@ -1,0 +1,364 @@
+package balancer
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func nodes(ids ...string) []*Node {
+	var ns []*Node
+	for _, id := range ids {
+		ns = append(ns, NewNode(id, id+":pb", id+":http", BreakerSettings{}))
+	}
+	return ns
+}
+
+func TestPolicyByName(t *testing.T) {
+	tests := []struct {
+		name    string
+		want    string
+		wantErr bool
+	}{
+		{name: "", want: "*balancer.LeastOutstanding"},
+		{name: "least-outstanding", want: "*balancer.LeastOutstanding"},
+		{name: "round-robin", want: "*balancer.RoundRobin"},
+		{name: "p2c", want: "*balancer.PowerOfTwo"},
+		{name: "random", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := PolicyByName(tc.name)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("PolicyByName(%q) error = %v, wantErr %v", tc.name, err, tc.wantErr)
+			}
+			if err == nil {
+				if got := typeName(p); got != tc.want {
+					t.Errorf("PolicyByName(%q) = %s, want %s", tc.name, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func typeName(p Policy) string {
+	switch p.(type) {
+	case *LeastOutstanding:
+		return "*balancer.LeastOutstanding"
+	case *RoundRobin:
+		return "*balancer.RoundRobin"
+	case *PowerOfTwo:
+		return "*balancer.PowerOfTwo"
+	}
+	return "?"
+}
+
+func TestPoliciesSkipUnavailableAndSkipped(t *testing.T) {
+	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo} {
+		t.Run(name, func(t *testing.T) {
+			p, _ := PolicyByName(name)
+			ns := nodes("a", "b", "c")
+			th := HealthThresholds{Fails: 1}
+			ns[0].RecordCheck(false, th) // a unhealthy
+			skipB := func(n *Node) bool { return n.ID == "b" }
+			for i := 0; i < 50; i++ {
+				if got := p.Select(ns, skipB); got != ns[2] {
+					t.Fatalf("Select = %v, want c (a unhealthy, b skipped)", got)
+				}
+			}
+			ns[2].RecordCheck(false, th)
+			if got := p.Select(ns, skipB); got != nil {
+				t.Fatalf("Select = %v, want nil when nothing fits", got.ID)
+			}
+			if got := p.Select(nil, nil); got != nil {
+				t.Fatalf("Select(nil) = %v, want nil", got.ID)
+			}
+		})
+	}
+}
+
+func TestLeastOutstandingPrefersIdleNode(t *testing.T) {
+	ns := nodes("a", "b", "c")
+	var dones []func(Outcome)
+	for _, n := range ns[:2] {
+		done, err := n.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dones = append(dones, done)
+	}
+	p := &LeastOutstanding{}
+	for i := 0; i < 20; i++ {
+		if got := p.Select(ns, nil); got != ns[2] {
+			t.Fatalf("Select = %s, want c (the only idle node)", got.ID)
+		}
+	}
+	for _, d := range dones {
+		d(Success)
+	}
+	// All idle: ties rotate, so every node gets picked.
+	picked := map[string]bool{}
+	for i := 0; i < 9; i++ {
+		picked[p.Select(ns, nil).ID] = true
+	}
+	if len(picked) != 3 {
+		t.Errorf("ties picked only %v, want all three nodes", picked)
+	}
+}
+
+func TestRoundRobinCycles(t *testing.T) {
+	ns := nodes("a", "b", "c")
+	p := &RoundRobin{}
+	var got []string
+	for i := 0; i < 6; i++ {
+		got = append(got, p.Select(ns, nil).ID)
+	}
+	if want := "abcabc"; join(got) != want {
+		t.Errorf("round robin order = %s, want %s", join(got), want)
+	}
+}
+
+func join(s []string) string {
+	out := ""
+	for _, x := range s {
+		out += x
+	}
+	return out
+}
+
+func TestPowerOfTwoAvoidsBusiestNode(t *testing.T) {
+	ns := nodes("a", "b")
+	done, _ := ns[0].Begin()
+	defer done(Success)
+	for i := 0; i < 50; i++ {
+		if got := (PowerOfTwo{}).Select(ns, nil); got != ns[1] {
+			t.Fatalf("p2c picked %s with a busy and b idle", got.ID)
+		}
+	}
+	// With many nodes, every node is eventually sampled.
+	many := nodes("a", "b", "c", "d", "e")
+	seen := map[string]bool{}
+	for i := 0; i < 500; i++ {
+		seen[(PowerOfTwo{}).Select(many, nil).ID] = true
+	}
+	if len(seen) != 5 {
+		t.Errorf("p2c picked only %v of 5 idle nodes", seen)
+	}
+}
+
+func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
+	var mu sync.Mutex
+	var transitions []string
+	n := NewNode("a", "", "", BreakerSettings{
+		ConsecutiveFailures: 3,
+		OpenTimeout:         50 * time.Millisecond,
+		OnStateChange: func(_ string, from, to BreakerState) {
+			mu.Lock()
+			transitions = append(transitions, string(from)+">"+string(to))
+			mu.Unlock()
+		},
+	})
+	finish := func(o Outcome) {
+		t.Helper()
+		done, err := n.Begin()
+		if err != nil {
+			t.Fatalf("Begin: %v", err)
+		}
+		done(o)
+	}
+	finish(Failure)
+	finish(Failure)
+	finish(Success) // resets the consecutive count
+	finish(Failure)
+	finish(Failure)
+	finish(Abandoned) // not counted either way
+	if !n.Available() || n.Breaker() != BreakerClosed {
+		t.Fatalf("breaker %s after non-consecutive failures, want closed", n.Breaker())
+	}
+	finish(Failure)
+	if n.Available() || n.Breaker() != BreakerOpen {
+		t.Fatalf("breaker %s after 3 consecutive failures, want open", n.Breaker())
+	}
+	if _, err := n.Begin(); !errors.Is(err, ErrBreakerOpen) {
+		t.Fatalf("Begin on open breaker: %v, want ErrBreakerOpen", err)
+	}
+	// After the open timeout one probe goes through (half-open).
+	waitFor(t, func() bool { return n.Breaker() == BreakerHalfOpen })
+	done, err := n.Begin()
+	if err != nil {
+		t.Fatalf("half-open probe refused: %v", err)
+	}
+	if _, err := n.Begin(); !errors.Is(err, ErrBreakerOpen) {
+		t.Fatalf("second concurrent half-open request: %v, want refused", err)
+	}
+	done(Success)
+	if n.Breaker() != BreakerClosed {
+		t.Fatalf("breaker %s after a successful probe, want closed", n.Breaker())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "closed>open half-open>closed"; len(transitions) < 2 || transitions[0] != "closed>open" || transitions[len(transitions)-1] != "half-open>closed" {
+		t.Errorf("transitions = %v, want them to start and end as %q", transitions, want)
+	}
+}
+
+func TestFailedProbeReopens(t *testing.T) {
+	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Millisecond})
+	done, _ := n.Begin()
+	done(Failure)
+	waitFor(t, func() bool { return n.Breaker() == BreakerHalfOpen })
+	done, err := n.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(Failure)
+	if n.Breaker() != BreakerOpen {
+		t.Fatalf("breaker %s after a failed probe, want open", n.Breaker())
+	}
+}
+
+func TestDoneIsIdempotent(t *testing.T) {
+	n := nodes("a")[0]
+	done, _ := n.Begin()
+	done(Success)
+	done(Success)
+	if n.Outstanding() != 0 || n.Requests() != 1 {
+		t.Fatalf("outstanding %d requests %d after double done, want 0 and 1", n.Outstanding(), n.Requests())
+	}
+}
+
+func TestHealthThresholds(t *testing.T) {
+	n := nodes("a")[0]
+	th := HealthThresholds{Fails: 2, Passes: 2}
+	steps := []struct {
+		ok          bool
+		wantHealthy bool
+		wantChanged bool
+	}{
+		{false, true, false},
+		{false, false, true},
+		{false, false, false},
+		{true, false, false},
+		{false, false, false},
+		{true, false, false},
+		{true, true, true},
+	}
+	for i, s := range steps {
+		changed := n.RecordCheck(s.ok, th)
+		if n.Healthy() != s.wantHealthy || changed != s.wantChanged {
+			t.Fatalf("step %d (ok=%v): healthy=%v changed=%v, want %v %v", i, s.ok, n.Healthy(), changed, s.wantHealthy, s.wantChanged)
+		}
+	}
+}
+
+func TestSetUpdateKeepsState(t *testing.T) {
+	s := NewSet(nil, BreakerSettings{})
+	added, removed := s.Update([]NodeSpec{{"b", "b:1", "b:2"}, {"a", "a:1", "a:2"}})
+	if len(added) != 2 || len(removed) != 0 {
+		t.Fatalf("first update added %d removed %d", len(added), len(removed))
+	}
+	a := s.Nodes()[0]
+	if a.ID != "a" {
+		t.Fatalf("nodes not sorted by ID: first is %s", a.ID)
+	}
+	a.RecordCheck(false, HealthThresholds{Fails: 1})
+	added, removed = s.Update([]NodeSpec{{"a", "a:1", "a:2"}, {"c", "c:1", "c:2"}})
+	if len(added) != 1 || added[0].ID != "c" || len(removed) != 1 || removed[0].ID != "b" {
+		t.Fatalf("second update: added %v removed %v", added, removed)
+	}
+	if s.Nodes()[0] != a || a.Healthy() {
+		t.Fatal("node a lost its state across an update")
+	}
+	// A changed address is a new node.
+	added, removed = s.Update([]NodeSpec{{"a", "a:9", "a:2"}})
+	if len(added) != 1 || len(removed) != 2 || s.Nodes()[0] == a {
+		t.Fatalf("address change: added %d removed %d", len(added), len(removed))
+	}
+}
+
+func TestSetPickExcludesTried(t *testing.T) {
+	s := NewSet(&RoundRobin{}, BreakerSettings{})
+	s.Update([]NodeSpec{{"a", "a", ""}, {"b", "b", ""}})
+	first := s.Pick()
+	second := s.Pick(first)
+	if second == nil || second == first {
+		t.Fatalf("retry picked %v after %v", second, first)
+	}
+	if got := s.Pick(first, second); got != nil {
+		t.Fatalf("Pick with every node tried = %s, want nil", got.ID)
+	}
+}
+
+func TestConcurrentPickAndUpdate(t *testing.T) {
+	s := NewSet(nil, BreakerSettings{})
+	s.Update([]NodeSpec{{"a", "a", ""}, {"b", "b", ""}})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if n := s.Pick(); n != nil {
+					if done, err := n.Begin(); err == nil {
+						done(Success)
+					}
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		if i%2 == 0 {
+			s.Update([]NodeSpec{{"a", "a", ""}})
+		} else {
+			s.Update([]NodeSpec{{"a", "a", ""}, {"b", "b", ""}})
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, n := range s.Nodes() {
+		if n.Outstanding() != 0 {
+			t.Errorf("node %s outstanding %d after all requests finished", n.ID, n.Outstanding())
+		}
+	}
+}
+
+// waitFor polls cond for up to 2 s. gobreaker reads the wall clock, so
+// breaker timeouts are observed by polling rather than a fake clock.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 2s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func BenchmarkPick(b *testing.B) {
+	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo} {
+		b.Run(name, func(b *testing.B) {
+			p, _ := PolicyByName(name)
+			s := NewSet(p, BreakerSettings{})
+			s.Update([]NodeSpec{{"a", "a", ""}, {"b", "b", ""}, {"c", "c", ""}})
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := s.Pick()
+					done, err := n.Begin()
+					if err != nil {
+						b.Fatal(err)
+					}
+					done(Success)
+				}
+			})
+		})
+	}
+}

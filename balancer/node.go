@@ -1,0 +1,230 @@
+// Package balancer picks a Riak node for each request. Health checks and
+// circuit breakers write state onto a Node; selection policies only read
+// Available() and the outstanding-request count. It owns no sockets: the
+// director reports what happened and the balancer remembers.
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+var (
+	// ErrNoNode means no node is available for the request.
+	ErrNoNode = errors.New("balancer: no available node")
+	// ErrBreakerOpen means the node's circuit breaker refuses requests.
+	ErrBreakerOpen = errors.New("balancer: circuit breaker open")
+	// errTransport is what a failed request reports to the breaker.
+	errTransport = errors.New("balancer: transport failure")
+	// errAbandoned is what an abandoned request reports: excluded from the breaker's counts.
+	errAbandoned = errors.New("balancer: request abandoned")
+)
+
+// BreakerSettings configure each node's circuit breaker. Zero values take
+// the documented defaults.
+type BreakerSettings struct {
+	// ConsecutiveFailures of transport failures or timeouts open the breaker. Default 5.
+	ConsecutiveFailures uint32
+	// OpenTimeout is how long an open breaker refuses requests before it lets
+	// probes through (half-open). Default 5s.
+	OpenTimeout time.Duration
+	// HalfOpenRequests is how many probes a half-open breaker lets through;
+	// that many successes close it, one failure opens it again. Default 1.
+	HalfOpenRequests uint32
+	// OnStateChange, if set, is told of every transition (for logs and metrics).
+	OnStateChange func(node string, from, to BreakerState)
+}
+
+// Validate reports settings that cannot work.
+func (s BreakerSettings) Validate() error {
+	if s.OpenTimeout < 0 {
+		return fmt.Errorf("balancer: negative breaker open timeout %v", s.OpenTimeout)
+	}
+	return nil
+}
+
+func (s BreakerSettings) withDefaults() BreakerSettings {
+	if s.ConsecutiveFailures == 0 {
+		s.ConsecutiveFailures = 5
+	}
+	if s.OpenTimeout == 0 {
+		s.OpenTimeout = 5 * time.Second
+	}
+	if s.HalfOpenRequests == 0 {
+		s.HalfOpenRequests = 1
+	}
+	return s
+}
+
+// BreakerState is a circuit breaker's state.
+type BreakerState string
+
+// Breaker states, as shown in status output and metrics.
+const (
+	BreakerClosed   BreakerState = "closed"
+	BreakerHalfOpen BreakerState = "half-open"
+	BreakerOpen     BreakerState = "open"
+)
+
+func breakerState(s gobreaker.State) BreakerState {
+	switch s {
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	default:
+		return BreakerClosed
+	}
+}
+
+// Node is one Riak node as the balancer sees it. Create with NewNode.
+type Node struct {
+	// ID names the node (its Riak node name, or its PB address).
+	ID       string
+	PBAddr   string
+	HTTPAddr string
+
+	breaker     *gobreaker.TwoStepCircuitBreaker[struct{}]
+	outstanding atomic.Int64
+	healthy     atomic.Bool
+	requests    atomic.Uint64
+	failures    atomic.Uint64
+
+	healthMu     sync.Mutex
+	healthPasses int
+	healthFails  int
+}
+
+// NewNode returns a node that starts healthy with a closed breaker.
+func NewNode(id, pbAddr, httpAddr string, bs BreakerSettings) *Node {
+	bs = bs.withDefaults()
+	n := &Node{ID: id, PBAddr: pbAddr, HTTPAddr: httpAddr}
+	n.healthy.Store(true)
+	onChange := bs.OnStateChange
+	n.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        id,
+		MaxRequests: bs.HalfOpenRequests,
+		Timeout:     bs.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= bs.ConsecutiveFailures
+		},
+		IsExcluded: func(err error) bool { return err == errAbandoned },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			if onChange != nil {
+				onChange(name, breakerState(from), breakerState(to))
+			}
+		},
+	})
+	return n
+}
+
+// Available reports whether the node may be selected: healthy and its
+// breaker not open. This is all a policy looks at, with Outstanding.
+func (n *Node) Available() bool {
+	return n.healthy.Load() && n.breaker.State() != gobreaker.StateOpen
+}
+
+// Outstanding is the number of requests sent to the node and not finished.
+func (n *Node) Outstanding() int64 { return n.outstanding.Load() }
+
+// Healthy reports the node's health as last decided by checks.
+func (n *Node) Healthy() bool { return n.healthy.Load() }
+
+// Breaker reports the node's circuit breaker state.
+func (n *Node) Breaker() BreakerState { return breakerState(n.breaker.State()) }
+
+// Requests and Failures count finished requests and the transport failures among them.
+func (n *Node) Requests() uint64 { return n.requests.Load() }
+
+// Failures counts requests that ended in a transport failure or timeout.
+func (n *Node) Failures() uint64 { return n.failures.Load() }
+
+// Outcome is how a request to a node ended, from the transport's point of view.
+type Outcome int
+
+const (
+	// Success: the node answered (any Riak answer, including notfound or an RpbErrorResp).
+	Success Outcome = iota
+	// Failure: dial error, reset, timeout, or a malformed answer. Counts against the breaker.
+	Failure
+	// Abandoned: the request ended for reasons that say nothing about the node
+	// (the client went away, the director shut down). Not counted.
+	Abandoned
+)
+
+// Begin reserves a request on the node: the breaker must allow it, and it
+// counts as outstanding until done is called, exactly once, with the outcome.
+func (n *Node) Begin() (done func(Outcome), err error) {
+	report, err := n.breaker.Allow()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
+	}
+	n.outstanding.Add(1)
+	var once atomic.Bool
+	return func(o Outcome) {
+		if !once.CompareAndSwap(false, true) {
+			return
+		}
+		n.outstanding.Add(-1)
+		switch o {
+		case Success:
+			n.requests.Add(1)
+			report(nil)
+		case Failure:
+			n.requests.Add(1)
+			n.failures.Add(1)
+			report(errTransport)
+		default:
+			// Neither success nor failure: frees a half-open slot without a verdict.
+			report(errAbandoned)
+		}
+	}, nil
+}
+
+// HealthThresholds decide when active checks flip a node's health.
+// Zero values take the documented defaults.
+type HealthThresholds struct {
+	// Fails consecutive failed checks mark a healthy node unhealthy. Default 2.
+	Fails int
+	// Passes consecutive passed checks mark an unhealthy node healthy. Default 1.
+	Passes int
+}
+
+func (h HealthThresholds) withDefaults() HealthThresholds {
+	if h.Fails <= 0 {
+		h.Fails = 2
+	}
+	if h.Passes <= 0 {
+		h.Passes = 1
+	}
+	return h
+}
+
+// RecordCheck applies one active health check result and reports whether
+// the node's health changed.
+func (n *Node) RecordCheck(ok bool, th HealthThresholds) (changed bool) {
+	th = th.withDefaults()
+	n.healthMu.Lock()
+	defer n.healthMu.Unlock()
+	if ok {
+		n.healthFails = 0
+		n.healthPasses++
+		if !n.healthy.Load() && n.healthPasses >= th.Passes {
+			n.healthy.Store(true)
+			return true
+		}
+		return false
+	}
+	n.healthPasses = 0
+	n.healthFails++
+	if n.healthy.Load() && n.healthFails >= th.Fails {
+		n.healthy.Store(false)
+		return true
+	}
+	return false
+}

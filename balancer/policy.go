@@ -1,0 +1,123 @@
+package balancer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// Policy chooses one node among nodes. It considers only nodes that are
+// Available() and not skipped, and returns nil when none fits; retrying is
+// the caller's business. Implementations are safe for concurrent use.
+type Policy interface {
+	Select(nodes []*Node, skip func(*Node) bool) *Node
+}
+
+// Policy names accepted by PolicyByName (and the director's --policy flag).
+const (
+	PolicyLeastOutstanding = "least-outstanding"
+	PolicyRoundRobin       = "round-robin"
+	PolicyPowerOfTwo       = "p2c"
+)
+
+// PolicyByName returns a new policy; the empty name means least-outstanding.
+func PolicyByName(name string) (Policy, error) {
+	switch name {
+	case "", PolicyLeastOutstanding:
+		return &LeastOutstanding{}, nil
+	case PolicyRoundRobin:
+		return &RoundRobin{}, nil
+	case PolicyPowerOfTwo:
+		return &PowerOfTwo{}, nil
+	}
+	return nil, fmt.Errorf("balancer: unknown policy %q (want %s, %s or %s)", name, PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo)
+}
+
+func eligible(n *Node, skip func(*Node) bool) bool {
+	return n.Available() && (skip == nil || !skip(n))
+}
+
+// LeastOutstanding picks the eligible node with the fewest requests in
+// flight; ties go to the node after the previous pick, so equal nodes share
+// the load instead of the first one taking it all.
+type LeastOutstanding struct{ start atomic.Uint32 }
+
+// Select implements Policy.
+func (p *LeastOutstanding) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	if len(nodes) == 0 {
+		return nil
+	}
+	offset := int(p.start.Add(1)) % len(nodes)
+	var best *Node
+	var bestOut int64
+	for i := range nodes {
+		n := nodes[(offset+i)%len(nodes)]
+		if !eligible(n, skip) {
+			continue
+		}
+		if out := n.Outstanding(); best == nil || out < bestOut {
+			best, bestOut = n, out
+		}
+	}
+	return best
+}
+
+// RoundRobin picks eligible nodes in turn.
+type RoundRobin struct{ next atomic.Uint32 }
+
+// Select implements Policy.
+func (p *RoundRobin) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	if len(nodes) == 0 {
+		return nil
+	}
+	start := int(p.next.Add(1)-1) % len(nodes)
+	for i := range nodes {
+		if n := nodes[(start+i)%len(nodes)]; eligible(n, skip) {
+			return n
+		}
+	}
+	return nil
+}
+
+// PowerOfTwo samples two eligible nodes at random and picks the one with
+// fewer requests in flight: nearly as good as least-outstanding, with no
+// herding on the single least-loaded node.
+type PowerOfTwo struct{}
+
+// Select implements Policy.
+func (PowerOfTwo) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	var a, b *Node
+	seen := 0
+	// Reservoir-sample two eligible nodes in one pass, without allocating.
+	for _, n := range nodes {
+		if !eligible(n, skip) {
+			continue
+		}
+		seen++
+		switch {
+		case seen == 1:
+			a = n
+		case seen == 2:
+			b = n
+		default:
+			if r := rand.IntN(seen); r == 0 {
+				a = n
+			} else if r == 1 {
+				b = n
+			}
+		}
+	}
+	if b == nil {
+		return a
+	}
+	// The first sample is biased towards early nodes, so ties go either way.
+	switch oa, ob := a.Outstanding(), b.Outstanding(); {
+	case oa < ob:
+		return a
+	case ob < oa:
+		return b
+	case rand.IntN(2) == 0:
+		return a
+	}
+	return b
+}
