@@ -6,8 +6,6 @@
 package deps
 
 import (
-	_ "github.com/basho/riak-go-client"
-	_ "github.com/go-zookeeper/zk"
 	_ "github.com/hashicorp/go-memdb"
 	_ "github.com/mesos/mesos-go/api/v1/lib"
 	_ "github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"

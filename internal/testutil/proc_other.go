@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package testutil
+
+import "syscall"
+
+// childSysProcAttr puts the child in its own process group so the whole group
+// can be killed.
+func childSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

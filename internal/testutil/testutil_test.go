@@ -1,0 +1,162 @@
+package testutil
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestFreeAddr(t *testing.T) {
+	addr := FreeAddr(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("FreeAddr = %q, want 127.0.0.1:PORT", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on FreeAddr %s: %v", addr, err)
+	}
+	ln.Close()
+	if p := FreePort(t); p <= 0 || p > 65535 {
+		t.Fatalf("FreePort = %d", p)
+	}
+}
+
+func TestZooKeeperStartStopRestart(t *testing.T) {
+	z := StartZooKeeper(t)
+	if !ruok(z.Addr) {
+		t.Fatalf("ruok failed on %s", z.Addr)
+	}
+	if got := z.Servers(); len(got) != 1 || got[0] != z.Addr {
+		t.Fatalf("Servers() = %v", got)
+	}
+	pid := z.proc.cmd.Process.Pid
+
+	z.Stop()
+	if ruok(z.Addr) {
+		t.Fatal("server still answers after Stop")
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("process %d still exists after Stop", pid)
+	}
+	z.Stop() // idempotent
+
+	z.Restart(t)
+	if !ruok(z.Addr) {
+		t.Fatal("server does not answer after Restart")
+	}
+	if !strings.Contains(z.Log(), "binding to port") {
+		t.Fatalf("log does not look like a ZooKeeper log:\n%s", tail(z.Log(), 2000))
+	}
+	if _, err := os.Stat(z.Dir + "/data/version-2"); err != nil {
+		t.Fatalf("data dir not used: %v", err)
+	}
+}
+
+// echoServer answers every line with the same line.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(line)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// roundTrip sends one line and waits up to d for the echo.
+func roundTrip(c net.Conn, r *bufio.Reader, d time.Duration) error {
+	_ = c.SetDeadline(time.Now().Add(d))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return err
+	}
+	_, err := r.ReadString('\n')
+	return err
+}
+
+func TestProxy(t *testing.T) {
+	p := NewProxy(t, echoServer(t))
+
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if err := roundTrip(c, r, 2*time.Second); err != nil {
+		t.Fatalf("open proxy: %v", err)
+	}
+
+	// Block drops the existing connection...
+	p.Block()
+	if err := roundTrip(c, r, 2*time.Second); err == nil {
+		t.Fatal("existing connection survived Block")
+	}
+	// ...and new ones are closed at once.
+	c2, err := net.Dial("tcp", p.Addr)
+	if err == nil {
+		if err := roundTrip(c2, bufio.NewReader(c2), 2*time.Second); err == nil {
+			t.Fatal("new connection worked while blocked")
+		}
+		c2.Close()
+	}
+
+	p.Unblock()
+	c3, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	r3 := bufio.NewReader(c3)
+	if err := roundTrip(c3, r3, 2*time.Second); err != nil {
+		t.Fatalf("after Unblock: %v", err)
+	}
+
+	// Blackhole stalls without closing; Unblock delivers late.
+	p.Blackhole()
+	var ne net.Error
+	if err := roundTrip(c3, r3, 200*time.Millisecond); err == nil {
+		t.Fatal("traffic flowed through a blackholed proxy")
+	} else if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("blackhole: want timeout, got %v", err)
+	}
+	p.Unblock()
+	_ = c3.SetDeadline(time.Now().Add(2 * time.Second))
+	// The first ping is delivered late, then a second round trip works.
+	if _, err := r3.ReadString('\n'); err != nil {
+		t.Fatalf("stalled data not delivered after Unblock: %v", err)
+	}
+	if err := roundTrip(c3, r3, 2*time.Second); err != nil {
+		t.Fatalf("after blackhole: %v", err)
+	}
+
+	p.Close()
+	if _, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
+		t.Fatal("proxy still listening after Close")
+	}
+}
