@@ -34,25 +34,6 @@ func group(use, short string, verbs []string, flags func(*cobra.Command)) *cobra
 	return annotateEnv(cmd)
 }
 
-func newDevnodeCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "devnode",
-		Short: "Run a Riak-protocol development node (a stand-in for Riak KV; not Riak)",
-		Args:  cobra.NoArgs,
-	}
-	f := cmd.Flags()
-	f.String("name", "dev1@127.0.0.1", "Erlang-style node name")
-	f.String("pb", "127.0.0.1:10017", "Protocol Buffers listen address")
-	f.String("http", "127.0.0.1:10018", "HTTP listen address")
-	f.String("data", "", "data directory (identity, membership and data)")
-	f.String("backend", "memory", "storage backend: memory or disk")
-	f.String("join", "", "PB address of a node of the cluster to join")
-	f.Int("ring-size", 64, "number of ring partitions")
-	f.StringArray("bucket-type", nil, "create and activate a bucket type: NAME=JSON (repeatable)")
-	f.Bool("sync", true, "disk backend: fsync before acknowledging a write")
-	return notYet(cmd)
-}
-
 func newDirectorCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "director",

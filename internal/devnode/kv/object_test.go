@@ -2,9 +2,11 @@ package kv
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -296,4 +298,52 @@ func FuzzContinuationDecode(f *testing.F) {
 			t.Fatalf("round trip (%q,%q) -> (%q,%q,%v)", term, key, t2, k2, err)
 		}
 	})
+}
+
+func TestObjectAndVClockJSONKeepBytes(t *testing.T) {
+	binActor := string([]byte{0xff, 0x00, 0xfe, 'a'})
+	now := time.Unix(1700000000, 123000).UTC()
+	tests := []struct {
+		name string
+		obj  Object
+	}{
+		{name: "empty", obj: Object{}},
+		{name: "binary actor and metadata", obj: Object{
+			VClock: VClock(nil).Increment(binActor, now).Increment("b", now),
+			Siblings: []Content{{
+				Value: []byte{0, 1, 2}, ContentType: "application/octet-stream", VTag: "v1", LastMod: now,
+				UserMeta: []Pair{{Key: string([]byte{0xc3, 0x28}), Value: []byte{0xff}}},
+				Indexes:  []Pair{{Key: "field_bin", Value: []byte{0xfe}}},
+			}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got Object
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("round trip: %v", err)
+			}
+			if !reflect.DeepEqual(got.VClock, tc.obj.VClock) || len(got.Siblings) != len(tc.obj.Siblings) {
+				t.Fatalf("round trip changed the object: %+v -> %+v", tc.obj, got)
+			}
+			for i := range got.Siblings {
+				if !bytes.Equal(got.Siblings[i].Value, tc.obj.Siblings[i].Value) || !reflect.DeepEqual(got.Siblings[i].UserMeta, tc.obj.Siblings[i].UserMeta) {
+					t.Fatalf("sibling %d changed: %+v -> %+v", i, tc.obj.Siblings[i], got.Siblings[i])
+				}
+			}
+			vb, _ := json.Marshal(tc.obj.VClock)
+			var vc VClock
+			if err := json.Unmarshal(vb, &vc); err != nil || !vc.Equal(tc.obj.VClock) {
+				t.Fatalf("vclock round trip: %v %v", vc, err)
+			}
+		})
+	}
+	var vc VClock
+	if err := json.Unmarshal([]byte(`"AAAA"`), &vc); err == nil {
+		t.Error("a malformed clock decoded without error")
+	}
 }

@@ -116,20 +116,21 @@ func (r *Ring) PartitionOf(hash [sha1.Size]byte) int {
 // Preflist returns where the n replicas of a key live. Walking the ring from
 // the key's first partition, each distinct member found is a primary; when
 // up reports a primary as unavailable, the next available members further
-// along the ring stand in as fallbacks (Riak's sloppy quorum). n is capped
-// at the number of members. up may be nil (every member is up).
+// along the ring stand in as fallbacks (Riak's sloppy quorum). With fewer
+// members than n, members hold several replicas (as Riak puts several vnodes
+// of a preference list on one node): the list is filled with the following
+// partitions' owners. up may be nil (every member is up).
 func (r *Ring) Preflist(bucketType, bucket, key []byte, n int, up func(node string) bool) []Entry {
 	return r.PreflistFrom(r.PartitionOf(KeyHash(bucketType, bucket, key)), n, up)
 }
 
 // PreflistFrom is Preflist for a key whose first partition is start.
 func (r *Ring) PreflistFrom(start, n int, up func(node string) bool) []Entry {
-	if n > len(r.members) {
-		n = len(r.members)
-	}
 	if n <= 0 {
 		return nil
 	}
+	n = min(n, len(r.owners))
+	distinct := min(n, len(r.members))
 	if up == nil {
 		up = func(string) bool { return true }
 	}
@@ -138,12 +139,19 @@ func (r *Ring) PreflistFrom(start, n int, up func(node string) bool) []Entry {
 	primaries := make([]Entry, 0, n)
 	// Primaries: the first n distinct owners along the ring.
 	p := start
-	for walked := 0; walked < size && len(primaries) < n; walked++ {
+	for walked := 0; walked < size && len(primaries) < distinct; walked++ {
 		if o := r.owners[p]; !seen[o] {
 			seen[o] = true
 			primaries = append(primaries, Entry{Partition: p, Node: o, Primary: true})
 		}
 		p = (p + 1) % size
+	}
+	// Fewer members than replicas: the next partitions after the key's
+	// first, whatever their owner, hold the rest.
+	for q := start; len(primaries) < n; q = (q + 1) % size {
+		if !slices.ContainsFunc(primaries, func(e Entry) bool { return e.Partition == q }) {
+			primaries = append(primaries, Entry{Partition: q, Node: r.owners[q], Primary: true})
+		}
 	}
 	out := make([]Entry, 0, n)
 	var down []Entry

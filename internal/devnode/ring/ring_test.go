@@ -97,7 +97,8 @@ func TestPreflistFallbacks(t *testing.T) {
 		{name: "all up", n: 3, want: []Entry{{0, "a", true}, {1, "b", true}, {2, "c", true}}},
 		{name: "one primary down", n: 3, down: map[string]bool{"b": true}, want: []Entry{{0, "a", true}, {2, "c", true}, {1, "d", false}}},
 		{name: "two down, one fallback left", n: 3, down: map[string]bool{"a": true, "b": true}, want: []Entry{{2, "c", true}, {0, "d", false}}},
-		{name: "n capped at members", n: 9, want: []Entry{{0, "a", true}, {1, "b", true}, {2, "c", true}, {3, "d", true}}},
+		{name: "more replicas than members", n: 6, want: []Entry{{0, "a", true}, {1, "b", true}, {2, "c", true}, {3, "d", true}, {4, "a", true}, {5, "b", true}}},
+		{name: "n capped at ring size", n: 9, want: []Entry{{0, "a", true}, {1, "b", true}, {2, "c", true}, {3, "d", true}, {4, "a", true}, {5, "b", true}, {6, "c", true}, {7, "d", true}}},
 		{name: "n zero", n: 0, want: []Entry{}},
 	}
 	for _, tc := range tests {
@@ -107,6 +108,15 @@ func TestPreflistFallbacks(t *testing.T) {
 				t.Fatalf("PreflistFrom(0, %d) = %v, want %v", tc.n, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPreflistSingleMember(t *testing.T) {
+	r, _ := New(64, []string{"solo"})
+	pl := r.PreflistFrom(63, 3, nil)
+	want := []Entry{{63, "solo", true}, {0, "solo", true}, {1, "solo", true}}
+	if fmt.Sprint(pl) != fmt.Sprint(want) {
+		t.Fatalf("PreflistFrom(63, 3) on one member = %v, want %v", pl, want)
 	}
 }
 

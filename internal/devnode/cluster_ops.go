@@ -1,0 +1,243 @@
+package devnode
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// Private PB message codes of the devnode join handshake. They are not
+// Riak's (its table leaves them free); any other server answers them with
+// RpbErrorResp. A node joins through a PB address, as `riak admin cluster
+// join` names a node, and learns the members' internal HTTP addresses.
+const (
+	codeJoinReq  protocol.Code = 248
+	codeJoinResp protocol.Code = 249
+)
+
+// joinTimeout bounds how long a starting node waits for its seed.
+const joinTimeout = 30 * time.Second
+
+// pbExtension answers the devnode's private PB codes (the join handshake).
+func (c *Cluster) pbExtension(_ context.Context, code protocol.Code, body []byte) (protocol.Code, []byte, bool) {
+	if code != codeJoinReq {
+		return 0, nil, false
+	}
+	var m Member
+	if err := json.Unmarshal(body, &m); err != nil || m.Name == "" || m.PB == "" || m.HTTP == "" {
+		return protocol.CodeErrorResp, protocol.ErrorResp("devnode: invalid join request", 0)[protocol.HeaderSize:], true
+	}
+	merged, err := c.mergeMembership(Membership{Version: membershipVersion, Members: []Member{m}})
+	if err != nil {
+		return protocol.CodeErrorResp, protocol.ErrorResp("devnode: join: "+err.Error(), 0)[protocol.HeaderSize:], true
+	}
+	c.log.Info("member joined", "member", m.Name, "pb", m.PB)
+	out, _ := json.Marshal(merged)
+	return codeJoinResp, out, true
+}
+
+// join asks the node at seedPB to add this node to its cluster, retrying
+// until the seed answers or joinTimeout passes.
+func (c *Cluster) join(ctx context.Context, seedPB string) error {
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	var lastErr error
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		m, err := c.joinOnce(ctx, seedPB)
+		if err == nil {
+			// The cluster's ring size wins over this node's flag.
+			cur := c.Membership()
+			cur.RingSize = m.RingSize
+			merged, _ := cur.Merge(m)
+			merged.RingSize = m.RingSize
+			return c.adopt(merged)
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("devnode: join %s: %w", seedPB, lastErr)
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (c *Cluster) joinOnce(ctx context.Context, seedPB string) (Membership, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", seedPB)
+	if err != nil {
+		return Membership{}, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	body, _ := json.Marshal(c.self)
+	if err := protocol.WriteFrame(conn, codeJoinReq, body); err != nil {
+		return Membership{}, err
+	}
+	f, err := protocol.NewReader(conn, 0).ReadFrame()
+	if err != nil && !errors.Is(err, protocol.ErrUnknownCode) {
+		return Membership{}, err
+	}
+	switch f.Code {
+	case codeJoinResp:
+		var m Membership
+		if err := json.Unmarshal(f.Body, &m); err != nil {
+			return Membership{}, fmt.Errorf("bad join reply: %w", err)
+		}
+		return m, m.Validate()
+	case protocol.CodeErrorResp:
+		msg, _, _ := protocol.ParseErrorResp(f.Body)
+		return Membership{}, fmt.Errorf("seed refused: %s", msg)
+	}
+	return Membership{}, fmt.Errorf("unexpected reply %v", f.Code)
+}
+
+// adopt makes m the membership, persists it and rebuilds the ring.
+func (c *Cluster) adopt(m Membership) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if err := c.setMembership(m); err != nil {
+		return err
+	}
+	if c.persist != nil {
+		return c.persist(m)
+	}
+	return nil
+}
+
+// mergeMembership merges a view from a peer; when it changes ours, the
+// result is persisted and told to every member.
+func (c *Cluster) mergeMembership(m Membership) (Membership, error) {
+	c.mergeMu.Lock()
+	cur := c.Membership()
+	merged, changed := cur.Merge(m)
+	if changed {
+		if err := c.adopt(merged); err != nil {
+			c.mergeMu.Unlock()
+			return Membership{}, err
+		}
+	}
+	c.mergeMu.Unlock()
+	if changed {
+		go c.announce(context.Background())
+	}
+	return merged, nil
+}
+
+// announce sends our membership to every other member and merges their answers.
+func (c *Cluster) announce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m := c.Membership()
+	for _, mb := range m.Members {
+		if mb.Name == c.self.Name {
+			continue
+		}
+		reply, err := c.peers.gossip(ctx, mb.HTTP, m)
+		if err != nil {
+			c.log.Debug("gossip failed", "to", mb.Name, "err", err)
+			continue
+		}
+		c.mergeMu.Lock()
+		if merged, changed := c.Membership().Merge(reply); changed {
+			_ = c.adopt(merged)
+		}
+		c.mergeMu.Unlock()
+	}
+}
+
+// catchUp brings this node up to date before it serves: cluster metadata
+// from every reachable member, then every object of which this node is a
+// primary replica (what it missed while down, or its share after joining).
+// Unreachable members are skipped: the other replicas cover their data.
+func (c *Cluster) catchUp(ctx context.Context) error {
+	m := c.Membership()
+	for _, mb := range m.Members {
+		if mb.Name == c.self.Name {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		meta, err := c.peers.meta(pctx, mb.HTTP)
+		cancel()
+		if err != nil {
+			c.log.Info("catch-up: member unreachable, skipped", "member", mb.Name, "err", err)
+			c.markDown(mb.Name, err)
+			continue
+		}
+		if err := c.meta.apply(meta); err != nil {
+			c.log.Warn("catch-up: metadata", "from", mb.Name, "err", err)
+		}
+		n := 0
+		err = c.peers.handoff(ctx, mb.HTTP, c.self.Name, func(a storeArgs) error {
+			n++
+			_, _, err := c.engine.StoreReplica(ctx, string(a.Type), string(a.Bucket), string(a.Key), a.Object)
+			return err
+		})
+		c.stats.handoffObjects.Add(uint64(n))
+		if err != nil {
+			if isTransport(err) {
+				c.log.Info("catch-up: member failed mid-stream, skipped", "member", mb.Name, "err", err)
+				continue
+			}
+			return fmt.Errorf("devnode: catch-up from %s: %w", mb.Name, err)
+		}
+		c.log.Info("catch-up done", "from", mb.Name, "objects", n)
+	}
+	return nil
+}
+
+// monitor pings every member twice a second to keep the up/down view
+// current, and re-announces the membership every few seconds.
+func (c *Cluster) monitor(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, mb := range c.Membership().Members {
+			if mb.Name == c.self.Name {
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+			err := c.peers.ping(pctx, mb.HTTP)
+			cancel()
+			if err != nil {
+				c.markDown(mb.Name, err)
+			} else {
+				c.markUp(mb.Name)
+			}
+		}
+		if i%10 == 0 {
+			c.announce(ctx)
+			c.syncMeta(ctx)
+		}
+	}
+}
+
+// syncMeta pulls cluster metadata from every reachable member, so an update
+// a member missed (it was unreachable during the broadcast) converges.
+func (c *Cluster) syncMeta(ctx context.Context) {
+	for _, mb := range c.Membership().Members {
+		if mb.Name == c.self.Name || !c.up(mb.Name) {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		meta, err := c.peers.meta(pctx, mb.HTTP)
+		cancel()
+		if err == nil {
+			if err := c.meta.apply(meta); err != nil {
+				c.log.Warn("metadata sync", "from", mb.Name, "err", err)
+			}
+		}
+	}
+}
