@@ -125,7 +125,7 @@ func (c *Cluster) Info() service.ServerInfo {
 // Stats implements service.Service.
 func (c *Cluster) Stats() service.Stats {
 	m := c.Membership()
-	var connected []string
+	connected := []string{}
 	for _, n := range m.Names() {
 		if n != c.self.Name && c.up(n) {
 			connected = append(connected, n)
