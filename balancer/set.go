@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,15 +67,7 @@ func (s *Set) Update(specs []NodeSpec) (added, removed []*Node) {
 			removed = append(removed, n)
 		}
 	}
-	slices.SortFunc(next, func(a, b *Node) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(next, func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
 	s.nodes.Store(&next)
 	return added, removed
 }

@@ -1,6 +1,7 @@
 package devnode
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,15 +89,7 @@ func (m Membership) Merge(o Membership) (Membership, bool) {
 			changed = true
 		}
 	}
-	slices.SortFunc(out.Members, func(a, b Member) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out.Members, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
 	return out, changed
 }
 
