@@ -3,7 +3,10 @@ package devnode
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +204,42 @@ func BenchmarkNodePB(b *testing.B) {
 		})
 		_ = c.Stop()
 		_ = n.Shutdown(ctx)
+	}
+}
+
+func TestClusterHTTP(t *testing.T) {
+	nodes := threeNodes(t, nil)
+	put, err := http.NewRequest("PUT", "http://"+nodes[0].HTTPAddr()+"/buckets/web/keys/page?returnbody=true", strings.NewReader("<p>hi</p>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put.Header.Set("Content-Type", "text/html")
+	put.Header.Set("X-Riak-Meta-Author", "ann")
+	resp, err := http.DefaultClient.Do(put)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT through node 1: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get("http://" + nodes[2].HTTPAddr() + "/types/default/buckets/web/keys/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "<p>hi</p>" || resp.Header.Get("X-Riak-Meta-Author") != "ann" {
+		t.Fatalf("GET through node 3: %d %q meta %q", resp.StatusCode, body, resp.Header.Get("X-Riak-Meta-Author"))
+	}
+	// A PB write is visible over HTTP on another node.
+	if err := store(newClient(t, nodes[1].PBAddr()), "default", "web", "pb", "from-pb"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get("http://" + nodes[0].HTTPAddr() + "/buckets/web/keys?keys=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"pb"`) || !strings.Contains(string(body), `"page"`) {
+		t.Fatalf("keys through node 1: %s", body)
 	}
 }
