@@ -51,19 +51,6 @@ func newDirectorCmd() *cobra.Command {
 	return notYet(cmd)
 }
 
-func newErlpmdCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "erlpmd",
-		Short: "Run an EPMD replacement whose registry is ZooKeeper",
-		Args:  cobra.NoArgs,
-	}
-	f := cmd.Flags()
-	f.String("listen", "127.0.0.1:4369", "EPMD listen address")
-	f.String("zk", "", "ZooKeeper servers host:port[,host:port...]")
-	f.String("framework", defaultFramework, "framework name in ZooKeeper")
-	return notYet(cmd)
-}
-
 func newMesosLocalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mesos-local",
