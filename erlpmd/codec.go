@@ -115,16 +115,8 @@ func EncodeRequest(r Request) []byte {
 	var p []byte
 	p = append(p, r.Code)
 	switch r.Code {
-	case codeAlive2Req:
-		a := r.Alive
-		p = binary.BigEndian.AppendUint16(p, a.Port)
-		p = append(p, a.NodeType, a.Protocol)
-		p = binary.BigEndian.AppendUint16(p, a.HighestVersion)
-		p = binary.BigEndian.AppendUint16(p, a.LowestVersion)
-		p = binary.BigEndian.AppendUint16(p, uint16(len(a.Name)))
-		p = append(p, a.Name...)
-		p = binary.BigEndian.AppendUint16(p, uint16(len(a.Extra)))
-		p = append(p, a.Extra...)
+		case codeAlive2Req:
+		p = appendNodeInfo(p, r.Alive)
 	case codePortPlease2, codeStopReq:
 		p = append(p, r.Name...)
 	}
@@ -148,7 +140,12 @@ func AppendPort2Resp(dst []byte, a *Alive2) []byte {
 	if a == nil {
 		return append(dst, codePort2Resp, 1)
 	}
-	dst = append(dst, codePort2Resp, 0)
+		return appendNodeInfo(append(dst, codePort2Resp, 0), a)
+}
+
+// appendNodeInfo appends the node fields ALIVE2_REQ and PORT2_RESP share:
+// port, node type, protocol, versions, name and extra, length-prefixed.
+func appendNodeInfo(dst []byte, a *Alive2) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, a.Port)
 	dst = append(dst, a.NodeType, a.Protocol)
 	dst = binary.BigEndian.AppendUint16(dst, a.HighestVersion)
