@@ -34,23 +34,6 @@ func group(use, short string, verbs []string, flags func(*cobra.Command)) *cobra
 	return annotateEnv(cmd)
 }
 
-func newDirectorCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "director",
-		Short: "Run the director: a Riak PB + HTTP sidecar that balances across the cluster",
-		Args:  cobra.NoArgs,
-	}
-	f := cmd.Flags()
-	f.String("pb", defaultPBAddr, "Protocol Buffers listen address")
-	f.String("http", defaultHTTPAddr, "HTTP listen address")
-	f.String("admin", defaultAdminAddr, "admin listen address (status page, /status, /metrics)")
-	f.StringArray("node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
-	f.String("zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery")
-	f.String("framework", defaultFramework, "framework name in ZooKeeper")
-	f.String("cluster", "", "cluster name in ZooKeeper")
-	return notYet(cmd)
-}
-
 func newMesosLocalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mesos-local",
