@@ -18,8 +18,8 @@ type backendConn struct {
 // pool keeps idle connections to one node (LIFO, so warm connections are
 // reused first) and dials new ones on demand.
 type pool struct {
-	addr    string
-	dial    func(ctx context.Context, addr string) (net.Conn, error)
+	addr     string
+	dial     func(ctx context.Context, addr string) (net.Conn, error)
 	maxIdle  int
 	maxFrame int
 

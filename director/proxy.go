@@ -15,7 +15,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
-		"fmt"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -308,7 +308,7 @@ func (p *Proxy) handle(ctx context.Context, cc *clientConn, f protocol.Frame, ms
 		if err == nil {
 			return cc.w.Flush() == nil
 		}
-				lastErr = err
+		lastErr = err
 		if relayed {
 			return false // never a half-sent or duplicated response
 		}
@@ -456,5 +456,3 @@ func (p *Proxy) ping(ctx context.Context, n *balancer.Node) bool {
 	f, err := protocol.NewReader(c, 1024).ReadFrame()
 	return err == nil && f.Code == protocol.CodePingResp
 }
-
-
