@@ -115,7 +115,7 @@ func EncodeRequest(r Request) []byte {
 	var p []byte
 	p = append(p, r.Code)
 	switch r.Code {
-		case codeAlive2Req:
+	case codeAlive2Req:
 		p = appendNodeInfo(p, r.Alive)
 	case codePortPlease2, codeStopReq:
 		p = append(p, r.Name...)
@@ -140,7 +140,7 @@ func AppendPort2Resp(dst []byte, a *Alive2) []byte {
 	if a == nil {
 		return append(dst, codePort2Resp, 1)
 	}
-		return appendNodeInfo(append(dst, codePort2Resp, 0), a)
+	return appendNodeInfo(append(dst, codePort2Resp, 0), a)
 }
 
 // appendNodeInfo appends the node fields ALIVE2_REQ and PORT2_RESP share:
