@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 # 15 minutes on 2 cores.
 TESTFLAGS ?= -race -count=1 -timeout 12m
 
-.PHONY: all build deps test test-short demo bench fuzz lint clean
+.PHONY: all build deps test test-short demo bench fuzz lint fmt-check clean
 
 all: build
 
@@ -22,7 +22,7 @@ deps:
 	@.ci/install-deps
 
 ## test: install what is missing, then vet and run every test (race detector on)
-test: deps
+test: deps fmt-check
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
 
@@ -48,8 +48,11 @@ fuzz:
 	@.ci/fuzz $(FUZZTIME)
 
 ## lint: go vet and a gofmt check
-lint:
+lint: fmt-check
 	$(GO) vet ./...
+
+## fmt-check: fail when a Go file is not gofmt-formatted
+fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
