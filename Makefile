@@ -35,7 +35,7 @@ demo: deps build
 	@./bin/rmf dev --bench 20s; code=$$?; \
 	if [ $$code -eq 2 ]; then \
 		echo "make demo: dev mode (rmf dev) is not built yet, so there is no local stack to start."; \
-		echo "make demo: what exists today: 'bin/rmf devnode' (a Riak-protocol development node; see README.md and docs/devnode.md)."; \
+		echo "make demo: what exists today: 'bin/rmf devnode' (docs/devnode.md), 'bin/rmf erlpmd' (docs/erlpmd.md) and 'bin/rmf director --node ...' (docs/director.md); see README.md."; \
 		exit 0; \
 	fi; exit $$code
 
