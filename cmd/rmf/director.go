@@ -13,6 +13,7 @@ import (
 
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/director"
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 func newDirectorCmd() *cobra.Command {
@@ -27,16 +28,19 @@ request is balanced onto a healthy node (per request, not per connection),
 with circuit breakers, active health checks and safe retries. See
 docs/director.md.
 
-In this build: static nodes (--node) and the PB listener. ZooKeeper discovery
-(--zk), the HTTP proxy (--http) and the admin listener (--admin) are not
+Nodes come from --node (static) or from ZooKeeper (--zk, --framework,
+--cluster: the cluster's live nodes, as executors register them). In this
+build the HTTP proxy (--http) and the admin listener (--admin) are not
 available yet.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if zk != "" {
-				return errNotYetAvailable("director --zk (ZooKeeper discovery)")
-			}
-			if len(nodes) == 0 {
-				return usageErrorf("director: give at least one --node PBADDR,HTTPADDR")
+			switch {
+			case zk != "" && len(nodes) > 0:
+				return usageErrorf("director: give either --node or --zk, not both")
+			case zk != "" && cluster == "":
+				return usageErrorf("director: --zk needs --cluster")
+			case zk == "" && len(nodes) == 0:
+				return usageErrorf("director: give at least one --node PBADDR,HTTPADDR, or --zk with --cluster")
 			}
 			var specs []balancer.NodeSpec
 			for _, n := range nodes {
@@ -64,12 +68,29 @@ available yet.`,
 				return err
 			}
 			p.SetNodes(specs)
+			ctx := cmd.Context()
+			if zk != "" {
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
+				cancel()
+				if err != nil {
+					return fmt.Errorf("director: connect to ZooKeeper %s: %w", zk, err)
+				}
+				defer store.Close()
+				fw, err := store.Framework(framework)
+				if err != nil {
+					return usageErrorf("--framework: %v", err)
+				}
+				var d director.Discovery
+				if err := d.WatchZooKeeper(ctx, fw, cluster, p, log); err != nil {
+					return fmt.Errorf("director: watch cluster %s: %w", cluster, err)
+				}
+			}
 			ln, err := net.Listen("tcp", pbAddr)
 			if err != nil {
 				return fmt.Errorf("director: %w", err)
 			}
-			log.Info("director listening", "pb", ln.Addr().String(), "nodes", len(specs), "policy", policyName)
-			ctx := cmd.Context()
+			log.Info("director listening", "pb", ln.Addr().String(), "static_nodes", len(specs), "zk", zk, "policy", policyName)
 			errc := make(chan error, 1)
 			go func() { errc <- p.Serve(ctx, ln) }()
 			select {
@@ -89,7 +110,7 @@ available yet.`,
 	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "HTTP listen address (HTTP proxy not available yet)")
 	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address (not available yet)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
-	f.StringVar(&zk, "zk", "", "ZooKeeper servers for node discovery (not available yet)")
+	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery")
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&cluster, "cluster", "", "cluster name in ZooKeeper")
 	f.StringVar(&policyName, "policy", balancer.PolicyLeastOutstanding, "balancing policy: least-outstanding, round-robin or p2c")
