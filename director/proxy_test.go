@@ -55,13 +55,19 @@ func startCluster(t *testing.T, n int) []*devnode.Node {
 
 func startProxy(t *testing.T, cfg Config, nodes []*devnode.Node) (*Proxy, string) {
 	t.Helper()
-	p, err := NewProxy(cfg, nil, balancer.BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var specs []balancer.NodeSpec
 	for _, n := range nodes {
 		specs = append(specs, balancer.NodeSpec{ID: n.PBAddr(), PBAddr: n.PBAddr(), HTTPAddr: n.HTTPAddr()})
+	}
+	return startProxySpecs(t, cfg, specs)
+}
+
+// startProxySpecs serves a proxy over specs on a free loopback port until the test ends.
+func startProxySpecs(t *testing.T, cfg Config, specs []balancer.NodeSpec) (*Proxy, string) {
+	t.Helper()
+	p, err := NewProxy(cfg, nil, balancer.BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
 	}
 	p.SetNodes(specs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
