@@ -23,7 +23,7 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func startCluster(t *testing.T, n int) []*devnode.Node {
+func startCluster(t testing.TB, n int) []*devnode.Node {
 	t.Helper()
 	var nodes []*devnode.Node
 	for i := 0; i < n; i++ {
@@ -53,7 +53,7 @@ func startCluster(t *testing.T, n int) []*devnode.Node {
 	return nodes
 }
 
-func startProxy(t *testing.T, cfg Config, nodes []*devnode.Node) (*Proxy, string) {
+func startProxy(t testing.TB, cfg Config, nodes []*devnode.Node) (*Proxy, string) {
 	t.Helper()
 	var specs []balancer.NodeSpec
 	for _, n := range nodes {
@@ -63,7 +63,7 @@ func startProxy(t *testing.T, cfg Config, nodes []*devnode.Node) (*Proxy, string
 }
 
 // startProxySpecs serves a proxy over specs on a free loopback port until the test ends.
-func startProxySpecs(t *testing.T, cfg Config, specs []balancer.NodeSpec) (*Proxy, string) {
+func startProxySpecs(t testing.TB, cfg Config, specs []balancer.NodeSpec) (*Proxy, string) {
 	t.Helper()
 	p, err := NewProxy(cfg, nil, balancer.BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: 500 * time.Millisecond})
 	if err != nil {
@@ -87,7 +87,7 @@ func startProxySpecs(t *testing.T, cfg Config, specs []balancer.NodeSpec) (*Prox
 	return p, ln.Addr().String()
 }
 
-func client(t *testing.T, addr string) *riak.Client {
+func client(t testing.TB, addr string) *riak.Client {
 	t.Helper()
 	c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{addr}})
 	if err != nil {
