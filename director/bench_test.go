@@ -41,7 +41,7 @@ func benchGet(b *testing.B, addr string) {
 // BenchmarkGet compares the same get workload straight to one memory
 // devnode and through the director in front of it, in one run.
 func BenchmarkGet(b *testing.B) {
-		nodes := startCluster(b, 1)
+	nodes := startCluster(b, 1)
 	_, addr := startProxy(b, Config{Logger: logger()}, nodes)
 	if err := put(client(b, nodes[0].PBAddr()), "k1", "value"); err != nil {
 		b.Fatal(err)
