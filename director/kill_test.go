@@ -1,13 +1,10 @@
 package director
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -85,85 +82,36 @@ func TestKillNineThroughDirector(t *testing.T) {
 	for _, pr := range procs {
 		specs = append(specs, balancer.NodeSpec{ID: pr.pb, PBAddr: pr.pb, HTTPAddr: pr.http})
 	}
-	prx, addr := startProxySpecs(t, Config{Logger: logger(), HealthInterval: 200 * time.Millisecond}, specs)
-	c := client(t, addr)
-
-	var acked sync.Map
-	var writes, writeErrs, readErrs atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				key := fmt.Sprintf("k%d-%d", w, i)
-				if err := put(c, key, key); err != nil {
-					writeErrs.Add(1)
-					continue
-				}
-				writes.Add(1)
-				acked.Store(key, true)
-				if v, err := get(c, key); err != nil || v != key {
-					if readErrs.Add(1) <= 3 {
-						t.Logf("read %s: %q %v", key, v, err)
-					}
-				}
-			}
-		}()
-	}
+	prx, addr := startProxySpecs(t, Config{HealthInterval: 200 * time.Millisecond}, specs)
+	l := startLoad(t, client(t, addr), 16, "k")
 	time.Sleep(time.Second)
 	victim := procs[2]
 	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
 	_ = victim.cmd.Wait()
-	killed := time.Now()
-	var seenDown time.Duration
-	for seenDown == 0 && time.Since(killed) < 3*time.Second {
-		for _, n := range prx.Nodes() {
-			if n.PBAddr == victim.pb && !n.Available() {
-				seenDown = time.Since(killed)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	seenDown := waitDown(prx, victim.pb, 3*time.Second)
 	time.Sleep(time.Second)
-	errsBeforeRestart := writeErrs.Load() + readErrs.Load()
+	errsBeforeRestart := l.errors()
 	// Restart it on its data: it rejoins rotation without client errors.
 	startDevnodeProc(t, bin, "dev3@127.0.0.1", victim.pb, victim.http, victim.dir, "")
-	back := time.Now()
-	for time.Since(back) < 5*time.Second {
-		ok := false
-		for _, n := range prx.Nodes() {
-			if n.PBAddr == victim.pb && n.Available() {
-				ok = true
-			}
-		}
-		if ok {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	back := waitUp(prx, victim.pb, 5*time.Second)
 	time.Sleep(time.Second)
-	cancel()
-	wg.Wait()
-	t.Logf("writes %d, write errors %d, read errors %d; node down after %v", writes.Load(), writeErrs.Load(), readErrs.Load(), seenDown)
+	l.stop()
+	s := prx.Stats()
+	t.Logf("writes %d (errors %d), reads %d (errors %d); node down after %v; retries %d, failovers %d",
+		l.writes.Load(), l.writeErrs.Load(), l.reads.Load(), l.readErrs.Load(), seenDown, s.Retries, s.Failovers)
 	if seenDown == 0 || seenDown > 2*time.Second {
 		t.Errorf("killed node reported down after %v, want within 2s", seenDown)
 	}
-	if readErrs.Load() != 0 {
-		t.Errorf("%d failed reads", readErrs.Load())
+	if !back {
+		t.Error("restarted node not back in rotation within 5s")
 	}
-	if after := writeErrs.Load() + readErrs.Load(); after != errsBeforeRestart {
+	if l.readErrs.Load() != 0 {
+		t.Errorf("%d failed reads", l.readErrs.Load())
+	}
+	if after := l.errors(); after != errsBeforeRestart {
 		t.Errorf("%d client errors after the restart", after-errsBeforeRestart)
 	}
-	lost := 0
-	acked.Range(func(k, _ any) bool {
-		if v, err := get(c, k.(string)); err != nil || v != k.(string) {
-			lost++
-		}
-		return true
-	})
-	if lost != 0 {
+	if lost := l.lost(); lost != 0 {
 		t.Errorf("%d acknowledged writes lost", lost)
 	}
 }

@@ -2,69 +2,234 @@ package director
 
 import (
 	"context"
+	"errors"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/protocol"
 )
 
-// backendConn is a pooled connection to one Riak node, with its own buffers.
+// errPoolClosed: the node was removed (or the proxy shut down) while a
+// request was choosing it. Not the node's fault.
+var errPoolClosed = errors.New("director: node removed")
+
+// backendConn is one connection to a Riak node with its own frame reader.
+// It is used by one request at a time, or pinned to one client.
 type backendConn struct {
-	net.Conn
-	r *protocol.Reader
+	nc   net.Conn
+	io   fastConn // reads and writes nc
+	rd   *protocol.Reader
+	pool *pool
+	// idleSince is when the connection was put back, for BackendIdleTimeout.
+	idleSince time.Time
+	// dl is the deadline last set on nc.
+	dl time.Time
+
+	// rc and the peek fields serve alive(); peekFn is bound once so a
+	// check does not allocate.
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) bool
+	peekN   int
+	peekErr error
+	peekBuf [1]byte
 }
 
-// pool keeps idle connections to one node (LIFO, so warm connections are
-// reused first) and dials new ones on demand.
+// setDeadline sets nc's deadline to dl. With lenient, a deadline already
+// set at or after dl is kept, and a new one is set slack later than dl, so
+// that back-to-back requests on a connection do not each reset its timer:
+// a request then times out between dl and dl+slack.
+func (bc *backendConn) setDeadline(dl time.Time, lenient bool, slack time.Duration) {
+	if lenient {
+		if !bc.dl.Before(dl) {
+			return
+		}
+		dl = dl.Add(slack)
+	}
+	bc.dl = dl
+	_ = bc.nc.SetDeadline(dl)
+}
+
+func (bc *backendConn) close() {
+	_ = bc.nc.Close()
+	bc.pool.forget(bc)
+}
+
+// pool keeps the connections to one node: a LIFO list of idle ones, so the
+// warmest connection is reused first and surplus ones age out, and the set
+// of all open ones, so a forced shutdown can close busy ones too.
 type pool struct {
-	addr     string
-	dial     func(ctx context.Context, addr string) (net.Conn, error)
+	node     *balancer.Node
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	dialTO   time.Duration
 	maxIdle  int
 	maxFrame int
 
 	mu     sync.Mutex
 	idle   []*backendConn
+	all    map[*backendConn]struct{}
 	closed bool
+
+	dials, dialErrors, reused, staleDropped atomic.Uint64
 }
 
-func (p *pool) get(ctx context.Context) (*backendConn, error) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		c := p.idle[n-1]
+func newPool(n *balancer.Node, cfg *Config) *pool {
+	return &pool{
+		node: n, dial: cfg.Dial, dialTO: cfg.DialTimeout, maxIdle: cfg.MaxIdlePerNode, maxFrame: cfg.MaxFrameSize,
+		all: make(map[*backendConn]struct{}),
+	}
+}
+
+// get returns an idle connection (reused = true) or dials a new one.
+// fresh skips the idle list. check makes sure a reused connection has not
+// been closed by the node while idle (one non-blocking peek), so that a
+// request that must not be sent twice is not sent on a dead connection.
+func (p *pool) get(ctx context.Context, deadline time.Time, fresh, check bool) (bc *backendConn, reused bool, err error) {
+	for !fresh {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
+		bc = p.idle[n-1]
+		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		return c, nil
+		if check && !bc.alive() {
+			p.staleDropped.Add(1)
+			bc.close()
+			continue
+		}
+		p.reused.Add(1)
+		return bc, true, nil
 	}
+	bc, err = p.dialConn(ctx, deadline)
+	return bc, false, err
+}
+
+func (p *pool) dialConn(ctx context.Context, deadline time.Time) (*backendConn, error) {
+	p.mu.Lock()
+	closed := p.closed
 	p.mu.Unlock()
-	c, err := p.dial(ctx, p.addr)
+	if closed {
+		return nil, errPoolClosed
+	}
+	if dl := time.Now().Add(p.dialTO); dl.Before(deadline) {
+		deadline = dl
+	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	p.dials.Add(1)
+	nc, err := p.dial(dctx, "tcp", p.node.PBAddr)
+	cancel()
 	if err != nil {
+		p.dialErrors.Add(1)
 		return nil, err
 	}
-	return &backendConn{Conn: c, r: protocol.NewReader(c, p.maxFrame)}, nil
+	bc := &backendConn{nc: nc, pool: p}
+	bc.io.init(nc)
+	bc.rd = protocol.NewReader(&bc.io, p.maxFrame)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			bc.rc = rc
+			bc.peekFn = bc.peek
+		}
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = nc.Close()
+		return nil, errPoolClosed
+	}
+	p.all[bc] = struct{}{}
+	p.mu.Unlock()
+	return bc, nil
 }
 
-// put returns a healthy connection; it is closed if the pool is full or closed.
-func (p *pool) put(c *backendConn) {
-	_ = c.SetDeadline(time.Time{})
-	p.mu.Lock()
-	if p.closed || len(p.idle) >= p.maxIdle || len(c.r.Buffered()) > 0 {
-		p.mu.Unlock()
-		c.Close()
+// put returns a connection after a complete exchange. It is closed instead
+// when the pool is closed or full, or bytes nobody asked for are buffered.
+func (p *pool) put(bc *backendConn, now time.Time) {
+	if len(bc.rd.Buffered()) > 0 {
+		bc.close()
 		return
 	}
-	p.idle = append(p.idle, c)
+	bc.idleSince = now
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= p.maxIdle {
+		p.mu.Unlock()
+		bc.close()
+		return
+	}
+	p.idle = append(p.idle, bc)
 	p.mu.Unlock()
 }
 
-// close drains the pool: idle connections close now, busy ones when returned.
-func (p *pool) close() {
+// forget drops a closed connection from the open set.
+func (p *pool) forget(bc *backendConn) {
 	p.mu.Lock()
-	p.closed = true
+	delete(p.all, bc)
+	p.mu.Unlock()
+}
+
+// closeIdle closes every idle connection: after a transport failure they
+// are most likely dead too (the node crashed or restarted).
+func (p *pool) closeIdle() {
+	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
 	p.mu.Unlock()
-	for _, c := range idle {
-		c.Close()
+	for _, bc := range idle {
+		bc.close()
 	}
+}
+
+// expireIdle closes idle connections unused since before cutoff. The idle
+// list is LIFO, so the oldest are at the front.
+func (p *pool) expireIdle(cutoff time.Time) {
+	p.mu.Lock()
+	i := 0
+	for i < len(p.idle) && p.idle[i].idleSince.Before(cutoff) {
+		i++
+	}
+	old := slices.Clone(p.idle[:i])
+	p.idle = slices.Delete(p.idle, 0, i)
+	p.mu.Unlock()
+	for _, bc := range old {
+		bc.close()
+	}
+}
+
+// drain stops the pool: no new connections, idle ones close now, busy ones
+// when their request ends (put closes them).
+func (p *pool) drain() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.closeIdle()
+}
+
+// closeAll closes every connection, busy ones included (forced shutdown).
+func (p *pool) closeAll() {
+	p.mu.Lock()
+	p.closed = true
+	all := make([]*backendConn, 0, len(p.all))
+	for bc := range p.all {
+		all = append(all, bc)
+	}
+	p.idle = nil
+	p.mu.Unlock()
+	for _, bc := range all {
+		bc.close()
+	}
+}
+
+// counts returns the open and idle connection counts.
+func (p *pool) counts() (open, idle int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.all), len(p.idle)
 }

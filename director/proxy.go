@@ -1,458 +1,458 @@
-// Package director is the sidecar: it makes a changing set of Riak nodes look
-// like one always-up localhost endpoint. This file is its PB proxy core:
-// each request (not each connection) is balanced onto a pooled backend
-// connection, streamed responses stay on one backend connection until done,
-// and a request that failed before any byte reached the client is retried
-// on another node when the protocol table says it is safe.
-//
-// Connection-scoped requests (RpbSetClientIdReq, RpbGetClientIdReq,
-// RpbStartTls, RpbAuthReq) pin the client connection to one dedicated
-// backend connection for the rest of its life: their effect lives in the
-// backend connection's state.
 package director
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
-	"github.com/rmf-go/rmf/protocol"
 )
 
-// Config holds the PB proxy's settings. Zero values are the documented defaults.
-type Config struct {
-	// MaxFrameSize bounds a frame in either direction. Default protocol.DefaultMaxFrameSize.
-	MaxFrameSize int
-	// MaxConns caps client connections; more are closed at accept. Default 0: no cap.
-	MaxConns int
-	// IdleTimeout closes a client connection idle this long. Default 0: never.
-	IdleTimeout time.Duration
-	// RequestTimeout bounds one request, retries included. Default 10s.
-	RequestTimeout time.Duration
-	// DialTimeout bounds a backend dial. Default 2s.
-	DialTimeout time.Duration
-	// MaxIdlePerNode is the idle backend connections kept per node. Default 64.
-	MaxIdlePerNode int
-	// HealthInterval is the period of active RpbPingReq checks. Default 1s; negative disables.
-	HealthInterval time.Duration
-	// Health thresholds for active checks.
-	Health balancer.HealthThresholds
-	// Logger defaults to discarding.
-	Logger *slog.Logger
-	// Dial, if set, replaces net.Dialer (tests).
-	Dial func(ctx context.Context, addr string) (net.Conn, error)
-}
+// ErrProxyClosed is returned by Serve after Shutdown or Close.
+var ErrProxyClosed = errors.New("director: proxy closed")
 
-// Validate reports settings that cannot work.
-func (c Config) Validate() error {
-	if c.MaxFrameSize < 0 || c.MaxConns < 0 || c.MaxIdlePerNode < 0 {
-		return errors.New("director: negative size or count in config")
-	}
-	if c.IdleTimeout < 0 || c.RequestTimeout < 0 || c.DialTimeout < 0 {
-		return errors.New("director: negative timeout in config")
-	}
-	return nil
-}
-
-func (c Config) withDefaults() Config {
-	if c.MaxFrameSize == 0 {
-		c.MaxFrameSize = protocol.DefaultMaxFrameSize
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = 10 * time.Second
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = 2 * time.Second
-	}
-	if c.MaxIdlePerNode == 0 {
-		c.MaxIdlePerNode = 64
-	}
-	if c.HealthInterval == 0 {
-		c.HealthInterval = time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Dial == nil {
-		d := &net.Dialer{Timeout: c.DialTimeout}
-		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
-	}
-	return c
-}
-
-// Proxy is the PB proxy. Create with NewProxy; feed it nodes with SetNodes.
+// Proxy is the director's PB proxy. The zero value is ready to use with
+// Config's defaults; set Config before the first call of any method (it is
+// read once, then ignored). NewProxy validates a Config first.
+//
+// Feed it nodes with SetNodes (static list, discovery), serve listeners with
+// Serve, and end it with Shutdown (graceful) or Close (immediate), which
+// also stop its health checkers and close its backend connections.
 type Proxy struct {
-	cfg   Config
-	nodes *balancer.Set
+	// Config is read on first use.
+	Config Config
 
-	mu      sync.Mutex
-	pools   map[*balancer.Node]*pool
-	conns   map[net.Conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	once    sync.Once
+	initErr error
+	cfg     Config
+	set     *balancer.Set
+	log     *slog.Logger
 
-	clients  atomic.Int64
-	requests atomic.Uint64
-	retries  atomic.Uint64
+	// base lives until Close or a forced Shutdown: it bounds dials and
+	// health checks.
+	base       context.Context
+	cancelBase context.CancelFunc
+	done       chan struct{} // closed by Shutdown/Close
+	closing    atomic.Bool
+	sem        chan struct{} // MaxConns slots, nil without a cap
+
+	// states maps each current node to its pool and health checker. Read
+	// per request without a lock; replaced under mu.
+	states atomic.Pointer[map[*balancer.Node]*nodeState]
+
+	mu        sync.Mutex
+	running   bool // health checkers run from the first Serve until Shutdown
+	listeners map[net.Listener]struct{}
+	conns     map[*clientConn]struct{}
+	drained   []*nodeState // removed nodes whose busy connections may linger
+	clientWG  sync.WaitGroup
+	healthWG  sync.WaitGroup
+
+	// Counters (see Stats). Per-request counts live on each connection and
+	// are folded in here when it closes, so the hot path touches no shared
+	// cache line.
+	accepted, closedRequests                         atomic.Uint64
+	retries, failovers, errorsSent, noNode, timeouts atomic.Uint64
+	protocolErrors, clientAborts, midStreamCloses    atomic.Uint64
+	pinnedNow, tunnelsNow                            atomic.Int64
 }
 
-// NewProxy returns a proxy that balances with policy (nil: least outstanding).
-func NewProxy(cfg Config, policy balancer.Policy, bs balancer.BreakerSettings) (*Proxy, error) {
+// nodeState is what the proxy keeps per node besides the balancer's Node.
+type nodeState struct {
+	node   *balancer.Node
+	pool   *pool
+	cancel context.CancelFunc // stops the health checker
+	health healthStatus
+}
+
+// NewProxy returns a proxy with cfg after validating it.
+func NewProxy(cfg Config) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Proxy{cfg: cfg.withDefaults(), nodes: balancer.NewSet(policy, bs), pools: map[*balancer.Node]*pool{}, conns: map[net.Conn]struct{}{}}, nil
+	p := &Proxy{Config: cfg}
+	return p, p.init()
 }
 
-// Nodes returns the current backend nodes (for status).
-func (p *Proxy) Nodes() []*balancer.Node { return p.nodes.Nodes() }
+func (p *Proxy) init() error {
+	p.once.Do(func() {
+		p.initErr = p.Config.Validate()
+		p.cfg = p.Config.withDefaults()
+		p.log = p.cfg.Logger
+		user := p.cfg.Breaker.OnStateChange
+		p.cfg.Breaker.OnStateChange = func(node string, from, to balancer.BreakerState) {
+			if to == balancer.BreakerOpen {
+				p.log.Warn("director: circuit breaker open", "node", node, "from", from)
+			} else {
+				p.log.Info("director: circuit breaker "+string(to), "node", node, "from", from)
+			}
+			if user != nil {
+				user(node, from, to)
+			}
+		}
+		p.set = balancer.NewSet(p.cfg.Policy, p.cfg.Breaker)
+		p.base, p.cancelBase = context.WithCancel(context.Background())
+		p.done = make(chan struct{})
+		if p.cfg.MaxConns > 0 {
+			p.sem = make(chan struct{}, p.cfg.MaxConns)
+		}
+		empty := map[*balancer.Node]*nodeState{}
+		p.states.Store(&empty)
+		p.listeners = map[net.Listener]struct{}{}
+		p.conns = map[*clientConn]struct{}{}
+	})
+	return p.initErr
+}
 
-// SetNodes replaces the backend set. Removed nodes are drained: no new
-// requests; in-flight ones finish; their idle connections close.
+// Nodes returns the current nodes (for status and tests). Do not modify it.
+func (p *Proxy) Nodes() []*balancer.Node {
+	_ = p.init()
+	return p.set.Nodes()
+}
+
+// SetNodes makes specs the backend set (node ID = PB address for static
+// lists; the Riak node name with discovery). A node whose ID and addresses
+// are unchanged keeps its breaker, health and pool. Removed nodes are
+// drained: no new requests; in-flight ones finish; idle connections close
+// now and busy ones when their request ends.
 func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
-	added, removed := p.nodes.Update(specs)
+	_ = p.init()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, n := range added {
-		p.pools[n] = &pool{addr: n.PBAddr, dial: p.cfg.Dial, maxIdle: p.cfg.MaxIdlePerNode, maxFrame: p.cfg.MaxFrameSize}
+	if p.closing.Load() {
+		return
+	}
+	added, removed := p.set.Update(specs)
+	if len(added) == 0 && len(removed) == 0 {
+		return
+	}
+	old := *p.states.Load()
+	next := make(map[*balancer.Node]*nodeState, len(old)+len(added))
+	for n, st := range old {
+		next[n] = st
 	}
 	for _, n := range removed {
-		if pl := p.pools[n]; pl != nil {
-			pl.close()
-			delete(p.pools, n)
+		if st := next[n]; st != nil {
+			delete(next, n)
+			if st.cancel != nil {
+				st.cancel()
+			}
+			st.pool.drain()
+			p.drained = append(p.drained, st)
 		}
 	}
-}
-
-func (p *Proxy) pool(n *balancer.Node) *pool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pools[n]
-}
-
-// Stats are the proxy's counters.
-type Stats struct {
-	Clients  int64
-	Requests uint64
-	Retries  uint64
-}
-
-// Stats returns the proxy's counters.
-func (p *Proxy) Stats() Stats {
-	return Stats{Clients: p.clients.Load(), Requests: p.requests.Load(), Retries: p.retries.Load()}
-}
-
-// Serve accepts client connections on ln until ctx ends or Shutdown.
-func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	if p.cfg.HealthInterval > 0 {
-		p.wg.Add(1)
-		go func() { defer p.wg.Done(); p.healthLoop(ctx) }()
+	for _, n := range added {
+		st := &nodeState{node: n, pool: newPool(n, &p.cfg)}
+		next[n] = st
+		if p.running {
+			p.startHealthLocked(st)
+		}
 	}
-	go func() { <-ctx.Done(); ln.Close() }()
+	p.states.Store(&next)
+	// Forget drained pools once their last connection has closed.
+	kept := p.drained[:0]
+	for _, st := range p.drained {
+		if open, _ := st.pool.counts(); open > 0 {
+			kept = append(kept, st)
+		}
+	}
+	clear(p.drained[len(kept):])
+	p.drained = kept
+}
+
+// state returns the proxy's state of n, nil if n was removed meanwhile.
+func (p *Proxy) state(n *balancer.Node) *nodeState { return (*p.states.Load())[n] }
+
+// Serve accepts client connections on ln and serves each on its own
+// goroutine until ctx ends (the listener and the connections it accepted
+// are closed at once), or Shutdown or Close (ErrProxyClosed). Serve may be
+// called for several listeners. The first call starts the health checkers.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	if err := p.init(); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	p.mu.Lock()
+	if p.closing.Load() {
+		p.mu.Unlock()
+		_ = ln.Close()
+		return ErrProxyClosed
+	}
+	p.listeners[ln] = struct{}{}
+	if !p.running {
+		p.running = true
+		for _, st := range *p.states.Load() {
+			p.startHealthLocked(st)
+		}
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.listeners, ln)
+		p.mu.Unlock()
+	}()
+	// Connections are tied to ctx, not to this call: after Shutdown, Serve
+	// returns while they finish their requests.
+	sctx := ctx
+	stop := context.AfterFunc(sctx, func() { _ = ln.Close() })
+	defer stop()
+
+	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		if p.sem != nil {
+			select {
+			case p.sem <- struct{}{}:
+			case <-sctx.Done():
+				return nil
+			case <-p.done:
+				return ErrProxyClosed
+			}
+		}
+		nc, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil || p.isClosing() {
+			p.release()
+			switch {
+			case p.closing.Load():
+				return ErrProxyClosed
+			case sctx.Err() != nil:
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors or a transient error: back off
+				// like net/http instead of spinning.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				p.log.Warn("director: accept failed; retrying", "err", err, "backoff", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-sctx.Done():
+				}
 				continue
 			}
 			return err
 		}
-		if p.cfg.MaxConns > 0 && p.clients.Load() >= int64(p.cfg.MaxConns) {
-			c.Close()
-			continue
-		}
+		backoff = 0
+		cc := newClientConn(p, nc)
 		p.mu.Lock()
-		if p.closing {
+		if p.closing.Load() {
 			p.mu.Unlock()
-			c.Close()
-			return nil
+			p.release()
+			_ = nc.Close()
+			return ErrProxyClosed
 		}
-		p.conns[c] = struct{}{}
-		p.wg.Add(1)
+		p.conns[cc] = struct{}{}
+		p.clientWG.Add(1)
 		p.mu.Unlock()
-		p.clients.Add(1)
-		go p.serveClient(ctx, c)
+		p.accepted.Add(1)
+		go p.runClient(sctx, cc)
 	}
 }
 
-func (p *Proxy) isClosing() bool {
+// runClient is a client connection's goroutine, labelled for profiles and
+// goroutine dumps.
+func (p *Proxy) runClient(ctx context.Context, cc *clientConn) {
+	defer p.clientWG.Done()
+	defer p.release()
+	stop := context.AfterFunc(ctx, func() { _ = cc.nc.Close() })
+	defer stop()
+	pprof.Do(ctx, pprof.Labels("director", "pb-client"), func(context.Context) { cc.serve() })
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closing
-}
-
-// Shutdown stops accepting, lets in-flight requests finish until ctx ends,
-// then closes everything.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	p.closing = true
-	// Idle clients are waiting in a read: wake them; busy ones finish their request first.
-	for c := range p.conns {
-		_ = c.SetReadDeadline(time.Now())
-	}
+	delete(p.conns, cc)
 	p.mu.Unlock()
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
+	p.closedRequests.Add(cc.requests.Load())
+}
+
+func (p *Proxy) release() {
+	if p.sem != nil {
+		<-p.sem
+	}
+}
+
+// Shutdown stops the proxy gracefully: listeners close, idle client
+// connections close, and each busy one closes once its current request
+// has been answered. If ctx ends first, everything is closed at once and
+// ctx's error returned. Health checkers stop and backend connections close.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	_ = p.init()
+	p.beginClose()
+	wait := make(chan struct{})
+	go func() { p.clientWG.Wait(); close(wait) }()
 	var err error
 	select {
-	case <-done:
+	case <-wait:
 	case <-ctx.Done():
 		err = ctx.Err()
-		p.mu.Lock()
-		for c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		<-done
+		p.forceClose()
+		<-wait
 	}
-	p.mu.Lock()
-	for n, pl := range p.pools {
-		pl.close()
-		delete(p.pools, n)
-	}
-	p.mu.Unlock()
+	p.finishClose()
 	return err
 }
 
-// clientConn is one application connection.
-type clientConn struct {
-	net.Conn
-	r      *protocol.Reader
-	w      *bufio.Writer
-	pinned *backendConn // set by a connection-scoped request
-	node   *balancer.Node
+// Close stops the proxy at once: every connection closes, in-flight
+// requests fail.
+func (p *Proxy) Close() error {
+	_ = p.init()
+	p.beginClose()
+	p.forceClose()
+	p.clientWG.Wait()
+	p.finishClose()
+	return nil
 }
 
-func (p *Proxy) serveClient(ctx context.Context, c net.Conn) {
-	defer p.wg.Done()
-	cc := &clientConn{Conn: c, r: protocol.NewReader(c, p.cfg.MaxFrameSize), w: bufio.NewWriterSize(c, 16<<10)}
-	defer func() {
-		if cc.pinned != nil {
-			cc.pinned.Close()
-		}
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-		p.clients.Add(-1)
-		c.Close()
-	}()
-	for !p.isClosing() {
-		if p.cfg.IdleTimeout > 0 {
-			_ = c.SetReadDeadline(time.Now().Add(p.cfg.IdleTimeout))
-		}
-		f, err := cc.r.ReadFrame()
-		switch {
-		case err == nil:
-		case errors.Is(err, protocol.ErrUnknownCode), errors.Is(err, protocol.ErrEmptyFrame):
-			_, _ = c.Write(protocol.ErrorResp(err.Error(), 0))
-			continue
-		case errors.Is(err, protocol.ErrFrameTooLarge):
-			_, _ = c.Write(protocol.ErrorResp(err.Error(), 0))
-			return
-		default:
-			return // EOF, truncated frame, timeout: this connection only
-		}
-		_ = c.SetReadDeadline(time.Time{})
-		msg, _ := protocol.Lookup(f.Code)
-		if !msg.Request {
-			_, _ = c.Write(protocol.ErrorResp(fmt.Sprintf("director: %s is not a request", f.Code), 0))
-			continue
-		}
-		p.requests.Add(1)
-		rctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
-		ok := p.handle(rctx, cc, f, msg)
-		cancel()
-		if !ok {
-			return
-		}
+func (p *Proxy) beginClose() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closing.Swap(true) {
+		close(p.done)
+	}
+	for ln := range p.listeners {
+		_ = ln.Close()
+	}
+	// A connection waiting for its next request wakes up and sees closing;
+	// one in a request answers it first (it does not read the client
+	// meanwhile).
+	now := time.Now()
+	for cc := range p.conns {
+		_ = cc.nc.SetReadDeadline(now)
 	}
 }
 
-// handle proxies one request. It returns false when the client connection
-// must close (a response failed after bytes reached the client).
-func (p *Proxy) handle(ctx context.Context, cc *clientConn, f protocol.Frame, msg protocol.Message) bool {
-	raw := cc.r.Raw()
-	streams := msg.Streaming
-	if msg.StreamFlag {
-		streams, _ = protocol.RequestStreams(f.Code, f.Body)
+func (p *Proxy) forceClose() {
+	p.mu.Lock()
+	for cc := range p.conns {
+		_ = cc.nc.Close()
 	}
-	if msg.ConnScoped || cc.pinned != nil {
-		return p.handlePinned(ctx, cc, raw, streams)
+	states := *p.states.Load()
+	drained := append([]*nodeState(nil), p.drained...)
+	p.mu.Unlock()
+	for _, st := range states {
+		st.pool.closeAll()
 	}
-	var tried []*balancer.Node
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		if ctx.Err() != nil {
-			break
-		}
-		n := p.nodes.Pick(tried...)
-		if n == nil {
-			break
-		}
-		tried = append(tried, n)
-		if attempt > 0 {
-			p.retries.Add(1)
-		}
-		sent, relayed, err := p.roundTrip(ctx, n, cc, raw, streams)
-		if err == nil {
-			return cc.w.Flush() == nil
-		}
-		lastErr = err
-		if relayed {
-			return false // never a half-sent or duplicated response
-		}
-		cc.w.Reset(cc.Conn) // drop what this attempt buffered: the client saw none of it
-		if sent && !msg.Retryable {
-			break // the node may have applied a write: do not repeat it
-		}
+	for _, st := range drained {
+		st.pool.closeAll()
 	}
-	msgText := "director: no available Riak node"
-	if lastErr != nil {
-		msgText = "director: " + lastErr.Error()
-	}
-	cc.w.Reset(cc.Conn)
-	_, err := cc.Write(protocol.ErrorResp(msgText, 0))
-	return err == nil
+	p.cancelBase()
 }
 
-// roundTrip sends raw to node n and relays the response into cc's buffer.
-// sent reports that request bytes reached the backend; relayed that
-// response bytes reached the client.
-func (p *Proxy) roundTrip(ctx context.Context, n *balancer.Node, cc *clientConn, raw []byte, streams bool) (sent, relayed bool, err error) {
-	done, err := n.Begin()
-	if err != nil {
-		return false, false, err
+func (p *Proxy) finishClose() {
+	p.mu.Lock()
+	states := *p.states.Load()
+	for _, st := range states {
+		if st.cancel != nil {
+			st.cancel()
+		}
 	}
-	pl := p.pool(n)
-	if pl == nil {
-		done(balancer.Abandoned)
-		return false, false, fmt.Errorf("node %s removed", n.ID)
+	drained := p.drained
+	p.drained = nil
+	p.mu.Unlock()
+	p.healthWG.Wait()
+	for _, st := range states {
+		st.pool.closeAll()
 	}
-	bc, err := pl.get(ctx)
-	if err != nil {
-		done(balancer.Failure)
-		return false, false, err
+	for _, st := range drained {
+		st.pool.closeAll()
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = bc.SetDeadline(dl)
-	}
-	if _, err := bc.Write(raw); err != nil {
-		bc.Close()
-		done(balancer.Failure)
-		return true, false, err
-	}
-	relayedBytes, err := relay(bc.r, cc.w, streams)
-	if err != nil {
-		bc.Close()
-		done(balancer.Failure)
-		return true, relayedBytes, err
-	}
-	done(balancer.Success)
-	pl.put(bc)
-	return true, relayedBytes, nil
+	p.cancelBase()
 }
 
-// relay copies one response (all frames of a stream) from the backend to
-// the client's buffer. Bytes only reach the client when the buffer fills
-// (long streams) or on the caller's Flush; relayed reports the former.
-func relay(br *protocol.Reader, w *bufio.Writer, streams bool) (relayed bool, err error) {
-	for {
-		f, err := br.ReadFrame()
-		if err != nil && !errors.Is(err, protocol.ErrUnknownCode) {
-			return relayed, err
-		}
-		before := w.Buffered()
-		if _, err := w.Write(br.Raw()); err != nil {
-			return true, err
-		}
-		if w.Buffered() < before+len(br.Raw()) {
-			relayed = true // the buffer was flushed to the client
-		}
-		if !streams {
-			return relayed, nil
-		}
-		last, err := protocol.StreamDone(f.Code, f.Body)
-		if err != nil {
-			return relayed, err
-		}
-		if last {
-			return relayed, nil
-		}
-	}
+// Stats is a snapshot of the proxy's counters.
+type Stats struct {
+	ClientConns      int    // open client connections
+	ClientConnsTotal uint64 // accepted since start
+	PinnedConns      int64  // client connections pinned to a backend connection
+	Tunnels          int64  // pinned connections relaying raw bytes after RpbStartTls
+	Requests         uint64 // requests read from clients
+	Retries          uint64 // attempts after a request's first (failovers and stale-connection retries)
+	Failovers        uint64 // requests answered by another node than the first one tried
+	ErrorsSent       uint64 // RpbErrorResp made by the director (not relayed from Riak)
+	NoNode           uint64 // requests answered "no available Riak node"
+	Timeouts         uint64 // attempts that hit TryTimeout or RequestTimeout
+	ProtocolErrors   uint64 // bad client frames (unknown code, oversized, not a request, ...)
+	ClientAborts     uint64 // client connections lost in the middle of an answer
+	MidStreamCloses  uint64 // client connections closed because a node failed after part of an answer was relayed
+	Nodes            []NodeStats
 }
 
-// handlePinned serves a connection-scoped client on its dedicated backend connection.
-func (p *Proxy) handlePinned(ctx context.Context, cc *clientConn, raw []byte, streams bool) bool {
-	if cc.pinned == nil {
-		n := p.nodes.Pick()
-		if n == nil {
-			_, err := cc.Write(protocol.ErrorResp("director: no available Riak node", 0))
-			return err == nil
-		}
-		c, err := p.cfg.Dial(ctx, n.PBAddr)
-		if err != nil {
-			_, err := cc.Write(protocol.ErrorResp("director: "+err.Error(), 0))
-			return err == nil
-		}
-		cc.pinned, cc.node = &backendConn{Conn: c, r: protocol.NewReader(c, p.cfg.MaxFrameSize)}, n
-	}
-	if _, err := cc.pinned.Write(raw); err != nil {
-		return false
-	}
-	if _, err := relay(cc.pinned.r, cc.w, streams); err != nil {
-		return false // the pinned state is gone with the backend: so is the client's
-	}
-	return cc.w.Flush() == nil
+// NodeStats is one node's state and counters.
+type NodeStats struct {
+	ID, PBAddr, HTTPAddr string
+	Available            bool // selectable: healthy and breaker not open
+	Healthy              bool
+	Breaker              balancer.BreakerState
+	Outstanding          int64
+	Requests, Failures   uint64 // finished requests and transport failures (breaker input)
+	ConnsOpen, ConnsIdle int
+	Dials, DialErrors    uint64
+	Reused, StaleDropped uint64 // pooled connections reused; found dead by the liveness peek
+	LastCheck            time.Time
+	LastCheckOK          bool
+	LastCheckErr         string
+	LastCheckRTT         time.Duration
 }
 
-var pingFrame = protocol.AppendFrame(nil, protocol.CodePingReq, nil)
-
-// healthLoop pings every node each HealthInterval and records the result.
-func (p *Proxy) healthLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.HealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if p.isClosing() {
-			return
-		}
-		for _, n := range p.nodes.Nodes() {
-			ok := p.ping(ctx, n)
-			if n.RecordCheck(ok, p.cfg.Health) {
-				p.cfg.Logger.Info("node health changed", "node", n.ID, "healthy", ok)
-			}
-		}
+// Stats returns a snapshot of the counters and of every current node.
+func (p *Proxy) Stats() Stats {
+	_ = p.init()
+	p.mu.Lock()
+	s := Stats{ClientConns: len(p.conns)}
+	reqs := p.closedRequests.Load()
+	for cc := range p.conns {
+		reqs += cc.requests.Load()
 	}
+	p.mu.Unlock()
+	s.ClientConnsTotal = p.accepted.Load()
+	s.PinnedConns, s.Tunnels = p.pinnedNow.Load(), p.tunnelsNow.Load()
+	s.Requests, s.Retries, s.Failovers = reqs, p.retries.Load(), p.failovers.Load()
+	s.ErrorsSent, s.NoNode, s.Timeouts = p.errorsSent.Load(), p.noNode.Load(), p.timeouts.Load()
+	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
+	states := *p.states.Load()
+	for _, n := range p.set.Nodes() {
+		ns := NodeStats{
+			ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr,
+			Available: n.Available(), Healthy: n.Healthy(), Breaker: n.Breaker(),
+			Outstanding: n.Outstanding(), Requests: n.Requests(), Failures: n.Failures(),
+		}
+		if st := states[n]; st != nil {
+			ns.ConnsOpen, ns.ConnsIdle = st.pool.counts()
+			ns.Dials, ns.DialErrors = st.pool.dials.Load(), st.pool.dialErrors.Load()
+			ns.Reused, ns.StaleDropped = st.pool.reused.Load(), st.pool.staleDropped.Load()
+			h := st.health.snapshot()
+			ns.LastCheck, ns.LastCheckOK, ns.LastCheckErr, ns.LastCheckRTT = h.at, h.ok, h.err, h.rtt
+		}
+		s.Nodes = append(s.Nodes, ns)
+	}
+	return s
 }
 
-func (p *Proxy) ping(ctx context.Context, n *balancer.Node) bool {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.HealthInterval)
-	defer cancel()
-	c, err := p.cfg.Dial(ctx, n.PBAddr)
-	if err != nil {
-		return false
+// ConnInfo describes one client connection (for the admin page and the
+// connection table).
+type ConnInfo struct {
+	Remote   string
+	Since    time.Time
+	Requests uint64
+	Pinned   string // node ID of the pinned backend connection, if any
+	Tunnel   bool
+}
+
+// Conns returns the open client connections.
+func (p *Proxy) Conns() []ConnInfo {
+	_ = p.init()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ConnInfo, 0, len(p.conns))
+	for cc := range p.conns {
+		ci := ConnInfo{Remote: cc.nc.RemoteAddr().String(), Since: cc.since, Requests: cc.requests.Load(), Tunnel: cc.tunnel.Load()}
+		if n := cc.pinNode.Load(); n != nil {
+			ci.Pinned = n.ID
+		}
+		out = append(out, ci)
 	}
-	defer c.Close()
-	dl, _ := ctx.Deadline()
-	_ = c.SetDeadline(dl)
-	if _, err := c.Write(pingFrame); err != nil {
-		return false
-	}
-	f, err := protocol.NewReader(c, 1024).ReadFrame()
-	return err == nil && f.Code == protocol.CodePingResp
+	return out
 }

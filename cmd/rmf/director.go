@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
+// directorShutdownTimeout bounds the graceful part of a director's shutdown.
+const directorShutdownTimeout = 30 * time.Second
+
 func newDirectorCmd() *cobra.Command {
 	var pbAddr, httpAddr, adminAddr, zk, framework, cluster, policyName string
 	var nodes []string
@@ -24,14 +28,19 @@ func newDirectorCmd() *cobra.Command {
 		Use:   "director",
 		Short: "Run the director: a Riak PB sidecar that balances each request across the cluster",
 		Long: `Run the director. Applications point their Riak PB client at --pb; each
-request is balanced onto a healthy node (per request, not per connection),
-with circuit breakers, active health checks and safe retries. See
-docs/director.md.
+request (not each connection) is balanced onto a healthy node over pooled
+backend connections, with circuit breakers, active health checks and
+failover of requests that are safe to retry. See docs/director.md.
 
-Nodes come from --node (static) or from ZooKeeper (--zk, --framework,
---cluster: the cluster's live nodes, as executors register them). In this
-build the HTTP proxy (--http) and the admin listener (--admin) are not
-available yet.`,
+Nodes come from --node PBADDR,HTTPADDR (repeatable; the node ID is the PB
+address) or from ZooKeeper (--zk, --framework, --cluster: the cluster's live
+nodes, as executors register them).
+
+Not available in this build: the HTTP proxy (--http) and the admin listener
+(--admin) are accepted for compatibility but nothing listens on them yet.
+
+SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
+30s) and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -42,33 +51,24 @@ available yet.`,
 			case zk == "" && len(nodes) == 0:
 				return usageErrorf("director: give at least one --node PBADDR,HTTPADDR, or --zk with --cluster")
 			}
-			var specs []balancer.NodeSpec
-			for _, n := range nodes {
-				pb, httpA, _ := strings.Cut(n, ",")
-				if _, _, err := net.SplitHostPort(pb); err != nil {
-					return usageErrorf("--node %q: PB address: %v", n, err)
-				}
-				specs = append(specs, balancer.NodeSpec{ID: pb, PBAddr: pb, HTTPAddr: httpA})
-			}
-			policy, err := balancer.PolicyByName(policyName)
+			specs, err := parseNodes(nodes)
 			if err != nil {
-				return usageErrorf("%v", err)
+				return err
+			}
+			if cfg.Policy, err = balancer.PolicyByName(policyName); err != nil {
+				return usageErrorf("--policy: %v", err)
 			}
 			if err := cfg.Validate(); err != nil {
 				return usageErrorf("%v", err)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			cfg.Logger = log
-			p, err := director.NewProxy(cfg, policy, balancer.BreakerSettings{
-				OnStateChange: func(node string, from, to balancer.BreakerState) {
-					log.Info("breaker", "node", node, "from", from, "to", to)
-				},
-			})
+			p, err := director.NewProxy(cfg)
 			if err != nil {
-				return err
+				return usageErrorf("%v", err)
 			}
-			p.SetNodes(specs)
 			ctx := cmd.Context()
+			p.SetNodes(specs)
 			if zk != "" {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
@@ -88,18 +88,31 @@ available yet.`,
 			}
 			ln, err := net.Listen("tcp", pbAddr)
 			if err != nil {
+				_ = p.Close()
 				return fmt.Errorf("director: %w", err)
 			}
 			log.Info("director listening", "pb", ln.Addr().String(), "static_nodes", len(specs), "zk", zk, "policy", policyName)
+			// Serve on a context of its own: the signal (ctx) starts a
+			// graceful Shutdown, which then ends Serve.
 			errc := make(chan error, 1)
-			go func() { errc <- p.Serve(ctx, ln) }()
+			go func() { errc <- p.Serve(context.WithoutCancel(ctx), ln) }()
+			served := false
 			select {
 			case err = <-errc:
+				served = true
 			case <-ctx.Done():
+				log.Info("director shutting down", "grace", directorShutdownTimeout)
 			}
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), directorShutdownTimeout)
 			defer cancel()
-			if serr := p.Shutdown(sctx); err == nil {
+			serr := p.Shutdown(sctx)
+			if !served {
+				err = <-errc
+			}
+			if errors.Is(err, director.ErrProxyClosed) {
+				err = nil
+			}
+			if err == nil {
 				err = serr
 			}
 			return err
@@ -107,16 +120,43 @@ available yet.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&pbAddr, "pb", defaultPBAddr, "Protocol Buffers listen address")
-	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "HTTP listen address (HTTP proxy not available yet)")
-	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address (not available yet)")
+	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "HTTP listen address (accepted; the HTTP proxy is not available yet)")
+	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address (accepted; the admin listener is not available yet)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
-	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery")
+	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&cluster, "cluster", "", "cluster name in ZooKeeper")
 	f.StringVar(&policyName, "policy", balancer.PolicyLeastOutstanding, "balancing policy: least-outstanding, round-robin or p2c")
-	f.IntVar(&cfg.MaxConns, "max-conns", 0, "maximum client connections (0: no limit)")
+	f.IntVar(&cfg.MaxConns, "max-conns", 0, "maximum client connections; more wait to be accepted (0: no limit)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never)")
-	f.DurationVar(&cfg.RequestTimeout, "request-timeout", 10*time.Second, "bound on one request, retries included")
+	f.DurationVar(&cfg.RequestTimeout, "request-timeout", director.DefaultRequestTimeout, "bound on one request, retries included")
+	f.DurationVar(&cfg.TryTimeout, "try-timeout", 0, "bound on one attempt's wait for the start of its answer; a retryable request then fails over (0: the request's remaining time)")
+	f.DurationVar(&cfg.DialTimeout, "dial-timeout", director.DefaultDialTimeout, "bound on dialing a Riak node")
+	f.DurationVar(&cfg.HealthInterval, "health-interval", director.DefaultHealthInterval, "period of the active RpbPingReq check of each node (negative: off)")
 	f.IntVar(&cfg.MaxFrameSize, "max-frame-size", 0, "maximum PB frame size in bytes (0: 64 MiB)")
 	return annotateEnv(cmd)
+}
+
+// parseNodes turns --node PBADDR,HTTPADDR values into node specs; the node
+// ID is the PB address.
+func parseNodes(nodes []string) ([]balancer.NodeSpec, error) {
+	var specs []balancer.NodeSpec
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		pb, httpA, _ := strings.Cut(n, ",")
+		if _, _, err := net.SplitHostPort(pb); err != nil {
+			return nil, usageErrorf("--node %q: PB address: %v", n, err)
+		}
+		if httpA != "" {
+			if _, _, err := net.SplitHostPort(httpA); err != nil {
+				return nil, usageErrorf("--node %q: HTTP address: %v", n, err)
+			}
+		}
+		if seen[pb] {
+			return nil, usageErrorf("--node %q: PB address given twice", n)
+		}
+		seen[pb] = true
+		specs = append(specs, balancer.NodeSpec{ID: pb, PBAddr: pb, HTTPAddr: httpA})
+	}
+	return specs, nil
 }

@@ -1,0 +1,638 @@
+package director
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// reqInfo is the protocol table reduced to what the hot path needs.
+type reqInfo struct {
+	request, retryable, streaming, streamFlag, connScoped bool
+	name                                                  string
+}
+
+var reqTable = func() (t [256]reqInfo) {
+	for _, m := range protocol.Messages() {
+		t[m.Code] = reqInfo{request: m.Request, retryable: m.Retryable, streaming: m.Streaming,
+			streamFlag: m.StreamFlag, connScoped: m.ConnScoped, name: m.Name}
+	}
+	return t
+}()
+
+const (
+	initialOut = 4 << 10
+	// pendingFlush: answers to pipelined requests are collected and
+	// written together, at the latest once this much is pending.
+	pendingFlush = 64 << 10
+	// streamFlush: a streamed answer is written once this much is
+	// pending, or whenever the node has nothing more buffered.
+	streamFlush = 32 << 10
+	// maxRetainedOut: a write buffer grown past this by a big answer is
+	// dropped after the write.
+	maxRetainedOut = 1 << 20
+	// lingerTime and lingerBytes bound how long, and how much, a client
+	// connection closed after an oversized frame is drained so that the
+	// error reaches it instead of a reset.
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+// Texts of the director's own RpbErrorResp answers. Clients may match the
+// prefix of msgNoNode.
+const (
+	msgNoNode = "director: no available Riak node"
+)
+
+// clientConn is one application connection, served by one goroutine that
+// reads a request, does the backend round trip itself and writes the
+// answer: no hand-off between goroutines per request.
+type clientConn struct {
+	p     *Proxy
+	nc    net.Conn
+	io    fastConn // reads and writes nc
+	rd    *protocol.Reader
+	out   []byte // answers not yet written, in request order
+	since time.Time
+
+	requests atomic.Uint64
+
+	// now is when the current frame was read: the one clock reading of a
+	// request (time.Now costs a vDSO call, more in a VM).
+	now time.Time
+	// Deadlines last set on nc; refreshed only when they get close, so
+	// most requests set none.
+	readDL, writeDL time.Time
+
+	// tried is scratch for a request's failovers.
+	tried []*balancer.Node
+	// relayed: part of the current answer has been written to the client,
+	// so it can no longer be retried or replaced by an error.
+	relayed bool
+	// lastCode is the code of the last frame relayed.
+	lastCode protocol.Code
+
+	pinned  *backendConn // set by the first connection-scoped request
+	pinNode atomic.Pointer[balancer.Node]
+	tunnel  atomic.Bool
+}
+
+func newClientConn(p *Proxy, nc net.Conn) *clientConn {
+	c := &clientConn{
+		p: p, nc: nc, since: time.Now(),
+		out:   make([]byte, 0, initialOut),
+		tried: make([]*balancer.Node, 0, p.cfg.MaxAttempts+1),
+	}
+	c.io.init(nc)
+	c.rd = protocol.NewReader(&c.io, p.cfg.MaxFrameSize)
+	return c
+}
+
+// serve runs the connection until the client leaves, a fatal protocol
+// error, a failure after part of an answer was relayed, or shutdown.
+func (c *clientConn) serve() {
+	defer c.close()
+	p := c.p
+	for {
+		if !c.frameBuffered() {
+			// About to wait for the client: write what is pending first.
+			if c.flush() != nil {
+				return
+			}
+			if p.closing.Load() {
+				return
+			}
+			if p.cfg.IdleTimeout > 0 {
+				c.refreshReadDeadline()
+				// Shutdown may have set its past deadline just before ours.
+				if p.closing.Load() {
+					return
+				}
+			}
+		} else if p.closing.Load() {
+			return
+		}
+		raw, code, err := c.rd.ReadRaw()
+		c.now = time.Now()
+		if err != nil {
+			if !c.readError(raw, err) {
+				return
+			}
+			continue
+		}
+		c.requests.Add(1)
+		if !c.handle(raw, code) {
+			return
+		}
+		if len(c.out) >= pendingFlush && c.flush() != nil {
+			return
+		}
+	}
+}
+
+// frameBuffered reports whether a whole request frame is already buffered
+// (the client pipelines), so answers can wait to be written together.
+func (c *clientConn) frameBuffered() bool {
+	b := c.rd.Buffered()
+	return len(b) >= 4 && uint64(len(b)-4) >= uint64(binary.BigEndian.Uint32(b))
+}
+
+// readError handles a frame the client sent that cannot be proxied. It
+// reports whether the connection goes on.
+func (c *clientConn) readError(raw []byte, err error) bool {
+	p := c.p
+	switch {
+	case errors.Is(err, protocol.ErrUnknownCode):
+		// The whole frame was consumed: answer and go on.
+		p.protocolErrors.Add(1)
+		c.errorResp(fmt.Sprintf("director: unknown message code %d", raw[4]))
+		return true
+	case errors.Is(err, protocol.ErrEmptyFrame):
+		p.protocolErrors.Add(1)
+		c.errorResp("director: empty frame: a message needs at least a code byte")
+		return true
+	case errors.Is(err, protocol.ErrFrameTooLarge):
+		// The body was not read, so the stream is no longer aligned.
+		p.protocolErrors.Add(1)
+		c.errorResp(fmt.Sprintf("director: frame too large: the limit is %d bytes", p.cfg.MaxFrameSize))
+		if c.flush() == nil {
+			c.linger()
+		}
+		return false
+	case errors.Is(err, protocol.ErrTruncatedFrame):
+		p.protocolErrors.Add(1)
+		p.log.Debug("director: truncated frame from client", "remote", c.nc.RemoteAddr(), "err", err)
+	case err == io.EOF || p.closing.Load():
+	default:
+		p.log.Debug("director: client connection ends", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+	return false
+}
+
+// linger half-closes the connection and discards what the client still
+// sends for a moment, so that closing does not reset the connection before
+// the client has read the last answer.
+func (c *clientConn) linger() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
+}
+
+// handle answers one request. It reports whether the connection goes on.
+func (c *clientConn) handle(raw []byte, code protocol.Code) bool {
+	info := &reqTable[code]
+	if !info.request {
+		c.p.protocolErrors.Add(1)
+		c.errorResp("director: " + info.name + " is not a request")
+		return true
+	}
+	streams := info.streaming
+	if info.streamFlag {
+		s, err := protocol.RequestStreams(code, raw[protocol.HeaderSize:])
+		if err != nil {
+			c.p.protocolErrors.Add(1)
+			c.errorResp("director: malformed " + info.name + ": " + err.Error())
+			return true
+		}
+		streams = s
+	}
+	if c.pinned != nil || info.connScoped {
+		return c.handlePinned(raw, code, streams)
+	}
+	return c.handleBalanced(raw, streams, info.retryable)
+}
+
+// attemptResult is how one attempt of a request on one node ended.
+type attemptResult struct {
+	outcome balancer.Outcome
+	err     error // nil: the answer is complete (pending in out or written)
+	sent    bool  // request bytes were written to the node
+	stale   bool  // a reused connection failed before any answer: it had died while idle
+	timeout bool
+	client  bool // the client connection failed: close it
+}
+
+// handleBalanced sends a request to a node chosen by the policy and, when
+// that fails before any byte of the answer reached the client, to others:
+// any request the node never received, and retryable (read-only) ones
+// whatever happened. It reports whether the connection goes on.
+func (c *clientConn) handleBalanced(raw []byte, streams, retryable bool) bool {
+	p := c.p
+	deadline := c.now.Add(p.cfg.RequestTimeout)
+	mark := len(c.out)
+	c.relayed = false
+	tried := c.tried[:0]
+	var (
+		first, same *balancer.Node
+		lastErr     error
+		lastNode    *balancer.Node
+		notRetried  bool
+		timedOut    bool
+		staleRetry  = true
+		fresh       bool
+		attempts    int
+	)
+	for attempts < p.cfg.MaxAttempts {
+		n := same
+		if n == nil {
+			n = p.set.Pick(tried...)
+			if n == nil {
+				break
+			}
+		}
+		same = nil
+		st := p.state(n)
+		if st == nil { // removed since Pick
+			tried = append(tried, n)
+			continue
+		}
+		done, err := n.Begin()
+		if err != nil { // its breaker opened since Pick
+			tried = append(tried, n)
+			lastErr, lastNode = err, n
+			continue
+		}
+		if attempts > 0 {
+			p.retries.Add(1)
+		} else {
+			first = n
+		}
+		attempts++
+		r := c.attempt(st, raw, streams, retryable, deadline, fresh)
+		done(r.outcome)
+		fresh = false
+		if r.client {
+			p.clientAborts.Add(1)
+			c.tried = tried[:0]
+			return false
+		}
+		if r.err == nil {
+			if n != first {
+				p.failovers.Add(1)
+			}
+			c.tried = tried[:0]
+			return true
+		}
+		if c.relayed {
+			// Part of the answer already reached the client: no retry, no
+			// error frame can follow it. Closing is the only honest signal.
+			p.midStreamCloses.Add(1)
+			p.log.Debug("director: node failed in the middle of an answer; closing the client connection", "node", n.ID, "err", r.err)
+			return false
+		}
+		c.out = c.out[:mark]
+		lastErr, lastNode = r.err, n
+		if r.timeout {
+			p.timeouts.Add(1)
+			timedOut = true
+		}
+		if r.sent && !retryable {
+			notRetried = true
+			break
+		}
+		if r.stale && staleRetry && r.outcome != balancer.Abandoned {
+			// Retry once on the same node over a new connection.
+			staleRetry, same, fresh = false, n, true
+			continue
+		}
+		tried = append(tried, n)
+		if !time.Now().Before(deadline) {
+			break
+		}
+	}
+	c.tried = tried[:0]
+	switch {
+	case notRetried:
+		c.errorResp(fmt.Sprintf("director: node %s failed after the request was sent; not retried because it is not idempotent: %v", lastNode.ID, lastErr))
+	case timedOut && !time.Now().Before(deadline):
+		c.errorResp(fmt.Sprintf("director: request timed out after %v (last node %s)", p.cfg.RequestTimeout, lastNode.ID))
+	case lastErr == nil:
+		p.noNode.Add(1)
+		c.errorResp(msgNoNode)
+	default:
+		p.noNode.Add(1)
+		c.errorResp(fmt.Sprintf("%s (%d tried; last: %s: %v)", msgNoNode, attempts, lastNode.ID, lastErr))
+	}
+	return true
+}
+
+// attempt sends raw to st's node on a pooled connection and relays the
+// answer. check asks the pool to make sure a reused connection is alive
+// (for requests that must not be sent twice).
+func (c *clientConn) attempt(st *nodeState, raw []byte, streams, retryable bool, deadline time.Time, fresh bool) (r attemptResult) {
+	p := c.p
+	bc, reused, err := st.pool.get(p.base, deadline, fresh, !retryable)
+	if err != nil {
+		r.err, r.outcome = err, balancer.Failure
+		if err == errPoolClosed {
+			r.outcome = balancer.Abandoned
+		}
+		r.timeout = isTimeout(err)
+		return r
+	}
+	tryDL := deadline
+	if p.cfg.TryTimeout > 0 {
+		if t := time.Now().Add(p.cfg.TryTimeout); t.Before(deadline) {
+			tryDL = t
+		}
+	}
+	bc.setDeadline(tryDL, tryDL == deadline, p.cfg.RequestTimeout/10)
+	var complete bool
+	berr := bc.io.send(raw)
+	var cerr error
+	if berr == nil {
+		complete, berr, cerr = c.relay(bc, streams, tryDL, deadline)
+	}
+	r.sent = bc.io.sent > 0
+	switch {
+	case berr != nil:
+		r.err, r.outcome, r.timeout = berr, balancer.Failure, isTimeout(berr)
+		r.stale = reused && !c.relayed && (bc.io.sent == 0 || isDeadConn(berr))
+		bc.close()
+		st.pool.closeIdle()
+	case !complete:
+		// The client went away in the middle of the answer: the rest is
+		// still on its way from the node, so this connection is spent.
+		r.err, r.outcome, r.client = cerr, balancer.Abandoned, true
+		bc.close()
+	default:
+		// The node answered completely (the client may have gone while
+		// the last frame was written: not the node's fault).
+		r.outcome, r.client = balancer.Success, cerr != nil
+		st.pool.put(bc, c.now)
+	}
+	return r
+}
+
+// relay copies one answer (all frames of a stream) from bc to the client.
+// Frames are relayed as read, without re-encoding. An answer that is
+// complete with nothing else pending is written straight from the node
+// connection's buffer in one Write; otherwise it joins out, and a long
+// stream is written whenever streamFlush bytes are pending or the node has
+// nothing more buffered. complete reports that the whole answer was read
+// from the node; berr is a failure of the node, cerr of the client.
+func (c *clientConn) relay(bc *backendConn, streams bool, tryDL, deadline time.Time) (complete bool, berr, cerr error) {
+	firstFrame := true
+	for {
+		raw, code, err := bc.rd.ReadRaw()
+		if err != nil && !errors.Is(err, protocol.ErrUnknownCode) {
+			return false, err, nil
+		}
+		if firstFrame {
+			firstFrame = false
+			if tryDL != deadline { // the answer started: the request's own deadline applies now
+				bc.setDeadline(deadline, false, 0)
+			}
+		}
+		c.lastCode = code
+		last := true
+		if streams {
+			if last, err = protocol.StreamDone(code, raw[protocol.HeaderSize:]); err != nil {
+				return false, fmt.Errorf("director: bad streamed frame from node: %w", err), nil
+			}
+		}
+		if last && len(c.out) == 0 && !c.frameBuffered() {
+			return true, nil, c.write(raw)
+		}
+		c.out = append(c.out, raw...)
+		if last {
+			return true, nil, nil
+		}
+		if len(c.out) >= streamFlush || len(bc.rd.Buffered()) == 0 {
+			if c.writeDL != deadline {
+				_ = c.nc.SetWriteDeadline(deadline)
+				c.writeDL = deadline
+			}
+			c.relayed = true
+			if err := c.flush(); err != nil {
+				return false, nil, err
+			}
+		}
+	}
+}
+
+// handlePinned serves a connection-scoped request, and every later request
+// of the same client, on one dedicated backend connection: the client id,
+// TLS and authentication live in that connection's state. It reports
+// whether the connection goes on.
+func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) bool {
+	p := c.p
+	deadline := c.now.Add(p.cfg.RequestTimeout)
+	if c.pinned == nil && !c.pin(deadline) {
+		return true
+	}
+	bc, n := c.pinned, c.pinNode.Load()
+	// The request can go nowhere else: it is sent even if the node's
+	// breaker refuses new requests, and then not counted.
+	done, _ := n.Begin()
+	report := func(o balancer.Outcome) {
+		if done != nil {
+			done(o)
+		}
+	}
+	mark := len(c.out)
+	c.relayed = false
+	bc.setDeadline(deadline, false, 0)
+	if err := bc.io.send(raw); err != nil {
+		report(balancer.Failure)
+		return c.pinnedFailed(mark, err)
+	}
+	_, berr, cerr := c.relay(bc, streams, deadline, deadline)
+	switch {
+	case berr != nil:
+		report(balancer.Failure)
+		if isTimeout(berr) {
+			p.timeouts.Add(1)
+		}
+		return c.pinnedFailed(mark, berr)
+	case cerr != nil:
+		report(balancer.Abandoned)
+		p.clientAborts.Add(1)
+		return false
+	}
+	report(balancer.Success)
+	if code == protocol.CodeStartTLS && c.lastCode == protocol.CodeStartTLS {
+		c.runTunnel()
+		return false
+	}
+	return true
+}
+
+// pin takes a backend connection for this client for good. On failure it
+// answers the request with an error and returns false.
+func (c *clientConn) pin(deadline time.Time) bool {
+	p := c.p
+	tried := c.tried[:0]
+	defer func() { c.tried = tried[:0] }()
+	var lastErr error
+	for len(tried) < p.cfg.MaxAttempts {
+		n := p.set.Pick(tried...)
+		if n == nil {
+			break
+		}
+		tried = append(tried, n)
+		st := p.state(n)
+		if st == nil {
+			continue
+		}
+		done, err := n.Begin()
+		if err != nil {
+			continue
+		}
+		bc, _, err := st.pool.get(p.base, deadline, false, true)
+		if err != nil {
+			done(balancer.Failure)
+			lastErr = err
+			continue
+		}
+		done(balancer.Abandoned) // a connection, not yet an answer: no verdict
+		c.pinned = bc
+		c.pinNode.Store(n)
+		p.pinnedNow.Add(1)
+		return true
+	}
+	p.noNode.Add(1)
+	if lastErr != nil {
+		c.errorResp(fmt.Sprintf("%s (pinning: %v)", msgNoNode, lastErr))
+	} else {
+		c.errorResp(msgNoNode)
+	}
+	return false
+}
+
+// pinnedFailed ends a pinned client whose backend connection failed: the
+// connection's state (client id, TLS, authentication) is gone, so the
+// client must reconnect. When nothing of the answer was relayed it gets an
+// RpbErrorResp first.
+func (c *clientConn) pinnedFailed(mark int, err error) bool {
+	c.pinned.pool.closeIdle()
+	if c.relayed {
+		c.p.midStreamCloses.Add(1)
+		return false
+	}
+	c.out = c.out[:mark]
+	c.errorResp(fmt.Sprintf("director: the pinned connection to node %s failed: %v; reconnect", c.pinNode.Load().ID, err))
+	_ = c.flush()
+	return false
+}
+
+// runTunnel turns a pinned connection into a byte pipe after RpbStartTls
+// was answered: the TLS session (and the RpbAuthReq inside it) is between
+// the client and the node. It returns when either side closes.
+func (c *clientConn) runTunnel() {
+	bc := c.pinned
+	if c.flush() != nil {
+		return
+	}
+	if b := c.rd.Buffered(); len(b) > 0 { // the client's first TLS bytes
+		if _, err := bc.nc.Write(b); err != nil {
+			return
+		}
+	}
+	if b := bc.rd.Buffered(); len(b) > 0 {
+		if _, err := c.nc.Write(b); err != nil {
+			return
+		}
+	}
+	var zero time.Time
+	bc.setDeadline(zero, false, 0)
+	_ = c.nc.SetDeadline(zero)
+	if c.p.closing.Load() { // Shutdown's deadline may have just been cleared
+		return
+	}
+	c.tunnel.Store(true)
+	c.p.tunnelsNow.Add(1)
+	defer c.p.tunnelsNow.Add(-1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tunnelCopy(c.nc, bc.nc)
+	}()
+	tunnelCopy(bc.nc, c.nc)
+	<-done
+}
+
+// tunnelCopy copies src to dst until either fails, then closes both so the
+// other direction ends too.
+func tunnelCopy(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+}
+
+// errorResp queues the director's own RpbErrorResp.
+func (c *clientConn) errorResp(msg string) {
+	c.p.errorsSent.Add(1)
+	c.out = protocol.AppendErrorResp(c.out, msg, 0)
+}
+
+// flush writes the pending answers.
+func (c *clientConn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	err := c.write(c.out)
+	if cap(c.out) > maxRetainedOut {
+		c.out = make([]byte, 0, initialOut)
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+// write writes b to the client in one Write. The write deadline is kept
+// between 1.8 and 2 x RequestTimeout after the request came (refreshed
+// only when it gets closer), so an answer, even an error written when the
+// request timed out, has about RequestTimeout to be taken by the client; a
+// client that does not read its answers fails the write after that.
+func (c *clientConn) write(b []byte) error {
+	if rt := c.p.cfg.RequestTimeout; c.writeDL.Sub(c.now) < rt*18/10 {
+		c.writeDL = c.now.Add(2 * rt)
+		_ = c.nc.SetWriteDeadline(c.writeDL)
+	}
+	_, err := c.io.Write(b)
+	return err
+}
+
+// refreshReadDeadline keeps the idle deadline between IdleTimeout and
+// 1.1 x IdleTimeout ahead, setting it only when it gets closer than that.
+func (c *clientConn) refreshReadDeadline() {
+	idle := c.p.cfg.IdleTimeout
+	now := time.Now()
+	if c.readDL.Sub(now) < idle {
+		c.readDL = now.Add(idle + idle/10)
+		_ = c.nc.SetReadDeadline(c.readDL)
+	}
+}
+
+func (c *clientConn) close() {
+	_ = c.flush()
+	if c.pinned != nil {
+		c.pinned.close()
+		c.pinned = nil
+		c.p.pinnedNow.Add(-1)
+	}
+	_ = c.nc.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// isDeadConn: the error a connection closed by its peer gives.
+func isDeadConn(err error) bool {
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}

@@ -1,0 +1,142 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultRequestTimeout     = 10 * time.Second
+	DefaultDialTimeout        = 2 * time.Second
+	DefaultMaxIdlePerNode     = 128
+	DefaultBackendIdleTimeout = 60 * time.Second
+	DefaultHealthInterval     = time.Second
+	DefaultHealthTimeout      = time.Second
+	DefaultMaxAttempts        = 3
+)
+
+// Config holds the PB proxy's settings. Every zero value means the
+// documented default, so Config{} is a working configuration.
+type Config struct {
+	// MaxConns caps concurrent client connections. At the cap the proxy
+	// stops accepting: new connections wait in the listen backlog until a
+	// client leaves (like HAProxy's maxconn). Default 0: no cap.
+	MaxConns int
+	// IdleTimeout closes a client connection that sent no request for this
+	// long (accurate to +10%). Default 0: never.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds one request from its arrival to the last byte
+	// of its answer, retries included. Default 10s.
+	RequestTimeout time.Duration
+	// TryTimeout bounds one attempt's wait for the first frame of its
+	// answer; an attempt that times out counts as a node failure and a
+	// retryable request moves on to another node. Once the answer has
+	// started, only RequestTimeout applies. Default 0: the request's
+	// remaining time, i.e. no separate bound.
+	TryTimeout time.Duration
+	// MaxAttempts is the most nodes one request is sent to (the first try
+	// and its failovers). Default 3.
+	MaxAttempts int
+	// MaxFrameSize bounds a frame's length field in both directions.
+	// Default protocol.DefaultMaxFrameSize (64 MiB).
+	MaxFrameSize int
+	// DialTimeout bounds dialing a backend connection. Default 2s.
+	DialTimeout time.Duration
+	// MaxIdlePerNode is how many idle backend connections each node's pool
+	// keeps. Default 128.
+	MaxIdlePerNode int
+	// BackendIdleTimeout closes pooled backend connections unused this
+	// long (checked at each health interval). Default 60s; negative: never.
+	BackendIdleTimeout time.Duration
+	// HealthInterval is the period of the active RpbPingReq check of each
+	// node. Default 1s; negative disables active checks (breakers still
+	// watch live traffic).
+	HealthInterval time.Duration
+	// HealthTimeout bounds one active check: dial, ping, answer. Default 1s.
+	HealthTimeout time.Duration
+	// Health says how many consecutive checks flip a node's health
+	// (balancer defaults: 2 failures, 1 pass).
+	Health balancer.HealthThresholds
+	// Breaker configures each node's circuit breaker (balancer defaults:
+	// 5 consecutive transport failures open it for 5s).
+	Breaker balancer.BreakerSettings
+	// Policy picks a node per request. Default nil: least outstanding.
+	Policy balancer.Policy
+	// Logger receives node health changes and connection errors. Default:
+	// discard.
+	Logger *slog.Logger
+	// Dial, if set, replaces net.Dialer for backend connections (tests,
+	// fault injection). The deadline of ctx bounds the dial.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxConns", c.MaxConns}, {"MaxAttempts", c.MaxAttempts}, {"MaxFrameSize", c.MaxFrameSize}, {"MaxIdlePerNode", c.MaxIdlePerNode}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("director: %s is negative (%d)", f.name, f.v))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"IdleTimeout", c.IdleTimeout}, {"RequestTimeout", c.RequestTimeout}, {"TryTimeout", c.TryTimeout}, {"DialTimeout", c.DialTimeout}, {"HealthTimeout", c.HealthTimeout}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("director: %s is negative (%v)", f.name, f.v))
+		}
+	}
+	if c.MaxFrameSize > 0 && c.MaxFrameSize < 64 {
+		errs = append(errs, fmt.Errorf("director: MaxFrameSize %d is too small for any Riak answer", c.MaxFrameSize))
+	}
+	if err := c.Breaker.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = protocol.DefaultMaxFrameSize
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.MaxIdlePerNode == 0 {
+		c.MaxIdlePerNode = DefaultMaxIdlePerNode
+	}
+	if c.BackendIdleTimeout == 0 {
+		c.BackendIdleTimeout = DefaultBackendIdleTimeout
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.HealthTimeout == 0 {
+		c.HealthTimeout = DefaultHealthTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Dial == nil {
+		var d net.Dialer
+		c.Dial = d.DialContext
+	}
+	return c
+}

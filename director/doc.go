@@ -1,0 +1,108 @@
+// Package director is the RMF-Go sidecar: it makes a changing set of Riak
+// nodes look like one always-up localhost endpoint. This package holds its
+// Riak PB proxy core (Proxy), its ZooKeeper discovery (Discovery), and
+// later its HTTP proxy and admin listener.
+//
+// # Per-request balancing
+//
+// Each client connection is served by one goroutine. It reads a request
+// frame (protocol.Reader, size limit), asks the balancer for a node
+// (balancer.Set.Pick: least outstanding requests by default, among nodes
+// that are healthy and whose circuit breaker is not open), writes the raw
+// frame in one Write to an idle pooled connection to that node, reads the
+// answer and writes it to the client in one Write, without re-encoding and
+// without handing the request to another goroutine. A client connection is
+// never tied to a node: the next request may go elsewhere, so node churn is
+// invisible between requests. Requests a client pipelines are answered in
+// order, and their answers are written together.
+//
+// Each node has a pool of backend connections: a LIFO idle list (at most
+// MaxIdlePerNode; unused ones close after BackendIdleTimeout) and new
+// connections dialed on demand (DialTimeout).
+//
+// # Streaming
+//
+// Answers that span several frames (list keys, MapReduce, CS bucket folds,
+// and list buckets, 2i and TS queries with their stream flag: see
+// protocol.RequestStreams and protocol.StreamDone) stay on one backend
+// connection until the frame that ends them. Frames are written to the
+// client as they come, at the latest whenever 32 KiB are pending or the
+// node has nothing more buffered.
+//
+// # Connection-scoped requests: pinning
+//
+// RpbSetClientIdReq, RpbGetClientIdReq, RpbStartTls and RpbAuthReq read or
+// change state held by the server connection they travel on
+// (protocol.Message.ConnScoped). The first such request pins the client
+// connection to one dedicated backend connection, taken from a node's pool
+// and never returned to it: that request and every later one of the client
+// go there, for the rest of the client connection's life. Pinned requests
+// are not failed over (the state would be lost): if the pinned backend
+// connection fails, the client gets an RpbErrorResp when nothing of the
+// answer was relayed yet, and its connection is closed. After RpbStartTls is
+// answered with RpbStartTls, the connection becomes a byte tunnel between
+// the client and the node, which then run TLS (and RpbAuthReq) end to end.
+//
+// # Failover
+//
+// A request that fails before any byte of its answer reached the client is
+// sent again to another node (Set.Pick excluding the nodes tried), up to
+// MaxAttempts nodes and within RequestTimeout:
+//
+//   - always, when the node never received it: the dial failed, or not one
+//     byte of it could be written;
+//   - otherwise only when the protocol table marks it retryable
+//     (protocol.Message.Retryable: reads). A write (put, delete, bucket
+//     change, counter or data-type update, ...) that reached a node is not
+//     repeated: the client gets an RpbErrorResp saying so.
+//
+// Before a non-retryable request is written on a reused connection, one
+// non-blocking MSG_PEEK makes sure the node has not closed it while idle,
+// so a write is not lost to a connection that died in the pool. A failure
+// on a reused connection before any answer is retried once on the same node
+// over a new connection. If a node fails after part of a streamed answer
+// reached the client, the client connection is closed: never a duplicated
+// or half-sent answer.
+//
+// When no node is available the director answers
+// RpbErrorResp("director: no available Riak node ...") at once.
+//
+// # Circuit breakers and health
+//
+// Each attempt is bracketed by balancer.Node.Begin and its done function.
+// Transport failures count against the node's breaker (balancer.Failure):
+// dial errors, resets, end of stream in the middle of an answer, malformed
+// answers and timeouts (TryTimeout, RequestTimeout). Riak's own answers,
+// RpbErrorResp included (notfound, modified, ...), are successes. A client
+// that goes away is no verdict on the node (balancer.Abandoned). After a
+// transport failure the node's idle connections are closed: they are most
+// likely dead too.
+//
+// Active checks: every HealthInterval one goroutine per node dials it,
+// sends RpbPingReq and expects RpbPingResp within HealthTimeout, and
+// records the result with balancer.Node.RecordCheck (Health thresholds).
+//
+// # Limits
+//
+// MaxConns pauses accepting at the cap; IdleTimeout closes silent clients;
+// RequestTimeout bounds a request, retries included, and a client that does
+// not read its answers; MaxFrameSize bounds frames both ways: an oversized
+// request is answered with RpbErrorResp and its connection closed. Unknown
+// codes, empty frames and frames that are not requests are answered with
+// RpbErrorResp and the connection goes on; garbage that breaks framing or a
+// truncated frame closes that connection only.
+//
+// # Node changes
+//
+// SetNodes replaces the node set (static --node list, or discovery).
+// Removed nodes are drained: no new requests, in-flight ones finish, idle
+// connections close now and busy ones when their request ends.
+//
+// # Lifetimes
+//
+// Serve(ctx, ln) serves a listener until ctx ends (then its connections
+// close at once) or until Shutdown (graceful: idle client connections
+// close, busy ones after their current answer) or Close (immediate).
+// Shutdown and Close also stop the health checkers and close every backend
+// connection. Stats and Conns are snapshots for the admin page and metrics.
+package director

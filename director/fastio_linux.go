@@ -1,0 +1,171 @@
+//go:build linux
+
+package director
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// fastConn reads and writes a non-blocking socket with raw system calls
+// through syscall.RawConn. The runtime poller still parks the goroutine
+// when the socket is not ready and still enforces deadlines, but the
+// calls themselves do not enter the scheduler's syscall state (they never
+// block: the socket is non-blocking), so no P is handed off while a
+// loopback write delivers to its peer. Connections without a RawConn
+// (test hooks) use the net.Conn.
+type fastConn struct {
+	nc net.Conn
+	rc syscall.RawConn
+
+	rfn, wfn func(fd uintptr) bool // bound once: no allocation per call
+	rbuf     []byte
+	rn       int
+	rerr     error
+	wbuf     []byte
+	wn       int
+	werr     error
+
+	// pending is a request that the next Read writes before it waits for
+	// the answer (see send); sent counts its bytes written so far.
+	pending []byte
+	sent    int
+	partial bool
+}
+
+// send makes the next Read write req first, then wait for the answer
+// without the read attempt that would find nothing yet: the answer cannot
+// arrive before its request. (The poller's readiness is reset when Read
+// starts; an event from before, such as the node closing the idle
+// connection, is then reported again by the reset that writing to a
+// closed connection provokes.) Errors come from that Read; sent tells
+// whether any byte of req was written.
+func (c *fastConn) send(req []byte) error {
+	c.sent = 0
+	if c.rc == nil {
+		n, err := c.nc.Write(req)
+		c.sent = n
+		return err
+	}
+	c.pending = req
+	return nil
+}
+
+func (c *fastConn) init(nc net.Conn) {
+	c.nc = nc
+	if os.Getenv("RMF_EXP_PLAIN") != "" {
+		return
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.rfn, c.wfn = c.rawRead, c.rawWrite
+		}
+	}
+}
+
+// Read reads what is available, waiting until something is.
+func (c *fastConn) Read(p []byte) (int, error) {
+	if c.rc == nil || len(p) == 0 {
+		return c.nc.Read(p)
+	}
+	c.rbuf, c.rn, c.rerr = p, 0, nil
+	err := c.rc.Read(c.rfn)
+	c.rbuf = nil
+	if c.partial { // the socket buffer filled: write the rest the usual way
+		rest := c.pending[c.sent:]
+		c.pending, c.partial = nil, false
+		if err != nil {
+			return 0, err
+		}
+		n, werr := c.Write(rest)
+		c.sent += n
+		if werr != nil {
+			return 0, werr
+		}
+		return c.Read(p)
+	}
+	c.pending = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case c.rerr != nil:
+		return 0, c.rerr
+	case c.rn == 0:
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+func (c *fastConn) rawRead(fd uintptr) bool {
+	for c.pending != nil {
+		if c.sent == len(c.pending) {
+			c.pending = nil
+			return false // wait for the answer
+		}
+		rest := c.pending[c.sent:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case 0:
+			c.sent += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			c.partial = true
+			return true
+		default:
+			c.rerr = e
+			return true
+		}
+	}
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		switch e {
+		case 0:
+			c.rn = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // park until readable
+		default:
+			c.rerr = e
+			return true
+		}
+	}
+}
+
+// Write writes all of p, waiting while the socket buffer is full.
+func (c *fastConn) Write(p []byte) (int, error) {
+	if c.rc == nil || len(p) == 0 {
+		return c.nc.Write(p)
+	}
+	c.wbuf, c.wn, c.werr = p, 0, nil
+	err := c.rc.Write(c.wfn)
+	n := c.wn
+	c.wbuf = nil
+	if err == nil {
+		err = c.werr
+	}
+	return n, err
+}
+
+func (c *fastConn) rawWrite(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		rest := c.wbuf[c.wn:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case 0:
+			c.wn += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // park until writable
+		default:
+			c.werr = e
+			return true
+		}
+	}
+	return true
+}

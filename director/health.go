@@ -1,0 +1,121 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// healthStatus is the last active check of a node.
+type healthStatus struct {
+	mu  sync.Mutex
+	at  time.Time
+	ok  bool
+	err string
+	rtt time.Duration
+}
+
+type healthSnapshot struct {
+	at  time.Time
+	ok  bool
+	err string
+	rtt time.Duration
+}
+
+func (h *healthStatus) set(at time.Time, rtt time.Duration, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.at, h.rtt, h.ok, h.err = at, rtt, err == nil, ""
+	if err != nil {
+		h.err = err.Error()
+	}
+}
+
+func (h *healthStatus) snapshot() healthSnapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return healthSnapshot{at: h.at, ok: h.ok, err: h.err, rtt: h.rtt}
+}
+
+// startHealthLocked starts st's checker (p.mu held). Without active checks
+// it still expires idle backend connections.
+func (p *Proxy) startHealthLocked(st *nodeState) {
+	ctx, cancel := context.WithCancel(p.base)
+	st.cancel = cancel
+	p.healthWG.Add(1)
+	go func() {
+		defer p.healthWG.Done()
+		pprof.Do(ctx, pprof.Labels("director", "health", "node", st.node.ID), func(ctx context.Context) { p.checkLoop(ctx, st) })
+	}()
+}
+
+// checkLoop pings one node every HealthInterval, records the result on the
+// node (balancer.Node.RecordCheck) and expires idle connections. One
+// goroutine per node, so a node that hangs does not delay the others.
+func (p *Proxy) checkLoop(ctx context.Context, st *nodeState) {
+	interval := p.cfg.HealthInterval
+	if interval < 0 {
+		interval = max(p.cfg.BackendIdleTimeout/2, time.Second)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.cfg.BackendIdleTimeout > 0 {
+			st.pool.expireIdle(time.Now().Add(-p.cfg.BackendIdleTimeout))
+		}
+		if p.cfg.HealthInterval < 0 {
+			continue
+		}
+		start := time.Now()
+		err := p.ping(ctx, st.node.PBAddr)
+		if ctx.Err() != nil {
+			return
+		}
+		st.health.set(start, time.Since(start), err)
+		if st.node.RecordCheck(err == nil, p.cfg.Health) {
+			if err == nil {
+				p.log.Info("director: node healthy", "node", st.node.ID)
+			} else {
+				p.log.Warn("director: node unhealthy", "node", st.node.ID, "err", err)
+				st.pool.closeIdle()
+			}
+		}
+	}
+}
+
+var pingFrame = protocol.AppendFrame(nil, protocol.CodePingReq, nil)
+
+// ping dials addr, sends RpbPingReq and expects RpbPingResp, all within
+// HealthTimeout. It dials every time, so it checks what a new pooled
+// connection needs: the node accepts and answers.
+func (p *Proxy) ping(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.HealthTimeout)
+	defer cancel()
+	c, err := p.cfg.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	_ = c.SetDeadline(dl)
+	if _, err := c.Write(pingFrame); err != nil {
+		return err
+	}
+	f, err := protocol.NewReader(c, 1<<10).ReadFrame()
+	if err != nil {
+		return err
+	}
+	if f.Code != protocol.CodePingResp {
+		return fmt.Errorf("ping answered with %v", f.Code)
+	}
+	return nil
+}
