@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/devnode/httpapi"
+	"github.com/rmf-go/rmf/internal/devnode/httpserver"
 	"github.com/rmf-go/rmf/internal/devnode/kv"
 	"github.com/rmf-go/rmf/internal/devnode/pbserver"
 	"github.com/rmf-go/rmf/internal/devnode/ring"
@@ -186,7 +186,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.pb = &pbserver.Server{Service: n.cluster, Logger: n.log, Extension: n.cluster.pbExtension}
 	mux := http.NewServeMux()
 	mux.Handle(InternalPrefix, n.cluster.internalHandler())
-	mux.Handle("/", httpapi.New(n.cluster, n.log))
+	mux.Handle("/", httpserver.New(n.cluster, n.log))
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); _ = n.pb.Serve(runCtx, n.pbLn) }()
