@@ -34,21 +34,6 @@ func group(use, short string, verbs []string, flags func(*cobra.Command)) *cobra
 	return annotateEnv(cmd)
 }
 
-func newMesosLocalCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "mesos-local",
-		Short: "Run a local Mesos master and agents on the v1 HTTP API (a stand-in for Mesos; not Mesos)",
-		Args:  cobra.NoArgs,
-	}
-	f := cmd.Flags()
-	f.String("listen", defaultMesosAddr, "master listen address")
-	f.Int("agents", 3, "number of agents")
-	f.String("work-dir", "", "work directory for agents, sandboxes and volumes")
-	f.String("agent-resources", "cpus:4;mem:8192;disk:20000;ports:[31000-31999]", "resources of each agent")
-	f.StringArray("agent-attributes", nil, "attributes of each agent, e.g. rack:r1 (repeatable)")
-	return notYet(cmd)
-}
-
 func newSchedulerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scheduler",

@@ -361,7 +361,9 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 			}
 
 			// The executor process dies: TASK_FAILED and FAILURE.
-			waitState(t, m, func(s mesoslocal.State) bool { return len(s.Agents[0].Executors) == 1 && s.Agents[0].Executors[0].PID > 0 }, "executor pid")
+			waitState(t, m, func(s mesoslocal.State) bool {
+				return len(s.Agents[0].Executors) == 1 && s.Agents[0].Executors[0].PID > 0
+			}, "executor pid")
 			pid := m.State().Agents[0].Executors[0].PID
 			if err := m.KillExecutor(fid, "exec-2"); err != nil {
 				t.Fatal(err)

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMesosLocalUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"mesos-local"},
+		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "0"},
+		{"mesos-local", "--work-dir", t.TempDir(), "--agent-resources", "cpus"},
+		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "2", "--agent-attributes", "a:1", "--agent-attributes", "b:2", "--agent-attributes", "c:3"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != exitUsage || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
+}
+
+// TestMesosLocalServes starts the command, reads /state, and stops it the
+// way SIGTERM does (context cancellation).
+func TestMesosLocalServes(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"mesos-local", "--listen", addr, "--agents", "2", "--work-dir", t.TempDir(), "--agent-attributes", "rack:r1", "--agent-attributes", "rack:r2"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var state struct {
+		Agents []struct {
+			Hostname   string
+			Attributes map[string]string
+		}
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/state")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&state)
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("mesos-local not serving: %v", err)
+		}
+	}
+	if len(state.Agents) != 2 || state.Agents[1].Hostname != "agent-2.local" || state.Agents[1].Attributes["rack"] != "r2" {
+		t.Errorf("state %+v", state)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("mesos-local did not stop")
+	}
+}

@@ -1,0 +1,24 @@
+// Package mesoslocal is a local Mesos master and agents in one process,
+// speaking the Mesos v1 scheduler API (POST /api/v1/scheduler) and executor
+// API (POST /api/v1/executor on each agent) in protobuf and JSON, with
+// mesos-go's own codecs and RecordIO framing. It is a development and test
+// stand-in for Apache Mesos, which cannot be installed here; it is not
+// Mesos.
+//
+// What it does as Mesos does: SUBSCRIBE streams (Mesos-Stream-Id,
+// SUBSCRIBED, OFFERS, HEARTBEAT), framework failover within
+// failover_timeout, ACCEPT with RESERVE/UNRESERVE/CREATE/DESTROY/LAUNCH,
+// DECLINE with refuse_seconds, REVIVE, SUPPRESS, KILL, SHUTDOWN,
+// ACKNOWLEDGE, RECONCILE (explicit and implicit), MESSAGE, TEARDOWN;
+// dynamic reservations and persistent volumes offered back only to their
+// role; executors run as local processes (own process group) in sandboxes
+// with the MESOS_* environment, fetched URIs, and volumes linked at their
+// container path; status updates flow executor → agent → scheduler with
+// UUIDs and are resent until acknowledged; an executor that dies turns its
+// tasks TASK_FAILED and sends FAILURE.
+//
+// Where it differs (see docs/mesos-local.md): one role per framework;
+// custom executors only (no command tasks, no LAUNCH_GROUP); no
+// authentication; the agents' state is in memory (a restarted mesos-local
+// starts empty, though volume directories stay on disk).
+package mesoslocal

@@ -1,0 +1,124 @@
+package mesoslocal_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+
+	"github.com/rmf-go/rmf/internal/mesoslocal"
+)
+
+// launchNode reserves, creates vol1 and launches a task on agent.
+func launchNode(t *testing.T, s *testScheduler, agent, taskID, execID string) mesos.TaskStatus {
+	t.Helper()
+	if !s.holds(agent) {
+		s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	}
+	s.call(calls.Accept(calls.OfferOperations{
+		calls.OpReserve(append(reserved(), unreservedDisk()...)...),
+		calls.OpCreate(volume()...),
+		calls.OpLaunch(task(taskID, agent, executorInfo(t, execID, "protobuf"))),
+	}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
+	return s.update(taskID, mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
+}
+
+func (s *testScheduler) holds(agent string) bool {
+	for _, o := range s.held {
+		if o.AgentID.Value == agent {
+			return true
+		}
+	}
+	return false
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestAgentStopAndRestart: a stopped agent's tasks are LOST and its
+// processes die; restarted, it offers its volume back with the data.
+func TestAgentStopAndRestart(t *testing.T) {
+	m, url := startMaster(t, 2)
+	s := startScheduler(t, url, codecs.MediaTypeProtobuf, time.Minute)
+	agent := m.AgentIDs()[0]
+	if st := launchNode(t, s, agent, "n1", "e1"); st.GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("launch: %v %q", st.GetState(), st.GetMessage())
+	}
+	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents[0].Executors) == 1 && st.Agents[0].Executors[0].PID > 0 }, "executor")
+	pid := m.State().Agents[0].Executors[0].PID
+	if err := m.StopAgent("1"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.update("n1", mesos.TASK_LOST, mesos.TASK_FAILED); st.GetState() != mesos.TASK_LOST {
+		t.Errorf("stopped agent's task: %v", st.GetState())
+	}
+	if alive(pid) {
+		t.Errorf("executor %d survived its agent", pid)
+	}
+	if st := m.State(); st.Agents[0].Up || len(st.Agents[0].Volumes) != 1 {
+		t.Fatalf("stopped agent state %+v", st.Agents[0])
+	}
+	if err := m.RestartAgent(agent); err != nil {
+		t.Fatal(err)
+	}
+	o := s.offerFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
+	_ = o
+	s.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(task("n1-again", agent, executorInfo(t, "e2", "protobuf")))}.WithOffers(s.take(agent)...)))
+	if st := s.update("n1-again", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR); st.GetState() != mesos.TASK_RUNNING || st.GetMessage() != "files:n1" {
+		t.Fatalf("relaunch after restart: %v %q", st.GetState(), st.GetMessage())
+	}
+	if err := m.StopAgent("nope"); err == nil {
+		t.Error("unknown agent accepted")
+	}
+}
+
+// TestTeardownAndClose: TEARDOWN kills the framework's executors; Close
+// leaves no process behind.
+func TestTeardownAndClose(t *testing.T) {
+	m, err := mesoslocal.New(mesoslocal.Config{Agents: 2, WorkDir: t.TempDir(), AllocationInterval: 100 * time.Millisecond, ExecutorShutdownGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ln) }()
+	s := startScheduler(t, "http://"+ln.Addr().String(), codecs.MediaTypeJSON, time.Minute)
+	ids := m.AgentIDs()
+	launchNode(t, s, ids[0], "a", "ea")
+	launchNode(t, s, ids[1], "b", "eb")
+	waitState(t, m, func(st mesoslocal.State) bool {
+		return len(st.Agents[0].Executors) == 1 && len(st.Agents[1].Executors) == 1 && st.Agents[0].Executors[0].PID > 0 && st.Agents[1].Executors[0].PID > 0
+	}, "executors")
+	st := m.State()
+	pids := []int{st.Agents[0].Executors[0].PID, st.Agents[1].Executors[0].PID}
+	sandbox := st.Agents[0].Executors[0].Sandbox
+
+	// SHUTDOWN of one executor: it exits (the test executor obeys), its task is KILLED.
+	s.call(&scheduler.Call{Type: scheduler.Call_SHUTDOWN, Shutdown: &scheduler.Call_Shutdown{
+		ExecutorID: mesos.ExecutorID{Value: "ea"}, AgentID: mesos.AgentID{Value: ids[0]}}})
+	if st := s.update("a", mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_KILLED {
+		t.Errorf("after SHUTDOWN: %v", st.GetState())
+	}
+	if _, err := os.Stat(filepath.Join(sandbox, "stderr")); err != nil {
+		t.Errorf("sandbox has no stderr: %v", err)
+	}
+
+	s.stop()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != mesoslocal.ErrClosed {
+		t.Errorf("Serve: %v", err)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("process %d outlived Close", pid)
+		}
+	}
+}
