@@ -50,7 +50,9 @@ func TestAgentStopAndRestart(t *testing.T) {
 	if st := launchNode(t, s, agent, "n1", "e1"); st.GetState() != mesos.TASK_RUNNING {
 		t.Fatalf("launch: %v %q", st.GetState(), st.GetMessage())
 	}
-	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents[0].Executors) == 1 && st.Agents[0].Executors[0].PID > 0 }, "executor")
+	waitState(t, m, func(st mesoslocal.State) bool {
+		return len(st.Agents[0].Executors) == 1 && st.Agents[0].Executors[0].PID > 0
+	}, "executor")
 	pid := m.State().Agents[0].Executors[0].PID
 	if err := m.StopAgent("1"); err != nil {
 		t.Fatal(err)
