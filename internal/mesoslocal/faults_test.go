@@ -124,3 +124,35 @@ func TestTeardownAndClose(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusUpdateRetry: an update the scheduler does not acknowledge is
+// sent again with the same UUID; once acknowledged it is not.
+func TestStatusUpdateRetry(t *testing.T) {
+	m, url := startMaster(t, 1)
+	s := startSchedulerAck(t, url, codecs.MediaTypeProtobuf, time.Minute, false)
+	agent := m.AgentIDs()[0]
+	first := launchNode(t, s, agent, "r1", "er1")
+	if first.GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("launch: %v", first.GetState())
+	}
+	again := s.update("r1", mesos.TASK_RUNNING)
+	if string(again.UUID) != string(first.UUID) {
+		t.Fatalf("retry carries another UUID")
+	}
+	if st := m.State(); st.Tasks[0].Unacked != 1 {
+		t.Errorf("unacked = %d, want 1", st.Tasks[0].Unacked)
+	}
+	s.call(calls.Acknowledge(agent, "r1", first.UUID))
+	waitState(t, m, func(st mesoslocal.State) bool { return st.Tasks[0].Unacked == 0 }, "acknowledged")
+	deadline := time.After(2500 * time.Millisecond) // 2.5 retry intervals
+	for {
+		select {
+		case e := <-s.events:
+			if e.Type == scheduler.Event_UPDATE && e.Update.Status.TaskID.Value == "r1" && len(e.Update.Status.UUID) > 0 {
+				t.Fatalf("acknowledged update sent again")
+			}
+		case <-deadline:
+			return
+		}
+	}
+}

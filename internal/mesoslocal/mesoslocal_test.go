@@ -77,6 +77,13 @@ type testScheduler struct {
 
 func startScheduler(t *testing.T, master string, mt encoding.MediaType, failover time.Duration) *testScheduler {
 	t.Helper()
+	return startSchedulerAck(t, master, mt, failover, true)
+}
+
+// startSchedulerAck is startScheduler; with ack false, updates are not
+// acknowledged automatically.
+func startSchedulerAck(t *testing.T, master string, mt encoding.MediaType, failover time.Duration, ack bool) *testScheduler {
+	t.Helper()
 	cli := httpcli.New(httpcli.Endpoint(master+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[mt]),
 		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
 	fid := store.NewInMemorySingleton()
@@ -93,10 +100,11 @@ func startScheduler(t *testing.T, master string, mt encoding.MediaType, failover
 		}
 		return nil
 	}
-	handler := controller.LiftErrors().Handle(events.Handlers{
-		scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fid, failover).HandleF(forward),
-		scheduler.Event_UPDATE:     controller.AckStatusUpdates(caller).AndThen().HandleF(forward),
-	}.Otherwise(forward))
+	hs := events.Handlers{scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fid, failover).HandleF(forward)}
+	if ack {
+		hs[scheduler.Event_UPDATE] = controller.AckStatusUpdates(caller).AndThen().HandleF(forward)
+	}
+	handler := controller.LiftErrors().Handle(hs.Otherwise(forward))
 	go func() {
 		defer close(s.done)
 		_ = controller.Run(ctx, info, caller,
