@@ -156,3 +156,74 @@ func TestStatusUpdateRetry(t *testing.T) {
 		}
 	}
 }
+
+// TestOfferControls covers DESTROY, UNRESERVE, DECLINE filters, SUPPRESS,
+// REVIVE and TEARDOWN.
+func TestOfferControls(t *testing.T) {
+	m, url := startMaster(t, 1)
+	s := startScheduler(t, url, codecs.MediaTypeJSON, time.Minute)
+	agent := m.AgentIDs()[0]
+	s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	s.call(calls.Accept(calls.OfferOperations{
+		calls.OpReserve(append(reserved(), unreservedDisk()...)...),
+		calls.OpCreate(volume()...),
+	}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
+	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents[0].Volumes) == 1 }, "volume")
+	volDir := m.State().Agents[0].Volumes[0].Path
+	if _, err := os.Stat(volDir); err != nil {
+		t.Fatalf("volume dir: %v", err)
+	}
+	s.offerFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
+	s.call(calls.Accept(calls.OfferOperations{
+		calls.OpDestroy(volume()...),
+		calls.OpUnreserve(append(reserved(), unreservedDisk()...)...),
+	}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
+	waitState(t, m, func(st mesoslocal.State) bool {
+		return len(st.Agents[0].Volumes) == 0 && len(st.Agents[0].Reservations) == 0
+	}, "volume destroyed and resources unreserved")
+	if _, err := os.Stat(volDir); !os.IsNotExist(err) {
+		t.Errorf("volume dir after DESTROY: %v", err)
+	}
+
+	// DECLINE for an hour: no offer from the agent until REVIVE.
+	o := s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	ids := s.take(agent)
+	s.call(calls.Decline(ids...).With(calls.RefuseSeconds(time.Hour)))
+	_ = o
+	quiet := func(d time.Duration) bool {
+		end := time.After(d)
+		for {
+			select {
+			case e := <-s.events:
+				s.track(e)
+				if e.Type == scheduler.Event_OFFERS {
+					return false
+				}
+			case <-end:
+				return true
+			}
+		}
+	}
+	if !quiet(500 * time.Millisecond) {
+		t.Fatal("offer despite refuse_seconds")
+	}
+	s.call(calls.Revive())
+	s.offerFrom(agent, func(mesos.Offer) bool { return true })
+
+	// SUPPRESS rescinds and stops offers.
+	s.call(calls.Suppress())
+	s.next("RESCIND", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_RESCIND })
+	s.take(agent)
+	if !quiet(500 * time.Millisecond) {
+		t.Fatal("offer while suppressed")
+	}
+	if st := m.State(); st.Offers != 0 || !st.Frameworks[0].Suppressed {
+		t.Errorf("suppressed state %+v", st.Frameworks)
+	}
+
+	// TEARDOWN removes the framework; its ID cannot come back.
+	fid := s.frameworkID()
+	s.call(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
+	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Frameworks) == 0 }, "framework removed")
+	_ = fid
+}
