@@ -1,0 +1,118 @@
+// Package nodetask is the contract between the scheduler and the executor:
+// the JSON the scheduler puts in a Riak node's TaskInfo.data, and the
+// conventions both sides rely on (volume path, flavors). It is a small
+// package of its own so that neither side imports the other.
+package nodetask
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// Version is the task data format version.
+const Version = 1
+
+// VolumePath is the container path of a node's persistent volume, relative
+// to the executor's sandbox. The node's data lives under it.
+const VolumePath = "riak-data"
+
+// Flavors of node the executor can run.
+const (
+	FlavorDevnode = "devnode" // this binary's `rmf devnode` (a stand-in for Riak KV)
+	FlavorRiak    = "riak"    // real Riak KV from a tarball
+)
+
+// Ports are the five ports a node uses on its agent.
+type Ports = zkstate.Ports
+
+// Task is a Riak node's task data.
+type Task struct {
+	Version   int    `json:"version"`
+	Framework string `json:"framework"`
+	Cluster   string `json:"cluster"`
+	Node      string `json:"node"` // node name in ZooKeeper (e.g. riak-default-1)
+	// NodeName is the Erlang node name, e.g. riak-default-1@agent-1.local.
+	NodeName string `json:"node_name"`
+	Flavor   string `json:"flavor"`
+	// ZooKeeper servers (host:port,...) for the live record and erlpmd.
+	ZooKeeper string `json:"zookeeper"`
+	// Host is the address the node binds and advertises (the agent's IP).
+	Host  string `json:"host"`
+	Ports Ports  `json:"ports"`
+	// Join is whom to join after start: for devnode a PB address
+	// (host:port) of a running node, for riak an Erlang node name. Empty:
+	// the first node of the cluster.
+	Join string `json:"join,omitempty"`
+	// RiakConf and AdvancedConfig are the cluster's templates (text/template
+	// with the variables documented in executor/).
+	RiakConf       string `json:"riak_conf,omitempty"`
+	AdvancedConfig string `json:"advanced_config,omitempty"`
+	// RiakTarball is the URI of the Riak tarball (flavor riak); the
+	// executor's CommandInfo fetches it into the sandbox.
+	RiakTarball string `json:"riak_tarball,omitempty"`
+	// Generation is the cluster configuration generation.
+	Generation int64 `json:"generation"`
+}
+
+// Validate checks what the executor relies on.
+func (t Task) Validate() error {
+	var errs []error
+	if t.Version != Version {
+		errs = append(errs, fmt.Errorf("nodetask: version %d, want %d", t.Version, Version))
+	}
+	for _, n := range []struct{ what, v string }{{"framework", t.Framework}, {"cluster", t.Cluster}, {"node", t.Node}} {
+		if err := zkstate.ValidateName(n.v); err != nil {
+			errs = append(errs, fmt.Errorf("nodetask: %s: %w", n.what, err))
+		}
+	}
+	if alive, host, ok := strings.Cut(t.NodeName, "@"); !ok || alive == "" || host == "" {
+		errs = append(errs, fmt.Errorf("nodetask: node_name %q: want name@host", t.NodeName))
+	}
+	if t.Flavor != FlavorDevnode && t.Flavor != FlavorRiak {
+		errs = append(errs, fmt.Errorf("nodetask: flavor %q: want %s or %s", t.Flavor, FlavorDevnode, FlavorRiak))
+	}
+	if t.ZooKeeper == "" {
+		errs = append(errs, errors.New("nodetask: zookeeper is empty"))
+	}
+	if net.ParseIP(t.Host) == nil && t.Host != "localhost" {
+		errs = append(errs, fmt.Errorf("nodetask: host %q: want an IP address", t.Host))
+	}
+	if err := t.Ports.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("nodetask: %w", err))
+	}
+	if t.Ports.PB == 0 || t.Ports.HTTP == 0 || t.Ports.Handoff == 0 || t.Ports.Disterl == 0 || t.Ports.Erlpmd == 0 {
+		errs = append(errs, errors.New("nodetask: every port (pb, http, handoff, disterl, erlpmd) must be set"))
+	}
+	if t.Flavor == FlavorRiak && t.RiakTarball == "" {
+		errs = append(errs, errors.New("nodetask: flavor riak needs riak_tarball"))
+	}
+	return errors.Join(errs...)
+}
+
+// Marshal encodes t (stamped with Version) for TaskInfo.data.
+func Marshal(t Task) ([]byte, error) {
+	t.Version = Version
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(t)
+}
+
+// Unmarshal decodes and validates TaskInfo.data.
+func Unmarshal(b []byte) (Task, error) {
+	var t Task
+	if len(b) > 1<<20 {
+		return t, errors.New("nodetask: task data larger than 1 MiB")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return t, fmt.Errorf("nodetask: %w", err)
+	}
+	return t, t.Validate()
+}

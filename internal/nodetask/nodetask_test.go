@@ -1,0 +1,44 @@
+package nodetask
+
+import (
+	"strings"
+	"testing"
+)
+
+func valid() Task {
+	return Task{Framework: "riak", Cluster: "c1", Node: "riak-c1-1", NodeName: "riak-c1-1@agent-1.local", Flavor: FlavorDevnode,
+		ZooKeeper: "127.0.0.1:2181", Host: "127.0.0.1", Ports: Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
+}
+
+func TestRoundTrip(t *testing.T) {
+	b, err := Marshal(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unmarshal(b)
+	if err != nil || got.Ports.Erlpmd != 31004 || got.Version != Version {
+		t.Fatalf("%+v %v", got, err)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for name, mut := range map[string]func(*Task){
+		"flavor":    func(t *Task) { t.Flavor = "x" },
+		"node name": func(t *Task) { t.NodeName = "nohost" },
+		"cluster":   func(t *Task) { t.Cluster = "../etc" },
+		"port":      func(t *Task) { t.Ports.Erlpmd = 0 },
+		"host":      func(t *Task) { t.Host = "a b" },
+		"tarball":   func(t *Task) { t.Flavor = FlavorRiak },
+	} {
+		tk := valid()
+		mut(&tk)
+		if _, err := Marshal(tk); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for _, bad := range []string{"", "{", `{"version":1,"bogus":1}`, strings.Repeat(" ", 2<<20)} {
+		if _, err := Unmarshal([]byte(bad)); err == nil {
+			t.Errorf("Unmarshal(%.20q) accepted", bad)
+		}
+	}
+}
