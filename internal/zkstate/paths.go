@@ -80,7 +80,7 @@ func ErlpmdNodePath(fw, name string) (string, error) {
 }
 
 // LeaderPath is <root>/leader: the scheduler leader election directory.
-// Used by a later issue (scheduler high availability); nothing writes it yet.
+// The leader holds the ephemeral znode "current" under it (Framework.Campaign).
 func LeaderPath(fw string) (string, error) { return join([]string{fw}, leaderNode) }
 
 // join validates names and returns RootPath/<fw>/<elems...>; names[0] is
