@@ -2,7 +2,6 @@ package main
 
 import (
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -32,23 +31,6 @@ func group(use, short string, verbs []string, flags func(*cobra.Command)) *cobra
 		return usageErrorf("%s needs one of: %v", c.CommandPath(), verbs)
 	}
 	return annotateEnv(cmd)
-}
-
-func newSchedulerCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "scheduler",
-		Short: "Run the Riak Mesos framework scheduler",
-		Args:  cobra.NoArgs,
-	}
-	f := cmd.Flags()
-	f.String("master", "http://"+defaultMesosAddr, "Mesos master URL")
-	f.String("zk", "", "ZooKeeper servers host:port[,host:port...]")
-	f.String("framework", defaultFramework, "framework name")
-	f.String("api", defaultAPIAddr, "scheduler HTTP API listen address")
-	f.String("role", "riak", "Mesos role")
-	f.String("principal", "riak", "Mesos principal")
-	f.Duration("failover-timeout", 168*time.Hour, "framework failover timeout")
-	return notYet(cmd)
 }
 
 func newExecutorCmd() *cobra.Command {

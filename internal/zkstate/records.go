@@ -228,20 +228,22 @@ type ObservedState string
 
 // Observed states.
 const (
-	ObservedPending  ObservedState = "pending"  // waiting for a suitable offer
-	ObservedReserved ObservedState = "reserved" // resources reserved and volume created; no task
-	ObservedStarting ObservedState = "starting" // task launched; Riak not answering yet
-	ObservedRunning  ObservedState = "running"  // Riak answers (live record registered)
-	ObservedStopping ObservedState = "stopping" // kill sent
-	ObservedStopped  ObservedState = "stopped"  // task ended on request; reservation kept
-	ObservedFailed   ObservedState = "failed"   // task failed or lost; will be relaunched
+	ObservedPending   ObservedState = "pending"   // waiting for a suitable offer
+	ObservedReserved  ObservedState = "reserved"  // resources reserved and volume created; no task
+	ObservedLaunching ObservedState = "launching" // task sent to Mesos; executor not started yet
+	ObservedStarting  ObservedState = "starting"  // executor started; Riak not answering yet
+	ObservedRunning   ObservedState = "running"   // Riak answers (live record registered)
+	ObservedStopping  ObservedState = "stopping"  // kill sent
+	ObservedLeaving   ObservedState = "leaving"   // being removed: leaving the cluster, then released
+	ObservedStopped   ObservedState = "stopped"   // task ended on request; reservation kept
+	ObservedFailed    ObservedState = "failed"    // task failed or lost; will be relaunched
 )
 
 // Valid reports whether s is one of the Observed* constants.
 func (s ObservedState) Valid() bool {
 	switch s {
-	case ObservedPending, ObservedReserved, ObservedStarting, ObservedRunning,
-		ObservedStopping, ObservedStopped, ObservedFailed:
+	case ObservedPending, ObservedReserved, ObservedLaunching, ObservedStarting, ObservedRunning,
+		ObservedStopping, ObservedLeaving, ObservedStopped, ObservedFailed:
 		return true
 	}
 	return false
@@ -263,7 +265,12 @@ type NodeRecord struct {
 	Hostname      string `json:"hostname,omitempty"`
 	PersistenceID string `json:"persistence_id,omitempty"`
 	// Reserved is what is actually reserved on the agent (zero: nothing).
-	Reserved      Resources     `json:"reserved"`
+	Reserved Resources `json:"reserved"`
+	// Host is the address the node binds and advertises, once placed.
+	Host string `json:"host,omitempty"`
+	// Message says why the node is in its observed state (last task
+	// status message, or why no offer fits).
+	Message       string        `json:"message,omitempty"`
 	Ports         Ports         `json:"ports"`
 	DesiredState  DesiredState  `json:"desired_state"`
 	ObservedState ObservedState `json:"observed_state"`

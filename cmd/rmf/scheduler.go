@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/zkstate"
+	"github.com/rmf-go/rmf/scheduler"
+)
+
+func newSchedulerCmd() *cobra.Command {
+	var cfg scheduler.Config
+	var zk, framework, api, advertise, staticDir string
+	cmd := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Run the Riak Mesos framework scheduler",
+		Long: `Run the Riak Mesos framework scheduler. It keeps clusters' desired state in
+ZooKeeper, places nodes on Mesos offers (resources, constraints, spread across
+agents), reserves resources, creates persistent volumes, launches executors
+and relaunches failed nodes on their data. Several schedulers may run: one
+leads (ZooKeeper election), the others stand by and take over.
+
+The HTTP API (--api) is served by every instance; see docs/http-api.md. Its
+URL is published in ZooKeeper for the rmf CLI. /static/rmf serves this binary,
+which executors fetch.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if zk == "" {
+				return usageErrorf("--zk is required")
+			}
+			if err := zkstate.ValidateName(framework); err != nil {
+				return usageErrorf("--framework: %v", err)
+			}
+			if !strings.HasPrefix(cfg.Master, "http://") && !strings.HasPrefix(cfg.Master, "https://") {
+				return usageErrorf("--master %q: want an http(s):// URL", cfg.Master)
+			}
+			if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
+				return usageErrorf("--flavor %q: want devnode or riak", cfg.Flavor)
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			ctx := cmd.Context()
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
+			cancel()
+			if err != nil {
+				return fmt.Errorf("scheduler: connect to ZooKeeper %s: %w", zk, err)
+			}
+			defer store.Close()
+			fw, err := store.Framework(framework)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", api)
+			if err != nil {
+				return fmt.Errorf("scheduler: %w", err)
+			}
+			apiURL := "http://" + ln.Addr().String()
+			if advertise != "" {
+				apiURL = strings.TrimRight(advertise, "/")
+			}
+			host, _ := os.Hostname()
+			cfg.Framework, cfg.ZooKeeper, cfg.Logger = fw, zk, log
+			cfg.ID = fmt.Sprintf("%s:%d@%s", host, os.Getpid(), apiURL)
+			if cfg.ExecutorURI == "" && cfg.ExecutorCommand == "" {
+				cfg.ExecutorURI = apiURL + "/static/rmf"
+			}
+			s, err := scheduler.New(cfg)
+			if err != nil {
+				ln.Close()
+				return usageErrorf("%v", err)
+			}
+			srv := &http.Server{Handler: s.Handler(staticDir), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			if err := fw.SetURI(ctx, apiURL); err != nil {
+				log.Warn("publish API URL", "err", err)
+			}
+			log.Info("scheduler API listening", "url", apiURL, "master", cfg.Master, "framework", framework)
+			err = s.Run(ctx)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master URL")
+	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
+	f.StringVar(&framework, "framework", defaultFramework, "framework name")
+	f.StringVar(&api, "api", defaultAPIAddr, "scheduler HTTP API listen address")
+	f.StringVar(&advertise, "advertise-api", "", "API URL to publish in ZooKeeper and give executors (default http://<--api>)")
+	f.StringVar(&cfg.Role, "role", scheduler.DefaultRole, "Mesos role of reservations")
+	f.StringVar(&cfg.Principal, "principal", "riak", "Mesos principal")
+	f.DurationVar(&cfg.FailoverTimeout, "failover-timeout", scheduler.DefaultFailoverTimeout, "framework failover timeout")
+	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
+	f.StringVar(&cfg.RiakTarball, "riak-tarball", "", "Riak tarball URI (flavor riak); may be served from --static-dir")
+	f.StringVar(&staticDir, "static-dir", "", "directory served under /static/ (e.g. a Riak tarball)")
+	f.StringVar(&cfg.ExecutorURI, "executor-uri", "", "URI executors fetch the rmf binary from (default <api>/static/rmf)")
+	f.StringVar(&cfg.ExecutorCommand, "executor-command", "", `command that starts the executor in its sandbox (default "./rmf executor")`)
+	return annotateEnv(cmd)
+}

@@ -1,0 +1,533 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// Default node resources of a new cluster.
+var DefaultNodeResources = zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024}
+
+// maxBody bounds API request bodies.
+const maxBody = 1 << 20
+
+// NodeView is a node as the API shows it.
+type NodeView struct {
+	Name         string        `json:"name"`
+	Cluster      string        `json:"cluster"`
+	State        string        `json:"state"`
+	Desired      string        `json:"desired_state"`
+	Agent        string        `json:"agent,omitempty"`
+	Hostname     string        `json:"hostname,omitempty"`
+	Host         string        `json:"host,omitempty"`
+	PBPort       int           `json:"pb_port,omitempty"`
+	HTTPPort     int           `json:"http_port,omitempty"`
+	Ports        zkstate.Ports `json:"ports"`
+	NodeName     string        `json:"node_name,omitempty"`
+	TaskID       string        `json:"task_id,omitempty"`
+	Generation   int64         `json:"generation"`
+	Message      string        `json:"message,omitempty"`
+	NotPlacedWhy string        `json:"not_placed_because,omitempty"`
+}
+
+// ClusterView is a cluster as the API shows it.
+type ClusterView struct {
+	Name           string               `json:"name"`
+	Generation     int64                `json:"generation"`
+	NodeResources  zkstate.Resources    `json:"node_resources"`
+	Constraints    []zkstate.Constraint `json:"constraints"`
+	RiakConf       string               `json:"riak_conf,omitempty"`
+	AdvancedConfig string               `json:"advanced_config,omitempty"`
+	Nodes          []NodeView           `json:"nodes"`
+}
+
+// apiState is the lowercase state the API and CLI report.
+func apiState(n zkstate.NodeRecord) string {
+	switch n.ObservedState {
+	case zkstate.ObservedReserved:
+		return "reserving"
+	case "":
+		return "pending"
+	}
+	return string(n.ObservedState)
+}
+
+func (s *Scheduler) view(n zkstate.NodeRecord) NodeView {
+	s.mu.Lock()
+	why := ""
+	if r := s.runtime[key(n)]; r != nil {
+		why = r.why
+		if r.gaveUp {
+			why = "gave up after too many failures"
+		}
+	}
+	s.mu.Unlock()
+	return NodeView{Name: n.Name, Cluster: n.Cluster, State: apiState(n), Desired: string(n.DesiredState), Agent: n.AgentID, Hostname: n.Hostname,
+		Host: n.Host, PBPort: n.Ports.PB, HTTPPort: n.Ports.HTTP, Ports: n.Ports, NodeName: n.RiakNodeName, TaskID: n.TaskID,
+		Generation: n.Generation, Message: n.Message, NotPlacedWhy: why}
+}
+
+// APIError is an error with its HTTP status.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func apiErr(status int, format string, a ...any) error {
+	return &APIError{Status: status, Message: fmt.Sprintf(format, a...)}
+}
+
+// Handler is the scheduler's HTTP API under /api/v1 (see docs/http-api.md),
+// plus /static/ for the executor artifact.
+func (s *Scheduler) Handler(staticDir string) http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, fn func(r *http.Request) (int, any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			code, v, err := fn(r)
+			if err != nil {
+				var ae *APIError
+				status := http.StatusInternalServerError
+				switch {
+				case errors.As(err, &ae):
+					status = ae.Status
+				case errors.Is(err, zkstate.ErrNotFound):
+					status = http.StatusNotFound
+				case errors.Is(err, zkstate.ErrExists):
+					status = http.StatusConflict
+				case errors.Is(err, zkstate.ErrInvalidName):
+					status = http.StatusBadRequest
+				}
+				writeJSON(w, status, map[string]string{"error": err.Error()})
+				return
+			}
+			if s, ok := v.(string); ok {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(code)
+				_, _ = io.WriteString(w, s)
+				return
+			}
+			writeJSON(w, code, v)
+		})
+	}
+	h("GET /api/v1/framework", func(r *http.Request) (int, any, error) { return 200, s.Status(r.Context()), nil })
+	h("GET /api/v1/healthcheck", func(r *http.Request) (int, any, error) { return 200, map[string]bool{"ok": true}, nil })
+	h("GET /api/v1/clusters", s.listClusters)
+	h("GET /api/v1/clusters/{c}", s.getCluster)
+	h("PUT /api/v1/clusters/{c}", s.createCluster)
+	h("DELETE /api/v1/clusters/{c}", s.destroyCluster)
+	h("GET /api/v1/clusters/{c}/config", func(r *http.Request) (int, any, error) { return s.getTemplate(r, false) })
+	h("PUT /api/v1/clusters/{c}/config", func(r *http.Request) (int, any, error) { return s.setTemplate(r, false) })
+	h("GET /api/v1/clusters/{c}/advancedConfig", func(r *http.Request) (int, any, error) { return s.getTemplate(r, true) })
+	h("PUT /api/v1/clusters/{c}/advancedConfig", func(r *http.Request) (int, any, error) { return s.setTemplate(r, true) })
+	h("POST /api/v1/clusters/{c}/restart", s.restartCluster)
+	h("GET /api/v1/clusters/{c}/nodes", s.listNodes)
+	h("POST /api/v1/clusters/{c}/nodes", s.addNodes)
+	h("GET /api/v1/clusters/{c}/nodes/{n}", s.getNode)
+	h("DELETE /api/v1/clusters/{c}/nodes/{n}", s.removeNode)
+	h("POST /api/v1/clusters/{c}/nodes/{n}/restart", s.restartNode)
+	h("/api/", func(r *http.Request) (int, any, error) {
+		return 0, nil, apiErr(http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	mux.HandleFunc("GET /static/rmf", func(w http.ResponseWriter, r *http.Request) {
+		self, err := os.Executable()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		http.ServeFile(w, r, self)
+	})
+	if staticDir != "" {
+		mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.Dir(staticDir))))
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func clusterName(r *http.Request) (string, error) {
+	c := r.PathValue("c")
+	if err := zkstate.ValidateName(c); err != nil {
+		return "", apiErr(http.StatusBadRequest, "cluster name %q: %v", c, err)
+	}
+	return c, nil
+}
+
+func (s *Scheduler) clusterView(ctx context.Context, c zkstate.ClusterRecord) ClusterView {
+	cv := ClusterView{Name: c.Name, Generation: c.Generation, NodeResources: c.NodeResources, Constraints: c.Constraints,
+		RiakConf: c.RiakConf, AdvancedConfig: c.AdvancedConfig, Nodes: []NodeView{}}
+	if cv.Constraints == nil {
+		cv.Constraints = []zkstate.Constraint{}
+	}
+	for _, n := range s.nodesOf(ctx, c.Name) {
+		cv.Nodes = append(cv.Nodes, s.view(n))
+	}
+	return cv
+}
+
+func (s *Scheduler) nodesOf(ctx context.Context, cluster string) []zkstate.NodeRecord {
+	names, _ := s.fw.ListNodes(ctx, cluster)
+	var out []zkstate.NodeRecord
+	for _, name := range names {
+		if n, _, err := s.fw.GetNode(ctx, cluster, name); err == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return nodeLess(out[i].Name, out[j].Name) })
+	return out
+}
+
+// nodeLess orders riak-c-2 before riak-c-10.
+func nodeLess(a, b string) bool {
+	ai, bi := strings.LastIndexByte(a, '-'), strings.LastIndexByte(b, '-')
+	if ai >= 0 && bi >= 0 && a[:ai] == b[:bi] {
+		an, e1 := strconv.Atoi(a[ai+1:])
+		bn, e2 := strconv.Atoi(b[bi+1:])
+		if e1 == nil && e2 == nil {
+			return an < bn
+		}
+	}
+	return a < b
+}
+
+func (s *Scheduler) listClusters(r *http.Request) (int, any, error) {
+	names, err := s.fw.ListClusters(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []ClusterView{}
+	for _, name := range names {
+		if c, _, err := s.fw.GetCluster(r.Context(), name); err == nil {
+			out = append(out, s.clusterView(r.Context(), c))
+		}
+	}
+	return 200, out, nil
+}
+
+func (s *Scheduler) getCluster(r *http.Request) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	c, _, err := s.fw.GetCluster(r.Context(), name)
+	if err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	return 200, s.clusterView(r.Context(), c), nil
+}
+
+func notFound(err error, format string, a ...any) error {
+	if errors.Is(err, zkstate.ErrNotFound) {
+		return apiErr(http.StatusNotFound, format+" does not exist", a...)
+	}
+	return err
+}
+
+// decodeJSON decodes an optional JSON body strictly.
+func decodeJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return apiErr(http.StatusRequestEntityTooLarge, "request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiErr(http.StatusBadRequest, "bad JSON body: %v", err)
+	}
+	return nil
+}
+
+// ClusterSpec is the body of PUT /clusters/{c} (every field optional).
+type ClusterSpec struct {
+	NodeResources  *zkstate.Resources   `json:"node_resources,omitempty"`
+	Constraints    []zkstate.Constraint `json:"constraints,omitempty"`
+	RiakConf       string               `json:"riak_conf,omitempty"`
+	AdvancedConfig string               `json:"advanced_config,omitempty"`
+}
+
+func (s *Scheduler) createCluster(r *http.Request) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var spec ClusterSpec
+	if err := decodeJSON(r, &spec); err != nil {
+		return 0, nil, err
+	}
+	rec := zkstate.ClusterRecord{Name: name, NodeResources: DefaultNodeResources, Constraints: spec.Constraints, RiakConf: spec.RiakConf, AdvancedConfig: spec.AdvancedConfig}
+	if spec.NodeResources != nil {
+		rec.NodeResources = *spec.NodeResources
+		if rec.NodeResources.CPUs <= 0 || rec.NodeResources.MemMB <= 0 || rec.NodeResources.DiskMB <= 0 {
+			return 0, nil, apiErr(http.StatusBadRequest, "node_resources: cpus, mem_mb and disk_mb must be positive")
+		}
+	}
+	for _, c := range rec.Constraints {
+		if err := ValidateConstraint(c); err != nil {
+			return 0, nil, apiErr(http.StatusBadRequest, "%v", err)
+		}
+	}
+	if err := rec.Validate(); err != nil {
+		return 0, nil, apiErr(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.fw.CreateCluster(r.Context(), rec); err != nil {
+		if errors.Is(err, zkstate.ErrExists) {
+			return 0, nil, apiErr(http.StatusConflict, "cluster %s already exists", name)
+		}
+		return 0, nil, err
+	}
+	return http.StatusCreated, s.clusterView(r.Context(), rec), nil
+}
+
+func (s *Scheduler) destroyCluster(r *http.Request) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	nodes := s.nodesOf(r.Context(), name)
+	if len(nodes) > 0 {
+		for _, n := range nodes {
+			if _, _, err := s.fw.ModifyNode(r.Context(), name, n.Name, func(rec *zkstate.NodeRecord) error {
+				rec.DesiredState = zkstate.DesiredRemoved
+				return nil
+			}); err != nil {
+				return 0, nil, err
+			}
+		}
+		s.Nudge()
+		return http.StatusAccepted, map[string]string{"status": fmt.Sprintf("removing %d nodes; DELETE again once they are gone", len(nodes))}, nil
+	}
+	if err := s.fw.DeleteCluster(r.Context(), name); err != nil {
+		return 0, nil, err
+	}
+	return 200, map[string]string{"status": "destroyed"}, nil
+}
+
+func (s *Scheduler) getTemplate(r *http.Request, advanced bool) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	c, _, err := s.fw.GetCluster(r.Context(), name)
+	if err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	if advanced {
+		return 200, c.AdvancedConfig, nil
+	}
+	return 200, c.RiakConf, nil
+}
+
+// setTemplate replaces a template and bumps the generation: nodes are
+// restarted one at a time to apply it.
+func (s *Scheduler) setTemplate(r *http.Request, advanced bool) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return 0, nil, apiErr(http.StatusRequestEntityTooLarge, "request body: %v", err)
+	}
+	c, _, err := s.fw.ModifyCluster(r.Context(), name, func(c *zkstate.ClusterRecord) error {
+		if advanced {
+			c.AdvancedConfig = string(body)
+		} else {
+			c.RiakConf = string(body)
+		}
+		c.Generation++
+		return nil
+	})
+	if err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	s.Nudge()
+	return 200, s.clusterView(r.Context(), c), nil
+}
+
+func (s *Scheduler) restartCluster(r *http.Request) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	c, _, err := s.fw.ModifyCluster(r.Context(), name, func(c *zkstate.ClusterRecord) error { c.Generation++; return nil })
+	if err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	s.Nudge()
+	return http.StatusAccepted, s.clusterView(r.Context(), c), nil
+}
+
+func (s *Scheduler) listNodes(r *http.Request) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	out := []NodeView{}
+	for _, n := range s.nodesOf(r.Context(), name) {
+		out = append(out, s.view(n))
+	}
+	return 200, out, nil
+}
+
+// maxNodesPerCall bounds POST /nodes?count=.
+const maxNodesPerCall = 100
+
+func (s *Scheduler) addNodes(r *http.Request) (int, any, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	count := 1
+	if v := r.URL.Query().Get("count"); v != "" {
+		if count, err = strconv.Atoi(v); err != nil {
+			return 0, nil, apiErr(http.StatusBadRequest, "count %q is not a number", v)
+		}
+	}
+	var body struct {
+		Count *int `json:"count"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return 0, nil, err
+	}
+	if body.Count != nil {
+		count = *body.Count
+	}
+	if count < 1 || count > maxNodesPerCall {
+		return 0, nil, apiErr(http.StatusBadRequest, "count must be 1..%d, not %d", maxNodesPerCall, count)
+	}
+	c, _, err := s.fw.GetCluster(r.Context(), name)
+	if err != nil {
+		return 0, nil, notFound(err, "cluster %s", name)
+	}
+	existing := s.nodesOf(r.Context(), name)
+	next := 1
+	for _, n := range existing {
+		if i := strings.LastIndexByte(n.Name, '-'); i >= 0 {
+			if v, err := strconv.Atoi(n.Name[i+1:]); err == nil && v >= next {
+				next = v + 1
+			}
+		}
+	}
+	var added []NodeView
+	for i := 0; i < count; i++ {
+		rec := zkstate.NodeRecord{Cluster: name, Name: fmt.Sprintf("riak-%s-%d", name, next), Generation: c.Generation,
+			DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedPending}
+		for {
+			err = s.fw.CreateNode(r.Context(), rec)
+			if !errors.Is(err, zkstate.ErrExists) {
+				break
+			}
+			next++
+			rec.Name = fmt.Sprintf("riak-%s-%d", name, next)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		next++
+		added = append(added, s.view(rec))
+	}
+	s.Nudge()
+	return http.StatusCreated, added, nil
+}
+
+func (s *Scheduler) nodeOf(r *http.Request) (zkstate.NodeRecord, error) {
+	name, err := clusterName(r)
+	if err != nil {
+		return zkstate.NodeRecord{}, err
+	}
+	n := r.PathValue("n")
+	if err := zkstate.ValidateName(n); err != nil {
+		return zkstate.NodeRecord{}, apiErr(http.StatusBadRequest, "node name %q: %v", n, err)
+	}
+	rec, _, err := s.fw.GetNode(r.Context(), name, n)
+	if err != nil {
+		return rec, notFound(err, "node %s of cluster %s", n, name)
+	}
+	return rec, nil
+}
+
+func (s *Scheduler) getNode(r *http.Request) (int, any, error) {
+	n, err := s.nodeOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return 200, s.view(n), nil
+}
+
+// removeNode marks a node removed: it is killed (the executor deregisters
+// it first, so directors drain it), its volume destroyed and its
+// reservation released; force=true forgets it at once (for an agent that
+// is gone for good).
+func (s *Scheduler) removeNode(r *http.Request) (int, any, error) {
+	n, err := s.nodeOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	force := r.URL.Query().Get("force")
+	if force != "" && force != "true" && force != "false" {
+		return 0, nil, apiErr(http.StatusBadRequest, "force must be true or false")
+	}
+	if force == "true" {
+		if n.TaskID != "" {
+			s.kill(r.Context(), n, s.runtimeOf(n), zkstate.ObservedLeaving)
+		}
+		if err := s.deleteNode(r.Context(), n); err != nil {
+			return 0, nil, err
+		}
+		return 200, map[string]string{"status": "forgotten"}, nil
+	}
+	rec, _, err := s.fw.ModifyNode(r.Context(), n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
+		rec.DesiredState = zkstate.DesiredRemoved
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	s.Nudge()
+	return http.StatusAccepted, s.view(rec), nil
+}
+
+func (s *Scheduler) runtimeOf(n zkstate.NodeRecord) *nodeRuntime {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rt(n)
+}
+
+func (s *Scheduler) restartNode(r *http.Request) (int, any, error) {
+	n, err := s.nodeOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n.TaskID == "" || n.ObservedState != zkstate.ObservedRunning {
+		return 0, nil, apiErr(http.StatusConflict, "node %s is %s, not running", n.Name, apiState(n))
+	}
+	s.kill(r.Context(), n, s.runtimeOf(n), zkstate.ObservedStopping)
+	return http.StatusAccepted, s.view(n), nil
+}

@@ -1,0 +1,192 @@
+package scheduler
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// Host is what placement knows of an agent (from an offer): no mesos-go
+// types, so the rules are plain functions that are easy to test.
+type Host struct {
+	AgentID    string
+	Hostname   string
+	Attributes map[string]string
+}
+
+// field is the value of a constraint field on h ("hostname" or an
+// attribute); ok is false when the agent lacks the attribute.
+func (h Host) field(name string) (string, bool) {
+	if name == "hostname" {
+		return h.Hostname, true
+	}
+	v, ok := h.Attributes[name]
+	return v, ok
+}
+
+// Operators of Marathon-style constraints.
+const (
+	OpUnique  = "UNIQUE"
+	OpCluster = "CLUSTER"
+	OpGroupBy = "GROUP_BY"
+	OpLike    = "LIKE"
+	OpUnlike  = "UNLIKE"
+	OpMaxPer  = "MAX_PER"
+)
+
+// ValidateConstraint checks a constraint's operator and value.
+func ValidateConstraint(c zkstate.Constraint) error {
+	switch c.Operator {
+	case OpUnique:
+		if c.Value != "" {
+			return fmt.Errorf("constraint %s UNIQUE takes no value", c.Field)
+		}
+	case OpCluster:
+	case OpGroupBy:
+		if c.Value != "" {
+			if n, err := strconv.Atoi(c.Value); err != nil || n < 1 {
+				return fmt.Errorf("constraint %s GROUP_BY: value %q must be a positive number", c.Field, c.Value)
+			}
+		}
+	case OpLike, OpUnlike:
+		if c.Value == "" {
+			return fmt.Errorf("constraint %s %s needs a regular expression", c.Field, c.Operator)
+		}
+		if _, err := regexp.Compile("^(?:" + c.Value + ")$"); err != nil {
+			return fmt.Errorf("constraint %s %s: %v", c.Field, c.Operator, err)
+		}
+	case OpMaxPer:
+		if n, err := strconv.Atoi(c.Value); err != nil || n < 1 {
+			return fmt.Errorf("constraint %s MAX_PER: value %q must be a positive number", c.Field, c.Value)
+		}
+	default:
+		return fmt.Errorf("constraint %s: unknown operator %q (want UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE or MAX_PER)", c.Field, c.Operator)
+	}
+	return nil
+}
+
+// CheckConstraints is the yes/no filter: may a new node of a cluster go to
+// h, given the hosts its other nodes are on (placed)? The reason says why
+// not.
+func CheckConstraints(cons []zkstate.Constraint, h Host, placed []Host) (bool, string) {
+	for _, c := range cons {
+		v, has := h.field(c.Field)
+		count := func(val string) int {
+			n := 0
+			for _, p := range placed {
+				if pv, ok := p.field(c.Field); ok && pv == val {
+					n++
+				}
+			}
+			return n
+		}
+		switch c.Operator {
+		case OpUnique:
+			if !has {
+				return false, fmt.Sprintf("%s UNIQUE: agent has no %s", c.Field, c.Field)
+			}
+			if count(v) > 0 {
+				return false, fmt.Sprintf("%s UNIQUE: a node of this cluster is already on %s=%s", c.Field, c.Field, v)
+			}
+		case OpCluster:
+			want := c.Value
+			if want == "" { // all on the same value as the first node
+				for _, p := range placed {
+					if pv, ok := p.field(c.Field); ok {
+						want = pv
+						break
+					}
+				}
+			}
+			if want != "" && (!has || v != want) {
+				return false, fmt.Sprintf("%s CLUSTER %s: agent has %s=%q", c.Field, want, c.Field, v)
+			}
+		case OpLike, OpUnlike:
+			re := regexp.MustCompile("^(?:" + c.Value + ")$")
+			match := has && re.MatchString(v)
+			if c.Operator == OpLike && !match {
+				return false, fmt.Sprintf("%s LIKE %s: agent has %s=%q", c.Field, c.Value, c.Field, v)
+			}
+			if c.Operator == OpUnlike && match {
+				return false, fmt.Sprintf("%s UNLIKE %s: agent has %s=%q", c.Field, c.Value, c.Field, v)
+			}
+		case OpMaxPer:
+			max, _ := strconv.Atoi(c.Value)
+			if !has {
+				return false, fmt.Sprintf("%s MAX_PER: agent has no %s", c.Field, c.Field)
+			}
+			if n := count(v); n >= max {
+				return false, fmt.Sprintf("%s MAX_PER %d: %d nodes already on %s=%s", c.Field, max, n, c.Field, v)
+			}
+		case OpGroupBy:
+			// Spread evenly over the field's values: refuse a value that
+			// already has more nodes than the least used value seen.
+			if !has {
+				return false, fmt.Sprintf("%s GROUP_BY: agent has no %s", c.Field, c.Field)
+			}
+			counts := map[string]int{}
+			for _, p := range placed {
+				if pv, ok := p.field(c.Field); ok {
+					counts[pv]++
+				}
+			}
+			groups := len(counts)
+			if c.Value != "" {
+				groups, _ = strconv.Atoi(c.Value)
+			}
+			if _, seen := counts[v]; !seen || len(counts) < groups {
+				continue // a new group is always fine
+			}
+			least := -1
+			for _, n := range counts {
+				if least < 0 || n < least {
+					least = n
+				}
+			}
+			if counts[v] > least {
+				return false, fmt.Sprintf("%s GROUP_BY: %s=%s has %d nodes, another value has %d", c.Field, c.Field, v, counts[v], least)
+			}
+		default:
+			return false, fmt.Sprintf("unknown constraint operator %q", c.Operator)
+		}
+	}
+	return true, ""
+}
+
+// Rank orders candidate hosts for a new node: fewest nodes of the cluster
+// first (so nodes spread across agents and stack only when every agent has
+// one), then by hostname for determinism.
+func Rank(hosts []Host, placed []Host) []Host {
+	per := map[string]int{}
+	for _, p := range placed {
+		per[p.AgentID]++
+	}
+	out := append([]Host(nil), hosts...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if per[out[i].AgentID] != per[out[j].AgentID] {
+			return per[out[i].AgentID] < per[out[j].AgentID]
+		}
+		return out[i].Hostname < out[j].Hostname
+	})
+	return out
+}
+
+// PortRange is an inclusive range of ports offered.
+type PortRange struct{ Begin, End uint64 }
+
+// PickPorts takes n ports from the offered ranges, skipping ports in use
+// (those are never offered by Mesos; the set guards against stale views).
+func PickPorts(ranges []PortRange, n int, used map[uint64]bool) ([]uint64, bool) {
+	var out []uint64
+	for _, r := range ranges {
+		for p := r.Begin; p <= r.End && len(out) < n; p++ {
+			if !used[p] {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, len(out) == n
+}

@@ -1,0 +1,544 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/backoff"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/callrules"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
+
+	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultRole            = "riak"
+	DefaultFailoverTimeout = 168 * time.Hour
+	DefaultRelaunchDelay   = time.Second
+	DefaultMaxRelaunch     = time.Minute
+	DefaultMaxRelaunches   = 10
+)
+
+// Config is the scheduler's configuration.
+type Config struct {
+	// Master is the Mesos master URL (http://host:5050).
+	Master string
+	// Framework is the framework's ZooKeeper state; FrameworkName its name.
+	Framework *zkstate.Framework
+	// ZooKeeper is the servers string given to executors.
+	ZooKeeper string
+	// ID names this scheduler instance in the leader election.
+	ID string
+	// Role and Principal of reservations. Default role "riak", principal = role.
+	Role, Principal string
+	// User the executors run as (Mesos FrameworkInfo.user). Default "root".
+	User string
+	// FailoverTimeout is how long Mesos keeps the tasks of a disconnected
+	// scheduler. Default 168h.
+	FailoverTimeout time.Duration
+	// ExecutorURI is fetched into each executor's sandbox (the rmf binary,
+	// served by the API at /static/rmf); ExecutorCommand runs it. Default
+	// command "./rmf executor". With ExecutorURI empty, ExecutorCommand
+	// must name a binary present on every agent.
+	ExecutorURI, ExecutorCommand string
+	// Flavor of nodes (nodetask.FlavorDevnode or FlavorRiak) and, for riak,
+	// the tarball URI.
+	Flavor, RiakTarball string
+	// Relaunch backoff: first delay, maximum delay and tries before a
+	// failed node is given up on.
+	RelaunchDelay, MaxRelaunchDelay time.Duration
+	MaxRelaunches                   int
+	Logger                          *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Role == "" {
+		c.Role = DefaultRole
+	}
+	if c.Principal == "" {
+		c.Principal = c.Role
+	}
+	if c.User == "" {
+		c.User = "root"
+	}
+	if c.FailoverTimeout == 0 {
+		c.FailoverTimeout = DefaultFailoverTimeout
+	}
+	if c.ExecutorCommand == "" {
+		c.ExecutorCommand = "./rmf executor"
+	}
+	if c.Flavor == "" {
+		c.Flavor = nodetask.FlavorDevnode
+	}
+	if c.RelaunchDelay == 0 {
+		c.RelaunchDelay = DefaultRelaunchDelay
+	}
+	if c.MaxRelaunchDelay == 0 {
+		c.MaxRelaunchDelay = DefaultMaxRelaunch
+	}
+	if c.MaxRelaunches == 0 {
+		c.MaxRelaunches = DefaultMaxRelaunches
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Scheduler is the Riak framework: the leader turns the desired state in
+// ZooKeeper into reservations, volumes and tasks on Mesos.
+type Scheduler struct {
+	cfg Config
+	log *slog.Logger
+	fw  *zkstate.Framework
+
+	mu          sync.Mutex
+	leader      bool
+	connected   bool
+	frameworkID string
+	caller      calls.Caller
+	runtime     map[string]*nodeRuntime // cluster/node → what only the leader knows
+	wake        chan struct{}
+	suppressed  bool
+}
+
+// nodeRuntime is the leader's in-memory view of a node beyond its record.
+type nodeRuntime struct {
+	attempts    int
+	nextTry     time.Time
+	why         string // why the last offers did not place it
+	killAsked   bool
+	gaveUp      bool
+	lastUpdate  mesos.TaskState
+	killSentFor string // task ID a kill was sent for
+}
+
+// New returns a scheduler; Run starts it.
+func New(cfg Config) (*Scheduler, error) {
+	cfg.defaults()
+	if cfg.Master == "" || cfg.Framework == nil || cfg.ZooKeeper == "" {
+		return nil, errors.New("scheduler: Master, Framework and ZooKeeper are required")
+	}
+	if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
+		return nil, fmt.Errorf("scheduler: flavor %q: want devnode or riak", cfg.Flavor)
+	}
+	if cfg.Flavor == nodetask.FlavorRiak && cfg.RiakTarball == "" {
+		return nil, errors.New("scheduler: flavor riak needs a Riak tarball URI")
+	}
+	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1)}, nil
+}
+
+// Status is the scheduler's view for GET /api/v1/framework.
+type Status struct {
+	FrameworkID string `json:"framework_id"`
+	Leader      string `json:"leader"`
+	IsLeader    bool   `json:"is_leader"`
+	Connected   bool   `json:"connected"`
+	Master      string `json:"master"`
+	ID          string `json:"id"`
+}
+
+// Status reports leadership and the Mesos connection.
+func (s *Scheduler) Status(ctx context.Context) Status {
+	leader, _ := s.fw.Leader(ctx)
+	fid, _ := s.fw.FrameworkID(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{FrameworkID: fid, Leader: leader, IsLeader: s.leader, Connected: s.connected, Master: s.cfg.Master, ID: s.cfg.ID}
+}
+
+// Run campaigns for leadership and, while leader, runs the framework. It
+// returns when ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		s.log.Info("standing by for leadership", "id", s.cfg.ID)
+		l, err := s.fw.Campaign(ctx, s.cfg.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("leader election", "err", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		s.log.Info("leading", "id", s.cfg.ID)
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-l.Lost:
+				s.log.Warn("leadership lost")
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+		s.mu.Lock()
+		s.leader = true
+		s.runtime = map[string]*nodeRuntime{}
+		s.mu.Unlock()
+		s.lead(lctx)
+		cancel()
+		l.Resign()
+		s.mu.Lock()
+		s.leader, s.connected = false, false
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// lead runs the Mesos subscription and the periodic reconciliation of
+// desired state until ctx ends.
+func (s *Scheduler) lead(ctx context.Context) {
+	fid, err := s.fw.FrameworkID(ctx)
+	if err != nil && !errors.Is(err, zkstate.ErrNotFound) {
+		s.log.Warn("read framework ID", "err", err)
+	}
+	fidStore := store.NewInMemorySingleton()
+	if fid != "" {
+		_ = fidStore.Set(fid)
+	}
+	cli := httpcli.New(httpcli.Endpoint(strings.TrimRight(s.cfg.Master, "/")+"/api/v1/scheduler"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(httpcli.With(httpcli.Timeout(20*time.Second))))
+	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fidStore))).Caller(
+		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
+	s.mu.Lock()
+	s.caller = caller
+	s.mu.Unlock()
+	timeout := s.cfg.FailoverTimeout.Seconds()
+	info := &mesos.FrameworkInfo{User: s.cfg.User, Name: "riak (" + s.fw.Name() + ")", Role: &s.cfg.Role, Principal: &s.cfg.Principal,
+		FailoverTimeout: &timeout, Checkpoint: ptr(true)}
+	if fid != "" {
+		info.ID = &mesos.FrameworkID{Value: fid}
+	}
+	handler := controller.LiftErrors().Handle(events.Handlers{
+		scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fidStore, s.cfg.FailoverTimeout).HandleF(func(ctx context.Context, e *scheduler.Event) error {
+			return s.onSubscribed(ctx, e.Subscribed.FrameworkID.Value)
+		}),
+		scheduler.Event_OFFERS: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
+			s.onOffers(ctx, e.Offers.Offers)
+			return nil
+		}),
+		scheduler.Event_UPDATE: controller.AckStatusUpdates(caller).AndThen().HandleF(func(ctx context.Context, e *scheduler.Event) error {
+			s.onUpdate(ctx, e.Update.Status)
+			return nil
+		}),
+		scheduler.Event_FAILURE: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
+			s.log.Warn("executor failure", "agent", e.Failure.GetAgentID().GetValue(), "executor", e.Failure.GetExecutorID().GetValue(), "status", e.Failure.GetStatus())
+			return nil
+		}),
+		scheduler.Event_ERROR: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
+			s.log.Error("mesos error", "message", e.Error.Message)
+			return nil
+		}),
+	}.Otherwise(func(context.Context, *scheduler.Event) error { return nil }))
+	go s.tickLoop(ctx)
+	err = controller.Run(ctx, info, caller,
+		controller.WithEventHandler(handler),
+		controller.WithFrameworkID(store.GetIgnoreErrors(fidStore)),
+		controller.WithRegistrationTokens(backoff.Notifier(500*time.Millisecond, 5*time.Second, ctx.Done())),
+		controller.WithSubscriptionTerminated(func(err error) {
+			s.mu.Lock()
+			s.connected = false
+			s.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("mesos subscription ended", "err", err)
+			}
+		}),
+	)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("controller stopped", "err", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// onSubscribed persists the framework ID and reconciles.
+func (s *Scheduler) onSubscribed(ctx context.Context, fid string) error {
+	s.log.Info("subscribed to mesos", "framework_id", fid)
+	if err := s.fw.SetFrameworkID(ctx, fid); err != nil {
+		s.log.Error("persist framework ID", "err", err)
+	}
+	s.mu.Lock()
+	s.connected, s.frameworkID, s.suppressed = true, fid, false
+	s.mu.Unlock()
+	// Explicit reconciliation of every task we know, then implicit.
+	tasks := map[string]string{}
+	for _, n := range s.allNodes(ctx) {
+		if n.TaskID != "" {
+			tasks[n.TaskID] = n.AgentID
+		}
+	}
+	if len(tasks) > 0 {
+		s.call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks)))
+	}
+	s.call(ctx, calls.Reconcile(nil))
+	return nil
+}
+
+// call sends a call, logging failures (Mesos resends what matters).
+func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) {
+	s.mu.Lock()
+	caller := s.caller
+	s.mu.Unlock()
+	if caller == nil {
+		return
+	}
+	if err := calls.CallNoData(ctx, caller, c); err != nil && ctx.Err() == nil {
+		s.log.Warn("mesos call failed", "type", c.Type.String(), "err", err)
+	}
+}
+
+// Nudge asks the leader to act on new desired state now.
+func (s *Scheduler) Nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tickLoop periodically compares desired and observed state: kills of
+// nodes to remove or restart, and REVIVE when nodes wait for offers.
+func (s *Scheduler) tickLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+		s.tick(ctx)
+	}
+}
+
+type nodeKey struct{ cluster, node string }
+
+func key(n zkstate.NodeRecord) string { return n.Cluster + "/" + n.Name }
+
+// allNodes reads every node record of every cluster.
+func (s *Scheduler) allNodes(ctx context.Context) []zkstate.NodeRecord {
+	var out []zkstate.NodeRecord
+	clusters, err := s.fw.ListClusters(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, c := range clusters {
+		names, err := s.fw.ListNodes(ctx, c)
+		if err != nil {
+			continue
+		}
+		for _, name := range names {
+			if n, _, err := s.fw.GetNode(ctx, c, name); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out
+}
+
+func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
+	r := s.runtime[key(n)]
+	if r == nil {
+		r = &nodeRuntime{}
+		s.runtime[key(n)] = r
+	}
+	return r
+}
+
+// tick acts on desired state that needs no offer.
+func (s *Scheduler) tick(ctx context.Context) {
+	s.mu.Lock()
+	connected := s.connected
+	s.mu.Unlock()
+	if !connected {
+		return
+	}
+	nodes := s.allNodes(ctx)
+	clusters := map[string]zkstate.ClusterRecord{}
+	waiting := false
+	restarting := map[string]bool{}
+	for _, n := range nodes {
+		// A rolling restart waits until every node of the cluster runs.
+		if n.DesiredState == zkstate.DesiredRunning && n.ObservedState != zkstate.ObservedRunning {
+			restarting[n.Cluster] = true
+		}
+	}
+	for _, n := range nodes {
+		s.mu.Lock()
+		r := s.rt(n)
+		s.mu.Unlock()
+		c, ok := clusters[n.Cluster]
+		if !ok {
+			c, _, _ = s.fw.GetCluster(ctx, n.Cluster)
+			clusters[n.Cluster] = c
+		}
+		live := n.TaskID != "" && (n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedStarting || n.ObservedState == zkstate.ObservedLaunching)
+		switch {
+		case n.DesiredState == zkstate.DesiredRemoved && live:
+			s.kill(ctx, n, r, zkstate.ObservedLeaving)
+		case n.DesiredState == zkstate.DesiredRemoved && n.AgentID == "":
+			_ = s.deleteNode(ctx, n)
+		case n.DesiredState == zkstate.DesiredRemoved:
+			waiting = true // needs an offer to release its reservation
+		case n.DesiredState == zkstate.DesiredStopped && live:
+			s.kill(ctx, n, r, zkstate.ObservedStopping)
+		case n.DesiredState == zkstate.DesiredRunning && n.ObservedState == zkstate.ObservedRunning && n.Generation < c.Generation && !restarting[n.Cluster]:
+			// Rolling restart: one node of the cluster at a time.
+			restarting[n.Cluster] = true
+			s.kill(ctx, n, r, zkstate.ObservedStopping)
+		case n.DesiredState == zkstate.DesiredRunning && !live && !r.gaveUp:
+			waiting = true
+		}
+	}
+	s.mu.Lock()
+	revive := waiting && s.suppressed
+	if revive {
+		s.suppressed = false
+	}
+	s.mu.Unlock()
+	if revive {
+		s.call(ctx, calls.Revive())
+	}
+}
+
+// kill asks Mesos to kill a node's task once and records why.
+func (s *Scheduler) kill(ctx context.Context, n zkstate.NodeRecord, r *nodeRuntime, next zkstate.ObservedState) {
+	s.mu.Lock()
+	sent := r.killSentFor == n.TaskID
+	r.killSentFor, r.killAsked = n.TaskID, true
+	s.mu.Unlock()
+	if n.ObservedState != next {
+		_, _, _ = s.fw.ModifyNode(ctx, n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
+			rec.ObservedState = next
+			return nil
+		})
+	}
+	if !sent {
+		s.log.Info("killing node", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID, "for", next)
+		s.call(ctx, calls.Kill(n.TaskID, n.AgentID))
+	}
+}
+
+func (s *Scheduler) deleteNode(ctx context.Context, n zkstate.NodeRecord) error {
+	_, ver, err := s.fw.GetNode(ctx, n.Cluster, n.Name)
+	if err != nil {
+		return err
+	}
+	s.log.Info("node removed", "cluster", n.Cluster, "node", n.Name)
+	s.mu.Lock()
+	delete(s.runtime, key(n))
+	s.mu.Unlock()
+	return s.fw.DeleteNode(ctx, n.Cluster, n.Name, ver)
+}
+
+// onUpdate moves a node's observed state on a task status update.
+func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
+	taskID := st.TaskID.Value
+	var node *zkstate.NodeRecord
+	for _, n := range s.allNodes(ctx) {
+		if n.TaskID == taskID {
+			node = &n
+			break
+		}
+	}
+	state := st.GetState()
+	terminal := isTerminal(state)
+	if node == nil {
+		if !terminal {
+			s.log.Warn("killing a task this framework does not know", "task", taskID, "agent", st.GetAgentID().GetValue())
+			s.call(ctx, calls.Kill(taskID, st.GetAgentID().GetValue()))
+		}
+		return
+	}
+	s.mu.Lock()
+	r := s.rt(*node)
+	r.lastUpdate = state
+	killAsked := r.killAsked
+	s.mu.Unlock()
+	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", st.GetMessage())
+	_, _, err := s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
+		if rec.TaskID != taskID {
+			return errStale
+		}
+		rec.Message = st.GetMessage()
+		switch {
+		case state == mesos.TASK_STAGING:
+			rec.ObservedState = zkstate.ObservedLaunching
+		case state == mesos.TASK_STARTING:
+			rec.ObservedState = zkstate.ObservedStarting
+		case state == mesos.TASK_RUNNING:
+			rec.ObservedState = zkstate.ObservedRunning
+		case terminal && killAsked && rec.DesiredState == zkstate.DesiredRemoved:
+			rec.ObservedState, rec.TaskID = zkstate.ObservedLeaving, ""
+		case terminal && killAsked && rec.DesiredState == zkstate.DesiredStopped:
+			rec.ObservedState, rec.TaskID = zkstate.ObservedStopped, ""
+		case terminal && killAsked:
+			rec.ObservedState, rec.TaskID = zkstate.ObservedReserved, "" // restart: relaunch at once
+		case terminal:
+			rec.ObservedState, rec.TaskID = zkstate.ObservedFailed, ""
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStale) {
+		s.log.Warn("record task update", "node", node.Name, "err", err)
+	}
+	s.mu.Lock()
+	switch {
+	case state == mesos.TASK_RUNNING:
+		r.attempts, r.why = 0, ""
+	case terminal && killAsked:
+		r.killAsked, r.killSentFor = false, ""
+	case terminal:
+		r.attempts++
+		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
+		r.nextTry = time.Now().Add(min(delay, s.cfg.MaxRelaunchDelay))
+		if r.attempts >= s.cfg.MaxRelaunches {
+			r.gaveUp = true
+			s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
+		}
+	}
+	s.mu.Unlock()
+	if terminal {
+		s.Nudge()
+	}
+}
+
+var errStale = errors.New("scheduler: task ID changed")
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR, mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR, mesos.TASK_UNKNOWN:
+		return true
+	}
+	return false
+}
+
+// hostIP is the address a node on this offer's agent binds and advertises.
+func hostIP(o mesos.Offer) string {
+	if u := o.GetURL(); u != nil && u.Address.GetIP() != "" {
+		return u.Address.GetIP()
+	}
+	if ips, err := net.LookupHost(o.Hostname); err == nil && len(ips) > 0 {
+		return ips[0]
+	}
+	return o.Hostname
+}
+
+var _ = nodeKey{}
