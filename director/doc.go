@@ -1,7 +1,7 @@
 // Package director is the RMF-Go sidecar: it makes a changing set of Riak
 // nodes look like one always-up localhost endpoint. This package holds its
-// Riak PB proxy core (Proxy), its ZooKeeper discovery (Discovery), and
-// later its HTTP proxy and admin listener.
+// Riak PB proxy core (Proxy), its Riak HTTP proxy (Proxy.HTTPHandler), its
+// ZooKeeper discovery (Discovery), and later its admin listener.
 //
 // # Per-request balancing
 //
@@ -81,6 +81,55 @@
 // Active checks: every HealthInterval one goroutine per node dials it,
 // sends RpbPingReq and expects RpbPingResp within HealthTimeout, and
 // records the result with balancer.Node.RecordCheck (Health thresholds).
+//
+// # HTTP proxy
+//
+// Proxy.HTTPHandler serves Riak's HTTP API over the same nodes (those with
+// an HTTPAddr), breakers, health checks and settings as the PB proxy. Each
+// request is checked (protocol.ParseHTTPPath: an unknown resource is 400),
+// balanced with Set.Pick, and forwarded by net/http/httputil.ReverseProxy
+// over a pooled http.Transport per node (MaxIdlePerNode idle connections,
+// BackendIdleTimeout, DialTimeout, TryTimeout as the wait for response
+// headers). Riak's headers (X-Riak-Vclock, X-Riak-Meta-*, X-Riak-Index-*,
+// Link, ETag, Last-Modified, Content-Type, ...), bodies (multipart too) and
+// status codes (300, 304, 404, 412, ...) pass untouched; hop-by-hop headers
+// are removed both ways, X-Forwarded-For is appended, and every write of
+// the response is flushed, so streamed listings (keys=stream,
+// buckets=stream) and streamed 2i queries (stream=true) reach the client
+// as the node sends them. Request bodies are bounded by MaxFrameSize (413).
+//
+// The ReverseProxy's transport does the balancing and failover: it returns
+// only once a node's response headers have arrived, so every retry happens
+// before anything of the response reached the client. A request that fails
+// with a transport error (dial, reset, end of stream, TryTimeout) is sent to
+// another node, up to MaxAttempts nodes within RequestTimeout:
+//
+//   - always when the dial failed: the node never got it;
+//   - otherwise only when protocol.HTTPRetryable says it is safe (GET, HEAD,
+//     OPTIONS, POST /mapred; such a request's body is read whole first, so
+//     it can be sent again). A PUT, POST or DELETE that reached a node is
+//     not repeated: the client gets 502 saying so.
+//
+// Transport failures count against the node's breaker (balancer.Failure)
+// and close its idle HTTP connections. Every HTTP status from Riak, 5xx
+// included, is an answer (balancer.Success) and is relayed, not retried:
+// as with RpbErrorResp on PB, Riak's 503 (quorum not met, overload) comes
+// from a live node, and the other nodes, in the same cluster, would
+// generally answer the same while the retry doubled the load. A node that
+// stops answering is caught by the transport errors and the active checks.
+// If a node fails after the status line was relayed, the client's
+// connection is cut (the response is incomplete, never silently short).
+//
+// The director's own answers are plain text starting with "director: ":
+// 400 bad path, 413 body too large, 503 (with Retry-After) when no node
+// with an HTTP address is available or the proxy is shutting down, 502 when
+// the nodes tried all failed or a write failed after it was sent, 504 when
+// RequestTimeout ran out. Shutdown waits for HTTP requests in flight (later
+// ones get 503); Close and a forced Shutdown abort them. Both close the
+// backend HTTP connections; removing a node closes its idle ones, and its
+// busy ones after their response. The http.Server in front of the handler
+// belongs to the caller. Active health checks start with the first Serve
+// of a PB listener.
 //
 // # Limits
 //

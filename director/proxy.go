@@ -61,6 +61,9 @@ type Proxy struct {
 	retries, failovers, errorsSent, noNode, timeouts atomic.Uint64
 	protocolErrors, clientAborts, midStreamCloses    atomic.Uint64
 	pinnedNow, tunnelsNow                            atomic.Int64
+
+	// http is the Riak HTTP proxy (httpproxy.go, HTTPHandler).
+	http httpProxy
 }
 
 // nodeState is what the proxy keeps per node besides the balancer's Node.
@@ -69,6 +72,7 @@ type nodeState struct {
 	pool   *pool
 	cancel context.CancelFunc // stops the health checker
 	health healthStatus
+	http   httpBackend // the HTTP proxy's connections (httpproxy.go)
 }
 
 // NewProxy returns a proxy with cfg after validating it.
@@ -144,6 +148,7 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 				st.cancel()
 			}
 			st.pool.drain()
+			st.http.close(false)
 			p.drained = append(p.drained, st)
 		}
 	}
@@ -282,7 +287,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	_ = p.init()
 	p.beginClose()
 	wait := make(chan struct{})
-	go func() { p.clientWG.Wait(); close(wait) }()
+	go func() { p.clientWG.Wait(); p.http.wg.Wait(); close(wait) }()
 	var err error
 	select {
 	case <-wait:
@@ -302,6 +307,7 @@ func (p *Proxy) Close() error {
 	p.beginClose()
 	p.forceClose()
 	p.clientWG.Wait()
+	p.http.wg.Wait()
 	p.finishClose()
 	return nil
 }
@@ -359,6 +365,7 @@ func (p *Proxy) finishClose() {
 	for _, st := range drained {
 		st.pool.closeAll()
 	}
+	p.http.closeAll()
 	p.cancelBase()
 }
 
@@ -377,6 +384,12 @@ type Stats struct {
 	ProtocolErrors   uint64 // bad client frames (unknown code, oversized, not a request, ...)
 	ClientAborts     uint64 // client connections lost in the middle of an answer
 	MidStreamCloses  uint64 // client connections closed because a node failed after part of an answer was relayed
+	HTTPRequests     uint64 // HTTP requests received (HTTPHandler)
+	HTTPRetries      uint64 // HTTP attempts after a request's first
+	HTTPFailovers    uint64 // HTTP requests answered by another node than the first one tried
+	HTTPErrors       uint64 // HTTP error responses made by the director (400, 413, 502, 503, 504; not relayed from Riak)
+	HTTPNoNode       uint64 // HTTP requests no node answered (503 or 502)
+	HTTPAborts       uint64 // HTTP responses cut short because a node failed after the status was relayed
 	Nodes            []NodeStats
 }
 
@@ -412,6 +425,7 @@ func (p *Proxy) Stats() Stats {
 	s.Requests, s.Retries, s.Failovers = reqs, p.retries.Load(), p.failovers.Load()
 	s.ErrorsSent, s.NoNode, s.Timeouts = p.errorsSent.Load(), p.noNode.Load(), p.timeouts.Load()
 	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
+	p.http.stats(&s)
 	states := *p.states.Load()
 	for _, n := range p.set.Nodes() {
 		ns := NodeStats{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -36,8 +37,13 @@ Nodes come from --node PBADDR,HTTPADDR (repeatable; the node ID is the PB
 address) or from ZooKeeper (--zk, --framework, --cluster: the cluster's live
 nodes, as executors register them).
 
-Not available in this build: the HTTP proxy (--http) and the admin listener
-(--admin) are accepted for compatibility but nothing listens on them yet.
+Applications using Riak's HTTP API point at --http (empty: off): each
+request is balanced the same way, headers and streamed answers relayed as
+they come; GET and HEAD fail over to another node, writes only when the node
+never received them.
+
+Not available in this build: the admin listener (--admin) is accepted for
+compatibility but nothing listens on it yet.
 
 SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 30s) and exits 0.`,
@@ -91,6 +97,23 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 				_ = p.Close()
 				return fmt.Errorf("director: %w", err)
 			}
+			var hsrv *http.Server
+			var herrc chan error // receives only if the HTTP listener fails
+			if httpAddr != "" {
+				hln, err := net.Listen("tcp", httpAddr)
+				if err != nil {
+					_ = ln.Close()
+					_ = p.Close()
+					return fmt.Errorf("director: %w", err)
+				}
+				hsrv, herrc = newDirectorHTTPServer(p, log), make(chan error, 1)
+				go func() {
+					if err := hsrv.Serve(hln); !errors.Is(err, http.ErrServerClosed) {
+						herrc <- fmt.Errorf("director: http: %w", err)
+					}
+				}()
+				log.Info("director listening", "http", hln.Addr().String())
+			}
 			log.Info("director listening", "pb", ln.Addr().String(), "static_nodes", len(specs), "zk", zk, "policy", policyName)
 			// Serve on a context of its own: the signal (ctx) starts a
 			// graceful Shutdown, which then ends Serve.
@@ -100,14 +123,34 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 			select {
 			case err = <-errc:
 				served = true
+			case err = <-herrc:
 			case <-ctx.Done():
 				log.Info("director shutting down", "grace", directorShutdownTimeout)
 			}
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), directorShutdownTimeout)
 			defer cancel()
+			hdone := make(chan error, 1)
+			if hsrv != nil {
+				// The HTTP server and the proxy drain together: the proxy
+				// waits for the HTTP requests in flight too.
+				go func() {
+					herr := hsrv.Shutdown(sctx)
+					if herr != nil {
+						_ = hsrv.Close()
+					}
+					hdone <- herr
+				}()
+			} else {
+				hdone <- nil
+			}
 			serr := p.Shutdown(sctx)
+			if herr := <-hdone; serr == nil {
+				serr = herr
+			}
 			if !served {
-				err = <-errc
+				if perr := <-errc; err == nil { // err: the HTTP listener's failure
+					err = perr
+				}
 			}
 			if errors.Is(err, director.ErrProxyClosed) {
 				err = nil
@@ -120,7 +163,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	}
 	f := cmd.Flags()
 	f.StringVar(&pbAddr, "pb", defaultPBAddr, "Protocol Buffers listen address")
-	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "HTTP listen address (accepted; the HTTP proxy is not available yet)")
+	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "Riak HTTP API listen address (empty: no HTTP proxy)")
 	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address (accepted; the admin listener is not available yet)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
@@ -135,6 +178,20 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	f.DurationVar(&cfg.HealthInterval, "health-interval", director.DefaultHealthInterval, "period of the active RpbPingReq check of each node (negative: off)")
 	f.IntVar(&cfg.MaxFrameSize, "max-frame-size", 0, "maximum PB frame size in bytes (0: 64 MiB)")
 	return annotateEnv(cmd)
+}
+
+// newDirectorHTTPServer serves p's HTTP proxy. No read or write timeout:
+// bodies may be large and listings stream for long (the proxy's
+// RequestTimeout bounds each request); slow headers and idle connections
+// are bounded.
+func newDirectorHTTPServer(p *director.Proxy, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           p.HTTPHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // parseNodes turns --node PBADDR,HTTPADDR values into node specs; the node
