@@ -41,21 +41,6 @@ func newExecutorCmd() *cobra.Command {
 	})
 }
 
-func apiFlag(cmd *cobra.Command) {
-	cmd.PersistentFlags().String("api", "", "scheduler API URL (default: read from ZooKeeper, else http://"+defaultAPIAddr+")")
-}
-
-func newClusterCmd() *cobra.Command {
-	return group("cluster", "Manage Riak clusters", []string{"create", "list", "info", "destroy", "config", "restart"}, apiFlag)
-}
-
-func newNodeCmd() *cobra.Command {
-	return group("node", "Manage the nodes of a Riak cluster", []string{"add", "list", "info", "remove", "restart"}, func(cmd *cobra.Command) {
-		apiFlag(cmd)
-		cmd.PersistentFlags().Bool("json", false, "print JSON")
-	})
-}
-
 func newBenchCmd() *cobra.Command {
 	return group("bench", "Benchmark Riak endpoints side by side", []string{"run", "compare"}, func(*cobra.Command) {})
 }
