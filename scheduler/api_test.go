@@ -1,0 +1,110 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// apiServer runs the API of a scheduler that is not leading (no Mesos):
+// everything it serves comes from ZooKeeper.
+func apiServer(t *testing.T) (*httptest.Server, *zkstate.Framework) {
+	t.Helper()
+	z := testutil.StartZooKeeper(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	store, err := zkstate.Connect(ctx, z.Servers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	fw, err := store.Framework("riak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Master: "http://127.0.0.1:1", Framework: fw, ZooKeeper: z.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler(""))
+	t.Cleanup(srv.Close)
+	return srv, fw
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAPI(t *testing.T) {
+	srv, fw := apiServer(t)
+	steps := []struct {
+		name, method, path, body string
+		want                     int
+		contains                 string
+	}{
+		{"create", "PUT", "/api/v1/clusters/c1", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100},"constraints":[["hostname","UNIQUE"]]}`, 201, `"name": "c1"`},
+		{"create again", "PUT", "/api/v1/clusters/c1", ``, 409, "already exists"},
+		{"bad json", "PUT", "/api/v1/clusters/c2", `{"node_resources":`, 400, "bad JSON"},
+		{"unknown field", "PUT", "/api/v1/clusters/c2", `{"bogus":1}`, 400, "unknown field"},
+		{"bad constraint", "PUT", "/api/v1/clusters/c2", `{"constraints":[["hostname","SOMETIMES"]]}`, 400, "unknown operator"},
+		{"negative resources", "PUT", "/api/v1/clusters/c2", `{"node_resources":{"cpus":-1,"mem_mb":1,"disk_mb":1}}`, 400, "positive"},
+		{"dot-dot is cleaned away", "PUT", "/api/v1/clusters/..", ``, 404, "no such API endpoint"},
+		{"escaping name", "PUT", "/api/v1/clusters/a%2F..%2Fb", ``, 400, "cluster name"},
+		{"unknown cluster", "GET", "/api/v1/clusters/nope", ``, 404, "does not exist"},
+		{"nodes of unknown cluster", "POST", "/api/v1/clusters/nope/nodes", ``, 404, "does not exist"},
+		{"negative count", "POST", "/api/v1/clusters/c1/nodes?count=-1", ``, 400, "count"},
+		{"count not a number", "POST", "/api/v1/clusters/c1/nodes?count=x", ``, 400, "count"},
+		{"too many", "POST", "/api/v1/clusters/c1/nodes", `{"count":1000}`, 400, "count"},
+		{"add two", "POST", "/api/v1/clusters/c1/nodes?count=2", ``, 201, "riak-c1-2"},
+		{"list", "GET", "/api/v1/clusters/c1/nodes", ``, 200, `"state": "pending"`},
+		{"node info", "GET", "/api/v1/clusters/c1/nodes/riak-c1-1", ``, 200, `"desired_state": "running"`},
+		{"unknown node", "GET", "/api/v1/clusters/c1/nodes/riak-c1-9", ``, 404, "does not exist"},
+		{"bad node name", "GET", "/api/v1/clusters/c1/nodes/a%20b", ``, 400, "node name"},
+		{"bad force", "DELETE", "/api/v1/clusters/c1/nodes/riak-c1-2?force=maybe", ``, 400, "force"},
+		{"restart pending node", "POST", "/api/v1/clusters/c1/nodes/riak-c1-1/restart", ``, 409, "not running"},
+		{"set config", "PUT", "/api/v1/clusters/c1/config", "nodename = {{.NodeName}}\n", 200, `"generation": 1`},
+		{"get config", "GET", "/api/v1/clusters/c1/config", ``, 200, "nodename = {{.NodeName}}"},
+		{"restart cluster", "POST", "/api/v1/clusters/c1/restart", ``, 202, `"generation": 2`},
+		{"remove node", "DELETE", "/api/v1/clusters/c1/nodes/riak-c1-2", ``, 202, `"desired_state": "removed"`},
+		{"framework", "GET", "/api/v1/framework", ``, 200, `"is_leader": false`},
+		{"health", "GET", "/api/v1/healthcheck", ``, 200, "ok"},
+		{"unknown endpoint", "GET", "/api/v1/bogus", ``, 404, "no such API endpoint"},
+		{"wrong method", "PATCH", "/api/v1/clusters/c1", ``, 404, "no such API endpoint: PATCH"},
+	}
+	for _, s := range steps {
+		code, body := call(t, srv, s.method, s.path, s.body)
+		if code != s.want || !strings.Contains(body, s.contains) {
+			t.Errorf("%s: %s %s → %d %s; want %d containing %q", s.name, s.method, s.path, code, body, s.want, s.contains)
+		}
+		if code >= 400 {
+			var e struct{ Error string }
+			if json.Unmarshal([]byte(body), &e) != nil || e.Error == "" {
+				t.Errorf("%s: error body is not {\"error\": ...}: %s", s.name, body)
+			}
+		}
+	}
+	n, _, err := fw.GetNode(context.Background(), "c1", "riak-c1-2")
+	if err != nil || n.DesiredState != zkstate.DesiredRemoved {
+		t.Errorf("removed node record: %+v %v", n, err)
+	}
+	// Destroy with nodes: they are marked removed first.
+	if code, body := call(t, srv, "DELETE", "/api/v1/clusters/c1", ""); code != 202 {
+		t.Errorf("destroy: %d %s", code, body)
+	}
+}
