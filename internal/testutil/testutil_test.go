@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/zkserver"
 )
 
 func TestFreeAddr(t *testing.T) {
@@ -28,16 +30,16 @@ func TestFreeAddr(t *testing.T) {
 
 func TestZooKeeperStartStopRestart(t *testing.T) {
 	z := StartZooKeeper(t)
-	if !ruok(z.Addr) {
+	if !zkserver.Ruok(z.Addr) {
 		t.Fatalf("ruok failed on %s", z.Addr)
 	}
 	if got := z.Servers(); len(got) != 1 || got[0] != z.Addr {
 		t.Fatalf("Servers() = %v", got)
 	}
-	pid := z.proc.cmd.Process.Pid
+	pid := z.srv.PID()
 
 	z.Stop()
-	if ruok(z.Addr) {
+	if zkserver.Ruok(z.Addr) {
 		t.Fatal("server still answers after Stop")
 	}
 	if err := syscall.Kill(pid, 0); err == nil {
@@ -46,7 +48,7 @@ func TestZooKeeperStartStopRestart(t *testing.T) {
 	z.Stop() // idempotent
 
 	z.Restart(t)
-	if !ruok(z.Addr) {
+	if !zkserver.Ruok(z.Addr) {
 		t.Fatal("server does not answer after Restart")
 	}
 	if !strings.Contains(z.Log(), "binding to port") {

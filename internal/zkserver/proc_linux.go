@@ -1,6 +1,6 @@
 //go:build linux
 
-package testutil
+package zkserver
 
 import "syscall"
 
