@@ -2,6 +2,7 @@ package mesoslocal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -101,7 +102,46 @@ func newAgent(m *Master, i int) (*agent, error) {
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("mesoslocal: agent dir: %w", err)
 	}
+	if saved, err := a.loadResources(); err != nil {
+		return nil, err
+	} else if saved != nil {
+		a.total = saved
+	}
 	return a, nil
+}
+
+// resourcesFile keeps the agent's resources with their reservations and
+// volumes (Mesos checkpoints them the same way), so they survive a
+// restart of mesos-local.
+func (a *agent) resourcesFile() string { return filepath.Join(a.dir, "resources.json") }
+
+func (a *agent) loadResources() (mesos.Resources, error) {
+	b, err := os.ReadFile(a.resourcesFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rs mesos.Resources
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return nil, fmt.Errorf("mesoslocal: %s: %w", a.resourcesFile(), err)
+	}
+	return rs, nil
+}
+
+// saveResourcesLocked checkpoints the agent's resources.
+func (a *agent) saveResourcesLocked() {
+	b, err := json.Marshal(a.total)
+	if err == nil {
+		tmp := a.resourcesFile() + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o644); err == nil {
+			err = os.Rename(tmp, a.resourcesFile())
+		}
+	}
+	if err != nil {
+		a.m.log.Warn("checkpoint agent resources", "agent", a.id, "err", err)
+	}
 }
 
 func (a *agent) address() string { return a.addr }

@@ -19,6 +19,6 @@
 //
 // Where it differs (see docs/mesos-local.md): one role per framework;
 // custom executors only (no command tasks, no LAUNCH_GROUP); no
-// authentication; the agents' state is in memory (a restarted mesos-local
-// starts empty, though volume directories stay on disk).
+// authentication; frameworks and tasks are in memory, while the master ID
+// and agents' reservations and volumes are checkpointed in the work dir.
 package mesoslocal

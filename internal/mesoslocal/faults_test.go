@@ -227,3 +227,35 @@ func TestOfferControls(t *testing.T) {
 	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Frameworks) == 0 }, "framework removed")
 	_ = fid
 }
+
+// TestRestartKeepsReservations: a mesos-local started again on the same
+// work dir has the same agent IDs, reservations and volumes.
+func TestRestartKeepsReservations(t *testing.T) {
+	dir := t.TempDir()
+	m, err := mesoslocal.New(mesoslocal.Config{Agents: 1, WorkDir: dir, AllocationInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() { _ = m.Serve(ln) }()
+	s := startScheduler(t, "http://"+ln.Addr().String(), codecs.MediaTypeProtobuf, time.Minute)
+	agent := m.AgentIDs()[0]
+	s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	s.call(calls.Accept(calls.OfferOperations{
+		calls.OpReserve(append(reserved(), unreservedDisk()...)...),
+		calls.OpCreate(volume()...),
+	}.WithOffers(s.take(agent)...)))
+	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents[0].Volumes) == 1 }, "volume")
+	s.stop()
+	_ = m.Close()
+
+	m2, err := mesoslocal.New(mesoslocal.Config{Agents: 1, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	st := m2.State()
+	if st.Agents[0].ID != agent || len(st.Agents[0].Volumes) != 1 || st.Agents[0].Reservations["riak"]["cpus"] != 0.5 {
+		t.Errorf("after restart: %+v", st.Agents[0])
+	}
+}

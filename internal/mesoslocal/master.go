@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,9 +90,13 @@ func New(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	cfg.WorkDir = abs
+	id, err := loadOrCreateMasterID(cfg.WorkDir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Master{
-		cfg: cfg, log: cfg.Logger, id: newID("master"),
+		cfg: cfg, log: cfg.Logger, id: id,
 		frameworks: map[string]*framework{}, removedFWs: map[string]bool{},
 		agentByID: map[string]*agent{}, offers: map[string]*offer{},
 		allocateNow: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
@@ -438,4 +443,22 @@ func agentURL(a *agent) *mesos.URL {
 	host, portS, _ := net.SplitHostPort(a.addr)
 	port, _ := strconv.Atoi(portS)
 	return &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &a.hostname, IP: &host, Port: int32(port)}, Path: proto("/api/v1/executor")}
+}
+
+// loadOrCreateMasterID keeps the master ID in the work dir, so a restarted
+// mesos-local has the same agent IDs (and their reservations and volumes).
+func loadOrCreateMasterID(dir string) (string, error) {
+	p := filepath.Join(dir, "master-id")
+	if b, err := os.ReadFile(p); err == nil {
+		id := strings.TrimSpace(string(b))
+		if validName(id) {
+			return id, nil
+		}
+		return "", fmt.Errorf("mesoslocal: %s holds an invalid master ID %q", p, id)
+	}
+	id := newID("master")
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("mesoslocal: %w", err)
+	}
+	return id, nil
 }

@@ -196,6 +196,7 @@ func (a *agent) transformLocked(avail *mesos.Resources, from, to mesos.Resources
 	avail.Add(to...)
 	a.total.Subtract(from...)
 	a.total.Add(to...)
+	a.saveResourcesLocked()
 	return nil
 }
 
