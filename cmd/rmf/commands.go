@@ -44,22 +44,3 @@ func newExecutorCmd() *cobra.Command {
 func newBenchCmd() *cobra.Command {
 	return group("bench", "Benchmark Riak endpoints side by side", []string{"run", "compare"}, func(*cobra.Command) {})
 }
-
-func newDevCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Run a whole local stack: ZooKeeper, mesos-local, scheduler, a cluster of devnodes and the director",
-		Args:  cobra.NoArgs,
-	}
-	f := cmd.Flags()
-	f.Int("nodes", 3, "number of Riak nodes")
-	f.String("dir", "", "state directory (default ./rmf-dev)")
-	f.String("zk", "", "use this ZooKeeper instead of starting one")
-	f.String("director-pb", defaultPBAddr, "director PB listen address")
-	f.String("director-http", defaultHTTPAddr, "director HTTP listen address")
-	f.String("director-admin", defaultAdminAddr, "director admin listen address")
-	f.String("api", defaultAPIAddr, "scheduler API listen address")
-	f.String("mesos", defaultMesosAddr, "mesos-local listen address")
-	f.Duration("bench", 0, "run a benchmark through the director for this long once the cluster is up")
-	return notYet(cmd)
-}
