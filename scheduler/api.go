@@ -123,6 +123,8 @@ func (s *Scheduler) Handler(staticDir string) http.Handler {
 		})
 	}
 	h("GET /api/v1/framework", func(r *http.Request) (int, any, error) { return 200, s.Status(r.Context()), nil })
+	h("GET /api/v1/agents", func(r *http.Request) (int, any, error) { return 200, s.Agents(), nil })
+	mux.HandleFunc("GET /{$}", s.serveStatusPage)
 	h("GET /api/v1/healthcheck", func(r *http.Request) (int, any, error) { return 200, map[string]bool{"ok": true}, nil })
 	h("GET /api/v1/clusters", s.listClusters)
 	h("GET /api/v1/clusters/{c}", s.getCluster)

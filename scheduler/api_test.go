@@ -99,6 +99,9 @@ func TestAPI(t *testing.T) {
 			}
 		}
 	}
+	if code, body := call(t, srv, "GET", "/", ""); code != 200 || !strings.Contains(body, "Cluster c1") || !strings.Contains(body, `data-node="riak-c1-1"`) {
+		t.Errorf("status page: %d %.300s", code, body)
+	}
 	n, _, err := fw.GetNode(context.Background(), "c1", "riak-c1-2")
 	if err != nil || n.DesiredState != zkstate.DesiredRemoved {
 		t.Errorf("removed node record: %+v %v", n, err)

@@ -74,7 +74,21 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 	nodes := s.allNodes(ctx)
 	views := make([]*offerView, 0, len(offers))
 	for _, o := range offers {
-		views = append(views, newOfferView(o, s.cfg.Role))
+		v := newOfferView(o, s.cfg.Role)
+		views = append(views, v)
+		av := AgentView{ID: v.host.AgentID, Hostname: o.Hostname, Attributes: v.host.Attributes, FreeCPUs: v.cpus,
+			FreeMemMB: v.mem, FreeDiskMB: v.disk, LastOffer: time.Now()}
+		for _, pr := range v.ports {
+			av.FreePorts += int(pr.End - pr.Begin + 1)
+		}
+		for _, r := range o.Resources {
+			if r.Name == "cpus" && r.ReservationRole() == s.cfg.Role && !r.IsUnreserved() {
+				av.ReservedCPUs += r.GetScalar().GetValue()
+			}
+		}
+		s.mu.Lock()
+		s.agents[av.ID] = av
+		s.mu.Unlock()
 	}
 	byAgent := map[string]*offerView{}
 	for _, v := range views {

@@ -116,6 +116,34 @@ type Scheduler struct {
 	runtime     map[string]*nodeRuntime // cluster/node → what only the leader knows
 	wake        chan struct{}
 	suppressed  bool
+	agents      map[string]AgentView // from the latest offers
+}
+
+// AgentView is an agent as the scheduler last saw it in an offer.
+type AgentView struct {
+	ID         string            `json:"id"`
+	Hostname   string            `json:"hostname"`
+	Attributes map[string]string `json:"attributes"`
+	// Free is what the agent offered (unreserved), Reserved what it offered
+	// reserved for the role.
+	FreeCPUs     float64   `json:"free_cpus"`
+	FreeMemMB    float64   `json:"free_mem_mb"`
+	FreeDiskMB   float64   `json:"free_disk_mb"`
+	FreePorts    int       `json:"free_ports"`
+	ReservedCPUs float64   `json:"reserved_cpus"`
+	LastOffer    time.Time `json:"last_offer"`
+}
+
+// Agents lists the agents seen in offers.
+func (s *Scheduler) Agents() []AgentView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]AgentView, 0, len(s.agents))
+	for _, a := range s.agents {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
+	return out
 }
 
 // nodeRuntime is the leader's in-memory view of a node beyond its record.
@@ -141,7 +169,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Flavor == nodetask.FlavorRiak && cfg.RiakTarball == "" {
 		return nil, errors.New("scheduler: flavor riak needs a Riak tarball URI")
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1)}, nil
+	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}}, nil
 }
 
 // Status is the scheduler's view for GET /api/v1/framework.
