@@ -1,0 +1,41 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"github.com/spf13/cobra"
+
+	"github.com/rmf-go/rmf/executor"
+)
+
+func newExecutorCmd() *cobra.Command {
+	var cfg executor.Config
+	cmd := &cobra.Command{
+		Use:   "executor",
+		Short: "Run the Riak executor (started by a Mesos agent; configured by MESOS_* variables)",
+		Long: `Run the Mesos executor of one Riak node. A Mesos agent starts it with the
+MESOS_* environment (MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID, MESOS_SANDBOX,
+MESOS_AGENT_ENDPOINT, MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD, ...); the node to
+run comes in the task's data. It prepares the node directory on the persistent
+volume, renders riak.conf and advanced.config, starts erlpmd and the node
+(real Riak or the devnode), reports TASK_RUNNING once the node answers a PB
+ping, registers its live endpoint in ZooKeeper and stops it gracefully on
+KILL or SHUTDOWN. See docs/executor.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			mc, err := config.FromEnv()
+			if err != nil {
+				return usageErrorf("executor: %v (it is started by a Mesos agent)", err)
+			}
+			cfg.Mesos = mc
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			return executor.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&cfg.StartTimeout, "start-timeout", executor.DefaultStartTimeout, "how long the node may take to answer a PB ping")
+	f.DurationVar(&cfg.HealthInterval, "health-interval", executor.DefaultHealthInterval, "PB ping period once the node runs")
+	return annotateEnv(cmd)
+}

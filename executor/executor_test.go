@@ -1,0 +1,555 @@
+package executor_test
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/backoff"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/callrules"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
+
+	"github.com/rmf-go/rmf/executor"
+	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// The executor under test is the real rmf binary, built once.
+var (
+	buildOnce sync.Once
+	rmfBin    string
+	buildErr  error
+	buildDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func buildRMF(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "rmf-executor-test")
+		if buildErr != nil {
+			return
+		}
+		rmfBin = filepath.Join(buildDir, "rmf")
+		out, err := exec.Command("go", "build", "-o", rmfBin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return rmfBin
+}
+
+func startMaster(t *testing.T, agents int, workDir string) (*mesoslocal.Master, string) {
+	t.Helper()
+	m, err := mesoslocal.New(mesoslocal.Config{
+		Agents: agents, WorkDir: workDir,
+		HeartbeatInterval: time.Second, StatusRetryInterval: time.Second, AllocationInterval: 100 * time.Millisecond,
+		ExecutorShutdownGrace: 3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = m.Close()
+		if err := <-done; !errors.Is(err, mesoslocal.ErrClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return m, "http://" + ln.Addr().String()
+}
+
+// testScheduler is a mesos-go scheduler (httpsched + controller) that
+// acknowledges updates and hands every event to the test.
+type testScheduler struct {
+	t      *testing.T
+	caller calls.Caller
+	events chan *scheduler.Event
+	held   map[string]mesos.Offer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startScheduler(t *testing.T, master string) *testScheduler {
+	t.Helper()
+	cli := httpcli.New(httpcli.Endpoint(master+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
+	fid := store.NewInMemorySingleton()
+	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fid))).Caller(
+		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &testScheduler{t: t, caller: caller, events: make(chan *scheduler.Event, 4096), held: map[string]mesos.Offer{}, cancel: cancel, done: make(chan struct{})}
+	info := &mesos.FrameworkInfo{User: "root", Name: "executor-test", Role: ptr("riak"), Principal: ptr("riak"),
+		Checkpoint: ptr(true), FailoverTimeout: ptr(60.0)}
+	forward := func(_ context.Context, e *scheduler.Event) error {
+		select {
+		case s.events <- e:
+		default:
+		}
+		return nil
+	}
+	hs := events.Handlers{
+		scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fid, time.Minute).HandleF(forward),
+		scheduler.Event_UPDATE:     controller.AckStatusUpdates(caller).AndThen().HandleF(forward),
+	}
+	handler := controller.LiftErrors().Handle(hs.Otherwise(forward))
+	go func() {
+		defer close(s.done)
+		_ = controller.Run(ctx, info, caller,
+			controller.WithEventHandler(handler),
+			controller.WithFrameworkID(store.GetIgnoreErrors(fid)),
+			controller.WithRegistrationTokens(backoff.Notifier(100*time.Millisecond, time.Second, ctx.Done())),
+		)
+	}()
+	t.Cleanup(func() { s.cancel(); <-s.done })
+	return s
+}
+
+func (s *testScheduler) next(what string, ok func(*scheduler.Event) bool) *scheduler.Event {
+	s.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-s.events:
+			switch e.Type {
+			case scheduler.Event_OFFERS:
+				for _, o := range e.Offers.Offers {
+					s.held[o.ID.Value] = o
+				}
+			case scheduler.Event_RESCIND:
+				delete(s.held, e.Rescind.OfferID.Value)
+			}
+			if ok(e) {
+				return e
+			}
+		case <-timeout:
+			s.t.Fatalf("timed out waiting for %s", what)
+			return nil
+		}
+	}
+}
+
+// take waits for an offer from agent and returns (and forgets) every
+// outstanding offer from it.
+func (s *testScheduler) take(agent string) []mesos.OfferID {
+	s.t.Helper()
+	var ids []mesos.OfferID
+	collect := func() {
+		for id, o := range s.held {
+			if o.AgentID.Value == agent {
+				ids = append(ids, o.ID)
+				delete(s.held, id)
+			}
+		}
+	}
+	collect()
+	if len(ids) == 0 {
+		s.next("offer from "+agent, func(e *scheduler.Event) bool {
+			collect()
+			return len(ids) > 0
+		})
+	}
+	return ids
+}
+
+func (s *testScheduler) update(taskID string, states ...mesos.TaskState) mesos.TaskStatus {
+	s.t.Helper()
+	e := s.next(taskID+" update", func(e *scheduler.Event) bool {
+		if e.Type != scheduler.Event_UPDATE || e.Update.Status.TaskID.Value != taskID {
+			return false
+		}
+		for _, st := range states {
+			if e.Update.Status.GetState() == st {
+				return true
+			}
+		}
+		return false
+	})
+	return e.Update.Status
+}
+
+func (s *testScheduler) call(c *scheduler.Call) {
+	s.t.Helper()
+	if err := calls.CallNoData(context.Background(), s.caller, c); err != nil {
+		s.t.Fatalf("%v call: %v", c.Type, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func reservation() mesos.Resource_ReservationInfo {
+	return mesos.Resource_ReservationInfo{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: ptr("riak"), Principal: ptr("riak")}
+}
+
+func reserved() mesos.Resources {
+	return mesos.Resources{resources.NewCPUs(0.5).Resource, resources.NewMemory(128).Resource}.PushReservation(reservation())
+}
+
+// volume is a persistent volume mounted at nodetask.VolumePath.
+func volume(id string) mesos.Resources {
+	out := mesos.Resources{resources.NewDisk(100).Resource}.PushReservation(reservation())
+	out[0].Disk = &mesos.Resource_DiskInfo{Persistence: &mesos.Resource_DiskInfo_Persistence{ID: id, Principal: ptr("riak")},
+		Volume: &mesos.Volume{ContainerPath: nodetask.VolumePath, Mode: mesos.RW.Enum()}}
+	return out
+}
+
+// env is a shared ZooKeeper, mesos-local and scheduler.
+type env struct {
+	t      *testing.T
+	bin    string
+	zk     *testutil.ZooKeeper
+	fw     *zkstate.Framework
+	m      *mesoslocal.Master
+	s      *testScheduler
+	agents []string
+}
+
+func newEnv(t *testing.T, agents int) *env {
+	bin := buildRMF(t)
+	zk := testutil.StartZooKeeper(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := zkstate.Connect(ctx, zk.Servers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	fw, err := st.Framework("riak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.CreateCluster(ctx, zkstate.ClusterRecord{Name: "default", Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	workDir := t.TempDir()
+	m, url := startMaster(t, agents, workDir)
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("EXECUTOR_TEST_LOGS") != "" {
+			dumpSandboxes(t, workDir)
+		}
+	})
+	s := startScheduler(t, url)
+	s.next("SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
+	return &env{t: t, bin: bin, zk: zk, fw: fw, m: m, s: s, agents: m.AgentIDs()}
+}
+
+func (e *env) nodeTask(name string) nodetask.Task {
+	return nodetask.Task{Version: nodetask.Version, Framework: "riak", Cluster: "default", Node: name, NodeName: name + "@127.0.0.1",
+		Flavor: nodetask.FlavorDevnode, ZooKeeper: e.zk.Addr, Host: "127.0.0.1",
+		Ports: nodetask.Ports{PB: testutil.FreePort(e.t), HTTP: testutil.FreePort(e.t), Handoff: testutil.FreePort(e.t),
+			Disterl: testutil.FreePort(e.t), Erlpmd: testutil.FreePort(e.t)}}
+}
+
+// launch reserves resources and a volume on agent and launches a task with
+// data run by the rmf executor.
+func (e *env) launch(taskID, agent string, data []byte, uris ...mesos.CommandInfo_URI) {
+	e.t.Helper()
+	exec := &mesos.ExecutorInfo{
+		ExecutorID: mesos.ExecutorID{Value: "rmf-executor." + taskID}, Name: ptr("rmf executor"),
+		Command: &mesos.CommandInfo{Shell: ptr(false), Value: ptr(e.bin), Arguments: []string{e.bin, "executor"},
+			Environment: &mesos.Environment{Variables: []mesos.Environment_Variable{
+				{Name: "RMF_HEALTH_INTERVAL", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr("500ms")},
+				{Name: "RMF_START_TIMEOUT", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr("20s")},
+				{Name: "FAKE_RIAK_RMF", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(e.bin)},
+			}}},
+	}
+	exec.Command.URIs = uris
+	vol := volume("vol-" + taskID)
+	disk := mesos.Resources{resources.NewDisk(100).Resource}.PushReservation(reservation())
+	task := mesos.TaskInfo{Name: taskID, TaskID: mesos.TaskID{Value: taskID}, AgentID: mesos.AgentID{Value: agent},
+		Executor: exec, Resources: append(reserved(), vol...), Data: data}
+	e.s.call(calls.Accept(calls.OfferOperations{
+		calls.OpReserve(append(reserved(), disk...)...),
+		calls.OpCreate(vol...),
+		calls.OpLaunch(task),
+	}.WithOffers(e.s.take(agent)...)).With(calls.RefuseSeconds(0)))
+}
+
+func (e *env) liveNames() map[string]zkstate.LiveRecord {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	live, err := e.fw.ListLive(ctx, "default")
+	if err != nil && !errors.Is(err, zkstate.ErrNotFound) {
+		e.t.Fatal(err)
+	}
+	return live
+}
+
+func (e *env) waitExecutorsGone(agentIdx int) {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(e.m.State().Agents[agentIdx].Executors) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Errorf("executor on agent %d still running: %+v", agentIdx+1, e.m.State().Agents[agentIdx].Executors)
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("node process %d still alive", pid)
+}
+
+func running(t *testing.T, st mesos.TaskStatus) executor.RunningInfo {
+	t.Helper()
+	if st.GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("state %v: %s", st.GetState(), st.GetMessage())
+	}
+	var info executor.RunningInfo
+	if err := json.Unmarshal(st.Data, &info); err != nil {
+		t.Fatalf("RUNNING data %q: %v", st.Data, err)
+	}
+	return info
+}
+
+func TestExecutorDevnode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rmf and runs ZooKeeper and mesos-local")
+	}
+	e := newEnv(t, 3)
+
+	t.Run("launch and kill", func(t *testing.T) {
+		e.t = t
+		nt := e.nodeTask("riak-default-1")
+		data, err := nodetask.Marshal(nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.launch("node-1", e.agents[0], data)
+		e.s.update("node-1", mesos.TASK_STARTING)
+		st := e.s.update("node-1", mesos.TASK_RUNNING, mesos.TASK_FAILED)
+		info := running(t, st)
+		pb := net.JoinHostPort("127.0.0.1", strconv.Itoa(nt.Ports.PB))
+		if info.NodeName != nt.NodeName || info.Ports != nt.Ports || info.PID <= 0 || !strings.Contains(st.GetMessage(), pb) {
+			t.Errorf("RUNNING %q %+v", st.GetMessage(), info)
+		}
+		// Running means registered: the live record is there already.
+		live := e.liveNames()
+		if rec, ok := live["riak-default-1"]; !ok || rec.PBAddr() != pb || rec.HTTPPort != nt.Ports.HTTP {
+			t.Fatalf("live records %+v", live)
+		}
+		if err := executor.Ping(context.Background(), pb, 2*time.Second); err != nil {
+			t.Fatalf("PB ping of the node: %v", err)
+		}
+		// The node's data is on the persistent volume.
+		vols := e.m.State().Agents[0].Volumes
+		if len(vols) != 1 {
+			t.Fatalf("volumes %+v", vols)
+		}
+		if _, err := os.Stat(filepath.Join(vols[0].Path, executor.DevnodeDir)); err != nil {
+			t.Errorf("devnode data not on the volume: %v", err)
+		}
+
+		e.s.call(calls.Kill("node-1", e.agents[0]))
+		st = e.s.update("node-1", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		if st.GetState() != mesos.TASK_KILLED {
+			t.Fatalf("after KILL: %v %q", st.GetState(), st.GetMessage())
+		}
+		if _, ok := e.liveNames()["riak-default-1"]; ok {
+			t.Error("live record still registered after TASK_KILLED")
+		}
+		waitGone(t, info.PID)
+		e.waitExecutorsGone(0)
+	})
+
+	t.Run("shutdown", func(t *testing.T) {
+		e.t = t
+		nt := e.nodeTask("riak-default-4")
+		data, _ := nodetask.Marshal(nt)
+		e.launch("node-4", e.agents[0], data)
+		info := running(t, e.s.update("node-4", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		if _, ok := e.liveNames()["riak-default-4"]; !ok {
+			t.Fatal("no live record")
+		}
+		e.s.call(calls.Shutdown("rmf-executor.node-4", e.agents[0]))
+		st := e.s.update("node-4", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		if st.GetState() != mesos.TASK_KILLED || st.GetMessage() != "node stopped gracefully" {
+			t.Errorf("after SHUTDOWN: %v %q", st.GetState(), st.GetMessage())
+		}
+		if _, ok := e.liveNames()["riak-default-4"]; ok {
+			t.Error("live record still registered after SHUTDOWN")
+		}
+		waitGone(t, info.PID)
+		e.waitExecutorsGone(0)
+	})
+
+	t.Run("riak flavor", func(t *testing.T) {
+		e.t = t
+		tarball := fakeRiakTarball(t)
+		nt := e.nodeTask("riak-default-5")
+		nt.Flavor, nt.RiakTarball, nt.Join = nodetask.FlavorRiak, "file://"+tarball, "riak-default-0@127.0.0.1"
+		data, err := nodetask.Marshal(nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.launch("node-5", e.agents[1], data, mesos.CommandInfo_URI{Value: nt.RiakTarball, Extract: ptr(true)})
+		info := running(t, e.s.update("node-5", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		if info.Flavor != nodetask.FlavorRiak {
+			t.Errorf("RUNNING data %+v", info)
+		}
+		var vol string
+		for _, v := range e.m.State().Agents[1].Volumes {
+			if v.PersistenceID == "vol-node-5" {
+				vol = v.Path
+			}
+		}
+		// The fake riak script logs what it was run with on the volume.
+		for file, want := range map[string]string{
+			"console.log": "console -noinput ERL_EPMD_PORT=" + strconv.Itoa(nt.Ports.Erlpmd) + "\n",
+			"admin.log":   "admin cluster join riak-default-0@127.0.0.1\nadmin cluster plan\nadmin cluster commit\n",
+		} {
+			b, err := os.ReadFile(filepath.Join(vol, "data", file))
+			if err != nil || string(b) != want {
+				t.Errorf("%s = %q (%v), want %q", file, b, err, want)
+			}
+		}
+		e.s.call(calls.Kill("node-5", e.agents[1]))
+		if st := e.s.update("node-5", mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_KILLED {
+			t.Errorf("after KILL: %v %q", st.GetState(), st.GetMessage())
+		}
+		waitGone(t, info.PID)
+		e.waitExecutorsGone(1)
+	})
+
+	t.Run("node dies", func(t *testing.T) {
+		e.t = t
+		nt := e.nodeTask("riak-default-2")
+		data, _ := nodetask.Marshal(nt)
+		e.launch("node-2", e.agents[1], data)
+		info := running(t, e.s.update("node-2", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		if err := syscall.Kill(info.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		st := e.s.update("node-2", mesos.TASK_FAILED, mesos.TASK_KILLED)
+		msg := st.GetMessage()
+		if st.GetState() != mesos.TASK_FAILED || !strings.Contains(msg, "killed by signal killed") || !strings.Contains(msg, "last output:\n") ||
+			!strings.Contains(msg, "riak-default-2@127.0.0.1") {
+			t.Errorf("after SIGKILL: %v %q", st.GetState(), msg)
+		}
+		if _, ok := e.liveNames()["riak-default-2"]; ok {
+			t.Error("live record of a dead node still registered")
+		}
+		e.waitExecutorsGone(1)
+	})
+
+	t.Run("bad task data", func(t *testing.T) {
+		e.t = t
+		e.launch("node-3", e.agents[2], []byte(`{"version":1,"flavor":"devnode"}`))
+		st := e.s.update("node-3", mesos.TASK_FAILED, mesos.TASK_RUNNING, mesos.TASK_STARTING)
+		if st.GetState() != mesos.TASK_FAILED || !strings.HasPrefix(st.GetMessage(), "bad task data: nodetask:") ||
+			st.GetReason() != mesos.REASON_TASK_INVALID {
+			t.Errorf("bad data: %v %v %q", st.GetState(), st.GetReason(), st.GetMessage())
+		}
+		e.waitExecutorsGone(2)
+	})
+}
+
+// dumpSandboxes logs the executors' and nodes' output files.
+func dumpSandboxes(t *testing.T, workDir string) {
+	files, _ := filepath.Glob(filepath.Join(workDir, "*", "frameworks", "*", "executors", "*", "runs", "*", "*std*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if len(b) > 8<<10 {
+			b = b[len(b)-8<<10:]
+		}
+		t.Logf("--- %s ---\n%s", strings.TrimPrefix(f, workDir), b)
+	}
+}
+
+// fakeRiakScript stands in for a Riak release's bin/riak: `console` runs
+// the devnode with the addresses of the rendered etc/riak.conf; `admin`
+// records its arguments. Both log to platform_data_dir (the volume).
+const fakeRiakScript = `#!/bin/sh
+root=$(cd "$(dirname "$0")/.." && pwd)
+get() { sed -n "s/^$1 = //p" "$root/etc/riak.conf"; }
+data=$(get platform_data_dir)
+case "$1" in
+console)
+  echo "$* ERL_EPMD_PORT=$ERL_EPMD_PORT" >> "$data/console.log"
+  exec "$FAKE_RIAK_RMF" devnode --name "$(get nodename)" --pb "$(get listener.pb.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
+admin)
+  echo "$*" >> "$data/admin.log"; echo "Success" ;;
+*) echo "unknown command $1" >&2; exit 1 ;;
+esac
+`
+
+// fakeRiakTarball writes riak-3.0.0/bin/riak (the fake script) as a .tar.gz.
+func fakeRiakTarball(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "riak-3.0.0.tar.gz")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	for _, h := range []*tar.Header{
+		{Name: "riak-3.0.0/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "riak-3.0.0/bin/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "riak-3.0.0/bin/riak", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(fakeRiakScript))},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := tw.Write([]byte(fakeRiakScript)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,428 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/rmf-go/rmf/erlpmd"
+	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// RunningInfo is the JSON in the data of the TASK_RUNNING update.
+type RunningInfo struct {
+	NodeName   string         `json:"node_name"`
+	Node       string         `json:"node"`
+	Cluster    string         `json:"cluster"`
+	Flavor     string         `json:"flavor"`
+	Host       string         `json:"host"`
+	Ports      nodetask.Ports `json:"ports"`
+	PID        int            `json:"pid"`
+	Generation int64          `json:"generation"`
+}
+
+// runner runs the one node task of the executor.
+type runner struct {
+	e    *Executor
+	info mesos.TaskInfo
+	log  *slog.Logger
+	done chan struct{} // closed after the terminal update is queued
+
+	killCtx    context.Context // cancelled by the first kill
+	cancelKill context.CancelFunc
+	mu         sync.Mutex
+	killed     bool
+	grace      time.Duration      // grace of the first kill
+	shorter    chan time.Duration // later kills (newer kill policies)
+
+	// resources to release, set as they are acquired
+	store   *zkstate.Store
+	fw      *zkstate.Framework
+	cluster string
+	epmd    *erlpmd.Server
+	live    *zkstate.Registration
+	ended   bool
+}
+
+func newRunner(e *Executor, t mesos.TaskInfo) *runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &runner{e: e, info: t, log: e.log.With("task", t.TaskID.Value), done: make(chan struct{}),
+		killCtx: ctx, cancelKill: cancel, shorter: make(chan time.Duration, 4)}
+}
+
+// kill asks the runner to stop the node, allowing it grace after SIGTERM.
+// A later kill can only shorten the grace.
+func (r *runner) kill(grace time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.killed {
+		r.killed, r.grace = true, grace
+		r.cancelKill()
+		return
+	}
+	select {
+	case r.shorter <- grace:
+	default:
+	}
+}
+
+func (r *runner) killGrace() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.grace
+}
+
+// finish releases everything (live record first) and queues the terminal
+// update.
+func (r *runner) finish(state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	r.deregister()
+	if r.epmd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = r.epmd.Shutdown(ctx)
+		cancel()
+	}
+	if r.store != nil {
+		r.store.Close()
+	}
+	r.e.queueUpdate(r.info.TaskID, state, reason, msg, nil, true)
+}
+
+func (r *runner) deregister() {
+	if r.live != nil {
+		if err := r.live.Close(); err != nil {
+			r.log.Warn("deregister live record", "err", err)
+		}
+		r.live = nil
+	}
+}
+
+func (r *runner) isKilled() bool { return r.killCtx.Err() != nil }
+
+func (r *runner) killedBeforeStart() {
+	r.finish(mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH.Enum(), "killed before the node started")
+}
+
+func (r *runner) run() {
+	defer close(r.done)
+	defer r.cancelKill()
+	t, err := nodetask.Unmarshal(r.info.Data)
+	if err != nil {
+		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "bad task data: "+err.Error())
+		return
+	}
+	r.log = r.log.With("node", t.NodeName)
+	sandbox, err := filepath.Abs(r.e.cfg.Mesos.Sandbox)
+	if err != nil {
+		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "sandbox: "+err.Error())
+		return
+	}
+	plan, err := r.prepare(t, sandbox)
+	if err != nil {
+		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), err.Error())
+		return
+	}
+	if r.isKilled() {
+		r.killedBeforeStart()
+		return
+	}
+	if err := r.startErlpmd(t); err != nil {
+		r.finish(mesos.TASK_FAILED, nil, err.Error())
+		return
+	}
+	if r.isKilled() {
+		r.killedBeforeStart()
+		return
+	}
+	proc, err := startProcess(plan.Start, sandbox)
+	if err != nil {
+		r.finish(mesos.TASK_FAILED, nil, err.Error())
+		return
+	}
+	pb := hostPort(t.Host, t.Ports.PB)
+	r.log.Info("node started", "pid", proc.pid(), "cmd", strings.Join(plan.Start.Args, " "))
+	r.e.update(r.info.TaskID, mesos.TASK_STARTING, nil,
+		fmt.Sprintf("starting %s (%s, pid %d): pb %s http %s", t.NodeName, t.Flavor, proc.pid(), pb, hostPort(t.Host, t.Ports.HTTP)), nil)
+
+	if !r.waitReady(t, proc, pb) {
+		return
+	}
+	if len(plan.Join) > 0 {
+		if err := r.join(plan.Join); err != nil {
+			r.stopNode(proc, 10*time.Second)
+			r.finish(mesos.TASK_FAILED, nil, err.Error())
+			return
+		}
+	}
+	rec := zkstate.LiveRecord{Name: t.Node, Host: t.Host, PBPort: t.Ports.PB, HTTPPort: t.Ports.HTTP}
+	if err := r.register(rec); err != nil {
+		if r.isKilled() {
+			r.stopAndReportKilled(proc)
+			return
+		}
+		r.stopNode(proc, 10*time.Second)
+		r.finish(mesos.TASK_FAILED, nil, "register the live endpoint in ZooKeeper: "+err.Error())
+		return
+	}
+	data, _ := json.Marshal(RunningInfo{NodeName: t.NodeName, Node: t.Node, Cluster: t.Cluster, Flavor: t.Flavor, Host: t.Host,
+		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation})
+	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil,
+		fmt.Sprintf("%s answering: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, pb, hostPort(t.Host, t.Ports.HTTP),
+			t.Ports.Handoff, t.Ports.Disterl, t.Ports.Erlpmd), data)
+	r.monitor(t, proc, pb, rec)
+}
+
+// prepare creates the node directory on the volume, computes the plan and
+// writes its directories and files.
+func (r *runner) prepare(t nodetask.Task, sandbox string) (Plan, error) {
+	vol := filepath.Join(sandbox, nodetask.VolumePath)
+	// The agent links the persistent volume here; without one (tests, or a
+	// task launched without a volume) a plain directory stands in.
+	if err := os.MkdirAll(vol, 0o755); err != nil {
+		return Plan{}, fmt.Errorf("node directory %s: %w", vol, err)
+	}
+	var opts RiakOptions
+	if t.Flavor == nodetask.FlavorRiak {
+		legacy, err := locateRiak(sandbox)
+		if err != nil {
+			return Plan{}, err
+		}
+		opts.LegacyAdmin = legacy
+	}
+	plan, err := NewPlan(t, sandbox, r.e.cfg.Executable, opts)
+	if err != nil {
+		return Plan{}, err
+	}
+	for _, d := range plan.Dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return Plan{}, fmt.Errorf("prepare %s: %w", d, err)
+		}
+	}
+	for _, f := range plan.Files {
+		if err := os.WriteFile(f.Path, []byte(f.Data), 0o644); err != nil {
+			return Plan{}, fmt.Errorf("write %s: %w", f.Path, err)
+		}
+	}
+	return plan, nil
+}
+
+// locateRiak makes sure the Riak release the agent extracted is at
+// sandbox/riak (renaming a single riak*/ directory with bin/riak, as
+// tarballs named riak-3.0.16/ have) and reports whether it has the
+// pre-3.0 bin/riak-admin.
+func locateRiak(sandbox string) (legacyAdmin bool, err error) {
+	root := filepath.Join(sandbox, RiakDir)
+	if _, err := os.Stat(filepath.Join(root, "bin", "riak")); err != nil {
+		matches, _ := filepath.Glob(filepath.Join(sandbox, "riak*", "bin", "riak"))
+		var found []string
+		for _, m := range matches {
+			if d := filepath.Dir(filepath.Dir(m)); d != root {
+				found = append(found, d)
+			}
+		}
+		if len(found) != 1 {
+			return false, fmt.Errorf("riak release not found: want %s/bin/riak (the tarball extracted into the sandbox), found %v", root, found)
+		}
+		if err := os.Rename(found[0], root); err != nil {
+			return false, fmt.Errorf("riak release: %w", err)
+		}
+	}
+	_, err = os.Stat(filepath.Join(root, "bin", "riak-admin"))
+	return err == nil, nil
+}
+
+// startErlpmd connects to ZooKeeper and serves EPMD on Host:erlpmd (and on
+// 127.0.0.1:erlpmd when Host is not loopback: Erlang registers with the
+// local EPMD on the loopback address).
+func (r *runner) startErlpmd(t nodetask.Task) error {
+	ctx, cancel := context.WithTimeout(r.killCtx, 30*time.Second)
+	defer cancel()
+	store, err := zkstate.Connect(ctx, strings.Split(t.ZooKeeper, ","), zkstate.WithLogger(r.log))
+	if err != nil {
+		return fmt.Errorf("connect to ZooKeeper %s: %w", t.ZooKeeper, err)
+	}
+	r.store = store
+	fw, err := store.Framework(t.Framework)
+	if err != nil {
+		return err
+	}
+	r.fw, r.cluster = fw, t.Cluster
+	addrs := []string{hostPort(t.Host, t.Ports.Erlpmd)}
+	if ip := net.ParseIP(t.Host); t.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		addrs = append(addrs, hostPort("127.0.0.1", t.Ports.Erlpmd))
+	}
+	srv := &erlpmd.Server{Registry: fw, Host: t.Host, Logger: r.log.With("component", "erlpmd")}
+	for i, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			if i == 0 {
+				return fmt.Errorf("erlpmd: %w", err)
+			}
+			r.log.Warn("erlpmd loopback listener", "err", err)
+			continue
+		}
+		go func() {
+			if err := srv.Serve(context.Background(), ln); err != nil {
+				r.log.Warn("erlpmd", "err", err)
+			}
+		}()
+	}
+	r.epmd = srv
+	return nil
+}
+
+// waitReady pings the node until it answers. On failure it reports the
+// terminal update and returns false.
+func (r *runner) waitReady(t nodetask.Task, proc *process, pb string) bool {
+	deadline := time.NewTimer(r.e.cfg.StartTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-proc.done:
+			r.finish(mesos.TASK_FAILED, nil, failure(t, proc, "before answering a PB ping"))
+			return false
+		case <-r.killCtx.Done():
+			r.stopAndReportKilled(proc)
+			return false
+		case <-deadline.C:
+			r.stopNode(proc, 10*time.Second)
+			r.finish(mesos.TASK_FAILED, nil,
+				fmt.Sprintf("node %s did not answer a PB ping on %s within %v; last output:\n%s", t.NodeName, pb, r.e.cfg.StartTimeout, proc.tail))
+			return false
+		case <-tick.C:
+			if err := Ping(r.killCtx, pb, time.Second); err == nil {
+				return true
+			}
+		}
+	}
+}
+
+// failure is the message of a node that exited on its own.
+func failure(t nodetask.Task, proc *process, when string) string {
+	msg := fmt.Sprintf("node %s %s %s", t.NodeName, proc.exitReason(), when)
+	if tail := proc.tail.String(); tail != "" {
+		msg += "; last output:\n" + tail
+	}
+	return msg
+}
+
+// join runs the riak flavor's join commands. A join is retried while the
+// node settles; a node that is already a member counts as joined.
+func (r *runner) join(cmds []Command) error {
+	for i, c := range cmds {
+		var out []byte
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if r.isKilled() {
+				return errors.New("killed while joining the cluster")
+			}
+			ctx, cancel := context.WithTimeout(r.killCtx, 2*time.Minute)
+			cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+			cmd.Dir, cmd.Env = c.Dir, append(os.Environ(), c.Env...)
+			out, err = cmd.CombinedOutput()
+			cancel()
+			if err == nil || (i == 0 && strings.Contains(string(out), "already a member")) {
+				err = nil
+				break
+			}
+			r.log.Warn("join command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", string(out))
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.killCtx.Done():
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(c.Args, " "), err, strings.TrimSpace(string(out)))
+		}
+		r.log.Info("join command", "cmd", strings.Join(c.Args, " "), "output", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// register writes the live record (ephemeral, kept across ZooKeeper
+// sessions until deregister).
+func (r *runner) register(rec zkstate.LiveRecord) error {
+	ctx, cancel := context.WithTimeout(r.killCtx, 30*time.Second)
+	defer cancel()
+	reg, err := r.fw.RegisterLive(ctx, r.cluster, rec)
+	if err != nil {
+		return err
+	}
+	r.live = reg
+	r.log.Info("live record registered", "path", reg.Path())
+	return nil
+}
+
+// stopNode stops the node with grace after SIGTERM.
+func (r *runner) stopNode(proc *process, grace time.Duration) bool {
+	return proc.stop(context.Background(), grace, r.shorter)
+}
+
+// stopAndReportKilled deregisters, stops the node with the kill's grace and
+// reports TASK_KILLED.
+func (r *runner) stopAndReportKilled(proc *process) {
+	r.deregister()
+	grace := r.killGrace()
+	how := "stopped gracefully"
+	if !r.stopNode(proc, grace) {
+		how = fmt.Sprintf("killed (SIGKILL) after a grace period of %v", grace)
+	}
+	r.finish(mesos.TASK_KILLED, nil, "node "+how)
+}
+
+// monitor watches the running node until it exits or is killed; failed
+// pings take the live record away until the node answers again.
+func (r *runner) monitor(t nodetask.Task, proc *process, pb string, rec zkstate.LiveRecord) {
+	tick := time.NewTicker(r.e.cfg.HealthInterval)
+	defer tick.Stop()
+	failures := 0
+	for {
+		select {
+		case <-proc.done:
+			r.deregister()
+			r.finish(mesos.TASK_FAILED, nil, failure(t, proc, "while running"))
+			return
+		case <-r.killCtx.Done():
+			r.stopAndReportKilled(proc)
+			return
+		case <-tick.C:
+			if err := Ping(r.killCtx, pb, 2*time.Second); err != nil {
+				if r.isKilled() || proc.exited() {
+					continue
+				}
+				failures++
+				r.log.Warn("health ping failed", "err", err, "failures", failures)
+				if failures == healthFailures && r.live != nil {
+					r.log.Warn("node stopped answering; live record withdrawn")
+					r.deregister()
+				}
+				continue
+			}
+			failures = 0
+			if r.live == nil {
+				if err := r.register(rec); err != nil {
+					r.log.Warn("re-register live record", "err", err)
+				} else {
+					r.log.Info("node answers again; live record registered")
+				}
+			}
+		}
+	}
+}
