@@ -1,7 +1,9 @@
-// Package bench is the benchmark harness: a load generator with a
-// riak-go-client driver and a lean raw-PB driver, workloads, latency
-// histograms, side-by-side comparison of direct, director and HAProxy
-// targets, and JSON + HTML reports.
-//
-// Not built yet: see the project's issues ("bench").
+// Package bench is the benchmark harness behind "rmf bench": a closed-loop
+// load generator with a riak-go-client driver, a lean raw-PB driver on the
+// protocol package and an HTTP driver; workloads (op mixes, key
+// distributions, value sizes); HdrHistogram latency recording with a
+// per-second time series; side-by-side comparison of direct, director and
+// HAProxy targets (Compare, which runs rmf devnode and rmf director
+// processes and haproxy); and reports: basho_bench-style CSV, JSON and a
+// self-contained HTML page. See docs/performance.md.
 package bench

@@ -32,15 +32,3 @@ func group(use, short string, verbs []string, flags func(*cobra.Command)) *cobra
 	}
 	return annotateEnv(cmd)
 }
-
-func newExecutorCmd() *cobra.Command {
-	return notYet(&cobra.Command{
-		Use:   "executor",
-		Short: "Run the Riak executor (started by a Mesos agent; configured by MESOS_* variables)",
-		Args:  cobra.NoArgs,
-	})
-}
-
-func newBenchCmd() *cobra.Command {
-	return group("bench", "Benchmark Riak endpoints side by side", []string{"run", "compare"}, func(*cobra.Command) {})
-}

@@ -1,0 +1,625 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Compare targets.
+const (
+	TargetDirect   = "direct"
+	TargetDirector = "director"
+	TargetHAProxy  = "haproxy"
+)
+
+// CompareConfig describes a side-by-side comparison. Zero values are
+// documented defaults.
+type CompareConfig struct {
+	// Bin is the rmf binary that runs the devnodes and the director
+	// (required).
+	Bin string
+	// HAProxy is the haproxy binary (default: haproxy from PATH).
+	HAProxy string
+	// Nodes is the number of devnodes (default 3), joined into one cluster;
+	// Backend their storage (default memory).
+	Nodes   int
+	Backend string
+	// Targets are measured in this order, reversed every other round
+	// (default direct, director, haproxy).
+	Targets []string
+	// Rounds is the number of rounds (default 3).
+	Rounds int
+	// Workload is the load of each measurement; its addresses are set per
+	// target. Duration defaults to 30s, Driver to raw.
+	Workload Config
+	// Dir keeps the nodes' data and the processes' logs (default: a
+	// temporary directory, removed at the end).
+	Dir string
+	// Log receives one line per step (nil: quiet).
+	Log io.Writer
+}
+
+// Spread summarizes one number over rounds.
+type Spread struct {
+	Mean  float64 `json:"mean"`
+	Min   float64 `json:"min"`
+	Max   float64 `json:"max"`
+	Stdev float64 `json:"stdev"`
+	// SpreadPct is (max-min)/mean in percent.
+	SpreadPct float64 `json:"spread_pct"`
+}
+
+func spreadOf(vs []float64) Spread {
+	if len(vs) == 0 {
+		return Spread{}
+	}
+	s := Spread{Min: math.Inf(1), Max: math.Inf(-1)}
+	for _, v := range vs {
+		s.Mean += v
+		s.Min, s.Max = min(s.Min, v), max(s.Max, v)
+	}
+	s.Mean /= float64(len(vs))
+	for _, v := range vs {
+		s.Stdev += (v - s.Mean) * (v - s.Mean)
+	}
+	s.Stdev = math.Sqrt(s.Stdev / float64(len(vs)))
+	if s.Mean != 0 {
+		s.SpreadPct = round((s.Max-s.Min)/s.Mean*100, 2)
+	}
+	s.Mean, s.Min, s.Max, s.Stdev = round(s.Mean, 4), round(s.Min, 4), round(s.Max, 4), round(s.Stdev, 4)
+	return s
+}
+
+// TargetRound is one target's measurement in one round.
+type TargetRound struct {
+	Round  int     `json:"round"`
+	Order  int     `json:"order"`
+	OpsPS  float64 `json:"ops_per_s"`
+	Count  int64   `json:"count"`
+	P50    float64 `json:"p50_us"`
+	P99    float64 `json:"p99_us"`
+	P999   float64 `json:"p99_9_us"`
+	Errors int64   `json:"errors"`
+	// CPU seconds (utime+stime) used during the measured period.
+	ProxyCPU  float64 `json:"proxy_cpu_s"`
+	NodesCPU  float64 `json:"nodes_cpu_s"`
+	ClientCPU float64 `json:"client_cpu_s"`
+	Result    *Result `json:"-"`
+}
+
+// TargetResult is one target over every round.
+type TargetResult struct {
+	Name       string        `json:"name"`
+	PBAddrs    []string      `json:"pb_addrs"`
+	Rounds     []TargetRound `json:"rounds"`
+	Throughput Spread        `json:"throughput"`
+	P50        Spread        `json:"p50_us"`
+	P99        Spread        `json:"p99_us"`
+	P999       Spread        `json:"p99_9_us"`
+	Errors     int64         `json:"errors"`
+	// ProxyCPUPer1k is the proxy process's CPU seconds per 1,000 ok ops
+	// (nil for direct); ProxyPeakRSSMB its VmHWM at the end.
+	ProxyCPUPer1k  *Spread `json:"proxy_cpu_s_per_1k_ops,omitempty"`
+	ProxyPeakRSSMB float64 `json:"proxy_peak_rss_mb,omitempty"`
+	NodesCPUPer1k  Spread  `json:"nodes_cpu_s_per_1k_ops"`
+	ClientCPUPer1k Spread  `json:"client_cpu_s_per_1k_ops"`
+}
+
+// Ratio compares two targets: A's number over B's, per round.
+type Ratio struct {
+	Name       string `json:"name"`
+	Throughput Spread `json:"throughput"`
+	P99        Spread `json:"p99"`
+}
+
+// Comparison is the outcome of Compare, as written to compare.json.
+type Comparison struct {
+	Start    time.Time      `json:"start"`
+	Nodes    int            `json:"nodes"`
+	Backend  string         `json:"backend"`
+	Rounds   int            `json:"rounds"`
+	Workload WorkloadInfo   `json:"workload"`
+	Machine  MachineInfo    `json:"machine"`
+	Targets  []TargetResult `json:"targets"`
+	Ratios   []Ratio        `json:"ratios"`
+}
+
+// WorkloadInfo describes the load every measurement ran.
+type WorkloadInfo struct {
+	Driver      string  `json:"driver"`
+	Ops         string  `json:"ops"`
+	Concurrency int     `json:"concurrency"`
+	Keys        int     `json:"keys"`
+	KeyDist     string  `json:"key_dist"`
+	ValueSize   string  `json:"value_size"`
+	DurationS   float64 `json:"duration_s"`
+	WarmupS     float64 `json:"warmup_s"`
+}
+
+// MachineInfo describes where the comparison ran.
+type MachineInfo struct {
+	CPUs       int    `json:"cpus"`
+	OS         string `json:"os"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	GoVersion  string `json:"go_version"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+}
+
+func machineInfo() MachineInfo {
+	m := MachineInfo{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// ErrBadTarget is returned for an unknown compare target.
+var ErrBadTarget = errors.New("bench: bad target")
+
+// ParseTargets parses a comma-separated target list.
+func ParseTargets(s string) ([]string, error) {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		switch t {
+		case TargetDirect, TargetDirector, TargetHAProxy:
+		default:
+			return nil, fmt.Errorf("%w: %q (want direct, director or haproxy)", ErrBadTarget, t)
+		}
+		if slices.Contains(out, t) {
+			return nil, fmt.Errorf("%w: %q given twice", ErrBadTarget, t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Compare starts cfg.Nodes devnodes (rmf devnode processes joined into one
+// cluster), the director (an rmf director process) and HAProxy (mode tcp,
+// balance leastconn) in front of them, and runs the same workload against
+// each target for cfg.Rounds rounds, alternating the order. Everything it
+// started is stopped before it returns, also when ctx is cancelled.
+func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
+	if cfg.Bin == "" {
+		return nil, errors.New("bench: compare needs the rmf binary")
+	}
+	cfg.Nodes = orDefault(cfg.Nodes, 3)
+	cfg.Backend = orDefault(cfg.Backend, "memory")
+	cfg.Rounds = orDefault(cfg.Rounds, 3)
+	if len(cfg.Targets) == 0 {
+		cfg.Targets = []string{TargetDirect, TargetDirector, TargetHAProxy}
+	}
+	if cfg.Nodes < 1 || cfg.Rounds < 1 {
+		return nil, errors.New("bench: compare needs at least one node and one round")
+	}
+	wl := cfg.Workload
+	wl.Duration = orDefault(wl.Duration, 30*time.Second)
+	wl.Driver = orDefault(wl.Driver, DriverRaw)
+	if wl.Driver == DriverHTTP {
+		return nil, fmt.Errorf("%w: compare measures PB; use raw or riak-go-client", ErrBadDriver)
+	}
+	wl.setDefaults()
+	if err := wl.Validate(); err != nil {
+		return nil, err
+	}
+	logf := func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", args...)
+		}
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "rmf-bench-compare")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	ps := &procSet{dir: dir}
+	defer ps.stopAll(logf)
+
+	// Devnodes.
+	var nodePB, nodeHTTP []string
+	for i := range cfg.Nodes {
+		pb, httpA := freeAddr(), freeAddr()
+		name := fmt.Sprintf("dev%d@127.0.0.1", i+1)
+		args := []string{"devnode", "--name", name, "--pb", pb, "--http", httpA,
+			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", cfg.Backend}
+		if i > 0 {
+			args = append(args, "--join", nodePB[0])
+		}
+		if _, err := ps.start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb); err != nil {
+			return nil, err
+		}
+		logf("devnode %s ready: pb %s", name, pb)
+		nodePB, nodeHTTP = append(nodePB, pb), append(nodeHTTP, httpA)
+	}
+	if cfg.Nodes > 1 {
+		time.Sleep(500 * time.Millisecond) // membership gossip settles
+	}
+
+	// Targets.
+	addrs := map[string][]string{TargetDirect: nodePB}
+	proxies := map[string]*proc{}
+	for _, t := range cfg.Targets {
+		switch t {
+		case TargetDirector:
+			pb := freeAddr()
+			args := []string{"director", "--pb", pb, "--http", "", "--admin", freeAddr()}
+			for i := range nodePB {
+				args = append(args, "--node", nodePB[i]+","+nodeHTTP[i])
+			}
+			p, err := ps.start(ctx, "director", "proxy", cfg.Bin, args, pb)
+			if err != nil {
+				return nil, err
+			}
+			addrs[t], proxies[t] = []string{pb}, p
+			logf("director ready: pb %s (pid %d)", pb, p.cmd.Process.Pid)
+		case TargetHAProxy:
+			bin := cfg.HAProxy
+			if bin == "" {
+				var err error
+				if bin, err = exec.LookPath("haproxy"); err != nil {
+					return nil, fmt.Errorf("bench: haproxy target: %w", err)
+				}
+			}
+			pb := freeAddr()
+			cfgPath := filepath.Join(dir, "haproxy.cfg")
+			if err := os.WriteFile(cfgPath, []byte(HAProxyConfig(pb, nodePB)), 0o644); err != nil {
+				return nil, err
+			}
+			p, err := ps.start(ctx, "haproxy", "proxy", bin, []string{"-db", "-f", cfgPath}, pb)
+			if err != nil {
+				return nil, err
+			}
+			addrs[t], proxies[t] = []string{pb}, p
+			logf("haproxy ready: pb %s (pid %d)", pb, p.cmd.Process.Pid)
+		}
+	}
+
+	cmp := &Comparison{
+		Start: time.Now().UTC(), Nodes: cfg.Nodes, Backend: cfg.Backend, Rounds: cfg.Rounds, Machine: machineInfo(),
+		Workload: WorkloadInfo{Driver: wl.Driver, Ops: wl.Mix.String(), Concurrency: wl.Concurrency, Keys: wl.Keys,
+			KeyDist: string(wl.KeyDist), ValueSize: wl.ValueSize.String(), DurationS: wl.Duration.Seconds(), WarmupS: wl.Warmup.Seconds()},
+	}
+	results := map[string]*TargetResult{}
+	for _, t := range cfg.Targets {
+		results[t] = &TargetResult{Name: t, PBAddrs: addrs[t]}
+	}
+	nodes := ps.byRole("node")
+	for round := 1; round <= cfg.Rounds; round++ {
+		order := slices.Clone(cfg.Targets)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for i, t := range order {
+			run := wl
+			run.Label = fmt.Sprintf("%s round %d", t, round)
+			run.PBAddrs = addrs[t]
+			var before, after cpuSample
+			sample := func(s *cpuSample) {
+				s.proxy = cpuSeconds(proxies[t])
+				s.nodes = 0
+				for _, n := range nodes {
+					s.nodes += cpuSeconds(n)
+				}
+				s.client = selfCPUSeconds()
+			}
+			run.OnMeasureStart = func() { sample(&before) }
+			run.OnMeasureEnd = func() { sample(&after) }
+			logf("round %d/%d: %s (%s)", round, cfg.Rounds, t, strings.Join(addrs[t], ","))
+			res, err := Run(ctx, run)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %s round %d: %w", t, round, err)
+			}
+			if dead := ps.dead(); dead != "" {
+				return nil, fmt.Errorf("bench: %s exited during the run (see %s)", dead, filepath.Join(dir, dead+".log"))
+			}
+			tr := TargetRound{Round: round, Order: i + 1, OpsPS: res.All.Throughput, Count: res.All.Count,
+				P50: res.All.Latency.Median, P99: res.All.Latency.P99, P999: res.All.Latency.P999, Errors: res.All.Errors,
+				ProxyCPU: round2(after.proxy - before.proxy), NodesCPU: round2(after.nodes - before.nodes), ClientCPU: round2(after.client - before.client),
+				Result: res}
+			logf("  %s: %.0f ops/s, p99 %.2f ms, %d errors", t, tr.OpsPS, tr.P99/1000, tr.Errors)
+			results[t].Rounds = append(results[t].Rounds, tr)
+		}
+	}
+	for _, t := range cfg.Targets {
+		r := results[t]
+		slices.SortFunc(r.Rounds, func(a, b TargetRound) int { return a.Round - b.Round })
+		var ops, p50, p99, p999, pcpu, ncpu, ccpu []float64
+		for _, x := range r.Rounds {
+			ops, p50, p99, p999 = append(ops, x.OpsPS), append(p50, x.P50), append(p99, x.P99), append(p999, x.P999)
+			r.Errors += x.Errors
+			k := float64(max(x.Count, 1)) / 1000
+			pcpu, ncpu, ccpu = append(pcpu, x.ProxyCPU/k), append(ncpu, x.NodesCPU/k), append(ccpu, x.ClientCPU/k)
+		}
+		r.Throughput, r.P50, r.P99, r.P999 = spreadOf(ops), spreadOf(p50), spreadOf(p99), spreadOf(p999)
+		r.NodesCPUPer1k, r.ClientCPUPer1k = spreadOf(ncpu), spreadOf(ccpu)
+		if p := proxies[t]; p != nil {
+			s := spreadOf(pcpu)
+			r.ProxyCPUPer1k = &s
+			r.ProxyPeakRSSMB = round(float64(peakRSSKB(p))/1024, 1)
+		}
+		cmp.Targets = append(cmp.Targets, *r)
+	}
+	cmp.Ratios = ratios(results)
+	return cmp, nil
+}
+
+func round2(v float64) float64 { return round(v, 2) }
+
+func ratios(res map[string]*TargetResult) []Ratio {
+	var out []Ratio
+	for _, p := range [][2]string{{TargetDirector, TargetHAProxy}, {TargetDirector, TargetDirect}, {TargetHAProxy, TargetDirect}} {
+		a, b := res[p[0]], res[p[1]]
+		if a == nil || b == nil {
+			continue
+		}
+		var tp, p99 []float64
+		for i := range min(len(a.Rounds), len(b.Rounds)) {
+			if b.Rounds[i].OpsPS > 0 {
+				tp = append(tp, a.Rounds[i].OpsPS/b.Rounds[i].OpsPS)
+			}
+			if b.Rounds[i].P99 > 0 {
+				p99 = append(p99, a.Rounds[i].P99/b.Rounds[i].P99)
+			}
+		}
+		out = append(out, Ratio{Name: p[0] + "/" + p[1], Throughput: spreadOf(tp), P99: spreadOf(p99)})
+	}
+	return out
+}
+
+// HAProxyConfig renders the HAProxy configuration of the haproxy target:
+// mode tcp, balance leastconn over the nodes' PB addresses.
+func HAProxyConfig(listen string, nodes []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+frontend riak_pb
+  bind %s
+  default_backend riak_nodes
+backend riak_nodes
+  balance leastconn
+`, listen)
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "  server n%d %s\n", i+1, n)
+	}
+	return b.String()
+}
+
+// WriteCompareTable prints the comparison as a text table.
+func WriteCompareTable(w io.Writer, c *Comparison) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tops/s mean\tmin-max\tspread\tp50 ms\tp99 ms\tp99 min-max\tp99.9 ms\terrors\tproxy CPU s/1k ops\tproxy peak RSS MB\t")
+	for _, t := range c.Targets {
+		cpu, rss := "-", "-"
+		if t.ProxyCPUPer1k != nil {
+			cpu = fmt.Sprintf("%.4f", t.ProxyCPUPer1k.Mean)
+			rss = fmt.Sprintf("%.1f", t.ProxyPeakRSSMB)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f-%.0f\t%.1f%%\t%.3f\t%.3f\t%.3f-%.3f\t%.3f\t%d\t%s\t%s\t\n",
+			t.Name, t.Throughput.Mean, t.Throughput.Min, t.Throughput.Max, t.Throughput.SpreadPct,
+			t.P50.Mean/1000, t.P99.Mean/1000, t.P99.Min/1000, t.P99.Max/1000, t.P999.Mean/1000, t.Errors, cpu, rss)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range c.Ratios {
+		fmt.Fprintf(w, "%s: throughput %.3f (rounds %.3f-%.3f), p99 latency %.3f (rounds %.3f-%.3f)\n",
+			r.Name, r.Throughput.Mean, r.Throughput.Min, r.Throughput.Max, r.P99.Mean, r.P99.Min, r.P99.Max)
+	}
+	return nil
+}
+
+// WriteCompareReport writes compare.json, compare.html and compare.txt
+// (the table) into dir, and each measurement's run report under
+// dir/<target>-round<N>/.
+func WriteCompareReport(dir string, c *Comparison) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: report dir: %w", err)
+	}
+	for _, t := range c.Targets {
+		for _, r := range t.Rounds {
+			if r.Result == nil {
+				continue
+			}
+			if err := WriteRunReport(filepath.Join(dir, fmt.Sprintf("%s-round%d", t.Name, r.Round)), r.Result); err != nil {
+				return err
+			}
+		}
+	}
+	if err := writeFile(filepath.Join(dir, "compare.json"), func(w io.Writer) error { return writeJSON(w, c) }); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "compare.txt"), func(w io.Writer) error { return WriteCompareTable(w, c) }); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, "compare.html"), func(w io.Writer) error { return WriteHTML(w, "compare", c) })
+}
+
+// ---- processes ----
+
+type proc struct {
+	name, role string
+	cmd        *exec.Cmd
+	done       chan struct{}
+	log        *os.File
+}
+
+type procSet struct {
+	dir   string
+	procs []*proc
+}
+
+type cpuSample struct{ proxy, nodes, client float64 }
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs bin with args (output to DIR/name.log) and waits until pbAddr
+// answers RpbPingReq.
+func (ps *procSet) start(ctx context.Context, name, role, bin string, args []string, pbAddr string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(ps.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("bench: start %s: %w", name, err)
+	}
+	p := &proc{name: name, role: role, cmd: cmd, done: make(chan struct{}), log: logf}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	ps.procs = append(ps.procs, p)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := Ping(pbAddr, time.Second); err == nil {
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("bench: %s exited before it was ready (see %s)", name, logf.Name())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("bench: %s not ready on %s after 30s (see %s)", name, pbAddr, logf.Name())
+		}
+	}
+}
+
+func (ps *procSet) byRole(role string) []*proc {
+	var out []*proc
+	for _, p := range ps.procs {
+		if p.role == role {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// dead returns the name of a process that has exited, or "".
+func (ps *procSet) dead() string {
+	for _, p := range ps.procs {
+		select {
+		case <-p.done:
+			return p.name
+		default:
+		}
+	}
+	return ""
+}
+
+// stopAll sends SIGTERM to every process (proxies first), waits up to 10s,
+// then SIGKILLs what is left.
+func (ps *procSet) stopAll(logf func(string, ...any)) {
+	procs := slices.Clone(ps.procs)
+	slices.Reverse(procs)
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	deadline := time.After(10 * time.Second)
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		case <-deadline:
+			logf("%s did not stop; killing it", p.name)
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		p.log.Close()
+	}
+	ps.procs = nil
+}
+
+// ---- /proc ----
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+func cpuSeconds(p *proc) float64 {
+	if p == nil {
+		return 0
+	}
+	return procCPUSeconds(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+}
+
+func selfCPUSeconds() float64 { return procCPUSeconds("/proc/self/stat") }
+
+// procCPUSeconds reads utime+stime (fields 14 and 15) of a stat file.
+func procCPUSeconds(path string) float64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return parseStatCPU(string(b))
+}
+
+func parseStatCPU(stat string) float64 {
+	// The command name (field 2) may hold spaces; fields restart after ')'.
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return float64(ut+st) / clockTicks
+}
+
+func peakRSSKB(p *proc) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return parseVmHWM(string(b))
+}
+
+func parseVmHWM(status string) int64 {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb
+		}
+	}
+	return 0
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rmf-go/rmf/bench"
+)
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark Riak endpoints side by side",
+		Long: `Benchmark Riak endpoints. "rmf bench run" drives load at given PB (or HTTP)
+addresses; "rmf bench compare" starts devnodes, the director and HAProxy and
+measures them side by side. See docs/performance.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return usageErrorf("%s needs one of: [run compare]", c.CommandPath())
+		},
+	}
+	cmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd())
+	return annotateEnv(cmd)
+}
+
+// workloadFlags are the flags run and compare share.
+type workloadFlags struct {
+	duration, warmup, timeout time.Duration
+	concurrency, keys         int
+	ops, workload, keyDist    string
+	valueSize, driver, out    string
+	bucket                    string
+	seed                      uint64
+}
+
+func (w *workloadFlags) register(cmd *cobra.Command, duration, warmup time.Duration, driver, out string) {
+	f := cmd.Flags()
+	f.DurationVar(&w.duration, "duration", duration, "measured time of each run")
+	f.DurationVar(&w.warmup, "warmup", warmup, "load before measuring (not counted)")
+	f.IntVar(&w.concurrency, "concurrency", 32, "workers, each with one operation in flight")
+	f.StringVar(&w.ops, "ops", "", "operation mix op:weight,... of get, put, update (get then put with the vclock), delete (default: --workload balanced = get:4,put:4,update:1,delete:1)")
+	f.StringVar(&w.workload, "workload", "", "named mix: "+strings.Join(bench.WorkloadNames(), ", ")+" (instead of --ops)")
+	f.IntVar(&w.keys, "keys", 100000, "key space size")
+	f.StringVar(&w.keyDist, "key-dist", "uniform", "key distribution: uniform, pareto (80/20) or sequential")
+	f.StringVar(&w.valueSize, "value-size", "1024", "value size in bytes: N or MIN-MAX")
+	f.StringVar(&w.driver, "driver", driver, "client: riak-go-client, raw (lean PB on the protocol package) or http (Riak HTTP API; run only)")
+	f.StringVar(&w.out, "out", out, "directory for the reports")
+	f.StringVar(&w.bucket, "bucket", "bench", "bucket of every key")
+	f.DurationVar(&w.timeout, "timeout", 5*time.Second, "bound on one operation")
+	f.Uint64Var(&w.seed, "seed", 0, "seed of the key and op sequences (0: random)")
+}
+
+func (w *workloadFlags) config() (bench.Config, error) {
+	cfg := bench.Config{Driver: w.driver, Bucket: w.bucket, Duration: w.duration, Warmup: w.warmup,
+		Concurrency: w.concurrency, Keys: w.keys, KeyDist: bench.KeyDist(w.keyDist), Timeout: w.timeout, Seed: w.seed}
+	var err error
+	switch {
+	case w.ops != "" && w.workload != "":
+		return cfg, usageErrorf("give --ops or --workload, not both")
+	case w.ops != "":
+		cfg.Mix, err = bench.ParseMix(w.ops)
+	default:
+		cfg.Mix, err = bench.NamedWorkload(orStr(w.workload, "balanced"))
+	}
+	if err != nil {
+		return cfg, usageErrorf("%v", err)
+	}
+	if cfg.ValueSize, err = bench.ParseValueSize(w.valueSize); err != nil {
+		return cfg, usageErrorf("--value-size: %v", err)
+	}
+	switch w.driver {
+	case bench.DriverRiakGoClient, bench.DriverRaw, bench.DriverHTTP:
+	default:
+		return cfg, usageErrorf("--driver %q: want %s, %s or %s", w.driver, bench.DriverRiakGoClient, bench.DriverRaw, bench.DriverHTTP)
+	}
+	if w.duration <= 0 {
+		return cfg, usageErrorf("--duration must be positive")
+	}
+	if w.concurrency <= 0 {
+		return cfg, usageErrorf("--concurrency must be positive")
+	}
+	if w.keys <= 0 {
+		return cfg, usageErrorf("--keys must be positive")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErrorf("%v", err)
+	}
+	return cfg, nil
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// isTerminal reports whether w is a character device (a TTY).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func splitAddrs(s []string) []string {
+	var out []string
+	for _, a := range s {
+		for _, p := range strings.Split(a, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func newBenchRunCmd() *cobra.Command {
+	var wf workloadFlags
+	var pb []string
+	var httpAddr string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Drive a workload at Riak PB (or HTTP) endpoints and report throughput and latency",
+		Long: `Drive a closed-loop workload (--concurrency workers, one operation in flight
+each) at --pb addresses (workers spread over them) or, with --driver http, at
+--http. After --warmup, it measures for --duration: per-op throughput, latency
+percentiles (p50, p95, p99, p99.9, max; HdrHistogram), errors by kind and a
+per-second time series. A live progress line is printed on a terminal.
+
+--out receives basho_bench-style summary.csv and <op>_latencies.csv
+(microseconds), summary.json and a self-contained report.html.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := wf.config()
+			if err != nil {
+				return err
+			}
+			cfg.PBAddrs, cfg.HTTPAddr = splitAddrs(pb), httpAddr
+			if cfg.Driver == bench.DriverHTTP && httpAddr == "" {
+				return usageErrorf("--driver http needs --http")
+			}
+			if cfg.Driver != bench.DriverHTTP && len(cfg.PBAddrs) == 0 {
+				return usageErrorf("give at least one --pb address")
+			}
+			if cfg.Driver != bench.DriverHTTP {
+				for _, a := range cfg.PBAddrs {
+					if err := bench.Ping(a, 5*time.Second); err != nil {
+						return fmt.Errorf("bench: %s does not answer RpbPingReq: %w", a, err)
+					}
+				}
+			}
+			if cfg.Driver == bench.DriverHTTP {
+				cfg.Label = cfg.Driver + " -> " + httpAddr
+			} else {
+				cfg.Label = cfg.Driver + " -> " + strings.Join(cfg.PBAddrs, ",")
+			}
+			if isTerminal(cmd.ErrOrStderr()) {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
+			res, runErr := bench.Run(cmd.Context(), cfg)
+			if res == nil {
+				if runErr != nil {
+					return runErr
+				}
+				return nil
+			}
+			if err := bench.WriteRunReport(wf.out, res); err != nil {
+				return err
+			}
+			printRunSummary(cmd.OutOrStdout(), res)
+			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(wf.out, "report.html"))
+			if runErr != nil {
+				return runErr
+			}
+			if res.All.Count == 0 {
+				return fmt.Errorf("bench: no operation succeeded (%d failed)", res.All.Errors)
+			}
+			return nil
+		},
+	}
+	wf.register(cmd, 60*time.Second, 5*time.Second, bench.DriverRiakGoClient, "rmf-bench")
+	f := cmd.Flags()
+	f.StringSliceVar(&pb, "pb", nil, "PB address(es) ADDR[,ADDR...]")
+	f.StringVar(&httpAddr, "http", "", "Riak HTTP address (the http driver)")
+	return annotateEnv(cmd)
+}
+
+func printRunSummary(w io.Writer, r *bench.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "op\tok\tops/s\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t")
+	for _, o := range append(append([]bench.OpSummary{}, r.Ops...), r.All) {
+		l := o.Latency
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t\n", o.Op, o.Count, o.Throughput,
+			l.Median/1000, l.P95/1000, l.P99/1000, l.P999/1000, l.Max/1000, o.Errors)
+	}
+	_ = tw.Flush()
+	for _, k := range bench.ErrorKinds() {
+		if n := r.Errors[k]; n > 0 {
+			fmt.Fprintf(w, "errors %s: %d (e.g. %s)\n", k, n, r.ErrorSamples[k])
+		}
+	}
+}
+
+func newBenchCompareCmd() *cobra.Command {
+	var wf workloadFlags
+	var nodes, rounds int
+	var backend, targets, bin, haproxy, dir string
+	cmd := &cobra.Command{
+		Use:   "compare",
+		Short: "Measure direct, director and HAProxy side by side on local devnodes",
+		Long: `Start --nodes devnodes (rmf devnode processes joined into one cluster), the
+director (an rmf director process with --node for each devnode) and HAProxy
+(mode tcp, balance leastconn), then run the same workload against each
+target, --rounds times, alternating the order. "direct" spreads the workers
+over the devnodes' PB addresses.
+
+Prints a table: per-target throughput and latency with their spread over
+rounds, the ratios director/haproxy and director/direct, and each proxy's
+CPU seconds per 1,000 operations (utime+stime from /proc) and peak RSS
+(VmHWM). --out receives compare.json, compare.html, compare.txt and each
+run's report. Everything started is stopped at the end and on SIGINT.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			wl, err := wf.config()
+			if err != nil {
+				return err
+			}
+			if wl.Driver == bench.DriverHTTP {
+				return usageErrorf("--driver: compare measures PB: raw or riak-go-client")
+			}
+			ts, err := bench.ParseTargets(targets)
+			if err != nil {
+				return usageErrorf("--targets: %v", err)
+			}
+			if nodes < 1 || rounds < 1 {
+				return usageErrorf("--nodes and --rounds must be at least 1")
+			}
+			if backend != "memory" && backend != "disk" {
+				return usageErrorf("--backend: want memory or disk")
+			}
+			if bin == "" {
+				if bin, err = os.Executable(); err != nil {
+					return err
+				}
+			}
+			cfg := bench.CompareConfig{Bin: bin, HAProxy: haproxy, Nodes: nodes, Backend: backend, Targets: ts,
+				Rounds: rounds, Workload: wl, Dir: dir, Log: cmd.ErrOrStderr()}
+			if isTerminal(cmd.ErrOrStderr()) {
+				cfg.Workload.Progress = cmd.ErrOrStderr()
+			}
+			c, err := bench.Compare(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if err := bench.WriteCompareReport(wf.out, c); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%d devnodes (%s), %d rounds x %s per target (+%s warmup), driver %s, ops %s, concurrency %d, %d CPUs\n",
+				c.Nodes, c.Backend, c.Rounds, wl.Duration, wl.Warmup, c.Workload.Driver, c.Workload.Ops, c.Workload.Concurrency, c.Machine.CPUs)
+			if err := bench.WriteCompareTable(out, c); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "report: %s\n", filepath.Join(wf.out, "compare.html"))
+			return nil
+		},
+	}
+	wf.register(cmd, 30*time.Second, 2*time.Second, bench.DriverRaw, "rmf-bench-compare")
+	f := cmd.Flags()
+	f.IntVar(&nodes, "nodes", 3, "devnodes to start")
+	f.StringVar(&backend, "backend", "memory", "devnode storage backend: memory or disk")
+	f.StringVar(&targets, "targets", "direct,director,haproxy", "targets to measure: direct, director, haproxy")
+	f.IntVar(&rounds, "rounds", 3, "rounds; each measures every target once, order alternating")
+	f.StringVar(&bin, "bin", "", "rmf binary for the devnodes and the director (default: this one)")
+	f.StringVar(&haproxy, "haproxy", "", "haproxy binary (default: haproxy from PATH)")
+	f.StringVar(&dir, "dir", "", "keep node data and process logs here (default: a temporary directory)")
+	return annotateEnv(cmd)
+}
