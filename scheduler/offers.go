@@ -177,8 +177,13 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 				s.setWhy(n, strings.Join(reasons, "; "))
 				continue
 			}
-			if s.launch(ctx, chosen, n, c, nodes, true) {
+			if rec, ok := s.launch(ctx, chosen, n, c, nodes, true); ok {
 				placed[n.Cluster] = append(placed[n.Cluster], chosen.host)
+				for i := range nodes {
+					if key(nodes[i]) == key(rec) {
+						nodes[i] = rec // later nodes of this round may join it
+					}
+				}
 			}
 		}
 	}
@@ -193,9 +198,12 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 			s.call(ctx, calls.Accept(v.ops.WithOffers(v.offer.ID)).With(calls.RefuseSeconds(time.Second)))
 			continue
 		}
-		refuse := 5 * time.Second
+		refuse := time.Second // nodes wait (e.g. a relaunch backoff): look again soon
 		if !pending {
 			refuse = 30 * time.Second
+			s.mu.Lock()
+			s.suppressed = true // filters set: revive as soon as work appears
+			s.mu.Unlock()
 		}
 		s.call(ctx, calls.Decline(v.offer.ID).With(calls.RefuseSeconds(refuse)))
 	}
@@ -256,7 +264,7 @@ func (s *Scheduler) nodeResources(n zkstate.NodeRecord) (plain, volume mesos.Res
 // launch builds the operations that (reserve, create and) launch node n on
 // offer v, after recording the placement in ZooKeeper so a crash cannot
 // launch it twice.
-func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeRecord, c zkstate.ClusterRecord, nodes []zkstate.NodeRecord, fresh bool) bool {
+func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeRecord, c zkstate.ClusterRecord, nodes []zkstate.NodeRecord, fresh bool) (zkstate.NodeRecord, bool) {
 	if fresh {
 		ports, _ := PickPorts(v.ports, portsPerNode, v.used)
 		for _, p := range ports {
@@ -279,7 +287,7 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	data, err := nodetask.Marshal(td)
 	if err != nil {
 		s.setWhy(n, "bad task data: "+err.Error())
-		return false
+		return n, false
 	}
 	placement := n
 	if _, _, err := s.fw.ModifyNode(ctx, n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
@@ -292,7 +300,7 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 		return nil
 	}); err != nil {
 		s.log.Warn("record placement", "node", n.Name, "err", err)
-		return false
+		return n, false
 	}
 	plain, vol := s.nodeResources(n)
 	if fresh {
@@ -316,26 +324,39 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	s.mu.Lock()
 	s.rt(n).why = ""
 	s.mu.Unlock()
-	return true
+	n.ObservedState = zkstate.ObservedLaunching
+	return n, true
 }
 
-// joinTarget picks a running node of the same cluster for a new node to
-// join: its PB address for devnode, its Erlang node name for Riak.
+// joinTarget picks the node a launching node joins: a running node of the
+// same cluster if there is one, else the first placed one (nodes placed in
+// the same round start together; the devnode retries its join until the
+// seed answers). The first node of a cluster joins nobody. The target is
+// a PB address for the devnode and an Erlang node name for Riak.
 func (s *Scheduler) joinTarget(n zkstate.NodeRecord, nodes []zkstate.NodeRecord) string {
-	var others []zkstate.NodeRecord
+	var running, placed []zkstate.NodeRecord
 	for _, o := range nodes {
-		if o.Cluster == n.Cluster && o.Name != n.Name && o.ObservedState == zkstate.ObservedRunning && o.Host != "" {
-			others = append(others, o)
+		if o.Cluster != n.Cluster || o.Name == n.Name || o.Host == "" || o.Ports.PB == 0 || o.DesiredState != zkstate.DesiredRunning {
+			continue
+		}
+		if o.ObservedState == zkstate.ObservedRunning {
+			running = append(running, o)
+		} else if o.TaskID != "" {
+			placed = append(placed, o)
 		}
 	}
-	if len(others) == 0 {
+	cands := running
+	if len(cands) == 0 {
+		cands = placed
+	}
+	if len(cands) == 0 {
 		return ""
 	}
-	sort.Slice(others, func(i, j int) bool { return others[i].Name < others[j].Name })
+	sort.Slice(cands, func(i, j int) bool { return nodeLess(cands[i].Name, cands[j].Name) })
 	if s.cfg.Flavor == nodetask.FlavorRiak {
-		return others[0].RiakNodeName
+		return cands[0].RiakNodeName
 	}
-	return fmt.Sprintf("%s:%d", others[0].Host, others[0].Ports.PB)
+	return fmt.Sprintf("%s:%d", cands[0].Host, cands[0].Ports.PB)
 }
 
 // releaseOps destroys a removed node's volume and unreserves its resources.
