@@ -81,6 +81,9 @@ type clientConn struct {
 	// lastCode is the code of the last frame relayed.
 	lastCode protocol.Code
 
+	// tableID is the connection's row in the connection table.
+	tableID string
+
 	pinned  *backendConn // set by the first connection-scoped request
 	pinNode atomic.Pointer[balancer.Node]
 	tunnel  atomic.Bool
@@ -272,6 +275,9 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable bool) bool {
 		attempts++
 		r := c.attempt(st, raw, streams, retryable, deadline, fresh)
 		done(r.outcome)
+		if r.outcome == balancer.Success {
+			st.lat.record(time.Since(c.now))
+		}
 		fresh = false
 		if r.client {
 			p.clientAborts.Add(1)

@@ -73,6 +73,10 @@ type Config struct {
 	// Logger receives node health changes and connection errors. Default:
 	// discard.
 	Logger *slog.Logger
+	// DisableConnTable turns the go-memdb connection table off. It exists
+	// to measure the table's cost (BenchmarkConnTable*); the admin views
+	// show no connection rows without it.
+	DisableConnTable bool
 	// Dial, if set, replaces net.Dialer for backend connections (tests,
 	// fault injection). The deadline of ctx bounds the dial.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

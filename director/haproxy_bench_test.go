@@ -119,7 +119,7 @@ func startDirectorProc(bin, backend string) (string, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "director", "--pb", addr, "--http", "", "--node", backend)
+	cmd := exec.Command(bin, "director", "--pb", addr, "--http", "", "--admin", "", "--node", backend)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", err

@@ -25,6 +25,8 @@ type backendConn struct {
 	io   fastConn // reads and writes nc
 	rd   *protocol.Reader
 	pool *pool
+	// tableID is the connection's row in the connection table.
+	tableID string
 	// idleSince is when the connection was put back, for BackendIdleTimeout.
 	idleSince time.Time
 	// dl is the deadline last set on nc.
@@ -57,12 +59,14 @@ func (bc *backendConn) setDeadline(dl time.Time, lenient bool, slack time.Durati
 func (bc *backendConn) close() {
 	_ = bc.nc.Close()
 	bc.pool.forget(bc)
+	bc.pool.table.removeBackend(bc.tableID)
 }
 
 // pool keeps the connections to one node: a LIFO list of idle ones, so the
 // warmest connection is reused first and surplus ones age out, and the set
 // of all open ones, so a forced shutdown can close busy ones too.
 type pool struct {
+	table    *ConnTable // nil when disabled
 	node     *balancer.Node
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	dialTO   time.Duration
@@ -147,6 +151,7 @@ func (p *pool) dialConn(ctx context.Context, deadline time.Time) (*backendConn, 
 	}
 	p.all[bc] = struct{}{}
 	p.mu.Unlock()
+	bc.tableID = p.table.addBackend(p.node.ID)
 	return bc, nil
 }
 

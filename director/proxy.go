@@ -64,11 +64,18 @@ type Proxy struct {
 
 	// http is the Riak HTTP proxy (httpproxy.go, HTTPHandler).
 	http httpProxy
+
+	// table is the connection table (conntable.go); nil when disabled.
+	table *ConnTable
+	// lat holds each node's request latencies by node ID (guarded by mu;
+	// the histograms themselves are atomic).
+	lat map[string]*latencyHist
 }
 
 // nodeState is what the proxy keeps per node besides the balancer's Node.
 type nodeState struct {
 	node   *balancer.Node
+	lat    *latencyHist // request latency through this node (atomic)
 	pool   *pool
 	cancel context.CancelFunc // stops the health checker
 	health healthStatus
@@ -110,6 +117,10 @@ func (p *Proxy) init() error {
 		p.states.Store(&empty)
 		p.listeners = map[net.Listener]struct{}{}
 		p.conns = map[*clientConn]struct{}{}
+		if !p.cfg.DisableConnTable {
+			p.table = newConnTable()
+		}
+		p.lat = map[string]*latencyHist{}
 	})
 	return p.initErr
 }
@@ -150,10 +161,17 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 			st.pool.drain()
 			st.http.close(false)
 			p.drained = append(p.drained, st)
+			p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: "draining"}, false)
 		}
 	}
 	for _, n := range added {
 		st := &nodeState{node: n, pool: newPool(n, &p.cfg)}
+		st.pool.table = p.table
+		if st.lat = p.lat[n.ID]; st.lat == nil {
+			st.lat = &latencyHist{}
+			p.lat[n.ID] = st.lat
+		}
+		p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: "active"}, false)
 		next[n] = st
 		if p.running {
 			p.startHealthLocked(st)
@@ -165,6 +183,8 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 	for _, st := range p.drained {
 		if open, _ := st.pool.counts(); open > 0 {
 			kept = append(kept, st)
+		} else if (*p.states.Load())[st.node] == nil {
+			p.table.setNode(NodeRow{ID: st.node.ID}, true)
 		}
 	}
 	clear(p.drained[len(kept):])
@@ -252,6 +272,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 			return ErrProxyClosed
 		}
 		p.conns[cc] = struct{}{}
+		cc.tableID = p.table.addClient(nc.RemoteAddr().String())
 		p.clientWG.Add(1)
 		p.mu.Unlock()
 		p.accepted.Add(1)
@@ -270,6 +291,7 @@ func (p *Proxy) runClient(ctx context.Context, cc *clientConn) {
 	p.mu.Lock()
 	delete(p.conns, cc)
 	p.mu.Unlock()
+	p.table.removeClient(cc.tableID)
 	p.closedRequests.Add(cc.requests.Load())
 }
 

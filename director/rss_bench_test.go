@@ -51,7 +51,7 @@ func BenchmarkIdleConnsRSS(b *testing.B) {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		addr := ln.Addr().String()
 		ln.Close()
-		cmd := exec.Command(bin, "director", "--pb", addr, "--http", "", "--node", bench.fake)
+		cmd := exec.Command(bin, "director", "--pb", addr, "--http", "", "--admin", "", "--node", bench.fake)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

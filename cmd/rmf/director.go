@@ -42,8 +42,9 @@ request is balanced the same way, headers and streamed answers relayed as
 they come; GET and HEAD fail over to another node, writes only when the node
 never received them.
 
-Not available in this build: the admin listener (--admin) is accepted for
-compatibility but nothing listens on it yet.
+The admin listener (--admin; empty: off) serves a live status page at /,
+GET /status (JSON: nodes, breakers, latency, connections, discovery),
+GET /metrics (Prometheus) and GET /health (200 when a node is available).
 
 SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 30s) and exits 0.`,
@@ -75,6 +76,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 			}
 			ctx := cmd.Context()
 			p.SetNodes(specs)
+			var disc *director.Discovery
 			if zk != "" {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
@@ -87,8 +89,8 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 				if err != nil {
 					return usageErrorf("--framework: %v", err)
 				}
-				var d director.Discovery
-				if err := d.WatchZooKeeper(ctx, fw, cluster, p, log); err != nil {
+				disc = &director.Discovery{}
+				if err := disc.WatchZooKeeper(ctx, fw, cluster, p, log); err != nil {
 					return fmt.Errorf("director: watch cluster %s: %w", cluster, err)
 				}
 			}
@@ -113,6 +115,18 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 					}
 				}()
 				log.Info("director listening", "http", hln.Addr().String())
+			}
+			if adminAddr != "" {
+				aln, err := net.Listen("tcp", adminAddr)
+				if err != nil {
+					_ = ln.Close()
+					_ = p.Close()
+					return fmt.Errorf("director: admin: %w", err)
+				}
+				asrv := &http.Server{Handler: p.AdminHandler(disc), ReadHeaderTimeout: 10 * time.Second}
+				go func() { _ = asrv.Serve(aln) }()
+				defer asrv.Close()
+				log.Info("director listening", "admin", aln.Addr().String())
 			}
 			log.Info("director listening", "pb", ln.Addr().String(), "static_nodes", len(specs), "zk", zk, "policy", policyName)
 			// Serve on a context of its own: the signal (ctx) starts a
@@ -164,7 +178,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	f := cmd.Flags()
 	f.StringVar(&pbAddr, "pb", defaultPBAddr, "Protocol Buffers listen address")
 	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "Riak HTTP API listen address (empty: no HTTP proxy)")
-	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address (accepted; the admin listener is not available yet)")
+	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address: status page, /status, /metrics, /health (empty: off)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")

@@ -77,7 +77,7 @@ func TestDirectorServes(t *testing.T) {
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetArgs([]string{"director", "--pb", addr, "--node", node.Addr().String() + ",127.0.0.1:8098", "--policy", "p2c", "--http", ""})
+	root.SetArgs([]string{"director", "--pb", addr, "--node", node.Addr().String() + ",127.0.0.1:8098", "--policy", "p2c", "--http", "", "--admin", ""})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
