@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/director"
 	"github.com/rmf-go/rmf/internal/mesoslocal"
 	"github.com/rmf-go/rmf/internal/zkserver"
@@ -203,7 +204,24 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 	}
 	hsrv := &http.Server{Handler: p.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hsrv.Serve(hln) }()
+	adminURL := ""
+	var asrv *http.Server
+	if o.directorAdmin != "" {
+		aln, err := net.Listen("tcp", o.directorAdmin)
+		if err != nil {
+			dcancel()
+			_ = hsrv.Close()
+			_ = p.Close()
+			return fmt.Errorf("director admin: %w", err)
+		}
+		asrv = &http.Server{Handler: p.AdminHandler(&disc), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = asrv.Serve(aln) }()
+		adminURL = "http://" + aln.Addr().String() + "/"
+	}
 	st.defer_(func() {
+		if asrv != nil {
+			_ = asrv.Close()
+		}
 		_ = hsrv.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = p.Shutdown(sctx)
@@ -215,6 +233,10 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 	}
 	pb, httpAddr := pln.Addr().String(), hln.Addr().String()
 	say("director      PB %s   HTTP %s   (%d nodes)", pb, httpAddr, len(p.Nodes()))
+	if adminURL != "" {
+		say("status page   %s   (JSON %sstatus, metrics %smetrics)", adminURL, adminURL, adminURL)
+	}
+	say("scheduler UI  %s/", apiURL)
 	say("")
 	say("Try it:")
 	say("  curl -XPUT -H 'Content-Type: text/plain' -d 'hello' http://%s/buckets/test/keys/k1", httpAddr)
@@ -311,7 +333,27 @@ func devWaitRunning(ctx context.Context, api string, n int, timeout time.Duratio
 	return fmt.Errorf("cluster not running after %v: %s", timeout, b)
 }
 
-// devBench is replaced by the bench harness once it lands.
-var devBench = func(ctx context.Context, out io.Writer, pb string, d time.Duration, dir string) error {
-	return errors.New("the benchmark harness is not available in this build")
+// devBench runs `rmf bench run` (riak-go-client, balanced workload)
+// through the director and prints the summary and the report path.
+func devBench(ctx context.Context, out io.Writer, pb string, d time.Duration, dir string) error {
+	fmt.Fprintf(out, "\nbenchmark     %v through the director at %s (riak-go-client, balanced, 16 workers)...\n", d, pb)
+	mix, err := bench.ParseMix("get:4,put:4,update:1,delete:1")
+	if err != nil {
+		return err
+	}
+	cfg := bench.Config{Label: "rmf dev: riak-go-client -> director " + pb, PBAddrs: []string{pb}, Duration: d, Warmup: time.Second,
+		Concurrency: 16, Keys: 10000, Mix: mix}
+	res, runErr := bench.Run(ctx, cfg)
+	if res == nil {
+		if runErr == nil {
+			runErr = errors.New("no result")
+		}
+		return runErr
+	}
+	if err := bench.WriteRunReport(dir, res); err != nil {
+		return err
+	}
+	printRunSummary(out, res)
+	fmt.Fprintf(out, "report: %s\n", filepath.Join(dir, "report.html"))
+	return runErr
 }

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	riak "github.com/basho/riak-go-client"
+	"github.com/chromedp/chromedp"
+
+	"github.com/rmf-go/rmf/internal/testutil"
+)
+
+// procsUnder lists the processes whose command line mentions dir.
+func procsUnder(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmd, dir) {
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
+}
+
+// TestDevEndToEnd runs `rmf dev` as a user would: the director reports 3
+// up nodes, riak-go-client writes and reads through it, the status pages
+// render in headless Chromium, and Ctrl-C leaves no process behind.
+func TestDevEndToEnd(t *testing.T) {
+	testutil.RequireZooKeeper(t)
+	bin := filepath.Join(t.TempDir(), "rmf")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	cmd := exec.Command(bin, "dev", "--nodes", "3", "--dir", dir, "--director-pb", pb, "--director-http", httpA,
+		"--director-admin", admin, "--api", api, "--mesos", mesos)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	ready := make(chan struct{})
+	var output strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			output.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "Ctrl-C stops everything") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("rmf dev not ready:\n%s", output.String())
+	}
+	var st struct {
+		Nodes []struct{ State string }
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/status")
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		up := 0
+		for _, n := range st.Nodes {
+			if n.State == "up" {
+				up++
+			}
+		}
+		if up == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("director reports %+v, want 3 up nodes", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		key := fmt.Sprintf("k%d", i)
+		store, _ := riak.NewStoreValueCommandBuilder().WithBucket("dev").WithKey(key).
+			WithContent(&riak.Object{ContentType: "text/plain", Value: []byte(key)}).Build()
+		if err := c.Execute(store); err != nil {
+			t.Fatalf("write through the director: %v", err)
+		}
+		fetch, _ := riak.NewFetchValueCommandBuilder().WithBucket("dev").WithKey(key).Build()
+		if err := c.Execute(fetch); err != nil {
+			t.Fatalf("read through the director: %v", err)
+		}
+		if r := fetch.(*riak.FetchValueCommand).Response; len(r.Values) != 1 || string(r.Values[0].Value) != key {
+			t.Fatalf("read %s: %+v", key, r)
+		}
+	}
+	_ = c.Stop()
+
+	// The scheduler page shows the cluster, and a pending node's reason.
+	req, _ := http.NewRequest(http.MethodPut, "http://"+api+"/api/v1/clusters/big", strings.NewReader(`{"node_resources":{"cpus":64,"mem_mb":64,"disk_mb":64}}`))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if resp, err := http.Post("http://"+api+"/api/v1/clusters/big/nodes", "application/json", nil); err == nil {
+		resp.Body.Close()
+	}
+	checkSchedulerPage(t, "http://"+api+"/")
+
+	// Ctrl-C: everything stops, nothing is left.
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("rmf dev exited with %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("rmf dev did not stop after SIGINT")
+	}
+	var left []string
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(100 * time.Millisecond) {
+		if left = procsUnder(dir); len(left) == 0 {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("processes left after Ctrl-C:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// checkSchedulerPage opens the scheduler UI in headless Chromium: it lists
+// the default cluster's nodes and says why the big node is not placed.
+func checkSchedulerPage(t *testing.T, url string) {
+	t.Helper()
+	var bin string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Fatal("chromium not installed: run `make test` (it installs it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible("table.nodes")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var running int
+	var why string
+	for time.Now().Before(deadline) {
+		running, _ = chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('table[data-cluster="default"] tr[data-state="running"]').length`))
+		why, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('table[data-cluster="big"] .why')||{}).textContent||""`))
+		if running == 3 && strings.Contains(why, "not enough resources") {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if running != 3 || !strings.Contains(why, "not enough resources") {
+		t.Errorf("scheduler page: %d running nodes of default, pending reason %q", running, why)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err == nil {
+		dir := os.Getenv("RMF_ARTIFACTS")
+		if dir == "" {
+			dir = t.TempDir()
+		}
+		_ = os.MkdirAll(dir, 0o755)
+		_ = os.WriteFile(filepath.Join(dir, "scheduler-status.png"), png, 0o644)
+	}
+}
+
+var _ = io.Discard
