@@ -30,14 +30,10 @@ test: deps fmt-check
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## demo: install, build, and run the local stack with a short benchmark
+## demo: install, build, and run the local stack (ZooKeeper, mesos-local, scheduler,
+## 3 devnodes, the director) with a 20 s benchmark; DEMO_EXIT=1 exits after it
 demo: deps build
-	@./bin/rmf dev --bench 20s; code=$$?; \
-	if [ $$code -eq 2 ]; then \
-		echo "make demo: dev mode (rmf dev) is not built yet, so there is no local stack to start."; \
-		echo "make demo: what exists today: 'bin/rmf devnode' (docs/devnode.md), 'bin/rmf erlpmd' (docs/erlpmd.md) and 'bin/rmf director --node ...' (docs/director.md); see README.md."; \
-		exit 0; \
-	fi; exit $$code
+	./bin/rmf dev --dir rmf-dev --bench $${DEMO_BENCH:-20s}
 
 ## bench: a short side-by-side compare (3 devnodes; direct, director, HAProxy) printing its table;
 ## BENCH_GO=1 also runs the Go benchmarks of the hot paths (not part of make test)
