@@ -259,3 +259,34 @@ func TestRestartKeepsReservations(t *testing.T) {
 		t.Errorf("after restart: %+v", st.Agents[0])
 	}
 }
+
+// TestReservedOnlyForTheirRole: resources reserved for role riak are
+// offered to a riak framework only, never to a framework of another role.
+func TestReservedOnlyForTheirRole(t *testing.T) {
+	m, url := startMaster(t, 1)
+	s := startScheduler(t, url, codecs.MediaTypeProtobuf, time.Minute)
+	agent := m.AgentIDs()[0]
+	s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	s.call(calls.Accept(calls.OfferOperations{calls.OpReserve(reserved()...)}.WithOffers(s.take(agent)...)))
+	waitState(t, m, func(st mesoslocal.State) bool { return st.Agents[0].Reservations["riak"] != nil }, "reservation")
+	// The riak framework gets the reserved resources back.
+	s.offerFrom(agent, func(o mesos.Offer) bool {
+		for _, r := range o.Resources {
+			if r.ReservationRole() == "riak" {
+				return true
+			}
+		}
+		return false
+	})
+	s.stop() // its offers go back
+	other := startSchedulerRole(t, url, "web")
+	for range 3 {
+		o := other.offerFrom(agent, func(mesos.Offer) bool { return true })
+		for _, r := range o.Resources {
+			if !r.IsUnreserved() {
+				t.Fatalf("framework of role web offered %v", r)
+			}
+		}
+		other.call(calls.Decline(o.ID).With(calls.RefuseSeconds(0)))
+	}
+}

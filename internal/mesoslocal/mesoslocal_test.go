@@ -84,6 +84,17 @@ func startScheduler(t *testing.T, master string, mt encoding.MediaType, failover
 // acknowledged automatically.
 func startSchedulerAck(t *testing.T, master string, mt encoding.MediaType, failover time.Duration, ack bool) *testScheduler {
 	t.Helper()
+	return startSchedulerWith(t, master, mt, failover, ack, "riak")
+}
+
+// startSchedulerRole is startScheduler for a framework of another role.
+func startSchedulerRole(t *testing.T, master, role string) *testScheduler {
+	t.Helper()
+	return startSchedulerWith(t, master, codecs.MediaTypeProtobuf, time.Minute, true, role)
+}
+
+func startSchedulerWith(t *testing.T, master string, mt encoding.MediaType, failover time.Duration, ack bool, role string) *testScheduler {
+	t.Helper()
 	cli := httpcli.New(httpcli.Endpoint(master+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[mt]),
 		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
 	fid := store.NewInMemorySingleton()
@@ -91,7 +102,7 @@ func startSchedulerAck(t *testing.T, master string, mt encoding.MediaType, failo
 		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testScheduler{t: t, caller: caller, fid: fid, events: make(chan *scheduler.Event, 4096), held: map[string]mesos.Offer{}, cancel: cancel, done: make(chan struct{})}
-	info := &mesos.FrameworkInfo{User: "root", Name: "mesoslocal-test", Role: proto("riak"), Principal: proto("riak"),
+	info := &mesos.FrameworkInfo{User: "root", Name: "mesoslocal-test", Role: proto(role), Principal: proto(role),
 		Checkpoint: proto(true), FailoverTimeout: proto(failover.Seconds())}
 	forward := func(_ context.Context, e *scheduler.Event) error {
 		select {
