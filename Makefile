@@ -38,7 +38,7 @@ demo: deps build
 ## bench: a short side-by-side compare (3 devnodes; direct, director, HAProxy) printing its table;
 ## BENCH_GO=1 also runs the Go benchmarks of the hot paths (not part of make test)
 bench: build
-	./bin/rmf bench compare --nodes 3 --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-2} --out bench-out/compare
+	./bin/rmf bench compare --nodes 3 --driver $${BENCH_DRIVER:-riak-go-client} --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-3} --out bench-out/compare
 	@if [ -n "$(BENCH_GO)" ]; then $(GO) test -run '^$$' -bench . -benchmem ./...; fi
 
 ## fuzz: run every fuzz target for FUZZTIME (default 10s) each
