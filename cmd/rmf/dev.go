@@ -175,7 +175,17 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 		return err
 	}
 	say("cluster       %q: waiting for %d nodes to run...", devCluster, o.nodes)
-	if err := devWaitRunning(ctx, apiURL, o.nodes, o.readyTimeout); err != nil {
+	// On a resumed --dir the records still say "running" from the last
+	// run: wait until mesos-local really runs the tasks too.
+	if err := devWaitRunning(ctx, apiURL, o.nodes, o.readyTimeout, func() int {
+		n := 0
+		for _, t := range m.State().Tasks {
+			if t.State == "TASK_RUNNING" {
+				n++
+			}
+		}
+		return n
+	}); err != nil {
 		return err
 	}
 
@@ -228,7 +238,19 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 		cancel()
 		dcancel()
 	})
-	for start := time.Now(); len(p.Nodes()) < o.nodes && time.Since(start) < 10*time.Second; {
+	// Wait until the director has health-checked every node: a resumed
+	// ZooKeeper may still list endpoints of the last run until their
+	// sessions expire.
+	available := func() int {
+		n := 0
+		for _, nd := range p.Nodes() {
+			if nd.Available() && nd.Healthy() {
+				n++
+			}
+		}
+		return n
+	}
+	for start := time.Now(); (available() < o.nodes || len(p.Nodes()) != o.nodes) && time.Since(start) < 60*time.Second; {
 		time.Sleep(100 * time.Millisecond)
 	}
 	pb, httpAddr := pln.Addr().String(), hln.Addr().String()
@@ -307,7 +329,7 @@ func devEnsureCluster(ctx context.Context, api string, n int) error {
 	return nil
 }
 
-func devWaitRunning(ctx context.Context, api string, n int, timeout time.Duration) error {
+func devWaitRunning(ctx context.Context, api string, n int, timeout time.Duration, tasksRunning func() int) error {
 	o := apiOpts{api: api}
 	deadline := time.Now().Add(timeout)
 	var nodes []scheduler.NodeView
@@ -319,7 +341,7 @@ func devWaitRunning(ctx context.Context, api string, n int, timeout time.Duratio
 					running++
 				}
 			}
-			if running >= n {
+			if running >= n && tasksRunning() >= n {
 				return nil
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,36 +50,7 @@ func TestDevEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	cmd := exec.Command(bin, "dev", "--nodes", "3", "--dir", dir, "--director-pb", pb, "--director-http", httpA,
-		"--director-admin", admin, "--api", api, "--mesos", mesos)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	ready := make(chan struct{})
-	var output strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			output.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "Ctrl-C stops everything") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("rmf dev not ready:\n%s", output.String())
-	}
+	cmd := startDev(t, bin, dir, pb, httpA, admin, api, mesos)
 	var st struct {
 		Nodes []struct{ State string }
 	}
@@ -155,6 +127,64 @@ func TestDevEndToEnd(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("processes left after Ctrl-C:\n%s", strings.Join(left, "\n"))
 	}
+
+	// Again with the same --dir: the same cluster, with its data.
+	cmd = startDev(t, bin, dir, pb, httpA, admin, api, mesos)
+	c, err = riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch, _ := riak.NewFetchValueCommandBuilder().WithBucket("dev").WithKey("k7").Build()
+	if err := c.Execute(fetch); err != nil {
+		t.Fatalf("read after resume: %v", err)
+	}
+	if r := fetch.(*riak.FetchValueCommand).Response; len(r.Values) != 1 || string(r.Values[0].Value) != "k7" {
+		t.Errorf("after resume k7 = %+v", r)
+	}
+	_ = c.Stop()
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+}
+
+// startDev starts `rmf dev` and waits until it has printed its endpoints.
+func startDev(t *testing.T, bin, dir, pb, httpA, admin, api, mesos string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "dev", "--nodes", "3", "--dir", dir, "--director-pb", pb, "--director-http", httpA,
+		"--director-admin", admin, "--api", api, "--mesos", mesos)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	ready := make(chan struct{})
+	var mu sync.Mutex
+	var output strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			output.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if strings.Contains(sc.Text(), "Ctrl-C stops everything") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(3 * time.Minute):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("rmf dev not ready:\n%s", output.String())
+	}
+	return cmd
 }
 
 // checkSchedulerPage opens the scheduler UI in headless Chromium: it lists
