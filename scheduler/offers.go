@@ -145,9 +145,22 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 		case n.AgentID != "":
 			v := byAgent[n.AgentID]
 			if v == nil || !v.reservedBy[n.PersistenceID] {
+				s.mu.Lock()
+				if r.waitingAgentSince.IsZero() {
+					r.waitingAgentSince = now
+				}
+				gone := now.Sub(r.waitingAgentSince) > s.cfg.AgentTimeout
+				s.mu.Unlock()
+				if gone {
+					s.replace(ctx, n)
+					continue
+				}
 				s.setWhy(n, "waiting for an offer from its agent "+n.Hostname+" with its reserved resources and volume")
 				continue
 			}
+			s.mu.Lock()
+			r.waitingAgentSince = time.Time{}
+			s.mu.Unlock()
 			delete(v.reservedBy, n.PersistenceID)
 			s.launch(ctx, v, n, c, nodes, false)
 		default:
@@ -185,6 +198,22 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 					}
 				}
 			}
+		}
+	}
+	// Reservations of this role that no node needs any more (a node
+	// replaced elsewhere while its agent was gone): release them. An
+	// offer holds the reservations not used by a running task, so what a
+	// node on that agent without a task needs is subtracted first.
+	needed := map[string]mesos.Resources{}
+	for _, n := range nodes {
+		if n.AgentID != "" && n.TaskID == "" && n.PersistenceID != "" {
+			plain, vol := s.nodeResources(n)
+			needed[n.AgentID] = append(needed[n.AgentID], append(plain, vol...)...)
+		}
+	}
+	for _, v := range views {
+		if len(v.ops) == 0 {
+			v.ops = append(v.ops, s.orphanOps(v.offer, needed[v.host.AgentID])...)
 		}
 	}
 	pending := false
@@ -365,4 +394,69 @@ func (s *Scheduler) releaseOps(o mesos.Offer, n zkstate.NodeRecord) calls.OfferO
 	plainVol := vol.Clone()
 	plainVol[0].Disk = nil
 	return calls.OfferOperations{calls.OpDestroy(vol...), calls.OpUnreserve(append(plain, plainVol...)...)}
+}
+
+// replace gives up a node's agent: the node is placed again elsewhere with
+// a new volume (its data there is lost; the cluster's other replicas hold
+// it). The old reservation is released if the agent ever comes back.
+func (s *Scheduler) replace(ctx context.Context, n zkstate.NodeRecord) {
+	s.log.Warn("agent gone: replacing node elsewhere", "cluster", n.Cluster, "node", n.Name, "agent", n.Hostname, "after", s.cfg.AgentTimeout)
+	msg := fmt.Sprintf("agent %s gone for more than %v: placed again elsewhere", n.Hostname, s.cfg.AgentTimeout)
+	if _, _, err := s.fw.ModifyNode(ctx, n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
+		if rec.TaskID != "" || rec.AgentID != n.AgentID {
+			return errStale
+		}
+		rec.AgentID, rec.Hostname, rec.Host, rec.PersistenceID, rec.RiakNodeName = "", "", "", "", ""
+		rec.Ports, rec.Reserved = zkstate.Ports{}, zkstate.Resources{}
+		rec.ObservedState, rec.Message = zkstate.ObservedPending, msg
+		return nil
+	}); err != nil {
+		s.log.Warn("replace node", "node", n.Name, "err", err)
+		return
+	}
+	s.mu.Lock()
+	if r := s.runtime[key(n)]; r != nil {
+		r.waitingAgentSince, r.attempts, r.gaveUp, r.nextTry = time.Time{}, 0, false, time.Time{}
+	}
+	s.mu.Unlock()
+}
+
+// orphanOps destroys the volumes and unreserves the resources of this
+// role in an offer that no node needs.
+func (s *Scheduler) orphanOps(o mesos.Offer, needed mesos.Resources) calls.OfferOperations {
+	var mine mesos.Resources
+	for _, r := range o.Resources {
+		if r.IsUnreserved() || r.ReservationRole() != s.cfg.Role || !r.IsDynamicallyReserved() {
+			continue
+		}
+		r.AllocationInfo = nil
+		mine = append(mine, r)
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	orphan := mesos.Resources(mine).Minus(needed...)
+	var vols, reserved mesos.Resources
+	for _, r := range orphan {
+		if r.IsEmpty() {
+			continue
+		}
+		if r.IsPersistentVolume() {
+			vols = append(vols, r)
+			plain := r
+			plain.Disk = nil
+			reserved = append(reserved, plain)
+			continue
+		}
+		reserved = append(reserved, r)
+	}
+	var ops calls.OfferOperations
+	if len(vols) > 0 {
+		ops = append(ops, calls.OpDestroy(vols...))
+	}
+	if len(reserved) > 0 {
+		s.log.Info("releasing reservations no node needs", "agent", o.Hostname, "volumes", len(vols), "resources", len(reserved))
+		ops = append(ops, calls.OpUnreserve(reserved...))
+	}
+	return ops
 }

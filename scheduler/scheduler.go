@@ -34,6 +34,7 @@ const (
 	DefaultRelaunchDelay   = time.Second
 	DefaultMaxRelaunch     = time.Minute
 	DefaultMaxRelaunches   = 10
+	DefaultAgentTimeout    = 10 * time.Minute
 )
 
 // Config is the scheduler's configuration.
@@ -65,7 +66,11 @@ type Config struct {
 	// failed node is given up on.
 	RelaunchDelay, MaxRelaunchDelay time.Duration
 	MaxRelaunches                   int
-	Logger                          *slog.Logger
+	// AgentTimeout is how long a node waits for offers from its agent
+	// (gone, or not coming back) before it is placed again elsewhere,
+	// with a new volume. Default 10m.
+	AgentTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -92,6 +97,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRelaunchDelay == 0 {
 		c.MaxRelaunchDelay = DefaultMaxRelaunch
+	}
+	if c.AgentTimeout == 0 {
+		c.AgentTimeout = DefaultAgentTimeout
 	}
 	if c.MaxRelaunches == 0 {
 		c.MaxRelaunches = DefaultMaxRelaunches
@@ -155,6 +163,9 @@ type nodeRuntime struct {
 	gaveUp      bool
 	lastUpdate  mesos.TaskState
 	killSentFor string // task ID a kill was sent for
+	// waitingAgentSince is when the node started waiting for an offer
+	// from its agent (zero: not waiting).
+	waitingAgentSince time.Time
 }
 
 // New returns a scheduler; Run starts it.
