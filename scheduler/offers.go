@@ -336,7 +336,9 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 		disk := mesos.Resources{resources.NewDisk(n.Reserved.DiskMB).Resource}.PushReservation(s.reservation())
 		v.ops = append(v.ops, calls.OpReserve(append(plain.Clone(), disk...)...), calls.OpCreate(vol...))
 	}
-	cmd := &mesos.CommandInfo{Value: &s.cfg.ExecutorCommand, Shell: ptr(true)}
+	// No shell: the executor is exec'd with an argument vector.
+	argv := strings.Fields(s.cfg.ExecutorCommand)
+	cmd := &mesos.CommandInfo{Value: &argv[0], Arguments: argv, Shell: ptr(false)}
 	if s.cfg.ExecutorURI != "" {
 		cmd.URIs = append(cmd.URIs, mesos.CommandInfo_URI{Value: s.cfg.ExecutorURI, Executable: ptr(true), OutputFile: ptr("rmf")})
 	}

@@ -55,8 +55,9 @@ type Config struct {
 	// scheduler. Default 168h.
 	FailoverTimeout time.Duration
 	// ExecutorURI is fetched into each executor's sandbox (the rmf binary,
-	// served by the API at /static/rmf); ExecutorCommand runs it. Default
-	// command "./rmf executor". With ExecutorURI empty, ExecutorCommand
+	// served by the API at /static/rmf); ExecutorCommand runs it, split on
+	// spaces and exec'd without a shell. Default "./rmf executor" (relative
+	// to the sandbox). With ExecutorURI empty, ExecutorCommand
 	// must name a binary present on every agent.
 	ExecutorURI, ExecutorCommand string
 	// Flavor of nodes (nodetask.FlavorDevnode or FlavorRiak) and, for riak,
@@ -86,7 +87,7 @@ func (c *Config) defaults() {
 	if c.FailoverTimeout == 0 {
 		c.FailoverTimeout = DefaultFailoverTimeout
 	}
-	if c.ExecutorCommand == "" {
+	if strings.TrimSpace(c.ExecutorCommand) == "" {
 		c.ExecutorCommand = "./rmf executor"
 	}
 	if c.Flavor == "" {

@@ -156,7 +156,7 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 	}
 	apiURL := "http://" + aln.Addr().String()
 	sched, err := scheduler.New(scheduler.Config{Master: master, Framework: fw, ZooKeeper: zk, ID: "rmf-dev@" + apiURL,
-		ExecutorCommand: shellQuote(self) + " executor", Logger: log, FailoverTimeout: time.Hour})
+		ExecutorCommand: self + " executor", Logger: log, FailoverTimeout: time.Hour})
 	if err != nil {
 		return err
 	}
@@ -307,8 +307,6 @@ func portFree(p int) bool {
 	ln.Close()
 	return true
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // devEnsureCluster creates the cluster and tops it up to n nodes.
 func devEnsureCluster(ctx context.Context, api string, n int) error {

@@ -109,6 +109,6 @@ which executors fetch.`,
 	f.StringVar(&cfg.RiakTarball, "riak-tarball", "", "Riak tarball URI (flavor riak); may be served from --static-dir")
 	f.StringVar(&staticDir, "static-dir", "", "directory served under /static/ (e.g. a Riak tarball)")
 	f.StringVar(&cfg.ExecutorURI, "executor-uri", "", "URI executors fetch the rmf binary from (default <api>/static/rmf)")
-	f.StringVar(&cfg.ExecutorCommand, "executor-command", "", `command that starts the executor in its sandbox (default "./rmf executor")`)
+	f.StringVar(&cfg.ExecutorCommand, "executor-command", "", `command that starts the executor in its sandbox, split on spaces, no shell (default "./rmf executor")`)
 	return annotateEnv(cmd)
 }
