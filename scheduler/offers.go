@@ -201,12 +201,14 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 		}
 	}
 	// Reservations of this role that no node needs any more (a node
-	// replaced elsewhere while its agent was gone): release them. An
-	// offer holds the reservations not used by a running task, so what a
-	// node on that agent without a task needs is subtracted first.
+	// replaced elsewhere while its agent was gone): release them. What
+	// every node placed on the agent reserves is subtracted first, whatever
+	// its task's state: a task the records call running may be gone (a
+	// resumed mesos-local offers its reservation before reconciliation
+	// says so), and its volume must survive.
 	needed := map[string]mesos.Resources{}
 	for _, n := range nodes {
-		if n.AgentID != "" && n.TaskID == "" && n.PersistenceID != "" {
+		if n.AgentID != "" && n.PersistenceID != "" {
 			plain, vol := s.nodeResources(n)
 			needed[n.AgentID] = append(needed[n.AgentID], append(plain, vol...)...)
 		}

@@ -182,7 +182,8 @@ func startDev(t *testing.T, bin, dir, pb, httpA, admin, api, mesos string) *exec
 	case <-time.After(3 * time.Minute):
 		mu.Lock()
 		defer mu.Unlock()
-		t.Fatalf("rmf dev not ready:\n%s", output.String())
+		lb, _ := os.ReadFile(filepath.Join(dir, "rmf-dev.log"))
+		t.Fatalf("rmf dev not ready:\n%s\n--- rmf-dev.log tail ---\n%s", output.String(), tailN(string(lb), 3000))
 	}
 	return cmd
 }
@@ -238,3 +239,10 @@ func checkSchedulerPage(t *testing.T, url string) {
 }
 
 var _ = io.Discard
+
+func tailN(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
