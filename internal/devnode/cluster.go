@@ -48,7 +48,7 @@ type clusterStats struct {
 var _ service.Service = (*Cluster)(nil)
 
 func newCluster(self Member, engine *kv.Engine, m Membership, log *slog.Logger) (*Cluster, error) {
-	c := &Cluster{self: self, engine: engine, peers: newPeerClient(), log: log, down: map[string]time.Time{}, meta: newMetaStore(engine)}
+	c := &Cluster{self: self, engine: engine, peers: newPeerClient(self.Name), log: log, down: map[string]time.Time{}, meta: newMetaStore(engine)}
 	if err := c.setMembership(m); err != nil {
 		return nil, err
 	}
@@ -155,6 +155,18 @@ func (c *Cluster) Ping(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// serving fails client requests until the node is ready. Before that its
+// ring may be its own alone (before the join) and its store is not caught
+// up: a write coordinated here could count this node's replicas several
+// times, and a read could miss what the cluster acknowledged. Riak also
+// refuses requests until riak_kv is up.
+func (c *Cluster) serving() error {
+	if !c.ready.Load() {
+		return fmt.Errorf("%w: catching up with the cluster", service.ErrUnavailable)
+	}
+	return nil
+}
+
 func (c *Cluster) withTimeout(ctx context.Context, q service.Quorum) (context.Context, context.CancelFunc) {
 	d := q.Timeout
 	if d <= 0 {
@@ -237,7 +249,7 @@ func (c *Cluster) fetchAll(ctx context.Context, pl []ring.Entry, typ, bucket, ke
 			if rn.node == c.self.Name {
 				r.obj, r.found, r.err = c.engine.FetchReplica(ctx, typ, bucket, key)
 			} else {
-				r.obj, r.found, r.err = c.peers.fetch(ctx, c.addr(rn.node), typ, bucket, key)
+				r.obj, r.found, r.err = c.peers.fetch(ctx, c.member(rn.node), typ, bucket, key)
 				c.noteResult(rn.node, r.err)
 			}
 			replies[i] = r
@@ -254,14 +266,21 @@ func (c *Cluster) noteResult(node string, err error) {
 	}
 }
 
-func (c *Cluster) addr(node string) string {
+// member returns how to reach a member (no address when it is unknown).
+func (c *Cluster) member(node string) Member {
 	m, _ := c.snapshot()
-	mb, _ := m.Get(node)
-	return mb.HTTP
+	mb, ok := m.Get(node)
+	if !ok {
+		return Member{Name: node}
+	}
+	return mb
 }
 
 // Get implements service.Service: read every replica, merge, repair.
 func (c *Cluster) Get(ctx context.Context, req kv.GetRequest, q service.Quorum) (kv.GetResult, error) {
+	if err := c.serving(); err != nil {
+		return kv.GetResult{}, err
+	}
 	c.stats.gets.Add(1)
 	props, err := c.engine.BucketProps(req.Type, req.Bucket)
 	if err != nil {
@@ -356,7 +375,7 @@ func (c *Cluster) storeOn(ctx context.Context, node, typ, bucket, key string, ob
 		_, _, err := c.engine.StoreReplica(ctx, typ, bucket, key, obj)
 		return err
 	}
-	err := c.peers.store(ctx, c.addr(node), typ, bucket, key, obj)
+	err := c.peers.store(ctx, c.member(node), typ, bucket, key, obj)
 	c.noteResult(node, err)
 	return err
 }
@@ -403,6 +422,9 @@ func (c *Cluster) writeQuorum(props kv.BucketProps, q service.Quorum, n uint32, 
 
 // Put implements service.Service.
 func (c *Cluster) Put(ctx context.Context, req kv.PutRequest, q service.Quorum) (kv.PutResult, error) {
+	if err := c.serving(); err != nil {
+		return kv.PutResult{}, err
+	}
 	c.stats.puts.Add(1)
 	props, err := c.engine.BucketProps(req.Type, req.Bucket)
 	if err != nil {
@@ -425,7 +447,7 @@ func (c *Cluster) Put(ctx context.Context, req kv.PutRequest, q service.Quorum) 
 	coord, _ := c.coordinator(pl)
 	if coord != c.self.Name {
 		c.stats.forwarded.Add(1)
-		res, err := c.peers.put(ctx, c.addr(coord), req, q)
+		res, err := c.peers.put(ctx, c.member(coord), req, q)
 		c.noteResult(coord, err)
 		return res, err
 	}
@@ -502,6 +524,9 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 
 // Delete implements service.Service.
 func (c *Cluster) Delete(ctx context.Context, req kv.DeleteRequest, q service.Quorum) error {
+	if err := c.serving(); err != nil {
+		return err
+	}
 	c.stats.deletes.Add(1)
 	props, err := c.engine.BucketProps(req.Type, req.Bucket)
 	if err != nil {
@@ -524,7 +549,7 @@ func (c *Cluster) Delete(ctx context.Context, req kv.DeleteRequest, q service.Qu
 	coord, _ := c.coordinator(pl)
 	if coord != c.self.Name {
 		c.stats.forwarded.Add(1)
-		err := c.peers.del(ctx, c.addr(coord), req, q)
+		err := c.peers.del(ctx, c.member(coord), req, q)
 		c.noteResult(coord, err)
 		return err
 	}
@@ -539,6 +564,11 @@ func (c *Cluster) coordinateDelete(ctx context.Context, req kv.DeleteRequest, pl
 		return err
 	}
 	if err := c.engine.Delete(ctx, req); err != nil {
+		return err
+	}
+	if _, found, err := c.engine.FetchReplica(ctx, req.Type, req.Bucket, req.Key); err != nil || !found {
+		// No replica that answered holds the key: nothing to delete,
+		// and, as in Riak, that is a success.
 		return err
 	}
 	return c.replicate(ctx, pl, req.Type, req.Bucket, req.Key, wq)
@@ -587,6 +617,9 @@ const listBatch = 1000
 
 // ListBuckets implements service.Service: the union of every member's buckets.
 func (c *Cluster) ListBuckets(ctx context.Context, typ string, fn func([]string) error) error {
+	if err := c.serving(); err != nil {
+		return err
+	}
 	if _, err := c.engine.BucketType(typ); err != nil {
 		return err
 	}
@@ -598,7 +631,7 @@ func (c *Cluster) ListBuckets(ctx context.Context, typ string, fn func([]string)
 		if m.Name == c.self.Name {
 			err = c.engine.ListBuckets(ctx, typ, func(b []string) error { bs = append(bs, b...); return nil })
 		} else {
-			bs, err = c.peers.buckets(ctx, m.HTTP, typ)
+			bs, err = c.peers.buckets(ctx, m, typ)
 		}
 		mu.Lock()
 		for _, b := range bs {
@@ -615,6 +648,9 @@ func (c *Cluster) ListBuckets(ctx context.Context, typ string, fn func([]string)
 
 // ListKeys implements service.Service: the union of every member's keys.
 func (c *Cluster) ListKeys(ctx context.Context, typ, bucket string, fn func([]string) error) error {
+	if err := c.serving(); err != nil {
+		return err
+	}
 	if _, err := c.engine.BucketProps(typ, bucket); err != nil {
 		return err
 	}
@@ -626,7 +662,7 @@ func (c *Cluster) ListKeys(ctx context.Context, typ, bucket string, fn func([]st
 		if m.Name == c.self.Name {
 			err = c.engine.ListKeys(ctx, typ, bucket, func(k []string) error { ks = append(ks, k...); return nil })
 		} else {
-			ks, err = c.peers.keys(ctx, m.HTTP, typ, bucket)
+			ks, err = c.peers.keys(ctx, m, typ, bucket)
 		}
 		mu.Lock()
 		for _, k := range ks {
@@ -662,6 +698,9 @@ func emitSorted(set map[string]struct{}, fn func([]string) error) error {
 // order), and the coordinator merges, removes replicas' duplicates and cuts
 // the page.
 func (c *Cluster) IndexQuery(ctx context.Context, q kv.IndexQuery, fn func([]kv.IndexResult) error) (string, error) {
+	if err := c.serving(); err != nil {
+		return "", err
+	}
 	if _, err := c.engine.BucketProps(q.Type, q.Bucket); err != nil {
 		return "", err
 	}
@@ -682,7 +721,7 @@ func (c *Cluster) IndexQuery(ctx context.Context, q kv.IndexQuery, fn func([]kv.
 		if m.Name == c.self.Name {
 			cont, err = c.engine.IndexQuery(ctx, remoteQ, func(b []kv.IndexResult) error { rs = append(rs, b...); return nil })
 		} else {
-			rs, cont, err = c.peers.index(ctx, m.HTTP, remoteQ)
+			rs, cont, err = c.peers.index(ctx, m, remoteQ)
 		}
 		mu.Lock()
 		results = append(results, rs...)
@@ -781,7 +820,7 @@ func (c *Cluster) broadcastMeta(ctx context.Context, ch ClusterMeta) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.peers.applyMeta(ctx, mb.HTTP, ch); err != nil && !isTransport(err) {
+			if err := c.peers.applyMeta(ctx, mb, ch); err != nil && !isTransport(err) {
 				errs[i] = fmt.Errorf("%s: %w", mb.Name, err)
 			}
 		}()

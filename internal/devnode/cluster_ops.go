@@ -140,7 +140,7 @@ func (c *Cluster) announce(ctx context.Context) {
 		if mb.Name == c.self.Name {
 			continue
 		}
-		reply, err := c.peers.gossip(ctx, mb.HTTP, m)
+		reply, err := c.peers.gossip(ctx, mb, m)
 		if err != nil {
 			c.log.Debug("gossip failed", "to", mb.Name, "err", err)
 			continue
@@ -157,40 +157,79 @@ func (c *Cluster) announce(ctx context.Context) {
 // from every reachable member, then every object of which this node is a
 // primary replica (what it missed while down, or its share after joining).
 // Unreachable members are skipped: the other replicas cover their data.
+//
+// It makes two passes. The members learn that this node is back from its
+// announcement (and their monitor), but a write they coordinated just
+// before may have skipped this node and landed in their store after the
+// first pass streamed past its key; the second pass picks those up (objects
+// already held are not written again).
 func (c *Cluster) catchUp(ctx context.Context) error {
+	for pass := 1; pass <= catchUpPasses; pass++ {
+		if err := c.catchUpPass(ctx, pass); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const (
+	catchUpPasses   = 2
+	catchUpAttempts = 3 // per member and pass, when its stream breaks
+)
+
+func (c *Cluster) catchUpPass(ctx context.Context, pass int) error {
 	m := c.Membership()
 	for _, mb := range m.Members {
 		if mb.Name == c.self.Name {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		meta, err := c.peers.meta(pctx, mb.HTTP)
+		meta, err := c.peers.meta(pctx, mb)
 		cancel()
 		if err != nil {
-			c.log.Info("catch-up: member unreachable, skipped", "member", mb.Name, "err", err)
+			c.log.Info("catch-up: member unreachable, skipped", "member", mb.Name, "pass", pass, "err", err)
 			c.markDown(mb.Name, err)
 			continue
 		}
 		if err := c.meta.apply(meta); err != nil {
 			c.log.Warn("catch-up: metadata", "from", mb.Name, "err", err)
 		}
-		n := 0
-		err = c.peers.handoff(ctx, mb.HTTP, c.self.Name, func(a storeArgs) error {
-			n++
-			_, _, err := c.engine.StoreReplica(ctx, string(a.Type), string(a.Bucket), string(a.Key), a.Object)
-			return err
-		})
-		c.stats.handoffObjects.Add(uint64(n))
-		if err != nil {
-			if isTransport(err) {
-				c.log.Info("catch-up: member failed mid-stream, skipped", "member", mb.Name, "err", err)
-				continue
+		for attempt := 1; ; attempt++ {
+			n, stored, err := c.handoffFrom(ctx, mb)
+			if pass == 1 {
+				c.stats.handoffObjects.Add(uint64(n))
+			} else {
+				c.stats.handoffObjects.Add(uint64(stored)) // not what the first pass counted
 			}
-			return fmt.Errorf("devnode: catch-up from %s: %w", mb.Name, err)
+			if err == nil {
+				c.log.Info("catch-up done", "from", mb.Name, "pass", pass, "objects", n, "stored", stored)
+				break
+			}
+			if !isTransport(err) {
+				return fmt.Errorf("devnode: catch-up from %s: %w", mb.Name, err)
+			}
+			if attempt == catchUpAttempts || ctx.Err() != nil {
+				c.log.Warn("catch-up: member failed mid-stream, skipped", "member", mb.Name, "pass", pass, "objects", n, "err", err)
+				break
+			}
+			c.log.Info("catch-up: stream broke, retrying", "member", mb.Name, "pass", pass, "objects", n, "err", err)
 		}
-		c.log.Info("catch-up done", "from", mb.Name, "objects", n)
 	}
 	return nil
+}
+
+// handoffFrom streams from mb every object of which this node is a primary
+// and merges each into the local store: n received, stored of them changed it.
+func (c *Cluster) handoffFrom(ctx context.Context, mb Member) (n, stored int, err error) {
+	err = c.peers.handoff(ctx, mb, c.self.Name, func(a storeArgs) error {
+		n++
+		_, wrote, err := c.engine.StoreReplica(ctx, string(a.Type), string(a.Bucket), string(a.Key), a.Object)
+		if wrote {
+			stored++
+		}
+		return err
+	})
+	return n, stored, err
 }
 
 // monitor pings every member twice a second to keep the up/down view
@@ -209,7 +248,7 @@ func (c *Cluster) monitor(ctx context.Context) {
 				continue
 			}
 			pctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
-			err := c.peers.ping(pctx, mb.HTTP)
+			err := c.peers.ping(pctx, mb)
 			cancel()
 			if err != nil {
 				c.markDown(mb.Name, err)
@@ -232,7 +271,7 @@ func (c *Cluster) syncMeta(ctx context.Context) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		meta, err := c.peers.meta(pctx, mb.HTTP)
+		meta, err := c.peers.meta(pctx, mb)
 		cancel()
 		if err == nil {
 			if err := c.meta.apply(meta); err != nil {

@@ -399,7 +399,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 
 	// Restart node 3 on its data; it catches up before it is ready and
 	// serves every acknowledged write, including those made while it was down.
-	p3 = startProc(t, bin, "dev3@127.0.0.1", addrs[2][0], addrs[2][1], dirs[2], "")
+	p3 = startProc(t, bin, "dev3@127.0.0.1", addrs[2][0], addrs[2][1], dirs[2], p1.pb) // as the scheduler relaunches it
 	c3 := newClient(t, p3.pb)
 	lost := 0
 	acked.Range(func(k, _ any) bool {

@@ -189,28 +189,62 @@ type handoffArgs struct {
 	Node string `json:"node"`
 }
 
-// peerClient calls other members' internal endpoints.
-type peerClient struct{ http *http.Client }
+// peerClient calls other members' internal endpoints on behalf of member self.
+type peerClient struct {
+	self string
+	http *http.Client
+}
 
-func newPeerClient() *peerClient {
+func newPeerClient(self string) *peerClient {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     60 * time.Second,
 	}
-	return &peerClient{http: &http.Client{Transport: tr}}
+	return &peerClient{self: self, http: &http.Client{Transport: tr}}
 }
 
-func (p *peerClient) call(ctx context.Context, addr, op string, args, reply any) error {
+// headerTo names the member an internal request is meant for. A node
+// answers a request meant for another name with 421 Misdirected Request:
+// the member that had this address is gone and another node (of this
+// cluster or another one) now listens there. The sender treats that member
+// as unreachable; without the check, gossip would merge two clusters into
+// one ring and writes, reads and catch-up would go to a stranger.
+const headerTo = "X-Devnode-To"
+
+// headerFrom names the member that sends an internal request.
+const headerFrom = "X-Devnode-From"
+
+// newRequest builds an internal request to member to.
+func (p *peerClient) newRequest(ctx context.Context, to Member, op string, body []byte) (*http.Request, error) {
+	if to.HTTP == "" {
+		return nil, &transportError{err: fmt.Errorf("%s: no address for member %q", op, to.Name)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+to.HTTP+InternalPrefix+op, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(headerTo, to.Name)
+	req.Header.Set(headerFrom, p.self)
+	return req, nil
+}
+
+// misdirected reports a 421 reply: another node listens at the member's address.
+func misdirected(op string, to Member, resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return &transportError{err: fmt.Errorf("%s: %s at %s is not that member: %s", op, to.Name, to.HTTP, bytes.TrimSpace(data))}
+}
+
+func (p *peerClient) call(ctx context.Context, to Member, op string, args, reply any) error {
 	body, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+InternalPrefix+op, bytes.NewReader(body))
+	req, err := p.newRequest(ctx, to, op, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -219,6 +253,9 @@ func (p *peerClient) call(ctx context.Context, addr, op string, args, reply any)
 		return &transportError{err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return misdirected(op, to, resp)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var eb errorBody
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -237,44 +274,44 @@ func (p *peerClient) call(ctx context.Context, addr, op string, args, reply any)
 	return nil
 }
 
-func (p *peerClient) fetch(ctx context.Context, addr, typ, bucket, key string) (kv.Object, bool, error) {
+func (p *peerClient) fetch(ctx context.Context, to Member, typ, bucket, key string) (kv.Object, bool, error) {
 	var r fetchReply
-	err := p.call(ctx, addr, "fetch", ref(typ, bucket, key), &r)
+	err := p.call(ctx, to, "fetch", ref(typ, bucket, key), &r)
 	return r.Object, r.Found, err
 }
 
-func (p *peerClient) store(ctx context.Context, addr, typ, bucket, key string, obj kv.Object) error {
-	return p.call(ctx, addr, "store", storeArgs{ref(typ, bucket, key), obj}, nil)
+func (p *peerClient) store(ctx context.Context, to Member, typ, bucket, key string, obj kv.Object) error {
+	return p.call(ctx, to, "store", storeArgs{ref(typ, bucket, key), obj}, nil)
 }
 
-func (p *peerClient) put(ctx context.Context, addr string, req kv.PutRequest, q service.Quorum) (kv.PutResult, error) {
+func (p *peerClient) put(ctx context.Context, to Member, req kv.PutRequest, q service.Quorum) (kv.PutResult, error) {
 	var r kv.PutResult
-	err := p.call(ctx, addr, "put", newPutArgs(req, q), &r)
+	err := p.call(ctx, to, "put", newPutArgs(req, q), &r)
 	if err == nil {
 		r.Key = req.Key
 	}
 	return r, err
 }
 
-func (p *peerClient) del(ctx context.Context, addr string, req kv.DeleteRequest, q service.Quorum) error {
-	return p.call(ctx, addr, "delete", deleteArgs{keyRef: ref(req.Type, req.Bucket, req.Key), VClock: req.VClock, Q: q}, nil)
+func (p *peerClient) del(ctx context.Context, to Member, req kv.DeleteRequest, q service.Quorum) error {
+	return p.call(ctx, to, "delete", deleteArgs{keyRef: ref(req.Type, req.Bucket, req.Key), VClock: req.VClock, Q: q}, nil)
 }
 
-func (p *peerClient) buckets(ctx context.Context, addr, typ string) ([]string, error) {
+func (p *peerClient) buckets(ctx context.Context, to Member, typ string) ([]string, error) {
 	var r listReply
-	err := p.call(ctx, addr, "buckets", listArgs{Type: []byte(typ)}, &r)
+	err := p.call(ctx, to, "buckets", listArgs{Type: []byte(typ)}, &r)
 	return toStrings(r.Items), err
 }
 
-func (p *peerClient) keys(ctx context.Context, addr, typ, bucket string) ([]string, error) {
+func (p *peerClient) keys(ctx context.Context, to Member, typ, bucket string) ([]string, error) {
 	var r listReply
-	err := p.call(ctx, addr, "keys", listArgs{Type: []byte(typ), Bucket: []byte(bucket)}, &r)
+	err := p.call(ctx, to, "keys", listArgs{Type: []byte(typ), Bucket: []byte(bucket)}, &r)
 	return toStrings(r.Items), err
 }
 
-func (p *peerClient) index(ctx context.Context, addr string, q kv.IndexQuery) ([]kv.IndexResult, string, error) {
+func (p *peerClient) index(ctx context.Context, to Member, q kv.IndexQuery) ([]kv.IndexResult, string, error) {
 	var r indexReply
-	err := p.call(ctx, addr, "index", newIndexArgs(q), &r)
+	err := p.call(ctx, to, "index", newIndexArgs(q), &r)
 	out := make([]kv.IndexResult, len(r.Results))
 	for i, x := range r.Results {
 		out[i] = kv.IndexResult{Term: string(x.Term), Key: string(x.Key)}
@@ -282,31 +319,31 @@ func (p *peerClient) index(ctx context.Context, addr string, q kv.IndexQuery) ([
 	return out, string(r.Continuation), err
 }
 
-func (p *peerClient) applyMeta(ctx context.Context, addr string, m ClusterMeta) error {
-	return p.call(ctx, addr, "meta/apply", m, nil)
+func (p *peerClient) applyMeta(ctx context.Context, to Member, m ClusterMeta) error {
+	return p.call(ctx, to, "meta/apply", m, nil)
 }
 
-func (p *peerClient) meta(ctx context.Context, addr string) (ClusterMeta, error) {
+func (p *peerClient) meta(ctx context.Context, to Member) (ClusterMeta, error) {
 	var m ClusterMeta
-	err := p.call(ctx, addr, "meta", struct{}{}, &m)
+	err := p.call(ctx, to, "meta", struct{}{}, &m)
 	return m, err
 }
 
-func (p *peerClient) gossip(ctx context.Context, addr string, m Membership) (Membership, error) {
+func (p *peerClient) gossip(ctx context.Context, to Member, m Membership) (Membership, error) {
 	var out Membership
-	err := p.call(ctx, addr, "gossip", m, &out)
+	err := p.call(ctx, to, "gossip", m, &out)
 	return out, err
 }
 
-func (p *peerClient) ping(ctx context.Context, addr string) error {
-	return p.call(ctx, addr, "ping", struct{}{}, nil)
+func (p *peerClient) ping(ctx context.Context, to Member) error {
+	return p.call(ctx, to, "ping", struct{}{}, nil)
 }
 
 // handoff streams from the peer at addr every object of which node is a
 // primary replica, calling fn for each.
-func (p *peerClient) handoff(ctx context.Context, addr, node string, fn func(storeArgs) error) error {
+func (p *peerClient) handoff(ctx context.Context, to Member, node string, fn func(storeArgs) error) error {
 	body, _ := json.Marshal(handoffArgs{Node: node})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+InternalPrefix+"handoff", bytes.NewReader(body))
+	req, err := p.newRequest(ctx, to, "handoff", body)
 	if err != nil {
 		return err
 	}
@@ -315,6 +352,9 @@ func (p *peerClient) handoff(ctx context.Context, addr, node string, fn func(sto
 		return &transportError{err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return misdirected("handoff", to, resp)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return &transportError{err: fmt.Errorf("handoff: HTTP %d", resp.StatusCode)}
 	}
@@ -322,7 +362,8 @@ func (p *peerClient) handoff(ctx context.Context, addr, node string, fn func(sto
 	for {
 		var a storeArgs
 		if err := dec.Decode(&a); errors.Is(err, io.EOF) {
-			return nil
+			// Only the end marker says the sender walked its whole store.
+			return &transportError{err: errors.New("handoff stream ended without its end marker")}
 		} else if err != nil {
 			return &transportError{err: fmt.Errorf("handoff stream: %w", err)}
 		}
@@ -448,7 +489,15 @@ func (c *Cluster) internalHandler() http.Handler {
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %v", kv.ErrInvalidQuery, err)
 		}
-		return c.mergeMembership(m)
+		merged, err := c.mergeMembership(m)
+		if from := r.Header.Get(headerFrom); err == nil && from != "" {
+			if _, ok := merged.Get(from); ok {
+				// A (re)starting member announces itself before it catches
+				// up: from now on it gets the writes of its keys.
+				c.markUp(from)
+			}
+		}
+		return merged, err
 	})
 	mux.HandleFunc("POST "+InternalPrefix+"handoff", func(w http.ResponseWriter, r *http.Request) {
 		var a handoffArgs
@@ -467,7 +516,20 @@ func (c *Cluster) internalHandler() http.Handler {
 		_ = enc.Encode(storeArgs{})
 		_ = bw.Flush()
 	})
-	return mux
+	return c.checkAddressee(mux)
+}
+
+// checkAddressee refuses internal requests meant for another member (see headerTo).
+func (c *Cluster) checkAddressee(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if to := r.Header.Get(headerTo); to != c.self.Name {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			_ = json.NewEncoder(w).Encode(errorBody{Error: fmt.Sprintf("this is %s, not %q", c.self.Name, to)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // coordinateForwarded coordinates a write another member forwarded here.
