@@ -27,6 +27,8 @@ type NodeStatus struct {
 	P99Ms        float64 `json:"p99_ms"`
 	ConnsOpen    int     `json:"backend_conns_open"`
 	ConnsIdle    int     `json:"backend_conns_idle"`
+	ConnsBusy    int     `json:"backend_conns_busy"`
+	Pinned       int     `json:"pinned_conns"` // client connections pinned to the node (each holds one backend connection)
 	LastCheckOK  bool    `json:"last_check_ok"`
 	LastCheckErr string  `json:"last_check_error,omitempty"`
 	LastCheckAge float64 `json:"last_check_age_seconds"`
@@ -44,6 +46,7 @@ type StatusDoc struct {
 	Stats        Stats        `json:"totals"`
 	Discovery    struct {
 		Source     string  `json:"source"`
+		Connected  bool    `json:"connected"` // the last read succeeded (always true for static nodes)
 		Updated    string  `json:"updated,omitempty"`
 		AgeSeconds float64 `json:"age_seconds"`
 		Error      string  `json:"error,omitempty"`
@@ -61,10 +64,13 @@ func (p *Proxy) Status(d *Discovery) StatusDoc {
 		lat[k] = v
 	}
 	p.mu.Unlock()
+	pinned := p.pinnedByNode()
+	tbl := p.Table()
 	for _, n := range st.Nodes {
 		ns := NodeStatus{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: "down", Breaker: string(n.Breaker), Healthy: n.Healthy,
 			InFlight: n.Outstanding, Requests: n.Requests, Errors: n.Failures, ConnsOpen: n.ConnsOpen, ConnsIdle: n.ConnsIdle,
-			LastCheckOK: n.LastCheckOK, LastCheckErr: n.LastCheckErr}
+			LastCheckOK: n.LastCheckOK, LastCheckErr: n.LastCheckErr, Pinned: pinned[n.ID]}
+		ns.ConnsBusy = max(0, n.ConnsOpen-n.ConnsIdle-ns.Pinned)
 		if n.Available {
 			ns.State = "up"
 			doc.Available++
@@ -78,24 +84,26 @@ func (p *Proxy) Status(d *Discovery) StatusDoc {
 		}
 		doc.Nodes = append(doc.Nodes, ns)
 	}
-	for _, r := range p.table.NodesInState("draining") {
-		doc.Nodes = append(doc.Nodes, NodeStatus{ID: r.ID, PBAddr: r.PBAddr, HTTPAddr: r.HTTPAddr, State: "draining", Breaker: "-",
-			ConnsOpen: len(p.table.BackendsOf(r.ID))})
+	for _, r := range tbl.NodesInState(NodeDraining) {
+		ns := NodeStatus{ID: r.ID, PBAddr: r.PBAddr, HTTPAddr: r.HTTPAddr, State: NodeDraining, Breaker: "-",
+			ConnsOpen: len(tbl.BackendConnsByNode(r.ID)), Pinned: pinned[r.ID]}
+		ns.ConnsBusy = ns.ConnsOpen - ns.Pinned
+		doc.Nodes = append(doc.Nodes, ns)
 	}
 	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].ID < doc.Nodes[j].ID })
-	if p.table != nil {
-		doc.ClientConns, doc.BackendConns = p.table.Counts()
+	if tbl != nil {
+		doc.ClientConns, doc.BackendConns = tbl.Counts()
 	} else {
 		doc.ClientConns = st.ClientConns
 		for _, n := range st.Nodes {
 			doc.BackendConns += n.ConnsOpen
 		}
 	}
-	doc.Discovery.Source = "static"
+	doc.Discovery.Source, doc.Discovery.Connected = "static", true
 	if d != nil {
 		ds := d.Status()
 		if ds.Source != "" {
-			doc.Discovery.Source = ds.Source
+			doc.Discovery.Source, doc.Discovery.Connected = ds.Source, ds.Connected
 		}
 		doc.Discovery.Error = ds.Err
 		if !ds.Updated.IsZero() {
@@ -104,6 +112,17 @@ func (p *Proxy) Status(d *Discovery) StatusDoc {
 		}
 	}
 	return doc
+}
+
+// pinnedByNode counts the client connections pinned to each node.
+func (p *Proxy) pinnedByNode() map[string]int {
+	m := map[string]int{}
+	for _, c := range p.Conns() {
+		if c.Pinned != "" {
+			m[c.Pinned]++
+		}
+	}
+	return m
 }
 
 //go:embed ui/status.html
@@ -166,12 +185,14 @@ var (
 	descLatency    = prometheus.NewDesc("rmf_director_node_request_duration_seconds", "Request latency through a node.", []string{"node"}, nil)
 	descBackend    = prometheus.NewDesc("rmf_director_backend_connections", "Backend connections by state.", []string{"node", "state"}, nil)
 	descClients    = prometheus.NewDesc("rmf_director_client_connections", "Open client connections.", nil, nil)
+	descPinned     = prometheus.NewDesc("rmf_director_pinned_connections", "Client connections pinned to a backend connection.", nil, nil)
 	descTotals     = prometheus.NewDesc("rmf_director_events_total", "Proxy-wide events.", []string{"event"}, nil)
+	descZKUp       = prometheus.NewDesc("rmf_director_discovery_connected", "1 when the last read of the node set succeeded (1 for static nodes).", nil, nil)
 	descDiscovered = prometheus.NewDesc("rmf_director_discovery_age_seconds", "Seconds since the node set was last read from ZooKeeper (0 for static nodes).", nil, nil)
 )
 
 func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descErrors, descInFlight, descUp, descBreaker, descLatency, descBackend, descClients, descTotals, descDiscovered} {
+	for _, d := range []*prometheus.Desc{descRequests, descErrors, descInFlight, descUp, descBreaker, descLatency, descBackend, descClients, descPinned, descTotals, descDiscovered, descZKUp} {
 		ch <- d
 	}
 }
@@ -184,6 +205,7 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		lat[k] = v
 	}
 	c.p.mu.Unlock()
+	pinned := c.p.pinnedByNode()
 	for _, n := range st.Nodes {
 		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n.Requests), n.ID)
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(n.Failures), n.ID)
@@ -202,7 +224,8 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, bs, n.ID)
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(n.ConnsIdle), n.ID, "idle")
-		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(n.ConnsOpen-n.ConnsIdle), n.ID, "busy")
+		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(max(0, n.ConnsOpen-n.ConnsIdle-pinned[n.ID])), n.ID, "busy")
+		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(pinned[n.ID]), n.ID, "pinned")
 		if h := lat[n.ID]; h != nil {
 			counts, total := h.snapshot()
 			buckets := map[float64]uint64{}
@@ -218,16 +241,23 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(st.ClientConns))
+	ch <- prometheus.MustNewConstMetric(descPinned, prometheus.GaugeValue, float64(st.PinnedConns))
 	for name, v := range map[string]uint64{"requests": st.Requests, "retries": st.Retries, "failovers": st.Failovers,
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
-		"client_aborts": st.ClientAborts, "http_requests": st.HTTPRequests, "http_errors": st.HTTPErrors} {
+		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
+		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode} {
 		ch <- prometheus.MustNewConstMetric(descTotals, prometheus.CounterValue, float64(v), name)
 	}
-	age := 0.0
+	age, connected := 0.0, 1.0
 	if c.d != nil {
-		if ds := c.d.Status(); !ds.Updated.IsZero() {
+		ds := c.d.Status()
+		if !ds.Updated.IsZero() {
 			age = time.Since(ds.Updated).Seconds()
+		}
+		if ds.Source != "" && !ds.Connected {
+			connected = 0
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descDiscovered, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(descZKUp, prometheus.GaugeValue, connected)
 }

@@ -44,6 +44,7 @@ func statusOf(doc StatusDoc, id string) string {
 }
 
 func TestAdmin(t *testing.T) {
+	checkGoroutines(t)
 	nodes := startCluster(t, 3)
 	p, addr := startProxy(t, Config{HealthInterval: 100 * time.Millisecond, HealthTimeout: 300 * time.Millisecond}, nodes)
 	admin := httptest.NewServer(p.AdminHandler(nil))
@@ -55,7 +56,7 @@ func TestAdmin(t *testing.T) {
 		}
 	}
 	doc := getStatus(t, admin.URL)
-	if len(doc.Nodes) != 3 || doc.Available != 3 || doc.Discovery.Source != "static" {
+	if len(doc.Nodes) != 3 || doc.Available != 3 || doc.Discovery.Source != "static" || !doc.Discovery.Connected {
 		t.Fatalf("status %+v", doc)
 	}
 	var reqs uint64
@@ -88,7 +89,8 @@ func TestAdmin(t *testing.T) {
 	}
 	for _, name := range []string{"rmf_director_node_requests_total", "rmf_director_node_up", "rmf_director_node_breaker_state",
 		"rmf_director_node_in_flight", "rmf_director_node_request_duration_seconds", "rmf_director_backend_connections",
-		"rmf_director_client_connections", "rmf_director_events_total", "rmf_director_discovery_age_seconds"} {
+		"rmf_director_client_connections", "rmf_director_events_total", "rmf_director_discovery_age_seconds",
+		"rmf_director_node_errors_total", "rmf_director_pinned_connections", "rmf_director_discovery_connected"} {
 		if fams[name] == nil {
 			t.Errorf("metric %s missing", name)
 		}
@@ -99,6 +101,44 @@ func TestAdmin(t *testing.T) {
 				t.Errorf("node_up %v", labels(m))
 			}
 		}
+	}
+	sum := func(name string, label, value string) (total float64) {
+		f := fams[name]
+		if f == nil {
+			return -1
+		}
+		for _, m := range f.Metric {
+			if label != "" && !strings.Contains(labels(m), label+"="+value) {
+				continue
+			}
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return total
+	}
+	if v := sum("rmf_director_node_requests_total", "", ""); v < 30 {
+		t.Errorf("requests_total %v < 30", v)
+	}
+	if v := sum("rmf_director_client_connections", "", ""); v != float64(len(p.Conns())) {
+		t.Errorf("client_connections %v, Conns %d", v, len(p.Conns()))
+	}
+	if v := sum("rmf_director_backend_connections", "state", "idle"); v < 1 {
+		t.Errorf("idle backend connections %v", v)
+	}
+	for _, st := range []string{"busy", "pinned"} {
+		if v := sum("rmf_director_backend_connections", "state", st); v != 0 {
+			t.Errorf("%s backend connections %v, want 0 at rest", st, v)
+		}
+	}
+	if v := sum("rmf_director_events_total", "event", "requests"); v < 30 {
+		t.Errorf("events_total{requests} %v", v)
+	}
+	for _, ev := range []string{"retries", "failovers"} {
+		if v := sum("rmf_director_events_total", "event", ev); v != 0 {
+			t.Errorf("events_total{%s} %v, want 0 (no failure yet)", ev, v)
+		}
+	}
+	if v := sum("rmf_director_discovery_connected", "", ""); v != 1 {
+		t.Errorf("discovery_connected %v", v)
 	}
 	if f := fams["rmf_director_node_request_duration_seconds"]; f != nil {
 		var count uint64
@@ -130,6 +170,11 @@ func TestAdmin(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("down after %v", d)
 	}
+	for _, n := range getStatus(t, admin.URL).Nodes {
+		if n.ID == victim && (n.Healthy || n.LastCheckOK || n.LastCheckErr == "") {
+			t.Errorf("down node's health not visible: %+v", n)
+		}
+	}
 	// Removed from the set: gone (its connections closed) or draining.
 	p.SetNodes(specsOf(nodes[:2]))
 	waitFor(t, 3*time.Second, "removed node gone", func() bool { return statusOf(getStatus(t, admin.URL), victim) == "absent" })
@@ -157,38 +202,6 @@ func httpCode(t *testing.T, url string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// TestConnTable: rows follow connections; nothing is left behind.
-func TestConnTable(t *testing.T) {
-	nodes := startCluster(t, 1)
-	p, addr := startProxy(t, Config{HealthInterval: -1}, nodes)
-	var raws []*rawClient
-	for range 5 {
-		rc := dialRaw(t, addr)
-		rc.do(frame(1, nil)) // RpbPingReq
-		raws = append(raws, rc)
-	}
-	waitFor(t, 2*time.Second, "5 client rows", func() bool { c, _ := p.table.Counts(); return c == 5 })
-	if rows := p.table.Clients(); len(rows) != 5 || rows[0].Remote == "" {
-		t.Errorf("client rows %+v", rows)
-	}
-	if bs := p.table.BackendsOf(nodes[0].PBAddr()); len(bs) == 0 {
-		t.Error("no backend rows")
-	}
-	if ns := p.table.NodesInState("active"); len(ns) != 1 || ns[0].ID != nodes[0].PBAddr() {
-		t.Errorf("node rows %+v", ns)
-	}
-	for _, rc := range raws {
-		rc.nc.Close()
-	}
-	waitFor(t, 2*time.Second, "client rows gone", func() bool { c, _ := p.table.Counts(); return c == 0 })
-	p.SetNodes(nil)
-	waitFor(t, 3*time.Second, "backend and node rows gone", func() bool {
-		_, b := p.table.Counts()
-		p.SetNodes(nil) // prunes drained nodes
-		return b == 0 && len(p.table.Nodes()) == 0
-	})
 }
 
 // chromium finds Debian's chromium.

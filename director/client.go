@@ -507,6 +507,7 @@ func (c *clientConn) pin(deadline time.Time) bool {
 		c.pinned = bc
 		c.pinNode.Store(n)
 		p.pinnedNow.Add(1)
+		p.table.pin(c.tableID, bc.tableID, n.ID) // once per client connection
 		return true
 	}
 	p.noNode.Add(1)
@@ -559,6 +560,7 @@ func (c *clientConn) runTunnel() {
 		return
 	}
 	c.tunnel.Store(true)
+	c.p.table.tunnel(c.tableID)
 	c.p.tunnelsNow.Add(1)
 	defer c.p.tunnelsNow.Add(-1)
 	done := make(chan struct{})

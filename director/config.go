@@ -74,8 +74,10 @@ type Config struct {
 	// discard.
 	Logger *slog.Logger
 	// DisableConnTable turns the go-memdb connection table off. It exists
-	// to measure the table's cost (BenchmarkConnTable*); the admin views
-	// show no connection rows without it.
+	// only to measure the table's cost on the request path
+	// (BenchmarkDirectorLeanNoTable against BenchmarkDirectorLean). Without
+	// it Proxy.Table returns nil and the admin views take their counts
+	// from Stats (draining nodes are then not listed). Default false: on.
 	DisableConnTable bool
 	// Dial, if set, replaces net.Dialer for backend connections (tests,
 	// fault injection). The deadline of ctx bounds the dial.

@@ -23,7 +23,9 @@ type LiveWatcher interface {
 type DiscoveryStatus struct {
 	Source  string    // "static" or "zookeeper"
 	Updated time.Time // last successful read of the node set
-	Err     string    // last read error; the last known set keeps serving
+	// Connected: the last read succeeded (the watch is live).
+	Connected bool
+	Err       string // last read error; the last known set keeps serving
 }
 
 // Discovery keeps a Proxy's node set equal to the cluster's live nodes in
@@ -68,12 +70,12 @@ func (d *Discovery) WatchZooKeeper(ctx context.Context, w LiveWatcher, cluster s
 		for snap := range ch {
 			d.mu.Lock()
 			if snap.Err != nil {
-				d.status.Err = snap.Err.Error()
+				d.status.Err, d.status.Connected = snap.Err.Error(), false
 				d.mu.Unlock()
 				log.Warn("discovery: ZooKeeper read failed; serving the last known nodes", "err", snap.Err)
 				continue
 			}
-			d.status.Err, d.status.Updated = "", time.Now()
+			d.status.Err, d.status.Updated, d.status.Connected = "", time.Now(), true
 			d.mu.Unlock()
 			specs := specsFromLive(snap.Nodes)
 			p.SetNodes(specs)

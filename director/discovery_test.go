@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -109,8 +110,19 @@ func TestZooKeeperDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil("dev1 leaves rotation", func() bool { return !nodeIDs(p)["dev1"] })
-	if d.Status().Source != "zookeeper" || d.Status().Updated.IsZero() {
-		t.Errorf("discovery status %+v", d.Status())
+	if ds := d.Status(); ds.Source != "zookeeper" || ds.Updated.IsZero() || !ds.Connected || ds.Err != "" {
+		t.Errorf("discovery status %+v", ds)
+	}
+	// The admin views show where the nodes come from and how fresh they are.
+	admin := httptest.NewServer(p.AdminHandler(&d))
+	defer admin.Close()
+	doc := getStatus(t, admin.URL)
+	if doc.Discovery.Source != "zookeeper" || !doc.Discovery.Connected || doc.Discovery.Updated == "" ||
+		doc.Discovery.AgeSeconds < 0 || doc.Discovery.AgeSeconds > 5 {
+		t.Errorf("/status discovery %+v", doc.Discovery)
+	}
+	if statusOf(doc, "dev2") != NodeUp || statusOf(doc, "dev1") == NodeUp {
+		t.Errorf("/status nodes %+v", doc.Nodes)
 	}
 	// ZooKeeper goes away: the last known set keeps serving.
 	zk.Stop()

@@ -1,7 +1,8 @@
 // Package director is the RMF-Go sidecar: it makes a changing set of Riak
 // nodes look like one always-up localhost endpoint. This package holds its
 // Riak PB proxy core (Proxy), its Riak HTTP proxy (Proxy.HTTPHandler), its
-// ZooKeeper discovery (Discovery), and later its admin listener.
+// ZooKeeper discovery (Discovery), and its admin listener
+// (Proxy.AdminHandler) over a go-memdb connection table (Proxy.Table).
 //
 // # Per-request balancing
 //
@@ -146,6 +147,26 @@
 // SetNodes replaces the node set (static --node list, or discovery).
 // Removed nodes are drained: no new requests, in-flight ones finish, idle
 // connections close now and busy ones when their request ends.
+//
+// # Admin listener and connection table
+//
+// Proxy.AdminHandler serves GET / (an HTML status page, rendered on the
+// server and refreshed by a small script from /status), GET /status
+// (StatusDoc as JSON), GET /metrics (Prometheus text from a Collector that
+// reads Stats at scrape time) and GET /health (200 while a node is
+// available, else 503). Per node it shows state (up, down, draining),
+// breaker, in flight, requests, failures, p50/p99 latency (a lock-free
+// histogram of power-of-two microsecond buckets: one atomic add per
+// request), backend connections (idle, busy, pinned); and the discovery
+// source and freshness.
+//
+// Proxy.Table is a hashicorp/go-memdb table of nodes, backend connections
+// and client connections, indexed by node and by state. Rows are written
+// when a connection opens, is pinned, becomes a tunnel or closes, and when
+// the node set changes: never per request. The columns traffic changes
+// (a backend connection idle or busy, a node up or down) are updated in one
+// batched write when Proxy.Table is called. Config.DisableConnTable turns
+// it off, to measure that it costs the request path nothing.
 //
 // # Lifetimes
 //

@@ -66,7 +66,7 @@ func (bc *backendConn) close() {
 // warmest connection is reused first and surplus ones age out, and the set
 // of all open ones, so a forced shutdown can close busy ones too.
 type pool struct {
-	table    *ConnTable // nil when disabled
+	table    *Table // nil when disabled
 	node     *balancer.Node
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	dialTO   time.Duration
@@ -230,6 +230,17 @@ func (p *pool) closeAll() {
 	for _, bc := range all {
 		bc.close()
 	}
+}
+
+// idleIDs returns the table row IDs of the idle connections.
+func (p *pool) idleIDs() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make(map[string]bool, len(p.idle))
+	for _, bc := range p.idle {
+		ids[bc.tableID] = true
+	}
+	return ids
 }
 
 // counts returns the open and idle connection counts.

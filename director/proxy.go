@@ -65,8 +65,8 @@ type Proxy struct {
 	// http is the Riak HTTP proxy (httpproxy.go, HTTPHandler).
 	http httpProxy
 
-	// table is the connection table (conntable.go); nil when disabled.
-	table *ConnTable
+	// table is the connection table (table.go); nil when disabled.
+	table *Table
 	// lat holds each node's request latencies by node ID (guarded by mu;
 	// the histograms themselves are atomic).
 	lat map[string]*latencyHist
@@ -118,7 +118,7 @@ func (p *Proxy) init() error {
 		p.listeners = map[net.Listener]struct{}{}
 		p.conns = map[*clientConn]struct{}{}
 		if !p.cfg.DisableConnTable {
-			p.table = newConnTable()
+			p.table = newTable()
 		}
 		p.lat = map[string]*latencyHist{}
 	})
@@ -161,7 +161,7 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 			st.pool.drain()
 			st.http.close(false)
 			p.drained = append(p.drained, st)
-			p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: "draining"}, false)
+			p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: NodeDraining})
 		}
 	}
 	for _, n := range added {
@@ -171,24 +171,44 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 			st.lat = &latencyHist{}
 			p.lat[n.ID] = st.lat
 		}
-		p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: "active"}, false)
+		p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
 		next[n] = st
 		if p.running {
 			p.startHealthLocked(st)
 		}
 	}
 	p.states.Store(&next)
-	// Forget drained pools once their last connection has closed.
+	p.pruneDrainedLocked()
+}
+
+// pruneDrainedLocked forgets drained pools whose last connection has
+// closed, and their table rows unless a node with the same ID is back.
+// p.mu is held.
+func (p *Proxy) pruneDrainedLocked() {
+	if len(p.drained) == 0 {
+		return
+	}
+	current := map[string]bool{}
+	for n := range *p.states.Load() {
+		current[n.ID] = true
+	}
+	var gone []string
 	kept := p.drained[:0]
 	for _, st := range p.drained {
 		if open, _ := st.pool.counts(); open > 0 {
 			kept = append(kept, st)
-		} else if (*p.states.Load())[st.node] == nil {
-			p.table.setNode(NodeRow{ID: st.node.ID}, true)
+			current[st.node.ID] = true // still draining
+		} else {
+			gone = append(gone, st.node.ID)
 		}
 	}
 	clear(p.drained[len(kept):])
 	p.drained = kept
+	for _, id := range gone {
+		if !current[id] {
+			p.table.dropNode(id)
+		}
+	}
 }
 
 // state returns the proxy's state of n, nil if n was removed meanwhile.

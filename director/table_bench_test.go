@@ -42,7 +42,7 @@ func BenchmarkDirectorLeanNoTable(b *testing.B) {
 // BenchmarkConnTableClientChurn measures what the table does cost: one
 // insert and one delete per client connection (connect, ping, close).
 func BenchmarkConnTableClientChurn(b *testing.B) {
-	t := newConnTable()
+	t := newTable()
 	b.ReportAllocs()
 	for b.Loop() {
 		id := t.addClient("127.0.0.1:50000")
