@@ -34,11 +34,14 @@ type Cluster struct {
 	ring       *ring.Ring
 	down       map[string]time.Time // member -> until when it is considered down
 
-	ready   atomic.Bool
-	meta    *metaStore
-	mergeMu sync.Mutex             // serialises membership merges
-	persist func(Membership) error // saves the membership; nil in tests
-	stats   clusterStats
+	ready    atomic.Bool
+	meta     *metaStore
+	mergeMu  sync.Mutex    // serialises membership merges
+	leaveMu  sync.Mutex    // one leave at a time
+	left     chan struct{} // closed once this node has left
+	leftOnce sync.Once
+	persist  func(Membership) error // saves the membership; nil in tests
+	stats    clusterStats
 }
 
 type clusterStats struct {
@@ -48,7 +51,7 @@ type clusterStats struct {
 var _ service.Service = (*Cluster)(nil)
 
 func newCluster(self Member, engine *kv.Engine, m Membership, log *slog.Logger) (*Cluster, error) {
-	c := &Cluster{self: self, engine: engine, peers: newPeerClient(self.Name), log: log, down: map[string]time.Time{}, meta: newMetaStore(engine)}
+	c := &Cluster{self: self, engine: engine, peers: newPeerClient(self.Name), log: log, down: map[string]time.Time{}, meta: newMetaStore(engine), left: make(chan struct{})}
 	if err := c.setMembership(m); err != nil {
 		return nil, err
 	}

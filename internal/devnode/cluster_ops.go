@@ -16,18 +16,45 @@ import (
 // RpbErrorResp. A node joins through a PB address, as `riak admin cluster
 // join` names a node, and learns the members' internal HTTP addresses.
 const (
-	codeJoinReq  protocol.Code = 248
-	codeJoinResp protocol.Code = 249
+	codeJoinReq   protocol.Code = 248
+	codeJoinResp  protocol.Code = 249
+	codeLeaveReq  protocol.Code = 250
+	codeLeaveResp protocol.Code = 251
 )
+
+// leaveTimeout bounds a leave asked over PB (the handoff of its data).
+const leaveTimeout = 10 * time.Minute
 
 // joinTimeout bounds how long a starting node waits for its seed.
 const joinTimeout = 30 * time.Second
 
-// pbExtension answers the devnode's private PB codes (the join handshake).
-func (c *Cluster) pbExtension(_ context.Context, code protocol.Code, body []byte) (protocol.Code, []byte, bool) {
-	if code != codeJoinReq {
-		return 0, nil, false
+// pbExtension answers the devnode's private PB codes: the join handshake
+// and the leave request.
+func (c *Cluster) pbExtension(ctx context.Context, code protocol.Code, body []byte) (protocol.Code, []byte, bool) {
+	switch code {
+	case codeJoinReq:
+		return c.pbJoin(body)
+	case codeLeaveReq:
+		return c.pbLeave(ctx)
 	}
+	return 0, nil, false
+}
+
+// pbLeave runs a leave to its end and answers with its LeaveResult; the
+// node's owner (rmf devnode) then shuts the node down (Node.Left), as
+// Riak does.
+func (c *Cluster) pbLeave(ctx context.Context) (protocol.Code, []byte, bool) {
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	res, err := c.Leave(ctx)
+	if err != nil {
+		return protocol.CodeErrorResp, protocol.ErrorResp(err.Error(), 0)[protocol.HeaderSize:], true
+	}
+	out, _ := json.Marshal(res)
+	return codeLeaveResp, out, true
+}
+
+func (c *Cluster) pbJoin(body []byte) (protocol.Code, []byte, bool) {
 	var m Member
 	if err := json.Unmarshal(body, &m); err != nil || m.Name == "" || m.PB == "" || m.HTTP == "" {
 		return protocol.CodeErrorResp, protocol.ErrorResp("devnode: invalid join request", 0)[protocol.HeaderSize:], true

@@ -21,13 +21,17 @@ type Member struct {
 	Seen time.Time `json:"seen"`
 }
 
-// Membership is what every node of a cluster agrees on: the ring size and
-// the members. It only grows (devnode has no leave), so merging two views
-// is a union, and gossip converges without coordination.
+// Membership is what every node of a cluster agrees on: the ring size, the
+// members, and the members that left. A member that leaves becomes a
+// tombstone in Left (Seen is when it left), so merging two views stays a
+// union and gossip converges without coordination: the newest entry of a
+// name wins, whether it says "member" or "left". A node that left can only
+// come back with a fresh data directory (a new announcement is newer).
 type Membership struct {
 	Version  int      `json:"version"`
 	RingSize int      `json:"ring_size"`
 	Members  []Member `json:"members"`
+	Left     []Member `json:"left,omitempty"`
 }
 
 const membershipVersion = 1
@@ -45,9 +49,14 @@ func (m Membership) Validate() error {
 	if len(m.Members) == 0 {
 		return fmt.Errorf("%w: no members", errMembership)
 	}
-	for _, mb := range m.Members {
+	for _, mb := range append(slices.Clone(m.Members), m.Left...) {
 		if mb.Name == "" || mb.PB == "" || mb.HTTP == "" {
 			return fmt.Errorf("%w: member %+v lacks a name or address", errMembership, mb)
+		}
+	}
+	for _, mb := range m.Left {
+		if _, ok := m.Get(mb.Name); ok {
+			return fmt.Errorf("%w: %s is both a member and left", errMembership, mb.Name)
 		}
 	}
 	return nil
@@ -73,13 +82,26 @@ func (m Membership) Get(name string) (Member, bool) {
 	return Member{}, false
 }
 
+// HasLeft reports whether name left the cluster (and has not come back).
+func (m Membership) HasLeft(name string) bool {
+	return slices.ContainsFunc(m.Left, func(x Member) bool { return x.Name == name })
+}
+
 // Merge returns the union of m and o (newest entry per name) and whether
 // it differs from m. The ring size of a cluster never changes: m's wins.
 func (m Membership) Merge(o Membership) (Membership, bool) {
-	out := Membership{Version: membershipVersion, RingSize: m.RingSize, Members: slices.Clone(m.Members)}
+	out := Membership{Version: membershipVersion, RingSize: m.RingSize, Members: slices.Clone(m.Members), Left: slices.Clone(m.Left)}
 	changed := false
+	byName := func(name string) func(Member) bool { return func(x Member) bool { return x.Name == name } }
 	for _, mb := range o.Members {
-		i := slices.IndexFunc(out.Members, func(x Member) bool { return x.Name == mb.Name })
+		if j := slices.IndexFunc(out.Left, byName(mb.Name)); j >= 0 {
+			if !mb.Seen.After(out.Left[j].Seen) {
+				continue // announced before it left
+			}
+			out.Left = slices.Delete(out.Left, j, j+1) // back, with a fresh data directory
+			changed = true
+		}
+		i := slices.IndexFunc(out.Members, byName(mb.Name))
 		switch {
 		case i < 0:
 			out.Members = append(out.Members, mb)
@@ -89,7 +111,25 @@ func (m Membership) Merge(o Membership) (Membership, bool) {
 			changed = true
 		}
 	}
-	slices.SortFunc(out.Members, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	for _, gone := range o.Left {
+		if i := slices.IndexFunc(out.Members, byName(gone.Name)); i >= 0 {
+			if gone.Seen.Before(out.Members[i].Seen) {
+				continue // it came back after this tombstone
+			}
+			out.Members = slices.Delete(out.Members, i, i+1)
+			changed = true
+		}
+		switch j := slices.IndexFunc(out.Left, byName(gone.Name)); {
+		case j < 0:
+			out.Left = append(out.Left, gone)
+			changed = true
+		case gone.Seen.After(out.Left[j].Seen):
+			out.Left[j] = gone
+		}
+	}
+	byNameOrder := func(a, b Member) int { return cmp.Compare(a.Name, b.Name) }
+	slices.SortFunc(out.Members, byNameOrder)
+	slices.SortFunc(out.Left, byNameOrder)
 	return out, changed
 }
 

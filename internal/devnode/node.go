@@ -172,6 +172,9 @@ func (n *Node) start(ctx context.Context) error {
 	if !found {
 		m = Membership{Version: membershipVersion, RingSize: n.cfg.RingSize}
 	}
+	if m.HasLeft(n.cfg.Name) {
+		return fmt.Errorf("%w (%s)", ErrLeft, n.cfg.DataDir)
+	}
 	m, _ = m.Merge(Membership{Members: []Member{self}})
 	if n.cluster, err = newCluster(self, n.engine, m, n.log); err != nil {
 		return err

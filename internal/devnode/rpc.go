@@ -571,6 +571,17 @@ func (c *Cluster) deleteForwarded(ctx context.Context, a deleteArgs) error {
 // node is a primary replica (what node must hold after a restart).
 func (c *Cluster) objectsFor(ctx context.Context, node string, emit func(storeArgs) error) error {
 	_, r := c.snapshot()
+	return c.walkObjects(ctx, func(a storeArgs, nval uint32) error {
+		if !isPrimary(r, node, string(a.Type), string(a.Bucket), string(a.Key), nval) {
+			return nil
+		}
+		return emit(a)
+	})
+}
+
+// walkObjects calls fn for every live object of the local store, with its
+// bucket's n_val, in active bucket types.
+func (c *Cluster) walkObjects(ctx context.Context, fn func(a storeArgs, nval uint32) error) error {
 	for _, bt := range c.engine.BucketTypes() {
 		if bt.Status != kv.TypeActive {
 			continue
@@ -589,15 +600,12 @@ func (c *Cluster) objectsFor(ctx context.Context, node string, emit func(storeAr
 				return err
 			}
 			for _, k := range keys {
-				if !isPrimary(r, node, bt.Name, b, k, props.NVal) {
-					continue
-				}
 				obj, found, err := c.engine.FetchReplica(ctx, bt.Name, b, k)
 				if err != nil {
 					return err
 				}
 				if found {
-					if err := emit(storeArgs{ref(bt.Name, b, k), obj}); err != nil {
+					if err := fn(storeArgs{ref(bt.Name, b, k), obj}, props.NVal); err != nil {
 						return err
 					}
 				}
