@@ -18,6 +18,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+
+	"github.com/rmf-go/rmf/internal/nodetask"
 )
 
 // Defaults of Config's zero values.
@@ -353,7 +355,7 @@ func (e *Executor) handle(ev *executor.Event) error {
 		}
 		e.mu.Unlock()
 	case executor.Event_MESSAGE:
-		e.log.Info("MESSAGE", "bytes", len(ev.Message.Data))
+		e.message(ev.Message.Data)
 	case executor.Event_SHUTDOWN:
 		e.shutdown("SHUTDOWN from the agent")
 	case executor.Event_ERROR:
@@ -363,6 +365,26 @@ func (e *Executor) handle(ev *executor.Event) error {
 		e.log.Warn("unexpected event", "type", ev.Type.String())
 	}
 	return nil
+}
+
+// message acts on a scheduler's MESSAGE (nodetask.Message): a leave for
+// the running task. Anything else is logged and dropped; the scheduler
+// repeats what it still wants.
+func (e *Executor) message(data []byte) {
+	m, err := nodetask.ParseMessage(data)
+	if err != nil {
+		e.log.Warn("MESSAGE ignored", "err", err, "bytes", len(data))
+		return
+	}
+	e.mu.Lock()
+	r := e.task
+	e.mu.Unlock()
+	if r == nil || r.info.TaskID.Value != m.TaskID {
+		e.log.Warn("MESSAGE for another task ignored", "op", m.Op, "task", m.TaskID)
+		return
+	}
+	e.log.Info("MESSAGE", "op", m.Op, "task", m.TaskID)
+	r.requestLeave()
 }
 
 func (e *Executor) launch(t mesos.TaskInfo) {

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	riak "github.com/basho/riak-go-client"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/backoff"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -451,12 +454,80 @@ func TestExecutorDevnode(t *testing.T) {
 				t.Errorf("%s = %q (%v), want %q", file, b, err, want)
 			}
 		}
-		e.s.call(calls.Kill("node-5", e.agents[1]))
-		if st := e.s.update("node-5", mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_KILLED {
-			t.Errorf("after KILL: %v %q", st.GetState(), st.GetMessage())
+		// Leave: riak admin cluster leave, plan, commit; Riak stops the node.
+		e.s.call(calls.Message(e.agents[1], "rmf-executor.node-5", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-5"}.Marshal()))
+		if st := e.s.update("node-5", mesos.TASK_FINISHED, mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_FINISHED {
+			t.Errorf("after leave: %v %q", st.GetState(), st.GetMessage())
+		}
+		b, err := os.ReadFile(filepath.Join(vol, "data", "admin.log"))
+		if want := "admin cluster join riak-default-0@127.0.0.1\nadmin cluster plan\nadmin cluster commit\nadmin cluster leave\nadmin cluster plan\nadmin cluster commit\n"; err != nil || string(b) != want {
+			t.Errorf("admin.log after leave = %q (%v), want %q", b, err, want)
 		}
 		waitGone(t, info.PID)
 		e.waitExecutorsGone(1)
+	})
+
+	t.Run("leave", func(t *testing.T) {
+		e.t = t
+		first, second := e.nodeTask("riak-default-6"), e.nodeTask("riak-default-7")
+		second.Join = net.JoinHostPort("127.0.0.1", strconv.Itoa(first.Ports.PB))
+		data1, _ := nodetask.Marshal(first)
+		data2, _ := nodetask.Marshal(second)
+		e.launch("node-6", e.agents[0], data1)
+		info1 := running(t, e.s.update("node-6", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		e.launch("node-7", e.agents[2], data2)
+		info2 := running(t, e.s.update("node-7", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		pb1 := net.JoinHostPort("127.0.0.1", strconv.Itoa(first.Ports.PB))
+		c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Stop()
+		for i := range 100 {
+			cmd, _ := riak.NewStoreValueCommandBuilder().WithBucket("b").WithKey(strconv.Itoa(i)).
+				WithContent(&riak.Object{ContentType: "text/plain", Value: []byte(strconv.Itoa(i))}).Build()
+			if err := c.Execute(cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := ringMembers(t, first); !slices.Contains(got, second.NodeName) {
+			t.Fatalf("ring members before the leave: %v", got)
+		}
+		// Garbage and messages for another task change nothing.
+		e.s.call(calls.Message(e.agents[2], "rmf-executor.node-7", []byte("not a message")))
+		e.s.call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-6"}.Marshal()))
+		time.Sleep(time.Second)
+		if err := syscall.Kill(info2.PID, 0); err != nil {
+			t.Fatalf("node stopped after messages it should ignore: %v", err)
+		}
+
+		e.s.call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-7"}.Marshal()))
+		st := e.s.update("node-7", mesos.TASK_RUNNING, mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED)
+		if st.GetState() != mesos.TASK_RUNNING || !strings.HasPrefix(st.GetMessage(), "leaving the cluster") {
+			t.Errorf("first update after the leave message: %v %q", st.GetState(), st.GetMessage())
+		}
+		st = e.s.update("node-7", mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED)
+		if st.GetState() != mesos.TASK_FINISHED || st.GetMessage() != "left the cluster; the node stopped" {
+			t.Errorf("after the leave: %v %q", st.GetState(), st.GetMessage())
+		}
+		waitGone(t, info2.PID)
+		if _, ok := e.liveNames()["riak-default-7"]; ok {
+			t.Error("live record of the node that left still registered")
+		}
+		if got := ringMembers(t, first); slices.Contains(got, second.NodeName) {
+			t.Errorf("ring members after the leave: %v", got)
+		}
+		for i := range 100 {
+			cmd, _ := riak.NewFetchValueCommandBuilder().WithBucket("b").WithKey(strconv.Itoa(i)).WithR(1).Build()
+			if err := c.Execute(cmd); err != nil || len(cmd.(*riak.FetchValueCommand).Response.Values) != 1 {
+				t.Fatalf("key %d after the leave: %v", i, err)
+			}
+		}
+		e.s.call(calls.Kill("node-6", e.agents[0]))
+		e.s.update("node-6", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		waitGone(t, info1.PID)
+		e.waitExecutorsGone(0)
+		e.waitExecutorsGone(2)
 	})
 
 	t.Run("node dies", func(t *testing.T) {
@@ -506,7 +577,9 @@ func dumpSandboxes(t *testing.T, workDir string) {
 
 // fakeRiakScript stands in for a Riak release's bin/riak: `console` runs
 // the devnode with the addresses of the rendered etc/riak.conf; `admin`
-// records its arguments. Both log to platform_data_dir (the volume).
+// records its arguments, and a commit after a `cluster leave` stops the
+// node, as Riak does once the handoff is done. Both log to
+// platform_data_dir (the volume).
 const fakeRiakScript = `#!/bin/sh
 root=$(cd "$(dirname "$0")/.." && pwd)
 get() { sed -n "s/^$1 = //p" "$root/etc/riak.conf"; }
@@ -514,9 +587,12 @@ data=$(get platform_data_dir)
 case "$1" in
 console)
   echo "$* ERL_EPMD_PORT=$ERL_EPMD_PORT" >> "$data/console.log"
+  echo $$ > "$data/console.pid"
   exec "$FAKE_RIAK_RMF" devnode --name "$(get nodename)" --pb "$(get listener.pb.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
 admin)
-  echo "$*" >> "$data/admin.log"; echo "Success" ;;
+  echo "$*" >> "$data/admin.log"
+  if [ "$*" = "admin cluster commit" ] && grep -q "cluster leave" "$data/admin.log"; then kill -TERM "$(cat "$data/console.pid")"; fi
+  echo "Success" ;;
 *) echo "unknown command $1" >&2; exit 1 ;;
 esac
 `
@@ -552,4 +628,21 @@ func fakeRiakTarball(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// ringMembers reads a devnode's ring members from its HTTP /stats.
+func ringMembers(t *testing.T, nt nodetask.Task) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + net.JoinHostPort(nt.Host, strconv.Itoa(nt.Ports.HTTP)) + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats struct {
+		RingMembers []string `json:"ring_members"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Fatal(err)
+	}
+	return stats.RingMembers
 }

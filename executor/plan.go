@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
 )
@@ -38,6 +39,10 @@ type Plan struct {
 	// Join runs in order once the node answers a PB ping (riak flavor
 	// with a join target; the devnode joins by itself via --join).
 	Join []Command
+	// Leave runs in order when the scheduler asks the node to leave its
+	// cluster (a removed node); the node then hands off its data and exits
+	// by itself, as Riak does after `riak admin cluster leave`.
+	Leave []Command
 }
 
 // Sandbox layout (relative to $MESOS_SANDBOX).
@@ -72,6 +77,10 @@ func hostPort(host string, port int) string { return net.JoinHostPort(host, strc
 //
 //	EXE devnode --name NODENAME --pb HOST:PB --http HOST:HTTP --data VOLUME/devnode --backend disk [--join JOIN]
 //
+// and, to leave the cluster,
+//
+//	EXE devnode leave --pb HOST:PB --timeout 10m
+//
 // The rendered riak.conf and advanced.config are written to
 // $MESOS_SANDBOX/etc for reference (the devnode does not read them), so a
 // broken template fails the task as it would with Riak.
@@ -96,8 +105,12 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 		Dirs:  []string{data, etc},
 		Files: []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}},
 		Start: Command{Args: args, Dir: sandbox},
+		Leave: []Command{{Args: []string{exe, "devnode", "leave", "--pb", hostPort(t.Host, t.Ports.PB), "--timeout", DevnodeLeaveTimeout.String()}, Dir: sandbox}},
 	}, nil
 }
+
+// DevnodeLeaveTimeout bounds a devnode's handoff when it leaves.
+const DevnodeLeaveTimeout = 10 * time.Minute
 
 // RiakOptions are what RiakCommands cannot tell from the task.
 type RiakOptions struct {
@@ -119,6 +132,10 @@ type RiakOptions struct {
 //	riak/bin/riak admin cluster join JOIN  (riak-admin with LegacyAdmin)
 //	riak/bin/riak admin cluster plan
 //	riak/bin/riak admin cluster commit
+//
+// To leave the cluster it runs `riak admin cluster leave`, `plan` and
+// `commit`; Riak then hands off the node's partitions and shuts the node
+// down.
 func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, error) {
 	if !filepath.IsAbs(sandbox) {
 		return Plan{}, fmt.Errorf("%w: sandbox %q must be absolute", ErrBadTask, sandbox)
@@ -142,15 +159,21 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 		},
 		Start: Command{Args: []string{filepath.Join(bin, "riak"), "console", "-noinput"}, Env: env, Dir: root},
 	}
-	if t.Join != "" {
-		admin := []string{filepath.Join(bin, "riak"), "admin"}
-		if opts.LegacyAdmin {
-			admin = []string{filepath.Join(bin, "riak-admin")}
-		}
-		for _, sub := range [][]string{{"cluster", "join", t.Join}, {"cluster", "plan"}, {"cluster", "commit"}} {
-			args := append(append([]string{}, admin...), sub...)
-			p.Join = append(p.Join, Command{Args: args, Env: env, Dir: root})
-		}
+	admin := []string{filepath.Join(bin, "riak"), "admin"}
+	if opts.LegacyAdmin {
+		admin = []string{filepath.Join(bin, "riak-admin")}
 	}
+	adminCmds := func(subs ...[]string) []Command {
+		var out []Command
+		for _, sub := range subs {
+			args := append(append([]string{}, admin...), sub...)
+			out = append(out, Command{Args: args, Env: env, Dir: root})
+		}
+		return out
+	}
+	if t.Join != "" {
+		p.Join = adminCmds([]string{"cluster", "join", t.Join}, []string{"cluster", "plan"}, []string{"cluster", "commit"})
+	}
+	p.Leave = adminCmds([]string{"cluster", "leave"}, []string{"cluster", "plan"}, []string{"cluster", "commit"})
 	return p, nil
 }

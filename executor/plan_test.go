@@ -137,6 +137,18 @@ func TestRiakCommands(t *testing.T) {
 					t.Errorf("join[%d] = %+v, want %v", i, c, tc.wantJoin[i])
 				}
 			}
+			admin := []string{"/sb/riak/bin/riak", "admin"}
+			if tc.opts.LegacyAdmin {
+				admin = []string{"/sb/riak/bin/riak-admin"}
+			}
+			if len(p.Leave) != 3 {
+				t.Fatalf("leave %+v, want cluster leave, plan, commit", p.Leave)
+			}
+			for i, sub := range [][]string{{"cluster", "leave"}, {"cluster", "plan"}, {"cluster", "commit"}} {
+				if want := (Command{Args: append(slices.Clone(admin), sub...), Env: env, Dir: "/sb/riak"}); !cmdEqual(p.Leave[i], want) {
+					t.Errorf("leave[%d] = %+v, want %+v", i, p.Leave[i], want)
+				}
+			}
 			for _, d := range []string{"/sb/riak-data/data", "/sb/log", "/sb/riak/etc"} {
 				if !slices.Contains(p.Dirs, d) {
 					t.Errorf("dirs %v lack %s", p.Dirs, d)
@@ -167,6 +179,10 @@ func TestDevnodeCommands(t *testing.T) {
 		"--data", "/sb/riak-data/devnode", "--backend", "disk"}
 	if !slices.Equal(p.Start.Args, want) || p.Start.Dir != "/sb" || len(p.Join) != 0 {
 		t.Errorf("plan %+v, want args %v", p, want)
+	}
+	wantLeave := Command{Args: []string{"/bin/rmf", "devnode", "leave", "--pb", "10.0.0.5:31000", "--timeout", "10m0s"}, Dir: "/sb"}
+	if len(p.Leave) != 1 || !cmdEqual(p.Leave[0], wantLeave) {
+		t.Errorf("leave %+v, want %+v", p.Leave, wantLeave)
 	}
 	task.Join = "10.0.0.4:31000"
 	p, err = DevnodeCommands(task, "/sb", "/bin/rmf")

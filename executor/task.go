@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,6 +45,7 @@ type runner struct {
 	killed     bool
 	grace      time.Duration      // grace of the first kill
 	shorter    chan time.Duration // later kills (newer kill policies)
+	leaveReq   chan struct{}      // the scheduler asked the node to leave its cluster
 
 	// resources to release, set as they are acquired
 	store   *zkstate.Store
@@ -59,7 +59,16 @@ type runner struct {
 func newRunner(e *Executor, t mesos.TaskInfo) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &runner{e: e, info: t, log: e.log.With("task", t.TaskID.Value), done: make(chan struct{}),
-		killCtx: ctx, cancelKill: cancel, shorter: make(chan time.Duration, 4)}
+		killCtx: ctx, cancelKill: cancel, shorter: make(chan time.Duration, 4), leaveReq: make(chan struct{}, 1)}
+}
+
+// requestLeave asks the running node to leave its cluster (see leave); a
+// request while one is pending or under way is dropped.
+func (r *runner) requestLeave() {
+	select {
+	case r.leaveReq <- struct{}{}:
+	default:
+	}
 }
 
 // kill asks the runner to stop the node, allowing it grace after SIGTERM.
@@ -163,7 +172,7 @@ func (r *runner) run() {
 		return
 	}
 	if len(plan.Join) > 0 {
-		if err := r.join(plan.Join); err != nil {
+		if err := r.runCommands(plan.Join, "join", func(i int, out string) bool { return i == 0 && strings.Contains(out, "already a member") }); err != nil {
 			r.stopNode(proc, 10*time.Second)
 			r.finish(mesos.TASK_FAILED, nil, err.Error())
 			return
@@ -184,7 +193,7 @@ func (r *runner) run() {
 	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil,
 		fmt.Sprintf("%s answering: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, pb, hostPort(t.Host, t.Ports.HTTP),
 			t.Ports.Handoff, t.Ports.Disterl, t.Ports.Erlpmd), data)
-	r.monitor(t, proc, pb, rec)
+	r.monitor(t, plan, proc, pb, rec)
 }
 
 // prepare creates the node directory on the volume, computes the plan and
@@ -323,26 +332,27 @@ func failure(t nodetask.Task, proc *process, when string) string {
 	return msg
 }
 
-// join runs the riak flavor's join commands. A join is retried while the
-// node settles; a node that is already a member counts as joined.
-func (r *runner) join(cmds []Command) error {
+// runCommands runs cluster commands (the riak flavor's join, a leave) in
+// order, retrying each a few times while the node settles; ok says when a
+// failed command's output still means success (e.g. already a member).
+func (r *runner) runCommands(cmds []Command, what string, ok func(i int, out string) bool) error {
 	for i, c := range cmds {
 		var out []byte
 		var err error
 		for attempt := 0; attempt < 5; attempt++ {
 			if r.isKilled() {
-				return errors.New("killed while joining the cluster")
+				return fmt.Errorf("killed during the cluster %s", what)
 			}
-			ctx, cancel := context.WithTimeout(r.killCtx, 2*time.Minute)
+			ctx, cancel := context.WithTimeout(r.killCtx, clusterCommandTimeout)
 			cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
 			cmd.Dir, cmd.Env = c.Dir, append(os.Environ(), c.Env...)
 			out, err = cmd.CombinedOutput()
 			cancel()
-			if err == nil || (i == 0 && strings.Contains(string(out), "already a member")) {
+			if err == nil || ok(i, string(out)) {
 				err = nil
 				break
 			}
-			r.log.Warn("join command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", string(out))
+			r.log.Warn(what+" command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", string(out))
 			select {
 			case <-time.After(2 * time.Second):
 			case <-r.killCtx.Done():
@@ -351,9 +361,41 @@ func (r *runner) join(cmds []Command) error {
 		if err != nil {
 			return fmt.Errorf("%s: %v: %s", strings.Join(c.Args, " "), err, strings.TrimSpace(string(out)))
 		}
-		r.log.Info("join command", "cmd", strings.Join(c.Args, " "), "output", strings.TrimSpace(string(out)))
+		r.log.Info(what+" command", "cmd", strings.Join(c.Args, " "), "output", strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// clusterCommandTimeout bounds one cluster command; a devnode leave, which
+// returns after the handoff, has DevnodeLeaveTimeout of its own.
+const clusterCommandTimeout = DevnodeLeaveTimeout + time.Minute
+
+// leave makes the running node leave its cluster: the live record goes
+// first (directors drain the node), then the plan's leave commands run;
+// the node hands off its data and exits by itself, and the task ends
+// TASK_FINISHED. If the commands fail, the node keeps running as a member
+// (the live record comes back with the next good health check) and the
+// scheduler asks again. It reports whether the node left and stopped.
+func (r *runner) leave(plan Plan, proc *process) bool {
+	r.log.Info("leaving the cluster")
+	r.deregister()
+	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, "leaving the cluster: handing off data", nil)
+	if err := r.runCommands(plan.Leave, "leave", func(int, string) bool { return false }); err != nil {
+		if r.isKilled() {
+			return false
+		}
+		r.log.Warn("leave failed", "err", err)
+		r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, "leave failed, still a member: "+err.Error(), nil)
+		return false
+	}
+	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, "left the cluster; waiting for the node to stop", nil)
+	select {
+	case <-proc.done:
+		r.finish(mesos.TASK_FINISHED, nil, "left the cluster; the node stopped")
+	case <-r.killCtx.Done():
+		r.stopAndReportKilled(proc)
+	}
+	return true
 }
 
 // register writes the live record (ephemeral, kept across ZooKeeper
@@ -389,7 +431,7 @@ func (r *runner) stopAndReportKilled(proc *process) {
 
 // monitor watches the running node until it exits or is killed; failed
 // pings take the live record away until the node answers again.
-func (r *runner) monitor(t nodetask.Task, proc *process, pb string, rec zkstate.LiveRecord) {
+func (r *runner) monitor(t nodetask.Task, plan Plan, proc *process, pb string, rec zkstate.LiveRecord) {
 	tick := time.NewTicker(r.e.cfg.HealthInterval)
 	defer tick.Stop()
 	failures := 0
@@ -402,6 +444,13 @@ func (r *runner) monitor(t nodetask.Task, proc *process, pb string, rec zkstate.
 		case <-r.killCtx.Done():
 			r.stopAndReportKilled(proc)
 			return
+		case <-r.leaveReq:
+			if r.leave(plan, proc) || r.isKilled() {
+				if !r.ended {
+					r.stopAndReportKilled(proc)
+				}
+				return
+			}
 		case <-tick.C:
 			if err := Ping(r.killCtx, pb, 2*time.Second); err != nil {
 				if r.isKilled() || proc.exited() {

@@ -42,3 +42,26 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageRoundTripAndValidation(t *testing.T) {
+	m, err := ParseMessage(Message{Op: OpLeave, TaskID: "t1"}.Marshal())
+	if err != nil || m.Op != OpLeave || m.TaskID != "t1" || m.Version != Version {
+		t.Fatalf("round trip: %+v %v", m, err)
+	}
+	for _, bad := range []string{``, `{`, `[]`, `{"version":1,"op":"explode","task_id":"t"}`, `{"version":2,"op":"leave","task_id":"t"}`, `{"version":1,"op":"leave"}`} {
+		if _, err := ParseMessage([]byte(bad)); err == nil {
+			t.Errorf("ParseMessage(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseMessage(f *testing.F) {
+	f.Add(Message{Op: OpLeave, TaskID: "t1"}.Marshal())
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseMessage(data)
+		if err == nil && (m.Op != OpLeave || m.TaskID == "") {
+			t.Fatalf("accepted an invalid message %+v", m)
+		}
+	})
+}

@@ -1,0 +1,48 @@
+package nodetask
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Message is what the scheduler tells a running node's executor through a
+// Mesos MESSAGE call. Messages are not delivered reliably: the scheduler
+// repeats one until the task's status shows its effect, and the executor
+// acts on each at most once.
+type Message struct {
+	Version int `json:"version"`
+	// Op is what to do: OpLeave.
+	Op string `json:"op"`
+	// TaskID names the task the message is for; an executor ignores a
+	// message meant for another task (an older one of the same node).
+	TaskID string `json:"task_id"`
+}
+
+// OpLeave asks the node to leave its cluster, handing its data to the
+// remaining members, and then stop; the task ends TASK_FINISHED.
+const OpLeave = "leave"
+
+// Marshal encodes m for a MESSAGE call.
+func (m Message) Marshal() []byte {
+	m.Version = Version
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// ParseMessage decodes and validates MESSAGE data.
+func ParseMessage(data []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Message{}, fmt.Errorf("nodetask: bad message: %w", err)
+	}
+	if m.Version != Version {
+		return Message{}, fmt.Errorf("nodetask: message version %d, want %d", m.Version, Version)
+	}
+	if m.Op != OpLeave {
+		return Message{}, fmt.Errorf("nodetask: unknown message op %q", m.Op)
+	}
+	if m.TaskID == "" {
+		return Message{}, fmt.Errorf("nodetask: message without a task id")
+	}
+	return m, nil
+}
