@@ -483,10 +483,10 @@ func (s *Scheduler) getNode(r *http.Request) (int, any, error) {
 	return 200, s.view(n), nil
 }
 
-// removeNode marks a node removed: it is killed (the executor deregisters
-// it first, so directors drain it), its volume destroyed and its
-// reservation released; force=true forgets it at once (for an agent that
-// is gone for good).
+// removeNode marks a node removed: a running node leaves its cluster
+// (handing off its data; see removeRunning), then its volume is destroyed
+// and its reservation released; force=true forgets it at once (for an
+// agent that is gone for good).
 func (s *Scheduler) removeNode(r *http.Request) (int, any, error) {
 	n, err := s.nodeOf(r)
 	if err != nil {

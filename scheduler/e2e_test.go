@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -386,9 +388,36 @@ func TestEndToEnd(t *testing.T) {
 	send(t, "POST", api+"/api/v1/clusters/c1/nodes", "")
 	waitUntil(t, 60*time.Second, "4 running nodes", func() bool { return allRunning(nodes(t, api, "c1"), 4) })
 	waitUntil(t, 10*time.Second, "director to see 4 nodes", func() bool { return len(p.Nodes()) == 4 })
+	var fourth scheduler.NodeView
+	for _, n := range nodes(t, api, "c1") {
+		if n.Name == "riak-c1-4" {
+			fourth = n
+		}
+	}
 	send(t, "DELETE", api+"/api/v1/clusters/c1/nodes/riak-c1-4", "")
-	waitUntil(t, 60*time.Second, "node 4 removed", func() bool { return len(nodes(t, api, "c1")) == 3 })
+	// It leaves the cluster (handing off its data) before it is released.
+	var seen []string
+	waitUntil(t, 60*time.Second, "node 4 removed", func() bool {
+		ns := nodes(t, api, "c1")
+		for _, n := range ns {
+			if n.Name == "riak-c1-4" && (len(seen) == 0 || seen[len(seen)-1] != n.State+": "+n.Message) {
+				seen = append(seen, n.State+": "+n.Message)
+			}
+		}
+		return len(ns) == 3
+	})
+	t.Logf("node 4 while removed: %q", seen)
+	if !slices.ContainsFunc(seen, func(s string) bool {
+		return strings.HasPrefix(s, "leaving: left the cluster") || strings.HasPrefix(s, "leaving: leaving the cluster")
+	}) {
+		t.Errorf("node 4 was not seen leaving its cluster: %q", seen)
+	}
 	waitUntil(t, 10*time.Second, "director to drop node 4", func() bool { return len(p.Nodes()) == 3 })
+	for _, n := range nodes(t, api, "c1") {
+		if members := ringMembers(t, n); len(members) != 3 || slices.Contains(members, fourth.NodeName) {
+			t.Errorf("%s ring members after node 4 left: %v", n.Name, members)
+		}
+	}
 	l.stop()
 	if n := l.errs.Load(); n > 0 {
 		t.Errorf("%d client errors while adding and removing a node", n)
@@ -479,6 +508,32 @@ func TestEndToEnd(t *testing.T) {
 	})
 	// Nodes of cluster u on that agent keep theirs and come back.
 	waitUntil(t, 60*time.Second, "cluster u running again", func() bool { return allRunning(nodes(t, api, "u")[:3], 3) })
+
+	// Destroying that cluster kills its nodes at once (none has anywhere to
+	// hand its data) and releases everything.
+	destroyAt := time.Now()
+	waitUntil(t, 60*time.Second, "cluster u destroyed", func() bool {
+		req, _ := http.NewRequest("DELETE", api+"/api/v1/clusters/u", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	t.Logf("cluster u destroyed in %v", time.Since(destroyAt).Round(time.Millisecond))
+}
+
+// ringMembers reads a devnode's ring members from its HTTP /stats.
+func ringMembers(t *testing.T, n scheduler.NodeView) []string {
+	t.Helper()
+	var stats struct {
+		RingMembers []string `json:"ring_members"`
+	}
+	if err := getJSON("http://"+net.JoinHostPort(n.Host, strconv.Itoa(n.HTTPPort))+"/stats", &stats); err != nil {
+		t.Fatalf("stats of %s: %v", n.Name, err)
+	}
+	return stats.RingMembers
 }
 
 func tailStr(s string, n int) string {

@@ -350,7 +350,7 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	task := mesos.TaskInfo{
 		Name: n.Cluster + "/" + n.Name, TaskID: mesos.TaskID{Value: n.TaskID}, AgentID: mesos.AgentID{Value: n.AgentID},
 		Resources: append(plain, vol...), Data: data,
-		Executor: &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "rmf-executor." + n.TaskID}, Name: ptr("rmf executor"), Command: cmd},
+		Executor: &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: executorID(n.TaskID)}, Name: ptr("rmf executor"), Command: cmd},
 	}
 	v.ops = append(v.ops, calls.OpLaunch(task))
 	s.log.Info("launching node", "cluster", n.Cluster, "node", n.Name, "agent", n.Hostname, "task", n.TaskID, "fresh", fresh, "join", td.Join)
@@ -464,3 +464,7 @@ func (s *Scheduler) orphanOps(o mesos.Offer, needed mesos.Resources) calls.Offer
 	}
 	return ops
 }
+
+// executorID is the ID of the executor that runs a node's task (one
+// executor per task).
+func executorID(taskID string) string { return "rmf-executor." + taskID }

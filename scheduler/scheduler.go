@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,10 @@ const (
 	DefaultMaxRelaunch     = time.Minute
 	DefaultMaxRelaunches   = 10
 	DefaultAgentTimeout    = 10 * time.Minute
+	DefaultLeaveTimeout    = 30 * time.Minute
+	// leaveResend is how often the leave MESSAGE (not delivered reliably)
+	// is repeated while a node is leaving.
+	leaveResend = 5 * time.Second
 )
 
 // Config is the scheduler's configuration.
@@ -71,6 +76,9 @@ type Config struct {
 	// (gone, or not coming back) before it is placed again elsewhere,
 	// with a new volume. Default 10m.
 	AgentTimeout time.Duration
+	// LeaveTimeout bounds a removed node's leave (the handoff of its
+	// data); past it the node is killed. Default 30m.
+	LeaveTimeout time.Duration
 	Logger       *slog.Logger
 }
 
@@ -104,6 +112,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRelaunches == 0 {
 		c.MaxRelaunches = DefaultMaxRelaunches
+	}
+	if c.LeaveTimeout == 0 {
+		c.LeaveTimeout = DefaultLeaveTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -164,6 +175,10 @@ type nodeRuntime struct {
 	gaveUp      bool
 	lastUpdate  mesos.TaskState
 	killSentFor string // task ID a kill was sent for
+	// leaveFor is the task asked to leave its cluster, since when, and
+	// when the MESSAGE was last sent.
+	leaveFor                string
+	leaveStarted, leaveSent time.Time
 	// waitingAgentSince is when the node started waiting for an offer
 	// from its agent (zero: not waiting).
 	waitingAgentSince time.Time
@@ -431,8 +446,8 @@ func (s *Scheduler) tick(ctx context.Context) {
 		}
 		live := n.TaskID != "" && (n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedStarting || n.ObservedState == zkstate.ObservedLaunching)
 		switch {
-		case n.DesiredState == zkstate.DesiredRemoved && live:
-			s.kill(ctx, n, r, zkstate.ObservedLeaving)
+		case n.DesiredState == zkstate.DesiredRemoved && n.TaskID != "" && (live || n.ObservedState == zkstate.ObservedLeaving):
+			s.removeRunning(ctx, n, r, nodes)
 		case n.DesiredState == zkstate.DesiredRemoved && n.AgentID == "":
 			_ = s.deleteNode(ctx, n)
 		case n.DesiredState == zkstate.DesiredRemoved:
@@ -456,6 +471,59 @@ func (s *Scheduler) tick(ctx context.Context) {
 	if revive {
 		s.call(ctx, calls.Revive())
 	}
+}
+
+// removeRunning takes a removed node that has a task out of its cluster:
+// a running node leaves first (its executor hands its data to the other
+// members, then the task ends TASK_FINISHED), asked again every
+// leaveResend until it is gone, and killed if it takes longer than
+// LeaveTimeout. A node that is not running yet, or whose cluster has no
+// other running node to take its data (the last node, a destroyed
+// cluster), is killed at once.
+func (s *Scheduler) removeRunning(ctx context.Context, n zkstate.NodeRecord, r *nodeRuntime, nodes []zkstate.NodeRecord) {
+	s.mu.Lock()
+	killing := r.killSentFor == n.TaskID
+	leaving := r.leaveFor == n.TaskID
+	started, sent := r.leaveStarted, r.leaveSent
+	s.mu.Unlock()
+	others := slices.ContainsFunc(nodes, func(o zkstate.NodeRecord) bool {
+		return o.Cluster == n.Cluster && o.Name != n.Name && o.DesiredState == zkstate.DesiredRunning && o.ObservedState == zkstate.ObservedRunning
+	})
+	canLeave := n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedLeaving
+	switch {
+	case killing:
+		return
+	case !leaving && (!canLeave || !others):
+		s.kill(ctx, n, r, zkstate.ObservedLeaving)
+		return
+	case leaving && time.Since(started) > s.cfg.LeaveTimeout:
+		s.log.Warn("node did not leave in time; killing it", "cluster", n.Cluster, "node", n.Name, "leave_timeout", s.cfg.LeaveTimeout)
+		s.kill(ctx, n, r, zkstate.ObservedLeaving)
+		return
+	case leaving && time.Since(sent) < leaveResend:
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if !leaving {
+		r.leaveFor, r.leaveStarted = n.TaskID, now
+	}
+	r.leaveSent = now
+	s.mu.Unlock()
+	if n.ObservedState != zkstate.ObservedLeaving {
+		_, _, _ = s.fw.ModifyNode(ctx, n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
+			if rec.TaskID != n.TaskID {
+				return errStale
+			}
+			rec.ObservedState = zkstate.ObservedLeaving
+			return nil
+		})
+	}
+	if !leaving {
+		s.log.Info("asking node to leave its cluster", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID)
+	}
+	msg := nodetask.Message{Op: nodetask.OpLeave, TaskID: n.TaskID}
+	s.call(ctx, calls.Message(n.AgentID, executorID(n.TaskID), msg.Marshal()))
 }
 
 // kill asks Mesos to kill a node's task once and records why.
@@ -523,9 +591,12 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 			rec.ObservedState = zkstate.ObservedLaunching
 		case state == mesos.TASK_STARTING:
 			rec.ObservedState = zkstate.ObservedStarting
+		case state == mesos.TASK_RUNNING && rec.DesiredState == zkstate.DesiredRemoved && rec.ObservedState == zkstate.ObservedLeaving:
+			// still leaving: the update says how far
 		case state == mesos.TASK_RUNNING:
 			rec.ObservedState = zkstate.ObservedRunning
-		case terminal && killAsked && rec.DesiredState == zkstate.DesiredRemoved:
+		case terminal && rec.DesiredState == zkstate.DesiredRemoved:
+			// left (TASK_FINISHED) or killed: release its reservation next
 			rec.ObservedState, rec.TaskID = zkstate.ObservedLeaving, ""
 		case terminal && killAsked && rec.DesiredState == zkstate.DesiredStopped:
 			rec.ObservedState, rec.TaskID = zkstate.ObservedStopped, ""
@@ -543,8 +614,8 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	switch {
 	case state == mesos.TASK_RUNNING:
 		r.attempts, r.why = 0, ""
-	case terminal && killAsked:
-		r.killAsked, r.killSentFor = false, ""
+	case terminal && (killAsked || node.DesiredState == zkstate.DesiredRemoved):
+		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
 	case terminal:
 		r.attempts++
 		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)

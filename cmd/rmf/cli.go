@@ -376,7 +376,7 @@ func newNodeCmd() *cobra.Command {
 		return nil
 	}}
 	var force bool
-	remove := &cobra.Command{Use: "remove NAME", Short: "Remove a node: stop it, release its volume and reservation", Args: oneArg("node name"), RunE: func(c *cobra.Command, args []string) error {
+	remove := &cobra.Command{Use: "remove NAME", Short: "Remove a node: it leaves the cluster (hands off its data), stops, and its volume and reservation are released", Args: oneArg("node name"), RunE: func(c *cobra.Command, args []string) error {
 		if err := checkCluster(); err != nil {
 			return err
 		}

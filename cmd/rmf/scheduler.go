@@ -105,6 +105,7 @@ which executors fetch.`,
 	f.StringVar(&cfg.Principal, "principal", "riak", "Mesos principal")
 	f.DurationVar(&cfg.FailoverTimeout, "failover-timeout", scheduler.DefaultFailoverTimeout, "framework failover timeout")
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
+	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
 	f.StringVar(&cfg.RiakTarball, "riak-tarball", "", "Riak tarball URI (flavor riak); may be served from --static-dir")
 	f.StringVar(&staticDir, "static-dir", "", "directory served under /static/ (e.g. a Riak tarball)")

@@ -246,16 +246,21 @@ func (c *Cluster) catchUpPass(ctx context.Context, pass int) error {
 }
 
 // handoffFrom streams from mb every object of which this node is a primary
-// and merges each into the local store: n received, stored of them changed it.
+// and merges them into the local store in bulk (shared commits): n
+// received, stored of them changed it.
 func (c *Cluster) handoffFrom(ctx context.Context, mb Member) (n, stored int, err error) {
+	buf := bulkBuffer{flush: func(objs []storeArgs) error {
+		s, err := c.engine.StoreReplicas(ctx, replicas(objs))
+		stored += s
+		return err
+	}}
 	err = c.peers.handoff(ctx, mb, c.self.Name, func(a storeArgs) error {
 		n++
-		_, wrote, err := c.engine.StoreReplica(ctx, string(a.Type), string(a.Bucket), string(a.Key), a.Object)
-		if wrote {
-			stored++
-		}
-		return err
+		return buf.add(a)
 	})
+	if ferr := buf.done(); err == nil {
+		err = ferr
+	}
 	return n, stored, err
 }
 

@@ -125,30 +125,49 @@ func (c *Cluster) handOffOwnership(ctx context.Context, pass int) (int, error) {
 		return 0, err
 	}
 	sent := 0
+	bufs := map[string]*bulkBuffer{}
 	err = c.walkObjects(ctx, func(a storeArgs, nval uint32) error {
 		before := with.Preflist(a.Type, a.Bucket, a.Key, int(nval), nil)
 		for _, e := range without.Preflist(a.Type, a.Bucket, a.Key, int(nval), nil) {
 			if slices.ContainsFunc(before, func(b ring.Entry) bool { return b.Node == e.Node }) {
 				continue
 			}
-			if err := c.storeWithRetry(ctx, e.Node, a); err != nil {
-				return fmt.Errorf("devnode: leave: hand %s/%s/%s to %s: %w", a.Type, a.Bucket, a.Key, e.Node, err)
+			buf := bufs[e.Node]
+			if buf == nil {
+				node := e.Node
+				buf = &bulkBuffer{flush: func(objs []storeArgs) error {
+					if err := c.storeBulkWithRetry(ctx, node, objs); err != nil {
+						return fmt.Errorf("devnode: leave: hand %d objects to %s: %w", len(objs), node, err)
+					}
+					sent += len(objs)
+					return nil
+				}}
+				bufs[e.Node] = buf
 			}
-			sent++
+			if err := buf.add(a); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+	for _, buf := range bufs {
+		if ferr := buf.done(); err == nil {
+			err = ferr
+		}
+	}
 	c.stats.handoffObjects.Add(uint64(sent))
 	c.log.Info("leave: handoff pass done", "pass", pass, "objects", sent, "err", err)
 	return sent, err
 }
 
-// storeWithRetry stores one replica on node, retrying a transport failure
-// for a while: a leave must not drop an object because a member blinked.
-func (c *Cluster) storeWithRetry(ctx context.Context, node string, a storeArgs) error {
+// storeBulkWithRetry stores replicas on node, retrying a transport
+// failure for a while: a leave must not drop objects because a member
+// blinked.
+func (c *Cluster) storeBulkWithRetry(ctx context.Context, node string, objs []storeArgs) error {
 	var err error
 	for delay := 100 * time.Millisecond; delay < 10*time.Second; delay *= 2 {
-		err = c.storeOn(ctx, node, string(a.Type), string(a.Bucket), string(a.Key), a.Object)
+		err = c.peers.storeBulk(ctx, c.member(node), objs)
+		c.noteResult(node, err)
 		if err == nil || !isTransport(err) {
 			return err
 		}

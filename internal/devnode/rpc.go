@@ -284,6 +284,11 @@ func (p *peerClient) store(ctx context.Context, to Member, typ, bucket, key stri
 	return p.call(ctx, to, "store", storeArgs{ref(typ, bucket, key), obj}, nil)
 }
 
+// storeBulk merges many replicas on to (a handoff) in one request.
+func (p *peerClient) storeBulk(ctx context.Context, to Member, objs []storeArgs) error {
+	return p.call(ctx, to, "store-bulk", objs, nil)
+}
+
 func (p *peerClient) put(ctx context.Context, to Member, req kv.PutRequest, q service.Quorum) (kv.PutResult, error) {
 	var r kv.PutResult
 	err := p.call(ctx, to, "put", newPutArgs(req, q), &r)
@@ -424,6 +429,14 @@ func (c *Cluster) internalHandler() http.Handler {
 			return nil, err
 		}
 		_, _, err := c.engine.StoreReplica(r.Context(), string(a.Type), string(a.Bucket), string(a.Key), a.Object)
+		return nil, err
+	})
+	handle("store-bulk", func(r *http.Request) (any, error) {
+		var objs []storeArgs
+		if err := decode(r, &objs); err != nil {
+			return nil, err
+		}
+		_, err := c.engine.StoreReplicas(r.Context(), replicas(objs))
 		return nil, err
 	})
 	handle("put", func(r *http.Request) (any, error) {
@@ -622,4 +635,45 @@ func isPrimary(r *ring.Ring, node, typ, bucket, key string, n uint32) bool {
 		}
 	}
 	return false
+}
+
+func replicas(objs []storeArgs) []kv.Replica {
+	rs := make([]kv.Replica, len(objs))
+	for i, a := range objs {
+		rs[i] = kv.Replica{Type: string(a.Type), Bucket: string(a.Bucket), Key: string(a.Key), Object: a.Object}
+	}
+	return rs
+}
+
+// Handoff batches: a bulk store carries up to bulkObjects objects or about
+// bulkBytes of values, whichever comes first.
+const (
+	bulkObjects = 256
+	bulkBytes   = 8 << 20
+)
+
+// bulkBuffer collects objects for bulk stores and flushes full batches.
+type bulkBuffer struct {
+	objs  []storeArgs
+	size  int
+	flush func([]storeArgs) error
+}
+
+func (b *bulkBuffer) add(a storeArgs) error {
+	b.objs = append(b.objs, a)
+	b.size += a.Object.Size()
+	if len(b.objs) >= bulkObjects || b.size >= bulkBytes {
+		return b.done()
+	}
+	return nil
+}
+
+// done flushes what is left.
+func (b *bulkBuffer) done() error {
+	if len(b.objs) == 0 {
+		return nil
+	}
+	err := b.flush(b.objs)
+	b.objs, b.size = nil, 0
+	return err
 }

@@ -53,6 +53,7 @@ func OpenBoltBackend(path string, opts BoltOptions) (*BoltBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv: open %s: %w", path, err)
 	}
+	db.MaxBatchSize = BulkConcurrency
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktObjects, bktIndex, bktTombstones, bktMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -92,6 +93,17 @@ func (b *BoltBackend) Get(k ObjectKey) (obj Object, found bool, err error) {
 
 // Put implements Backend.
 func (b *BoltBackend) Put(k ObjectKey, obj Object, del, add []IndexEntry) error {
+	return b.put(k, obj, del, add, b.db.Update)
+}
+
+// PutBatched is Put for bulk writers (a handoff): concurrent calls share
+// one transaction and one fsync (bolt's DB.Batch), at the price of up to
+// MaxBatchDelay of latency each.
+func (b *BoltBackend) PutBatched(k ObjectKey, obj Object, del, add []IndexEntry) error {
+	return b.put(k, obj, del, add, b.db.Batch)
+}
+
+func (b *BoltBackend) put(k ObjectKey, obj Object, del, add []IndexEntry, update func(func(*bolt.Tx) error) error) error {
 	key := appendObjKey(make([]byte, 0, 64), k)
 	val := encodeObject(make([]byte, 0, obj.Size()+64), &obj)
 	idel, err := boltIndexKeys(k, del)
@@ -102,7 +114,7 @@ func (b *BoltBackend) Put(k ObjectKey, obj Object, del, add []IndexEntry) error 
 	if err != nil {
 		return err
 	}
-	return boltErr(b.db.Update(func(tx *bolt.Tx) error {
+	return boltErr(update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bktObjects).Put(key, val); err != nil {
 			return err
 		}

@@ -887,3 +887,40 @@ func TestOpenBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreReplicas: a bulk store (handoff) merges every object as
+// StoreReplica does, counts only those that changed the store, and keeps
+// them across a reopen (the bolt backend's shared commits are durable).
+func TestStoreReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
+		src, dst := newEnv(Options{Actor: "S"}), newEnv(Options{Actor: "D"})
+		var rs []Replica
+		for i := range 500 {
+			key := fmt.Sprint(i)
+			src.put(DefaultType, "b", key, nil, "v"+key)
+			o, _, _ := src.e.FetchReplica(ctx, DefaultType, "b", key)
+			rs = append(rs, Replica{Type: DefaultType, Bucket: "b", Key: key, Object: o})
+		}
+		stored, err := dst.e.StoreReplicas(ctx, rs)
+		if err != nil || stored != 500 {
+			t.Fatalf("StoreReplicas: stored %d, err %v; want 500", stored, err)
+		}
+		if stored, err := dst.e.StoreReplicas(ctx, rs); err != nil || stored != 0 {
+			t.Fatalf("StoreReplicas again: stored %d, err %v; want 0", stored, err)
+		}
+		if dst.kind.name != "memory" {
+			dst.reopen()
+		}
+		for i := range 500 {
+			got := values(dst.get(DefaultType, "b", fmt.Sprint(i)).Object)
+			want := []string{"v" + fmt.Sprint(i)}
+			if !slices.Equal(got, want) {
+				t.Fatalf("key %d after bulk store and reopen: %v, want %v", i, got, want)
+			}
+		}
+		bad := []Replica{{Type: DefaultType, Bucket: "b", Key: "x", Object: Object{}}}
+		if _, err := dst.e.StoreReplicas(ctx, bad); err == nil {
+			t.Error("a replica without a clock was accepted")
+		}
+	})
+}

@@ -485,6 +485,51 @@ func (e *Engine) FetchReplica(ctx context.Context, typ, bucket, key string) (Obj
 // obj must carry a non-empty canonical clock; its siblings' VTag, LastMod
 // and Deleted are kept as given.
 func (e *Engine) StoreReplica(ctx context.Context, typ, bucket, key string, obj Object) (Object, bool, error) {
+	return e.storeReplica(ctx, typ, bucket, key, obj, false)
+}
+
+// BulkConcurrency is how many objects StoreReplicas merges at once; a
+// bolt backend commits up to this many in one transaction.
+const BulkConcurrency = 64
+
+// Replica is one object of a bulk store.
+type Replica struct {
+	Type, Bucket, Key string
+	Object            Object
+}
+
+// StoreReplicas merges many replicas (a handoff) as StoreReplica does,
+// BulkConcurrency at a time, sharing the backend's commits where it can
+// (bolt: one fsync per batch instead of one per object). It returns how
+// many changed the store and the first error.
+func (e *Engine) StoreReplicas(ctx context.Context, rs []Replica) (stored int, err error) {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, BulkConcurrency)
+	)
+	for _, r := range rs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, wrote, err := e.storeReplica(ctx, r.Type, r.Bucket, r.Key, r.Object, true)
+			mu.Lock()
+			defer mu.Unlock()
+			if wrote {
+				stored++
+			}
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("kv: store replica %s/%s/%s: %w", r.Type, r.Bucket, r.Key, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return stored, firstErr
+}
+
+func (e *Engine) storeReplica(ctx context.Context, typ, bucket, key string, obj Object, bulk bool) (Object, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Object{}, false, err
 	}
@@ -524,7 +569,7 @@ func (e *Engine) StoreReplica(ctx context.Context, typ, bucket, key string, obj 
 	if found && sameObject(cur, next) {
 		return cur.Clone(), false, nil
 	}
-	if err := e.store(k, cur, next); err != nil {
+	if err := e.storeWith(k, cur, next, bulk); err != nil {
 		return Object{}, false, err
 	}
 	return next.Clone(), true, nil
@@ -560,9 +605,20 @@ func (e *Engine) current(k ObjectKey) (Object, bool, error) {
 
 // store writes next over cur, updating index entries, and schedules a
 // tombstone for reaping.
-func (e *Engine) store(k ObjectKey, cur, next Object) error {
+func (e *Engine) store(k ObjectKey, cur, next Object) error { return e.storeWith(k, cur, next, false) }
+
+// batchPutter is a Backend whose concurrent puts can share a commit.
+type batchPutter interface {
+	PutBatched(k ObjectKey, obj Object, del, add []IndexEntry) error
+}
+
+func (e *Engine) storeWith(k ObjectKey, cur, next Object, bulk bool) error {
 	del, add := diffEntries(cur.IndexEntries(), next.IndexEntries())
-	if err := e.be.Put(k, next, del, add); err != nil {
+	put := e.be.Put
+	if bp, ok := e.be.(batchPutter); ok && bulk {
+		put = bp.PutBatched
+	}
+	if err := put(k, next, del, add); err != nil {
 		return err
 	}
 	if next.IsTombstone() {
