@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rmf-go/rmf/internal/httpauth"
 )
 
 // NodeStatus is one node in GET /status.
@@ -133,7 +135,17 @@ var adminPage = template.Must(template.ParseFS(adminUI, "ui/status.html"))
 // AdminHandler serves the admin listener: GET / (status page), GET
 // /status (JSON), GET /metrics (Prometheus text) and GET /health (200 when
 // at least one node is available, else 503). d may be nil (static nodes).
+// With Config.AdminToken, all but /health need the token.
 func (p *Proxy) AdminHandler(d *Discovery) http.Handler {
+	guard := httpauth.New(p.Config.AdminToken)
+	guard.AllowQuery = true
+	return guard.Wrap(p.adminMux(d), func(r *http.Request) bool { return r.URL.Path != "/health" },
+		func(w http.ResponseWriter, msg string) {
+			http.Error(w, "director admin: "+msg, http.StatusUnauthorized)
+		})
+}
+
+func (p *Proxy) adminMux(d *Discovery) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&proxyCollector{p: p, d: d})
 	mux := http.NewServeMux()

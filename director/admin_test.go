@@ -284,3 +284,47 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
 }
+
+// TestAdminToken: with AdminToken, the page, /status and /metrics need the
+// token (header, or ?token= for a browser), /health does not, and the page
+// forwards its ?token= to the /status it polls.
+func TestAdminToken(t *testing.T) {
+	nodes := startCluster(t, 1)
+	p, _ := startProxy(t, Config{AdminToken: "s3cret"}, nodes)
+	admin := httptest.NewServer(p.AdminHandler(nil))
+	defer admin.Close()
+	get := func(path, auth string) (int, string) {
+		req, _ := http.NewRequest("GET", admin.URL+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/", "/status", "/metrics"} {
+		if code, body := get(path, ""); code != http.StatusUnauthorized || !strings.Contains(body, "token") {
+			t.Errorf("GET %s without the token: %d %q", path, code, body)
+		}
+		if code, _ := get(path, "Bearer nope"); code != http.StatusUnauthorized {
+			t.Errorf("GET %s with a wrong token: %d", path, code)
+		}
+		if code, _ := get(path, "Bearer s3cret"); code != http.StatusOK {
+			t.Errorf("GET %s with the token: %d", path, code)
+		}
+		if code, _ := get(path+"?token=s3cret", ""); code != http.StatusOK {
+			t.Errorf("GET %s?token=: %d", path, code)
+		}
+	}
+	waitFor(t, 5*time.Second, "node available", func() bool {
+		code, _ := get("/health", "")
+		return code == http.StatusOK
+	})
+	if _, page := get("/?token=s3cret", ""); !strings.Contains(page, `fetch("status"+location.search`) {
+		t.Error("the status page does not pass its ?token= on to /status")
+	}
+}

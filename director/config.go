@@ -79,6 +79,10 @@ type Config struct {
 	// it Proxy.Table returns nil and the admin views take their counts
 	// from Stats (draining nodes are then not listed). Default false: on.
 	DisableConnTable bool
+	// AdminToken, if set, is required on the admin listener's /, /status
+	// and /metrics (Authorization: Bearer, or ?token= for a browser
+	// opening the page); /health stays open for probes.
+	AdminToken string
 	// Dial, if set, replaces net.Dialer for backend connections (tests,
 	// fault injection). The deadline of ctx bounds the dial.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/rmf-go/rmf/internal/zkstate"
+
+	"github.com/rmf-go/rmf/internal/httpauth"
 )
 
 // Default node resources of a new cluster.
@@ -90,8 +92,15 @@ func apiErr(status int, format string, a ...any) error {
 }
 
 // Handler is the scheduler's HTTP API under /api/v1 (see docs/http-api.md),
-// plus /static/ for the executor artifact.
+// plus /static/ for the executor artifact. With Config.APIToken, mutating
+// calls need the token.
 func (s *Scheduler) Handler(staticDir string) http.Handler {
+	return httpauth.New(s.cfg.APIToken).Wrap(s.mux(staticDir), httpauth.Mutating, func(w http.ResponseWriter, msg string) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
+	})
+}
+
+func (s *Scheduler) mux(staticDir string) http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn func(r *http.Request) (int, any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

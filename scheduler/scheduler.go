@@ -76,6 +76,9 @@ type Config struct {
 	// (gone, or not coming back) before it is placed again elsewhere,
 	// with a new volume. Default 10m.
 	AgentTimeout time.Duration
+	// APIToken, if set, is required (Authorization: Bearer) on the API's
+	// mutating endpoints; reads stay open.
+	APIToken string
 	// LeaveTimeout bounds a removed node's leave (the handoff of its
 	// data); past it the node is killed. Default 30m.
 	LeaveTimeout time.Duration

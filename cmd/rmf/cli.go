@@ -19,12 +19,14 @@ import (
 
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
+
+	"github.com/rmf-go/rmf/internal/httpauth"
 )
 
 // apiOpts are the flags every cluster and node command shares.
 type apiOpts struct {
-	api, zk, framework string
-	json               bool
+	api, zk, framework, token string
+	json                      bool
 }
 
 func (o *apiOpts) register(cmd *cobra.Command) {
@@ -32,6 +34,7 @@ func (o *apiOpts) register(cmd *cobra.Command) {
 	pf.StringVar(&o.api, "api", "", "scheduler API URL (default: the uri in ZooKeeper when --zk is given, else http://"+defaultAPIAddr+")")
 	pf.StringVar(&o.zk, "zk", "", "ZooKeeper servers, to find the scheduler API")
 	pf.StringVar(&o.framework, "framework", defaultFramework, "framework name in ZooKeeper")
+	pf.StringVar(&o.token, "api-token", "", "bearer token the scheduler API requires for changes (its --api-token)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
 }
 
@@ -82,6 +85,9 @@ func (o *apiOpts) do(ctx context.Context, method, path string, body io.Reader, c
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if o.token != "" {
+		req.Header.Set(httpauth.Header, "Bearer "+o.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

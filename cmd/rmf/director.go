@@ -179,6 +179,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	f.StringVar(&pbAddr, "pb", defaultPBAddr, "Protocol Buffers listen address")
 	f.StringVar(&httpAddr, "http", defaultHTTPAddr, "Riak HTTP API listen address (empty: no HTTP proxy)")
 	f.StringVar(&adminAddr, "admin", defaultAdminAddr, "admin listen address: status page, /status, /metrics, /health (empty: off)")
+	f.StringVar(&cfg.AdminToken, "api-token", "", "bearer token required on the admin listener but /health (browsers: ?token=...; empty: none)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")

@@ -104,6 +104,7 @@ which executors fetch.`,
 	f.StringVar(&cfg.Role, "role", scheduler.DefaultRole, "Mesos role of reservations")
 	f.StringVar(&cfg.Principal, "principal", "riak", "Mesos principal")
 	f.DurationVar(&cfg.FailoverTimeout, "failover-timeout", scheduler.DefaultFailoverTimeout, "framework failover timeout")
+	f.StringVar(&cfg.APIToken, "api-token", "", "bearer token required on the API's mutating endpoints (empty: none)")
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
