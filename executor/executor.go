@@ -52,6 +52,9 @@ type Config struct {
 	// HTTPTimeout bounds connecting to the agent and its response headers.
 	// Default DefaultHTTPTimeout.
 	HTTPTimeout time.Duration
+	// ZKAuth is the ZooKeeper digest credential ("user:password") the
+	// framework runs with (zkstate.WithDigestAuth); empty: none.
+	ZKAuth string
 	// Logger defaults to a text logger on stderr.
 	Logger *slog.Logger
 }

@@ -261,7 +261,11 @@ func locateRiak(sandbox string) (legacyAdmin bool, err error) {
 func (r *runner) startErlpmd(t nodetask.Task) error {
 	ctx, cancel := context.WithTimeout(r.killCtx, 30*time.Second)
 	defer cancel()
-	store, err := zkstate.Connect(ctx, strings.Split(t.ZooKeeper, ","), zkstate.WithLogger(r.log))
+	opts := []zkstate.Option{zkstate.WithLogger(r.log)}
+	if r.e.cfg.ZKAuth != "" {
+		opts = append(opts, zkstate.WithDigestAuth(r.e.cfg.ZKAuth))
+	}
+	store, err := zkstate.Connect(ctx, strings.Split(t.ZooKeeper, ","), opts...)
 	if err != nil {
 		return fmt.Errorf("connect to ZooKeeper %s: %w", t.ZooKeeper, err)
 	}

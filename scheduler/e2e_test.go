@@ -51,6 +51,7 @@ func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
 	api := testutil.FreeAddr(t)
 	var log bytes.Buffer
 	cmd := exec.Command(bin, "scheduler", "--master", master, "--zk", zk, "--api", api, "--failover-timeout", "10m", "--agent-timeout", "5s",
+		"--zk-auth", "rmf:e2e-secret", // znodes writable only by the framework; executors get it from the scheduler
 		"--executor-command", bin+" executor")
 	cmd.Stdout, cmd.Stderr = &syncWriter{w: &log}, &syncWriter{w: &log}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

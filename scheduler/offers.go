@@ -341,6 +341,11 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	// No shell: the executor is exec'd with an argument vector.
 	argv := strings.Fields(s.cfg.ExecutorCommand)
 	cmd := &mesos.CommandInfo{Value: &argv[0], Arguments: argv, Shell: ptr(false)}
+	if s.cfg.ZKAuth != "" {
+		cmd.Environment = &mesos.Environment{Variables: []mesos.Environment_Variable{
+			{Name: "RMF_ZK_AUTH", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(s.cfg.ZKAuth)},
+		}}
+	}
 	if s.cfg.ExecutorURI != "" {
 		cmd.URIs = append(cmd.URIs, mesos.CommandInfo_URI{Value: s.cfg.ExecutorURI, Executable: ptr(true), OutputFile: ptr("rmf")})
 	}

@@ -76,6 +76,9 @@ type Config struct {
 	// (gone, or not coming back) before it is placed again elsewhere,
 	// with a new volume. Default 10m.
 	AgentTimeout time.Duration
+	// ZKAuth is the ZooKeeper digest credential ("user:password") the
+	// framework's Store uses; executors get it in RMF_ZK_AUTH.
+	ZKAuth string
 	// APIToken, if set, is required (Authorization: Bearer) on the API's
 	// mutating endpoints; reads stay open.
 	APIToken string

@@ -22,7 +22,7 @@ import (
 const directorShutdownTimeout = 30 * time.Second
 
 func newDirectorCmd() *cobra.Command {
-	var pbAddr, httpAddr, adminAddr, zk, framework, cluster, policyName string
+	var pbAddr, httpAddr, adminAddr, zk, zkAuth, framework, cluster, policyName string
 	var nodes []string
 	var cfg director.Config
 	cmd := &cobra.Command{
@@ -79,7 +79,12 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 			var disc *director.Discovery
 			if zk != "" {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
+				opts, err := zkOptions(log, zkAuth)
+				if err != nil {
+					cancel()
+					return err
+				}
+				store, err := zkstate.Connect(cctx, strings.Split(zk, ","), opts...)
 				cancel()
 				if err != nil {
 					return fmt.Errorf("director: connect to ZooKeeper %s: %w", zk, err)
@@ -182,6 +187,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	f.StringVar(&cfg.AdminToken, "api-token", "", "bearer token required on the admin listener but /health (browsers: ?token=...; empty: none)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
+	f.StringVar(&zkAuth, "zk-auth", "", zkAuthUsage)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&cluster, "cluster", "", "cluster name in ZooKeeper")
 	f.StringVar(&policyName, "policy", balancer.PolicyLeastOutstanding, "balancing policy: least-outstanding, round-robin or p2c")

@@ -16,7 +16,7 @@ import (
 )
 
 func newErlpmdCmd() *cobra.Command {
-	var listen, zkServers, framework, host string
+	var listen, zkServers, zkAuth, framework, host string
 	var allowStop bool
 	cmd := &cobra.Command{
 		Use:   "erlpmd",
@@ -36,7 +36,12 @@ found through any other. See docs/erlpmd.md.`,
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			store, err := zkstate.Connect(cctx, strings.Split(zkServers, ","), zkstate.WithLogger(log))
+			opts, err := zkOptions(log, zkAuth)
+			if err != nil {
+				cancel()
+				return err
+			}
+			store, err := zkstate.Connect(cctx, strings.Split(zkServers, ","), opts...)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("erlpmd: connect to ZooKeeper %s: %w", zkServers, err)
@@ -69,6 +74,7 @@ found through any other. See docs/erlpmd.md.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:4369", "EPMD listen address")
 	f.StringVar(&zkServers, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
+	f.StringVar(&zkAuth, "zk-auth", "", zkAuthUsage)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&host, "host", "", "host published for nodes registered here (default: the listen IP)")
 	f.BoolVar(&allowStop, "allow-stop", false, "accept KILL_REQ and STOP_REQ (refused by default, as epmd does)")

@@ -36,6 +36,7 @@ KILL or SHUTDOWN. See docs/executor.md.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&cfg.StartTimeout, "start-timeout", executor.DefaultStartTimeout, "how long the node may take to answer a PB ping")
+	f.StringVar(&cfg.ZKAuth, "zk-auth", "", "ZooKeeper digest credential USER:PASSWORD (the scheduler passes its own in RMF_ZK_AUTH)")
 	f.DurationVar(&cfg.HealthInterval, "health-interval", executor.DefaultHealthInterval, "PB ping period once the node runs")
 	return annotateEnv(cmd)
 }

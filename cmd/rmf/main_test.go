@@ -22,6 +22,7 @@ func TestRun(t *testing.T) {
 		{name: "unknown flag", args: []string{"director", "--bogus"}, wantCode: exitUsage, wantStderr: "unknown flag: --bogus"},
 		{name: "group without verb", args: []string{"node"}, wantCode: exitUsage, wantStderr: "rmf node needs one of"},
 		{name: "bad env value", args: []string{"mesos-local"}, env: map[string]string{"RMF_AGENTS": "many"}, wantCode: exitUsage, wantStderr: `invalid RMF_AGENTS="many"`},
+		{name: "bad zk auth", args: []string{"erlpmd", "--zk", "127.0.0.1:1", "--zk-auth", "nopassword"}, wantCode: exitUsage, wantStderr: "--zk-auth: zkstate: ZooKeeper auth must be USER:PASSWORD"},
 		{name: "stray argument", args: []string{"version", "extra"}, wantCode: exitUsage, wantStderr: "unknown command"},
 	}
 	for _, tc := range tests {

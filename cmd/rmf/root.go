@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 // Defaults shared by several subcommands; they follow Riak and the original
@@ -113,4 +116,20 @@ func annotateEnv(cmd *cobra.Command) *cobra.Command {
 		f.Usage = fmt.Sprintf("%s [$%s]", f.Usage, envName(f.Name))
 	})
 	return cmd
+}
+
+// zkAuthUsage documents --zk-auth wherever a command writes to ZooKeeper.
+const zkAuthUsage = "ZooKeeper digest credential USER:PASSWORD: znodes this process creates can be changed only with it (read by anyone); see docs/security.md"
+
+// zkOptions are the zkstate options of a command: its logger and, with
+// --zk-auth, digest authentication (a malformed credential is a usage error).
+func zkOptions(log *slog.Logger, zkAuth string) ([]zkstate.Option, error) {
+	opts := []zkstate.Option{zkstate.WithLogger(log)}
+	if zkAuth != "" {
+		if _, _, err := zkstate.ParseDigestAuth(zkAuth); err != nil {
+			return nil, usageErrorf("--zk-auth: %v", err)
+		}
+		opts = append(opts, zkstate.WithDigestAuth(zkAuth))
+	}
+	return opts, nil
 }

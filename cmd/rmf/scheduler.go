@@ -20,7 +20,7 @@ import (
 
 func newSchedulerCmd() *cobra.Command {
 	var cfg scheduler.Config
-	var zk, framework, api, advertise, staticDir string
+	var zk, zkAuth, framework, api, advertise, staticDir string
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Riak Mesos framework scheduler",
@@ -50,7 +50,12 @@ which executors fetch.`,
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
+			opts, err := zkOptions(log, zkAuth)
+			if err != nil {
+				cancel()
+				return err
+			}
+			store, err := zkstate.Connect(cctx, strings.Split(zk, ","), opts...)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("scheduler: connect to ZooKeeper %s: %w", zk, err)
@@ -69,7 +74,7 @@ which executors fetch.`,
 				apiURL = strings.TrimRight(advertise, "/")
 			}
 			host, _ := os.Hostname()
-			cfg.Framework, cfg.ZooKeeper, cfg.Logger = fw, zk, log
+			cfg.Framework, cfg.ZooKeeper, cfg.ZKAuth, cfg.Logger = fw, zk, zkAuth, log
 			cfg.ID = fmt.Sprintf("%s:%d@%s", host, os.Getpid(), apiURL)
 			if cfg.ExecutorURI == "" && cfg.ExecutorCommand == "" {
 				cfg.ExecutorURI = apiURL + "/static/rmf"
@@ -98,6 +103,7 @@ which executors fetch.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master URL")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
+	f.StringVar(&zkAuth, "zk-auth", "", zkAuthUsage)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name")
 	f.StringVar(&api, "api", defaultAPIAddr, "scheduler HTTP API listen address")
 	f.StringVar(&advertise, "advertise-api", "", "API URL to publish in ZooKeeper and give executors (default http://<--api>)")

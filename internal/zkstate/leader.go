@@ -39,7 +39,7 @@ func (f *Framework) Campaign(ctx context.Context, id string) (*Leadership, error
 		if err := s.ensureDir(ctx, dir); err != nil && !IsTransient(err) {
 			return nil, err
 		}
-		_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, []byte(id), zk.FlagEphemeral, worldACL) })
+		_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, []byte(id), zk.FlagEphemeral, s.acl) })
 		if err == nil {
 			return f.hold(p), nil
 		}

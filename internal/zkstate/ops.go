@@ -197,7 +197,7 @@ func (s *Store) set(ctx context.Context, op, p string, data []byte, version int3
 // parents as empty persistent znodes.
 func (s *Store) create(ctx context.Context, p string, data []byte, flags int32) error {
 	for attempt := 0; ; attempt++ {
-		_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, data, flags, worldACL) })
+		_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, data, flags, s.acl) })
 		if errors.Is(err, zk.ErrNoNode) && attempt < 3 {
 			if err := s.ensureDir(ctx, path.Dir(p)); err != nil {
 				return err
@@ -211,7 +211,7 @@ func (s *Store) create(ctx context.Context, p string, data []byte, flags int32) 
 // createNoParents creates znode p with flags; ErrNotFound if its parent is
 // missing.
 func (s *Store) createNoParents(ctx context.Context, p string, data []byte, flags int32) error {
-	_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, data, flags, worldACL) })
+	_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, data, flags, s.acl) })
 	return mapErr("create", p, err)
 }
 
@@ -221,7 +221,7 @@ func (s *Store) ensureDir(ctx context.Context, p string) error {
 		return nil
 	}
 	for attempt := 0; ; attempt++ {
-		_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, nil, 0, worldACL) })
+		_, err := call(ctx, s, func(c *zk.Conn) (string, error) { return c.Create(p, nil, 0, s.acl) })
 		switch {
 		case err == nil, errors.Is(err, zk.ErrNodeExists):
 			return nil

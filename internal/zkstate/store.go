@@ -2,6 +2,7 @@ package zkstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -27,6 +28,25 @@ type options struct {
 	sessionTimeout time.Duration
 	logger         *slog.Logger
 	dialer         zk.Dialer
+	auth           string // "user:password" for digest auth
+}
+
+// WithDigestAuth authenticates the session with ZooKeeper's digest scheme
+// ("user:password", see ParseDigestAuth) and creates every znode with an
+// ACL that lets only that identity change it; anyone may read (directors
+// and erlpmd lookups need no secret). go-zookeeper re-sends the credentials
+// after each reconnect.
+func WithDigestAuth(userPassword string) Option {
+	return func(o *options) { o.auth = userPassword }
+}
+
+// ParseDigestAuth checks a "user:password" credential for WithDigestAuth.
+func ParseDigestAuth(s string) (user, password string, err error) {
+	user, password, ok := strings.Cut(s, ":")
+	if !ok || user == "" || password == "" {
+		return "", "", errors.New("zkstate: ZooKeeper auth must be USER:PASSWORD")
+	}
+	return user, password, nil
 }
 
 // WithSessionTimeout sets the requested session timeout (default
@@ -53,6 +73,7 @@ func WithDialer(d zk.Dialer) Option {
 // are deleted by the server at once.
 type Store struct {
 	conn   atomic.Pointer[zk.Conn]
+	acl    []zk.ACL // of every znode this Store creates
 	log    *slog.Logger
 	tmo    time.Duration
 	done   chan struct{} // closed by Close
@@ -72,7 +93,16 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Store, err
 	for _, opt := range opts {
 		opt(&o)
 	}
+	acl := worldACL
+	if o.auth != "" {
+		user, password, err := ParseDigestAuth(o.auth)
+		if err != nil {
+			return nil, err
+		}
+		acl = append(zk.DigestACL(zk.PermAll, user, password), zk.WorldACL(zk.PermRead)...)
+	}
 	s := &Store{
+		acl:    acl,
 		log:    o.logger.With("component", "zkstate"),
 		tmo:    o.sessionTimeout,
 		done:   make(chan struct{}),
@@ -109,6 +139,12 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Store, err
 		case <-ctx.Done():
 			s.Close()
 			return nil, fmt.Errorf("zkstate: connect %v: no session: %w", servers, ctx.Err())
+		}
+	}
+	if o.auth != "" {
+		if err := conn.AddAuth("digest", []byte(o.auth)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("zkstate: digest auth: %w", err)
 		}
 	}
 	return s, nil
