@@ -113,7 +113,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 					_ = p.Close()
 					return fmt.Errorf("director: %w", err)
 				}
-				hsrv, herrc = newDirectorHTTPServer(p, log), make(chan error, 1)
+				hsrv, herrc = newDirectorHTTPServer(p, log, httpHeaderTimeout), make(chan error, 1)
 				go func() {
 					if err := hsrv.Serve(hln); !errors.Is(err, http.ErrServerClosed) {
 						herrc <- fmt.Errorf("director: http: %w", err)
@@ -201,16 +201,22 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	return annotateEnv(cmd)
 }
 
+// Limits of the director's HTTP listener against slow or bloated clients.
+const (
+	httpHeaderTimeout = 10 * time.Second // a client has this long to send its headers (slowloris)
+	httpMaxHeader     = 1 << 20          // larger headers get 431
+)
+
 // newDirectorHTTPServer serves p's HTTP proxy. No read or write timeout:
 // bodies may be large and listings stream for long (the proxy's
 // RequestTimeout bounds each request); slow headers and idle connections
 // are bounded.
-func newDirectorHTTPServer(p *director.Proxy, log *slog.Logger) *http.Server {
+func newDirectorHTTPServer(p *director.Proxy, log *slog.Logger, headerTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           p.HTTPHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
+		MaxHeaderBytes:    httpMaxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
