@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -113,6 +114,9 @@ func Unmarshal(b []byte) (Task, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
 		return t, fmt.Errorf("nodetask: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return t, errors.New("nodetask: task data continues after the JSON object")
 	}
 	return t, t.Validate()
 }
