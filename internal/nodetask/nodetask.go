@@ -73,6 +73,8 @@ func (t Task) Validate() error {
 	}
 	if alive, host, ok := strings.Cut(t.NodeName, "@"); !ok || alive == "" || host == "" {
 		errs = append(errs, fmt.Errorf("nodetask: node_name %q: want name@host", t.NodeName))
+	} else if err := zkstate.ValidateName(t.NodeName); err != nil {
+		errs = append(errs, fmt.Errorf("nodetask: node_name: %w", err))
 	}
 	if t.Flavor != FlavorDevnode && t.Flavor != FlavorRiak {
 		errs = append(errs, fmt.Errorf("nodetask: flavor %q: want %s or %s", t.Flavor, FlavorDevnode, FlavorRiak))

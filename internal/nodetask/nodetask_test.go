@@ -25,12 +25,14 @@ func TestRoundTrip(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	for name, mut := range map[string]func(*Task){
-		"flavor":    func(t *Task) { t.Flavor = "x" },
-		"node name": func(t *Task) { t.NodeName = "nohost" },
-		"cluster":   func(t *Task) { t.Cluster = "../etc" },
-		"port":      func(t *Task) { t.Ports.Erlpmd = 0 },
-		"host":      func(t *Task) { t.Host = "a b" },
-		"tarball":   func(t *Task) { t.Flavor = FlavorRiak },
+		"flavor":           func(t *Task) { t.Flavor = "x" },
+		"node name":        func(t *Task) { t.NodeName = "nohost" },
+		"node name chars":  func(t *Task) { t.NodeName = "a b@host" },
+		"node name length": func(t *Task) { t.NodeName = "a@" + strings.Repeat("h", 300) },
+		"cluster":          func(t *Task) { t.Cluster = "../etc" },
+		"port":             func(t *Task) { t.Ports.Erlpmd = 0 },
+		"host":             func(t *Task) { t.Host = "a b" },
+		"tarball":          func(t *Task) { t.Flavor = FlavorRiak },
 	} {
 		tk := valid()
 		mut(&tk)
