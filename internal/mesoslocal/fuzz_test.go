@@ -13,7 +13,7 @@ import (
 // FuzzDecodeCall is the front of POST /api/v1/scheduler and
 // /api/v1/executor: Content-Type and Accept negotiation, then the body
 // decoded into a scheduler or executor call. Any request gets a call or a
-// 4xx answer, never a panic; a decoded call marshals again.
+// 4xx answer, never a panic.
 func FuzzDecodeCall(f *testing.F) {
 	subscribe, _ := (&scheduler.Call{Type: scheduler.Call_SUBSCRIBE}).Marshal()
 	exsub, _ := (&execapi.Call{Type: execapi.Call_SUBSCRIBE}).Marshal()
@@ -63,9 +63,9 @@ func FuzzDecodeCall(f *testing.F) {
 			}
 			return
 		}
-		if _, err := call.Marshal(); err != nil {
-			t.Fatalf("decoded call does not marshal: %v", err)
-		}
+		// JSON does not check proto2 required fields (the handlers do), so
+		// marshalling may fail, but it must not panic.
+		_, _ = call.Marshal()
 	})
 }
 
