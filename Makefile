@@ -4,7 +4,8 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-FUZZTIME ?= 10s
+FUZZTIME ?= 60s
+FUZZPARALLEL ?= 1
 # Go tests run with the race detector; the whole run must stay well under
 # 15 minutes on 2 cores.
 TESTFLAGS ?= -race -count=1 -timeout 12m
@@ -41,9 +42,9 @@ bench: build
 	./bin/rmf bench compare --nodes 3 --driver $${BENCH_DRIVER:-riak-go-client} --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-3} --out bench-out/compare
 	@if [ -n "$(BENCH_GO)" ]; then $(GO) test -run '^$$' -bench . -benchmem ./...; fi
 
-## fuzz: run every fuzz target for FUZZTIME (default 10s) each
+## fuzz: run every fuzz target for FUZZTIME (default 60s) each, with FUZZPARALLEL workers (default 1)
 fuzz:
-	@.ci/fuzz $(FUZZTIME)
+	@FUZZPARALLEL=$(FUZZPARALLEL) .ci/fuzz $(FUZZTIME)
 
 ## lint: go vet and a gofmt check
 lint: fmt-check

@@ -62,6 +62,16 @@ func TestRenderConfigs(t *testing.T) {
 		},
 		{name: "unknown variable", riakConf: "x = {{.Nope}}", wantErr: "template riak.conf"},
 		{name: "syntax error", adv: "{{.Host", wantErr: "template advanced.config"},
+		// Limits: no hang, no huge allocation, whatever the template.
+		{name: "range", riakConf: "{{range 3000000000}}{{end}}", wantErr: "range is not supported"},
+		{name: "template call", adv: `{{define "a"}}{{end}}{{template "a"}}`, wantErr: "template calls are not supported"},
+		{name: "block", adv: `{{block "a" .}}x{{end}}`, wantErr: "template calls are not supported"},
+		{name: "nested range", riakConf: "{{if .Host}}{{with .Node}}{{range 3}}{{end}}{{end}}{{end}}", wantErr: "range is not supported"},
+		{name: "printf width", riakConf: `{{printf "%0999999d" 1}}`, wantErr: "width or precision above 1024"},
+		{name: "printf star", riakConf: `{{printf "%*d" 999999 1}}`, wantErr: "'*' widths"},
+		{name: "printf ok", riakConf: `x = {{printf "%-8s|%5.2f|%%|%08d" .Cluster 1.5 .PBPort}}`, wantRC: []string{"x = default | 1.50|%|00031000"}},
+		{name: "output too large", riakConf: strings.Repeat(`{{printf "%01000d" 1}}`, 1100), wantErr: "output larger than"},
+		{name: "text too large", adv: strings.Repeat("x", MaxTemplateSize+1), wantErr: "bytes (max"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,7 +105,10 @@ func CheckConstraints(cons []zkstate.Constraint, h Host, placed []Host) (bool, s
 				return false, fmt.Sprintf("%s CLUSTER %s: agent has %s=%q", c.Field, want, c.Field, v)
 			}
 		case OpLike, OpUnlike:
-			re := regexp.MustCompile("^(?:" + c.Value + ")$")
+			re, err := regexp.Compile("^(?:" + c.Value + ")$")
+			if err != nil { // a stored record is checked for shape only
+				return false, fmt.Sprintf("%s %s: bad regular expression: %v", c.Field, c.Operator, err)
+			}
 			match := has && re.MatchString(v)
 			if c.Operator == OpLike && !match {
 				return false, fmt.Sprintf("%s LIKE %s: agent has %s=%q", c.Field, c.Value, c.Field, v)
@@ -177,14 +180,19 @@ func Rank(hosts []Host, placed []Host) []Host {
 // PortRange is an inclusive range of ports offered.
 type PortRange struct{ Begin, End uint64 }
 
-// PickPorts takes n ports from the offered ranges, skipping ports in use
-// (those are never offered by Mesos; the set guards against stale views).
+// PickPorts takes n distinct TCP ports (1..65535) from the offered ranges,
+// skipping ports in use (those are never offered by Mesos; the set guards
+// against stale views).
 func PickPorts(ranges []PortRange, n int, used map[uint64]bool) ([]uint64, bool) {
 	var out []uint64
+	taken := map[uint64]bool{}
 	for _, r := range ranges {
-		for p := r.Begin; p <= r.End && len(out) < n; p++ {
-			if !used[p] {
+		// Clamped, so that the loop neither wraps at the top of uint64
+		// nor runs through ports TCP does not have.
+		for p := max(r.Begin, 1); p <= min(r.End, 65535) && len(out) < n; p++ {
+			if !used[p] && !taken[p] {
 				out = append(out, p)
+				taken[p] = true
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,6 +82,12 @@ func TestPickPorts(t *testing.T) {
 	}
 	if _, ok := PickPorts([]PortRange{{1, 3}}, 5, nil); ok {
 		t.Error("too few ports accepted")
+	}
+	// Ports that are no TCP ports, at the top of uint64 (the loop wrapped
+	// to 0), or offered twice are not picked.
+	ps, ok = PickPorts([]PortRange{{math.MaxUint64 - 1, math.MaxUint64}, {65534, 70000}, {0, 1}, {1, 1}}, 5, nil)
+	if ok || !slices.Equal(ps, []uint64{65534, 65535, 1}) {
+		t.Errorf("%v %v", ps, ok)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -264,8 +265,8 @@ func agentResources(spec string, i int) (mesos.Resources, error) {
 		for _, rg := range r.Ranges.Range {
 			lo, hi = min(lo, rg.Begin), max(hi, rg.End)
 		}
-		shift := uint64(i-1) * (hi - lo + 1)
-		if shift > lo || lo-shift < 1024 {
+		over, shift := bits.Mul64(uint64(i-1), hi-lo+1)
+		if over != 0 || shift > lo || lo-shift < 1024 {
 			return nil, fmt.Errorf("mesoslocal: ports %d-%d are too low to give agent %d a range of its own below them", lo, hi, i)
 		}
 		for k := range r.Ranges.Range {

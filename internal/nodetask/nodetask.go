@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -72,6 +73,8 @@ func (t Task) Validate() error {
 	}
 	if alive, host, ok := strings.Cut(t.NodeName, "@"); !ok || alive == "" || host == "" {
 		errs = append(errs, fmt.Errorf("nodetask: node_name %q: want name@host", t.NodeName))
+	} else if err := zkstate.ValidateName(t.NodeName); err != nil {
+		errs = append(errs, fmt.Errorf("nodetask: node_name: %w", err))
 	}
 	if t.Flavor != FlavorDevnode && t.Flavor != FlavorRiak {
 		errs = append(errs, fmt.Errorf("nodetask: flavor %q: want %s or %s", t.Flavor, FlavorDevnode, FlavorRiak))
@@ -113,6 +116,9 @@ func Unmarshal(b []byte) (Task, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
 		return t, fmt.Errorf("nodetask: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return t, errors.New("nodetask: task data continues after the JSON object")
 	}
 	return t, t.Validate()
 }

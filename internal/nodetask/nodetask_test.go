@@ -1,6 +1,8 @@
 package nodetask
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -23,12 +25,14 @@ func TestRoundTrip(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	for name, mut := range map[string]func(*Task){
-		"flavor":    func(t *Task) { t.Flavor = "x" },
-		"node name": func(t *Task) { t.NodeName = "nohost" },
-		"cluster":   func(t *Task) { t.Cluster = "../etc" },
-		"port":      func(t *Task) { t.Ports.Erlpmd = 0 },
-		"host":      func(t *Task) { t.Host = "a b" },
-		"tarball":   func(t *Task) { t.Flavor = FlavorRiak },
+		"flavor":           func(t *Task) { t.Flavor = "x" },
+		"node name":        func(t *Task) { t.NodeName = "nohost" },
+		"node name chars":  func(t *Task) { t.NodeName = "a b@host" },
+		"node name length": func(t *Task) { t.NodeName = "a@" + strings.Repeat("h", 300) },
+		"cluster":          func(t *Task) { t.Cluster = "../etc" },
+		"port":             func(t *Task) { t.Ports.Erlpmd = 0 },
+		"host":             func(t *Task) { t.Host = "a b" },
+		"tarball":          func(t *Task) { t.Flavor = FlavorRiak },
 	} {
 		tk := valid()
 		mut(&tk)
@@ -62,6 +66,40 @@ func FuzzParseMessage(f *testing.F) {
 		m, err := ParseMessage(data)
 		if err == nil && (m.Op != OpLeave || m.TaskID == "") {
 			t.Fatalf("accepted an invalid message %+v", m)
+		}
+	})
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	b, _ := Marshal(valid())
+	f.Add(b)
+	riak := valid()
+	riak.Flavor, riak.RiakTarball, riak.Join = FlavorRiak, "http://h/riak.tar.gz", "riak-c1-2@agent-2.local"
+	riak.RiakConf, riak.AdvancedConfig, riak.Generation = "nodename = {{.NodeName}}\n", "[].", 7
+	b, _ = Marshal(riak)
+	f.Add(b)
+	f.Add([]byte(`{"version":1,"bogus":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tk, err := Unmarshal(data)
+		if err != nil {
+			return
+		}
+		if verr := tk.Validate(); verr != nil {
+			t.Fatalf("Unmarshal accepted a task Validate rejects: %v", verr)
+		}
+		if !json.Valid(data) {
+			t.Fatalf("Unmarshal accepted %q, which is not one JSON value", data)
+		}
+		b1, err := Marshal(tk)
+		if err != nil {
+			t.Fatalf("accepted %+v does not marshal: %v", tk, err)
+		}
+		tk2, err := Unmarshal(b1)
+		if err != nil {
+			t.Fatalf("marshalled %s does not unmarshal: %v", b1, err)
+		}
+		if !reflect.DeepEqual(tk, tk2) {
+			t.Fatalf("round trip changed the task:\n%+v\n%+v", tk, tk2)
 		}
 	})
 }
