@@ -83,7 +83,7 @@ const DefaultAdvancedConfig = `%% advanced.config for {{.Cluster}}/{{.Node}}, re
 // output.
 const (
 	// MaxTemplateSize bounds a template's text.
-	MaxTemplateSize = 64 << 10
+	MaxTemplateSize = nodetask.MaxTemplateSize
 	// MaxRenderedSize bounds a rendered template.
 	MaxRenderedSize = 1 << 20
 	// maxPrintfWidth bounds a printf width or precision.

@@ -15,6 +15,7 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 
 	"github.com/rmf-go/rmf/internal/httpauth"
+	"github.com/rmf-go/rmf/internal/nodetask"
 )
 
 // Default node resources of a new cluster.
@@ -286,6 +287,9 @@ func (s *Scheduler) createCluster(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &spec); err != nil {
 		return 0, nil, err
 	}
+	if err := checkTemplates(spec.RiakConf, spec.AdvancedConfig); err != nil {
+		return 0, nil, err
+	}
 	rec := zkstate.ClusterRecord{Name: name, NodeResources: DefaultNodeResources, Constraints: spec.Constraints, RiakConf: spec.RiakConf, AdvancedConfig: spec.AdvancedConfig}
 	if spec.NodeResources != nil {
 		rec.NodeResources = *spec.NodeResources
@@ -363,6 +367,9 @@ func (s *Scheduler) setTemplate(r *http.Request, advanced bool) (int, any, error
 	if err != nil {
 		return 0, nil, apiErr(http.StatusRequestEntityTooLarge, "request body: %v", err)
 	}
+	if err := checkTemplates(string(body)); err != nil {
+		return 0, nil, err
+	}
 	c, _, err := s.fw.ModifyCluster(r.Context(), name, func(c *zkstate.ClusterRecord) error {
 		if advanced {
 			c.AdvancedConfig = string(body)
@@ -377,6 +384,16 @@ func (s *Scheduler) setTemplate(r *http.Request, advanced bool) (int, any, error
 	}
 	s.Nudge()
 	return 200, s.clusterView(r.Context(), c), nil
+}
+
+// checkTemplates refuses templates the executor would not render.
+func checkTemplates(texts ...string) error {
+	for _, t := range texts {
+		if len(t) > nodetask.MaxTemplateSize {
+			return apiErr(http.StatusRequestEntityTooLarge, "template of %d bytes: the limit is %d", len(t), nodetask.MaxTemplateSize)
+		}
+	}
+	return nil
 }
 
 func (s *Scheduler) restartCluster(r *http.Request) (int, any, error) {

@@ -76,6 +76,7 @@ func TestAPI(t *testing.T) {
 		{"node info", "GET", "/api/v1/clusters/c1/nodes/riak-c1-1", ``, 200, `"desired_state": "running"`},
 		{"unknown node", "GET", "/api/v1/clusters/c1/nodes/riak-c1-9", ``, 404, "does not exist"},
 		{"bad node name", "GET", "/api/v1/clusters/c1/nodes/a%20b", ``, 400, "node name"},
+		{"template too large", "PUT", "/api/v1/clusters/c1/config", strings.Repeat("x", 64<<10+1), 413, "limit"},
 		{"bad force", "DELETE", "/api/v1/clusters/c1/nodes/riak-c1-2?force=maybe", ``, 400, "force"},
 		{"restart pending node", "POST", "/api/v1/clusters/c1/nodes/riak-c1-1/restart", ``, 409, "not running"},
 		{"set config", "PUT", "/api/v1/clusters/c1/config", "nodename = {{.NodeName}}\n", 200, `"generation": 1`},

@@ -15,6 +15,10 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
+// MaxTemplateSize bounds a riak.conf or advanced.config template: the
+// scheduler API refuses larger ones and the executor will not render them.
+const MaxTemplateSize = 64 << 10
+
 // Version is the task data format version.
 const Version = 1
 
