@@ -10,7 +10,7 @@ FUZZPARALLEL ?= 1
 # 15 minutes on 2 cores.
 TESTFLAGS ?= -race -count=1 -timeout 12m
 
-.PHONY: all build deps test test-short demo bench fuzz lint fmt-check clean
+.PHONY: all build deps test test-short demo bench chaos fuzz lint fmt-check clean
 
 all: build
 
@@ -41,6 +41,11 @@ demo: deps build
 bench: build
 	./bin/rmf bench compare --nodes 3 --driver $${BENCH_DRIVER:-riak-go-client} --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-3} --out bench-out/compare
 	@if [ -n "$(BENCH_GO)" ]; then $(GO) test -run '^$$' -bench . -benchmem ./...; fi
+
+## chaos: node-level fault scenarios under load (kill -9, SIGSTOP 10 s, restart);
+## rewrites the table in docs/reliability.md; fails on a lost write or a failed read
+chaos: build
+	./bin/rmf bench chaos --duration $${CHAOS_DURATION:-30s} --out chaos-out --update-docs docs/reliability.md
 
 ## fuzz: run every fuzz target for FUZZTIME (default 60s) each, with FUZZPARALLEL workers (default 1)
 fuzz:

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,7 +29,7 @@ measures them side by side. See docs/performance.md.`,
 			return usageErrorf("%s needs one of: [run compare]", c.CommandPath())
 		},
 	}
-	cmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd())
+	cmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd(), newBenchChaosCmd())
 	return annotateEnv(cmd)
 }
 
@@ -285,4 +288,105 @@ run's report. Everything started is stopped at the end and on SIGINT.`,
 	f.StringVar(&haproxy, "haproxy", "", "haproxy binary (default: haproxy from PATH)")
 	f.StringVar(&dir, "dir", "", "keep node data and process logs here (default: a temporary directory)")
 	return annotateEnv(cmd)
+}
+
+func newBenchChaosCmd() *cobra.Command {
+	var cfg bench.ChaosConfig
+	var scenarios, out, docs string
+	cmd := &cobra.Command{
+		Use:   "chaos",
+		Short: "Run the node-level fault scenarios under load and report lost writes and failed reads",
+		Long: `For each scenario (kill9, sigstop, restart), start three disk-backed devnodes
+and a director (rmf processes), run a continuous riak-go-client
+write-then-read load through the director, and inject the fault into the
+second node a quarter into --duration: kill -9 and a restart on its data 5 s
+later; SIGSTOP for --stop-for, then SIGCONT; SIGTERM and an immediate
+restart. Afterwards every acknowledged write is read back.
+
+Prints a table of writes, reads, failed writes, failed reads, lost
+acknowledged writes, recovery time (fault to the last failed operation) and
+the slowest operation; --out receives chaos.json and chaos.md;
+--update-docs rewrites the table in that Markdown file (between its chaos
+markers). Exits 1 when a scenario lost an acknowledged write or failed a
+read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if scenarios != "" {
+				cfg.Scenarios = strings.Split(scenarios, ",")
+			}
+			for _, s := range cfg.Scenarios {
+				if !slices.Contains(bench.Scenarios, s) {
+					return usageErrorf("--scenarios: unknown %q (want %s)", s, strings.Join(bench.Scenarios, ","))
+				}
+			}
+			if cfg.Bin == "" {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				cfg.Bin = exe
+			}
+			cfg.Log = cmd.ErrOrStderr()
+			started := time.Now().UTC()
+			rs, err := bench.Chaos(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			var table strings.Builder
+			fmt.Fprintf(&table, "Run %s on %d CPUs: 3 disk devnodes behind an rmf director, %d workers, %s per scenario.\n\n",
+				started.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), orDefaultInt(cfg.Workers, 16), orDefaultDur(cfg.Duration, 30*time.Second))
+			if err := bench.WriteChaosTable(&table, rs); err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), table.String())
+			if out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+				js, _ := json.MarshalIndent(rs, "", "  ")
+				if err := os.WriteFile(filepath.Join(out, "chaos.json"), js, 0o644); err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(out, "chaos.md"), []byte(table.String()), 0o644); err != nil {
+					return err
+				}
+			}
+			if docs != "" {
+				if err := bench.ReplaceSection(docs, bench.ChaosTableBegin, bench.ChaosTableEnd, table.String()); err != nil {
+					return err
+				}
+			}
+			for _, r := range rs {
+				if !r.Passed() {
+					return fmt.Errorf("chaos: scenario %s lost %d acknowledged writes and failed %d reads", r.Scenario, r.LostWrites, r.FailedReads)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&scenarios, "scenarios", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated")
+	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "load time per scenario (the fault comes a quarter in)")
+	f.DurationVar(&cfg.StopFor, "stop-for", 10*time.Second, "how long sigstop freezes the node")
+	f.IntVar(&cfg.Workers, "workers", 16, "concurrent clients")
+	f.DurationVar(&cfg.TryTimeout, "try-timeout", 500*time.Millisecond, "the director's --try-timeout")
+	f.StringVar(&cfg.Bin, "bin", "", "rmf binary for the devnodes and the director (default: this one)")
+	f.StringVar(&cfg.Dir, "dir", "", "keep node data and process logs here (default: a temporary directory)")
+	f.StringVar(&out, "out", "", "write chaos.json and chaos.md here")
+	f.StringVar(&docs, "update-docs", "", "rewrite the generated table in this Markdown file (docs/reliability.md)")
+	return annotateEnv(cmd)
+}
+
+func orDefaultInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func orDefaultDur(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	return v
 }

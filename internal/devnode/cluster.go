@@ -239,27 +239,74 @@ type replicaReply struct {
 	err   error
 }
 
-// fetchAll asks every member holding a replica in pl for its copy of a key, in parallel.
-func (c *Cluster) fetchAll(ctx context.Context, pl []ring.Entry, typ, bucket, key string) []replicaReply {
+// fetchQuorum asks every member holding a replica in pl for its copy of a
+// key, in parallel, and returns the replies as soon as r replicas (pr of
+// them primaries) answered, or every member did, or ctx ended: as Riak's
+// get FSM answers at R and does not wait for a slow or hung replica. The
+// replies still pending are awaited in the background (bounded by
+// DefaultRequestTimeout); then every replica is repaired with the merge of
+// all the answers.
+func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket, key string, r, pr uint32) []replicaReply {
 	nodes := byNode(pl)
-	replies := make([]replicaReply, len(nodes))
-	var wg sync.WaitGroup
-	for i, rn := range nodes {
-		wg.Add(1)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultRequestTimeout)
+	ch := make(chan replicaReply, len(nodes))
+	for _, rn := range nodes {
 		go func() {
-			defer wg.Done()
-			r := replicaReply{replicaNode: rn}
+			rep := replicaReply{replicaNode: rn}
 			if rn.node == c.self.Name {
-				r.obj, r.found, r.err = c.engine.FetchReplica(ctx, typ, bucket, key)
+				rep.obj, rep.found, rep.err = c.engine.FetchReplica(bg, typ, bucket, key)
 			} else {
-				r.obj, r.found, r.err = c.peers.fetch(ctx, c.member(rn.node), typ, bucket, key)
-				c.noteResult(rn.node, r.err)
+				rep.obj, rep.found, rep.err = c.peers.fetch(bg, c.member(rn.node), typ, bucket, key)
+				c.noteResult(rn.node, rep.err)
 			}
-			replies[i] = r
+			ch <- rep
 		}()
 	}
-	wg.Wait()
-	return replies
+	var got []replicaReply
+	var ok, primaries uint32
+collect:
+	for len(got) < len(nodes) {
+		select {
+		case rep := <-ch:
+			got = append(got, rep)
+			if rep.err == nil {
+				ok += rep.replicas
+				primaries += rep.primaries
+			}
+			if ok >= r && primaries >= pr {
+				break collect
+			}
+		case <-ctx.Done():
+			break collect
+		}
+	}
+	if len(got) == len(nodes) {
+		cancel()
+		return got
+	}
+	early := slices.Clone(got)
+	go func() {
+		defer cancel()
+		all := got
+		for len(all) < len(nodes) {
+			select {
+			case rep := <-ch:
+				all = append(all, rep)
+			case <-bg.Done():
+				return
+			}
+		}
+		merged := kv.Object{}
+		for _, rep := range all {
+			if rep.err == nil && rep.found {
+				merged = kv.Merge(merged, rep.obj)
+			}
+		}
+		if len(merged.Siblings) > 0 {
+			c.readRepair(all, typ, bucket, key, merged)
+		}
+	}()
+	return early
 }
 
 // noteResult marks a peer down on a transport failure.
@@ -304,7 +351,7 @@ func (c *Cluster) Get(ctx context.Context, req kv.GetRequest, q service.Quorum) 
 	ctx, cancel := c.withTimeout(ctx, q)
 	defer cancel()
 	pl := c.preflist(req.Type, req.Bucket, req.Key, n, q.SloppyQuorum)
-	replies := c.fetchAll(ctx, pl, req.Type, req.Bucket, req.Key)
+	replies := c.fetchQuorum(ctx, pl, req.Type, req.Bucket, req.Key, r, pr)
 
 	var ok, primaries uint32
 	var objs []kv.Object
@@ -577,9 +624,10 @@ func (c *Cluster) coordinateDelete(ctx context.Context, req kv.DeleteRequest, pl
 	return c.replicate(ctx, pl, req.Type, req.Bucket, req.Key, wq)
 }
 
-// syncLocal merges the other replicas' copies of a key into the local one.
+// syncLocal merges the other replicas' copies of a key into the local one,
+// from a quorum of them (a hung replica does not hold a delete up).
 func (c *Cluster) syncLocal(ctx context.Context, pl []ring.Entry, typ, bucket, key string) error {
-	for _, rep := range c.fetchAll(ctx, pl, typ, bucket, key) {
+	for _, rep := range c.fetchQuorum(ctx, pl, typ, bucket, key, uint32(len(pl))/2+1, 0) {
 		if rep.err == nil && rep.found && rep.node != c.self.Name {
 			if _, _, err := c.engine.StoreReplica(ctx, typ, bucket, key, rep.obj); err != nil {
 				return err

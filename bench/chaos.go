@@ -1,0 +1,472 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	riak "github.com/basho/riak-go-client"
+)
+
+// Node-level fault scenarios of the chaos suite (`rmf bench chaos`, `make
+// chaos`). Each runs a continuous riak-go-client write-then-read load
+// through an `rmf director` in front of three disk-backed devnodes and
+// injects one fault into the second node.
+const (
+	ScenarioKill9   = "kill9"   // SIGKILL the node, start it again on its data 5 s later
+	ScenarioSIGSTOP = "sigstop" // freeze the node (a hang, not a crash), then SIGCONT
+	ScenarioRestart = "restart" // SIGTERM the node, start it again at once
+)
+
+// Scenarios lists every scenario, in the order the suite runs them.
+var Scenarios = []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioRestart}
+
+// ChaosConfig configures Chaos. Zero values are documented defaults.
+type ChaosConfig struct {
+	// Bin is the rmf binary that runs the devnodes and the director.
+	Bin string
+	// Scenarios to run; default Scenarios.
+	Scenarios []string
+	// Duration of the load per scenario (the fault comes after a quarter
+	// of it); default 30s.
+	Duration time.Duration
+	// StopFor is how long sigstop freezes the node; default 10s.
+	StopFor time.Duration
+	// Workers is the number of concurrent clients; default 16.
+	Workers int
+	// TryTimeout is the director's --try-timeout: how long one attempt
+	// may wait before a read fails over; default 500ms.
+	TryTimeout time.Duration
+	// Dir keeps the processes' data and logs; default a temporary
+	// directory, removed afterwards.
+	Dir string
+	// Log receives progress lines (nil: none).
+	Log io.Writer
+}
+
+// ChaosResult is one scenario's outcome.
+type ChaosResult struct {
+	Scenario     string  `json:"scenario"`
+	Seconds      float64 `json:"seconds"`
+	Writes       int64   `json:"writes"` // acknowledged
+	Reads        int64   `json:"reads"`  // that returned the written value
+	FailedWrites int64   `json:"failed_writes"`
+	FailedReads  int64   `json:"failed_reads"` // errors, and reads that did not return the value just written
+	// LostWrites counts acknowledged writes not readable at the end.
+	LostWrites int64 `json:"lost_writes"`
+	// RecoverySeconds is the time from the fault to the last failed
+	// operation (0: no operation failed).
+	RecoverySeconds float64 `json:"recovery_seconds"`
+	// MaxLatencyMs is the slowest operation (write or read).
+	MaxLatencyMs float64  `json:"max_latency_ms"`
+	Errors       []string `json:"errors,omitempty"` // the first few
+	// ErrorKinds counts failures by kind (operation and message, keys
+	// and ports removed).
+	ErrorKinds map[string]int `json:"error_kinds,omitempty"`
+}
+
+// Passed reports whether the scenario kept the promise: no lost
+// acknowledged write and no failed read.
+func (r ChaosResult) Passed() bool { return r.LostWrites == 0 && r.FailedReads == 0 }
+
+// Chaos runs the scenarios one after another, each on a fresh cluster.
+func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
+	if cfg.Bin == "" {
+		return nil, errors.New("bench: chaos needs the rmf binary")
+	}
+	if len(cfg.Scenarios) == 0 {
+		cfg.Scenarios = Scenarios
+	}
+	for _, s := range cfg.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			return nil, fmt.Errorf("bench: unknown chaos scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
+		}
+	}
+	cfg.Duration = orDefault(cfg.Duration, 30*time.Second)
+	cfg.StopFor = orDefault(cfg.StopFor, 10*time.Second)
+	cfg.Workers = orDefault(cfg.Workers, 16)
+	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
+	dir := cfg.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "rmf-chaos")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	var out []ChaosResult
+	for _, s := range cfg.Scenarios {
+		sdir := filepath.Join(dir, s)
+		if err := os.MkdirAll(sdir, 0o755); err != nil {
+			return out, err
+		}
+		res, err := runScenario(ctx, cfg, s, sdir)
+		if err != nil {
+			return out, fmt.Errorf("bench: chaos %s: %w", s, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// chaosCluster is three devnodes and a director, with what it takes to
+// restart a node.
+type chaosCluster struct {
+	ps       *procSet
+	bin      string
+	args     [][]string // per node
+	pb       []string
+	nodes    []*proc
+	director string
+}
+
+func startChaosCluster(ctx context.Context, cfg ChaosConfig, dir string) (*chaosCluster, error) {
+	c := &chaosCluster{ps: &procSet{dir: dir}, bin: cfg.Bin}
+	var dargs []string
+	for i := range 3 {
+		pb, httpA := freeAddr(), freeAddr()
+		args := []string{"devnode", "--name", fmt.Sprintf("dev%d@127.0.0.1", i+1), "--pb", pb, "--http", httpA,
+			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", "disk"}
+		if i > 0 {
+			args = append(args, "--join", c.pb[0])
+		}
+		p, err := c.ps.start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb)
+		if err != nil {
+			return c, err
+		}
+		c.args, c.pb, c.nodes = append(c.args, args), append(c.pb, pb), append(c.nodes, p)
+		dargs = append(dargs, "--node", pb+","+httpA)
+	}
+	c.director = freeAddr()
+	args := append([]string{"director", "--pb", c.director, "--http", "", "--admin", "",
+		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}, dargs...)
+	if _, err := c.ps.start(ctx, "director", "proxy", cfg.Bin, args, c.director); err != nil {
+		return c, err
+	}
+	time.Sleep(time.Second) // membership gossip settles
+	return c, nil
+}
+
+// restart starts node i again on its data (it rejoins through node 1).
+func (c *chaosCluster) restart(ctx context.Context, i int) error {
+	args := c.args[i]
+	if i > 0 && !slices.Contains(args, "--join") {
+		args = append(args, "--join", c.pb[0])
+	}
+	p, err := c.ps.start(ctx, fmt.Sprintf("devnode%d-again", i+1), "node", c.bin, args, c.pb[i])
+	if err != nil {
+		return err
+	}
+	c.nodes[i] = p
+	return nil
+}
+
+func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (ChaosResult, error) {
+	logf := func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{scenario}, args...)...)
+		}
+	}
+	c, err := startChaosCluster(ctx, cfg, dir)
+	defer c.ps.stopAll(logf)
+	if err != nil {
+		return ChaosResult{}, err
+	}
+	client, err := chaosClient(c.director, cfg.Workers)
+	if err != nil {
+		return ChaosResult{}, err
+	}
+	defer client.Stop()
+
+	load := newChaosLoad(client, scenario)
+	start := time.Now()
+	load.run(cfg.Workers)
+	logf("load on %d workers through the director %s", cfg.Workers, c.director)
+
+	victim := 1
+	sleepCtx(ctx, cfg.Duration/4)
+	faultAt := time.Now()
+	pid := c.nodes[victim].cmd.Process.Pid
+	switch scenario {
+	case ScenarioKill9:
+		logf("SIGKILL %s (pid %d)", c.nodes[victim].name, pid)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		<-c.nodes[victim].done
+		sleepCtx(ctx, 5*time.Second)
+		if err := c.restart(ctx, victim); err != nil {
+			load.stop()
+			return ChaosResult{}, err
+		}
+		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
+	case ScenarioSIGSTOP:
+		logf("SIGSTOP %s (pid %d) for %v", c.nodes[victim].name, pid, cfg.StopFor)
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+		sleepCtx(ctx, cfg.StopFor)
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+		logf("SIGCONT")
+	case ScenarioRestart:
+		logf("SIGTERM %s (pid %d)", c.nodes[victim].name, pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		<-c.nodes[victim].done
+		if err := c.restart(ctx, victim); err != nil {
+			load.stop()
+			return ChaosResult{}, err
+		}
+		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
+	}
+	sleepCtx(ctx, time.Until(start.Add(cfg.Duration)))
+	load.stop()
+	if ctx.Err() != nil {
+		return ChaosResult{}, ctx.Err()
+	}
+	res := load.result(scenario, time.Since(start), faultAt)
+	load.mu.Lock()
+	res.ErrorKinds = load.kinds
+	load.mu.Unlock()
+	res.LostWrites = load.lost()
+	logf("fault at %s; %d writes, %d reads, %d failed writes, %d failed reads, %d lost, recovery %.1fs",
+		faultAt.UTC().Format("15:04:05.000"), res.Writes, res.Reads, res.FailedWrites, res.FailedReads, res.LostWrites, res.RecoverySeconds)
+	for _, e := range res.Errors {
+		logf("  %s", e)
+	}
+	for k, n := range res.ErrorKinds {
+		logf("  %6d x %s", n, k)
+	}
+	return res, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// chaosClient is a riak-go-client client on the director that does not
+// retry behind the suite's back (ExecutionAttempts 1), as in bench.
+func chaosClient(addr string, workers int) (*riak.Client, error) {
+	n, err := riak.NewNode(&riak.NodeOptions{RemoteAddress: addr, MinConnections: 1, MaxConnections: uint16(workers + 8),
+		ConnectTimeout: 5 * time.Second, RequestTimeout: 15 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	cl, err := riak.NewCluster(&riak.ClusterOptions{Nodes: []*riak.Node{n}, ExecutionAttempts: 1})
+	if err != nil {
+		return nil, err
+	}
+	return riak.NewClient(&riak.NewClientOptions{Cluster: cl})
+}
+
+// chaosLoad is the write-then-read load: every worker writes a fresh key
+// and reads it back at once.
+type chaosLoad struct {
+	client *riak.Client
+	prefix string
+	stopc  chan struct{}
+	wg     sync.WaitGroup
+
+	writes, reads, failedWrites, failedReads atomic.Int64
+	maxLatency                               atomic.Int64 // ns
+
+	mu      sync.Mutex
+	acked   []string
+	lastErr time.Time
+	errs    []string
+	kinds   map[string]int // error messages with keys and times removed
+}
+
+func newChaosLoad(c *riak.Client, prefix string) *chaosLoad {
+	return &chaosLoad{client: c, prefix: prefix, stopc: make(chan struct{}), kinds: map[string]int{}}
+}
+
+func (l *chaosLoad) run(workers int) {
+	for w := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stopc:
+					return
+				default:
+				}
+				key := fmt.Sprintf("%s-%d-%d", l.prefix, w, i)
+				if err := l.timed(func() error { return chaosStore(l.client, key) }); err != nil {
+					l.failedWrites.Add(1)
+					l.fail("write " + key + ": " + err.Error())
+					time.Sleep(10 * time.Millisecond) // an application backs off too
+					continue
+				}
+				l.writes.Add(1)
+				l.mu.Lock()
+				l.acked = append(l.acked, key)
+				l.mu.Unlock()
+				if err := l.timed(func() error { return chaosCheck(l.client, key) }); err != nil {
+					l.failedReads.Add(1)
+					l.fail("read " + key + ": " + err.Error())
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				l.reads.Add(1)
+			}
+		}()
+	}
+}
+
+func (l *chaosLoad) timed(fn func() error) error {
+	t := time.Now()
+	err := fn()
+	d := int64(time.Since(t))
+	for {
+		cur := l.maxLatency.Load()
+		if d <= cur || l.maxLatency.CompareAndSwap(cur, d) {
+			break
+		}
+	}
+	return err
+}
+
+func (l *chaosLoad) fail(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastErr = time.Now()
+	l.kinds[errorKind(msg)]++
+	if len(l.errs) < 5 {
+		l.errs = append(l.errs, time.Now().UTC().Format("15:04:05.000 ")+msg)
+	}
+}
+
+func (l *chaosLoad) stop() { close(l.stopc); l.wg.Wait() }
+
+func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) ChaosResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := ChaosResult{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
+		FailedWrites: l.failedWrites.Load(), FailedReads: l.failedReads.Load(),
+		MaxLatencyMs: round2(float64(l.maxLatency.Load()) / 1e6), Errors: slices.Clone(l.errs)}
+	if !l.lastErr.IsZero() && l.lastErr.After(faultAt) {
+		r.RecoverySeconds = round2(l.lastErr.Sub(faultAt).Seconds())
+	}
+	return r
+}
+
+// lost reads back every acknowledged write (a few in parallel) and counts
+// those that are missing or wrong.
+func (l *chaosLoad) lost() int64 {
+	var lost atomic.Int64
+	keys := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range keys {
+				if err := chaosCheck(l.client, k); err != nil {
+					lost.Add(1)
+					l.fail("lost " + k + ": " + err.Error())
+				}
+			}
+		}()
+	}
+	for _, k := range l.acked {
+		keys <- k
+	}
+	close(keys)
+	wg.Wait()
+	return lost.Load()
+}
+
+func chaosStore(c *riak.Client, key string) error {
+	cmd, err := riak.NewStoreValueCommandBuilder().WithBucket("chaos").WithKey(key).
+		WithContent(&riak.Object{ContentType: "text/plain", Value: []byte(key)}).Build()
+	if err != nil {
+		return err
+	}
+	return c.Execute(cmd)
+}
+
+// chaosCheck reads key and wants exactly the value written.
+func chaosCheck(c *riak.Client, key string) error {
+	cmd, err := riak.NewFetchValueCommandBuilder().WithBucket("chaos").WithKey(key).Build()
+	if err != nil {
+		return err
+	}
+	if err := c.Execute(cmd); err != nil {
+		return err
+	}
+	resp := cmd.(*riak.FetchValueCommand).Response
+	switch {
+	case resp == nil || resp.IsNotFound || len(resp.Values) == 0:
+		return errors.New("not found")
+	case len(resp.Values) != 1 || string(resp.Values[0].Value) != key:
+		return fmt.Errorf("%d values, first %q", len(resp.Values), resp.Values[0].Value)
+	}
+	return nil
+}
+
+// errorKind reduces an error message to its kind: the operation and the
+// director's or client's words, without the key and connection ports.
+func errorKind(msg string) string {
+	op, rest, _ := strings.Cut(msg, " ")
+	_, rest, _ = strings.Cut(rest, ": ")
+	if i := strings.LastIndex(rest, "|"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if i := strings.Index(rest, "raw-read tcp"); i >= 0 {
+		rest = rest[:i] + "read timeout"
+	}
+	return op + ": " + rest
+}
+
+// WriteChaosTable writes the results as a Markdown table.
+func WriteChaosTable(w io.Writer, rs []ChaosResult) error {
+	if _, err := fmt.Fprintln(w, "| scenario | seconds | writes | reads | failed writes | failed reads | lost acknowledged writes | recovery (s) | max latency (ms) | verdict |\n|---|---|---|---|---|---|---|---|---|---|"); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		verdict := "pass"
+		if !r.Passed() {
+			verdict = "**FAIL**"
+		}
+		if _, err := fmt.Fprintf(w, "| %s | %.0f | %d | %d | %d | %d | %d | %.1f | %.0f | %s |\n", r.Scenario, r.Seconds, r.Writes, r.Reads,
+			r.FailedWrites, r.FailedReads, r.LostWrites, r.RecoverySeconds, r.MaxLatencyMs, verdict); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Markers around the generated table in docs/reliability.md.
+const (
+	ChaosTableBegin = "<!-- chaos:begin (generated by rmf bench chaos --update-docs) -->"
+	ChaosTableEnd   = "<!-- chaos:end -->"
+)
+
+// ReplaceSection rewrites the text between begin and end (markers kept) in
+// the file at path with content.
+func ReplaceSection(path, begin, end, content string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("bench: %s lacks the markers %q and %q", path, begin, end)
+	}
+	s = s[:i+len(begin)] + "\n" + content + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}

@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChaosShort is the short form of the fault suite (make chaos): kill9
+// and sigstop for a few seconds each, with rmf processes. No acknowledged
+// write may be lost and no read may fail.
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rmf and runs devnode and director processes")
+	}
+	bin := filepath.Join(t.TempDir(), "rmf")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/rmf")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build rmf: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	rs, err := Chaos(ctx, ChaosConfig{Bin: bin, Scenarios: []string{ScenarioKill9, ScenarioSIGSTOP}, Duration: 12 * time.Second,
+		StopFor: 4 * time.Second, Workers: 8, Log: &log})
+	if err != nil {
+		t.Fatalf("chaos: %v\n%s", err, log.String())
+	}
+	var table strings.Builder
+	if err := WriteChaosTable(&table, rs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	for _, r := range rs {
+		if r.Writes == 0 || r.Reads == 0 {
+			t.Errorf("%s: no load went through (%+v)", r.Scenario, r)
+		}
+		if !r.Passed() {
+			t.Errorf("%s: %d lost acknowledged writes, %d failed reads\n%s", r.Scenario, r.LostWrites, r.FailedReads, log.String())
+		}
+	}
+}
+
+func TestChaosTableAndDocs(t *testing.T) {
+	rs := []ChaosResult{
+		{Scenario: "kill9", Seconds: 30, Writes: 100, Reads: 100, FailedWrites: 2},
+		{Scenario: "sigstop", Seconds: 30, Writes: 90, Reads: 80, FailedReads: 3, LostWrites: 1, RecoverySeconds: 7.25},
+	}
+	var b strings.Builder
+	if err := WriteChaosTable(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"| kill9 | 30 | 100 | 100 | 2 | 0 | 0 | 0.0 | 0 | pass |", "| sigstop | 30 | 90 | 80 | 0 | 3 | 1 | 7.2 | 0 | **FAIL** |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	doc := filepath.Join(t.TempDir(), "r.md")
+	if err := os.WriteFile(doc, []byte("intro\n"+ChaosTableBegin+"\nold table\n"+ChaosTableEnd+"\nafter\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReplaceSection(doc, ChaosTableBegin, ChaosTableEnd, out); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(doc)
+	if strings.Contains(string(got), "old table") || !strings.Contains(string(got), "| kill9 |") || !strings.HasSuffix(string(got), ChaosTableEnd+"\nafter\n") {
+		t.Errorf("section not replaced:\n%s", got)
+	}
+	if err := ReplaceSection(filepath.Join(t.TempDir(), "missing.md"), ChaosTableBegin, ChaosTableEnd, out); err == nil {
+		t.Error("missing file accepted")
+	}
+	if errorKind("write k-1-2: ClientError|x|director: node a failed: raw-read tcp 1->2: i/o timeout") != "write: director: node a failed: read timeout" {
+		t.Errorf("errorKind: %q", errorKind("write k-1-2: ClientError|x|director: node a failed: raw-read tcp 1->2: i/o timeout"))
+	}
+}
