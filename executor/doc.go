@@ -8,7 +8,9 @@
 //   - LAUNCH: the task data (internal/nodetask) is parsed and validated; the
 //     node directory on the persistent volume ($MESOS_SANDBOX/riak-data) is
 //     prepared; riak.conf and advanced.config are rendered from the cluster's
-//     templates (Vars); erlpmd is started in-process with ZooKeeper as its
+//     templates (Vars); the node's exclusive ZooKeeper lock is taken
+//     (TASK_STARTING names the holder while another executor has it; the
+//     task fails after Config.LockTimeout); erlpmd is started in-process with ZooKeeper as its
 //     registry; the node is started (the devnode, or Riak from the tarball the
 //     agent extracted: see Plan, DevnodeCommands, RiakCommands); TASK_STARTING
 //     is sent, then TASK_RUNNING once the node answers a Riak PB ping (and,
@@ -19,7 +21,13 @@
 //     after the grace period (the kill policy or
 //     MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD), then TASK_KILLED;
 //   - a node that exits on its own gives TASK_FAILED with the exit reason
-//     and the last lines of its output.
+//     and the last lines of its output;
+//   - fencing: when ZooKeeper has not confirmed the lock for
+//     Config.LockLossFraction of the negotiated session timeout (or the
+//     session expired), the node is stopped at once, before the session can
+//     expire and another executor get the lock, and the task fails ("lost
+//     the ZooKeeper lock ..."). The lock is released only after the node
+//     process is gone: a node never runs twice.
 //
 // One task per executor: it exits once the task is terminal and that update
 // is acknowledged (or after Config.AckWait). See docs/executor.md.

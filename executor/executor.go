@@ -20,6 +20,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 // Defaults of Config's zero values.
@@ -28,6 +29,8 @@ const (
 	DefaultHealthInterval = 5 * time.Second
 	DefaultAckWait        = 5 * time.Second
 	DefaultHTTPTimeout    = 10 * time.Second
+	DefaultLockTimeout    = 5 * time.Minute
+	DefaultFenceGrace     = 2 * time.Second
 	// healthFailures consecutive failed pings deregister the live record
 	// (it is registered again when the node answers).
 	healthFailures = 3
@@ -55,6 +58,23 @@ type Config struct {
 	// ZKAuth is the ZooKeeper digest credential ("user:password") the
 	// framework runs with (zkstate.WithDigestAuth); empty: none.
 	ZKAuth string
+	// LockTimeout bounds the wait for the node's ZooKeeper lock while
+	// another executor holds it; past it the task fails. Default
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+	// ZKSessionTimeout is the ZooKeeper session timeout asked for (the
+	// server clamps it to its limits). Default zkstate.DefaultSessionTimeout.
+	ZKSessionTimeout time.Duration
+	// LockLossFraction: the node is stopped once ZooKeeper has not
+	// confirmed the node lock for this fraction (0 < f < 1) of the
+	// negotiated session timeout, so that it is gone before the session
+	// can expire and another executor take the lock. Default
+	// zkstate.DefaultLockLossFraction.
+	LockLossFraction float64
+	// FenceGrace is the SIGTERM-to-SIGKILL grace when the lock is lost,
+	// capped at half of what the loss fraction leaves of the session
+	// timeout. Default DefaultFenceGrace.
+	FenceGrace time.Duration
 	// Logger defaults to a text logger on stderr.
 	Logger *slog.Logger
 }
@@ -70,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.Mesos.Sandbox == "" {
 		errs = append(errs, errors.New("executor: MESOS_SANDBOX is empty"))
+	}
+	if f := c.LockLossFraction; f != 0 && !(f > 0 && f < 1) {
+		errs = append(errs, fmt.Errorf("executor: lock loss fraction %v: want 0 < f < 1", f))
 	}
 	return errors.Join(errs...)
 }
@@ -93,6 +116,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if c.LockTimeout == 0 {
+		c.LockTimeout = DefaultLockTimeout
+	}
+	if c.ZKSessionTimeout == 0 {
+		c.ZKSessionTimeout = zkstate.DefaultSessionTimeout
+	}
+	if c.LockLossFraction == 0 {
+		c.LockLossFraction = zkstate.DefaultLockLossFraction
+	}
+	if c.FenceGrace == 0 {
+		c.FenceGrace = DefaultFenceGrace
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

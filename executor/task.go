@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -52,8 +53,15 @@ type runner struct {
 	fw      *zkstate.Framework
 	cluster string
 	epmd    *erlpmd.Server
+	epmdEnd context.CancelFunc // ends erlpmd's Serve calls
 	live    *zkstate.Registration
+	lock    *zkstate.NodeLock // held from before the node starts until it is gone
+	proc    *process
 	ended   bool
+
+	fenceDone chan struct{} // closed when fence has returned
+	fenceMu   sync.Mutex
+	fenceMsg  string // why the node was stopped for losing the lock
 }
 
 func newRunner(e *Executor, t mesos.TaskInfo) *runner {
@@ -105,6 +113,21 @@ func (r *runner) finish(state mesos.TaskState, reason *mesos.TaskStatus_Reason, 
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = r.epmd.Shutdown(ctx)
 		cancel()
+		r.epmdEnd()
+	}
+	if r.lock != nil {
+		// The lock outlives the node process: never let another executor
+		// start the node while this one may still be running.
+		if r.proc != nil && !r.proc.exited() {
+			select {
+			case <-r.proc.done:
+			case <-time.After(10 * time.Second):
+				r.log.Error("node process still there; releasing the node lock with the ZooKeeper session", "pid", r.proc.pid())
+			}
+		}
+		if err := r.lock.Close(); err != nil {
+			r.log.Warn("release the node lock", "err", err)
+		}
 	}
 	if r.store != nil {
 		r.store.Close()
@@ -113,6 +136,12 @@ func (r *runner) finish(state mesos.TaskState, reason *mesos.TaskStatus_Reason, 
 }
 
 func (r *runner) deregister() {
+	if r.live != nil && r.fenced() != "" {
+		// ZooKeeper is out of reach: the record goes with the session,
+		// which finish closes.
+		r.live = nil
+		return
+	}
 	if r.live != nil {
 		if err := r.live.Close(); err != nil {
 			r.log.Warn("deregister live record", "err", err)
@@ -150,6 +179,13 @@ func (r *runner) run() {
 		r.killedBeforeStart()
 		return
 	}
+	if err := r.connectZK(t); err != nil {
+		r.finish(mesos.TASK_FAILED, nil, err.Error())
+		return
+	}
+	if !r.acquireLock(t) {
+		return
+	}
 	if err := r.startErlpmd(t); err != nil {
 		r.finish(mesos.TASK_FAILED, nil, err.Error())
 		return
@@ -158,11 +194,20 @@ func (r *runner) run() {
 		r.killedBeforeStart()
 		return
 	}
+	select {
+	case <-r.lock.Lost():
+		r.finish(mesos.TASK_FAILED, nil, fmt.Sprintf("lost the ZooKeeper lock of node %s before starting it: %v", t.NodeName, r.lock.Err()))
+		return
+	default:
+	}
 	proc, err := startProcess(plan.Start, sandbox)
 	if err != nil {
 		r.finish(mesos.TASK_FAILED, nil, err.Error())
 		return
 	}
+	r.proc = proc
+	r.fenceDone = make(chan struct{})
+	go r.fence(t, proc)
 	pb := hostPort(t.Host, t.Ports.PB)
 	r.log.Info("node started", "pid", proc.pid(), "cmd", strings.Join(plan.Start.Args, " "))
 	r.e.update(r.info.TaskID, mesos.TASK_STARTING, nil,
@@ -174,7 +219,7 @@ func (r *runner) run() {
 	if len(plan.Join) > 0 {
 		if err := r.runCommands(plan.Join, "join", func(i int, out string) bool { return i == 0 && strings.Contains(out, "already a member") }); err != nil {
 			r.stopNode(proc, 10*time.Second)
-			r.finish(mesos.TASK_FAILED, nil, err.Error())
+			r.finish(mesos.TASK_FAILED, nil, r.failMsg(err.Error()))
 			return
 		}
 	}
@@ -185,7 +230,7 @@ func (r *runner) run() {
 			return
 		}
 		r.stopNode(proc, 10*time.Second)
-		r.finish(mesos.TASK_FAILED, nil, "register the live endpoint in ZooKeeper: "+err.Error())
+		r.finish(mesos.TASK_FAILED, nil, r.failMsg("register the live endpoint in ZooKeeper: "+err.Error()))
 		return
 	}
 	data, _ := json.Marshal(RunningInfo{NodeName: t.NodeName, Node: t.Node, Cluster: t.Cluster, Flavor: t.Flavor, Host: t.Host,
@@ -255,13 +300,12 @@ func locateRiak(sandbox string) (legacyAdmin bool, err error) {
 	return err == nil, nil
 }
 
-// startErlpmd connects to ZooKeeper and serves EPMD on Host:erlpmd (and on
-// 127.0.0.1:erlpmd when Host is not loopback: Erlang registers with the
-// local EPMD on the loopback address).
-func (r *runner) startErlpmd(t nodetask.Task) error {
+// connectZK opens the executor's ZooKeeper session (the node lock, the
+// live record and erlpmd's registry all live in it).
+func (r *runner) connectZK(t nodetask.Task) error {
 	ctx, cancel := context.WithTimeout(r.killCtx, 30*time.Second)
 	defer cancel()
-	opts := []zkstate.Option{zkstate.WithLogger(r.log)}
+	opts := []zkstate.Option{zkstate.WithLogger(r.log), zkstate.WithSessionTimeout(r.e.cfg.ZKSessionTimeout)}
 	if r.e.cfg.ZKAuth != "" {
 		opts = append(opts, zkstate.WithDigestAuth(r.e.cfg.ZKAuth))
 	}
@@ -275,22 +319,112 @@ func (r *runner) startErlpmd(t nodetask.Task) error {
 		return err
 	}
 	r.fw, r.cluster = fw, t.Cluster
+	return nil
+}
+
+// acquireLock takes the node's ZooKeeper lock, so that the node never runs
+// twice: while another executor holds it, it reports TASK_STARTING naming
+// the holder, and fails the task after LockTimeout. It reports the
+// terminal update and returns false when it does not get the lock.
+func (r *runner) acquireLock(t nodetask.Task) bool {
+	ctx, cancel := context.WithTimeout(r.killCtx, r.e.cfg.LockTimeout)
+	defer cancel()
+	holder := "another executor"
+	lock, err := r.fw.LockNode(ctx, t.Cluster, t.Node, zkstate.LockRecord{
+		TaskID: r.info.TaskID.Value, ExecutorID: r.e.cfg.Mesos.ExecutorID, AgentID: r.info.AgentID.Value,
+		Host: t.Host, PID: os.Getpid(),
+	}, zkstate.WithLossFraction(r.e.cfg.LockLossFraction), zkstate.WithLockWait(func(h zkstate.LockHolder) {
+		holder = h.String()
+		r.e.update(r.info.TaskID, mesos.TASK_STARTING, nil, "waiting for the node lock held by "+holder, nil)
+	}))
+	switch {
+	case err == nil:
+		r.lock = lock
+		r.log.Info("node lock held", "znode", lock.Path(), "session_timeout", r.store.SessionTimeout())
+		return true
+	case r.isKilled():
+		r.killedBeforeStart()
+	case errors.Is(err, context.DeadlineExceeded):
+		r.finish(mesos.TASK_FAILED, nil, fmt.Sprintf("gave up after %v waiting for the node lock of %s held by %s (--lock-timeout)",
+			r.e.cfg.LockTimeout, t.NodeName, holder))
+	default:
+		r.finish(mesos.TASK_FAILED, nil, "take the node lock in ZooKeeper: "+err.Error())
+	}
+	return false
+}
+
+// fence stops the node as soon as the node lock is lost, whatever the
+// runner is doing: past the loss fraction of the session timeout the
+// session may expire and another executor take the lock, and by then this
+// node must be gone. SIGKILL follows SIGTERM after a grace that ends well
+// before the session can expire.
+func (r *runner) fence(t nodetask.Task, proc *process) {
+	defer close(r.fenceDone)
+	select {
+	case <-proc.done:
+		return
+	case <-r.lock.Lost():
+	}
+	lost := r.lock.Err()
+	if lost == nil {
+		return // released, which happens only after the node is gone
+	}
+	grace := min(r.e.cfg.FenceGrace, time.Duration((1-r.e.cfg.LockLossFraction)*float64(r.store.SessionTimeout())/2))
+	r.log.Error("lost the node lock: stopping the node before another executor can start it", "err", lost, "grace", grace)
+	r.fenceMu.Lock()
+	r.fenceMsg = fmt.Sprintf("lost the ZooKeeper lock of node %s (%v)", t.NodeName, lost)
+	r.fenceMu.Unlock()
+	how := "stopped gracefully"
+	if !proc.stop(context.Background(), grace, nil) {
+		how = fmt.Sprintf("killed (SIGKILL) after a grace period of %v", grace)
+	}
+	r.fenceMu.Lock()
+	r.fenceMsg += "; node " + how + " so that it never runs twice"
+	r.fenceMu.Unlock()
+}
+
+// fenced returns the message of a node stopped for losing its lock ("" if
+// it was not).
+func (r *runner) fenced() string {
+	r.fenceMu.Lock()
+	defer r.fenceMu.Unlock()
+	return r.fenceMsg
+}
+
+// failMsg is msg, or the fencing message when the node was stopped for
+// losing its lock (the real cause of whatever failed next).
+func (r *runner) failMsg(msg string) string {
+	if r.fenced() == "" {
+		return msg
+	}
+	<-r.fenceDone // the message is complete once the node is stopped
+	return r.fenced()
+}
+
+// startErlpmd serves EPMD on Host:erlpmd (and on 127.0.0.1:erlpmd when Host
+// is not loopback: Erlang registers with the local EPMD on the loopback
+// address).
+func (r *runner) startErlpmd(t nodetask.Task) error {
+	fw := r.fw
 	addrs := []string{hostPort(t.Host, t.Ports.Erlpmd)}
 	if ip := net.ParseIP(t.Host); t.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		addrs = append(addrs, hostPort("127.0.0.1", t.Ports.Erlpmd))
 	}
 	srv := &erlpmd.Server{Registry: fw, Host: t.Host, Logger: r.log.With("component", "erlpmd")}
+	serveCtx, end := context.WithCancel(context.Background())
+	r.epmdEnd = end
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			if i == 0 {
+				end()
 				return fmt.Errorf("erlpmd: %w", err)
 			}
 			r.log.Warn("erlpmd loopback listener", "err", err)
 			continue
 		}
 		go func() {
-			if err := srv.Serve(context.Background(), ln); err != nil {
+			if err := srv.Serve(serveCtx, ln); err != nil {
 				r.log.Warn("erlpmd", "err", err)
 			}
 		}()
@@ -309,7 +443,7 @@ func (r *runner) waitReady(t nodetask.Task, proc *process, pb string) bool {
 	for {
 		select {
 		case <-proc.done:
-			r.finish(mesos.TASK_FAILED, nil, failure(t, proc, "before answering a PB ping"))
+			r.finish(mesos.TASK_FAILED, nil, r.failMsg(failure(t, proc, "before answering a PB ping")))
 			return false
 		case <-r.killCtx.Done():
 			r.stopAndReportKilled(proc)
@@ -407,6 +541,15 @@ func (r *runner) leave(plan Plan, proc *process) bool {
 func (r *runner) register(rec zkstate.LiveRecord) error {
 	ctx, cancel := context.WithTimeout(r.killCtx, 30*time.Second)
 	defer cancel()
+	if r.lock != nil { // a lost lock ends the attempt too: the node is being stopped
+		go func() {
+			select {
+			case <-r.lock.Lost():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	reg, err := r.fw.RegisterLive(ctx, r.cluster, rec)
 	if err != nil {
 		return err
@@ -443,7 +586,7 @@ func (r *runner) monitor(t nodetask.Task, plan Plan, proc *process, pb string, r
 		select {
 		case <-proc.done:
 			r.deregister()
-			r.finish(mesos.TASK_FAILED, nil, failure(t, proc, "while running"))
+			r.finish(mesos.TASK_FAILED, nil, r.failMsg(failure(t, proc, "while running")))
 			return
 		case <-r.killCtx.Done():
 			r.stopAndReportKilled(proc)

@@ -41,6 +41,9 @@ type NodeView struct {
 	Generation   int64         `json:"generation"`
 	Message      string        `json:"message,omitempty"`
 	NotPlacedWhy string        `json:"not_placed_because,omitempty"`
+	// LockHolder is the executor holding the node's ZooKeeper lock (the
+	// one allowed to run it); only GET of one node reads it.
+	LockHolder *zkstate.LockHolder `json:"lock_holder,omitempty"`
 }
 
 // ClusterView is a cluster as the API shows it.
@@ -506,7 +509,11 @@ func (s *Scheduler) getNode(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return 200, s.view(n), nil
+	v := s.view(n)
+	if v.LockHolder, err = s.fw.NodeLockHolder(r.Context(), n.Cluster, n.Name); err != nil {
+		s.log.Warn("read the node lock holder", "cluster", n.Cluster, "node", n.Name, "err", err)
+	}
+	return 200, v, nil
 }
 
 // removeNode marks a node removed: a running node leaves its cluster

@@ -376,6 +376,9 @@ func newNodeCmd() *cobra.Command {
 			return printJSON(c.OutOrStdout(), n)
 		}
 		nodeTable(c.OutOrStdout(), []scheduler.NodeView{n})
+		if n.LockHolder != nil {
+			fmt.Fprintf(c.OutOrStdout(), "lock holder: %s\n", n.LockHolder)
+		}
 		if n.NotPlacedWhy != "" {
 			fmt.Fprintf(c.OutOrStdout(), "not placed because: %s\n", n.NotPlacedWhy)
 		}

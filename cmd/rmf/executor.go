@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rmf-go/rmf/executor"
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 func newExecutorCmd() *cobra.Command {
@@ -22,7 +23,8 @@ run comes in the task's data. It prepares the node directory on the persistent
 volume, renders riak.conf and advanced.config, starts erlpmd and the node
 (real Riak or the devnode), reports TASK_RUNNING once the node answers a PB
 ping, registers its live endpoint in ZooKeeper and stops it gracefully on
-KILL or SHUTDOWN. See docs/executor.md.`,
+KILL or SHUTDOWN. It runs the node only while it holds the node's lock in
+ZooKeeper, so that a node never runs twice. See docs/executor.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			mc, err := config.FromEnv()
@@ -38,5 +40,10 @@ KILL or SHUTDOWN. See docs/executor.md.`,
 	f.DurationVar(&cfg.StartTimeout, "start-timeout", executor.DefaultStartTimeout, "how long the node may take to answer a PB ping")
 	f.StringVar(&cfg.ZKAuth, "zk-auth", "", "ZooKeeper digest credential USER:PASSWORD (the scheduler passes its own in RMF_ZK_AUTH)")
 	f.DurationVar(&cfg.HealthInterval, "health-interval", executor.DefaultHealthInterval, "PB ping period once the node runs")
+	f.DurationVar(&cfg.LockTimeout, "lock-timeout", executor.DefaultLockTimeout, "how long to wait for the node's ZooKeeper lock held by another executor")
+	f.DurationVar(&cfg.ZKSessionTimeout, "zk-session-timeout", zkstate.DefaultSessionTimeout, "ZooKeeper session timeout to ask for (the server may clamp it)")
+	f.Float64Var(&cfg.LockLossFraction, "lock-loss-fraction", zkstate.DefaultLockLossFraction,
+		"stop the node once ZooKeeper has not confirmed its lock for this fraction of the session timeout (0 < f < 1)")
+	f.DurationVar(&cfg.FenceGrace, "fence-grace", executor.DefaultFenceGrace, "SIGTERM-to-SIGKILL grace when the node lock is lost (capped to fit in the session timeout)")
 	return annotateEnv(cmd)
 }

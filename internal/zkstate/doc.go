@@ -6,11 +6,11 @@
 //
 //	framework_id                   plain text, Mesos framework ID
 //	uri                            plain text, scheduler API URL
-//	leader                         leader election (later)
+//	leader/current                 ephemeral, the leading scheduler
 //	clusters/<cluster>             ClusterRecord
 //	clusters/<cluster>/nodes/<n>   NodeRecord
 //	clusters/<cluster>/live/<n>    LiveRecord, ephemeral (executor)
-//	clusters/<cluster>/locks/<n>   per-node lock recipe (later)
+//	clusters/<cluster>/locks/<n>/lock-<seq>  LockRecord, ephemeral sequential: node lock (executor)
 //	erlpmd/<erlang-node-name>      ErlpmdRecord, ephemeral (erlpmd)
 //
 // Records are JSON objects with "version": 1. Readers reject a missing or

@@ -29,6 +29,10 @@ var (
 	ErrInvalidName = errors.New("zkstate: invalid name")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("zkstate: store closed")
+	// ErrLockLost: a NodeLock may be held by someone else now (its session
+	// expired or was replaced, ZooKeeper did not answer for too long, or
+	// its znode was deleted). See NodeLock.Err for the reason.
+	ErrLockLost = errors.New("zkstate: node lock lost")
 )
 
 // mapErr turns a go-zookeeper error into a zkstate error carrying op and

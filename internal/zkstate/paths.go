@@ -64,9 +64,10 @@ func LocksPath(fw, c string) (string, error) {
 	return join([]string{fw, c}, clustersNode, c, locksNode)
 }
 
-// LockPath is <root>/clusters/<c>/locks/<n>: the lock recipe directory for
-// one node (zk.Lock), serialising operations on it. Used by later issues
-// (scheduler node operations); nothing writes it yet.
+// LockPath is <root>/clusters/<c>/locks/<n>: the directory of node n's
+// lock (Framework.LockNode). Its children are ephemeral sequential znodes
+// lock-<10-digit seq>, each holding a LockRecord; the lowest sequence holds
+// the lock, the others wait in line.
 func LockPath(fw, c, n string) (string, error) {
 	return join([]string{fw, c, n}, clustersNode, c, locksNode, n)
 }

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // RecordVersion is the only record version this build writes and reads.
@@ -405,6 +406,53 @@ func (e ErlpmdRecord) Validate() error {
 func (e *ErlpmdRecord) stamp() { e.Version = RecordVersion }
 func (e *ErlpmdRecord) matchPath(p string) error {
 	return matchComponents(p, map[int]string{1: e.Name})
+}
+
+// LockRecord names the holder of a node lock, or a waiter for it: the data
+// of each lock znode clusters/<cluster>/locks/<node>/lock-<seq>. The
+// executor writes it (Framework.LockNode); status readers show the holder's
+// (Framework.NodeLockHolder).
+type LockRecord struct {
+	// Version is set by writers to RecordVersion.
+	Version int    `json:"version"`
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	// TaskID is the Mesos task whose executor holds or wants the lock.
+	TaskID     string `json:"task_id"`
+	ExecutorID string `json:"executor_id,omitempty"`
+	AgentID    string `json:"agent_id,omitempty"`
+	// Host is where that executor runs (the node's host).
+	Host string `json:"host"`
+	// PID is the executor's process ID on Host (0: unknown).
+	PID int `json:"pid,omitempty"`
+	// Since is when the lock was asked for, on the writer's clock.
+	Since time.Time `json:"since"`
+}
+
+// Validate checks the names, the task ID, the host and the PID.
+func (l LockRecord) Validate() error {
+	if err := ValidateName(l.Cluster); err != nil {
+		return fmt.Errorf("lock cluster: %w", err)
+	}
+	if err := ValidateName(l.Node); err != nil {
+		return fmt.Errorf("lock node: %w", err)
+	}
+	if l.TaskID == "" || len(l.TaskID) > 255 {
+		return fmt.Errorf("lock %s: task_id must be 1..255 bytes", l.Node)
+	}
+	if err := validateHost(l.Host); err != nil {
+		return fmt.Errorf("lock %s: host: %w", l.Node, err)
+	}
+	if l.PID < 0 {
+		return fmt.Errorf("lock %s: pid %d < 0", l.Node, l.PID)
+	}
+	return nil
+}
+
+func (l *LockRecord) stamp() { l.Version = RecordVersion }
+func (l *LockRecord) matchPath(p string) error {
+	// .../clusters/<cluster>/locks/<node>/lock-<seq>
+	return matchComponents(p, map[int]string{2: l.Node, 4: l.Cluster})
 }
 
 // matchComponents checks path components counted from the end (1 = last).

@@ -2,9 +2,11 @@ package zkstate
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,13 +74,17 @@ func WithDialer(d zk.Dialer) Option {
 // safe for concurrent use. Close it to end the session: its ephemeral znodes
 // are deleted by the server at once.
 type Store struct {
-	conn   atomic.Pointer[zk.Conn]
-	acl    []zk.ACL // of every znode this Store creates
-	log    *slog.Logger
-	tmo    time.Duration
-	done   chan struct{} // closed by Close
-	zkDone chan struct{} // closed when go-zookeeper's event loop has ended
-	wg     sync.WaitGroup
+	conn atomic.Pointer[zk.Conn]
+	acl  []zk.ACL // of every znode this Store creates
+	log  *slog.Logger
+	tmo  time.Duration
+	// negotiated is the session timeout the server granted (nanoseconds,
+	// 0 until the first handshake), read from the connect response by the
+	// dialer wrapper (handshakeConn).
+	negotiated atomic.Int64
+	done       chan struct{} // closed by Close
+	zkDone     chan struct{} // closed when go-zookeeper's event loop has ended
+	wg         sync.WaitGroup
 
 	mu     sync.Mutex
 	closed bool
@@ -117,9 +123,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Store, err
 		zk.WithLogInfo(true),
 		zk.WithEventCallback(s.onEvent),
 	)
-	if o.dialer != nil {
-		zopts = append(zopts, zk.WithDialer(o.dialer))
-	}
+	zopts = append(zopts, zk.WithDialer(s.dialer(o.dialer)))
 	conn, events, err := zk.Connect(servers, o.sessionTimeout, zopts...)
 	if err != nil {
 		return nil, fmt.Errorf("zkstate: connect %v: %w", servers, err)
@@ -150,6 +154,47 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Store, err
 	return s, nil
 }
 
+// dialer wraps base (default net.DialTimeout) so that every connection
+// records the session timeout of the server's connect response.
+func (s *Store) dialer(base zk.Dialer) zk.Dialer {
+	if base == nil {
+		base = net.DialTimeout
+	}
+	return func(network, addr string, timeout time.Duration) (net.Conn, error) {
+		c, err := base(network, addr, timeout)
+		if err != nil {
+			return nil, err
+		}
+		return &handshakeConn{Conn: c, s: s}, nil
+	}
+}
+
+// handshakeConn watches the first bytes a server sends on a connection: the
+// connect response, whose frame starts with a 4-byte length, a 4-byte
+// protocol version and the 4-byte negotiated session timeout in
+// milliseconds (ZooKeeper's ConnectResponse). go-zookeeper keeps that value
+// to itself; the lock needs it to fence in time. Only go-zookeeper's
+// connection goroutine reads, so no locking is needed.
+type handshakeConn struct {
+	net.Conn
+	s   *Store
+	n   int
+	hdr [12]byte
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.n < len(c.hdr) && n > 0 {
+		c.n += copy(c.hdr[c.n:], p[:n])
+		if c.n == len(c.hdr) {
+			if ms := int32(binary.BigEndian.Uint32(c.hdr[8:12])); ms > 0 {
+				c.s.negotiated.Store(int64(time.Duration(ms) * time.Millisecond))
+			}
+		}
+	}
+	return n, err
+}
+
 // connOptions builds a slice of go-zookeeper's (unexported) option type.
 func connOptions[O any](o ...O) []O { return o }
 
@@ -159,6 +204,18 @@ func (s *Store) Conn() *zk.Conn { return s.conn.Load() }
 
 // SessionID returns the current session ID (0 while there is none).
 func (s *Store) SessionID() int64 { return s.Conn().SessionID() }
+
+// SessionTimeout returns the session timeout the server negotiated (it
+// clamps the requested one to its [minSessionTimeout, maxSessionTimeout]),
+// or the requested one before the first handshake. The server expires the
+// session, and deletes its ephemeral znodes, this long after it last heard
+// from the process.
+func (s *Store) SessionTimeout() time.Duration {
+	if d := time.Duration(s.negotiated.Load()); d > 0 {
+		return d
+	}
+	return s.tmo
+}
 
 // Connected reports whether the Store currently has a live session.
 func (s *Store) Connected() bool { return s.Conn().State() == zk.StateHasSession }

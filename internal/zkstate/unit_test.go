@@ -101,6 +101,7 @@ const (
 	nodeP    = "/riak/frameworks/riak/clusters/c1/nodes/n1"
 	liveP    = "/riak/frameworks/riak/clusters/c1/live/n1"
 	erlpmdP  = "/riak/frameworks/riak/erlpmd/riak-c1-n1@h1"
+	lockP    = "/riak/frameworks/riak/clusters/c1/locks/n1/lock-0000000004"
 )
 
 func TestDecode(t *testing.T) {
@@ -109,6 +110,7 @@ func TestDecode(t *testing.T) {
 	node := func(p string, d []byte) error { _, err := Decode[NodeRecord](p, d); return err }
 	live := func(p string, d []byte) error { _, err := Decode[LiveRecord](p, d); return err }
 	erl := func(p string, d []byte) error { _, err := Decode[ErlpmdRecord](p, d); return err }
+	lock := func(p string, d []byte) error { _, err := Decode[LockRecord](p, d); return err }
 
 	tests := []struct {
 		name string
@@ -156,6 +158,14 @@ func TestDecode(t *testing.T) {
 		{"erlpmd node type", erl, erlpmdP, `{"version":1,"name":"riak-c1-n1@h1","host":"h","port":1,"node_type":300}`, ErrInvalidRecord},
 		{"erlpmd bad extra", erl, erlpmdP, `{"version":1,"name":"riak-c1-n1@h1","host":"h","port":1,"extra":"!!"}`, ErrInvalidRecord},
 		{"erlpmd port 0", erl, erlpmdP, `{"version":1,"name":"riak-c1-n1@h1","host":"h","port":0}`, ErrInvalidRecord},
+
+		{"lock ok", lock, lockP, `{"version":1,"cluster":"c1","node":"n1","task_id":"t-1","agent_id":"a1","host":"10.0.0.1","pid":42,"since":"2025-01-10T09:30:00Z"}`, nil},
+		{"lock node mismatch", lock, lockP, `{"version":1,"cluster":"c1","node":"n2","task_id":"t-1","host":"h"}`, ErrInvalidRecord},
+		{"lock cluster mismatch", lock, lockP, `{"version":1,"cluster":"c2","node":"n1","task_id":"t-1","host":"h"}`, ErrInvalidRecord},
+		{"lock no task", lock, lockP, `{"version":1,"cluster":"c1","node":"n1","host":"h"}`, ErrInvalidRecord},
+		{"lock negative pid", lock, lockP, `{"version":1,"cluster":"c1","node":"n1","task_id":"t","host":"h","pid":-1}`, ErrInvalidRecord},
+		{"lock bad since", lock, lockP, `{"version":1,"cluster":"c1","node":"n1","task_id":"t","host":"h","since":"yesterday"}`, ErrInvalidRecord},
+		{"lock version 2", lock, lockP, `{"version":2}`, ErrUnknownVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
