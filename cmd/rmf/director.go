@@ -15,7 +15,6 @@ import (
 
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/director"
-	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 // directorShutdownTimeout bounds the graceful part of a director's shutdown.
@@ -78,22 +77,11 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 			p.SetNodes(specs)
 			var disc *director.Discovery
 			if zk != "" {
-				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				opts, err := zkOptions(log, zkAuth)
+				store, fw, err := connectZK(ctx, log, "director", zk, zkAuth, framework)
 				if err != nil {
-					cancel()
 					return err
 				}
-				store, err := zkstate.Connect(cctx, strings.Split(zk, ","), opts...)
-				cancel()
-				if err != nil {
-					return fmt.Errorf("director: connect to ZooKeeper %s: %w", zk, err)
-				}
 				defer store.Close()
-				fw, err := store.Framework(framework)
-				if err != nil {
-					return usageErrorf("--framework: %v", err)
-				}
 				disc = &director.Discovery{}
 				if err := disc.WatchZooKeeper(ctx, fw, cluster, p, log); err != nil {
 					return fmt.Errorf("director: watch cluster %s: %w", cluster, err)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,22 +34,11 @@ found through any other. See docs/erlpmd.md.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			opts, err := zkOptions(log, zkAuth)
+			store, fw, err := connectZK(ctx, log, "erlpmd", zkServers, zkAuth, framework)
 			if err != nil {
-				cancel()
 				return err
-			}
-			store, err := zkstate.Connect(cctx, strings.Split(zkServers, ","), opts...)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("erlpmd: connect to ZooKeeper %s: %w", zkServers, err)
 			}
 			defer store.Close()
-			fw, err := store.Framework(framework)
-			if err != nil {
-				return err
-			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("erlpmd: %w", err)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -121,15 +123,28 @@ func annotateEnv(cmd *cobra.Command) *cobra.Command {
 // zkAuthUsage documents --zk-auth wherever a command writes to ZooKeeper.
 const zkAuthUsage = "ZooKeeper digest credential USER:PASSWORD: znodes this process creates can be changed only with it (read by anyone); see docs/security.md"
 
-// zkOptions are the zkstate options of a command: its logger and, with
-// --zk-auth, digest authentication (a malformed credential is a usage error).
-func zkOptions(log *slog.Logger, zkAuth string) ([]zkstate.Option, error) {
+// connectZK opens the ZooKeeper session of a long-running command (who
+// names it in errors) with --zk-auth if given, waiting up to 30 s, and
+// returns its framework. A malformed credential or framework name is a
+// usage error. The caller closes the store.
+func connectZK(ctx context.Context, log *slog.Logger, who, servers, zkAuth, framework string) (*zkstate.Store, *zkstate.Framework, error) {
 	opts := []zkstate.Option{zkstate.WithLogger(log)}
 	if zkAuth != "" {
 		if _, _, err := zkstate.ParseDigestAuth(zkAuth); err != nil {
-			return nil, usageErrorf("--zk-auth: %v", err)
+			return nil, nil, usageErrorf("--zk-auth: %v", err)
 		}
 		opts = append(opts, zkstate.WithDigestAuth(zkAuth))
 	}
-	return opts, nil
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := zkstate.Connect(cctx, strings.Split(servers, ","), opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: connect to ZooKeeper %s: %w", who, servers, err)
+	}
+	fw, err := store.Framework(framework)
+	if err != nil {
+		store.Close()
+		return nil, nil, usageErrorf("--framework: %v", err)
+	}
+	return store, fw, nil
 }

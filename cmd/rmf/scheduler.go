@@ -49,22 +49,11 @@ which executors fetch.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			opts, err := zkOptions(log, zkAuth)
+			store, fw, err := connectZK(ctx, log, "scheduler", zk, zkAuth, framework)
 			if err != nil {
-				cancel()
 				return err
-			}
-			store, err := zkstate.Connect(cctx, strings.Split(zk, ","), opts...)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("scheduler: connect to ZooKeeper %s: %w", zk, err)
 			}
 			defer store.Close()
-			fw, err := store.Framework(framework)
-			if err != nil {
-				return err
-			}
 			ln, err := net.Listen("tcp", api)
 			if err != nil {
 				return fmt.Errorf("scheduler: %w", err)
