@@ -43,7 +43,7 @@ func buildRMF(t *testing.T) string {
 type schedProc struct {
 	cmd *exec.Cmd
 	api string
-	log *bytes.Buffer
+	log *syncWriter
 }
 
 func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
@@ -53,12 +53,13 @@ func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
 	cmd := exec.Command(bin, "scheduler", "--master", master, "--zk", zk, "--api", api, "--failover-timeout", "10m", "--agent-timeout", "5s",
 		"--zk-auth", "rmf:e2e-secret", // znodes writable only by the framework; executors get it from the scheduler
 		"--executor-command", bin+" executor")
-	cmd.Stdout, cmd.Stderr = &syncWriter{w: &log}, &syncWriter{w: &log}
+	out := &syncWriter{w: &log}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &schedProc{cmd: cmd, api: "http://" + api, log: &log}
+	p := &schedProc{cmd: cmd, api: "http://" + api, log: out}
 	t.Cleanup(func() { p.kill9() })
 	return p
 }
@@ -72,6 +73,13 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
+}
+
+// String returns what was written (the writer must be a *bytes.Buffer).
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(*bytes.Buffer).String()
 }
 
 func (p *schedProc) kill9() {

@@ -240,10 +240,15 @@ type replicaReply struct {
 }
 
 // fetchQuorum asks every member holding a replica in pl for its copy of a
-// key, in parallel, and returns the replies as soon as r replicas (pr of
-// them primaries) answered, or every member did, or ctx ended: as Riak's
-// get FSM answers at R and does not wait for a slow or hung replica. The
-// replies still pending are awaited in the background (bounded by
+// key, in parallel, and returns the replies once they settle the read
+// without a slow or hung replica, as Riak's get FSM answers at R:
+//   - r replicas (pr of them primaries) found the object; or
+//   - r replicas answered and every member believed up has answered (a
+//     "not found" from a replica that is catching up after a ring change
+//     must not hide the copy a slower replica holds); or
+//   - every member answered, or ctx ended.
+//
+// The replies still pending are awaited in the background (bounded by
 // DefaultRequestTimeout); then every replica is repaired with the merge of
 // all the answers.
 func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket, key string, r, pr uint32) []replicaReply {
@@ -263,7 +268,23 @@ func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket,
 		}()
 	}
 	var got []replicaReply
-	var ok, primaries uint32
+	var ok, primaries, found, foundPrimaries uint32
+	settled := func() bool {
+		if found >= r && foundPrimaries >= pr {
+			return true
+		}
+		if ok < r || primaries < pr {
+			return false
+		}
+		for _, rn := range nodes {
+			if c.up(rn.node) && !slices.ContainsFunc(got, func(g replicaReply) bool { return g.node == rn.node }) {
+				return false
+			}
+		}
+		return true
+	}
+	recheck := time.NewTicker(50 * time.Millisecond) // members are marked down asynchronously
+	defer recheck.Stop()
 collect:
 	for len(got) < len(nodes) {
 		select {
@@ -272,8 +293,16 @@ collect:
 			if rep.err == nil {
 				ok += rep.replicas
 				primaries += rep.primaries
+				if rep.found {
+					found += rep.replicas
+					foundPrimaries += rep.primaries
+				}
 			}
-			if ok >= r && primaries >= pr {
+			if settled() {
+				break collect
+			}
+		case <-recheck.C:
+			if settled() {
 				break collect
 			}
 		case <-ctx.Done():
