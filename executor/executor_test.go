@@ -78,7 +78,7 @@ func buildRMF(t *testing.T) string {
 func startMaster(t *testing.T, agents int, workDir string) (*mesoslocal.Master, string) {
 	t.Helper()
 	m, err := mesoslocal.New(mesoslocal.Config{
-		Agents: agents, WorkDir: workDir,
+		Agents: agents, WorkDir: workDir, AgentResources: testutil.AgentResources(t),
 		HeartbeatInterval: time.Second, StatusRetryInterval: time.Second, AllocationInterval: 100 * time.Millisecond,
 		ExecutorShutdownGrace: 3 * time.Second,
 	})

@@ -272,7 +272,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildRMF(t)
 	z := testutil.StartZooKeeper(t)
-	m, err := mesoslocal.New(mesoslocal.Config{Agents: 3, WorkDir: t.TempDir(), AllocationInterval: 200 * time.Millisecond,
+	m, err := mesoslocal.New(mesoslocal.Config{Agents: 3, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t), AllocationInterval: 200 * time.Millisecond,
 		StatusRetryInterval: time.Second, ExecutorShutdownGrace: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)

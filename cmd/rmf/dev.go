@@ -30,7 +30,7 @@ const devCluster = "default"
 
 type devOpts struct {
 	nodes                                   int
-	dir, zk                                 string
+	dir, zk, agentResources                 string
 	directorPB, directorHTTP, directorAdmin string
 	api, mesos                              string
 	bench                                   time.Duration
@@ -60,6 +60,7 @@ resumes the same cluster and data.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.nodes, "nodes", 3, "number of Riak nodes")
+	f.StringVar(&o.agentResources, "agent-resources", mesoslocal.DefaultAgentResources, "resources of each mesos-local agent, Mesos syntax; agent N's port ranges are shifted down by N-1 widths")
 	f.StringVar(&o.dir, "dir", "rmf-dev", "state directory (ZooKeeper data, agents' sandboxes and volumes)")
 	f.StringVar(&o.zk, "zk", "", "use this ZooKeeper instead of starting one")
 	f.StringVar(&o.directorPB, "director-pb", defaultPBAddr, "director PB listen address")
@@ -131,7 +132,7 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 	}
 
 	// 2. mesos-local.
-	m, err := mesoslocal.New(mesoslocal.Config{Agents: o.nodes, WorkDir: filepath.Join(dir, "mesos"), Logger: log,
+	m, err := mesoslocal.New(mesoslocal.Config{Agents: o.nodes, WorkDir: filepath.Join(dir, "mesos"), Logger: log, AgentResources: o.agentResources,
 		AllocationInterval: 500 * time.Millisecond, StatusRetryInterval: 2 * time.Second, HeartbeatInterval: 5 * time.Second})
 	if err != nil {
 		return err

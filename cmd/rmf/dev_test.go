@@ -50,7 +50,8 @@ func TestDevEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	cmd := startDev(t, bin, dir, pb, httpA, admin, api, mesos)
+	agentResources := testutil.AgentResources(t) // ports of our own: see testutil.PortBlock
+	cmd := startDev(t, bin, dir, agentResources, pb, httpA, admin, api, mesos)
 	var st struct {
 		Nodes []struct{ State string }
 	}
@@ -129,7 +130,7 @@ func TestDevEndToEnd(t *testing.T) {
 	}
 
 	// Again with the same --dir: the same cluster, with its data.
-	cmd = startDev(t, bin, dir, pb, httpA, admin, api, mesos)
+	cmd = startDev(t, bin, dir, agentResources, pb, httpA, admin, api, mesos)
 	c, err = riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb}})
 	if err != nil {
 		t.Fatal(err)
@@ -147,9 +148,9 @@ func TestDevEndToEnd(t *testing.T) {
 }
 
 // startDev starts `rmf dev` and waits until it has printed its endpoints.
-func startDev(t *testing.T, bin, dir, pb, httpA, admin, api, mesos string) *exec.Cmd {
+func startDev(t *testing.T, bin, dir, agentResources, pb, httpA, admin, api, mesos string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--nodes", "3", "--dir", dir, "--director-pb", pb, "--director-http", httpA,
+	cmd := exec.Command(bin, "dev", "--nodes", "3", "--dir", dir, "--agent-resources", agentResources, "--director-pb", pb, "--director-http", httpA,
 		"--director-admin", admin, "--api", api, "--mesos", mesos)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

@@ -3,8 +3,11 @@ package testutil
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,5 +163,41 @@ func TestProxy(t *testing.T) {
 	p.Close()
 	if _, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
 		t.Fatal("proxy still listening after Close")
+	}
+}
+
+// TestPortBlock: blocks held at once never overlap, and a block comes free
+// again when its holder ends.
+func TestPortBlock(t *testing.T) {
+	var first int
+	t.Run("hold", func(t *testing.T) {
+		lo1, hi1 := PortBlock(t)
+		lo2, hi2 := PortBlock(t)
+		if hi1-lo1 != 999 || hi2-lo2 != 999 {
+			t.Fatalf("blocks %d-%d and %d-%d, want 1000 ports each", lo1, hi1, lo2, hi2)
+		}
+		if lo1 <= hi2 && lo2 <= hi1 {
+			t.Fatalf("blocks %d-%d and %d-%d overlap", lo1, hi1, lo2, hi2)
+		}
+		if lo1 < 10000 || hi2 > 29999 || hi1 > 29999 {
+			t.Fatalf("blocks %d-%d, %d-%d outside 10000-29999", lo1, hi1, lo2, hi2)
+		}
+		first = lo1
+		if r := AgentResources(t); !strings.Contains(r, "ports:[") || strings.Contains(r, strconv.Itoa(lo1)+"-") {
+			t.Fatalf("AgentResources %q reuses a held block", r)
+		}
+	})
+	// The first block is free again, unless another test process took it
+	// in the meantime (then it is locked by that process).
+	lo, _ := PortBlock(t)
+	if lo != first {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), "rmf-test-ports", fmt.Sprintf("block-%02d.lock", (first-10000)/1000)), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			t.Fatalf("after release got block at %d while the block at %d is free", lo, first)
+		}
 	}
 }
