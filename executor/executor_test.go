@@ -236,13 +236,14 @@ func volume(id string) mesos.Resources {
 
 // env is a shared ZooKeeper, mesos-local and scheduler.
 type env struct {
-	t      *testing.T
-	bin    string
-	zk     *testutil.ZooKeeper
-	fw     *zkstate.Framework
-	m      *mesoslocal.Master
-	s      *testScheduler
-	agents []string
+	t       *testing.T
+	bin     string
+	zk      *testutil.ZooKeeper
+	fw      *zkstate.Framework
+	m       *mesoslocal.Master
+	workDir string // mesos-local's: agents' sandboxes and volumes
+	s       *testScheduler
+	agents  []string
 }
 
 func newEnv(t *testing.T, agents int) *env {
@@ -271,7 +272,7 @@ func newEnv(t *testing.T, agents int) *env {
 	})
 	s := startScheduler(t, url)
 	s.next("SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
-	return &env{t: t, bin: bin, zk: zk, fw: fw, m: m, s: s, agents: m.AgentIDs()}
+	return &env{t: t, bin: bin, zk: zk, fw: fw, m: m, workDir: workDir, s: s, agents: m.AgentIDs()}
 }
 
 func (e *env) nodeTask(name string) nodetask.Task {
@@ -285,6 +286,13 @@ func (e *env) nodeTask(name string) nodetask.Task {
 // data run by the rmf executor.
 func (e *env) launch(taskID, agent string, data []byte, uris ...mesos.CommandInfo_URI) {
 	e.t.Helper()
+	e.launchOn(taskID, agent, "vol-"+taskID, nil, data, uris...)
+}
+
+// launchOn is launch with the volume's persistence ID and extra executor
+// environment (NAME=value) chosen by the caller.
+func (e *env) launchOn(taskID, agent, volumeID string, environ []string, data []byte, uris ...mesos.CommandInfo_URI) {
+	e.t.Helper()
 	exec := &mesos.ExecutorInfo{
 		ExecutorID: mesos.ExecutorID{Value: "rmf-executor." + taskID}, Name: ptr("rmf executor"),
 		Command: &mesos.CommandInfo{Shell: ptr(false), Value: ptr(e.bin), Arguments: []string{e.bin, "executor"},
@@ -294,8 +302,13 @@ func (e *env) launch(taskID, agent string, data []byte, uris ...mesos.CommandInf
 				{Name: "FAKE_RIAK_RMF", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(e.bin)},
 			}}},
 	}
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		exec.Command.Environment.Variables = append(exec.Command.Environment.Variables,
+			mesos.Environment_Variable{Name: name, Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(value)})
+	}
 	exec.Command.URIs = uris
-	vol := volume("vol-" + taskID)
+	vol := volume(volumeID)
 	disk := mesos.Resources{resources.NewDisk(100).Resource}.PushReservation(reservation())
 	task := mesos.TaskInfo{Name: taskID, TaskID: mesos.TaskID{Value: taskID}, AgentID: mesos.AgentID{Value: agent},
 		Executor: exec, Resources: append(reserved(), vol...), Data: data}
