@@ -71,7 +71,17 @@ func newOfferView(o mesos.Offer, role string) *offerView {
 // volume first, then new nodes (filters: resources and constraints; rank:
 // fewest nodes of the cluster), and declines the rest with reasons.
 func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
-	nodes := s.allNodes(ctx)
+	nodes, err := s.readAllNodes(ctx)
+	if err != nil {
+		// Without the whole desired state, every reservation would look
+		// orphaned and its volume be destroyed: place nothing, release
+		// nothing, and look again soon.
+		s.log.Warn("cannot read the desired state; declining offers until ZooKeeper answers", "offers", len(offers), "err", err)
+		for _, o := range offers {
+			s.call(ctx, calls.Decline(o.ID).With(calls.RefuseSeconds(2*time.Second)))
+		}
+		return
+	}
 	views := make([]*offerView, 0, len(offers))
 	for _, o := range offers {
 		v := newOfferView(o, s.cfg.Role)

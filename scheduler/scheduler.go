@@ -294,8 +294,21 @@ func (s *Scheduler) lead(ctx context.Context) {
 			s.onOffers(ctx, e.Offers.Offers)
 			return nil
 		}),
-		scheduler.Event_UPDATE: controller.AckStatusUpdates(caller).AndThen().HandleF(func(ctx context.Context, e *scheduler.Event) error {
-			s.onUpdate(ctx, e.Update.Status)
+		// An update is acknowledged only once it is recorded in ZooKeeper:
+		// Mesos sends an unacknowledged update again, so one that comes
+		// while ZooKeeper is unreachable is not lost (acknowledging first,
+		// as mesos-go's AckStatusUpdates does, would drop it and leave a
+		// failed node recorded as running).
+		scheduler.Event_UPDATE: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
+			st := e.Update.Status
+			if err := s.onUpdate(ctx, st); err != nil {
+				s.log.Warn("task update not recorded; not acknowledging it, so that Mesos sends it again",
+					"task", st.TaskID.Value, "state", st.GetState().String(), "err", err)
+				return nil
+			}
+			if uuid := st.GetUUID(); len(uuid) > 0 {
+				s.call(ctx, calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, uuid))
+			}
 			return nil
 		}),
 		scheduler.Event_FAILURE: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
@@ -339,7 +352,11 @@ func (s *Scheduler) onSubscribed(ctx context.Context, fid string) error {
 	s.mu.Unlock()
 	// Explicit reconciliation of every task we know, then implicit.
 	tasks := map[string]string{}
-	for _, n := range s.allNodes(ctx) {
+	nodes, err := s.readAllNodes(ctx)
+	if err != nil {
+		s.log.Warn("read nodes for explicit reconciliation; reconciling implicitly only", "err", err)
+	}
+	for _, n := range nodes {
 		if n.TaskID != "" {
 			tasks[n.TaskID] = n.AgentID
 		}
@@ -392,26 +409,37 @@ type nodeKey struct{ cluster, node string }
 
 func key(n zkstate.NodeRecord) string { return n.Cluster + "/" + n.Name }
 
-// allNodes reads every node record of every cluster.
-func (s *Scheduler) allNodes(ctx context.Context) []zkstate.NodeRecord {
+// readAllNodes reads every node record of every cluster.
+// An error means ZooKeeper could not be read: callers must not act on a
+// partial view (a node missing from it would look unknown, and its
+// reservation and volume orphaned).
+func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, error) {
 	var out []zkstate.NodeRecord
 	clusters, err := s.fw.ListClusters(ctx)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("list clusters: %w", err)
 	}
 	for _, c := range clusters {
 		names, err := s.fw.ListNodes(ctx, c)
+		if errors.Is(err, zkstate.ErrNotFound) {
+			continue // destroyed meanwhile
+		}
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("list nodes of %s: %w", c, err)
 		}
 		for _, name := range names {
-			if n, _, err := s.fw.GetNode(ctx, c, name); err == nil {
-				out = append(out, n)
+			n, _, err := s.fw.GetNode(ctx, c, name)
+			if errors.Is(err, zkstate.ErrNotFound) {
+				continue // removed meanwhile
 			}
+			if err != nil {
+				return nil, fmt.Errorf("read node %s/%s: %w", c, name, err)
+			}
+			out = append(out, n)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
-	return out
+	return out, nil
 }
 
 func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
@@ -431,7 +459,11 @@ func (s *Scheduler) tick(ctx context.Context) {
 	if !connected {
 		return
 	}
-	nodes := s.allNodes(ctx)
+	nodes, err := s.readAllNodes(ctx)
+	if err != nil {
+		s.log.Warn("cannot read the desired state; doing nothing until ZooKeeper answers", "err", err)
+		return
+	}
 	clusters := map[string]zkstate.ClusterRecord{}
 	waiting := false
 	restarting := map[string]bool{}
@@ -562,11 +594,17 @@ func (s *Scheduler) deleteNode(ctx context.Context, n zkstate.NodeRecord) error 
 	return s.fw.DeleteNode(ctx, n.Cluster, n.Name, ver)
 }
 
-// onUpdate moves a node's observed state on a task status update.
-func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
+// onUpdate moves a node's observed state on a task status update. An
+// error means the update could not be recorded (ZooKeeper unreachable)
+// and must not be acknowledged.
+func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	taskID := st.TaskID.Value
 	var node *zkstate.NodeRecord
-	for _, n := range s.allNodes(ctx) {
+	nodes, err := s.readAllNodes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
 		if n.TaskID == taskID {
 			node = &n
 			break
@@ -579,7 +617,7 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 			s.log.Warn("killing a task this framework does not know", "task", taskID, "agent", st.GetAgentID().GetValue())
 			s.call(ctx, calls.Kill(taskID, st.GetAgentID().GetValue()))
 		}
-		return
+		return nil
 	}
 	s.mu.Lock()
 	r := s.rt(*node)
@@ -587,7 +625,7 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	killAsked := r.killAsked
 	s.mu.Unlock()
 	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", st.GetMessage())
-	_, _, err := s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
+	_, _, err = s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
 		if rec.TaskID != taskID {
 			return errStale
 		}
@@ -613,8 +651,8 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errStale) {
-		s.log.Warn("record task update", "node", node.Name, "err", err)
+	if err != nil && !errors.Is(err, errStale) && !errors.Is(err, zkstate.ErrNotFound) {
+		return fmt.Errorf("record the update of node %s: %w", node.Name, err)
 	}
 	s.mu.Lock()
 	switch {
@@ -635,6 +673,7 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	if terminal {
 		s.Nudge()
 	}
+	return nil
 }
 
 var errStale = errors.New("scheduler: task ID changed")
