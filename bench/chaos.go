@@ -15,6 +15,9 @@ import (
 	"time"
 
 	riak "github.com/basho/riak-go-client"
+
+	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/zkserver"
 )
 
 // Node-level fault scenarios of the chaos suite (`rmf bench chaos`, `make
@@ -27,8 +30,18 @@ const (
 	ScenarioRestart = "restart" // SIGTERM the node, start it again at once
 )
 
-// Scenarios lists every scenario, in the order the suite runs them.
-var Scenarios = []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioRestart}
+// NodeScenarios lists the node-level scenarios in the order the suite runs
+// them.
+var NodeScenarios = []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioRestart}
+
+// Scenarios lists every scenario, node-level then framework-level.
+var Scenarios = slices.Concat(NodeScenarios, FrameworkScenarios)
+
+// Levels of ChaosResult.
+const (
+	LevelNode      = "node"
+	LevelFramework = "framework"
+)
 
 // ChaosConfig configures Chaos. Zero values are documented defaults.
 type ChaosConfig struct {
@@ -46,6 +59,18 @@ type ChaosConfig struct {
 	// TryTimeout is the director's --try-timeout: how long one attempt
 	// may wait before a read fails over; default 500ms.
 	TryTimeout time.Duration
+	// AgentDown is how long the agent scenario keeps the agent stopped;
+	// default 10s.
+	AgentDown time.Duration
+	// AgentTimeout is the schedulers' --agent-timeout (an agent gone
+	// longer has its nodes replaced elsewhere); default 60s.
+	AgentTimeout time.Duration
+	// ZKOutage is how long the zookeeper scenario keeps ZooKeeper down;
+	// default 20s.
+	ZKOutage time.Duration
+	// AgentResources are mesos-local's agent resources (tests give each
+	// run its own ports); default mesoslocal.DefaultAgentResources.
+	AgentResources string
 	// Dir keeps the processes' data and logs; default a temporary
 	// directory, removed afterwards.
 	Dir string
@@ -56,6 +81,7 @@ type ChaosConfig struct {
 // ChaosResult is one scenario's outcome.
 type ChaosResult struct {
 	Scenario     string  `json:"scenario"`
+	Level        string  `json:"level"` // LevelNode or LevelFramework
 	Seconds      float64 `json:"seconds"`
 	Writes       int64   `json:"writes"` // acknowledged
 	Reads        int64   `json:"reads"`  // that returned the written value
@@ -72,11 +98,24 @@ type ChaosResult struct {
 	// ErrorKinds counts failures by kind (operation and message, keys
 	// and ports removed).
 	ErrorKinds map[string]int `json:"error_kinds,omitempty"`
+	// Problems are the scenario's own checks that failed (framework
+	// level: a node running twice or relaunched too often, no recovery).
+	Problems []string `json:"problems,omitempty"`
+	// Notes say what happened (framework level: takeover and recovery
+	// times, relaunches).
+	Notes string `json:"notes,omitempty"`
+	// ReadsMayFail is set where failed reads are the designed outcome:
+	// in the zookeeper scenario the executors stop their nodes once
+	// ZooKeeper has been silent for half their session (fencing: a node
+	// never runs twice), so the cluster is down until ZooKeeper is back.
+	ReadsMayFail bool `json:"reads_may_fail,omitempty"`
 }
 
 // Passed reports whether the scenario kept the promise: no lost
-// acknowledged write and no failed read.
-func (r ChaosResult) Passed() bool { return r.LostWrites == 0 && r.FailedReads == 0 }
+// acknowledged write, no failed read and no failed check of its own.
+func (r ChaosResult) Passed() bool {
+	return r.LostWrites == 0 && (r.FailedReads == 0 || r.ReadsMayFail) && len(r.Problems) == 0
+}
 
 // Chaos runs the scenarios one after another, each on a fresh cluster.
 func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
@@ -95,6 +134,20 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 	cfg.StopFor = orDefault(cfg.StopFor, 10*time.Second)
 	cfg.Workers = orDefault(cfg.Workers, 16)
 	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
+	cfg.AgentDown = orDefault(cfg.AgentDown, 10*time.Second)
+	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
+	cfg.ZKOutage = orDefault(cfg.ZKOutage, 20*time.Second)
+	if cfg.AgentResources == "" {
+		cfg.AgentResources = mesoslocal.DefaultAgentResources
+	}
+	for _, s := range cfg.Scenarios {
+		if slices.Contains(FrameworkScenarios, s) {
+			if err := zkserver.Installed(); err != nil {
+				return nil, fmt.Errorf("%w (%v)", errNoZooKeeper, err)
+			}
+			break
+		}
+	}
 	dir := cfg.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "rmf-chaos")
@@ -110,7 +163,19 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 		if err := os.MkdirAll(sdir, 0o755); err != nil {
 			return out, err
 		}
-		res, err := runScenario(ctx, cfg, s, sdir)
+		logf := func(format string, args ...any) {
+			if cfg.Log != nil {
+				fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{s}, args...)...)
+			}
+		}
+		var res ChaosResult
+		var err error
+		if slices.Contains(FrameworkScenarios, s) {
+			res, err = runFrameworkScenario(ctx, cfg, s, sdir, logf)
+		} else {
+			res, err = runScenario(ctx, cfg, s, sdir)
+			res.Level = LevelNode
+		}
 		if err != nil {
 			return out, fmt.Errorf("bench: chaos %s: %w", s, err)
 		}
@@ -433,16 +498,23 @@ func errorKind(msg string) string {
 
 // WriteChaosTable writes the results as a Markdown table.
 func WriteChaosTable(w io.Writer, rs []ChaosResult) error {
-	if _, err := fmt.Fprintln(w, "| scenario | seconds | writes | reads | failed writes | failed reads | lost acknowledged writes | recovery (s) | max latency (ms) | verdict |\n|---|---|---|---|---|---|---|---|---|---|"); err != nil {
+	if _, err := fmt.Fprintln(w, "| scenario | level | seconds | writes | reads | failed writes | failed reads | lost acknowledged writes | recovery (s) | max latency (ms) | verdict | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|"); err != nil {
 		return err
 	}
 	for _, r := range rs {
 		verdict := "pass"
+		if r.FailedReads > 0 && r.ReadsMayFail {
+			verdict = "pass (fenced)"
+		}
 		if !r.Passed() {
 			verdict = "**FAIL**"
 		}
-		if _, err := fmt.Fprintf(w, "| %s | %.0f | %d | %d | %d | %d | %d | %.1f | %.0f | %s |\n", r.Scenario, r.Seconds, r.Writes, r.Reads,
-			r.FailedWrites, r.FailedReads, r.LostWrites, r.RecoverySeconds, r.MaxLatencyMs, verdict); err != nil {
+		notes := r.Notes
+		if len(r.Problems) > 0 {
+			notes = strings.TrimPrefix(notes+"; problems: "+strings.Join(r.Problems, "; "), "; ")
+		}
+		if _, err := fmt.Fprintf(w, "| %s | %s | %.0f | %d | %d | %d | %d | %d | %.1f | %.0f | %s | %s |\n", r.Scenario, r.Level, r.Seconds, r.Writes, r.Reads,
+			r.FailedWrites, r.FailedReads, r.LostWrites, r.RecoverySeconds, r.MaxLatencyMs, verdict, strings.ReplaceAll(notes, "|", "/")); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/testutil"
 )
 
 // TestChaosShort is the short form of the fault suite (make chaos): kill9
@@ -22,11 +24,14 @@ func TestChaosShort(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build rmf: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	rs, err := Chaos(ctx, ChaosConfig{Bin: bin, Scenarios: []string{ScenarioKill9, ScenarioSIGSTOP}, Duration: 12 * time.Second,
-		StopFor: 4 * time.Second, Workers: 8, Log: &log})
+	// The framework scenario: ZooKeeper down 8 s (past the fencing
+	// point, half the executors' 10 s session): every node is stopped
+	// and relaunched once ZooKeeper is back, none twice, no write lost.
+	rs, err := Chaos(ctx, ChaosConfig{Bin: bin, Scenarios: []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioZooKeeper}, Duration: 12 * time.Second,
+		StopFor: 4 * time.Second, ZKOutage: 8 * time.Second, Workers: 8, Log: &log, AgentResources: testutil.AgentResources(t)})
 	if err != nil {
 		t.Fatalf("chaos: %v\n%s", err, log.String())
 	}
@@ -40,22 +45,28 @@ func TestChaosShort(t *testing.T) {
 			t.Errorf("%s: no load went through (%+v)", r.Scenario, r)
 		}
 		if !r.Passed() {
-			t.Errorf("%s: %d lost acknowledged writes, %d failed reads\n%s", r.Scenario, r.LostWrites, r.FailedReads, log.String())
+			t.Errorf("%s: %d lost acknowledged writes, %d failed reads, problems %q\n%s", r.Scenario, r.LostWrites, r.FailedReads, r.Problems, log.String())
 		}
 	}
 }
 
 func TestChaosTableAndDocs(t *testing.T) {
 	rs := []ChaosResult{
-		{Scenario: "kill9", Seconds: 30, Writes: 100, Reads: 100, FailedWrites: 2},
-		{Scenario: "sigstop", Seconds: 30, Writes: 90, Reads: 80, FailedReads: 3, LostWrites: 1, RecoverySeconds: 7.25},
+		{Scenario: "kill9", Level: LevelNode, Seconds: 30, Writes: 100, Reads: 100, FailedWrites: 2},
+		{Scenario: "sigstop", Level: LevelNode, Seconds: 30, Writes: 90, Reads: 80, FailedReads: 3, LostWrites: 1, RecoverySeconds: 7.25},
+		{Scenario: "zookeeper", Level: LevelFramework, Seconds: 40, Writes: 50, Reads: 45, FailedReads: 5, ReadsMayFail: true, Notes: "down 20s"},
+		{Scenario: "agent", Level: LevelFramework, Seconds: 30, Writes: 70, Reads: 70, Notes: "a|b", Problems: []string{"riak-c1-2 launched 3 times"}},
+		{Scenario: "zookeeper", Level: LevelFramework, Seconds: 40, Writes: 50, Reads: 45, FailedReads: 5, ReadsMayFail: true, LostWrites: 1},
 	}
 	var b strings.Builder
 	if err := WriteChaosTable(&b, rs); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"| kill9 | 30 | 100 | 100 | 2 | 0 | 0 | 0.0 | 0 | pass |", "| sigstop | 30 | 90 | 80 | 0 | 3 | 1 | 7.2 | 0 | **FAIL** |"} {
+	for _, want := range []string{"| kill9 | node | 30 | 100 | 100 | 2 | 0 | 0 | 0.0 | 0 | pass |  |", "| sigstop | node | 30 | 90 | 80 | 0 | 3 | 1 | 7.2 | 0 | **FAIL** |",
+		"| zookeeper | framework | 40 | 50 | 45 | 0 | 5 | 0 | 0.0 | 0 | pass (fenced) | down 20s |",
+		"| agent | framework | 30 | 70 | 70 | 0 | 0 | 0 | 0.0 | 0 | **FAIL** | a/b; problems: riak-c1-2 launched 3 times |",
+		"| zookeeper | framework | 40 | 50 | 45 | 0 | 5 | 1 | 0.0 | 0 | **FAIL** |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

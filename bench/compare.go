@@ -489,6 +489,12 @@ func freeAddr() string {
 // start runs bin with args (output to DIR/name.log) and waits until pbAddr
 // answers RpbPingReq.
 func (ps *procSet) start(ctx context.Context, name, role, bin string, args []string, pbAddr string) (*proc, error) {
+	return ps.startWith(ctx, name, role, bin, args, "on "+pbAddr, func() error { return Ping(pbAddr, time.Second) })
+}
+
+// startWith starts a process and waits until ready succeeds (what names
+// it in errors).
+func (ps *procSet) startWith(ctx context.Context, name, role, bin string, args []string, what string, ready func() error) (*proc, error) {
 	logf, err := os.Create(filepath.Join(ps.dir, name+".log"))
 	if err != nil {
 		return nil, err
@@ -505,7 +511,7 @@ func (ps *procSet) start(ctx context.Context, name, role, bin string, args []str
 	ps.procs = append(ps.procs, p)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if err := Ping(pbAddr, time.Second); err == nil {
+		if err := ready(); err == nil {
 			return p, nil
 		}
 		select {
@@ -516,7 +522,7 @@ func (ps *procSet) start(ctx context.Context, name, role, bin string, args []str
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("bench: %s not ready on %s after 30s (see %s)", name, pbAddr, logf.Name())
+			return nil, fmt.Errorf("bench: %s not ready %s after 30s (see %s)", name, what, logf.Name())
 		}
 	}
 }

@@ -333,7 +333,8 @@ read.`,
 				return err
 			}
 			var table strings.Builder
-			fmt.Fprintf(&table, "Run %s on %d CPUs: 3 disk devnodes behind an rmf director, %d workers, %s per scenario.\n\n",
+			fmt.Fprintf(&table, "Run %s on %d CPUs: 3 disk devnodes behind an rmf director, %d riak-go-client workers, %s of load per scenario at least.\n"+
+				"Node level: devnode processes. Framework level: ZooKeeper, mesos-local, two rmf schedulers, rmf executors.\n\n",
 				started.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), orDefaultInt(cfg.Workers, 16), orDefaultDur(cfg.Duration, 30*time.Second))
 			if err := bench.WriteChaosTable(&table, rs); err != nil {
 				return err
@@ -358,7 +359,8 @@ read.`,
 			}
 			for _, r := range rs {
 				if !r.Passed() {
-					return fmt.Errorf("chaos: scenario %s lost %d acknowledged writes and failed %d reads", r.Scenario, r.LostWrites, r.FailedReads)
+					return fmt.Errorf("chaos: scenario %s lost %d acknowledged writes and failed %d reads; problems: %s",
+						r.Scenario, r.LostWrites, r.FailedReads, strings.Join(append([]string{"none"}, r.Problems...)[min(1, len(r.Problems)):], "; "))
 				}
 			}
 			return nil
@@ -368,6 +370,9 @@ read.`,
 	f.StringVar(&scenarios, "scenarios", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated")
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "load time per scenario (the fault comes a quarter in)")
 	f.DurationVar(&cfg.StopFor, "stop-for", 10*time.Second, "how long sigstop freezes the node")
+	f.DurationVar(&cfg.AgentDown, "agent-down", 10*time.Second, "how long the agent scenario keeps the agent stopped")
+	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", time.Minute, "the schedulers' --agent-timeout in the framework scenarios")
+	f.DurationVar(&cfg.ZKOutage, "zk-outage", 20*time.Second, "how long the zookeeper scenario keeps ZooKeeper down")
 	f.IntVar(&cfg.Workers, "workers", 16, "concurrent clients")
 	f.DurationVar(&cfg.TryTimeout, "try-timeout", 500*time.Millisecond, "the director's --try-timeout")
 	f.StringVar(&cfg.Bin, "bin", "", "rmf binary for the devnodes and the director (default: this one)")
