@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func TestRun(t *testing.T) {
@@ -107,5 +112,37 @@ func TestEnvOverridesDefaultButNotFlag(t *testing.T) {
 	}
 	if got := cmd.Flags().Lookup("cluster").Value.String(); got != "c1" {
 		t.Errorf("--cluster = %q, want the command-line value c1", got)
+	}
+}
+
+// TestListenersDefaultToLoopback: every flag of every command whose default
+// is a listen address (host:port) names a loopback host; binding elsewhere
+// takes an explicit flag.
+func TestListenersDefaultToLoopback(t *testing.T) {
+	var walk func(c *cobra.Command)
+	seen := 0
+	walk = func(c *cobra.Command) {
+		visit := func(f *pflag.Flag) {
+			host, port, err := net.SplitHostPort(f.DefValue)
+			if err != nil {
+				return
+			}
+			if _, err := strconv.Atoi(port); err != nil {
+				return
+			}
+			seen++
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				t.Errorf("rmf %s --%s defaults to %q: not loopback", c.CommandPath(), f.Name, f.DefValue)
+			}
+		}
+		c.Flags().VisitAll(visit)
+		c.PersistentFlags().VisitAll(visit)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
+	if seen < 8 {
+		t.Fatalf("only %d listen-address defaults found; the walk is broken", seen)
 	}
 }
