@@ -132,7 +132,7 @@ func TestListenersDefaultToLoopback(t *testing.T) {
 			}
 			seen++
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				t.Errorf("rmf %s --%s defaults to %q: not loopback", c.CommandPath(), f.Name, f.DefValue)
+				t.Errorf("%s --%s defaults to %q: not loopback", c.CommandPath(), f.Name, f.DefValue)
 			}
 		}
 		c.Flags().VisitAll(visit)
