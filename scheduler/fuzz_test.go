@@ -9,9 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
 
 	"github.com/rmf-go/rmf/internal/testutil"
 	"github.com/rmf-go/rmf/internal/zkstate"
@@ -21,8 +26,10 @@ import (
 // with this role's reservation and volume.
 func seedOffers() []mesos.Offer {
 	ports := resources.Build().Name(resources.NamePorts).Ranges(resources.BuildRanges().Span(31000, 31999).Ranges).Resource
+	ip := "127.0.0.1"
 	plain := mesos.Offer{
 		ID: mesos.OfferID{Value: "o1"}, FrameworkID: mesos.FrameworkID{Value: "f1"}, AgentID: mesos.AgentID{Value: "a1"}, Hostname: "agent-1",
+		URL:       &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &ip, IP: &ip, Port: 5051}, Path: ptr("/slave(1)")},
 		Resources: mesos.Resources{resources.NewCPUs(4).Resource, resources.NewMemory(8192).Resource, resources.NewDisk(20000).Resource, ports},
 		Attributes: []mesos.Attribute{
 			{Name: "rack", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "r1"}},
@@ -233,4 +240,229 @@ func FuzzAPI(f *testing.F) {
 			t.Fatalf("%s %q: invalid JSON %s", req.Method, target, got)
 		}
 	})
+}
+
+// eventRig is the scheduler's real event handler against a real
+// ZooKeeper, with the calls it makes to the master recorded, not sent.
+type eventRig struct {
+	s    *Scheduler
+	fw   *zkstate.Framework
+	h    events.Handler
+	sent []*scheduler.Call
+}
+
+// newEventRig starts ZooKeeper (skipped under -short).
+func newEventRig(tb testing.TB, cfg Config) *eventRig {
+	z := testutil.StartZooKeeper(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	st, err := zkstate.Connect(ctx, z.Servers())
+	cancel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(st.Close)
+	fw, err := st.Framework("riak")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Master, cfg.Framework, cfg.ZooKeeper, cfg.Logger = "http://127.0.0.1:1", fw, z.Addr, slog.New(slog.DiscardHandler)
+	s, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &eventRig{s: s, fw: fw}
+	s.caller = calls.CallerFunc(func(_ context.Context, c *scheduler.Call) (mesos.Response, error) {
+		r.sent = append(r.sent, c)
+		return nil, nil
+	})
+	return r
+}
+
+// reset leaves cluster c1 with node riak-c1-1 placed on agent a1 as task
+// t1 and riak-c1-2 pending, no calls sent, and a fresh subscription.
+func (r *eventRig) reset(tb testing.TB) {
+	ctx := context.Background()
+	names, err := r.fw.ListClusters(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range names {
+		if err := r.fw.DeleteCluster(ctx, c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := r.fw.CreateCluster(ctx, zkstate.ClusterRecord{Name: "c1", NodeResources: DefaultNodeResources}); err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range []zkstate.NodeRecord{
+		{Cluster: "c1", Name: "riak-c1-1", DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedStarting,
+			TaskID: "t1", AgentID: "a1", PersistenceID: "c1-riak-c1-1-1", Reserved: DefaultNodeResources,
+			Ports: zkstate.Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}},
+		{Cluster: "c1", Name: "riak-c1-2", DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedPending},
+	} {
+		if err := r.fw.CreateNode(ctx, n); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	r.sent = nil
+	r.s.mu.Lock()
+	r.s.runtime, r.s.agents = map[string]*nodeRuntime{}, map[string]AgentView{}
+	r.s.mu.Unlock()
+	r.h = r.s.eventHandler(store.NewInMemorySingleton())
+}
+
+// FuzzEvent decodes an event from arbitrary protobuf and hands it to the
+// scheduler's real event handler (eventRig). Never a panic; the records
+// stay readable; every call names what it acts on; an update is
+// acknowledged only with its own UUID; an executor is never launched
+// through a shell.
+func FuzzEvent(f *testing.F) {
+	r := newEventRig(f, Config{})
+	for _, e := range seedEvents() {
+		b, err := e.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e scheduler.Event
+		if e.Unmarshal(data) != nil {
+			return // the client's decoder would refuse it
+		}
+		r.reset(t)
+		// Only an ERROR event ends the subscription (mesos-go's LiftErrors).
+		if err := r.h.HandleEvent(context.Background(), &e); (err != nil) != (e.GetType() == scheduler.Event_ERROR && e.GetError() != nil) {
+			t.Fatalf("%v: handler error %v", e.GetType(), err)
+		}
+		nodes, err := r.s.readAllNodes(context.Background())
+		if err != nil {
+			t.Fatalf("records unreadable after %s: %v", e.GetType(), err)
+		}
+		for _, n := range nodes {
+			if len(n.Message) > maxEventText+len("…") {
+				t.Fatalf("recorded a %d-byte message", len(n.Message))
+			}
+		}
+		checkCalls(t, &e, r.sent)
+	})
+}
+
+// checkCalls: the calls an event led to act on what the event named.
+func checkCalls(t *testing.T, e *scheduler.Event, sent []*scheduler.Call) {
+	t.Helper()
+	for _, c := range sent {
+		switch c.GetType() {
+		case scheduler.Call_ACKNOWLEDGE:
+			a, u := c.GetAcknowledge(), e.GetUpdate()
+			if u == nil || string(a.UUID) != string(u.Status.GetUUID()) || len(a.UUID) == 0 || a.TaskID.Value != u.Status.TaskID.Value {
+				t.Fatalf("acknowledged %v for event %v", a, e.GetType())
+			}
+		case scheduler.Call_KILL:
+			if c.GetKill().TaskID.Value == "" {
+				t.Fatal("kill without a task")
+			}
+		case scheduler.Call_DECLINE, scheduler.Call_ACCEPT:
+			var ids []mesos.OfferID
+			if c.GetDecline() != nil {
+				ids = c.GetDecline().OfferIDs
+			} else {
+				ids = c.GetAccept().OfferIDs
+			}
+			for _, id := range ids {
+				found := false
+				for _, o := range e.GetOffers().GetOffers() {
+					found = found || o.ID == id
+				}
+				if !found {
+					t.Fatalf("%v of offer %q that was not offered", c.GetType(), id.Value)
+				}
+			}
+			for _, op := range c.GetAccept().GetOperations() {
+				for _, task := range op.GetLaunch().GetTaskInfos() {
+					cmd := task.GetExecutor().GetCommand()
+					if cmd.Shell == nil || cmd.GetShell() || len(cmd.Arguments) == 0 || cmd.Arguments[0] != cmd.GetValue() {
+						t.Fatalf("task %s: executor command %q shell=%v args %q: want an argument vector, no shell",
+							task.TaskID.Value, cmd.GetValue(), cmd.GetShell(), cmd.Arguments)
+					}
+				}
+			}
+		case scheduler.Call_RECONCILE, scheduler.Call_SUPPRESS, scheduler.Call_REVIVE:
+		default:
+			t.Fatalf("unexpected call %v for event %v", c.GetType(), e.GetType())
+		}
+	}
+}
+
+// TestLaunchWithoutShell: the executor is launched as an argument vector
+// with the shell off, so an executor command with shell syntax in it is
+// passed through as literal arguments, never interpreted.
+func TestLaunchWithoutShell(t *testing.T) {
+	r := newEventRig(t, Config{ExecutorCommand: "./rmf executor ; touch /tmp/pwned $(id)"})
+	r.reset(t)
+	e := scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: seedOffers()[:1]}}
+	if err := r.h.HandleEvent(context.Background(), &e); err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, &e, r.sent)
+	var launched []mesos.TaskInfo
+	for _, c := range r.sent {
+		for _, op := range c.GetAccept().GetOperations() {
+			launched = append(launched, op.GetLaunch().GetTaskInfos()...)
+		}
+	}
+	if len(launched) != 1 {
+		t.Fatalf("launched %d tasks, want riak-c1-2 (calls %v; why %+v)", len(launched), r.sent, r.s.runtime["c1/riak-c1-2"])
+	}
+	cmd := launched[0].GetExecutor().GetCommand()
+	want := []string{"./rmf", "executor", ";", "touch", "/tmp/pwned", "$(id)"}
+	if cmd.GetShell() || cmd.GetValue() != "./rmf" || strings.Join(cmd.Arguments, "|") != strings.Join(want, "|") {
+		t.Fatalf("executor command %q shell=%v args %q, want %q without a shell", cmd.GetValue(), cmd.GetShell(), cmd.Arguments, want)
+	}
+}
+
+// seedEvents are the events the master sends, and a few it should not.
+func seedEvents() []scheduler.Event {
+	uuid := []byte("0123456789abcdef")
+	running, finished := mesos.TASK_RUNNING, mesos.TASK_FAILED
+	update := func(task string, state *mesos.TaskState, msg string) scheduler.Event {
+		return scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: mesos.TaskStatus{
+			TaskID: mesos.TaskID{Value: task}, State: state, UUID: uuid, Message: &msg, AgentID: &mesos.AgentID{Value: "a1"}}}}
+	}
+	hb := 15.0
+	return []scheduler.Event{
+		{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{FrameworkID: &mesos.FrameworkID{Value: "fw-0001"}, HeartbeatIntervalSeconds: &hb}},
+		{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: seedOffers()}},
+		update("t1", &running, "started"),
+		update("t1", &finished, strings.Repeat("é", 2000)),
+		update("t-unknown", &running, ""),
+		{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: "o1"}}},
+		{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: "a1"}}},
+		{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "framework removed"}},
+		{Type: scheduler.Event_HEARTBEAT},
+		// malformed: the type's part is missing
+		{Type: scheduler.Event_UPDATE},
+		{Type: scheduler.Event_SUBSCRIBED},
+		{Type: scheduler.Event_OFFERS},
+		{Type: scheduler.Event_ERROR},
+	}
+}
+
+// TestClip: an outside string is stored valid and bounded.
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 4, "abc"},
+		{"abcdef", 4, "abcd…"},
+		{"aéé", 4, "aé…"},             // never half a rune
+		{"a\xffb", 8, "a\uFFFDb"},     // invalid bytes replaced, not widened by JSON later
+		{"a\xff\xffb", 4, "a\uFFFD…"}, // a run of bad bytes is one replacement
+	} {
+		if got := clip(tc.in, tc.n); got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
 }

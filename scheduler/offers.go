@@ -295,6 +295,9 @@ func (s *Scheduler) nodeResources(n zkstate.NodeRecord) (plain, volume mesos.Res
 		resources.Build().Name(resources.NamePorts).Ranges(rb.Ranges).Resource,
 	}.PushReservation(s.reservation())
 	vol := mesos.Resources{resources.NewDisk(n.Reserved.DiskMB).Resource}.PushReservation(s.reservation())
+	if len(vol) == 0 {
+		return plain, nil // no disk: zkstate refuses such a placed record
+	}
 	vol[0].Disk = &mesos.Resource_DiskInfo{
 		Persistence: &mesos.Resource_DiskInfo_Persistence{ID: n.PersistenceID, Principal: &s.cfg.Principal},
 		Volume:      &mesos.Volume{ContainerPath: nodetask.VolumePath, Mode: mesos.RW.Enum()},
@@ -410,6 +413,9 @@ func (s *Scheduler) joinTarget(n zkstate.NodeRecord, nodes []zkstate.NodeRecord)
 // releaseOps destroys a removed node's volume and unreserves its resources.
 func (s *Scheduler) releaseOps(o mesos.Offer, n zkstate.NodeRecord) calls.OfferOperations {
 	plain, vol := s.nodeResources(n)
+	if len(vol) == 0 {
+		return calls.OfferOperations{calls.OpUnreserve(plain...)}
+	}
 	plainVol := vol.Clone()
 	plainVol[0].Disk = nil
 	return calls.OfferOperations{calls.OpDestroy(vol...), calls.OpUnreserve(append(plain, plainVol...)...)}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/backoff"
@@ -286,7 +287,31 @@ func (s *Scheduler) lead(ctx context.Context) {
 	if fid != "" {
 		info.ID = &mesos.FrameworkID{Value: fid}
 	}
-	handler := controller.LiftErrors().Handle(events.Handlers{
+	handler := s.eventHandler(fidStore)
+	go s.tickLoop(ctx)
+	err = controller.Run(ctx, info, caller,
+		controller.WithEventHandler(handler),
+		controller.WithFrameworkID(store.GetIgnoreErrors(fidStore)),
+		controller.WithRegistrationTokens(backoff.Notifier(500*time.Millisecond, 5*time.Second, ctx.Done())),
+		controller.WithSubscriptionTerminated(func(err error) {
+			s.mu.Lock()
+			s.connected = false
+			s.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("mesos subscription ended", "err", err)
+			}
+		}),
+	)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("controller stopped", "err", err)
+	}
+}
+
+// eventHandler handles the master's events. Each is checked first: an
+// event without the part its type names is logged and dropped, never a
+// nil dereference.
+func (s *Scheduler) eventHandler(fidStore store.Singleton) events.Handler {
+	handlers := controller.LiftErrors().Handle(events.Handlers{
 		scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fidStore, s.cfg.FailoverTimeout).HandleF(func(ctx context.Context, e *scheduler.Event) error {
 			return s.onSubscribed(ctx, e.Subscribed.FrameworkID.Value)
 		}),
@@ -316,27 +341,58 @@ func (s *Scheduler) lead(ctx context.Context) {
 			return nil
 		}),
 		scheduler.Event_ERROR: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
-			s.log.Error("mesos error", "message", e.Error.Message)
+			s.log.Error("mesos error", "message", clip(e.Error.Message, maxEventText))
 			return nil
 		}),
 	}.Otherwise(func(context.Context, *scheduler.Event) error { return nil }))
-	go s.tickLoop(ctx)
-	err = controller.Run(ctx, info, caller,
-		controller.WithEventHandler(handler),
-		controller.WithFrameworkID(store.GetIgnoreErrors(fidStore)),
-		controller.WithRegistrationTokens(backoff.Notifier(500*time.Millisecond, 5*time.Second, ctx.Done())),
-		controller.WithSubscriptionTerminated(func(err error) {
-			s.mu.Lock()
-			s.connected = false
-			s.mu.Unlock()
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("mesos subscription ended", "err", err)
-			}
-		}),
-	)
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("controller stopped", "err", err)
+	return events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
+		if err := checkEvent(e); err != nil {
+			s.log.Warn("ignoring a malformed event from the master", "type", e.GetType().String(), "err", err)
+			return nil
+		}
+		return handlers.HandleEvent(ctx, e)
+	})
+}
+
+// maxEventText bounds a string from the master (a status message, an
+// error) that is logged or recorded.
+const maxEventText = 1024
+
+// checkEvent says what is wrong with an event the handlers cannot use.
+func checkEvent(e *scheduler.Event) error {
+	switch e.GetType() {
+	case scheduler.Event_SUBSCRIBED:
+		if e.GetSubscribed().GetFrameworkID().GetValue() == "" {
+			return errors.New("SUBSCRIBED without a framework ID")
+		}
+	case scheduler.Event_OFFERS:
+		if e.GetOffers() == nil {
+			return errors.New("OFFERS without offers")
+		}
+	case scheduler.Event_UPDATE:
+		if e.GetUpdate() == nil || e.GetUpdate().Status.TaskID.Value == "" {
+			return errors.New("UPDATE without a task status")
+		}
+	case scheduler.Event_ERROR:
+		if e.GetError() == nil {
+			return errors.New("ERROR without a message")
+		}
 	}
+	return nil
+}
+
+// clip makes an outside string valid UTF-8 (so it is stored as given:
+// JSON would widen each bad byte to three) and shortens it to at most n
+// bytes on a rune boundary.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -624,12 +680,12 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	r.lastUpdate = state
 	killAsked := r.killAsked
 	s.mu.Unlock()
-	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", st.GetMessage())
+	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", clip(st.GetMessage(), maxEventText))
 	_, _, err = s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
 		if rec.TaskID != taskID {
 			return errStale
 		}
-		rec.Message = st.GetMessage()
+		rec.Message = clip(st.GetMessage(), maxEventText)
 		switch {
 		case state == mesos.TASK_STAGING:
 			rec.ObservedState = zkstate.ObservedLaunching

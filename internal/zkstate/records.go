@@ -299,6 +299,13 @@ func (n NodeRecord) Validate() error {
 	if err := n.Ports.Validate(); err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
+	if n.PersistenceID != "" {
+		// A placed node: the scheduler reserves and releases exactly this.
+		p := n.Ports
+		if n.AgentID == "" || n.Reserved.DiskMB <= 0 || p.PB == 0 || p.HTTP == 0 || p.Handoff == 0 || p.Disterl == 0 || p.Erlpmd == 0 {
+			return fmt.Errorf("node %s: placed (persistence_id %q) without an agent, a disk > 0 and all five ports", n.Name, n.PersistenceID)
+		}
+	}
 	if !n.DesiredState.Valid() {
 		return fmt.Errorf("node %s: unknown desired_state %q", n.Name, n.DesiredState)
 	}

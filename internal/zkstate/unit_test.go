@@ -250,3 +250,32 @@ func TestMapErr(t *testing.T) {
 		t.Fatalf("got %q", err)
 	}
 }
+
+// TestPlacedNodeValidate: a placed node record (one with a persistence
+// ID) must name its agent, a disk and all five ports, because the
+// scheduler reserves, launches and releases exactly those; a record
+// missing them would have it act on an empty volume.
+func TestPlacedNodeValidate(t *testing.T) {
+	placed := NodeRecord{Cluster: "c1", Name: "riak-c1-1", DesiredState: DesiredRunning, ObservedState: ObservedRunning,
+		AgentID: "a1", PersistenceID: "c1-riak-c1-1-1", Reserved: Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024},
+		Ports: Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
+	if err := placed.Validate(); err != nil {
+		t.Fatalf("valid placed node refused: %v", err)
+	}
+	pending := NodeRecord{Cluster: "c1", Name: "riak-c1-2", DesiredState: DesiredRunning, ObservedState: ObservedPending}
+	if err := pending.Validate(); err != nil {
+		t.Fatalf("pending node refused: %v", err)
+	}
+	for name, breakIt := range map[string]func(*NodeRecord){
+		"no agent":   func(n *NodeRecord) { n.AgentID = "" },
+		"no disk":    func(n *NodeRecord) { n.Reserved.DiskMB = 0 },
+		"no pb port": func(n *NodeRecord) { n.Ports.PB = 0 },
+		"no erlpmd":  func(n *NodeRecord) { n.Ports.Erlpmd = 0 },
+	} {
+		n := placed
+		breakIt(&n)
+		if err := n.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
