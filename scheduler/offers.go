@@ -314,7 +314,7 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 		for _, p := range ports {
 			v.used[p] = true
 		}
-		n.AgentID, n.Hostname, n.Host = v.host.AgentID, v.offer.Hostname, hostIP(v.offer)
+		n.AgentID, n.Hostname, n.Host = v.host.AgentID, v.offer.Hostname, hostIP(ctx, v.offer)
 		n.Ports = zkstate.Ports{PB: int(ports[0]), HTTP: int(ports[1]), Handoff: int(ports[2]), Disterl: int(ports[3]), Erlpmd: int(ports[4])}
 		n.Reserved = c.NodeResources
 		n.PersistenceID = fmt.Sprintf("%s-%s-%d", n.Cluster, n.Name, time.Now().UnixNano())

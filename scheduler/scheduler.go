@@ -189,6 +189,10 @@ type nodeRuntime struct {
 	// waitingAgentSince is when the node started waiting for an offer
 	// from its agent (zero: not waiting).
 	waitingAgentSince time.Time
+	// removedFor is the task found removed while starting, and since when
+	// it has been waited for.
+	removedFor   string
+	removedSince time.Time
 }
 
 // New returns a scheduler; Run starts it.
@@ -571,9 +575,11 @@ func (s *Scheduler) tick(ctx context.Context) {
 // a running node leaves first (its executor hands its data to the other
 // members, then the task ends TASK_FINISHED), asked again every
 // leaveResend until it is gone, and killed if it takes longer than
-// LeaveTimeout. A node that is not running yet, or whose cluster has no
-// other running node to take its data (the last node, a destroyed
-// cluster), is killed at once.
+// LeaveTimeout. A node still starting whose executor holds the node lock
+// may have joined already: it is let run first (within LeaveTimeout), so
+// that it leaves instead of staying in the ring as a dead member. A node
+// not started yet, or whose cluster has no other running node to take its
+// data (the last node, a destroyed cluster), is killed at once.
 func (s *Scheduler) removeRunning(ctx context.Context, n zkstate.NodeRecord, r *nodeRuntime, nodes []zkstate.NodeRecord) {
 	s.mu.Lock()
 	killing := r.killSentFor == n.TaskID
@@ -586,6 +592,8 @@ func (s *Scheduler) removeRunning(ctx context.Context, n zkstate.NodeRecord, r *
 	canLeave := n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedLeaving
 	switch {
 	case killing:
+		return
+	case !leaving && !canLeave && others && s.mayHaveJoined(ctx, n, r):
 		return
 	case !leaving && (!canLeave || !others):
 		s.kill(ctx, n, r, zkstate.ObservedLeaving)
@@ -618,6 +626,31 @@ func (s *Scheduler) removeRunning(ctx context.Context, n zkstate.NodeRecord, r *
 	}
 	msg := nodetask.Message{Op: nodetask.OpLeave, TaskID: n.TaskID}
 	s.call(ctx, calls.Message(n.AgentID, executorID(n.TaskID), msg.Marshal()))
+}
+
+// mayHaveJoined says whether a removed node that is not running yet should
+// be let start so that it can leave: its executor holds the node lock (so
+// the node may be up and joined) and it has been waited for less than
+// LeaveTimeout.
+func (s *Scheduler) mayHaveJoined(ctx context.Context, n zkstate.NodeRecord, r *nodeRuntime) bool {
+	if n.ObservedState != zkstate.ObservedStarting && n.ObservedState != zkstate.ObservedLaunching {
+		return false
+	}
+	holder, err := s.fw.NodeLockHolder(ctx, n.Cluster, n.Name)
+	if err != nil {
+		s.log.Warn("read the node lock of a removed node; waiting", "node", n.Name, "err", err)
+		return true
+	}
+	if holder == nil || holder.TaskID != n.TaskID {
+		return false // its node has not started: nothing to leave
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.removedFor != n.TaskID {
+		r.removedFor, r.removedSince = n.TaskID, time.Now()
+		s.log.Info("removed node is still starting; it leaves its cluster once it runs", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID)
+	}
+	return time.Since(r.removedSince) < s.cfg.LeaveTimeout
 }
 
 // kill asks Mesos to kill a node's task once and records why.
@@ -743,11 +776,15 @@ func isTerminal(s mesos.TaskState) bool {
 }
 
 // hostIP is the address a node on this offer's agent binds and advertises.
-func hostIP(o mesos.Offer) string {
+// Mesos puts the agent's IP in the offer's URL; without it the hostname
+// is looked up, briefly, since this runs in the event loop.
+func hostIP(ctx context.Context, o mesos.Offer) string {
 	if u := o.GetURL(); u != nil && u.Address.GetIP() != "" {
 		return u.Address.GetIP()
 	}
-	if ips, err := net.LookupHost(o.Hostname); err == nil && len(ips) > 0 {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if ips, err := net.DefaultResolver.LookupHost(ctx, o.Hostname); err == nil && len(ips) > 0 {
 		return ips[0]
 	}
 	return o.Hostname
