@@ -211,6 +211,7 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	h := (*httpProxy)(t)
 	p := h.p
 	ctx := req.Context()
+	start := time.Now()
 	hr, _ := ctx.Value(httpCtxKey{}).(*httpRequest)
 	if hr == nil {
 		hr = &httpRequest{client: ctx}
@@ -292,7 +293,16 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 			if n != first {
 				h.failovers.Add(1)
 			}
-			return h.watch(resp, done, b, hr, ctx), nil
+			// Latency through the node: from the request to the end of
+			// the response body, as for PB requests.
+			lat := st.lat
+			measured := func(o balancer.Outcome) {
+				if o == balancer.Success {
+					lat.record(time.Since(start))
+				}
+				done(o)
+			}
+			return h.watch(resp, measured, b, hr, ctx), nil
 		}
 		var de *httpDialError
 		dialFailed := errors.As(err, &de)

@@ -655,3 +655,37 @@ func TestHTTPNodeRemovedDrained(t *testing.T) {
 	waitFor(t, 3*time.Second, "the idle backend connection to close", func() bool { return open.Load() == 0 })
 	wantStatus(t, "ping after removal", do(t, c, "GET", url+"/ping", nil), http.StatusServiceUnavailable)
 }
+
+// TestHTTPLatencyRecorded: HTTP requests feed each node's latency
+// histogram (the status page's p99 and the Prometheus histogram), as PB
+// requests do; a request that fails does not.
+func TestHTTPLatencyRecorded(t *testing.T) {
+	checkGoroutines(t)
+	p, url, c := startHTTPCluster(t, 2, Config{})
+	total := func() (n uint64) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, h := range p.lat {
+			_, c := h.snapshot()
+			n += c
+		}
+		return n
+	}
+	before := total()
+	const reqs = 20
+	for i := range reqs {
+		wantStatus(t, "put", do(t, c, "PUT", fmt.Sprintf("%s/buckets/b/keys/k%d", url, i), strings.NewReader("v"), "Content-Type", "text/plain"), http.StatusNoContent)
+	}
+	if got := total() - before; got != reqs {
+		t.Fatalf("%d HTTP requests recorded %d latencies", reqs, got)
+	}
+	var withP99 int
+	for _, n := range p.Status(nil).Nodes {
+		if n.P99Ms > 0 {
+			withP99++
+		}
+	}
+	if withP99 == 0 {
+		t.Fatalf("no node shows an HTTP request's latency: %+v", p.Status(nil).Nodes)
+	}
+}
