@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,10 +95,13 @@ type ChaosResult struct {
 	RecoverySeconds float64 `json:"recovery_seconds"`
 	// MaxLatencyMs is the slowest operation (write or read).
 	MaxLatencyMs float64  `json:"max_latency_ms"`
-	Errors       []string `json:"errors,omitempty"` // the first few
+	Errors       []string `json:"errors,omitempty"` // the first five and the last five
 	// ErrorKinds counts failures by kind (operation and message, keys
 	// and ports removed).
 	ErrorKinds map[string]int `json:"error_kinds,omitempty"`
+	// FailuresBySecond counts failed operations by whole seconds after
+	// the fault (negative: before it): when the load suffered.
+	FailuresBySecond map[int]int `json:"failures_by_second,omitempty"`
 	// Problems are the scenario's own checks that failed (framework
 	// level: a node running twice or relaunched too often, no recovery).
 	Problems []string `json:"problems,omitempty"`
@@ -307,6 +311,9 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 	for k, n := range res.ErrorKinds {
 		logf("  %6d x %s", n, k)
 	}
+	if len(res.FailuresBySecond) > 0 {
+		logf("  failures by second after the fault: %s", formatBySecond(res.FailuresBySecond))
+	}
 	return res, nil
 }
 
@@ -351,6 +358,10 @@ type chaosLoad struct {
 	lastErr time.Time
 	errs    []string
 	kinds   map[string]int // error messages with keys and times removed
+	failed  []time.Time    // when each operation failed
+	// lastErrs are the last failures after the first five (a ring).
+	lastErrs [5]string
+	nLast    int
 }
 
 func newChaosLoad(c *riak.Client, prefix string) *chaosLoad {
@@ -408,9 +419,14 @@ func (l *chaosLoad) fail(msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lastErr = time.Now()
+	l.failed = append(l.failed, l.lastErr)
 	l.kinds[errorKind(msg)]++
+	line := l.lastErr.UTC().Format("15:04:05.000 ") + msg
 	if len(l.errs) < 5 {
-		l.errs = append(l.errs, time.Now().UTC().Format("15:04:05.000 ")+msg)
+		l.errs = append(l.errs, line)
+	} else {
+		l.lastErrs[l.nLast%len(l.lastErrs)] = line
+		l.nLast++
 	}
 }
 
@@ -422,6 +438,15 @@ func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) 
 	r := ChaosResult{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
 		FailedWrites: l.failedWrites.Load(), FailedReads: l.failedReads.Load(),
 		MaxLatencyMs: round2(float64(l.maxLatency.Load()) / 1e6), Errors: slices.Clone(l.errs)}
+	for i := max(0, l.nLast-len(l.lastErrs)); i < l.nLast; i++ {
+		r.Errors = append(r.Errors, l.lastErrs[i%len(l.lastErrs)])
+	}
+	for _, t := range l.failed {
+		if r.FailuresBySecond == nil {
+			r.FailuresBySecond = map[int]int{}
+		}
+		r.FailuresBySecond[int(t.Sub(faultAt).Seconds())]++
+	}
 	if !l.lastErr.IsZero() && l.lastErr.After(faultAt) {
 		r.RecoverySeconds = round2(l.lastErr.Sub(faultAt).Seconds())
 	}
@@ -541,4 +566,15 @@ func ReplaceSection(path, begin, end, content string) error {
 	}
 	s = s[:i+len(begin)] + "\n" + content + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// formatBySecond writes a failures-by-second map in time order: "0s:31
+// 10s:1".
+func formatBySecond(m map[int]int) string {
+	secs := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(secs))
+	for i, sec := range secs {
+		parts[i] = fmt.Sprintf("%ds:%d", sec, m[sec])
+	}
+	return strings.Join(parts, " ")
 }

@@ -456,6 +456,9 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 	for k, n := range res.ErrorKinds {
 		logf("  %6d x %s", n, k)
 	}
+	if len(res.FailuresBySecond) > 0 {
+		logf("  failures by second after the fault: %s", formatBySecond(res.FailuresBySecond))
+	}
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,5 +88,26 @@ func TestChaosTableAndDocs(t *testing.T) {
 	}
 	if errorKind("write k-1-2: ClientError|x|director: node a failed: raw-read tcp 1->2: i/o timeout") != "write: director: node a failed: read timeout" {
 		t.Errorf("errorKind: %q", errorKind("write k-1-2: ClientError|x|director: node a failed: raw-read tcp 1->2: i/o timeout"))
+	}
+}
+
+// TestChaosFailureRecord: a scenario's result keeps the first five and the
+// last five failures and counts failures by second after the fault.
+func TestChaosFailureRecord(t *testing.T) {
+	l := newChaosLoad(nil, "x")
+	faultAt := time.Now().Add(-3 * time.Second)
+	for i := range 12 {
+		l.fail(fmt.Sprintf("write k%d: timeout", i))
+	}
+	r := l.result("sigstop", 5*time.Second, faultAt)
+	if len(r.Errors) != 10 || !strings.HasSuffix(r.Errors[0], "k0: timeout") || !strings.HasSuffix(r.Errors[4], "k4: timeout") ||
+		!strings.HasSuffix(r.Errors[5], "k7: timeout") || !strings.HasSuffix(r.Errors[9], "k11: timeout") {
+		t.Fatalf("errors kept: %q", r.Errors)
+	}
+	if r.FailuresBySecond[3] != 12 || len(r.FailuresBySecond) != 1 {
+		t.Fatalf("failures by second %v, want 12 at 3 s", r.FailuresBySecond)
+	}
+	if got := formatBySecond(map[int]int{10: 1, 0: 5, -1: 2}); got != "-1s:2 0s:5 10s:1" {
+		t.Fatalf("formatBySecond: %q", got)
 	}
 }
