@@ -21,20 +21,13 @@ import (
 
 	riak "github.com/basho/riak-go-client"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/backoff"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/callrules"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
 
 	"github.com/rmf-go/rmf/executor"
 	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/nodetask"
 	"github.com/rmf-go/rmf/internal/testutil"
 	"github.com/rmf-go/rmf/internal/zkstate"
@@ -77,144 +70,15 @@ func buildRMF(t *testing.T) string {
 
 func startMaster(t *testing.T, agents int, workDir string) (*mesoslocal.Master, string) {
 	t.Helper()
-	m, err := mesoslocal.New(mesoslocal.Config{
+	return mesoslocaltest.Start(t, mesoslocal.Config{
 		Agents: agents, WorkDir: workDir, AgentResources: testutil.AgentResources(t),
 		HeartbeatInterval: time.Second, StatusRetryInterval: time.Second, AllocationInterval: 100 * time.Millisecond,
 		ExecutorShutdownGrace: 3 * time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = m.Close()
-		if err := <-done; !errors.Is(err, mesoslocal.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return m, "http://" + ln.Addr().String()
 }
 
-// testScheduler is a mesos-go scheduler (httpsched + controller) that
-// acknowledges updates and hands every event to the test.
-type testScheduler struct {
-	t      *testing.T
-	caller calls.Caller
-	events chan *scheduler.Event
-	held   map[string]mesos.Offer
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startScheduler(t *testing.T, master string) *testScheduler {
-	t.Helper()
-	cli := httpcli.New(httpcli.Endpoint(master+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
-	fid := store.NewInMemorySingleton()
-	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fid))).Caller(
-		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testScheduler{t: t, caller: caller, events: make(chan *scheduler.Event, 4096), held: map[string]mesos.Offer{}, cancel: cancel, done: make(chan struct{})}
-	info := &mesos.FrameworkInfo{User: "root", Name: "executor-test", Role: ptr("riak"), Principal: ptr("riak"),
-		Checkpoint: ptr(true), FailoverTimeout: ptr(60.0)}
-	forward := func(_ context.Context, e *scheduler.Event) error {
-		select {
-		case s.events <- e:
-		default:
-		}
-		return nil
-	}
-	hs := events.Handlers{
-		scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fid, time.Minute).HandleF(forward),
-		scheduler.Event_UPDATE:     controller.AckStatusUpdates(caller).AndThen().HandleF(forward),
-	}
-	handler := controller.LiftErrors().Handle(hs.Otherwise(forward))
-	go func() {
-		defer close(s.done)
-		_ = controller.Run(ctx, info, caller,
-			controller.WithEventHandler(handler),
-			controller.WithFrameworkID(store.GetIgnoreErrors(fid)),
-			controller.WithRegistrationTokens(backoff.Notifier(100*time.Millisecond, time.Second, ctx.Done())),
-		)
-	}()
-	t.Cleanup(func() { s.cancel(); <-s.done })
-	return s
-}
-
-func (s *testScheduler) next(what string, ok func(*scheduler.Event) bool) *scheduler.Event {
-	s.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case e := <-s.events:
-			switch e.Type {
-			case scheduler.Event_OFFERS:
-				for _, o := range e.Offers.Offers {
-					s.held[o.ID.Value] = o
-				}
-			case scheduler.Event_RESCIND:
-				delete(s.held, e.Rescind.OfferID.Value)
-			}
-			if ok(e) {
-				return e
-			}
-		case <-timeout:
-			s.t.Fatalf("timed out waiting for %s", what)
-			return nil
-		}
-	}
-}
-
-// take waits for an offer from agent and returns (and forgets) every
-// outstanding offer from it.
-func (s *testScheduler) take(agent string) []mesos.OfferID {
-	s.t.Helper()
-	var ids []mesos.OfferID
-	collect := func() {
-		for id, o := range s.held {
-			if o.AgentID.Value == agent {
-				ids = append(ids, o.ID)
-				delete(s.held, id)
-			}
-		}
-	}
-	collect()
-	if len(ids) == 0 {
-		s.next("offer from "+agent, func(e *scheduler.Event) bool {
-			collect()
-			return len(ids) > 0
-		})
-	}
-	return ids
-}
-
-func (s *testScheduler) update(taskID string, states ...mesos.TaskState) mesos.TaskStatus {
-	s.t.Helper()
-	e := s.next(taskID+" update", func(e *scheduler.Event) bool {
-		if e.Type != scheduler.Event_UPDATE || e.Update.Status.TaskID.Value != taskID {
-			return false
-		}
-		for _, st := range states {
-			if e.Update.Status.GetState() == st {
-				return true
-			}
-		}
-		return false
-	})
-	return e.Update.Status
-}
-
-func (s *testScheduler) call(c *scheduler.Call) {
-	s.t.Helper()
-	if err := calls.CallNoData(context.Background(), s.caller, c); err != nil {
-		s.t.Fatalf("%v call: %v", c.Type, err)
-	}
-}
+// testScheduler is the shared mesos-go test scheduler.
+type testScheduler = mesoslocaltest.Scheduler
 
 func ptr[T any](v T) *T { return &v }
 
@@ -270,8 +134,8 @@ func newEnv(t *testing.T, agents int) *env {
 			dumpSandboxes(t, workDir)
 		}
 	})
-	s := startScheduler(t, url)
-	s.next("SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
+	s := mesoslocaltest.StartScheduler(t, url, mesoslocaltest.Options{Name: "executor-test"})
+	s.Next("SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
 	return &env{t: t, bin: bin, zk: zk, fw: fw, m: m, workDir: workDir, s: s, agents: m.AgentIDs()}
 }
 
@@ -312,11 +176,11 @@ func (e *env) launchOn(taskID, agent, volumeID string, environ []string, data []
 	disk := mesos.Resources{resources.NewDisk(100).Resource}.PushReservation(reservation())
 	task := mesos.TaskInfo{Name: taskID, TaskID: mesos.TaskID{Value: taskID}, AgentID: mesos.AgentID{Value: agent},
 		Executor: exec, Resources: append(reserved(), vol...), Data: data}
-	e.s.call(calls.Accept(calls.OfferOperations{
+	e.s.Call(calls.Accept(calls.OfferOperations{
 		calls.OpReserve(append(reserved(), disk...)...),
 		calls.OpCreate(vol...),
 		calls.OpLaunch(task),
-	}.WithOffers(e.s.take(agent)...)).With(calls.RefuseSeconds(0)))
+	}.WithOffers(e.s.TakeWait(agent)...)).With(calls.RefuseSeconds(0)))
 }
 
 func (e *env) liveNames() map[string]zkstate.LiveRecord {
@@ -380,8 +244,8 @@ func TestExecutorDevnode(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.launch("node-1", e.agents[0], data)
-		e.s.update("node-1", mesos.TASK_STARTING)
-		st := e.s.update("node-1", mesos.TASK_RUNNING, mesos.TASK_FAILED)
+		e.s.Update("node-1", mesos.TASK_STARTING)
+		st := e.s.Update("node-1", mesos.TASK_RUNNING, mesos.TASK_FAILED)
 		info := running(t, st)
 		pb := net.JoinHostPort("127.0.0.1", strconv.Itoa(nt.Ports.PB))
 		if info.NodeName != nt.NodeName || info.Ports != nt.Ports || info.PID <= 0 || !strings.Contains(st.GetMessage(), pb) {
@@ -404,8 +268,8 @@ func TestExecutorDevnode(t *testing.T) {
 			t.Errorf("devnode data not on the volume: %v", err)
 		}
 
-		e.s.call(calls.Kill("node-1", e.agents[0]))
-		st = e.s.update("node-1", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		e.s.Call(calls.Kill("node-1", e.agents[0]))
+		st = e.s.Update("node-1", mesos.TASK_KILLED, mesos.TASK_FAILED)
 		if st.GetState() != mesos.TASK_KILLED {
 			t.Fatalf("after KILL: %v %q", st.GetState(), st.GetMessage())
 		}
@@ -421,12 +285,12 @@ func TestExecutorDevnode(t *testing.T) {
 		nt := e.nodeTask("riak-default-4")
 		data, _ := nodetask.Marshal(nt)
 		e.launch("node-4", e.agents[0], data)
-		info := running(t, e.s.update("node-4", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		info := running(t, e.s.Update("node-4", mesos.TASK_RUNNING, mesos.TASK_FAILED))
 		if _, ok := e.liveNames()["riak-default-4"]; !ok {
 			t.Fatal("no live record")
 		}
-		e.s.call(calls.Shutdown("rmf-executor.node-4", e.agents[0]))
-		st := e.s.update("node-4", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		e.s.Call(calls.Shutdown("rmf-executor.node-4", e.agents[0]))
+		st := e.s.Update("node-4", mesos.TASK_KILLED, mesos.TASK_FAILED)
 		if st.GetState() != mesos.TASK_KILLED || st.GetMessage() != "node stopped gracefully" {
 			t.Errorf("after SHUTDOWN: %v %q", st.GetState(), st.GetMessage())
 		}
@@ -447,7 +311,7 @@ func TestExecutorDevnode(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.launch("node-5", e.agents[1], data, mesos.CommandInfo_URI{Value: nt.RiakTarball, Extract: ptr(true)})
-		info := running(t, e.s.update("node-5", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		info := running(t, e.s.Update("node-5", mesos.TASK_RUNNING, mesos.TASK_FAILED))
 		if info.Flavor != nodetask.FlavorRiak {
 			t.Errorf("RUNNING data %+v", info)
 		}
@@ -468,8 +332,8 @@ func TestExecutorDevnode(t *testing.T) {
 			}
 		}
 		// Leave: riak admin cluster leave, plan, commit; Riak stops the node.
-		e.s.call(calls.Message(e.agents[1], "rmf-executor.node-5", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-5"}.Marshal()))
-		if st := e.s.update("node-5", mesos.TASK_FINISHED, mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_FINISHED {
+		e.s.Call(calls.Message(e.agents[1], "rmf-executor.node-5", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-5"}.Marshal()))
+		if st := e.s.Update("node-5", mesos.TASK_FINISHED, mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_FINISHED {
 			t.Errorf("after leave: %v %q", st.GetState(), st.GetMessage())
 		}
 		b, err := os.ReadFile(filepath.Join(vol, "data", "admin.log"))
@@ -487,9 +351,9 @@ func TestExecutorDevnode(t *testing.T) {
 		data1, _ := nodetask.Marshal(first)
 		data2, _ := nodetask.Marshal(second)
 		e.launch("node-6", e.agents[0], data1)
-		info1 := running(t, e.s.update("node-6", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		info1 := running(t, e.s.Update("node-6", mesos.TASK_RUNNING, mesos.TASK_FAILED))
 		e.launch("node-7", e.agents[2], data2)
-		info2 := running(t, e.s.update("node-7", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		info2 := running(t, e.s.Update("node-7", mesos.TASK_RUNNING, mesos.TASK_FAILED))
 		pb1 := net.JoinHostPort("127.0.0.1", strconv.Itoa(first.Ports.PB))
 		c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb1}})
 		if err != nil {
@@ -507,19 +371,19 @@ func TestExecutorDevnode(t *testing.T) {
 			t.Fatalf("ring members before the leave: %v", got)
 		}
 		// Garbage and messages for another task change nothing.
-		e.s.call(calls.Message(e.agents[2], "rmf-executor.node-7", []byte("not a message")))
-		e.s.call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-6"}.Marshal()))
+		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", []byte("not a message")))
+		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-6"}.Marshal()))
 		time.Sleep(time.Second)
 		if err := syscall.Kill(info2.PID, 0); err != nil {
 			t.Fatalf("node stopped after messages it should ignore: %v", err)
 		}
 
-		e.s.call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-7"}.Marshal()))
-		st := e.s.update("node-7", mesos.TASK_RUNNING, mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED)
+		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-7"}.Marshal()))
+		st := e.s.Update("node-7", mesos.TASK_RUNNING, mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED)
 		if st.GetState() != mesos.TASK_RUNNING || !strings.HasPrefix(st.GetMessage(), "leaving the cluster") {
 			t.Errorf("first update after the leave message: %v %q", st.GetState(), st.GetMessage())
 		}
-		st = e.s.update("node-7", mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED)
+		st = e.s.Update("node-7", mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED)
 		if st.GetState() != mesos.TASK_FINISHED || st.GetMessage() != "left the cluster; the node stopped" {
 			t.Errorf("after the leave: %v %q", st.GetState(), st.GetMessage())
 		}
@@ -536,8 +400,8 @@ func TestExecutorDevnode(t *testing.T) {
 				t.Fatalf("key %d after the leave: %v", i, err)
 			}
 		}
-		e.s.call(calls.Kill("node-6", e.agents[0]))
-		e.s.update("node-6", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		e.s.Call(calls.Kill("node-6", e.agents[0]))
+		e.s.Update("node-6", mesos.TASK_KILLED, mesos.TASK_FAILED)
 		waitGone(t, info1.PID)
 		e.waitExecutorsGone(0)
 		e.waitExecutorsGone(2)
@@ -548,11 +412,11 @@ func TestExecutorDevnode(t *testing.T) {
 		nt := e.nodeTask("riak-default-2")
 		data, _ := nodetask.Marshal(nt)
 		e.launch("node-2", e.agents[1], data)
-		info := running(t, e.s.update("node-2", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+		info := running(t, e.s.Update("node-2", mesos.TASK_RUNNING, mesos.TASK_FAILED))
 		if err := syscall.Kill(info.PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		st := e.s.update("node-2", mesos.TASK_FAILED, mesos.TASK_KILLED)
+		st := e.s.Update("node-2", mesos.TASK_FAILED, mesos.TASK_KILLED)
 		msg := st.GetMessage()
 		if st.GetState() != mesos.TASK_FAILED || !strings.Contains(msg, "killed by signal killed") || !strings.Contains(msg, "last output:\n") ||
 			!strings.Contains(msg, "riak-default-2@127.0.0.1") {
@@ -567,7 +431,7 @@ func TestExecutorDevnode(t *testing.T) {
 	t.Run("bad task data", func(t *testing.T) {
 		e.t = t
 		e.launch("node-3", e.agents[2], []byte(`{"version":1,"flavor":"devnode"}`))
-		st := e.s.update("node-3", mesos.TASK_FAILED, mesos.TASK_RUNNING, mesos.TASK_STARTING)
+		st := e.s.Update("node-3", mesos.TASK_FAILED, mesos.TASK_RUNNING, mesos.TASK_STARTING)
 		if st.GetState() != mesos.TASK_FAILED || !strings.HasPrefix(st.GetMessage(), "bad task data: nodetask:") ||
 			st.GetReason() != mesos.REASON_TASK_INVALID {
 			t.Errorf("bad data: %v %v %q", st.GetState(), st.GetReason(), st.GetMessage())

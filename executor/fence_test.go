@@ -79,7 +79,7 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	next := func(taskID string) mesos.TaskStatus {
 		t.Helper()
 		if read[taskID] == len(seen[taskID]) {
-			e.s.next(taskID+" update", func(ev *scheduler.Event) bool { record(ev); return read[taskID] < len(seen[taskID]) })
+			e.s.Next(taskID+" update", func(ev *scheduler.Event) bool { record(ev); return read[taskID] < len(seen[taskID]) })
 		}
 		read[taskID]++
 		return seen[taskID][read[taskID]-1]
@@ -250,7 +250,7 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	// KILL: the node stops, then the lock is released. No update of B
 	// came between its RUNNING and this KILLED (the short cut changed
 	// nothing).
-	e.s.call(calls.Kill("task-b", e.agents[1]))
+	e.s.Call(calls.Kill("task-b", e.agents[1]))
 	if st := next("task-b"); st.GetState() != mesos.TASK_KILLED || st.GetMessage() != "node stopped gracefully" {
 		t.Errorf("B after KILL: %v %q, want TASK_KILLED", st.GetState(), st.GetMessage())
 	}

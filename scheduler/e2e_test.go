@@ -25,6 +25,7 @@ import (
 
 	"github.com/rmf-go/rmf/director"
 	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/testutil"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
@@ -272,15 +273,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildRMF(t)
 	z := testutil.StartZooKeeper(t)
-	m, err := mesoslocal.New(mesoslocal.Config{Agents: 3, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t), AllocationInterval: 200 * time.Millisecond,
+	m, master := mesoslocaltest.Start(t, mesoslocal.Config{Agents: 3, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t), AllocationInterval: 200 * time.Millisecond,
 		StatusRetryInterval: time.Second, ExecutorShutdownGrace: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go func() { _ = m.Serve(mln) }()
-	t.Cleanup(func() { _ = m.Close() })
-	master := "http://" + mln.Addr().String()
 
 	s1 := startSchedProc(t, bin, master, z.Addr)
 	leader := func(p *schedProc) bool {

@@ -3,15 +3,14 @@ package scheduler_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/testutil"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
@@ -29,20 +28,8 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	}
 	bin := buildRMF(t)
 	z := testutil.StartZooKeeper(t)
-	m, err := mesoslocal.New(mesoslocal.Config{Agents: 1, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t),
+	m, master := mesoslocaltest.Start(t, mesoslocal.Config{Agents: 1, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t),
 		AllocationInterval: 200 * time.Millisecond, StatusRetryInterval: 500 * time.Millisecond, ExecutorShutdownGrace: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, _ := net.Listen("tcp", "127.0.0.1:0")
-	served := make(chan error, 1)
-	go func() { served <- m.Serve(mln) }()
-	t.Cleanup(func() {
-		_ = m.Close()
-		if err := <-served; !errors.Is(err, mesoslocal.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 
 	// The scheduler reaches ZooKeeper through a fault proxy, with a
 	// session that outlives the cut; executors reach it directly.
@@ -57,7 +44,7 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	defer store.Close()
 	fw, _ := store.Framework("riak")
 	logs := &syncWriter{w: &bytes.Buffer{}}
-	s, err := scheduler.New(scheduler.Config{Master: "http://" + mln.Addr().String(), Framework: fw, ZooKeeper: z.Addr,
+	s, err := scheduler.New(scheduler.Config{Master: master, Framework: fw, ZooKeeper: z.Addr,
 		ExecutorCommand: bin + " executor", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -19,24 +19,15 @@ import (
 // launchNode reserves, creates vol1 and launches a task on agent.
 func launchNode(t *testing.T, s *testScheduler, agent, taskID, execID string) mesos.TaskStatus {
 	t.Helper()
-	if !s.holds(agent) {
-		s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	if !s.Holds(agent) {
+		s.OfferFrom(agent, func(mesos.Offer) bool { return true })
 	}
-	s.call(calls.Accept(calls.OfferOperations{
+	s.Call(calls.Accept(calls.OfferOperations{
 		calls.OpReserve(append(reserved(), unreservedDisk()...)...),
 		calls.OpCreate(volume()...),
 		calls.OpLaunch(task(taskID, agent, executorInfo(t, execID, "protobuf"))),
-	}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
-	return s.update(taskID, mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
-}
-
-func (s *testScheduler) holds(agent string) bool {
-	for _, o := range s.held {
-		if o.AgentID.Value == agent {
-			return true
-		}
-	}
-	return false
+	}.WithOffers(s.Take(agent)...)).With(calls.RefuseSeconds(0)))
+	return s.Update(taskID, mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
 }
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
@@ -57,7 +48,7 @@ func TestAgentStopAndRestart(t *testing.T) {
 	if err := m.StopAgent("1"); err != nil {
 		t.Fatal(err)
 	}
-	if st := s.update("n1", mesos.TASK_LOST, mesos.TASK_FAILED); st.GetState() != mesos.TASK_LOST {
+	if st := s.Update("n1", mesos.TASK_LOST, mesos.TASK_FAILED); st.GetState() != mesos.TASK_LOST {
 		t.Errorf("stopped agent's task: %v", st.GetState())
 	}
 	if alive(pid) {
@@ -69,10 +60,10 @@ func TestAgentStopAndRestart(t *testing.T) {
 	if err := m.RestartAgent(agent); err != nil {
 		t.Fatal(err)
 	}
-	o := s.offerFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
+	o := s.OfferFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
 	_ = o
-	s.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(task("n1-again", agent, executorInfo(t, "e2", "protobuf")))}.WithOffers(s.take(agent)...)))
-	if st := s.update("n1-again", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR); st.GetState() != mesos.TASK_RUNNING || st.GetMessage() != "files:n1" {
+	s.Call(calls.Accept(calls.OfferOperations{calls.OpLaunch(task("n1-again", agent, executorInfo(t, "e2", "protobuf")))}.WithOffers(s.Take(agent)...)))
+	if st := s.Update("n1-again", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR); st.GetState() != mesos.TASK_RUNNING || st.GetMessage() != "files:n1" {
 		t.Fatalf("relaunch after restart: %v %q", st.GetState(), st.GetMessage())
 	}
 	if err := m.StopAgent("nope"); err == nil {
@@ -102,16 +93,16 @@ func TestTeardownAndClose(t *testing.T) {
 	sandbox := st.Agents[0].Executors[0].Sandbox
 
 	// SHUTDOWN of one executor: it exits (the test executor obeys), its task is KILLED.
-	s.call(&scheduler.Call{Type: scheduler.Call_SHUTDOWN, Shutdown: &scheduler.Call_Shutdown{
+	s.Call(&scheduler.Call{Type: scheduler.Call_SHUTDOWN, Shutdown: &scheduler.Call_Shutdown{
 		ExecutorID: mesos.ExecutorID{Value: "ea"}, AgentID: mesos.AgentID{Value: ids[0]}}})
-	if st := s.update("a", mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_KILLED {
+	if st := s.Update("a", mesos.TASK_KILLED, mesos.TASK_FAILED); st.GetState() != mesos.TASK_KILLED {
 		t.Errorf("after SHUTDOWN: %v", st.GetState())
 	}
 	if _, err := os.Stat(filepath.Join(sandbox, "stderr")); err != nil {
 		t.Errorf("sandbox has no stderr: %v", err)
 	}
 
-	s.stop()
+	s.Stop()
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,19 +126,19 @@ func TestStatusUpdateRetry(t *testing.T) {
 	if first.GetState() != mesos.TASK_RUNNING {
 		t.Fatalf("launch: %v", first.GetState())
 	}
-	again := s.update("r1", mesos.TASK_RUNNING)
+	again := s.Update("r1", mesos.TASK_RUNNING)
 	if string(again.UUID) != string(first.UUID) {
 		t.Fatalf("retry carries another UUID")
 	}
 	if st := m.State(); st.Tasks[0].Unacked != 1 {
 		t.Errorf("unacked = %d, want 1", st.Tasks[0].Unacked)
 	}
-	s.call(calls.Acknowledge(agent, "r1", first.UUID))
+	s.Call(calls.Acknowledge(agent, "r1", first.UUID))
 	waitState(t, m, func(st mesoslocal.State) bool { return st.Tasks[0].Unacked == 0 }, "acknowledged")
 	deadline := time.After(2500 * time.Millisecond) // 2.5 retry intervals
 	for {
 		select {
-		case e := <-s.events:
+		case e := <-s.Events():
 			if e.Type == scheduler.Event_UPDATE && e.Update.Status.TaskID.Value == "r1" && len(e.Update.Status.UUID) > 0 {
 				t.Fatalf("acknowledged update sent again")
 			}
@@ -163,21 +154,21 @@ func TestOfferControls(t *testing.T) {
 	m, url := startMaster(t, 1)
 	s := startScheduler(t, url, codecs.MediaTypeJSON, time.Minute)
 	agent := m.AgentIDs()[0]
-	s.offerFrom(agent, func(mesos.Offer) bool { return true })
-	s.call(calls.Accept(calls.OfferOperations{
+	s.OfferFrom(agent, func(mesos.Offer) bool { return true })
+	s.Call(calls.Accept(calls.OfferOperations{
 		calls.OpReserve(append(reserved(), unreservedDisk()...)...),
 		calls.OpCreate(volume()...),
-	}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
+	}.WithOffers(s.Take(agent)...)).With(calls.RefuseSeconds(0)))
 	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents[0].Volumes) == 1 }, "volume")
 	volDir := m.State().Agents[0].Volumes[0].Path
 	if _, err := os.Stat(volDir); err != nil {
 		t.Fatalf("volume dir: %v", err)
 	}
-	s.offerFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
-	s.call(calls.Accept(calls.OfferOperations{
+	s.OfferFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
+	s.Call(calls.Accept(calls.OfferOperations{
 		calls.OpDestroy(volume()...),
 		calls.OpUnreserve(append(reserved(), unreservedDisk()...)...),
-	}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
+	}.WithOffers(s.Take(agent)...)).With(calls.RefuseSeconds(0)))
 	waitState(t, m, func(st mesoslocal.State) bool {
 		return len(st.Agents[0].Volumes) == 0 && len(st.Agents[0].Reservations) == 0
 	}, "volume destroyed and resources unreserved")
@@ -186,16 +177,16 @@ func TestOfferControls(t *testing.T) {
 	}
 
 	// DECLINE for an hour: no offer from the agent until REVIVE.
-	o := s.offerFrom(agent, func(mesos.Offer) bool { return true })
-	ids := s.take(agent)
-	s.call(calls.Decline(ids...).With(calls.RefuseSeconds(time.Hour)))
+	o := s.OfferFrom(agent, func(mesos.Offer) bool { return true })
+	ids := s.Take(agent)
+	s.Call(calls.Decline(ids...).With(calls.RefuseSeconds(time.Hour)))
 	_ = o
 	quiet := func(d time.Duration) bool {
 		end := time.After(d)
 		for {
 			select {
-			case e := <-s.events:
-				s.track(e)
+			case e := <-s.Events():
+				s.Track(e)
 				if e.Type == scheduler.Event_OFFERS {
 					return false
 				}
@@ -207,13 +198,13 @@ func TestOfferControls(t *testing.T) {
 	if !quiet(500 * time.Millisecond) {
 		t.Fatal("offer despite refuse_seconds")
 	}
-	s.call(calls.Revive())
-	s.offerFrom(agent, func(mesos.Offer) bool { return true })
+	s.Call(calls.Revive())
+	s.OfferFrom(agent, func(mesos.Offer) bool { return true })
 
 	// SUPPRESS rescinds and stops offers.
-	s.call(calls.Suppress())
-	s.next("RESCIND", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_RESCIND })
-	s.take(agent)
+	s.Call(calls.Suppress())
+	s.Next("RESCIND", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_RESCIND })
+	s.Take(agent)
 	if !quiet(500 * time.Millisecond) {
 		t.Fatal("offer while suppressed")
 	}
@@ -222,8 +213,8 @@ func TestOfferControls(t *testing.T) {
 	}
 
 	// TEARDOWN removes the framework; its ID cannot come back.
-	fid := s.frameworkID()
-	s.call(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
+	fid := s.FrameworkID()
+	s.Call(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
 	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Frameworks) == 0 }, "framework removed")
 	_ = fid
 }
@@ -240,13 +231,13 @@ func TestRestartKeepsReservations(t *testing.T) {
 	go func() { _ = m.Serve(ln) }()
 	s := startScheduler(t, "http://"+ln.Addr().String(), codecs.MediaTypeProtobuf, time.Minute)
 	agent := m.AgentIDs()[0]
-	s.offerFrom(agent, func(mesos.Offer) bool { return true })
-	s.call(calls.Accept(calls.OfferOperations{
+	s.OfferFrom(agent, func(mesos.Offer) bool { return true })
+	s.Call(calls.Accept(calls.OfferOperations{
 		calls.OpReserve(append(reserved(), unreservedDisk()...)...),
 		calls.OpCreate(volume()...),
-	}.WithOffers(s.take(agent)...)))
+	}.WithOffers(s.Take(agent)...)))
 	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents[0].Volumes) == 1 }, "volume")
-	s.stop()
+	s.Stop()
 	_ = m.Close()
 
 	m2, err := mesoslocal.New(mesoslocal.Config{Agents: 1, WorkDir: dir})
@@ -266,11 +257,11 @@ func TestReservedOnlyForTheirRole(t *testing.T) {
 	m, url := startMaster(t, 1)
 	s := startScheduler(t, url, codecs.MediaTypeProtobuf, time.Minute)
 	agent := m.AgentIDs()[0]
-	s.offerFrom(agent, func(mesos.Offer) bool { return true })
-	s.call(calls.Accept(calls.OfferOperations{calls.OpReserve(reserved()...)}.WithOffers(s.take(agent)...)))
+	s.OfferFrom(agent, func(mesos.Offer) bool { return true })
+	s.Call(calls.Accept(calls.OfferOperations{calls.OpReserve(reserved()...)}.WithOffers(s.Take(agent)...)))
 	waitState(t, m, func(st mesoslocal.State) bool { return st.Agents[0].Reservations["riak"] != nil }, "reservation")
 	// The riak framework gets the reserved resources back.
-	s.offerFrom(agent, func(o mesos.Offer) bool {
+	s.OfferFrom(agent, func(o mesos.Offer) bool {
 		for _, r := range o.Resources {
 			if r.ReservationRole() == "riak" {
 				return true
@@ -278,15 +269,15 @@ func TestReservedOnlyForTheirRole(t *testing.T) {
 		}
 		return false
 	})
-	s.stop() // its offers go back
+	s.Stop() // its offers go back
 	other := startSchedulerRole(t, url, "web")
 	for range 3 {
-		o := other.offerFrom(agent, func(mesos.Offer) bool { return true })
+		o := other.OfferFrom(agent, func(mesos.Offer) bool { return true })
 		for _, r := range o.Resources {
 			if !r.IsUnreserved() {
 				t.Fatalf("framework of role web offered %v", r)
 			}
 		}
-		other.call(calls.Decline(o.ID).With(calls.RefuseSeconds(0)))
+		other.Call(calls.Decline(o.ID).With(calls.RefuseSeconds(0)))
 	}
 }

@@ -1,10 +1,6 @@
 package mesoslocal_test
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,20 +10,14 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/backoff"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/callrules"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
 
 	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
 )
 
 func TestMain(m *testing.M) {
@@ -40,188 +30,32 @@ func TestMain(m *testing.M) {
 // startMaster runs a mesos-local with short intervals on a loopback port.
 func startMaster(t *testing.T, agents int) (*mesoslocal.Master, string) {
 	t.Helper()
-	m, err := mesoslocal.New(mesoslocal.Config{
+	return mesoslocaltest.Start(t, mesoslocal.Config{
 		Agents: agents, WorkDir: t.TempDir(), AgentAttributes: []string{"rack:r1"},
 		HeartbeatInterval: time.Second, StatusRetryInterval: time.Second, AllocationInterval: 100 * time.Millisecond,
 		ExecutorShutdownGrace: time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = m.Close()
-		if err := <-done; !errors.Is(err, mesoslocal.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return m, "http://" + ln.Addr().String()
 }
 
-// testScheduler is a mesos-go scheduler (httpsched + controller) that
-// acknowledges updates and hands every event to the test.
-type testScheduler struct {
-	t      *testing.T
-	caller calls.Caller
-	fid    store.Singleton
-	events chan *scheduler.Event
-	held   map[string]mesos.Offer // outstanding offers seen by next
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+// testScheduler is the shared mesos-go test scheduler.
+type testScheduler = mesoslocaltest.Scheduler
 
 func startScheduler(t *testing.T, master string, mt encoding.MediaType, failover time.Duration) *testScheduler {
 	t.Helper()
-	return startSchedulerAck(t, master, mt, failover, true)
+	return mesoslocaltest.StartScheduler(t, master, mesoslocaltest.Options{MediaType: mt, Failover: failover})
 }
 
 // startSchedulerAck is startScheduler; with ack false, updates are not
 // acknowledged automatically.
 func startSchedulerAck(t *testing.T, master string, mt encoding.MediaType, failover time.Duration, ack bool) *testScheduler {
 	t.Helper()
-	return startSchedulerWith(t, master, mt, failover, ack, "riak")
+	return mesoslocaltest.StartScheduler(t, master, mesoslocaltest.Options{MediaType: mt, Failover: failover, NoAck: !ack})
 }
 
 // startSchedulerRole is startScheduler for a framework of another role.
 func startSchedulerRole(t *testing.T, master, role string) *testScheduler {
 	t.Helper()
-	return startSchedulerWith(t, master, codecs.MediaTypeProtobuf, time.Minute, true, role)
-}
-
-func startSchedulerWith(t *testing.T, master string, mt encoding.MediaType, failover time.Duration, ack bool, role string) *testScheduler {
-	t.Helper()
-	cli := httpcli.New(httpcli.Endpoint(master+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[mt]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
-	fid := store.NewInMemorySingleton()
-	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fid))).Caller(
-		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testScheduler{t: t, caller: caller, fid: fid, events: make(chan *scheduler.Event, 4096), held: map[string]mesos.Offer{}, cancel: cancel, done: make(chan struct{})}
-	info := &mesos.FrameworkInfo{User: "root", Name: "mesoslocal-test", Role: proto(role), Principal: proto(role),
-		Checkpoint: proto(true), FailoverTimeout: proto(failover.Seconds())}
-	forward := func(_ context.Context, e *scheduler.Event) error {
-		select {
-		case s.events <- e:
-		default:
-		}
-		return nil
-	}
-	hs := events.Handlers{scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fid, failover).HandleF(forward)}
-	if ack {
-		hs[scheduler.Event_UPDATE] = controller.AckStatusUpdates(caller).AndThen().HandleF(forward)
-	}
-	handler := controller.LiftErrors().Handle(hs.Otherwise(forward))
-	go func() {
-		defer close(s.done)
-		_ = controller.Run(ctx, info, caller,
-			controller.WithEventHandler(handler),
-			controller.WithFrameworkID(store.GetIgnoreErrors(fid)),
-			controller.WithRegistrationTokens(backoff.Notifier(100*time.Millisecond, time.Second, ctx.Done())),
-		)
-	}()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *testScheduler) stop() {
-	s.cancel()
-	<-s.done
-}
-
-func (s *testScheduler) frameworkID() string { v, _ := s.fid.Get(); return v }
-
-// next waits for the first event that satisfies ok.
-func (s *testScheduler) next(what string, ok func(*scheduler.Event) bool) *scheduler.Event {
-	s.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case e := <-s.events:
-			s.track(e)
-			if ok(e) {
-				return e
-			}
-		case <-timeout:
-			s.t.Fatalf("timed out waiting for %s", what)
-			return nil
-		}
-	}
-}
-
-// track keeps the outstanding offers up to date.
-func (s *testScheduler) track(e *scheduler.Event) {
-	switch e.Type {
-	case scheduler.Event_OFFERS:
-		for _, o := range e.Offers.Offers {
-			s.held[o.ID.Value] = o
-		}
-	case scheduler.Event_RESCIND:
-		delete(s.held, e.Rescind.OfferID.Value)
-	case scheduler.Event_SUBSCRIBED:
-		s.held = map[string]mesos.Offer{} // a new subscription voids old offers
-	}
-}
-
-// take returns (and forgets) every outstanding offer from agent.
-func (s *testScheduler) take(agent string) []mesos.OfferID {
-	var ids []mesos.OfferID
-	for id, o := range s.held {
-		if o.AgentID.Value == agent {
-			ids = append(ids, o.ID)
-			delete(s.held, id)
-		}
-	}
-	return ids
-}
-
-func (s *testScheduler) update(taskID string, states ...mesos.TaskState) mesos.TaskStatus {
-	s.t.Helper()
-	e := s.next(fmt.Sprintf("%s %v", taskID, states), func(e *scheduler.Event) bool {
-		if e.Type != scheduler.Event_UPDATE || e.Update.Status.TaskID.Value != taskID {
-			return false
-		}
-		for _, st := range states {
-			if e.Update.Status.GetState() == st {
-				return true
-			}
-		}
-		return false
-	})
-	return e.Update.Status
-}
-
-// offers collects offers until there is one from each of n agents.
-func (s *testScheduler) offers(n int) map[string]mesos.Offer {
-	s.t.Helper()
-	got := map[string]mesos.Offer{}
-	s.next(fmt.Sprintf("offers from %d agents", n), func(e *scheduler.Event) bool {
-		if e.Type == scheduler.Event_OFFERS {
-			for _, o := range e.Offers.Offers {
-				got[o.AgentID.Value] = o
-			}
-		}
-		if e.Type == scheduler.Event_RESCIND {
-			for a, o := range got {
-				if o.ID == e.Rescind.OfferID {
-					delete(got, a)
-				}
-			}
-		}
-		return len(got) >= n
-	})
-	return got
-}
-
-func (s *testScheduler) call(c *scheduler.Call) {
-	s.t.Helper()
-	if err := calls.CallNoData(context.Background(), s.caller, c); err != nil {
-		s.t.Fatalf("%v call: %v", c.Type, err)
-	}
+	return mesoslocaltest.StartScheduler(t, master, mesoslocaltest.Options{Role: role})
 }
 
 func proto[T any](v T) *T { return &v }
@@ -277,12 +111,12 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 		t.Run(codecName, func(t *testing.T) {
 			m, url := startMaster(t, 3)
 			s := startScheduler(t, url, mt, time.Minute)
-			sub := s.next("SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
+			sub := s.Next("SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
 			fid := sub.Subscribed.FrameworkID.Value
 			if sub.Subscribed.GetHeartbeatIntervalSeconds() != 1 {
 				t.Errorf("heartbeat interval %v, want 1", sub.Subscribed.GetHeartbeatIntervalSeconds())
 			}
-			offers := s.offers(3)
+			offers := s.Offers(3)
 			agentIDs := m.AgentIDs()
 			for _, id := range agentIDs {
 				o, ok := offers[id]
@@ -300,12 +134,12 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 
 			// Reserve, create a volume and launch, in one ACCEPT.
 			exec := executorInfo(t, "exec-1", codecName)
-			s.call(calls.Accept(calls.OfferOperations{
+			s.Call(calls.Accept(calls.OfferOperations{
 				calls.OpReserve(append(reserved(), unreservedDisk()...)...),
 				calls.OpCreate(volume()...),
 				calls.OpLaunch(task("node-1", agent, exec)),
-			}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
-			st := s.update("node-1", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
+			}.WithOffers(s.Take(agent)...)).With(calls.RefuseSeconds(0)))
+			st := s.Update("node-1", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
 			if st.GetState() != mesos.TASK_RUNNING {
 				t.Fatalf("node-1: %v %q", st.GetState(), st.GetMessage())
 			}
@@ -330,16 +164,16 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 			}
 
 			// Scheduler → executor message, and its echo back.
-			s.call(calls.Message(agent, "exec-1", []byte("hi")))
-			msg := s.next("MESSAGE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_MESSAGE })
+			s.Call(calls.Message(agent, "exec-1", []byte("hi")))
+			msg := s.Next("MESSAGE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_MESSAGE })
 			if string(msg.Message.Data) != "echo:hi" || msg.Message.ExecutorID.Value != "exec-1" {
 				t.Errorf("message %q from %v", msg.Message.Data, msg.Message.ExecutorID)
 			}
 
 			// Explicit reconciliation: known → latest state, unknown → LOST.
-			s.call(calls.Reconcile(calls.ReconcileTasks(map[string]string{"node-1": agent, "ghost": ""})))
+			s.Call(calls.Reconcile(calls.ReconcileTasks(map[string]string{"node-1": agent, "ghost": ""})))
 			answers := map[string]mesos.TaskStatus{}
-			s.next("reconcile answers", func(e *scheduler.Event) bool {
+			s.Next("reconcile answers", func(e *scheduler.Event) bool {
 				if e.Type == scheduler.Event_UPDATE {
 					answers[e.Update.Status.TaskID.Value] = e.Update.Status
 				}
@@ -357,24 +191,24 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 			if err := m.DropFramework(fid); err != nil {
 				t.Fatal(err)
 			}
-			sub2 := s.next("re-SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
+			sub2 := s.Next("re-SUBSCRIBED", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_SUBSCRIBED })
 			if got := sub2.Subscribed.FrameworkID.Value; got != fid {
 				t.Fatalf("re-subscribed as %s, want %s", got, fid)
 			}
-			s.call(calls.Reconcile(nil)) // implicit
-			s.update("node-1", mesos.TASK_RUNNING)
+			s.Call(calls.Reconcile(nil)) // implicit
+			s.Update("node-1", mesos.TASK_RUNNING)
 
 			// Kill → KILLED.
-			s.call(calls.Kill("node-1", agent))
-			s.update("node-1", mesos.TASK_KILLED)
+			s.Call(calls.Kill("node-1", agent))
+			s.Update("node-1", mesos.TASK_KILLED)
 			waitState(t, m, func(s mesoslocal.State) bool { return len(s.Tasks) == 0 && len(s.Agents[0].Executors) == 0 }, "task and executor gone")
 
 			// Relaunch on the same volume: the new executor sees the file.
-			o := s.offerFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
+			o := s.OfferFrom(agent, func(o mesos.Offer) bool { return hasVolume(o, "vol1") })
 			exec2 := executorInfo(t, "exec-2", codecName)
 			_ = o
-			s.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(task("node-1b", agent, exec2))}.WithOffers(s.take(agent)...)).With(calls.RefuseSeconds(0)))
-			st = s.update("node-1b", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
+			s.Call(calls.Accept(calls.OfferOperations{calls.OpLaunch(task("node-1b", agent, exec2))}.WithOffers(s.Take(agent)...)).With(calls.RefuseSeconds(0)))
+			st = s.Update("node-1b", mesos.TASK_RUNNING, mesos.TASK_FAILED, mesos.TASK_ERROR)
 			if st.GetState() != mesos.TASK_RUNNING || st.GetMessage() != "files:node-1" {
 				t.Fatalf("relaunch on the volume: %v %q", st.GetState(), st.GetMessage())
 			}
@@ -387,11 +221,11 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 			if err := m.KillExecutor(fid, "exec-2"); err != nil {
 				t.Fatal(err)
 			}
-			st = s.update("node-1b", mesos.TASK_FAILED, mesos.TASK_LOST)
+			st = s.Update("node-1b", mesos.TASK_FAILED, mesos.TASK_LOST)
 			if st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
 				t.Errorf("failed reason %v", st.GetReason())
 			}
-			s.next("FAILURE", func(e *scheduler.Event) bool {
+			s.Next("FAILURE", func(e *scheduler.Event) bool {
 				return e.Type == scheduler.Event_FAILURE && e.Failure.GetExecutorID().GetValue() == "exec-2"
 			})
 			if syscall.Kill(pid, 0) == nil {
@@ -401,12 +235,12 @@ func TestSchedulerAndExecutorLifecycle(t *testing.T) {
 			// A launch onto resources the offer does not hold: TASK_ERROR.
 			bad := task("too-big", agentIDs[1], executorInfo(t, "exec-3", codecName))
 			bad.Resources = mesos.Resources{resources.NewCPUs(1000).Resource}
-			held := s.take(agentIDs[1])
+			held := s.Take(agentIDs[1])
 			if len(held) == 0 {
 				t.Fatal("no outstanding offer from the second agent")
 			}
-			s.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(bad)}.WithOffers(held...)))
-			if st := s.update("too-big", mesos.TASK_ERROR, mesos.TASK_RUNNING); st.GetState() != mesos.TASK_ERROR {
+			s.Call(calls.Accept(calls.OfferOperations{calls.OpLaunch(bad)}.WithOffers(held...)))
+			if st := s.Update("too-big", mesos.TASK_ERROR, mesos.TASK_RUNNING); st.GetState() != mesos.TASK_ERROR {
 				t.Errorf("oversized task: %v", st.GetState())
 			}
 		})
@@ -420,25 +254,6 @@ func hasVolume(o mesos.Offer, id string) bool {
 		}
 	}
 	return false
-}
-
-// offerFrom waits for an offer from agent that satisfies ok.
-func (s *testScheduler) offerFrom(agent string, ok func(mesos.Offer) bool) mesos.Offer {
-	s.t.Helper()
-	var got mesos.Offer
-	s.next("offer from "+agent, func(e *scheduler.Event) bool {
-		if e.Type != scheduler.Event_OFFERS {
-			return false
-		}
-		for _, o := range e.Offers.Offers {
-			if o.AgentID.Value == agent && ok(o) {
-				got = o
-				return true
-			}
-		}
-		return false
-	})
-	return got
 }
 
 func waitState(t *testing.T, m *mesoslocal.Master, ok func(mesoslocal.State) bool, what string) {
