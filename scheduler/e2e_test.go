@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	riak "github.com/basho/riak-go-client"
+	"github.com/go-zookeeper/zk"
 
 	"github.com/rmf-go/rmf/director"
 	"github.com/rmf-go/rmf/internal/mesoslocal"
@@ -50,9 +52,16 @@ type schedProc struct {
 func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
 	t.Helper()
 	api := testutil.FreeAddr(t)
+	// Znodes writable only by the framework. The credential is in a file
+	// (as an operator would keep it on each host): the scheduler reads it,
+	// and tells its executors to read it too, so no task carries it.
+	cred := filepath.Join(t.TempDir(), "zk-auth")
+	if err := os.WriteFile(cred, []byte("rmf:e2e-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var log bytes.Buffer
 	cmd := exec.Command(bin, "scheduler", "--master", master, "--zk", zk, "--api", api, "--failover-timeout", "10m", "--agent-timeout", "5s",
-		"--zk-auth", "rmf:e2e-secret", // znodes writable only by the framework; executors get it from the scheduler
+		"--zk-auth-file", cred, "--executor-zk-auth-file", cred,
 		"--executor-command", bin+" executor")
 	out := &syncWriter{w: &log}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -318,6 +327,17 @@ func TestEndToEnd(t *testing.T) {
 	go func() { _ = p.Serve(ctx, pln) }()
 	defer p.Close()
 	waitUntil(t, 10*time.Second, "director to see 3 nodes", func() bool { return len(p.Nodes()) == 3 })
+	// The framework's records and the executors' live records were made
+	// with the credential from the file: an anonymous client reads them
+	// and changes nothing.
+	if _, _, err := fw.ModifyNode(ctx, "c1", "riak-c1-1", func(n *zkstate.NodeRecord) error { n.Message = "intruder"; return nil }); !errors.Is(err, zk.ErrNoAuth) {
+		t.Fatalf("anonymous change of a node record: %v, want ErrNoAuth", err)
+	}
+	livePath, _ := zkstate.LiveNodePath("riak", "c1", "riak-c1-1")
+	acl, _, err := store.Conn().GetACL(livePath)
+	if err != nil || !slices.ContainsFunc(acl, func(a zk.ACL) bool { return a.Scheme == "digest" && strings.HasPrefix(a.ID, "rmf:") }) {
+		t.Fatalf("live record %s ACL %v, %v: want the framework's digest identity (the executor read the credential file)", livePath, acl, err)
+	}
 	c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pln.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)

@@ -466,3 +466,48 @@ func TestClip(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutorCredential: with --zk-auth the executors get the
+// credential in RMF_ZK_AUTH; with --executor-zk-auth-file they are told
+// to read it from that file on the agent, and the task carries no trace
+// of it (Mesos shows tasks to whoever can read its state).
+func TestExecutorCredential(t *testing.T) {
+	const cred = "rmf:s3cret"
+	for _, file := range []string{"", "/etc/rmf/zk-auth"} {
+		r := newEventRig(t, Config{ZKAuth: cred, ExecutorZKAuthFile: file})
+		r.reset(t)
+		e := scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: seedOffers()[:1]}}
+		if err := r.h.HandleEvent(context.Background(), &e); err != nil {
+			t.Fatal(err)
+		}
+		var launched []mesos.TaskInfo
+		for _, c := range r.sent {
+			for _, op := range c.GetAccept().GetOperations() {
+				launched = append(launched, op.GetLaunch().GetTaskInfos()...)
+			}
+		}
+		if len(launched) != 1 {
+			t.Fatalf("launched %d tasks, want 1", len(launched))
+		}
+		task := launched[0]
+		cmd := task.GetExecutor().GetCommand()
+		b, err := task.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		inTask := strings.Contains(string(b), "s3cret")
+		args := strings.Join(cmd.Arguments, " ")
+		if file == "" {
+			if !inTask || cmd.GetEnvironment() == nil || cmd.GetEnvironment().Variables[0].GetValue() != cred {
+				t.Fatalf("--zk-auth only: environment %v, want RMF_ZK_AUTH", cmd.GetEnvironment())
+			}
+			continue
+		}
+		if inTask || cmd.GetEnvironment() != nil || !strings.HasSuffix(args, "--zk-auth-file "+file) {
+			t.Fatalf("--executor-zk-auth-file: credential in the task %v, environment %v, args %q", inTask, cmd.GetEnvironment(), args)
+		}
+	}
+	if _, err := New(Config{Master: "http://m", Framework: &zkstate.Framework{}, ZooKeeper: "z", ExecutorZKAuthFile: "relative/path"}); err == nil {
+		t.Fatal("a relative credential file accepted")
+	}
+}

@@ -353,8 +353,11 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	}
 	// No shell: the executor is exec'd with an argument vector.
 	argv := strings.Fields(s.cfg.ExecutorCommand)
+	if s.cfg.ExecutorZKAuthFile != "" {
+		argv = append(argv, "--zk-auth-file", s.cfg.ExecutorZKAuthFile)
+	}
 	cmd := &mesos.CommandInfo{Value: &argv[0], Arguments: argv, Shell: ptr(false)}
-	if s.cfg.ZKAuth != "" {
+	if s.cfg.ZKAuth != "" && s.cfg.ExecutorZKAuthFile == "" {
 		cmd.Environment = &mesos.Environment{Variables: []mesos.Environment_Variable{
 			{Name: "RMF_ZK_AUTH", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(s.cfg.ZKAuth)},
 		}}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -78,8 +80,14 @@ type Config struct {
 	// with a new volume. Default 10m.
 	AgentTimeout time.Duration
 	// ZKAuth is the ZooKeeper digest credential ("user:password") the
-	// framework's Store uses; executors get it in RMF_ZK_AUTH.
+	// framework's Store uses; executors get it in RMF_ZK_AUTH, unless
+	// ExecutorZKAuthFile is set.
 	ZKAuth string
+	// ExecutorZKAuthFile, if set, is a file on every agent holding the
+	// executors' ZooKeeper credential: executors are told to read it
+	// (--zk-auth-file) and the credential stays out of the task, which
+	// Mesos shows to whoever can read its state endpoints.
+	ExecutorZKAuthFile string
 	// APIToken, if set, is required (Authorization: Bearer) on the API's
 	// mutating endpoints; reads stay open.
 	APIToken string
@@ -203,6 +211,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
 		return nil, fmt.Errorf("scheduler: flavor %q: want devnode or riak", cfg.Flavor)
+	}
+	if f := cfg.ExecutorZKAuthFile; f != "" && (!filepath.IsAbs(f) || strings.ContainsFunc(f, unicode.IsSpace)) {
+		return nil, fmt.Errorf("scheduler: executor ZooKeeper credential file %q: want an absolute path without spaces", f)
 	}
 	if cfg.Flavor == nodetask.FlavorRiak && cfg.RiakTarball == "" {
 		return nil, errors.New("scheduler: flavor riak needs a Riak tarball URI")

@@ -21,7 +21,8 @@ import (
 const directorShutdownTimeout = 30 * time.Second
 
 func newDirectorCmd() *cobra.Command {
-	var pbAddr, httpAddr, adminAddr, zk, zkAuth, framework, cluster, policyName string
+	var pbAddr, httpAddr, adminAddr, zk, framework, cluster, policyName string
+	var zkAuthF zkAuthFlags
 	var nodes []string
 	var cfg director.Config
 	cmd := &cobra.Command{
@@ -77,6 +78,10 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 			p.SetNodes(specs)
 			var disc *director.Discovery
 			if zk != "" {
+				zkAuth, err := zkAuthF.resolve()
+				if err != nil {
+					return err
+				}
 				store, fw, err := connectZK(ctx, log, "director", zk, zkAuth, framework)
 				if err != nil {
 					return err
@@ -175,7 +180,7 @@ SIGINT or SIGTERM stops accepting, lets in-flight requests finish (at most
 	f.StringVar(&cfg.AdminToken, "api-token", "", "bearer token required on the admin listener but /health (browsers: ?token=...; empty: none)")
 	f.StringArrayVar(&nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
-	f.StringVar(&zkAuth, "zk-auth", "", zkAuthUsage)
+	zkAuthF.register(f)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&cluster, "cluster", "", "cluster name in ZooKeeper")
 	f.StringVar(&policyName, "policy", balancer.PolicyLeastOutstanding, "balancing policy: least-outstanding, round-robin or p2c")

@@ -15,7 +15,8 @@ import (
 )
 
 func newErlpmdCmd() *cobra.Command {
-	var listen, zkServers, zkAuth, framework, host string
+	var listen, zkServers, framework, host string
+	var zkAuthF zkAuthFlags
 	var allowStop bool
 	cmd := &cobra.Command{
 		Use:   "erlpmd",
@@ -34,6 +35,10 @@ found through any other. See docs/erlpmd.md.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
+			zkAuth, err := zkAuthF.resolve()
+			if err != nil {
+				return err
+			}
 			store, fw, err := connectZK(ctx, log, "erlpmd", zkServers, zkAuth, framework)
 			if err != nil {
 				return err
@@ -62,7 +67,7 @@ found through any other. See docs/erlpmd.md.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:4369", "EPMD listen address")
 	f.StringVar(&zkServers, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
-	f.StringVar(&zkAuth, "zk-auth", "", zkAuthUsage)
+	zkAuthF.register(f)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&host, "host", "", "host published for nodes registered here (default: the listen IP)")
 	f.BoolVar(&allowStop, "allow-stop", false, "accept KILL_REQ and STOP_REQ (refused by default, as epmd does)")

@@ -13,6 +13,7 @@ import (
 
 func newExecutorCmd() *cobra.Command {
 	var cfg executor.Config
+	var zkAuthF zkAuthFlags
 	cmd := &cobra.Command{
 		Use:   "executor",
 		Short: "Run the Riak executor (started by a Mesos agent; configured by MESOS_* variables)",
@@ -32,13 +33,17 @@ ZooKeeper, so that a node never runs twice. See docs/executor.md.`,
 				return usageErrorf("executor: %v (it is started by a Mesos agent)", err)
 			}
 			cfg.Mesos = mc
+			if cfg.ZKAuth, err = zkAuthF.resolve(); err != nil {
+				return err
+			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			return executor.Run(cmd.Context(), cfg)
 		},
 	}
 	f := cmd.Flags()
 	f.DurationVar(&cfg.StartTimeout, "start-timeout", executor.DefaultStartTimeout, "how long the node may take to answer a PB ping")
-	f.StringVar(&cfg.ZKAuth, "zk-auth", "", "ZooKeeper digest credential USER:PASSWORD (the scheduler passes its own in RMF_ZK_AUTH)")
+	f.StringVar(&zkAuthF.value, "zk-auth", "", "ZooKeeper digest credential USER:PASSWORD (the scheduler passes its own in RMF_ZK_AUTH, or --zk-auth-file with --executor-zk-auth-file)")
+	f.StringVar(&zkAuthF.file, "zk-auth-file", "", "read the --zk-auth credential from this file on the agent (not readable by others)")
 	f.DurationVar(&cfg.HealthInterval, "health-interval", executor.DefaultHealthInterval, "PB ping period once the node runs")
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", executor.DefaultLockTimeout, "how long to wait for the node's ZooKeeper lock held by another executor")
 	f.DurationVar(&cfg.ZKSessionTimeout, "zk-session-timeout", zkstate.DefaultSessionTimeout, "ZooKeeper session timeout to ask for (the server may clamp it)")

@@ -123,6 +123,56 @@ func annotateEnv(cmd *cobra.Command) *cobra.Command {
 // zkAuthUsage documents --zk-auth wherever a command writes to ZooKeeper.
 const zkAuthUsage = "ZooKeeper digest credential USER:PASSWORD: znodes this process creates can be changed only with it (read by anyone); see docs/security.md"
 
+// zkAuthFlags are --zk-auth and --zk-auth-file: the credential given
+// directly (seen by every local user in the process's command line, unless
+// it comes from RMF_ZK_AUTH) or read from a file only its owner can read.
+type zkAuthFlags struct{ value, file string }
+
+func (z *zkAuthFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&z.value, "zk-auth", "", zkAuthUsage)
+	f.StringVar(&z.file, "zk-auth-file", "", "read the --zk-auth credential USER:PASSWORD from this file (not readable by others)")
+}
+
+// resolve returns the credential ("" for none); a conflict or a bad file
+// is a usage error.
+func (z *zkAuthFlags) resolve() (string, error) {
+	if z.file == "" {
+		return z.value, nil
+	}
+	if z.value != "" {
+		return "", usageErrorf("give either --zk-auth or --zk-auth-file, not both")
+	}
+	cred, err := readCredentialFile(z.file)
+	if err != nil {
+		return "", usageErrorf("--zk-auth-file: %v", err)
+	}
+	return cred, nil
+}
+
+// readCredentialFile reads a USER:PASSWORD credential from a file that
+// others cannot read, as ssh insists for its keys.
+func readCredentialFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return "", fmt.Errorf("%s is readable by everyone (mode %#o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	if fi.Size() > 4096 {
+		return "", fmt.Errorf("%s: %d bytes is not a credential", path, fi.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	cred := strings.TrimSpace(string(b))
+	if _, _, err := zkstate.ParseDigestAuth(cred); err != nil {
+		return "", fmt.Errorf("%s: %v", path, err)
+	}
+	return cred, nil
+}
+
 // connectZK opens the ZooKeeper session of a long-running command (who
 // names it in errors) with --zk-auth if given, waiting up to 30 s, and
 // returns its framework. A malformed credential or framework name is a

@@ -20,7 +20,8 @@ import (
 
 func newSchedulerCmd() *cobra.Command {
 	var cfg scheduler.Config
-	var zk, zkAuth, framework, api, advertise, staticDir string
+	var zk, framework, api, advertise, staticDir string
+	var zkAuthF zkAuthFlags
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Riak Mesos framework scheduler",
@@ -49,6 +50,10 @@ which executors fetch.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
+			zkAuth, err := zkAuthF.resolve()
+			if err != nil {
+				return err
+			}
 			store, fw, err := connectZK(ctx, log, "scheduler", zk, zkAuth, framework)
 			if err != nil {
 				return err
@@ -92,7 +97,7 @@ which executors fetch.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master URL")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
-	f.StringVar(&zkAuth, "zk-auth", "", zkAuthUsage)
+	zkAuthF.register(f)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name")
 	f.StringVar(&api, "api", defaultAPIAddr, "scheduler HTTP API listen address")
 	f.StringVar(&advertise, "advertise-api", "", "API URL to publish in ZooKeeper and give executors (default http://<--api>)")
@@ -106,6 +111,7 @@ which executors fetch.`,
 	f.StringVar(&cfg.RiakTarball, "riak-tarball", "", "Riak tarball URI (flavor riak); may be served from --static-dir")
 	f.StringVar(&staticDir, "static-dir", "", "directory served under /static/ (e.g. a Riak tarball)")
 	f.StringVar(&cfg.ExecutorURI, "executor-uri", "", "URI executors fetch the rmf binary from (default <api>/static/rmf)")
+	f.StringVar(&cfg.ExecutorZKAuthFile, "executor-zk-auth-file", "", "file on every agent with the executors' ZooKeeper credential: executors read it (--zk-auth-file) instead of getting --zk-auth in their task's environment")
 	f.StringVar(&cfg.ExecutorCommand, "executor-command", "", `command that starts the executor in its sandbox, split on spaces, no shell (default "./rmf executor")`)
 	return annotateEnv(cmd)
 }
