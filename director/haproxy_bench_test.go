@@ -25,7 +25,10 @@ var haproxyBench struct {
 	procs          []*exec.Cmd
 }
 
-func startHAProxy(backend string) (string, *exec.Cmd, error) {
+func startHAProxy(backend string) (string, *exec.Cmd, error) { return startHAProxyMode(backend, "tcp") }
+
+// startHAProxyMode runs HAProxy in mode tcp or http in front of backend.
+func startHAProxyMode(backend, mode string) (string, *exec.Cmd, error) {
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		return "", nil, err
@@ -43,7 +46,7 @@ func startHAProxy(backend string) (string, *exec.Cmd, error) {
 	cfg := fmt.Sprintf(`global
   maxconn 4096
 defaults
-  mode tcp
+  mode %s
   timeout connect 2s
   timeout client 60s
   timeout server 60s
@@ -53,7 +56,7 @@ frontend riak
 backend nodes
   balance leastconn
   server n1 %s
-`, addr, backend)
+`, mode, addr, backend)
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return "", nil, err

@@ -70,9 +70,11 @@ func (h *httpProxy) setup(p *Proxy) {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:   h.rewrite,
 		Transport: (*httpRoundTripper)(h),
-		// Flush every write: streamed listings and 2i queries reach the
-		// client as the node sends them.
-		FlushInterval: -1,
+		// Streamed answers (listings and 2i queries: chunked, no
+		// Content-Length) are flushed on every write by ReverseProxy
+		// itself, so they reach the client as the node sends them; an
+		// answer of known length goes out in one write at its end.
+		FlushInterval: 0,
 		BufferPool:    (*httpBufferPool)(h),
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		ErrorHandler:  h.errorHandler,
