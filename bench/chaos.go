@@ -303,8 +303,22 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 	res.ErrorKinds = load.kinds
 	load.mu.Unlock()
 	res.LostWrites = load.lost()
-	logf("fault at %s; %d writes, %d reads, %d failed writes, %d failed reads, %d lost, recovery %.1fs",
-		faultAt.UTC().Format("15:04:05.000"), res.Writes, res.Reads, res.FailedWrites, res.FailedReads, res.LostWrites, res.RecoverySeconds)
+	logResult(logf, res, faultAt)
+	return res, nil
+}
+
+// logResult logs a scenario's outcome: the counts, then any problems,
+// the failures kept, their kinds and when they came.
+func logResult(logf func(string, ...any), res ChaosResult, faultAt time.Time) {
+	notes := ""
+	if res.Notes != "" {
+		notes = "; " + res.Notes
+	}
+	logf("fault at %s; %d writes, %d reads, %d failed writes, %d failed reads, %d lost, recovery %.1fs%s",
+		faultAt.UTC().Format("15:04:05.000"), res.Writes, res.Reads, res.FailedWrites, res.FailedReads, res.LostWrites, res.RecoverySeconds, notes)
+	for _, p := range res.Problems {
+		logf("  problem: %s", p)
+	}
 	for _, e := range res.Errors {
 		logf("  %s", e)
 	}
@@ -314,7 +328,6 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 	if len(res.FailuresBySecond) > 0 {
 		logf("  failures by second after the fault: %s", formatBySecond(res.FailuresBySecond))
 	}
-	return res, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -445,20 +445,7 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 	w.mu.Unlock()
 	note("%d relaunches; never two processes of one node", relaunches)
 	res.Problems, res.Notes = problems, strings.Join(notes, "; ")
-	logf("fault at %s; %d writes, %d reads, %d failed writes, %d failed reads, %d lost, recovery %.1fs; %s",
-		faultAt.UTC().Format("15:04:05.000"), res.Writes, res.Reads, res.FailedWrites, res.FailedReads, res.LostWrites, res.RecoverySeconds, res.Notes)
-	for _, p := range res.Problems {
-		logf("  problem: %s", p)
-	}
-	for _, e := range res.Errors {
-		logf("  %s", e)
-	}
-	for k, n := range res.ErrorKinds {
-		logf("  %6d x %s", n, k)
-	}
-	if len(res.FailuresBySecond) > 0 {
-		logf("  failures by second after the fault: %s", formatBySecond(res.FailuresBySecond))
-	}
+	logResult(logf, res, faultAt)
 	return res, nil
 }
 
