@@ -299,9 +299,6 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 		return ChaosResult{}, ctx.Err()
 	}
 	res := load.result(scenario, time.Since(start), faultAt)
-	load.mu.Lock()
-	res.ErrorKinds = load.kinds
-	load.mu.Unlock()
 	res.LostWrites = load.lost()
 	logResult(logf, res, faultAt)
 	return res, nil
@@ -450,14 +447,14 @@ func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) 
 	defer l.mu.Unlock()
 	r := ChaosResult{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
 		FailedWrites: l.failedWrites.Load(), FailedReads: l.failedReads.Load(),
-		MaxLatencyMs: round2(float64(l.maxLatency.Load()) / 1e6), Errors: slices.Clone(l.errs)}
+		MaxLatencyMs: round2(float64(l.maxLatency.Load()) / 1e6), Errors: slices.Clone(l.errs), ErrorKinds: maps.Clone(l.kinds)}
 	for i := max(0, l.nLast-len(l.lastErrs)); i < l.nLast; i++ {
 		r.Errors = append(r.Errors, l.lastErrs[i%len(l.lastErrs)])
 	}
+	if len(l.failed) > 0 {
+		r.FailuresBySecond = map[int]int{}
+	}
 	for _, t := range l.failed {
-		if r.FailuresBySecond == nil {
-			r.FailuresBySecond = map[int]int{}
-		}
 		r.FailuresBySecond[int(t.Sub(faultAt).Seconds())]++
 	}
 	if !l.lastErr.IsZero() && l.lastErr.After(faultAt) {

@@ -416,9 +416,6 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		return ChaosResult{}, ctx.Err()
 	}
 	res := load.result(scenario, time.Since(start), faultAt)
-	load.mu.Lock()
-	res.ErrorKinds = load.kinds
-	load.mu.Unlock()
 	res.LostWrites = load.lost()
 	res.Level = LevelFramework
 	res.ReadsMayFail = scenario == ScenarioZooKeeper

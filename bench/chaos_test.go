@@ -104,6 +104,13 @@ func TestChaosFailureRecord(t *testing.T) {
 		!strings.HasSuffix(r.Errors[5], "k7: timeout") || !strings.HasSuffix(r.Errors[9], "k11: timeout") {
 		t.Fatalf("errors kept: %q", r.Errors)
 	}
+	kinds := 0
+	for _, n := range r.ErrorKinds {
+		kinds += n
+	}
+	if kinds != 12 {
+		t.Fatalf("error kinds %v count %d failures, want 12", r.ErrorKinds, kinds)
+	}
 	if r.FailuresBySecond[3] != 12 || len(r.FailuresBySecond) != 1 {
 		t.Fatalf("failures by second %v, want 12 at 3 s", r.FailuresBySecond)
 	}

@@ -724,12 +724,13 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	r.lastUpdate = state
 	killAsked := r.killAsked
 	s.mu.Unlock()
-	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", clip(st.GetMessage(), maxEventText))
+	msg := clip(st.GetMessage(), maxEventText)
+	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", msg)
 	_, _, err = s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
 		if rec.TaskID != taskID {
 			return errStale
 		}
-		rec.Message = clip(st.GetMessage(), maxEventText)
+		rec.Message = msg
 		switch {
 		case state == mesos.TASK_STAGING:
 			rec.ObservedState = zkstate.ObservedLaunching
