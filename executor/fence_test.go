@@ -26,7 +26,7 @@ import (
 	"github.com/rmf-go/rmf/protocol"
 )
 
-// TestNodeNeverRunsTwice launches, through mesos-local, two executors for
+// TestNodeNeverRunsTwice (strict fencing) launches, through mesos-local, two executors for
 // the same node over the same data: task A on agent 1, and task B on agent
 // 2 whose volume is the same directory (storage reachable from two places,
 // as after a relaunch while the old process lives on). Each executor talks
@@ -49,50 +49,13 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	defer procs.close()
 	const node, volID = "riak-default-1", "vol-riak-default-1"
 	nt := e.nodeTask(node)
+	nt.Fencing = nodetask.FencingStrict
 	launch := func(taskID, agent string, proxy *testutil.Proxy, environ ...string) nodetask.Task {
 		t.Helper()
-		task := nt
-		task.ZooKeeper = proxy.Addr
-		// Other ports: both may be on this one host at once.
-		task.Ports = nodetask.Ports{PB: testutil.FreePort(t), HTTP: testutil.FreePort(t), Handoff: testutil.FreePort(t),
-			Disterl: testutil.FreePort(t), Erlpmd: testutil.FreePort(t)}
-		data, err := nodetask.Marshal(task)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.launchOn(taskID, agent, volID, environ, data)
-		return task
+		return e.launchVia(nt, taskID, agent, volID, proxy, environ...)
 	}
-	// Every task's updates in order, whichever the test is waiting for:
-	// testScheduler.next drops the events it is not asked about.
-	var (
-		seen = map[string][]mesos.TaskStatus{}
-		read = map[string]int{}
-	)
-	record := func(ev *scheduler.Event) {
-		if ev.Type == scheduler.Event_UPDATE {
-			id := ev.Update.Status.TaskID.Value
-			seen[id] = append(seen[id], ev.Update.Status)
-		}
-	}
-	// next returns the task's next update.
-	next := func(taskID string) mesos.TaskStatus {
-		t.Helper()
-		if read[taskID] == len(seen[taskID]) {
-			e.s.Next(taskID+" update", func(ev *scheduler.Event) bool { record(ev); return read[taskID] < len(seen[taskID]) })
-		}
-		read[taskID]++
-		return seen[taskID][read[taskID]-1]
-	}
-	// until skips the task's updates until one in one of states.
-	until := func(taskID string, states ...mesos.TaskState) mesos.TaskStatus {
-		t.Helper()
-		for {
-			if st := next(taskID); slices.Contains(states, st.GetState()) {
-				return st
-			}
-		}
-	}
+	u := newTaskUpdates(e)
+	next, until := u.next, u.until
 	pb := func(task nodetask.Task) string { return net.JoinHostPort(task.Host, strconv.Itoa(task.Ports.PB)) }
 
 	// A: agent 1, a 2 s session: it must stop its node within 1 s of
@@ -260,6 +223,60 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	}
 	if n, _, _ := procs.count(); n != 0 {
 		t.Errorf("%d devnode processes left", n)
+	}
+}
+
+// launchVia launches task (with fresh ports: several may run on this one
+// host at once) as taskID on agent with volume volID; its executor reaches
+// ZooKeeper through proxy.
+func (e *env) launchVia(task nodetask.Task, taskID, agent, volID string, proxy *testutil.Proxy, environ ...string) nodetask.Task {
+	e.t.Helper()
+	task.ZooKeeper = proxy.Addr
+	task.Ports = nodetask.Ports{PB: testutil.FreePort(e.t), HTTP: testutil.FreePort(e.t), Handoff: testutil.FreePort(e.t),
+		Disterl: testutil.FreePort(e.t), Erlpmd: testutil.FreePort(e.t)}
+	data, err := nodetask.Marshal(task)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.launchOn(taskID, agent, volID, environ, data)
+	return task
+}
+
+// taskUpdates keeps every task's updates in order, whichever the test is
+// waiting for (testScheduler.Next drops the events it is not asked about).
+type taskUpdates struct {
+	e    *env
+	seen map[string][]mesos.TaskStatus
+	read map[string]int
+}
+
+func newTaskUpdates(e *env) *taskUpdates {
+	return &taskUpdates{e: e, seen: map[string][]mesos.TaskStatus{}, read: map[string]int{}}
+}
+
+// next returns the task's next update.
+func (u *taskUpdates) next(taskID string) mesos.TaskStatus {
+	u.e.t.Helper()
+	if u.read[taskID] == len(u.seen[taskID]) {
+		u.e.s.Next(taskID+" update", func(ev *scheduler.Event) bool {
+			if ev.Type == scheduler.Event_UPDATE {
+				id := ev.Update.Status.TaskID.Value
+				u.seen[id] = append(u.seen[id], ev.Update.Status)
+			}
+			return u.read[taskID] < len(u.seen[taskID])
+		})
+	}
+	u.read[taskID]++
+	return u.seen[taskID][u.read[taskID]-1]
+}
+
+// until skips the task's updates until one in one of states.
+func (u *taskUpdates) until(taskID string, states ...mesos.TaskState) mesos.TaskStatus {
+	u.e.t.Helper()
+	for {
+		if st := u.next(taskID); slices.Contains(states, st.GetState()) {
+			return st
+		}
 	}
 }
 

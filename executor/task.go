@@ -333,14 +333,18 @@ func (r *runner) acquireLock(t nodetask.Task) bool {
 	lock, err := r.fw.LockNode(ctx, t.Cluster, t.Node, zkstate.LockRecord{
 		TaskID: r.info.TaskID.Value, ExecutorID: r.e.cfg.Mesos.ExecutorID, AgentID: r.info.AgentID.Value,
 		Host: t.Host, PID: os.Getpid(),
-	}, zkstate.WithLossFraction(r.e.cfg.LockLossFraction), zkstate.WithLockWait(func(h zkstate.LockHolder) {
-		holder = h.String()
-		r.e.update(r.info.TaskID, mesos.TASK_STARTING, nil, "waiting for the node lock held by "+holder, nil)
-	}))
+	}, zkstate.WithLossFraction(r.e.cfg.LockLossFraction), zkstate.WithLockMode(lockMode(t.Fencing)),
+		zkstate.WithLockRetaken(func(znode string) {
+			r.log.Warn("ZooKeeper session expired while the node ran; its lock was free and is held again", "znode", znode)
+		}),
+		zkstate.WithLockWait(func(h zkstate.LockHolder) {
+			holder = h.String()
+			r.e.update(r.info.TaskID, mesos.TASK_STARTING, nil, "waiting for the node lock held by "+holder, nil)
+		}))
 	switch {
 	case err == nil:
 		r.lock = lock
-		r.log.Info("node lock held", "znode", lock.Path(), "session_timeout", r.store.SessionTimeout())
+		r.log.Info("node lock held", "znode", lock.Path(), "session_timeout", r.store.SessionTimeout(), "fencing", fencingMode(t.Fencing))
 		return true
 	case r.isKilled():
 		r.killedBeforeStart()
@@ -353,11 +357,32 @@ func (r *runner) acquireLock(t nodetask.Task) bool {
 	return false
 }
 
+// fencingMode is the task's fencing mode (empty: volume).
+func fencingMode(m string) string {
+	if m == "" {
+		return nodetask.FencingVolume
+	}
+	return m
+}
+
+// lockMode is the node lock's mode for a fencing mode: strict fencing
+// gives the lock up (and stops the node) on silence; volume fencing keeps
+// it through silence and decides when ZooKeeper answers again.
+func lockMode(fencing string) zkstate.LockMode {
+	if fencingMode(fencing) == nodetask.FencingStrict {
+		return zkstate.LockStrict
+	}
+	return zkstate.LockRetake
+}
+
 // fence stops the node as soon as the node lock is lost, whatever the
-// runner is doing: past the loss fraction of the session timeout the
-// session may expire and another executor take the lock, and by then this
-// node must be gone. SIGKILL follows SIGTERM after a grace that ends well
-// before the session can expire.
+// runner is doing. With strict fencing that is past the loss fraction of
+// the session timeout, when the session may expire and another executor
+// take the lock: by then this node must be gone, so SIGKILL follows
+// SIGTERM after a grace that ends well before the session can expire.
+// With volume fencing the lock is lost only when another executor holds
+// it (or its znode was deleted): the node stops at once, with the same
+// short grace.
 func (r *runner) fence(t nodetask.Task, proc *process) {
 	defer close(r.fenceDone)
 	select {

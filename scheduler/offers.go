@@ -327,7 +327,7 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	n.Generation = c.Generation
 	td := nodetask.Task{Framework: s.fw.Name(), Cluster: n.Cluster, Node: n.Name, NodeName: n.RiakNodeName, Flavor: s.cfg.Flavor,
 		ZooKeeper: s.cfg.ZooKeeper, Host: n.Host, Ports: n.Ports, RiakConf: c.RiakConf, AdvancedConfig: c.AdvancedConfig,
-		RiakTarball: s.cfg.RiakTarball, Generation: c.Generation, Join: s.joinTarget(n, nodes)}
+		RiakTarball: s.cfg.RiakTarball, Generation: c.Generation, Join: s.joinTarget(n, nodes), Fencing: s.cfg.Fencing}
 	data, err := nodetask.Marshal(td)
 	if err != nil {
 		s.setWhy(n, "bad task data: "+err.Error())

@@ -71,6 +71,9 @@ type Config struct {
 	// Flavor of nodes (nodetask.FlavorDevnode or FlavorRiak) and, for riak,
 	// the tarball URI.
 	Flavor, RiakTarball string
+	// Fencing is what executors do with their node when they lose touch
+	// with ZooKeeper: nodetask.FencingVolume (default) or FencingStrict.
+	Fencing string
 	// Relaunch backoff: first delay, maximum delay and tries before a
 	// failed node is given up on.
 	RelaunchDelay, MaxRelaunchDelay time.Duration
@@ -115,6 +118,9 @@ func (c *Config) defaults() {
 	}
 	if c.Flavor == "" {
 		c.Flavor = nodetask.FlavorDevnode
+	}
+	if c.Fencing == "" {
+		c.Fencing = nodetask.FencingVolume
 	}
 	if c.RelaunchDelay == 0 {
 		c.RelaunchDelay = DefaultRelaunchDelay
@@ -211,6 +217,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
 		return nil, fmt.Errorf("scheduler: flavor %q: want devnode or riak", cfg.Flavor)
+	}
+	if err := nodetask.ValidateFencing(cfg.Fencing); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	if f := cfg.ExecutorZKAuthFile; f != "" && (!filepath.IsAbs(f) || strings.ContainsFunc(f, unicode.IsSpace)) {
 		return nil, fmt.Errorf("scheduler: executor ZooKeeper credential file %q: want an absolute path without spaces", f)

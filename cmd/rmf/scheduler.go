@@ -48,6 +48,9 @@ which executors fetch.`,
 			if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
 				return usageErrorf("--flavor %q: want devnode or riak", cfg.Flavor)
 			}
+			if cfg.Fencing != nodetask.FencingVolume && cfg.Fencing != nodetask.FencingStrict {
+				return usageErrorf("--fencing %q: want %s or %s", cfg.Fencing, nodetask.FencingVolume, nodetask.FencingStrict)
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
 			zkAuth, err := zkAuthF.resolve()
@@ -108,6 +111,8 @@ which executors fetch.`,
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
+	f.StringVar(&cfg.Fencing, "fencing", nodetask.FencingVolume,
+		"what executors do when ZooKeeper is out of reach: volume (keep the node running; stop it only if another executor took its lock; for local persistent volumes) or strict (stop it before the session can expire; for shared storage)")
 	f.StringVar(&cfg.RiakTarball, "riak-tarball", "", "Riak tarball URI (flavor riak); may be served from --static-dir")
 	f.StringVar(&staticDir, "static-dir", "", "directory served under /static/ (e.g. a Riak tarball)")
 	f.StringVar(&cfg.ExecutorURI, "executor-uri", "", "URI executors fetch the rmf binary from (default <api>/static/rmf)")

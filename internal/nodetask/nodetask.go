@@ -32,6 +32,30 @@ const (
 	FlavorRiak    = "riak"    // real Riak KV from a tarball
 )
 
+// Fencing modes: what the executor does with its node when it loses touch
+// with ZooKeeper (the node lock's session).
+const (
+	// FencingVolume (the default, for local persistent volumes, which
+	// Mesos never gives two tasks at once): the node keeps running while
+	// ZooKeeper is silent; on reconnection the executor keeps its lock,
+	// takes it again if its session expired and the lock is free, and
+	// stops the node at once if another executor holds it.
+	FencingVolume = "volume"
+	// FencingStrict (for shared storage): the node stops before the
+	// executor's ZooKeeper session can expire, so that no other executor
+	// can start it on the same data while it runs.
+	FencingStrict = "strict"
+)
+
+// ValidateFencing checks a fencing mode; "" means FencingVolume.
+func ValidateFencing(m string) error {
+	switch m {
+	case "", FencingVolume, FencingStrict:
+		return nil
+	}
+	return fmt.Errorf("nodetask: fencing %q: want %s or %s", m, FencingVolume, FencingStrict)
+}
+
 // Ports are the five ports a node uses on its agent.
 type Ports = zkstate.Ports
 
@@ -62,6 +86,8 @@ type Task struct {
 	RiakTarball string `json:"riak_tarball,omitempty"`
 	// Generation is the cluster configuration generation.
 	Generation int64 `json:"generation"`
+	// Fencing is FencingVolume or FencingStrict; empty: FencingVolume.
+	Fencing string `json:"fencing,omitempty"`
 }
 
 // Validate checks what the executor relies on.
@@ -94,6 +120,9 @@ func (t Task) Validate() error {
 	}
 	if t.Ports.PB == 0 || t.Ports.HTTP == 0 || t.Ports.Handoff == 0 || t.Ports.Disterl == 0 || t.Ports.Erlpmd == 0 {
 		errs = append(errs, errors.New("nodetask: every port (pb, http, handoff, disterl, erlpmd) must be set"))
+	}
+	if err := ValidateFencing(t.Fencing); err != nil {
+		errs = append(errs, err)
 	}
 	if t.Flavor == FlavorRiak && t.RiakTarball == "" {
 		errs = append(errs, errors.New("nodetask: flavor riak needs riak_tarball"))

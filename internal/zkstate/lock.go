@@ -37,7 +37,50 @@ type LockOption func(*lockOptions)
 
 type lockOptions struct {
 	onWait       func(LockHolder)
+	onRetake     func(znode string)
 	lossFraction float64
+	mode         LockMode
+}
+
+// LockMode says what a held NodeLock does while ZooKeeper is silent.
+type LockMode int
+
+const (
+	// LockStrict counts the lock lost once ZooKeeper has not confirmed it
+	// for the loss fraction of the session timeout, so that what it
+	// protects stops before the session can expire and the lock pass on
+	// (shared storage: two holders would share one set of data).
+	LockStrict LockMode = iota
+	// LockRetake keeps the lock through any silence and decides when
+	// ZooKeeper answers again: the same session still holds it, carry on;
+	// the session expired and nobody else took the lock, it is taken
+	// again with a new znode; someone else holds it, it is lost
+	// (local persistent volumes, which Mesos never gives two tasks at once).
+	LockRetake
+)
+
+// String returns the mode's name as flags spell it: "strict" or "retake".
+func (m LockMode) String() string {
+	switch m {
+	case LockStrict:
+		return "strict"
+	case LockRetake:
+		return "retake"
+	}
+	return fmt.Sprintf("LockMode(%d)", int(m))
+}
+
+// WithLockMode sets what the held lock does while ZooKeeper is silent
+// (default LockStrict).
+func WithLockMode(m LockMode) LockOption {
+	return func(o *lockOptions) { o.mode = m }
+}
+
+// WithLockRetaken sets a function called with the new lock znode each time
+// a LockRetake lock is taken again after its session expired. It runs on
+// the lock's goroutine; it must not block for long.
+func WithLockRetaken(fn func(znode string)) LockOption {
+	return func(o *lockOptions) { o.onRetake = fn }
 }
 
 // WithLockWait sets a function called while LockNode waits: once with the
@@ -113,6 +156,9 @@ func (f *Framework) LockNode(ctx context.Context, cluster, node string, holder L
 	if !(o.lossFraction > 0 && o.lossFraction < 1) {
 		return nil, fmt.Errorf("zkstate: lock loss fraction %v: want 0 < f < 1", o.lossFraction)
 	}
+	if o.mode != LockStrict && o.mode != LockRetake {
+		return nil, fmt.Errorf("zkstate: lock mode %v: want strict or retake", o.mode)
+	}
 	dir, err := LockPath(f.name, cluster, node)
 	if err != nil {
 		return nil, err
@@ -125,7 +171,7 @@ func (f *Framework) LockNode(ctx context.Context, cluster, node string, holder L
 	if err != nil {
 		return nil, err
 	}
-	a := &lockAttempt{s: f.s, dir: dir, anchor: must(ClusterPath(f.name, cluster)), data: data, o: o}
+	a := &lockAttempt{s: f.s, dir: dir, anchor: must(ClusterPath(f.name, cluster)), data: data, self: holder, o: o}
 	l, err := a.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("zkstate: lock %s: %w", dir, err)
@@ -164,6 +210,7 @@ type lockAttempt struct {
 	dir    string
 	anchor string // must exist for dir to be created
 	data   []byte
+	self   LockRecord // what data holds
 	o      lockOptions
 
 	mine    string // our znode's name; "" when we have none
@@ -392,16 +439,16 @@ func (a *lockAttempt) abandon() {
 func (a *lockAttempt) hold(sent time.Time, sig <-chan struct{}, unsubscribe func()) *NodeLock {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &NodeLock{
-		s:        a.s,
-		path:     path.Join(a.dir, a.mine),
-		session:  a.session,
-		fraction: a.o.lossFraction,
-		lost:     make(chan struct{}),
-		ctx:      ctx,
-		cancel:   cancel,
-		lastOK:   sent,
+		s:       a.s,
+		attempt: lockAttempt{s: a.s, dir: a.dir, anchor: a.anchor, data: a.data, self: a.self, o: a.o},
+		path:    path.Join(a.dir, a.mine),
+		session: a.session,
+		lost:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		lastOK:  sent,
 	}
-	a.s.log.Info("node lock acquired", "znode", l.path, "session", fmt.Sprintf("%#x", l.session))
+	a.s.log.Info("node lock acquired", "znode", l.path, "session", fmt.Sprintf("%#x", l.session), "mode", a.o.mode)
 	l.wg.Add(2)
 	if !a.s.goTracked(func() { defer l.wg.Done(); defer unsubscribe(); l.watchdog(sig) }) {
 		l.wg.Done()
@@ -421,34 +468,58 @@ func (a *lockAttempt) hold(sent time.Time, sig <-chan struct{}, unsubscribe func
 // Holding a ZooKeeper lock is a belief, not a fact: once the holder loses
 // touch with ZooKeeper, the server may expire its session and give the lock
 // to the next in line without the holder knowing. So a NodeLock keeps
-// asking ZooKeeper about its own znode and counts itself lost when the
-// latest answer is older than the loss fraction of the negotiated session
-// timeout, measured on the holder's clock from when that request was sent
-// (the server heard from the session no earlier). It is lost at once when
-// the session expires or is replaced, or the znode is deleted or owned by
-// another session. A short disconnection that reconnects within the same
-// session and in time keeps the lock.
+// asking ZooKeeper about its own znode. In LockStrict mode it counts itself
+// lost when the latest answer is older than the loss fraction of the
+// negotiated session timeout, measured on the holder's clock from when
+// that request was sent (the server heard from the session no earlier),
+// and at once when the session expires or is replaced. In LockRetake mode
+// silence changes nothing; when a new session replaces an expired one the
+// lock is taken again if it is free and lost if another holds it
+// (decideRetake). In both modes it is lost when its znode is deleted or
+// owned by another session while its own session lives. A short
+// disconnection that reconnects within the same session keeps the lock.
 //
-// Whatever the lock protects must stop when Lost is closed, within the rest
-// of the session timeout.
+// Whatever the lock protects must stop when Lost is closed (in LockStrict
+// mode, within the rest of the session timeout).
 type NodeLock struct {
-	s        *Store
-	path     string
-	session  int64
-	fraction float64
-	lost     chan struct{}
-	ctx      context.Context // ends with Close
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	s       *Store
+	attempt lockAttempt // how to queue again (LockRetake)
+	lost    chan struct{}
+	ctx     context.Context // ends with Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	mu       sync.Mutex
+	path     string    // our lock znode
+	session  int64     // the session owning path
 	lastOK   time.Time // send time of the latest confirming request
 	err      error     // why it was lost
 	released bool      // Close was called
+	retakes  int       // times taken again after a session expiry
 }
 
-// Path returns the lock znode.
-func (l *NodeLock) Path() string { return l.path }
+// Path returns the lock znode (a LockRetake lock gets a new one each time
+// it is taken again).
+func (l *NodeLock) Path() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.path
+}
+
+// Retakes returns how many times the lock was taken again after its
+// session expired (LockRetake).
+func (l *NodeLock) Retakes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.retakes
+}
+
+// owned returns the lock znode and the session that owns it.
+func (l *NodeLock) owned() (string, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.path, l.session
+}
 
 // Lost is closed when the lock is no longer held: lost (Err says why) or
 // released by Close.
@@ -479,10 +550,11 @@ func (l *NodeLock) Close() error {
 	close(l.lost)
 	ctx, cancel := context.WithTimeout(context.Background(), lockDeleteWait)
 	defer cancel()
-	if err := deleteOwned(ctx, l.s, l.path, l.session); err != nil {
-		return fmt.Errorf("zkstate: release lock %s: %w", l.path, err)
+	p, session := l.owned()
+	if err := deleteOwned(ctx, l.s, p, session); err != nil {
+		return fmt.Errorf("zkstate: release lock %s: %w", p, err)
 	}
-	l.s.log.Info("node lock released", "znode", l.path)
+	l.s.log.Info("node lock released", "znode", p)
 	return nil
 }
 
@@ -500,7 +572,7 @@ func (l *NodeLock) lose(err error) {
 
 // limit is how long the lock survives without a confirmed answer.
 func (l *NodeLock) limit() time.Duration {
-	return time.Duration(l.fraction * float64(l.s.SessionTimeout()))
+	return time.Duration(l.attempt.o.lossFraction * float64(l.s.SessionTimeout()))
 }
 
 // confirm records that the session and znode were alive at sent.
@@ -512,27 +584,39 @@ func (l *NodeLock) confirm(sent time.Time) {
 	l.mu.Unlock()
 }
 
-// watchdog declares the lock lost when the latest confirmation is older
-// than limit, or at once when the session expires or changes.
+// watchdog declares the lock lost when the session expires or changes
+// (LockRetake: takes it again, or finds it held by another) and, in
+// LockStrict mode, when the latest confirmation is older than limit.
 func (l *NodeLock) watchdog(sig <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	strict := l.attempt.o.mode == LockStrict
 	for {
 		if err := l.sessionLost(); err != nil {
-			l.lose(err)
-			return
+			if strict {
+				l.lose(err)
+				return
+			}
+			if !l.retake(err) {
+				return // lost, or closed
+			}
+			continue
 		}
-		limit := l.limit()
-		l.mu.Lock()
-		last := l.lastOK
-		l.mu.Unlock()
-		silent := time.Since(last)
-		if silent >= limit {
-			l.lose(fmt.Errorf("%w: no answer from ZooKeeper for %v, more than %v (%v of the %v session timeout); the session may expire and the lock pass to the next in line",
-				ErrLockLost, silent.Round(time.Millisecond), limit, l.fraction, l.s.SessionTimeout()))
-			return
+		wait := lockRecheck
+		if strict {
+			limit := l.limit()
+			l.mu.Lock()
+			last := l.lastOK
+			l.mu.Unlock()
+			silent := time.Since(last)
+			if silent >= limit {
+				l.lose(fmt.Errorf("%w: no answer from ZooKeeper for %v, more than %v (%v of the %v session timeout); the session may expire and the lock pass to the next in line",
+					ErrLockLost, silent.Round(time.Millisecond), limit, l.attempt.o.lossFraction, l.s.SessionTimeout()))
+				return
+			}
+			wait = limit - silent
 		}
-		timer.Reset(limit - silent)
+		timer.Reset(wait)
 		select {
 		case <-timer.C:
 		case <-sig:
@@ -549,20 +633,185 @@ func (l *NodeLock) watchdog(sig <-chan struct{}) {
 
 // sessionLost reports an expired or replaced session.
 func (l *NodeLock) sessionLost() error {
+	_, session := l.owned()
 	c := l.s.Conn()
 	if c.State() == zk.StateExpired {
-		return fmt.Errorf("%w: ZooKeeper session %#x expired", ErrLockLost, l.session)
+		return fmt.Errorf("%w: ZooKeeper session %#x expired", ErrLockLost, session)
 	}
-	if sid := c.SessionID(); sid != l.session {
-		return fmt.Errorf("%w: ZooKeeper session %#x replaced by %#x", ErrLockLost, l.session, sid)
+	if sid := c.SessionID(); sid != session {
+		return fmt.Errorf("%w: ZooKeeper session %#x replaced by %#x", ErrLockLost, session, sid)
 	}
 	return nil
+}
+
+// retakeVerdict is what a LockRetake lock does after its session expired.
+type retakeVerdict int
+
+const (
+	// retakeHeld: our new znode is first in line; the lock is ours again.
+	retakeHeld retakeVerdict = iota
+	// retakeWait: the first znode is our own from the expired session,
+	// which the server has not deleted yet; look again.
+	retakeWait
+	// retakeTaken: another holder took the lock while we were away.
+	retakeTaken
+)
+
+func (v retakeVerdict) String() string {
+	switch v {
+	case retakeHeld:
+		return "held"
+	case retakeWait:
+		return "wait"
+	case retakeTaken:
+		return "taken"
+	}
+	return fmt.Sprintf("retakeVerdict(%d)", int(v))
+}
+
+// decideRetake decides a retake from the line of lock znodes (holder
+// first), our new znode mine owned by session, the first znode's holder
+// and our own record: ours if we are first; a wait if the first is our own
+// znode left by an older session; otherwise another holder's.
+func decideRetake(line []string, mine string, session int64, first LockHolder, self LockRecord) retakeVerdict {
+	switch {
+	case len(line) > 0 && line[0] == mine:
+		return retakeHeld
+	case first.Session != session && first.TaskID == self.TaskID && first.ExecutorID == self.ExecutorID && self.TaskID != "":
+		return retakeWait
+	}
+	return retakeTaken
+}
+
+// retake queues again after the session expired (why) and reports whether
+// the lock is held again. It keeps trying while ZooKeeper is unreachable:
+// the lock is not given up for silence in this mode. When another holder
+// has the lock, it returns false (the caller loses the lock).
+func (l *NodeLock) retake(why error) bool {
+	l.s.log.Warn("node lock: session lost; taking the lock again", "dir", l.attempt.dir, "why", why)
+	a := l.attempt // a fresh attempt: mine is empty
+	a.holder = ""
+	backoff := 50 * time.Millisecond
+	waited := time.Time{}
+	for {
+		select {
+		case <-l.ctx.Done():
+			a.abandon()
+			return false
+		case <-l.s.done:
+			l.lose(fmt.Errorf("%w: %w", ErrLockLost, ErrClosed))
+			return false
+		default:
+		}
+		v, holder, err := a.retakeOnce(l.ctx)
+		if l.ctx.Err() != nil {
+			continue // Close: abandon above
+		}
+		switch {
+		case err == nil && v == retakeHeld:
+			l.mu.Lock()
+			l.path, l.session, l.lastOK = path.Join(a.dir, a.mine), a.session, time.Now()
+			l.retakes++
+			znode := l.path
+			l.mu.Unlock()
+			l.s.log.Warn("node lock taken again after the session expired", "znode", znode, "session", fmt.Sprintf("%#x", a.session))
+			if l.attempt.o.onRetake != nil {
+				l.attempt.o.onRetake(znode)
+			}
+			return true
+		case err == nil && v == retakeTaken:
+			a.abandon()
+			l.lose(fmt.Errorf("%w: the ZooKeeper session %s expired and the lock is now held by %s", ErrLockLost, sessionName(why), holder))
+			return false
+		case err == nil && v == retakeWait:
+			if waited.IsZero() {
+				waited = time.Now()
+			}
+			if time.Since(waited) > l.s.SessionTimeout() {
+				// Our old znode outlived its session by a whole timeout: it
+				// is not ours to wait for.
+				a.abandon()
+				l.lose(fmt.Errorf("%w: the lock is held by %s, a znode of an expired session of this holder that ZooKeeper does not delete", ErrLockLost, holder))
+				return false
+			}
+		}
+		if err != nil && !errors.Is(err, errLookAgain) && !IsTransient(err) {
+			a.abandon()
+			l.lose(fmt.Errorf("%w: the ZooKeeper session %s expired and taking the lock again failed: %w", ErrLockLost, sessionName(why), err))
+			return false
+		}
+		if err != nil {
+			l.s.log.Debug("node lock: retake failed; retrying", "err", err, "in", backoff)
+		}
+		select {
+		case <-l.ctx.Done():
+		case <-l.s.done:
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// sessionName is the session part of a sessionLost error, for messages.
+func sessionName(why error) string {
+	msg := why.Error()
+	if i := strings.Index(msg, "session "); i >= 0 {
+		f := strings.Fields(msg[i+len("session "):])
+		if len(f) > 0 {
+			return f[0]
+		}
+	}
+	return "(unknown)"
+}
+
+// errLookAgain: the line changed under a retake; look again.
+var errLookAgain = errors.New("zkstate: lock line changed")
+
+// retakeOnce makes (or keeps) our znode in the current session and decides
+// from the line of lock znodes.
+func (a *lockAttempt) retakeOnce(ctx context.Context) (retakeVerdict, LockHolder, error) {
+	s := a.s
+	if a.mine != "" && s.SessionID() != a.session {
+		a.mine = ""
+	}
+	if a.mine == "" {
+		if err := a.create(ctx); err != nil {
+			return 0, LockHolder{}, err
+		}
+		if a.mine == "" {
+			return 0, LockHolder{}, fmt.Errorf("%w: lock znode created under a changing session", errLookAgain)
+		}
+	}
+	line, err := lockLine(ctx, s, a.dir)
+	if err != nil {
+		return 0, LockHolder{}, err
+	}
+	if !slices.Contains(line, a.mine) {
+		a.mine = ""
+		return 0, LockHolder{}, fmt.Errorf("%w: our lock znode vanished", errLookAgain)
+	}
+	if line[0] == a.mine {
+		if s.SessionID() != a.session {
+			return 0, LockHolder{}, fmt.Errorf("%w: session changed", errLookAgain)
+		}
+		return retakeHeld, LockHolder{}, nil
+	}
+	first, err := readHolder(ctx, s, a.dir, line[0])
+	if errors.Is(err, ErrNotFound) {
+		return 0, LockHolder{}, fmt.Errorf("%w: the holder just left", errLookAgain)
+	}
+	if err != nil {
+		return 0, LockHolder{}, err
+	}
+	return decideRetake(line, a.mine, a.session, first, a.self), first, nil
 }
 
 // heartbeat asks ZooKeeper about the lock znode several times per limit,
 // and at once after every session event (a reconnection confirms the lock
 // without waiting for the next round); each answer that shows the znode
-// still ours confirms the lock as of the request's send time.
+// still ours confirms the lock as of the request's send time. An answer
+// given while our session is not the current one says nothing (the
+// watchdog handles a new session).
 func (l *NodeLock) heartbeat(sig <-chan struct{}) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -576,15 +825,20 @@ func (l *NodeLock) heartbeat(sig <-chan struct{}) {
 			return
 		}
 		sent := time.Now()
-		ok, st, err := statOf(l.ctx, l.s, l.path)
+		p, session := l.owned()
+		ok, st, err := statOf(l.ctx, l.s, p)
+		current := l.s.SessionID() == session
+		if p2, s2 := l.owned(); p2 != p || s2 != session {
+			current = false // taken again meanwhile
+		}
 		switch {
-		case err != nil:
-			// Unreachable or closing: the watchdog decides.
+		case err != nil || !current:
+			// Unreachable, closing, or a new session: the watchdog decides.
 		case !ok:
-			l.lose(fmt.Errorf("%w: lock znode %s was deleted", ErrLockLost, l.path))
+			l.lose(fmt.Errorf("%w: lock znode %s was deleted", ErrLockLost, p))
 			return
-		case st.EphemeralOwner != l.session:
-			l.lose(fmt.Errorf("%w: lock znode %s is owned by session %#x, not %#x", ErrLockLost, l.path, st.EphemeralOwner, l.session))
+		case st.EphemeralOwner != session:
+			l.lose(fmt.Errorf("%w: lock znode %s is owned by session %#x, not %#x", ErrLockLost, p, st.EphemeralOwner, session))
 			return
 		default:
 			l.confirm(sent)

@@ -375,3 +375,125 @@ func TestLockHolderString(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeLockRetake covers each decision a LockRetake lock makes when
+// ZooKeeper answers again, against a real ZooKeeper: the same session
+// still holds it (silence alone never loses it), an expired session takes
+// the free lock again, and a lock another holder took while the session
+// was away is lost, naming the holder.
+func TestNodeLockRetake(t *testing.T) {
+	z := startZK(t)
+	ctx := testCtx(t)
+	obs := connect(t, z.Addr)
+	if err := framework(t, obs).CreateCluster(ctx, cluster("c1")); err != nil {
+		t.Fatal(err)
+	}
+	fobs := framework(t, obs)
+	holder := func(t *testing.T) *zkstate.LockHolder {
+		t.Helper()
+		h, err := fobs.NodeLockHolder(ctx, "c1", "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+
+	t.Run("still held after a silence longer than the loss fraction", func(t *testing.T) {
+		proxy := testutil.NewProxy(t, z.Addr)
+		a := connect(t, proxy.Addr, zkstate.WithSessionTimeout(4*time.Second))
+		la, err := framework(t, a).LockNode(ctx, "c1", "n1", holderRec("task-a"), zkstate.WithLockMode(zkstate.LockRetake), zkstate.WithLossFraction(0.25))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer la.Close()
+		sid, p := a.SessionID(), la.Path()
+		proxy.Blackhole()
+		// 2 s of silence: twice the strict limit (1/4 of 4 s), half the session.
+		select {
+		case <-la.Lost():
+			t.Fatalf("lock lost during a silence shorter than the session: %v", la.Err())
+		case <-time.After(2 * time.Second):
+		}
+		proxy.Unblock()
+		eventually(t, waitLong, "reconnected", a.Connected)
+		if isLost(la) || a.SessionID() != sid || la.Path() != p || la.Retakes() != 0 {
+			t.Fatalf("lost %v (%v), session %#x (was %#x), path %s (was %s), retakes %d", isLost(la), la.Err(), a.SessionID(), sid, la.Path(), p, la.Retakes())
+		}
+		if h := holder(t); h == nil || h.Znode != path.Base(p) {
+			t.Fatalf("holder %v, want %s", h, p)
+		}
+	})
+
+	t.Run("expired and free: taken again", func(t *testing.T) {
+		proxy := testutil.NewProxy(t, z.Addr)
+		a := connect(t, proxy.Addr, zkstate.WithSessionTimeout(time.Second))
+		retaken := make(chan string, 1)
+		la, err := framework(t, a).LockNode(ctx, "c1", "n1", holderRec("task-a"), zkstate.WithLockMode(zkstate.LockRetake),
+			zkstate.WithLockRetaken(func(z string) { retaken <- z }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer la.Close()
+		sid, p := a.SessionID(), la.Path()
+		proxy.Block()
+		eventually(t, waitLong, "the server expires the session and deletes the lock znode", func() bool { return holder(t) == nil })
+		if isLost(la) {
+			t.Fatalf("lock lost while ZooKeeper was unreachable: %v", la.Err())
+		}
+		proxy.Unblock()
+		var znode string
+		select {
+		case znode = <-retaken:
+		case <-la.Lost():
+			t.Fatalf("lock lost instead of taken again: %v", la.Err())
+		case <-time.After(waitLong):
+			t.Fatal("lock not taken again")
+		}
+		if a.SessionID() == sid || la.Path() == p || la.Path() != znode || la.Retakes() != 1 {
+			t.Fatalf("session %#x (was %#x), path %s (was %s, callback %s), retakes %d", a.SessionID(), sid, la.Path(), p, znode, la.Retakes())
+		}
+		h := holder(t)
+		if h == nil || h.TaskID != "task-a" || h.Znode != path.Base(la.Path()) || h.Session != a.SessionID() {
+			t.Fatalf("holder %+v, want task-a at %s in session %#x", h, la.Path(), a.SessionID())
+		}
+		// The lock still works as a lock: a contender waits behind it.
+		wb := lockAsync(ctx, framework(t, connect(t, z.Addr)), "task-b")
+		wb.waitingBehind(t, "task-a")
+		if err := la.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rb := wb.acquired(t)
+		rb.l.Close()
+	})
+
+	t.Run("held by another: lost", func(t *testing.T) {
+		proxy := testutil.NewProxy(t, z.Addr)
+		a := connect(t, proxy.Addr, zkstate.WithSessionTimeout(time.Second))
+		la, err := framework(t, a).LockNode(ctx, "c1", "n1", holderRec("task-a"), zkstate.WithLockMode(zkstate.LockRetake))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer la.Close()
+		wb := lockAsync(ctx, framework(t, connect(t, z.Addr)), "task-b")
+		wb.waitingBehind(t, "task-a")
+		proxy.Block()
+		rb := wb.acquired(t) // A's session expired: B is first in line
+		defer rb.l.Close()
+		if isLost(la) {
+			t.Fatalf("lock lost while ZooKeeper was unreachable, before A could know: %v", la.Err())
+		}
+		proxy.Unblock()
+		select {
+		case <-la.Lost():
+		case <-time.After(waitLong):
+			t.Fatal("A's lock not lost although B holds it")
+		}
+		if err := la.Err(); !errors.Is(err, zkstate.ErrLockLost) || !strings.Contains(err.Error(), "held by task task-b") {
+			t.Fatalf("Err = %v, want it to name task-b", err)
+		}
+		eventually(t, waitLong, "A's queued znode withdrawn", func() bool { return len(lockLine(t, obs)) == 1 })
+		if h := holder(t); h == nil || h.TaskID != "task-b" {
+			t.Fatalf("holder %v, want task-b", h)
+		}
+	})
+}
