@@ -66,9 +66,12 @@ type ChaosConfig struct {
 	// AgentTimeout is the schedulers' --agent-timeout (an agent gone
 	// longer has its nodes replaced elsewhere); default 60s.
 	AgentTimeout time.Duration
-	// ZKOutage is how long the zookeeper scenario keeps ZooKeeper down;
-	// default 20s.
+	// ZKOutage is how long the zookeeper scenarios keep ZooKeeper down;
+	// default 60s.
 	ZKOutage time.Duration
+	// PartitionFor is how long the partition scenarios keep one executor
+	// cut off from ZooKeeper; default 20s (twice its session timeout).
+	PartitionFor time.Duration
 	// AgentResources are mesos-local's agent resources (tests give each
 	// run its own ports); default mesoslocal.DefaultAgentResources.
 	AgentResources string
@@ -109,9 +112,9 @@ type ChaosResult struct {
 	// times, relaunches).
 	Notes string `json:"notes,omitempty"`
 	// ReadsMayFail is set where failed reads are the designed outcome:
-	// in the zookeeper scenario the executors stop their nodes once
-	// ZooKeeper has been silent for half their session (fencing: a node
-	// never runs twice), so the cluster is down until ZooKeeper is back.
+	// in the strict zookeeper scenarios the executors stop their nodes
+	// once ZooKeeper has been silent for half their session (strict
+	// fencing), so the cluster is down until ZooKeeper is back.
 	ReadsMayFail bool `json:"reads_may_fail,omitempty"`
 }
 
@@ -140,7 +143,8 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
 	cfg.AgentDown = orDefault(cfg.AgentDown, 10*time.Second)
 	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
-	cfg.ZKOutage = orDefault(cfg.ZKOutage, 20*time.Second)
+	cfg.ZKOutage = orDefault(cfg.ZKOutage, 60*time.Second)
+	cfg.PartitionFor = orDefault(cfg.PartitionFor, 20*time.Second)
 	if cfg.AgentResources == "" {
 		cfg.AgentResources = mesoslocal.DefaultAgentResources
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -40,13 +41,28 @@ const (
 	// take over and relaunch nothing.
 	ScenarioScheduler = "scheduler"
 	// ScenarioZooKeeper kill -9s ZooKeeper for ZKOutage and starts it
-	// again on its data: registrations must come back and no node may run
-	// twice or be relaunched more than once.
+	// again on its data, with default flags (volume fencing): no operation
+	// may fail, no node process may restart (the same pids before and
+	// after), registrations must come back, and a fourth node added
+	// afterwards must run.
 	ScenarioZooKeeper = "zookeeper"
-	// ScenarioZooKeeperLongSession is the same outage with executors whose
-	// ZooKeeper session (60 s) outlasts it: fencing waits for half of it,
-	// so the nodes ride the outage out.
+	// ScenarioZooKeeperStrict is the same outage with strict fencing: the
+	// executors stop their nodes before their sessions can expire, and
+	// every node is relaunched once ZooKeeper is back: nothing
+	// acknowledged may be lost and no node may run twice.
+	ScenarioZooKeeperStrict = "zookeeper-strict"
+	// ScenarioZooKeeperLongSession is the strict outage with executors
+	// whose ZooKeeper session (60 s) outlasts a short outage: fencing
+	// waits for half of it.
 	ScenarioZooKeeperLongSession = "zookeeper-long-session"
+	// ScenarioPartition cuts one executor off from ZooKeeper (ZooKeeper
+	// stays up for everyone else) for PartitionFor, longer than its
+	// session: with volume fencing its node keeps serving, nothing is
+	// relaunched, and the executor holds its lock again afterwards.
+	ScenarioPartition = "partition"
+	// ScenarioPartitionStrict is the same partition with strict fencing:
+	// the node stops, and its replacement waits for the lock.
+	ScenarioPartitionStrict = "partition-strict"
 	// ScenarioRolling is a rolling restart of the cluster through the
 	// scheduler API.
 	ScenarioRolling = "rolling"
@@ -57,10 +73,27 @@ const (
 
 // FrameworkScenarios lists the framework-level scenarios in the order the
 // suite runs them.
-var FrameworkScenarios = []string{ScenarioAgent, ScenarioScheduler, ScenarioZooKeeper, ScenarioZooKeeperLongSession, ScenarioRolling, ScenarioScale}
+var FrameworkScenarios = []string{ScenarioAgent, ScenarioScheduler, ScenarioZooKeeper, ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession,
+	ScenarioPartition, ScenarioPartitionStrict, ScenarioRolling, ScenarioScale}
+
+// strictFencing reports whether a scenario runs its schedulers with
+// --fencing strict.
+func strictFencing(scenario string) bool {
+	switch scenario {
+	case ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession, ScenarioPartitionStrict:
+		return true
+	}
+	return false
+}
+
+// partitioned reports whether a scenario cuts one executor off from
+// ZooKeeper.
+func partitioned(scenario string) bool {
+	return scenario == ScenarioPartition || scenario == ScenarioPartitionStrict
+}
 
 // longExecutorSession is the executors' ZooKeeper session timeout in
-// ScenarioZooKeeperLongSession (the server allows up to 60 s).
+// ScenarioZooKeeperLongSession (zkserver.DefaultMaxSessionTimeout allows it).
 const longExecutorSession = 60 * time.Second
 
 const chaosClusterName = "c1"
@@ -78,7 +111,12 @@ type fwStack struct {
 	scheds []*schedInstance
 	pb     string // the director's PB address
 	watch  *nodeWatch
-	logf   func(string, ...any)
+	// part is the executors' way to ZooKeeper in the partition scenarios
+	// (nil in the others: they reach it directly).
+	part *partitionProxy
+	// fencing is the schedulers' --fencing.
+	fencing string
+	logf    func(string, ...any)
 	// executor is the schedulers' --executor-command.
 	executor string
 }
@@ -89,9 +127,12 @@ type schedInstance struct {
 }
 
 func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir string, logf func(string, ...any)) (*fwStack, error) {
-	s := &fwStack{cfg: cfg, dir: dir, ps: &procSet{dir: dir}, logf: logf, executor: cfg.Bin + " executor"}
+	s := &fwStack{cfg: cfg, dir: dir, ps: &procSet{dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
 	if scenario == ScenarioZooKeeperLongSession {
 		s.executor += " --zk-session-timeout " + longExecutorSession.String()
+	}
+	if strictFencing(scenario) {
+		s.fencing = "strict"
 	}
 	// ZooKeeper, on a port and data directory it keeps across a restart.
 	port, err := freePort()
@@ -108,6 +149,11 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 	}
 	if s.fw, err = s.store.Framework(defaultChaosFramework); err != nil {
 		return s, err
+	}
+	if partitioned(scenario) {
+		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
+			return s, err
+		}
 	}
 	// mesos-local, in this process (its faults are Go calls).
 	mlog, err := os.Create(filepath.Join(dir, "mesos-local.log"))
@@ -166,7 +212,10 @@ const defaultChaosFramework = "riak"
 func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstance, error) {
 	api := freeAddr()
 	args := []string{"scheduler", "--master", s.master, "--zk", s.zk.Addr, "--api", api, "--failover-timeout", "10m",
-		"--agent-timeout", s.cfg.AgentTimeout.String(), "--executor-command", s.executor}
+		"--agent-timeout", s.cfg.AgentTimeout.String(), "--executor-command", s.executor, "--fencing", s.fencing}
+	if s.part != nil {
+		args = append(args, "--executor-zk", s.part.Addr())
+	}
 	p, err := s.ps.startWith(ctx, name, "scheduler", s.cfg.Bin, args, "on "+api, func() error {
 		var st scheduler.Status
 		return getJSON("http://"+api+"/api/v1/framework", &st)
@@ -260,6 +309,9 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	if s.store != nil {
 		s.store.Close()
 	}
+	if s.part != nil {
+		s.part.close()
+	}
 	if s.zk != nil {
 		s.zk.Stop()
 	}
@@ -348,12 +400,13 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 				problem("restart the killed scheduler as a standby: %v", err)
 			}
 		}
-	case ScenarioZooKeeper, ScenarioZooKeeperLongSession:
+	case ScenarioZooKeeper, ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession:
 		session := zkstate.DefaultSessionTimeout
 		if scenario == ScenarioZooKeeperLongSession {
 			session = longExecutorSession
 		}
-		logf("SIGKILL ZooKeeper (pid %d) for %v; the executors' session timeout is %v", s.zk.PID(), cfg.ZKOutage, session)
+		pidsBefore := devnodeProcs(s.dir)
+		logf("SIGKILL ZooKeeper (pid %d) for %v; fencing %s, the executors' session timeout is %v", s.zk.PID(), cfg.ZKOutage, s.fencing, session)
 		s.zk.Stop()
 		sleepCtx(ctx, cfg.ZKOutage)
 		if err := s.zk.Start(); err != nil {
@@ -361,13 +414,73 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 			return ChaosResult{}, fmt.Errorf("zookeeper again: %w", err)
 		}
 		logf("ZooKeeper back after %s", since())
-		if scenario == ScenarioZooKeeper || cfg.ZKOutage >= longExecutorSession/2 {
+		if strictFencing(scenario) && cfg.ZKOutage >= session/2 {
 			for _, n := range before {
 				wantLaunches[n.Name] = 1 // fenced executors fail; each node is relaunched at most once
 			}
 		}
-		if recovered(120*time.Second, "3 nodes answering and their 3 live records", func() bool { return s.serving(3) && s.live(ctx) == 3 }) {
-			note("ZooKeeper down %v, executors' session %v; 3 nodes answering and registered %s after the kill", cfg.ZKOutage, session, since())
+		if !recovered(120*time.Second, "3 nodes answering and their 3 live records", func() bool { return s.serving(3) && s.live(ctx) == 3 }) {
+			break
+		}
+		note("ZooKeeper down %v, fencing %s, executors' session %v; 3 nodes answering and registered %s after the kill", cfg.ZKOutage, s.fencing, session, since())
+		if scenario != ScenarioZooKeeper {
+			break
+		}
+		if after := devnodeProcs(s.dir); !maps.EqualFunc(pidsBefore, after, slices.Equal) {
+			problem("node processes restarted through the outage: before %v, after %v", pidsBefore, after)
+		} else {
+			note("the same node processes before and after (%v)", after)
+		}
+		// The framework works again: a fourth node joins.
+		fourth := "riak-" + chaosClusterName + "-4"
+		wantLaunches[fourth] = 0
+		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes", ""); err != nil {
+			problem("add a fourth node after the outage: %v", err)
+			break
+		}
+		addAt := time.Now()
+		if recovered(90*time.Second, "a fourth node added after the outage answering", func() bool { return s.serving(4) && s.live(ctx) == 4 }) {
+			note("a fourth node added after the outage ran %s later", time.Since(addAt).Round(100*time.Millisecond))
+		}
+	case ScenarioPartition, ScenarioPartitionStrict:
+		pids := devnodeProcs(s.dir)[victim.Name]
+		if len(pids) != 1 {
+			load.stop()
+			return ChaosResult{}, fmt.Errorf("%s: node processes %v, want one", victim.Name, pids)
+		}
+		exe, err := parentPID(pids[0])
+		if err != nil {
+			load.stop()
+			return ChaosResult{}, err
+		}
+		logf("cutting the executor of %s (pid %d, node pid %d) off from ZooKeeper for %v; fencing %s", victim.Name, exe, pids[0], cfg.PartitionFor, s.fencing)
+		s.part.block(exe)
+		sleepCtx(ctx, cfg.PartitionFor)
+		s.part.unblock()
+		logf("partition healed after %s", since())
+		holds := func(task string) bool {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			h, err := s.fw.NodeLockHolder(ctx, chaosClusterName, victim.Name)
+			return err == nil && h != nil && h.TaskID == task
+		}
+		if scenario == ScenarioPartition {
+			if recovered(60*time.Second, victim.Name+"'s executor holding its lock again, 3 live records", func() bool {
+				return holds(victim.TaskID) && s.live(ctx) == 3 && s.serving(3)
+			}) {
+				note("%s cut off from ZooKeeper for %v; its executor holds the lock again %s after the cut", victim.Name, cfg.PartitionFor, since())
+			}
+			if after := devnodeProcs(s.dir)[victim.Name]; !slices.Equal(after, pids) {
+				problem("%s's node process changed through the partition: %v, then %v", victim.Name, pids, after)
+			}
+			break
+		}
+		wantLaunches[victim.Name] = 1
+		if recovered(90*time.Second, victim.Name+" relaunched, holding the lock", func() bool {
+			n, ok := byName(s.nodes(), victim.Name)
+			return ok && n.TaskID != victim.TaskID && n.State == "running" && holds(n.TaskID) && s.serving(3)
+		}) {
+			note("%s cut off from ZooKeeper for %v: stopped, relaunched and holding the lock %s after the cut", victim.Name, cfg.PartitionFor, since())
 		}
 	case ScenarioRolling:
 		logf("rolling restart")
@@ -418,7 +531,11 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 	res := load.result(scenario, time.Since(start), faultAt)
 	res.LostWrites = load.lost()
 	res.Level = LevelFramework
-	res.ReadsMayFail = scenario == ScenarioZooKeeper
+	if (scenario == ScenarioZooKeeper || scenario == ScenarioPartition) && (res.FailedWrites > 0 || res.FailedReads > 0) {
+		problem("%d failed writes and %d failed reads: the data plane must not notice ZooKeeper (volume fencing)", res.FailedWrites, res.FailedReads)
+	}
+	// Strict fencing stops every node during a long ZooKeeper outage.
+	res.ReadsMayFail = (scenario == ScenarioZooKeeperStrict || scenario == ScenarioZooKeeperLongSession) && len(wantLaunches) > 0
 
 	// No node ran twice, and none was launched more often than the
 	// scenario calls for.

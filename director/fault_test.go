@@ -636,8 +636,14 @@ func TestClientNotReading(t *testing.T) {
 	})
 	p, addr := startProxySpecs(t, Config{HealthInterval: -1, RequestTimeout: 300 * time.Millisecond}, []balancer.NodeSpec{n.spec()})
 	c := dialRaw(t, addr)
+	// A small receive window, so the director's writes block after little
+	// data whatever the kernel's autotuning allows.
+	_ = c.nc.(*net.TCPConn).SetReadBuffer(16 << 10)
 	c.send(frame(protocol.CodeListKeysReq, []byte{0x0a, 0x01, 'b'}))
-	waitFor(t, 3*time.Second, "the client cut off", func() bool { return p.Stats().ClientAborts == 1 })
+	// The bound is generous: on a loaded machine under -race, filling the
+	// socket buffers with 1 KB frames takes seconds (a 3 s bound failed
+	// once in a make test run next to a chaos run).
+	waitFor(t, 20*time.Second, "the client cut off", func() bool { return p.Stats().ClientAborts == 1 })
 	if s := p.Stats(); s.Nodes[0].Failures != 0 || s.Nodes[0].Breaker != balancer.BreakerClosed {
 		t.Fatalf("node blamed for a slow client: %+v", s.Nodes[0])
 	}

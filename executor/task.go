@@ -314,6 +314,9 @@ func (r *runner) connectZK(t nodetask.Task) error {
 		return fmt.Errorf("connect to ZooKeeper %s: %w", t.ZooKeeper, err)
 	}
 	r.store = store
+	if got, asked := store.SessionTimeout(), r.e.cfg.ZKSessionTimeout; got < asked {
+		r.log.Warn("ZooKeeper granted a shorter session than asked: raise maxSessionTimeout in zoo.cfg", "asked", asked, "granted", got)
+	}
 	fw, err := store.Framework(t.Framework)
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 
 func newSchedulerCmd() *cobra.Command {
 	var cfg scheduler.Config
-	var zk, framework, api, advertise, staticDir string
+	var zk, executorZK, framework, api, advertise, staticDir string
 	var zkAuthF zkAuthFlags
 	cmd := &cobra.Command{
 		Use:   "scheduler",
@@ -72,6 +72,9 @@ which executors fetch.`,
 			}
 			host, _ := os.Hostname()
 			cfg.Framework, cfg.ZooKeeper, cfg.ZKAuth, cfg.Logger = fw, zk, zkAuth, log
+			if executorZK != "" {
+				cfg.ZooKeeper = executorZK
+			}
 			cfg.ID = fmt.Sprintf("%s:%d@%s", host, os.Getpid(), apiURL)
 			if cfg.ExecutorURI == "" && cfg.ExecutorCommand == "" {
 				cfg.ExecutorURI = apiURL + "/static/rmf"
@@ -100,6 +103,7 @@ which executors fetch.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master URL")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
+	f.StringVar(&executorZK, "executor-zk", "", "ZooKeeper servers as executors on the agents reach them (default --zk)")
 	zkAuthF.register(f)
 	f.StringVar(&framework, "framework", defaultFramework, "framework name")
 	f.StringVar(&api, "api", defaultAPIAddr, "scheduler HTTP API listen address")

@@ -32,6 +32,9 @@ const InstallHint = "install it with: apt-get update && apt-get install -y zooke
 
 const mainClass = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
+// DefaultMaxSessionTimeout is Server.MaxSessionTimeout's default.
+const DefaultMaxSessionTimeout = 5 * time.Minute
+
 // ErrAddrInUse reports that the server could not bind its client port.
 var ErrAddrInUse = errors.New("zkserver: client port already in use")
 
@@ -44,6 +47,11 @@ type Server struct {
 	Dir string
 	// TickTime in milliseconds (the minimum session timeout is two ticks).
 	TickTime int
+	// MaxSessionTimeout is the longest session the server grants (it
+	// clamps longer requests to it; ZooKeeper's own default is 20 ticks,
+	// 40 s with 2 s ticks). Default DefaultMaxSessionTimeout, so executors
+	// asking for long sessions (--zk-session-timeout) get them.
+	MaxSessionTimeout time.Duration
 	// ReadyTimeout bounds the wait for "imok".
 	ReadyTimeout time.Duration
 
@@ -87,6 +95,9 @@ func (s *Server) Start() error {
 	if s.ReadyTimeout == 0 {
 		s.ReadyTimeout = 30 * time.Second
 	}
+	if s.MaxSessionTimeout == 0 {
+		s.MaxSessionTimeout = DefaultMaxSessionTimeout
+	}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o755); err != nil {
 		return err
@@ -97,10 +108,10 @@ clientPort=%d
 clientPortAddress=127.0.0.1
 admin.enableServer=false
 minSessionTimeout=%d
-maxSessionTimeout=60000
+maxSessionTimeout=%d
 4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
 forceSync=no
-`, s.TickTime, filepath.Join(s.Dir, "data"), s.Port, 2*s.TickTime)
+`, s.TickTime, filepath.Join(s.Dir, "data"), s.Port, 2*s.TickTime, s.MaxSessionTimeout.Milliseconds())
 	cfgPath := filepath.Join(s.Dir, "zoo.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
