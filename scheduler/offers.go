@@ -172,7 +172,9 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 			r.waitingAgentSince = time.Time{}
 			s.mu.Unlock()
 			delete(v.reservedBy, n.PersistenceID)
-			s.launch(ctx, v, n, c, nodes, false)
+			if rec, ok := s.launch(ctx, v, n, c, nodes, false); ok {
+				setNode(nodes, rec) // later nodes of this round may join it
+			}
 		default:
 			var reasons []string
 			var chosen *offerView
@@ -202,11 +204,7 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 			}
 			if rec, ok := s.launch(ctx, chosen, n, c, nodes, true); ok {
 				placed[n.Cluster] = append(placed[n.Cluster], chosen.host)
-				for i := range nodes {
-					if key(nodes[i]) == key(rec) {
-						nodes[i] = rec // later nodes of this round may join it
-					}
-				}
+				setNode(nodes, rec) // later nodes of this round may join it
 			}
 		}
 	}
@@ -380,6 +378,15 @@ func (s *Scheduler) launch(ctx context.Context, v *offerView, n zkstate.NodeReco
 	s.mu.Unlock()
 	n.ObservedState = zkstate.ObservedLaunching
 	return n, true
+}
+
+// setNode replaces rec's entry in nodes.
+func setNode(nodes []zkstate.NodeRecord, rec zkstate.NodeRecord) {
+	for i := range nodes {
+		if key(nodes[i]) == key(rec) {
+			nodes[i] = rec
+		}
+	}
 }
 
 // joinTarget picks the node a launching node joins: a running node of the
