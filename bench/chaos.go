@@ -17,7 +17,6 @@ import (
 
 	riak "github.com/basho/riak-go-client"
 
-	"github.com/rmf-go/rmf/internal/mesoslocal"
 	"github.com/rmf-go/rmf/internal/zkserver"
 )
 
@@ -73,7 +72,9 @@ type ChaosConfig struct {
 	// cut off from ZooKeeper; default 20s (twice its session timeout).
 	PartitionFor time.Duration
 	// AgentResources are mesos-local's agent resources (tests give each
-	// run its own ports); default mesoslocal.DefaultAgentResources.
+	// run its own ports); default: each framework stack claims a port
+	// block of its own (testutil.ClaimPortBlock), so that runs at once on
+	// one machine, or a test, never put nodes on the same addresses.
 	AgentResources string
 	// Dir keeps the processes' data and logs; default a temporary
 	// directory, removed afterwards.
@@ -145,9 +146,6 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
 	cfg.ZKOutage = orDefault(cfg.ZKOutage, 60*time.Second)
 	cfg.PartitionFor = orDefault(cfg.PartitionFor, 20*time.Second)
-	if cfg.AgentResources == "" {
-		cfg.AgentResources = mesoslocal.DefaultAgentResources
-	}
 	for _, s := range cfg.Scenarios {
 		if slices.Contains(FrameworkScenarios, s) {
 			if err := zkserver.Installed(); err != nil {

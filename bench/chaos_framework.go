@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/testutil"
 	"github.com/rmf-go/rmf/internal/zkserver"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
@@ -119,6 +120,8 @@ type fwStack struct {
 	logf    func(string, ...any)
 	// executor is the schedulers' --executor-command.
 	executor string
+	// releasePorts gives back the port block the agents offer (nil: none claimed).
+	releasePorts func()
 }
 
 type schedInstance struct {
@@ -160,7 +163,20 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 	if err != nil {
 		return s, err
 	}
-	s.m, err = mesoslocal.New(mesoslocal.Config{Agents: 4, WorkDir: filepath.Join(dir, "mesos"), AgentResources: cfg.AgentResources,
+	// Ports of our own: mesos-local's default ranges are the same for every
+	// run, and another stack's nodes on our nodes' addresses (same names,
+	// same cluster) would take our load and our writes.
+	agentResources := cfg.AgentResources
+	if agentResources == "" {
+		_, hi, release, err := testutil.ClaimPortBlock()
+		if err != nil {
+			mlog.Close()
+			return s, err
+		}
+		s.releasePorts = release
+		agentResources = testutil.AgentResourcesIn(hi)
+	}
+	s.m, err = mesoslocal.New(mesoslocal.Config{Agents: 4, WorkDir: filepath.Join(dir, "mesos"), AgentResources: agentResources,
 		AllocationInterval: 200 * time.Millisecond, StatusRetryInterval: time.Second, ExecutorShutdownGrace: 3 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(mlog, nil))})
 	if err != nil {
@@ -314,6 +330,9 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	}
 	if s.zk != nil {
 		s.zk.Stop()
+	}
+	if s.releasePorts != nil {
+		s.releasePorts()
 	}
 }
 

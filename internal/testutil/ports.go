@@ -26,25 +26,39 @@ const (
 // first and last port.
 func PortBlock(t testing.TB) (lo, hi int) {
 	t.Helper()
+	lo, hi, release, err := ClaimPortBlock()
+	if err != nil {
+		t.Fatalf("testutil: %v", err)
+	}
+	t.Cleanup(release)
+	return lo, hi
+}
+
+// ClaimPortBlock is PortBlock outside a test (rmf bench chaos): the block
+// is held until release is called (or the process exits).
+func ClaimPortBlock() (lo, hi int, release func(), err error) {
 	dir := filepath.Join(os.TempDir(), "rmf-test-ports")
 	if err := os.MkdirAll(dir, 0o777); err != nil {
-		t.Fatalf("testutil: port blocks: %v", err)
+		return 0, 0, nil, fmt.Errorf("port blocks: %w", err)
 	}
 	for k := range portBlockCount {
 		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("block-%02d.lock", k)), os.O_CREATE|os.O_RDWR, 0o666)
 		if err != nil {
-			t.Fatalf("testutil: port blocks: %v", err)
+			return 0, 0, nil, fmt.Errorf("port blocks: %w", err)
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
 			continue
 		}
-		t.Cleanup(func() { f.Close() }) // closing releases the lock
 		lo = portBlockBase + k*portBlockSize
-		return lo, lo + portBlockSize - 1
+		return lo, lo + portBlockSize - 1, func() { f.Close() }, nil // closing releases the lock
 	}
-	t.Fatalf("testutil: all %d port blocks are held by other tests", portBlockCount)
-	return 0, 0
+	return 0, 0, nil, fmt.Errorf("all %d port blocks are held by other processes", portBlockCount)
+}
+
+// AgentResourcesIn is AgentResources for a block whose last port is hi.
+func AgentResourcesIn(hi int) string {
+	return fmt.Sprintf("cpus:4;mem:8192;disk:20000;ports:[%d-%d]", hi-agentPortWidth+1, hi)
 }
 
 // AgentResources returns mesos-local agent resources (its
@@ -55,5 +69,5 @@ func PortBlock(t testing.TB) (lo, hi int) {
 func AgentResources(t testing.TB) string {
 	t.Helper()
 	_, hi := PortBlock(t)
-	return fmt.Sprintf("cpus:4;mem:8192;disk:20000;ports:[%d-%d]", hi-agentPortWidth+1, hi)
+	return AgentResourcesIn(hi)
 }
