@@ -87,15 +87,28 @@ func TestConnTable(t *testing.T) {
 	if rows := tb.ClientConns(); len(rows) != 5 || rows[0].Remote == "" || rows[0].Pinned != "" {
 		t.Errorf("client rows %+v", rows)
 	}
-	bs := tb.BackendConnsByNode(id)
+	// Every request has been answered, so every backend connection goes
+	// back to the pool (idle). That happens just after the answer is
+	// relayed, so a client can hold its answer a moment before its backend
+	// row says idle: wait for the state, do not read it at once.
+	var bs, idle []BackendRow
+	open := -1
+	settled := func() bool {
+		tb := p.Table()
+		bs, idle, open = tb.BackendConnsByNode(id), tb.BackendConnsByState(BackendIdle), p.Stats().Nodes[0].ConnsOpen
+		return len(bs) > 0 && len(idle) == len(bs) && open == len(bs)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !settled() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if len(bs) == 0 {
 		t.Fatal("no backend rows")
 	}
-	// Every request has been answered: all backend connections are idle.
-	if idle := tb.BackendConnsByState(BackendIdle); len(idle) != len(bs) {
+	if len(idle) != len(bs) {
 		t.Errorf("idle %d of %d backend rows: %+v", len(idle), len(bs), bs)
 	}
-	if open := p.Stats().Nodes[0].ConnsOpen; open != len(bs) {
+	if open != len(bs) {
 		t.Errorf("backend rows %d, pool has %d", len(bs), open)
 	}
 	if ns := tb.NodesInState(NodeUp); len(ns) != 1 || ns[0].ID != id {
