@@ -17,7 +17,7 @@ import (
 
 	riak "github.com/basho/riak-go-client"
 
-	"github.com/rmf-go/rmf/internal/zkserver"
+	"github.com/rmf-go/rmf/internal/devenv/zkserver"
 )
 
 // Node-level fault scenarios of the chaos suite (`rmf bench chaos`, `make

@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/mesoslocal"
-	"github.com/rmf-go/rmf/internal/testutil"
-	"github.com/rmf-go/rmf/internal/zkserver"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/zkserver"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // TestChaosShort is the short form of the fault suite (make chaos): kill9

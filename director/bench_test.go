@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 	"github.com/rmf-go/rmf/protocol"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/devnode"
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 

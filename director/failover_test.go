@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 )
 
 // TestNodeStopUnderLoad: one of three in-process devnodes stops during a

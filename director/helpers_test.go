@@ -14,7 +14,7 @@ import (
 	riak "github.com/basho/riak-go-client"
 
 	"github.com/rmf-go/rmf/balancer"
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 	"github.com/rmf-go/rmf/protocol"
 )
 

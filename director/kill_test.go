@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func buildRMF(t *testing.T) string {

@@ -9,7 +9,7 @@ import (
 
 	riak "github.com/basho/riak-go-client"
 
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 )
 
 func mustRun(t *testing.T, c *riak.Client, b riak.CommandBuilder) riak.Command {

@@ -26,10 +26,10 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
 	"github.com/rmf-go/rmf/executor"
-	"github.com/rmf-go/rmf/internal/mesoslocal"
-	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/nodetask"
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 

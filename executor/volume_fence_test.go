@@ -12,8 +12,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/nodetask"
-	"github.com/rmf-go/rmf/internal/testutil"
 )
 
 // TestVolumeFencing: with volume fencing (the default) an executor cut off

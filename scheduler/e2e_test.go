@@ -26,9 +26,9 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/rmf-go/rmf/director"
-	"github.com/rmf-go/rmf/internal/mesoslocal"
-	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/mesoslocal"
-	"github.com/rmf-go/rmf/internal/mesoslocal/mesoslocaltest"
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/bench"
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 )
 
 func TestBenchRunUsageErrors(t *testing.T) {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/director"
-	"github.com/rmf-go/rmf/internal/mesoslocal"
-	"github.com/rmf-go/rmf/internal/zkserver"
+	"github.com/rmf-go/rmf/internal/devenv/zkserver"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )

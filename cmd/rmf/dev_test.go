@@ -19,7 +19,7 @@ import (
 	riak "github.com/basho/riak-go-client"
 	"github.com/chromedp/chromedp"
 
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // procsUnder lists the processes whose command line mentions dir.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 )
 
 func newDevnodeCmd() *cobra.Command {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/director"
-	"github.com/rmf-go/rmf/internal/devnode"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 )
 
 // TestDirectorHTTPHostileClients: the director's HTTP listener, as `rmf

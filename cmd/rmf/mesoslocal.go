@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rmf-go/rmf/internal/mesoslocal"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
 )
 
 func newMesosLocalCmd() *cobra.Command {

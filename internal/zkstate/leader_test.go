@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmf-go/rmf/internal/testutil"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func TestCampaign(t *testing.T) {
