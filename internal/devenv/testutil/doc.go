@@ -2,7 +2,7 @@
 // ZooKeeper server started per test, a fault-injecting TCP proxy for
 // simulating partitions and session expiry, and free-port helpers.
 //
-// It is imported only from _test.go files.
+// It is imported from _test.go files and by the fault suite (port blocks).
 //
 // ZooKeeper and -short: StartZooKeeper (and RequireZooKeeper) skip the test
 // when -short is set, whether or not ZooKeeper is installed, so `go test

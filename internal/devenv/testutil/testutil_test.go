@@ -201,3 +201,14 @@ func TestPortBlock(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitFor(t *testing.T) {
+	n := 0
+	WaitFor(t, time.Second, "three polls", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("polled %d times, want 3", n)
+	}
+	if Eventually(30*time.Millisecond, func() bool { return false }) {
+		t.Fatal("Eventually held for a condition that never holds")
+	}
+}
