@@ -140,7 +140,7 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	waitUntil(t, 10*time.Second, "writes acknowledged by A", func() bool { wmu.Lock(); defer wmu.Unlock(); return len(acked) >= 20 })
+	testutil.WaitFor(t, 10*time.Second, "writes acknowledged by A", func() bool { wmu.Lock(); defer wmu.Unlock(); return len(acked) >= 20 })
 	if n, _, _ := procs.count(); n != 1 {
 		t.Fatalf("%d devnode processes while B waits, want 1 (A's)", n)
 	}
@@ -150,7 +150,7 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	cut := time.Now()
 	proxyA.Block()
 	infoB := running(t, until("task-b", mesos.TASK_RUNNING, mesos.TASK_FAILED))
-	waitUntil(t, 10*time.Second, "writes acknowledged by B", func() bool { wmu.Lock(); defer wmu.Unlock(); return onB >= 20 })
+	testutil.WaitFor(t, 10*time.Second, "writes acknowledged by B", func() bool { wmu.Lock(); defer wmu.Unlock(); return onB >= 20 })
 	close(stopW)
 	<-wdone
 
@@ -425,15 +425,4 @@ func (w *procWatch) count() (now, max int, overlap string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.current), w.maxSeen, w.overlap
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
