@@ -334,7 +334,7 @@ func TestExecutorDevnode(t *testing.T) {
 		// Garbage and messages for another task change nothing.
 		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", []byte("not a message")))
 		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-6"}.Marshal()))
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // deliberate: give the executor time to act on them wrongly
 		if err := syscall.Kill(info2.PID, 0); err != nil {
 			t.Fatalf("node stopped after messages it should ignore: %v", err)
 		}

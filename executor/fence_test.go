@@ -137,7 +137,7 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 					break
 				}
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // pacing the writer, not waiting for a state
 		}
 	}()
 	testutil.WaitFor(t, 10*time.Second, "writes acknowledged by A", func() bool { wmu.Lock(); defer wmu.Unlock(); return len(acked) >= 20 })
@@ -196,6 +196,8 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 
 	// A short cut (300 ms, well under 2 s = 1/2 of B's 4 s session) that
 	// reconnects within the session: nothing happens.
+	// Both sleeps are deliberate: the cut lasts 300 ms, and then the test
+	// lets time pass beyond the loss fraction to see that nothing happens.
 	proxyB.Block()
 	time.Sleep(300 * time.Millisecond)
 	proxyB.Unblock()
