@@ -96,17 +96,6 @@ func portPlease(t *testing.T, addr, name string) (uint16, bool) {
 	return binary.BigEndian.Uint16(resp[2:4]), true
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestRegistryAcrossInstances(t *testing.T) {
 	zk := testutil.StartZooKeeper(t)
 	_, addrA := startErlpmd(t, connect(t, zk.Servers(), 10*time.Second))
@@ -141,12 +130,12 @@ func TestRegistryAcrossInstances(t *testing.T) {
 	}
 	// Closing the registering connection removes the node everywhere.
 	c.Close()
-	waitFor(t, 5*time.Second, func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok }, "riak1 to disappear")
+	testutil.WaitFor(t, 5*time.Second, "riak1 to disappear", func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok })
 	// A re-registration gets a different creation.
 	c1 := registerRaw(t, addrA, "riak1", 31001)
 	first, _ := connect(t, zk.Servers(), 10*time.Second).GetErlpmd(context.Background(), "riak1")
 	c1.Close()
-	waitFor(t, 5*time.Second, func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok }, "riak1 to disappear again")
+	testutil.WaitFor(t, 5*time.Second, "riak1 to disappear again", func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok })
 	c2 := registerRaw(t, addrA, "riak1", 31001)
 	defer c2.Close()
 	second, _ := connect(t, zk.Servers(), 10*time.Second).GetErlpmd(context.Background(), "riak1")
@@ -179,7 +168,7 @@ func TestCacheAndSessionExpiry(t *testing.T) {
 	time.Sleep(3 * time.Second) // longer than B's 1 s session: it expires
 	proxy.Unblock()
 	// B's registration of "local" comes back in the new session, visible through A.
-	waitFor(t, 20*time.Second, func() bool { p, ok := portPlease(t, addrA, "local"); return ok && p == 32002 }, "re-registration after session expiry")
+	testutil.WaitFor(t, 20*time.Second, "re-registration after session expiry", func() bool { p, ok := portPlease(t, addrA, "local"); return ok && p == 32002 })
 }
 
 // TestRealErlangNodes: two real Erlang nodes, each using its own erlpmd,
@@ -208,7 +197,7 @@ func TestRealErlangNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = a.Process.Kill(); _ = a.Wait() }()
-	waitFor(t, 20*time.Second, func() bool { _, ok := portPlease(t, addrB, "a"); return ok }, "node a to register through erlpmd A")
+	testutil.WaitFor(t, 20*time.Second, "node a to register through erlpmd A", func() bool { _, ok := portPlease(t, addrB, "a"); return ok })
 
 	// The real EPMD client lists a through erlpmd A.
 	names, err := exec.Command("epmd", "-port", portOf(addrA), "-names").CombinedOutput()
@@ -227,5 +216,5 @@ func TestRealErlangNodes(t *testing.T) {
 	// When a exits it disappears from lookups.
 	_ = a.Process.Kill()
 	_ = a.Wait()
-	waitFor(t, 10*time.Second, func() bool { _, ok := portPlease(t, addrB, "a"); return !ok }, "node a to disappear after exit")
+	testutil.WaitFor(t, 10*time.Second, "node a to disappear after exit", func() bool { _, ok := portPlease(t, addrB, "a"); return !ok })
 }
