@@ -3,6 +3,7 @@ package erlpmd
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"os/exec"
@@ -148,7 +149,8 @@ func TestCacheAndSessionExpiry(t *testing.T) {
 	zk := testutil.StartZooKeeper(t)
 	proxy := testutil.NewProxy(t, zk.Addr)
 	fwB := connect(t, []string{proxy.Addr}, 1*time.Second) // B reaches ZooKeeper through a proxy
-	_, addrA := startErlpmd(t, connect(t, zk.Servers(), 10*time.Second))
+	fwA := connect(t, zk.Servers(), 10*time.Second)
+	_, addrA := startErlpmd(t, fwA)
 	_, addrB := startErlpmd(t, fwB)
 	ca := registerRaw(t, addrA, "remote", 32001)
 	defer ca.Close()
@@ -165,7 +167,11 @@ func TestCacheAndSessionExpiry(t *testing.T) {
 	if _, ok := portPlease(t, addrB, "never-seen"); ok {
 		t.Fatal("a name never seen was answered during the outage")
 	}
-	time.Sleep(3 * time.Second) // longer than B's 1 s session: it expires
+	// B's 1 s session expires: the server deletes its ephemeral znodes.
+	testutil.WaitFor(t, 20*time.Second, "B's session to expire (its registration of local gone)", func() bool {
+		_, err := fwA.GetErlpmd(context.Background(), "local")
+		return errors.Is(err, zkstate.ErrNotFound)
+	})
 	proxy.Unblock()
 	// B's registration of "local" comes back in the new session, visible through A.
 	testutil.WaitFor(t, 20*time.Second, "re-registration after session expiry", func() bool { p, ok := portPlease(t, addrA, "local"); return ok && p == 32002 })
