@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -192,12 +194,23 @@ func TestRealErlangNodes(t *testing.T) {
 	_, addrB := startErlpmd(t, connect(t, zk.Servers(), 10*time.Second))
 	portOf := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 	cookie := "rmftest"
+	// A node that fails writes erl_crash.dump into its working directory
+	// (the package directory): send it to the test's temporary directory.
+	dumpDir := t.TempDir()
 	erlCmd := func(epmdAddr, name, eval string) *exec.Cmd {
 		cmd := exec.Command(erl, "-sname", name+"@localhost", "-start_epmd", "false", "-setcookie", cookie,
 			"-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-noshell", "-eval", eval)
-		cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+portOf(epmdAddr))
+		cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+portOf(epmdAddr),
+			"ERL_CRASH_DUMP="+filepath.Join(dumpDir, name+".erl_crash.dump"))
 		return cmd
 	}
+	t.Cleanup(func() {
+		dumps, _ := filepath.Glob(filepath.Join(dumpDir, "*.erl_crash.dump"))
+		for _, d := range dumps {
+			b, _ := os.ReadFile(d)
+			t.Logf("%s (head):\n%s", filepath.Base(d), b[:min(len(b), 1024)])
+		}
+	})
 	a := erlCmd(addrA, "a", "receive stop -> ok after 60000 -> ok end, halt().")
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
