@@ -292,10 +292,10 @@ func TestNodeLockFencing(t *testing.T) {
 			do   func()
 		}{{"block", proxy.Block}, {"blackhole", proxy.Blackhole}} {
 			cut.do()
-			time.Sleep(300 * time.Millisecond) // well under 2s (1/2 of 4s)
+			time.Sleep(300 * time.Millisecond) // deliberate: the cut lasts 300 ms, well under 2s (1/2 of 4s)
 			proxy.Unblock()
 			testutil.WaitFor(t, waitLong, cut.name+": reconnected", a.Connected)
-			time.Sleep(500 * time.Millisecond) // a few heartbeats
+			time.Sleep(500 * time.Millisecond) // deliberate: a few heartbeats pass, and the lock must stay
 			if isLost(la) {
 				t.Fatalf("%s: lock lost after a short cut: %v", cut.name, la.Err())
 			}

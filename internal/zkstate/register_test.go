@@ -226,6 +226,7 @@ func TestRegisterDuringOutage(t *testing.T) {
 	}
 
 	go func() {
+		// Deliberate: the outage goes on while RegisterLive retries.
 		time.Sleep(300 * time.Millisecond)
 		proxy.Unblock()
 	}()

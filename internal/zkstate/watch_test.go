@@ -203,7 +203,10 @@ func TestWatchCoalesces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // let the watcher catch up (not required)
+	// Deliberate: the watcher gets time to run through every change while
+	// nobody reads, so that the snapshots coalesce; reading at once would
+	// take them one by one as they come.
+	time.Sleep(500 * time.Millisecond)
 	reads := 0
 	waitFor(t, ch, waitLong, "all children", func(s zkstate.ChildrenSnapshot) bool {
 		reads++
