@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // TestLeaveHandsOffUnderLoad: the fourth member of a cluster leaves while
@@ -22,14 +24,14 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 	leaverDir := t.TempDir()
 	n4 := startNode(t, "dev4@127.0.0.1", leaverDir, n1.PBAddr(), nil)
 	nodes := []*Node{n1, n2, n3, n4}
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "membership of 4 on every node", func() bool {
 		for _, n := range nodes {
 			if len(n.Cluster().Membership().Members) != 4 {
 				return false
 			}
 		}
 		return true
-	}, "membership of 4 on every node")
+	})
 
 	c1 := newClient(t, n1.PBAddr())
 	for i := range 300 {

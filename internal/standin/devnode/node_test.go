@@ -147,14 +147,14 @@ func TestThreeNodeCluster(t *testing.T) {
 	n3 := startNode(t, "dev3@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
 
 	// Membership converges on every node.
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "membership of 3 on every node", func() bool {
 		for _, n := range []*Node{n1, n2, n3} {
 			if len(n.Cluster().Membership().Members) != 3 {
 				return false
 			}
 		}
 		return true
-	}, "membership of 3 on every node")
+	})
 
 	c1, c3 := newClient(t, n1.PBAddr()), newClient(t, n3.PBAddr())
 	for i := 0; i < 50; i++ {
@@ -211,7 +211,7 @@ func TestThreeNodeCluster(t *testing.T) {
 func TestReadRepair(t *testing.T) {
 	n1 := startNode(t, "dev1@127.0.0.1", t.TempDir(), "", nil)
 	n2 := startNode(t, "dev2@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
-	waitFor(t, 10*time.Second, func() bool { return len(n1.Cluster().Membership().Members) == 2 }, "2 members")
+	testutil.WaitFor(t, 10*time.Second, "2 members", func() bool { return len(n1.Cluster().Membership().Members) == 2 })
 	c := newClient(t, n1.PBAddr())
 	if err := store(c, "default", "b", "rr", "v"); err != nil {
 		t.Fatal(err)
@@ -223,27 +223,10 @@ func TestReadRepair(t *testing.T) {
 	if vals, err := fetch(c, "default", "b", "rr"); err != nil || len(vals) != 1 {
 		t.Fatalf("fetch: %v %v", vals, err)
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "read repair to restore node 2's replica", func() bool {
 		_, found, _ := n2.engine.FetchReplica(context.Background(), "default", "b", "rr")
 		return found
-	}, "read repair to restore node 2's replica")
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	waitForf(t, d, cond, func() string { return what })
-}
-
-// waitForf is waitFor with a description computed at failure time.
-func waitForf(t *testing.T, d time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // --- kill -9 under load, with real processes ---
@@ -324,14 +307,16 @@ func startProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *proc {
 		}
 	})
 	// Ready when /ping answers and the PB port answers a ping (through the client).
-	waitForf(t, 40*time.Second, func() bool {
+	if !testutil.Eventually(40*time.Second, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/ping")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, func() string { return name + " ready; its log:\n" + p.log.String() })
+	}) {
+		t.Fatalf("timed out after 40s waiting for %s ready; its log:\n%s", name, p.log.String())
+	}
 	return p
 }
 

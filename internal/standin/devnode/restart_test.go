@@ -68,14 +68,14 @@ func fixedNodes(t *testing.T, n int) []*fixedNode {
 		f.start(t, join)
 		out = append(out, f)
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "full membership on every node", func() bool {
 		for _, f := range out {
 			if len(f.node.Cluster().Membership().Members) != n {
 				return false
 			}
 		}
 		return true
-	}, "full membership on every node")
+	})
 	return out
 }
 
