@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -231,30 +232,71 @@ func TestReadRepair(t *testing.T) {
 
 // --- kill -9 under load, with real processes ---
 
-var (
-	buildOnce sync.Once
-	rmfBin    string
-	buildErr  error
-)
+// devnodeChildEnv set to 1 makes the test binary run one devnode (see
+// runDevnodeChild) instead of the tests: TestKillNineUnderLoad needs node
+// processes it can kill -9, and re-running this package's own test
+// binary gives it them without building the rmf binary (which would make
+// this leaf package's tests depend on every other package).
+const devnodeChildEnv = "RMF_DEVNODE_TEST_CHILD"
 
-func buildRMF(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rmf-devnode-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		rmfBin = filepath.Join(dir, "rmf")
-		out, err := exec.Command("go", "build", "-o", rmfBin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+func TestMain(m *testing.M) {
+	if os.Getenv(devnodeChildEnv) == "1" {
+		os.Exit(runDevnodeChild(os.Args[1:]))
 	}
-	return rmfBin
+	os.Exit(m.Run())
+}
+
+// runDevnodeChild is what `rmf devnode` does, with the flags startProc
+// passes: start the node, serve until SIGTERM or SIGINT (or until it has
+// left its cluster), shut down.
+func runDevnodeChild(args []string) int {
+	var cfg Config
+	fs := flag.NewFlagSet("devnode", flag.ContinueOnError)
+	fs.StringVar(&cfg.Name, "name", "", "node name")
+	fs.StringVar(&cfg.PBAddr, "pb", "", "PB listen address")
+	fs.StringVar(&cfg.HTTPAddr, "http", "", "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data", "", "data directory")
+	fs.StringVar(&cfg.Backend, "backend", "memory", "storage backend")
+	fs.StringVar(&cfg.Join, "join", "", "PB address of a node to join")
+	fs.IntVar(&cfg.RingSize, "ring-size", 64, "ring partitions")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg.BucketTypes = map[string]string{}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "devnode child:", err)
+		return 2
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	node, err := Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devnode child:", err)
+		return 1
+	}
+	fmt.Printf("devnode %s ready: pb %s http %s\n", cfg.Name, node.PBAddr(), node.HTTPAddr())
+	select {
+	case <-ctx.Done():
+	case <-node.Cluster().Left():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.Shutdown(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "devnode child:", err)
+		return 1
+	}
+	return 0
+}
+
+// devnodeBin is the program startProc runs: this test binary.
+func devnodeBin(t *testing.T) string {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 type proc struct {
@@ -283,11 +325,12 @@ func (l *lockedBuffer) String() string {
 
 func startProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *proc {
 	t.Helper()
-	args := []string{"devnode", "--name", name, "--pb", pb, "--http", httpAddr, "--data", dir, "--backend", "disk", "--ring-size", "16"}
+	args := []string{"--name", name, "--pb", pb, "--http", httpAddr, "--data", dir, "--backend", "disk", "--ring-size", "16"}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
 	p := &proc{cmd: exec.Command(bin, args...), pb: pb, http: httpAddr, log: &lockedBuffer{}}
+	p.cmd.Env = append(os.Environ(), devnodeChildEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
@@ -324,7 +367,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three devnode processes; skipped under -short")
 	}
-	bin := buildRMF(t)
+	bin := devnodeBin(t)
 	addrs := make([][2]string, 3)
 	dirs := make([]string, 3)
 	for i := range addrs {
