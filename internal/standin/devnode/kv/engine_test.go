@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func TestPutGet(t *testing.T) {
@@ -298,14 +300,9 @@ func TestBackgroundReaper(t *testing.T) {
 		ev.put("", "b", "k", nil, "v")
 		ev.e.Delete(ctx, DeleteRequest{Bucket: "b", Key: "k"})
 		ev.clock.Advance(time.Second)
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, found, _ := ev.e.FetchReplica(ctx, "", "b", "k"); !found {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testutil.Eventually(5*time.Second, func() bool { _, found, _ := ev.e.FetchReplica(ctx, "", "b", "k"); return !found }) {
+			t.Fatal("background reaper did not reap")
 		}
-		t.Fatal("background reaper did not reap")
 	})
 }
 
