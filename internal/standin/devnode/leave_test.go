@@ -40,7 +40,7 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 		}
 	}
 	load := startWriteLoad(t, newClient(t, n2.PBAddr()), 4, "during")
-	time.Sleep(300 * time.Millisecond)
+	load.waitWrites(t, 20, "before the leave")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -48,7 +48,7 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("leave: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	load.waitWrites(t, 20, "after the leave")
 	load.stop()
 	t.Logf("leave handed off %d objects; load: %d writes, %d write errors, %d read errors", res.HandedOff, load.writes.Load(), load.writeErrs.Load(), load.readErr.Load())
 	if res.HandedOff == 0 || len(res.Unreachable) != 0 {

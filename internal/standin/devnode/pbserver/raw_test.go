@@ -325,7 +325,7 @@ func TestMaxConnsAndIdleTimeout(t *testing.T) {
 		r := dialRaw(t, srv.Addr)
 		for range 3 {
 			r.ping()
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // deliberate: idle, but for less than the idle timeout
 		}
 		start := time.Now()
 		r.expectClosed()
