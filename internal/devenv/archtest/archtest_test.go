@@ -245,6 +245,7 @@ func rowOf(rows []row, pkg string) (row, pattern, bool) {
 // names neither more nor less than the truth; and no row names a package
 // twice.
 func TestPackageTable(t *testing.T) {
+	t.Parallel()
 	dir, module := moduleRoot(t)
 	doc, err := os.ReadFile(filepath.Join(dir, docPath))
 	if err != nil {
@@ -330,6 +331,7 @@ func allowedText(r row) string {
 // may depend on them, directly or through another package, outside its
 // tests. Only cmd/rmf wires them in.
 func TestProductUsesNoStandIn(t *testing.T) {
+	t.Parallel()
 	dir, module := moduleRoot(t)
 	pkgs := listPackages(t, dir, module)
 	for _, name := range productPackages {
@@ -351,6 +353,7 @@ func TestProductUsesNoStandIn(t *testing.T) {
 // vX", the form of the go.mod directive), it names the version go.mod
 // uses; and it states it at least once.
 func TestBackoffVersion(t *testing.T) {
+	t.Parallel()
 	dir, _ := moduleRoot(t)
 	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
