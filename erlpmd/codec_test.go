@@ -12,6 +12,7 @@ func alive(name string, port uint16) *Alive2 {
 }
 
 func TestDecodeRequest(t *testing.T) {
+	t.Parallel()
 	good := EncodeRequest(Request{Code: codeAlive2Req, Alive: alive("a", 9000)})[2:]
 	tests := []struct {
 		name    string
@@ -51,6 +52,7 @@ func TestDecodeRequest(t *testing.T) {
 }
 
 func TestResponses(t *testing.T) {
+	t.Parallel()
 	if got := AppendAlive2Resp(nil, 6, 0, 0x01020304); !bytes.Equal(got, []byte{118, 0, 1, 2, 3, 4}) {
 		t.Errorf("ALIVE2_X_RESP = %v", got)
 	}

@@ -3,9 +3,12 @@ package erlpmd
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,17 +99,6 @@ func portPlease(t *testing.T, addr, name string) (uint16, bool) {
 	return binary.BigEndian.Uint16(resp[2:4]), true
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestRegistryAcrossInstances(t *testing.T) {
 	zk := testutil.StartZooKeeper(t)
 	_, addrA := startErlpmd(t, connect(t, zk.Servers(), 10*time.Second))
@@ -141,12 +133,12 @@ func TestRegistryAcrossInstances(t *testing.T) {
 	}
 	// Closing the registering connection removes the node everywhere.
 	c.Close()
-	waitFor(t, 5*time.Second, func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok }, "riak1 to disappear")
+	testutil.WaitFor(t, 5*time.Second, "riak1 to disappear", func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok })
 	// A re-registration gets a different creation.
 	c1 := registerRaw(t, addrA, "riak1", 31001)
 	first, _ := connect(t, zk.Servers(), 10*time.Second).GetErlpmd(context.Background(), "riak1")
 	c1.Close()
-	waitFor(t, 5*time.Second, func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok }, "riak1 to disappear again")
+	testutil.WaitFor(t, 5*time.Second, "riak1 to disappear again", func() bool { _, ok := portPlease(t, addrB, "riak1"); return !ok })
 	c2 := registerRaw(t, addrA, "riak1", 31001)
 	defer c2.Close()
 	second, _ := connect(t, zk.Servers(), 10*time.Second).GetErlpmd(context.Background(), "riak1")
@@ -159,7 +151,8 @@ func TestCacheAndSessionExpiry(t *testing.T) {
 	zk := testutil.StartZooKeeper(t)
 	proxy := testutil.NewProxy(t, zk.Addr)
 	fwB := connect(t, []string{proxy.Addr}, 1*time.Second) // B reaches ZooKeeper through a proxy
-	_, addrA := startErlpmd(t, connect(t, zk.Servers(), 10*time.Second))
+	fwA := connect(t, zk.Servers(), 10*time.Second)
+	_, addrA := startErlpmd(t, fwA)
 	_, addrB := startErlpmd(t, fwB)
 	ca := registerRaw(t, addrA, "remote", 32001)
 	defer ca.Close()
@@ -176,10 +169,14 @@ func TestCacheAndSessionExpiry(t *testing.T) {
 	if _, ok := portPlease(t, addrB, "never-seen"); ok {
 		t.Fatal("a name never seen was answered during the outage")
 	}
-	time.Sleep(3 * time.Second) // longer than B's 1 s session: it expires
+	// B's 1 s session expires: the server deletes its ephemeral znodes.
+	testutil.WaitFor(t, 20*time.Second, "B's session to expire (its registration of local gone)", func() bool {
+		_, err := fwA.GetErlpmd(context.Background(), "local")
+		return errors.Is(err, zkstate.ErrNotFound)
+	})
 	proxy.Unblock()
 	// B's registration of "local" comes back in the new session, visible through A.
-	waitFor(t, 20*time.Second, func() bool { p, ok := portPlease(t, addrA, "local"); return ok && p == 32002 }, "re-registration after session expiry")
+	testutil.WaitFor(t, 20*time.Second, "re-registration after session expiry", func() bool { p, ok := portPlease(t, addrA, "local"); return ok && p == 32002 })
 }
 
 // TestRealErlangNodes: two real Erlang nodes, each using its own erlpmd,
@@ -197,18 +194,29 @@ func TestRealErlangNodes(t *testing.T) {
 	_, addrB := startErlpmd(t, connect(t, zk.Servers(), 10*time.Second))
 	portOf := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 	cookie := "rmftest"
+	// A node that fails writes erl_crash.dump into its working directory
+	// (the package directory): send it to the test's temporary directory.
+	dumpDir := t.TempDir()
 	erlCmd := func(epmdAddr, name, eval string) *exec.Cmd {
 		cmd := exec.Command(erl, "-sname", name+"@localhost", "-start_epmd", "false", "-setcookie", cookie,
 			"-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-noshell", "-eval", eval)
-		cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+portOf(epmdAddr))
+		cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+portOf(epmdAddr),
+			"ERL_CRASH_DUMP="+filepath.Join(dumpDir, name+".erl_crash.dump"))
 		return cmd
 	}
+	t.Cleanup(func() {
+		dumps, _ := filepath.Glob(filepath.Join(dumpDir, "*.erl_crash.dump"))
+		for _, d := range dumps {
+			b, _ := os.ReadFile(d)
+			t.Logf("%s (head):\n%s", filepath.Base(d), b[:min(len(b), 1024)])
+		}
+	})
 	a := erlCmd(addrA, "a", "receive stop -> ok after 60000 -> ok end, halt().")
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = a.Process.Kill(); _ = a.Wait() }()
-	waitFor(t, 20*time.Second, func() bool { _, ok := portPlease(t, addrB, "a"); return ok }, "node a to register through erlpmd A")
+	testutil.WaitFor(t, 20*time.Second, "node a to register through erlpmd A", func() bool { _, ok := portPlease(t, addrB, "a"); return ok })
 
 	// The real EPMD client lists a through erlpmd A.
 	names, err := exec.Command("epmd", "-port", portOf(addrA), "-names").CombinedOutput()
@@ -227,5 +235,5 @@ func TestRealErlangNodes(t *testing.T) {
 	// When a exits it disappears from lookups.
 	_ = a.Process.Kill()
 	_ = a.Wait()
-	waitFor(t, 10*time.Second, func() bool { _, ok := portPlease(t, addrB, "a"); return !ok }, "node a to disappear after exit")
+	testutil.WaitFor(t, 10*time.Second, "node a to disappear after exit", func() bool { _, ok := portPlease(t, addrB, "a"); return !ok })
 }

@@ -9,12 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,39 +31,12 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
-// The executor under test is the real rmf binary, built once.
-var (
-	buildOnce sync.Once
-	rmfBin    string
-	buildErr  error
-	buildDir  string
-)
-
+// The executor under test is the real rmf binary, built once per test
+// process by testutil.RMF.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	testutil.CleanupRMF()
 	os.Exit(code)
-}
-
-func buildRMF(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "rmf-executor-test")
-		if buildErr != nil {
-			return
-		}
-		rmfBin = filepath.Join(buildDir, "rmf")
-		out, err := exec.Command("go", "build", "-o", rmfBin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return rmfBin
 }
 
 func startMaster(t *testing.T, agents int, workDir string) (*mesoslocal.Master, string) {
@@ -111,7 +82,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, agents int) *env {
-	bin := buildRMF(t)
+	bin := testutil.RMF(t)
 	zk := testutil.StartZooKeeper(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -196,26 +167,16 @@ func (e *env) liveNames() map[string]zkstate.LiveRecord {
 
 func (e *env) waitExecutorsGone(agentIdx int) {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if len(e.m.State().Agents[agentIdx].Executors) == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testutil.Eventually(15*time.Second, func() bool { return len(e.m.State().Agents[agentIdx].Executors) == 0 }) {
+		e.t.Errorf("executor on agent %d still running: %+v", agentIdx+1, e.m.State().Agents[agentIdx].Executors)
 	}
-	e.t.Errorf("executor on agent %d still running: %+v", agentIdx+1, e.m.State().Agents[agentIdx].Executors)
 }
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testutil.Eventually(10*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }) {
+		t.Errorf("node process %d still alive", pid)
 	}
-	t.Errorf("node process %d still alive", pid)
 }
 
 func running(t *testing.T, st mesos.TaskStatus) executor.RunningInfo {
@@ -373,7 +334,7 @@ func TestExecutorDevnode(t *testing.T) {
 		// Garbage and messages for another task change nothing.
 		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", []byte("not a message")))
 		e.s.Call(calls.Message(e.agents[2], "rmf-executor.node-7", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-6"}.Marshal()))
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // deliberate: give the executor time to act on them wrongly
 		if err := syscall.Kill(info2.PID, 0); err != nil {
 			t.Fatalf("node stopped after messages it should ignore: %v", err)
 		}

@@ -137,10 +137,10 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 					break
 				}
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // pacing the writer, not waiting for a state
 		}
 	}()
-	waitUntil(t, 10*time.Second, "writes acknowledged by A", func() bool { wmu.Lock(); defer wmu.Unlock(); return len(acked) >= 20 })
+	testutil.WaitFor(t, 10*time.Second, "writes acknowledged by A", func() bool { wmu.Lock(); defer wmu.Unlock(); return len(acked) >= 20 })
 	if n, _, _ := procs.count(); n != 1 {
 		t.Fatalf("%d devnode processes while B waits, want 1 (A's)", n)
 	}
@@ -150,7 +150,7 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	cut := time.Now()
 	proxyA.Block()
 	infoB := running(t, until("task-b", mesos.TASK_RUNNING, mesos.TASK_FAILED))
-	waitUntil(t, 10*time.Second, "writes acknowledged by B", func() bool { wmu.Lock(); defer wmu.Unlock(); return onB >= 20 })
+	testutil.WaitFor(t, 10*time.Second, "writes acknowledged by B", func() bool { wmu.Lock(); defer wmu.Unlock(); return onB >= 20 })
 	close(stopW)
 	<-wdone
 
@@ -196,6 +196,8 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 
 	// A short cut (300 ms, well under 2 s = 1/2 of B's 4 s session) that
 	// reconnects within the session: nothing happens.
+	// Both sleeps are deliberate: the cut lasts 300 ms, and then the test
+	// lets time pass beyond the loss fraction to see that nothing happens.
 	proxyB.Block()
 	time.Sleep(300 * time.Millisecond)
 	proxyB.Unblock()
@@ -425,15 +427,4 @@ func (w *procWatch) count() (now, max int, overlap string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.current), w.maxSeen, w.overlap
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

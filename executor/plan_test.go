@@ -23,6 +23,7 @@ func testTask() nodetask.Task {
 }
 
 func TestNewVars(t *testing.T) {
+	t.Parallel()
 	v := NewVars(testTask(), "/sb")
 	want := Vars{NodeName: "riak-default-1@10.0.0.5", Host: "10.0.0.5", PBPort: 31000, HTTPPort: 31001, HandoffPort: 31002,
 		DisterlPort: 31003, ErlpmdPort: 31004, DataDir: "/sb/riak-data", PlatformDataDir: "/sb/riak-data/data", LogDir: "/sb/log",
@@ -33,6 +34,7 @@ func TestNewVars(t *testing.T) {
 }
 
 func TestRenderConfigs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name           string
 		riakConf, adv  string
@@ -105,6 +107,7 @@ func TestRenderConfigs(t *testing.T) {
 }
 
 func TestRiakCommands(t *testing.T) {
+	t.Parallel()
 	env := []string{"ERL_EPMD_PORT=31004", "ERL_FLAGS=-start_epmd false", "HOME=/sb"}
 	tests := []struct {
 		name     string
@@ -179,6 +182,7 @@ func cmdEqual(a, b Command) bool {
 }
 
 func TestDevnodeCommands(t *testing.T) {
+	t.Parallel()
 	task := testTask()
 	task.Flavor, task.RiakTarball = nodetask.FlavorDevnode, ""
 	p, err := NewPlan(task, "/sb", "/bin/rmf", RiakOptions{})
@@ -208,6 +212,7 @@ func TestDevnodeCommands(t *testing.T) {
 }
 
 func TestPlanBadInput(t *testing.T) {
+	t.Parallel()
 	task := testTask()
 	tests := []struct {
 		name string
@@ -237,6 +242,7 @@ func TestPlanBadInput(t *testing.T) {
 }
 
 func TestTailBuffer(t *testing.T) {
+	t.Parallel()
 	tb := newTail(3)
 	for _, s := range []string{"a\nb\n", "c\r\nd", "e\nf"} {
 		_, _ = tb.Write([]byte(s))
@@ -247,6 +253,7 @@ func TestTailBuffer(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

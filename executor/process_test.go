@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func TestProcessStop(t *testing.T) {
@@ -29,9 +31,7 @@ func TestProcessStop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for !strings.Contains(p.tail.String(), "up") {
-				time.Sleep(10 * time.Millisecond)
-			}
+			testutil.WaitFor(t, 10*time.Second, "the script's first output", func() bool { return strings.Contains(p.tail.String(), "up") })
 			shorter := make(chan time.Duration, 1)
 			if tc.shorter > 0 {
 				shorter <- tc.shorter
@@ -47,12 +47,8 @@ func TestProcessStop(t *testing.T) {
 			if !p.exited() {
 				t.Fatal("process still running")
 			}
-			deadline := time.Now().Add(3 * time.Second)
-			for syscall.Kill(-p.pid(), 0) == nil {
-				if time.Now().After(deadline) {
-					t.Fatal("process group still has members")
-				}
-				time.Sleep(20 * time.Millisecond)
+			if !testutil.Eventually(3*time.Second, func() bool { return syscall.Kill(-p.pid(), 0) != nil }) {
+				t.Fatal("process group still has members")
 			}
 		})
 	}

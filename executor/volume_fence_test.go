@@ -58,7 +58,7 @@ func TestVolumeFencing(t *testing.T) {
 
 	// A long cut: the server expires A's session (2 s) and its lock znode.
 	proxyA.Block()
-	waitUntil(t, 20*time.Second, "A's session expired", func() bool { h, _ := lockHolder(); return h == "" })
+	testutil.WaitFor(t, 20*time.Second, "A's session expired", func() bool { h, _ := lockHolder(); return h == "" })
 	for i := range 20 {
 		if err := pbPut(pb(taskA), "during-"+strconv.Itoa(i), "v"); err != nil {
 			t.Fatalf("A's node refused a write while ZooKeeper was out of reach: %v", err)
@@ -68,7 +68,7 @@ func TestVolumeFencing(t *testing.T) {
 		t.Fatalf("A's node (pid %d) stopped while ZooKeeper was out of reach: %v", infoA.PID, err)
 	}
 	proxyA.Unblock()
-	waitUntil(t, 20*time.Second, "A takes its free lock again", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "A takes its free lock again", func() bool {
 		h, s := lockHolder()
 		return h == "task-a" && s != session
 	})

@@ -77,18 +77,6 @@ func waitFor[T any](t testing.TB, ch <-chan T, timeout time.Duration, what strin
 	}
 }
 
-// eventually polls cond until it holds, failing after timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %v", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func startZK(t testing.TB) *testutil.ZooKeeper {
 	t.Helper()
 	return testutil.StartZooKeeper(t)

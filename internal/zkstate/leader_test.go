@@ -60,12 +60,7 @@ func TestCampaign(t *testing.T) {
 		t.Error("Lost not closed after Close")
 	}
 	l2.Resign()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if id, _ := f2.Leader(ctx); id == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Resign left the leader znode")
-		}
+	if !testutil.Eventually(5*time.Second, func() bool { id, _ := f2.Leader(ctx); return id == "" }) {
+		t.Fatal("Resign left the leader znode")
 	}
 }

@@ -198,7 +198,7 @@ func TestNodeLock(t *testing.T) {
 		}
 		a.Close()
 		b.Close()
-		eventually(t, waitLong, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= before })
+		testutil.WaitFor(t, waitLong, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= before })
 	})
 
 	t.Run("cancelled waiter withdraws", func(t *testing.T) {
@@ -292,10 +292,10 @@ func TestNodeLockFencing(t *testing.T) {
 			do   func()
 		}{{"block", proxy.Block}, {"blackhole", proxy.Blackhole}} {
 			cut.do()
-			time.Sleep(300 * time.Millisecond) // well under 2s (1/2 of 4s)
+			time.Sleep(300 * time.Millisecond) // deliberate: the cut lasts 300 ms, well under 2s (1/2 of 4s)
 			proxy.Unblock()
-			eventually(t, waitLong, cut.name+": reconnected", a.Connected)
-			time.Sleep(500 * time.Millisecond) // a few heartbeats
+			testutil.WaitFor(t, waitLong, cut.name+": reconnected", a.Connected)
+			time.Sleep(500 * time.Millisecond) // deliberate: a few heartbeats pass, and the lock must stay
 			if isLost(la) {
 				t.Fatalf("%s: lock lost after a short cut: %v", cut.name, la.Err())
 			}
@@ -415,7 +415,7 @@ func TestNodeLockRetake(t *testing.T) {
 		case <-time.After(2 * time.Second):
 		}
 		proxy.Unblock()
-		eventually(t, waitLong, "reconnected", a.Connected)
+		testutil.WaitFor(t, waitLong, "reconnected", a.Connected)
 		if isLost(la) || a.SessionID() != sid || la.Path() != p || la.Retakes() != 0 {
 			t.Fatalf("lost %v (%v), session %#x (was %#x), path %s (was %s), retakes %d", isLost(la), la.Err(), a.SessionID(), sid, la.Path(), p, la.Retakes())
 		}
@@ -436,7 +436,7 @@ func TestNodeLockRetake(t *testing.T) {
 		defer la.Close()
 		sid, p := a.SessionID(), la.Path()
 		proxy.Block()
-		eventually(t, waitLong, "the server expires the session and deletes the lock znode", func() bool { return holder(t) == nil })
+		testutil.WaitFor(t, waitLong, "the server expires the session and deletes the lock znode", func() bool { return holder(t) == nil })
 		if isLost(la) {
 			t.Fatalf("lock lost while ZooKeeper was unreachable: %v", la.Err())
 		}
@@ -491,7 +491,7 @@ func TestNodeLockRetake(t *testing.T) {
 		if err := la.Err(); !errors.Is(err, zkstate.ErrLockLost) || !strings.Contains(err.Error(), "held by task task-b") {
 			t.Fatalf("Err = %v, want it to name task-b", err)
 		}
-		eventually(t, waitLong, "A's queued znode withdrawn", func() bool { return len(lockLine(t, obs)) == 1 })
+		testutil.WaitFor(t, waitLong, "A's queued znode withdrawn", func() bool { return len(lockLine(t, obs)) == 1 })
 		if h := holder(t); h == nil || h.TaskID != "task-b" {
 			t.Fatalf("holder %v, want task-b", h)
 		}

@@ -99,7 +99,7 @@ func TestRegistrationLifecycle(t *testing.T) {
 		t.Fatalf("znode survived Store.Close (owner %#x)", o)
 	}
 	// No goroutine of the registration or the closed Store is left.
-	eventually(t, waitLong, "goroutines back to baseline", func() bool {
+	testutil.WaitFor(t, waitLong, "goroutines back to baseline", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }
@@ -191,7 +191,7 @@ func TestRegistrationSurvivesSessionExpiry(t *testing.T) {
 		t.Fatalf("session %#x, want a new one (old %#x)", newSession, oldSession)
 	}
 	p, _ := zkstate.LiveNodePath("riak", "c1", "n1")
-	eventually(t, waitLong, "n1 owned by the new session", func() bool { return owner(t, obs, p) == a.SessionID() })
+	testutil.WaitFor(t, waitLong, "n1 owned by the new session", func() bool { return owner(t, obs, p) == a.SessionID() })
 	waitFor(t, mine, waitLong, "partitioned watch sees n1 and n2", func(s zkstate.ChildrenSnapshot) bool {
 		return s.Err == nil && len(s.Children) == 2
 	})
@@ -218,7 +218,7 @@ func TestRegisterDuringOutage(t *testing.T) {
 	}
 
 	proxy.Block()
-	eventually(t, waitLong, "store notices the outage", func() bool { return !a.Connected() })
+	testutil.WaitFor(t, waitLong, "store notices the outage", func() bool { return !a.Connected() })
 	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := fa.RegisterLive(short, "c1", live("n1", 8087)); !errors.Is(err, context.DeadlineExceeded) {
@@ -226,6 +226,7 @@ func TestRegisterDuringOutage(t *testing.T) {
 	}
 
 	go func() {
+		// Deliberate: the outage goes on while RegisterLive retries.
 		time.Sleep(300 * time.Millisecond)
 		proxy.Unblock()
 	}()

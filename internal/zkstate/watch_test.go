@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
@@ -163,7 +165,7 @@ func TestWatchLive(t *testing.T) {
 	// timeout), so do the ephemerals and the watches.
 	z.Restart(t)
 	b, _ = zkstate.Encode(live("n3", 30500))
-	eventually(t, waitLong, "update after restart", func() bool { return r3.Update(ctx, b) == nil })
+	testutil.WaitFor(t, waitLong, "update after restart", func() bool { return r3.Update(ctx, b) == nil })
 	waitFor(t, ch, waitLong, "n3 moved after restart", func(s zkstate.LiveSnapshot) bool {
 		return s.Nodes["n3"].PBPort == 30500 && s.Nodes["n1"].PBPort == 10500
 	})
@@ -201,7 +203,10 @@ func TestWatchCoalesces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // let the watcher catch up (not required)
+	// Deliberate: the watcher gets time to run through every change while
+	// nobody reads, so that the snapshots coalesce; reading at once would
+	// take them one by one as they come.
+	time.Sleep(500 * time.Millisecond)
 	reads := 0
 	waitFor(t, ch, waitLong, "all children", func(s zkstate.ChildrenSnapshot) bool {
 		reads++
@@ -258,7 +263,7 @@ func TestWatchStops(t *testing.T) {
 		t.Fatal("WatchLive channel open after Store.Close")
 	}
 	buf := make([]byte, 1<<20)
-	eventually(t, waitLong, "no watch goroutines", func() bool {
+	testutil.WaitFor(t, waitLong, "no watch goroutines", func() bool {
 		n := runtimeStack(buf)
 		return !strings.Contains(n, "zkstate.(*Store).watchDir")
 	})

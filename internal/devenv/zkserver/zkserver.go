@@ -1,5 +1,5 @@
 // Package zkserver runs a standalone ZooKeeper server from Debian's
-// zookeeper package: for tests (through internal/testutil) and for
+// zookeeper package: for tests (through internal/devenv/testutil) and for
 // `rmf dev`. It only starts and stops the server; internal/zkstate talks
 // to it.
 package zkserver

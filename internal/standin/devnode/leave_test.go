@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // TestLeaveHandsOffUnderLoad: the fourth member of a cluster leaves while
@@ -22,14 +24,14 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 	leaverDir := t.TempDir()
 	n4 := startNode(t, "dev4@127.0.0.1", leaverDir, n1.PBAddr(), nil)
 	nodes := []*Node{n1, n2, n3, n4}
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "membership of 4 on every node", func() bool {
 		for _, n := range nodes {
 			if len(n.Cluster().Membership().Members) != 4 {
 				return false
 			}
 		}
 		return true
-	}, "membership of 4 on every node")
+	})
 
 	c1 := newClient(t, n1.PBAddr())
 	for i := range 300 {
@@ -38,7 +40,7 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 		}
 	}
 	load := startWriteLoad(t, newClient(t, n2.PBAddr()), 4, "during")
-	time.Sleep(300 * time.Millisecond)
+	load.waitWrites(t, 20, "before the leave")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -46,7 +48,7 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("leave: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	load.waitWrites(t, 20, "after the leave")
 	load.stop()
 	t.Logf("leave handed off %d objects; load: %d writes, %d write errors, %d read errors", res.HandedOff, load.writes.Load(), load.writeErrs.Load(), load.readErr.Load())
 	if res.HandedOff == 0 || len(res.Unreachable) != 0 {

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,14 +148,14 @@ func TestThreeNodeCluster(t *testing.T) {
 	n3 := startNode(t, "dev3@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
 
 	// Membership converges on every node.
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "membership of 3 on every node", func() bool {
 		for _, n := range []*Node{n1, n2, n3} {
 			if len(n.Cluster().Membership().Members) != 3 {
 				return false
 			}
 		}
 		return true
-	}, "membership of 3 on every node")
+	})
 
 	c1, c3 := newClient(t, n1.PBAddr()), newClient(t, n3.PBAddr())
 	for i := 0; i < 50; i++ {
@@ -211,7 +212,7 @@ func TestThreeNodeCluster(t *testing.T) {
 func TestReadRepair(t *testing.T) {
 	n1 := startNode(t, "dev1@127.0.0.1", t.TempDir(), "", nil)
 	n2 := startNode(t, "dev2@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
-	waitFor(t, 10*time.Second, func() bool { return len(n1.Cluster().Membership().Members) == 2 }, "2 members")
+	testutil.WaitFor(t, 10*time.Second, "2 members", func() bool { return len(n1.Cluster().Membership().Members) == 2 })
 	c := newClient(t, n1.PBAddr())
 	if err := store(c, "default", "b", "rr", "v"); err != nil {
 		t.Fatal(err)
@@ -223,55 +224,79 @@ func TestReadRepair(t *testing.T) {
 	if vals, err := fetch(c, "default", "b", "rr"); err != nil || len(vals) != 1 {
 		t.Fatalf("fetch: %v %v", vals, err)
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "read repair to restore node 2's replica", func() bool {
 		_, found, _ := n2.engine.FetchReplica(context.Background(), "default", "b", "rr")
 		return found
-	}, "read repair to restore node 2's replica")
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	waitForf(t, d, cond, func() string { return what })
-}
-
-// waitForf is waitFor with a description computed at failure time.
-func waitForf(t *testing.T, d time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // --- kill -9 under load, with real processes ---
 
-var (
-	buildOnce sync.Once
-	rmfBin    string
-	buildErr  error
-)
+// devnodeChildEnv set to 1 makes the test binary run one devnode (see
+// runDevnodeChild) instead of the tests: TestKillNineUnderLoad needs node
+// processes it can kill -9, and re-running this package's own test
+// binary gives it them without building the rmf binary (which would make
+// this leaf package's tests depend on every other package).
+const devnodeChildEnv = "RMF_DEVNODE_TEST_CHILD"
 
-func buildRMF(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rmf-devnode-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		rmfBin = filepath.Join(dir, "rmf")
-		out, err := exec.Command("go", "build", "-o", rmfBin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+func TestMain(m *testing.M) {
+	if os.Getenv(devnodeChildEnv) == "1" {
+		os.Exit(runDevnodeChild(os.Args[1:]))
 	}
-	return rmfBin
+	os.Exit(m.Run())
+}
+
+// runDevnodeChild is what `rmf devnode` does, with the flags startProc
+// passes: start the node, serve until SIGTERM or SIGINT (or until it has
+// left its cluster), shut down.
+func runDevnodeChild(args []string) int {
+	var cfg Config
+	fs := flag.NewFlagSet("devnode", flag.ContinueOnError)
+	fs.StringVar(&cfg.Name, "name", "", "node name")
+	fs.StringVar(&cfg.PBAddr, "pb", "", "PB listen address")
+	fs.StringVar(&cfg.HTTPAddr, "http", "", "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data", "", "data directory")
+	fs.StringVar(&cfg.Backend, "backend", "memory", "storage backend")
+	fs.StringVar(&cfg.Join, "join", "", "PB address of a node to join")
+	fs.IntVar(&cfg.RingSize, "ring-size", 64, "ring partitions")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg.BucketTypes = map[string]string{}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "devnode child:", err)
+		return 2
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	node, err := Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devnode child:", err)
+		return 1
+	}
+	fmt.Printf("devnode %s ready: pb %s http %s\n", cfg.Name, node.PBAddr(), node.HTTPAddr())
+	select {
+	case <-ctx.Done():
+	case <-node.Cluster().Left():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.Shutdown(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "devnode child:", err)
+		return 1
+	}
+	return 0
+}
+
+// devnodeBin is the program startProc runs: this test binary.
+func devnodeBin(t *testing.T) string {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 type proc struct {
@@ -300,11 +325,12 @@ func (l *lockedBuffer) String() string {
 
 func startProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *proc {
 	t.Helper()
-	args := []string{"devnode", "--name", name, "--pb", pb, "--http", httpAddr, "--data", dir, "--backend", "disk", "--ring-size", "16"}
+	args := []string{"--name", name, "--pb", pb, "--http", httpAddr, "--data", dir, "--backend", "disk", "--ring-size", "16"}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
 	p := &proc{cmd: exec.Command(bin, args...), pb: pb, http: httpAddr, log: &lockedBuffer{}}
+	p.cmd.Env = append(os.Environ(), devnodeChildEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
@@ -324,14 +350,16 @@ func startProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *proc {
 		}
 	})
 	// Ready when /ping answers and the PB port answers a ping (through the client).
-	waitForf(t, 40*time.Second, func() bool {
+	if !testutil.Eventually(40*time.Second, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/ping")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, func() string { return name + " ready; its log:\n" + p.log.String() })
+	}) {
+		t.Fatalf("timed out after 40s waiting for %s ready; its log:\n%s", name, p.log.String())
+	}
 	return p
 }
 
@@ -339,7 +367,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three devnode processes; skipped under -short")
 	}
-	bin := buildRMF(t)
+	bin := devnodeBin(t)
 	addrs := make([][2]string, 3)
 	dirs := make([]string, 3)
 	for i := range addrs {
@@ -380,13 +408,14 @@ func TestKillNineUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	testutil.WaitFor(t, 30*time.Second, "200 writes acknowledged before the kill", func() bool { return writes.Load() >= 200 })
 	if err := p3.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = p3.cmd.Wait()
 	killedAt := writes.Load()
-	time.Sleep(2 * time.Second)
+	// The surviving nodes serve on: the check below says so if they do not.
+	testutil.Eventually(30*time.Second, func() bool { return writes.Load()-killedAt >= 50 })
 	cancel()
 	wg.Wait()
 	t.Logf("writes %d (%d after kill), write errors %d, reads %d, read errors %d", writes.Load(), writes.Load()-killedAt, writeErrs.Load(), reads.Load(), readErrs.Load())

@@ -68,14 +68,14 @@ func fixedNodes(t *testing.T, n int) []*fixedNode {
 		f.start(t, join)
 		out = append(out, f)
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "full membership on every node", func() bool {
 		for _, f := range out {
 			if len(f.node.Cluster().Membership().Members) != n {
 				return false
 			}
 		}
 		return true
-	}, "full membership on every node")
+	})
 	return out
 }
 
@@ -115,7 +115,7 @@ func startWriteLoad(t *testing.T, c *riak.Client, workers int, prefix string) *w
 						t.Logf("read back %s: %v %v", key, vals, err)
 					}
 				}
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(2 * time.Millisecond) // pacing the writer, not waiting for a state
 			}
 		}()
 	}
@@ -123,6 +123,14 @@ func startWriteLoad(t *testing.T, c *riak.Client, workers int, prefix string) *w
 }
 
 func (l *writeLoad) stop() { close(l.stopc); l.wg.Wait() }
+
+// waitWrites waits until the load has had n more writes acknowledged
+// than when it is called: the cluster serves in its present state.
+func (l *writeLoad) waitWrites(t *testing.T, n int64, what string) {
+	t.Helper()
+	from := l.writes.Load()
+	testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("%d writes acknowledged %s", n, what), func() bool { return l.writes.Load() >= from+n })
+}
 
 // missing reads every acknowledged key through c and returns those not found.
 func (l *writeLoad) missing(c *riak.Client) []string {
@@ -155,12 +163,12 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 
 	c := newClient(t, nodes[0].pb, nodes[1].pb, nodes[2].pb)
 	l := startWriteLoad(t, c, 8, "roll")
-	time.Sleep(300 * time.Millisecond)
+	l.waitWrites(t, 20, "before the first restart")
 	for i, f := range nodes {
 		f.stop(t)
-		time.Sleep(300 * time.Millisecond)
+		l.waitWrites(t, 20, fmt.Sprintf("with node %d down", i+1))
 		f.start(t, nodes[(i+1)%3].pb)
-		time.Sleep(300 * time.Millisecond)
+		l.waitWrites(t, 20, fmt.Sprintf("with node %d back", i+1))
 	}
 	l.stop()
 	t.Logf("writes %d, write errors %d, read-back errors %d", l.writes.Load(), l.writeErrs.Load(), l.readErr.Load())

@@ -16,6 +16,7 @@ import (
 )
 
 func TestParseResources(t *testing.T) {
+	t.Parallel()
 	rs, err := ParseResources("cpus:4;mem:8192;disk:20000;ports:[31000-31999,33000-33001];gpus(riak):1")
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestParseResources(t *testing.T) {
 }
 
 func TestAgentPortsAreDistinct(t *testing.T) {
+	t.Parallel()
 	seen := map[uint64]int{}
 	for i := 1; i <= 3; i++ {
 		rs, err := agentResources(DefaultAgentResources, i)
@@ -61,6 +63,7 @@ func TestAgentPortsAreDistinct(t *testing.T) {
 }
 
 func TestParseAttributes(t *testing.T) {
+	t.Parallel()
 	as, err := ParseAttributes("rack:r1;zone:2;slots:[1-3]")
 	if err != nil || len(as) != 3 || attrValue(as[0]) != "r1" || as[1].Type != mesos.SCALAR || attrValue(as[2]) != "[1-3]" {
 		t.Fatalf("%v %v", as, err)
@@ -71,6 +74,7 @@ func TestParseAttributes(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]Config{
 		"no work dir":      {},
 		"too many agents":  {WorkDir: "x", Agents: 100},
@@ -103,6 +107,7 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 }
 
 func TestFetchURI(t *testing.T) {
+	t.Parallel()
 	good := tarGz(t, map[string]string{"riak/bin/riak": "#!/bin/sh\n"})
 	evil := tarGz(t, map[string]string{"../escape": "x"})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal/mesoslocaltest"
 )
@@ -258,14 +259,9 @@ func hasVolume(o mesos.Offer, id string) bool {
 
 func waitState(t *testing.T, m *mesoslocal.Master, ok func(mesoslocal.State) bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok(m.State()) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Eventually(20*time.Second, func() bool { return ok(m.State()) }) {
+		t.Fatalf("timed out waiting for %s; state: %+v", what, m.State())
 	}
-	t.Fatalf("timed out waiting for %s; state: %+v", what, m.State())
 }
 
 var _ = strings.Contains

@@ -54,6 +54,7 @@ func (s *hookService) IndexQuery(ctx context.Context, q kv.IndexQuery, fn func([
 }
 
 func TestServiceFailures(t *testing.T) {
+	t.Parallel()
 	base := newEngineEnv(t)
 	errBoom := errors.New("boom")
 	cases := []struct {

@@ -24,6 +24,7 @@ func setupIndex(e *env, base string) {
 }
 
 func TestIndexQueries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	setupIndex(e, "/types/sibs/buckets/ix")
 	setupIndex(e, "/buckets/ix")
@@ -81,6 +82,7 @@ func equalMap(a, b map[string]string) bool {
 }
 
 func TestIndexPagination(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	setupIndex(e, "/buckets/pg")
 	var all []string
@@ -114,6 +116,7 @@ func TestIndexPagination(t *testing.T) {
 }
 
 func TestIndexStream(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	setupIndex(e, "/buckets/st")
 	cases := []struct {
@@ -156,6 +159,7 @@ func TestIndexStream(t *testing.T) {
 }
 
 func TestIndexErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	setupIndex(e, "/buckets/ie")
 	cases := []struct {

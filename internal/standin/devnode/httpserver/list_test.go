@@ -37,6 +37,7 @@ func jsonStrings(t testing.TB, raw json.RawMessage) []string {
 }
 
 func TestListKeys(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	for _, k := range []string{"k1", "k2", "k/3"} {
 		e.put("/buckets/lk/keys/"+strings.ReplaceAll(k, "/", "%2F"), "v")
@@ -110,6 +111,7 @@ func TestListKeys(t *testing.T) {
 }
 
 func TestListBuckets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	e.put("/buckets/b1/keys/k", "v")
 	e.put("/buckets/b2/keys/k", "v")

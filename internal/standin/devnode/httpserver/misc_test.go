@@ -11,6 +11,7 @@ import (
 )
 
 func TestPingStats(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	r := e.do(http.MethodGet, "/ping", "").expect(t, http.StatusOK)
 	if r.body != "OK" {
@@ -31,6 +32,7 @@ func TestPingStats(t *testing.T) {
 }
 
 func TestPreflist(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	for _, path := range []string{"/types/sibs/buckets/b/keys/k/preflist", "/buckets/b/keys/k/preflist"} {
 		t.Run(path, func(t *testing.T) {
@@ -54,6 +56,7 @@ func TestPreflist(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	cases := []struct{ name, method, path string }{
 		{"mapred", "POST", "/mapred"},
@@ -78,6 +81,7 @@ func TestUnsupported(t *testing.T) {
 }
 
 func TestMalformedRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{MaxBodyBytes: 1024})
 	e.put("/buckets/m/keys/k", "v")
 	garbageClock := base64.StdEncoding.EncodeToString([]byte{9, 9, 9})
@@ -131,6 +135,7 @@ func TestMalformedRequests(t *testing.T) {
 }
 
 func TestHeaderSafety(t *testing.T) {
+	t.Parallel()
 	// Metadata written over PB can hold what no HTTP header may; such
 	// entries are left out rather than breaking the response.
 	e := newEnv(t, Options{})

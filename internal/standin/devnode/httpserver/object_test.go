@@ -15,6 +15,7 @@ import (
 )
 
 func TestObjectMetadataRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	e.do(http.MethodPut, "/types/sibs/buckets/b/keys/k", "hello",
 		"Content-Type: text/plain; charset=utf-8",
@@ -89,6 +90,7 @@ func TestObjectMetadataRoundTrip(t *testing.T) {
 }
 
 func TestObjectPathFamilies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	e.put("/buckets/fam/keys/k", "v", `Link: </buckets/o/keys/x>; riaktag="t"`)
 	cases := []struct {
@@ -165,6 +167,7 @@ func makeSiblings(e *env, path string, values ...string) {
 }
 
 func TestSiblings(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	const path = "/types/sibs/buckets/b/keys/s"
 	makeSiblings(e, path, "one", "two")
@@ -238,6 +241,7 @@ func TestSiblings(t *testing.T) {
 }
 
 func TestTombstoneSibling(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	const path = "/types/sibs/buckets/b/keys/ts"
 	first := e.put(path, "a1")
@@ -258,6 +262,7 @@ func TestTombstoneSibling(t *testing.T) {
 }
 
 func TestReturnBody(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	r := e.do(http.MethodPut, "/buckets/rb/keys/k?returnbody=true", "body", "Content-Type: application/json", "X-Riak-Meta-A: 1").
 		expect(t, http.StatusOK)
@@ -276,6 +281,7 @@ func TestReturnBody(t *testing.T) {
 }
 
 func TestGeneratedKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	cases := []struct {
 		name, path, prefix string
@@ -304,6 +310,7 @@ func TestGeneratedKey(t *testing.T) {
 }
 
 func TestDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	const path = "/buckets/d/keys/k"
 	e.put(path, "v")
@@ -336,6 +343,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestConditionalRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	before := t0.Add(-time.Hour).Format(http.TimeFormat)
 	after := t0.Add(time.Hour).Format(http.TimeFormat)
@@ -412,6 +420,7 @@ func TestConditionalRequests(t *testing.T) {
 }
 
 func TestQuorumParams(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	e.put("/buckets/q/keys/k", "v")
 	cases := []struct {

@@ -23,6 +23,7 @@ func (e *env) props(path string) map[string]any {
 }
 
 func TestBucketProps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	ctJSON := "Content-Type: application/json"
 	cases := []struct {
@@ -85,6 +86,7 @@ func TestBucketProps(t *testing.T) {
 }
 
 func TestTypeProps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	p := e.props("/types/sibs/props")
 	if p["allow_mult"] != true || p["n_val"] != float64(3) {

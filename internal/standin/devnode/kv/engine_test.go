@@ -9,9 +9,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func TestPutGet(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{Actor: "node1"})
 		in := Content{
@@ -78,6 +81,7 @@ func TestPutGet(t *testing.T) {
 }
 
 func TestSiblings(t *testing.T) {
+	t.Parallel()
 	type step struct {
 		value string
 		// clock: "" blind, "last" the clock of the previous put, "first"
@@ -136,6 +140,7 @@ func TestSiblings(t *testing.T) {
 }
 
 func TestLastWriteWins(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		ev.mustType("lww", PropsUpdate{LastWriteWins: Ptr(true)})
@@ -153,6 +158,7 @@ func TestLastWriteWins(t *testing.T) {
 }
 
 func TestConditionalPut(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		noneMatch := func(r *PutRequest) { r.IfNoneMatch = true }
@@ -196,6 +202,7 @@ func TestConditionalPut(t *testing.T) {
 }
 
 func TestDeleteAndReap(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		ev.mustType("m", PropsUpdate{})
@@ -272,6 +279,7 @@ func TestDeleteAndReap(t *testing.T) {
 }
 
 func TestKeepTombstonesAndReapAfterReopen(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{KeepTombstones: true})
 		ev.put("", "b", "k", nil, "v")
@@ -298,18 +306,14 @@ func TestBackgroundReaper(t *testing.T) {
 		ev.put("", "b", "k", nil, "v")
 		ev.e.Delete(ctx, DeleteRequest{Bucket: "b", Key: "k"})
 		ev.clock.Advance(time.Second)
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, found, _ := ev.e.FetchReplica(ctx, "", "b", "k"); !found {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testutil.Eventually(5*time.Second, func() bool { _, found, _ := ev.e.FetchReplica(ctx, "", "b", "k"); return !found }) {
+			t.Fatal("background reaper did not reap")
 		}
-		t.Fatal("background reaper did not reap")
 	})
 }
 
 func TestBucketProps(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		p, err := ev.e.BucketProps("", "b")
@@ -377,6 +381,7 @@ func TestBucketProps(t *testing.T) {
 }
 
 func TestBucketTypes(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		u, err := ParseProps([]byte(`{"props":{"n_val":2,"allow_mult":false,"r":"one","w":"2","young_vclock":30,"search_index":"idx"}}`))
@@ -460,6 +465,7 @@ func TestBucketTypes(t *testing.T) {
 }
 
 func TestParseProps(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		in      string
@@ -500,6 +506,7 @@ func TestParseProps(t *testing.T) {
 }
 
 func TestQuorum(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		q    Quorum
 		n    uint32
@@ -533,6 +540,7 @@ func TestQuorum(t *testing.T) {
 }
 
 func TestListBucketsAndKeys(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		ev.mustType("t", PropsUpdate{})
@@ -590,6 +598,7 @@ func TestListBucketsAndKeys(t *testing.T) {
 }
 
 func TestMeta(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		if _, ok, err := ev.e.GetMeta("ring"); ok || err != nil {
@@ -615,6 +624,7 @@ func TestMeta(t *testing.T) {
 }
 
 func TestValidation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{MaxObjectSize: 1000, MaxSiblings: 3})
 		ev.mustType("m", PropsUpdate{})
@@ -673,6 +683,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestStoreReplica(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		a := newEnv(Options{Actor: "A"})
 		b := newEnv(Options{Actor: "B", Clock: a.clock})
@@ -800,6 +811,7 @@ func TestConcurrentPutsSameKey(t *testing.T) {
 }
 
 func TestDiskPersistence(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := dir + "/kv.bolt"
 	clock := newFakeClock()
@@ -862,6 +874,7 @@ func TestDiskPersistence(t *testing.T) {
 }
 
 func TestBoltFileLockedTwice(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/kv.bolt"
 	b, err := OpenBoltBackend(path, BoltOptions{})
 	if err != nil {
@@ -874,6 +887,7 @@ func TestBoltFileLockedTwice(t *testing.T) {
 }
 
 func TestOpenBackend(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		kind string
 		ok   bool
@@ -892,6 +906,7 @@ func TestOpenBackend(t *testing.T) {
 // StoreReplica does, counts only those that changed the store, and keeps
 // them across a reopen (the bolt backend's shared commits are durable).
 func TestStoreReplicas(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		src, dst := newEnv(Options{Actor: "S"}), newEnv(Options{Actor: "D"})
 		var rs []Replica

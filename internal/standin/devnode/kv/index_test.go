@@ -58,6 +58,7 @@ func fmtResults(rs []IndexResult) string {
 }
 
 func TestIndexQueries(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		q    IndexQuery
@@ -133,6 +134,7 @@ func TestIndexQueries(t *testing.T) {
 // TestIndexPagination pages through queries with several page sizes and
 // checks that the pages concatenate to exactly the unpaged results.
 func TestIndexPagination(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, newEnv func(Options) *env) {
 		ev := newEnv(Options{})
 		for i := range 230 {

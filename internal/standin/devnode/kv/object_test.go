@@ -19,6 +19,7 @@ func content(v string, at int64) Content {
 func obj(clock VClock, cs ...Content) Object { return Object{Siblings: cs, VClock: clock} }
 
 func TestMerge(t *testing.T) {
+	t.Parallel()
 	a1 := content("a1", 1)
 	b1 := content("b1", 2)
 	cases := []struct {
@@ -76,6 +77,7 @@ func randomReplicas(r *rand.Rand, n, steps int) []Object {
 }
 
 func TestMergeCommutativeIdempotent(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := range 300 {
 		reps := randomReplicas(r, 3, 12)
@@ -102,6 +104,7 @@ func TestMergeCommutativeIdempotent(t *testing.T) {
 }
 
 func TestCoordinatePut(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(100, 0)
 	cur := obj(vc("n1", 1, "n2", 1), content("s1", 1), content("s2", 2))
 	newc := content("new", 3)
@@ -138,6 +141,7 @@ func TestCoordinatePut(t *testing.T) {
 }
 
 func TestReconcile(t *testing.T) {
+	t.Parallel()
 	a := obj(vc("x", 1), content("old", 1))
 	b := obj(vc("y", 1), content("new", 5))
 	if got := Reconcile([]Object{a, b}, true); !slices.Equal(values(got), []string{"new", "old"}) {
@@ -153,6 +157,7 @@ func TestReconcile(t *testing.T) {
 }
 
 func TestPrepareContent(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		c       Content
@@ -201,6 +206,7 @@ func TestPrepareContent(t *testing.T) {
 }
 
 func TestObjectCodecRoundTrip(t *testing.T) {
+	t.Parallel()
 	o := Object{VClock: vc("a", 2, "b", 1), Siblings: []Content{
 		{Value: []byte("hello\x00"), ContentType: "text/plain", Charset: "utf-8", ContentEncoding: "gzip", VTag: "vt1",
 			LastMod: time.Unix(1700000000, 123456000).UTC(), UserMeta: []Pair{{"m", []byte("v")}},
@@ -247,6 +253,7 @@ func FuzzDecodeObject(f *testing.F) {
 }
 
 func TestIndexKeyOrdering(t *testing.T) {
+	t.Parallel()
 	k := ObjectKey{Type: "default", Bucket: "b"}
 	ints := []string{"-9223372036854775808", "-10", "-2", "0", "3", "10", "9223372036854775807"}
 	bins := []string{"", "\x00", "\x00\x00", "\x00a", "a", "a\x00", "a\x00b", "aa", "b", "\xff"}
@@ -301,6 +308,7 @@ func FuzzContinuationDecode(f *testing.F) {
 }
 
 func TestObjectAndVClockJSONKeepBytes(t *testing.T) {
+	t.Parallel()
 	binActor := string([]byte{0xff, 0x00, 0xfe, 'a'})
 	now := time.Unix(1700000000, 123000).UTC()
 	tests := []struct {

@@ -19,6 +19,7 @@ func vc(pairs ...any) VClock {
 }
 
 func TestVClockAlgebra(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name                   string
 		a, b                   VClock
@@ -67,6 +68,7 @@ func TestVClockAlgebra(t *testing.T) {
 }
 
 func TestVClockIncrementIsPure(t *testing.T) {
+	t.Parallel()
 	base := vc("b", 1, "d", 1)
 	got := base.Increment("c", time.Unix(2000, 0))
 	if want := vc("b", 1, "c", 1, "d", 1); !got.Equal(want) || !got.valid() {
@@ -85,6 +87,7 @@ func TestVClockIncrementIsPure(t *testing.T) {
 }
 
 func TestMergeVClocksKeepsNewestTimestamp(t *testing.T) {
+	t.Parallel()
 	a := VClock{{Actor: "x", Counter: 2, Timestamp: 10}, {Actor: "y", Counter: 1, Timestamp: 50}}
 	b := VClock{{Actor: "x", Counter: 2, Timestamp: 20}, {Actor: "y", Counter: 3, Timestamp: 5}, {Actor: "z", Counter: 1, Timestamp: 7}}
 	got := MergeVClocks(a, b, nil)
@@ -100,6 +103,7 @@ func TestMergeVClocksKeepsNewestTimestamp(t *testing.T) {
 }
 
 func TestVClockEncodeRoundTrip(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		vc   VClock
@@ -138,6 +142,7 @@ func TestVClockEncodeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeVClockRejects(t *testing.T) {
+	t.Parallel()
 	good := vc("a", 1, "b", 2).Encode()
 	cases := []struct {
 		name string

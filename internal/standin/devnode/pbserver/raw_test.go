@@ -15,6 +15,7 @@ import (
 	rpbRiakKV "github.com/basho/riak-go-client/rpb/riak_kv"
 	"github.com/golang/protobuf/proto"
 
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/standin/devnode/kv"
 	"github.com/rmf-go/rmf/internal/standin/devnode/service"
 	"github.com/rmf-go/rmf/protocol"
@@ -310,17 +311,13 @@ func TestMaxConnsAndIdleTimeout(t *testing.T) {
 		r1.ping()
 		r1.nc.Close()
 		// The slot frees once the first connection is gone.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		if !testutil.Eventually(5*time.Second, func() bool {
 			r3 := dialRaw(t, srv.Addr)
 			r3.write(protocol.AppendFrame(nil, protocol.CodePingReq, nil))
-			if f, err := r3.readErr(); err == nil && f.Code == protocol.CodePingResp {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("slot never freed")
-			}
-			time.Sleep(10 * time.Millisecond)
+			f, err := r3.readErr()
+			return err == nil && f.Code == protocol.CodePingResp
+		}) {
+			t.Fatal("slot never freed")
 		}
 	})
 	t.Run("idle timeout", func(t *testing.T) {
@@ -328,7 +325,7 @@ func TestMaxConnsAndIdleTimeout(t *testing.T) {
 		r := dialRaw(t, srv.Addr)
 		for range 3 {
 			r.ping()
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // deliberate: idle, but for less than the idle timeout
 		}
 		start := time.Now()
 		r.expectClosed()

@@ -7,6 +7,7 @@ import (
 )
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		size    int
@@ -33,6 +34,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestClaimIsDeterministicAndBalanced(t *testing.T) {
+	t.Parallel()
 	a, _ := New(64, []string{"c", "a", "b", "a"})
 	b, _ := New(64, []string{"b", "c", "a"})
 	counts := map[string]int{}
@@ -56,6 +58,7 @@ func TestClaimIsDeterministicAndBalanced(t *testing.T) {
 }
 
 func TestPreflistDistinctPrimaries(t *testing.T) {
+	t.Parallel()
 	r, _ := New(64, []string{"a", "b", "c", "d", "e"})
 	for i := 0; i < 500; i++ {
 		key := []byte(fmt.Sprintf("key-%d", i))
@@ -77,6 +80,7 @@ func TestPreflistDistinctPrimaries(t *testing.T) {
 }
 
 func TestPreflistWrapsAroundTheRing(t *testing.T) {
+	t.Parallel()
 	// 64 partitions over 3 members: partitions 63 and 0 are both claimed by "a".
 	r, _ := New(64, []string{"a", "b", "c"})
 	pl := r.PreflistFrom(63, 3, nil)
@@ -87,6 +91,7 @@ func TestPreflistWrapsAroundTheRing(t *testing.T) {
 }
 
 func TestPreflistFallbacks(t *testing.T) {
+	t.Parallel()
 	r, _ := New(8, []string{"a", "b", "c", "d"})
 	tests := []struct {
 		name string
@@ -112,6 +117,7 @@ func TestPreflistFallbacks(t *testing.T) {
 }
 
 func TestPreflistSingleMember(t *testing.T) {
+	t.Parallel()
 	r, _ := New(64, []string{"solo"})
 	pl := r.PreflistFrom(63, 3, nil)
 	want := []Entry{{63, "solo", true}, {0, "solo", true}, {1, "solo", true}}
@@ -121,12 +127,14 @@ func TestPreflistSingleMember(t *testing.T) {
 }
 
 func TestKeyHashSeparatesParts(t *testing.T) {
+	t.Parallel()
 	if KeyHash([]byte("t"), []byte("a"), []byte("bc")) == KeyHash([]byte("t"), []byte("ab"), []byte("c")) {
 		t.Fatal("bucket/key boundary does not change the hash")
 	}
 }
 
 func TestPartitionOfSpreadsKeys(t *testing.T) {
+	t.Parallel()
 	r, _ := New(16, []string{"a"})
 	hits := make([]int, r.Size())
 	for i := 0; i < 16000; i++ {
