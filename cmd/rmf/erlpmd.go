@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,5 +72,43 @@ found through any other. See docs/erlpmd.md.`,
 	f.StringVar(&framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&host, "host", "", "host published for nodes registered here (default: the listen IP)")
 	f.BoolVar(&allowStop, "allow-stop", false, "accept KILL_REQ and STOP_REQ (refused by default, as epmd does)")
+	cmd.AddCommand(newErlFlagsCmd())
+	return annotateEnv(cmd)
+}
+
+// newErlFlagsCmd is `rmf erlpmd erl-flags`: the erl flags that route an
+// Erlang node's registration and every lookup through a local erlpmd.
+func newErlFlagsCmd() *cobra.Command {
+	var port int
+	var dir, erlc string
+	cmd := &cobra.Command{
+		Use:   "erl-flags --port P --dir D",
+		Short: "Print the erl flags that make a node register with and look every node up through the erlpmd at 127.0.0.1:P",
+		Long: `Write the rmf_epmd Erlang module into D, compile it there with erlc, and
+print on one line the erl flags that make an Erlang node register with the
+erlpmd at 127.0.0.1:P and look every other node up through it (erl's
+-epmd_module): Erlang then finds nodes on other hosts, each with an erlpmd
+of its own on its own port, through the registry they share. See
+docs/erlpmd.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if port < 1 || port > 65535 {
+				return usageErrorf("--port %d: want the local erlpmd's port (1-65535)", port)
+			}
+			if dir == "" {
+				return usageErrorf("--dir is required")
+			}
+			flags, err := erlpmd.ErlFlags(cmd.Context(), erlc, dir, port)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.Join(flags, " "))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&port, "port", 0, "the local erlpmd's port (required)")
+	f.StringVar(&dir, "dir", "", "directory for the compiled module (required)")
+	f.StringVar(&erlc, "erlc", "", "the Erlang compiler to use (default: erlc in $PATH; for Riak, the release's erts-*/bin/erlc)")
 	return annotateEnv(cmd)
 }
