@@ -42,10 +42,30 @@ type Cluster struct {
 	leftOnce sync.Once
 	persist  func(Membership) error // saves the membership; nil in tests
 	stats    clusterStats
+	hints    hints           // keys owed to primaries that missed them (hints.go)
+	runCtx   context.Context // ends with the node; nil before it serves
+	bg       sync.WaitGroup  // hint deliveries
+}
+
+// setRunContext sets the context background work of the running node
+// (hint deliveries) lives in.
+func (c *Cluster) setRunContext(ctx context.Context) {
+	c.mu.Lock()
+	c.runCtx = ctx
+	c.mu.Unlock()
+}
+
+// stopBackground starts no more background work and waits for what runs
+// (its context must be cancelled first).
+func (c *Cluster) stopBackground() {
+	c.mu.Lock()
+	c.runCtx = nil
+	c.mu.Unlock()
+	c.bg.Wait()
 }
 
 type clusterStats struct {
-	gets, puts, deletes, readRepairs, forwarded, handoffObjects atomic.Uint64
+	gets, puts, deletes, readRepairs, forwarded, handoffObjects, hintedHandoffs atomic.Uint64
 }
 
 var _ service.Service = (*Cluster)(nil)
@@ -100,12 +120,20 @@ func (c *Cluster) markDown(name string, err error) {
 }
 
 func (c *Cluster) markUp(name string) {
+	owed := c.hints.pending(name) > 0
 	c.mu.Lock()
 	_, wasDown := c.down[name]
 	delete(c.down, name)
+	ctx := c.runCtx
+	if owed && ctx != nil {
+		c.bg.Add(1) // under mu: stopBackground waits for it
+	}
 	c.mu.Unlock()
 	if wasDown {
 		c.log.Info("member reachable again", "member", name)
+	}
+	if owed && ctx != nil {
+		go func() { defer c.bg.Done(); c.handOffHints(ctx, name) }()
 	}
 }
 
@@ -135,18 +163,19 @@ func (c *Cluster) Stats() service.Stats {
 		}
 	}
 	return service.Stats{
-		"nodename":              c.self.Name,
-		"riak_kv_version":       service.Version,
-		"ring_members":          m.Names(),
-		"ring_num_partitions":   m.RingSize,
-		"connected_nodes":       connected,
-		"ready":                 c.ready.Load(),
-		"node_gets_total":       c.stats.gets.Load(),
-		"node_puts_total":       c.stats.puts.Load(),
-		"node_deletes_total":    c.stats.deletes.Load(),
-		"read_repairs_total":    c.stats.readRepairs.Load(),
-		"coord_redirs_total":    c.stats.forwarded.Load(),
-		"handoff_objects_total": c.stats.handoffObjects.Load(),
+		"nodename":                     c.self.Name,
+		"riak_kv_version":              service.Version,
+		"ring_members":                 m.Names(),
+		"ring_num_partitions":          m.RingSize,
+		"connected_nodes":              connected,
+		"ready":                        c.ready.Load(),
+		"node_gets_total":              c.stats.gets.Load(),
+		"node_puts_total":              c.stats.puts.Load(),
+		"node_deletes_total":           c.stats.deletes.Load(),
+		"read_repairs_total":           c.stats.readRepairs.Load(),
+		"coord_redirs_total":           c.stats.forwarded.Load(),
+		"handoff_objects_total":        c.stats.handoffObjects.Load(),
+		"hinted_handoff_objects_total": c.stats.hintedHandoffs.Load(),
 	}
 }
 
@@ -474,7 +503,8 @@ func (c *Cluster) coordinator(pl []ring.Entry) (string, bool) {
 	return pl[0].Node, true
 }
 
-type writeQuorum struct{ w, pw, dw uint32 }
+// writeQuorum is a write's quorum counts and its n_val.
+type writeQuorum struct{ w, pw, dw, n uint32 }
 
 func (c *Cluster) writeQuorum(props kv.BucketProps, q service.Quorum, n uint32, deleting bool) (writeQuorum, error) {
 	w, err := resolve(q.W, props.W, n)
@@ -496,7 +526,7 @@ func (c *Cluster) writeQuorum(props kv.BucketProps, q service.Quorum, n uint32, 
 	}
 	// Every acknowledgement here is durable (the backend's own sync policy),
 	// so dw can never exceed what w already requires.
-	return writeQuorum{w: max(w, dw), pw: pw, dw: dw}, nil
+	return writeQuorum{w: max(w, dw), pw: pw, dw: dw, n: n}, nil
 }
 
 // Put implements service.Service.
@@ -559,6 +589,11 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 	}
 	nodes := byNode(pl)
 	acks := make(chan ack, len(nodes))
+	k := hintKey{typ, bucket, key}
+	_, r := c.snapshot()
+	for _, m := range missedPrimaries(r, int(max(wq.n, uint32(len(pl)))), pl, typ, bucket, key) {
+		c.hints.add(m, k) // down when the list was made: owed the key
+	}
 	// Replicas still pending when the quorum is met must still get the
 	// write: their stores outlive the request, bounded by their own timeout.
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultRequestTimeout)
@@ -576,7 +611,11 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 		pendingStores.Add(1)
 		go func() {
 			defer pendingStores.Done()
-			acks <- ack{replicaNode: rn, err: c.storeOn(bg, rn.node, typ, bucket, key, obj)}
+			err := c.storeOn(bg, rn.node, typ, bucket, key, obj)
+			if err != nil && rn.primaries > 0 {
+				c.hints.add(rn.node, k) // a primary that failed the store is owed it
+			}
+			acks <- ack{replicaNode: rn, err: err}
 		}()
 	}
 	var lastErr error

@@ -186,6 +186,7 @@ func (n *Node) start(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	n.cluster.setRunContext(runCtx)
 	n.pb = &pbserver.Server{Service: n.cluster, Logger: n.log, Extension: n.cluster.pbExtension}
 	mux := http.NewServeMux()
 	mux.Handle(InternalPrefix, n.cluster.internalHandler())
@@ -245,6 +246,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.cancel()
 		}
 		n.wg.Wait()
+		if n.cluster != nil {
+			n.cluster.stopBackground() // hint deliveries end with runCtx
+		}
 		errs = append(errs, n.engine.Close())
 		err = errors.Join(errs...)
 		if err == nil {
