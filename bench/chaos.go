@@ -193,35 +193,35 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 // chaosCluster is three devnodes and a director, with what it takes to
 // restart a node.
 type chaosCluster struct {
-	ps       *procSet
+	ps       *ProcSet
 	bin      string
 	args     [][]string // per node
 	pb       []string
-	nodes    []*proc
+	nodes    []*Proc
 	director string
 }
 
 func startChaosCluster(ctx context.Context, cfg ChaosConfig, dir string) (*chaosCluster, error) {
-	c := &chaosCluster{ps: &procSet{dir: dir}, bin: cfg.Bin}
+	c := &chaosCluster{ps: &ProcSet{Dir: dir}, bin: cfg.Bin}
 	var dargs []string
 	for i := range 3 {
-		pb, httpA := freeAddr(), freeAddr()
+		pb, httpA := FreeAddr(), FreeAddr()
 		args := []string{"devnode", "--name", fmt.Sprintf("dev%d@127.0.0.1", i+1), "--pb", pb, "--http", httpA,
 			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", "disk"}
 		if i > 0 {
 			args = append(args, "--join", c.pb[0])
 		}
-		p, err := c.ps.start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb)
+		p, err := c.ps.Start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb)
 		if err != nil {
 			return c, err
 		}
 		c.args, c.pb, c.nodes = append(c.args, args), append(c.pb, pb), append(c.nodes, p)
 		dargs = append(dargs, "--node", pb+","+httpA)
 	}
-	c.director = freeAddr()
+	c.director = FreeAddr()
 	args := append([]string{"director", "--pb", c.director, "--http", "", "--admin", "",
 		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}, dargs...)
-	if _, err := c.ps.start(ctx, "director", "proxy", cfg.Bin, args, c.director); err != nil {
+	if _, err := c.ps.Start(ctx, "director", "proxy", cfg.Bin, args, c.director); err != nil {
 		return c, err
 	}
 	time.Sleep(time.Second) // membership gossip settles
@@ -234,7 +234,7 @@ func (c *chaosCluster) restart(ctx context.Context, i int) error {
 	if i > 0 && !slices.Contains(args, "--join") {
 		args = append(args, "--join", c.pb[0])
 	}
-	p, err := c.ps.start(ctx, fmt.Sprintf("devnode%d-again", i+1), "node", c.bin, args, c.pb[i])
+	p, err := c.ps.Start(ctx, fmt.Sprintf("devnode%d-again", i+1), "node", c.bin, args, c.pb[i])
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 		}
 	}
 	c, err := startChaosCluster(ctx, cfg, dir)
-	defer c.ps.stopAll(logf)
+	defer c.ps.StopAll(logf)
 	if err != nil {
 		return ChaosResult{}, err
 	}
@@ -267,12 +267,12 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 	victim := 1
 	sleepCtx(ctx, cfg.Duration/4)
 	faultAt := time.Now()
-	pid := c.nodes[victim].cmd.Process.Pid
+	pid := c.nodes[victim].PID()
 	switch scenario {
 	case ScenarioKill9:
-		logf("SIGKILL %s (pid %d)", c.nodes[victim].name, pid)
+		logf("SIGKILL %s (pid %d)", c.nodes[victim].Name(), pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		<-c.nodes[victim].done
+		<-c.nodes[victim].Done()
 		sleepCtx(ctx, 5*time.Second)
 		if err := c.restart(ctx, victim); err != nil {
 			load.stop()
@@ -280,15 +280,15 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 		}
 		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
 	case ScenarioSIGSTOP:
-		logf("SIGSTOP %s (pid %d) for %v", c.nodes[victim].name, pid, cfg.StopFor)
+		logf("SIGSTOP %s (pid %d) for %v", c.nodes[victim].Name(), pid, cfg.StopFor)
 		_ = syscall.Kill(pid, syscall.SIGSTOP)
 		sleepCtx(ctx, cfg.StopFor)
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 		logf("SIGCONT")
 	case ScenarioRestart:
-		logf("SIGTERM %s (pid %d)", c.nodes[victim].name, pid)
+		logf("SIGTERM %s (pid %d)", c.nodes[victim].Name(), pid)
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		<-c.nodes[victim].done
+		<-c.nodes[victim].Done()
 		if err := c.restart(ctx, victim); err != nil {
 			load.stop()
 			return ChaosResult{}, err

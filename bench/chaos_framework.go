@@ -103,7 +103,7 @@ const chaosClusterName = "c1"
 type fwStack struct {
 	cfg    ChaosConfig
 	dir    string
-	ps     *procSet
+	ps     *ProcSet
 	zk     *zkserver.Server
 	store  *zkstate.Store
 	fw     *zkstate.Framework
@@ -125,12 +125,12 @@ type fwStack struct {
 }
 
 type schedInstance struct {
-	p   *proc
+	p   *Proc
 	api string // http://host:port
 }
 
 func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir string, logf func(string, ...any)) (*fwStack, error) {
-	s := &fwStack{cfg: cfg, dir: dir, ps: &procSet{dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
+	s := &fwStack{cfg: cfg, dir: dir, ps: &ProcSet{Dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
 	if scenario == ScenarioZooKeeperLongSession {
 		s.executor += " --zk-session-timeout " + longExecutorSession.String()
 	}
@@ -212,10 +212,10 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 	}
 	s.watch = watchNodes(s.m, dir)
 	// The director, discovering the nodes in ZooKeeper.
-	s.pb = freeAddr()
+	s.pb = FreeAddr()
 	args := []string{"director", "--pb", s.pb, "--http", "", "--admin", "", "--zk", s.zk.Addr, "--cluster", chaosClusterName,
 		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}
-	if _, err := s.ps.start(ctx, "director", "proxy", cfg.Bin, args, s.pb); err != nil {
+	if _, err := s.ps.Start(ctx, "director", "proxy", cfg.Bin, args, s.pb); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -226,13 +226,13 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 const defaultChaosFramework = "riak"
 
 func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstance, error) {
-	api := freeAddr()
+	api := FreeAddr()
 	args := []string{"scheduler", "--master", s.master, "--zk", s.zk.Addr, "--api", api, "--failover-timeout", "10m",
 		"--agent-timeout", s.cfg.AgentTimeout.String(), "--executor-command", s.executor, "--fencing", s.fencing}
 	if s.part != nil {
 		args = append(args, "--executor-zk", s.part.Addr())
 	}
-	p, err := s.ps.startWith(ctx, name, "scheduler", s.cfg.Bin, args, "on "+api, func() error {
+	p, err := s.ps.StartWith(ctx, name, "scheduler", s.cfg.Bin, args, "on "+api, func() error {
 		var st scheduler.Status
 		return getJSON("http://"+api+"/api/v1/framework", &st)
 	})
@@ -248,7 +248,7 @@ func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstan
 func (s *fwStack) leader() *schedInstance {
 	for _, in := range s.scheds {
 		select {
-		case <-in.p.done:
+		case <-in.p.Done():
 			continue
 		default:
 		}
@@ -318,7 +318,7 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	if s.watch != nil {
 		s.watch.close()
 	}
-	s.ps.stopAll(logf) // the director and the schedulers
+	s.ps.StopAll(logf) // the director and the schedulers
 	if s.m != nil {
 		_ = s.m.Close() // kills the executors and their nodes
 	}
@@ -410,12 +410,12 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		}
 	case ScenarioScheduler:
 		l := s.leader()
-		logf("SIGKILL the leading scheduler %s (pid %d)", l.p.name, l.p.cmd.Process.Pid)
-		_ = l.p.cmd.Process.Signal(syscall.SIGKILL)
-		<-l.p.done
+		logf("SIGKILL the leading scheduler %s (pid %d)", l.p.Name(), l.p.PID())
+		_ = l.p.Signal(syscall.SIGKILL)
+		<-l.p.Done()
 		if recovered(60*time.Second, "the standby to lead", func() bool { return s.leader() != nil }) {
 			note("standby led after %s", since())
-			if _, err := s.startScheduler(ctx, l.p.name+"-again"); err != nil {
+			if _, err := s.startScheduler(ctx, l.p.Name()+"-again"); err != nil {
 				problem("restart the killed scheduler as a standby: %v", err)
 			}
 		}

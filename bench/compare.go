@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -234,20 +232,20 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	ps := &procSet{dir: dir}
-	defer ps.stopAll(logf)
+	ps := &ProcSet{Dir: dir}
+	defer ps.StopAll(logf)
 
 	// Devnodes.
 	var nodePB, nodeHTTP []string
 	for i := range cfg.Nodes {
-		pb, httpA := freeAddr(), freeAddr()
+		pb, httpA := FreeAddr(), FreeAddr()
 		name := fmt.Sprintf("dev%d@127.0.0.1", i+1)
 		args := []string{"devnode", "--name", name, "--pb", pb, "--http", httpA,
 			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", cfg.Backend}
 		if i > 0 {
 			args = append(args, "--join", nodePB[0])
 		}
-		if _, err := ps.start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb); err != nil {
+		if _, err := ps.Start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb); err != nil {
 			return nil, err
 		}
 		logf("devnode %s ready: pb %s", name, pb)
@@ -259,21 +257,21 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
 
 	// Targets.
 	addrs := map[string][]string{TargetDirect: nodePB}
-	proxies := map[string]*proc{}
+	proxies := map[string]*Proc{}
 	for _, t := range cfg.Targets {
 		switch t {
 		case TargetDirector:
-			pb := freeAddr()
-			args := []string{"director", "--pb", pb, "--http", "", "--admin", freeAddr()}
+			pb := FreeAddr()
+			args := []string{"director", "--pb", pb, "--http", "", "--admin", FreeAddr()}
 			for i := range nodePB {
 				args = append(args, "--node", nodePB[i]+","+nodeHTTP[i])
 			}
-			p, err := ps.start(ctx, "director", "proxy", cfg.Bin, args, pb)
+			p, err := ps.Start(ctx, "director", "proxy", cfg.Bin, args, pb)
 			if err != nil {
 				return nil, err
 			}
 			addrs[t], proxies[t] = []string{pb}, p
-			logf("director ready: pb %s (pid %d)", pb, p.cmd.Process.Pid)
+			logf("director ready: pb %s (pid %d)", pb, p.PID())
 		case TargetHAProxy:
 			bin := cfg.HAProxy
 			if bin == "" {
@@ -282,17 +280,17 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
 					return nil, fmt.Errorf("bench: haproxy target: %w", err)
 				}
 			}
-			pb := freeAddr()
+			pb := FreeAddr()
 			cfgPath := filepath.Join(dir, "haproxy.cfg")
 			if err := os.WriteFile(cfgPath, []byte(HAProxyConfig(pb, nodePB)), 0o644); err != nil {
 				return nil, err
 			}
-			p, err := ps.start(ctx, "haproxy", "proxy", bin, []string{"-db", "-f", cfgPath}, pb)
+			p, err := ps.Start(ctx, "haproxy", "proxy", bin, []string{"-db", "-f", cfgPath}, pb)
 			if err != nil {
 				return nil, err
 			}
 			addrs[t], proxies[t] = []string{pb}, p
-			logf("haproxy ready: pb %s (pid %d)", pb, p.cmd.Process.Pid)
+			logf("haproxy ready: pb %s (pid %d)", pb, p.PID())
 		}
 	}
 
@@ -305,7 +303,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
 	for _, t := range cfg.Targets {
 		results[t] = &TargetResult{Name: t, PBAddrs: addrs[t]}
 	}
-	nodes := ps.byRole("node")
+	nodes := ps.ByRole("node")
 	for round := 1; round <= cfg.Rounds; round++ {
 		order := slices.Clone(cfg.Targets)
 		if round%2 == 0 {
@@ -331,7 +329,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bench: %s round %d: %w", t, round, err)
 			}
-			if dead := ps.dead(); dead != "" {
+			if dead := ps.Dead(); dead != "" {
 				return nil, fmt.Errorf("bench: %s exited during the run (see %s)", dead, filepath.Join(dir, dead+".log"))
 			}
 			tr := TargetRound{Round: round, Order: i + 1, OpsPS: res.All.Throughput, Count: res.All.Count,
@@ -459,173 +457,4 @@ func WriteCompareReport(dir string, c *Comparison) error {
 		return err
 	}
 	return writeFile(filepath.Join(dir, "compare.html"), func(w io.Writer) error { return WriteHTML(w, "compare", c) })
-}
-
-// ---- processes ----
-
-type proc struct {
-	name, role string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	log        *os.File
-}
-
-type procSet struct {
-	dir   string
-	procs []*proc
-}
-
-type cpuSample struct{ proxy, nodes, client float64 }
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// start runs bin with args (output to DIR/name.log) and waits until pbAddr
-// answers RpbPingReq.
-func (ps *procSet) start(ctx context.Context, name, role, bin string, args []string, pbAddr string) (*proc, error) {
-	return ps.startWith(ctx, name, role, bin, args, "on "+pbAddr, func() error { return Ping(pbAddr, time.Second) })
-}
-
-// startWith starts a process and waits until ready succeeds (what names
-// it in errors).
-func (ps *procSet) startWith(ctx context.Context, name, role, bin string, args []string, what string, ready func() error) (*proc, error) {
-	logf, err := os.Create(filepath.Join(ps.dir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("bench: start %s: %w", name, err)
-	}
-	p := &proc{name: name, role: role, cmd: cmd, done: make(chan struct{}), log: logf}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	ps.procs = append(ps.procs, p)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := ready(); err == nil {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("bench: %s exited before it was ready (see %s)", name, logf.Name())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("bench: %s not ready %s after 30s (see %s)", name, what, logf.Name())
-		}
-	}
-}
-
-func (ps *procSet) byRole(role string) []*proc {
-	var out []*proc
-	for _, p := range ps.procs {
-		if p.role == role {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// dead returns the name of a process that has exited, or "".
-func (ps *procSet) dead() string {
-	for _, p := range ps.procs {
-		select {
-		case <-p.done:
-			return p.name
-		default:
-		}
-	}
-	return ""
-}
-
-// stopAll sends SIGTERM to every process (proxies first), waits up to 10s,
-// then SIGKILLs what is left.
-func (ps *procSet) stopAll(logf func(string, ...any)) {
-	procs := slices.Clone(ps.procs)
-	slices.Reverse(procs)
-	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	deadline := time.After(10 * time.Second)
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-deadline:
-			logf("%s did not stop; killing it", p.name)
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		p.log.Close()
-	}
-	ps.procs = nil
-}
-
-// ---- /proc ----
-
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-func cpuSeconds(p *proc) float64 {
-	if p == nil {
-		return 0
-	}
-	return procCPUSeconds(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-}
-
-func selfCPUSeconds() float64 { return procCPUSeconds("/proc/self/stat") }
-
-// procCPUSeconds reads utime+stime (fields 14 and 15) of a stat file.
-func procCPUSeconds(path string) float64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return parseStatCPU(string(b))
-}
-
-func parseStatCPU(stat string) float64 {
-	// The command name (field 2) may hold spaces; fields restart after ')'.
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(stat[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return float64(ut+st) / clockTicks
-}
-
-func peakRSSKB(p *proc) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	return parseVmHWM(string(b))
-}
-
-func parseVmHWM(status string) int64 {
-	for _, line := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb
-		}
-	}
-	return 0
 }
