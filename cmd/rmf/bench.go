@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rmf-go/rmf/bench"
+	"github.com/rmf-go/rmf/internal/chaos"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -291,7 +292,7 @@ run's report. Everything started is stopped at the end and on SIGINT.`,
 }
 
 func newBenchChaosCmd() *cobra.Command {
-	var cfg bench.ChaosConfig
+	var cfg chaos.Config
 	var scenarios, out, docs string
 	cmd := &cobra.Command{
 		Use:   "chaos",
@@ -315,8 +316,8 @@ read.`,
 				cfg.Scenarios = strings.Split(scenarios, ",")
 			}
 			for _, s := range cfg.Scenarios {
-				if !slices.Contains(bench.Scenarios, s) {
-					return usageErrorf("--scenarios: unknown %q (want %s)", s, strings.Join(bench.Scenarios, ","))
+				if !slices.Contains(chaos.Scenarios, s) {
+					return usageErrorf("--scenarios: unknown %q (want %s)", s, strings.Join(chaos.Scenarios, ","))
 				}
 			}
 			if cfg.Bin == "" {
@@ -328,7 +329,7 @@ read.`,
 			}
 			cfg.Log = cmd.ErrOrStderr()
 			started := time.Now().UTC()
-			rs, err := bench.Chaos(cmd.Context(), cfg)
+			rs, err := chaos.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -336,7 +337,7 @@ read.`,
 			fmt.Fprintf(&table, "Run %s on %d CPUs: 3 disk devnodes behind an rmf director, %d riak-go-client workers, %s of load per scenario at least.\n"+
 				"Node level: devnode processes. Framework level: ZooKeeper, mesos-local, two rmf schedulers, rmf executors.\n\n",
 				started.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), orDefaultInt(cfg.Workers, 16), orDefaultDur(cfg.Duration, 30*time.Second))
-			if err := bench.WriteChaosTable(&table, rs); err != nil {
+			if err := chaos.WriteTable(&table, rs); err != nil {
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), table.String())
@@ -353,7 +354,7 @@ read.`,
 				}
 			}
 			if docs != "" {
-				if err := bench.ReplaceSection(docs, bench.ChaosTableBegin, bench.ChaosTableEnd, table.String()); err != nil {
+				if err := chaos.ReplaceSection(docs, chaos.TableBegin, chaos.TableEnd, table.String()); err != nil {
 					return err
 				}
 			}
@@ -367,7 +368,7 @@ read.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&scenarios, "scenarios", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated")
+	f.StringVar(&scenarios, "scenarios", strings.Join(chaos.Scenarios, ","), "scenarios to run, comma-separated")
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "load time per scenario (the fault comes a quarter in)")
 	f.DurationVar(&cfg.StopFor, "stop-for", 10*time.Second, "how long sigstop freezes the node")
 	f.DurationVar(&cfg.AgentDown, "agent-down", 10*time.Second, "how long the agent scenario keeps the agent stopped")

@@ -1,4 +1,4 @@
-package bench
+package chaos
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	riak "github.com/basho/riak-go-client"
 
+	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/internal/devenv/zkserver"
 )
 
@@ -37,14 +39,14 @@ var NodeScenarios = []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioRestart}
 // Scenarios lists every scenario, node-level then framework-level.
 var Scenarios = slices.Concat(NodeScenarios, FrameworkScenarios)
 
-// Levels of ChaosResult.
+// Levels of Result.
 const (
 	LevelNode      = "node"
 	LevelFramework = "framework"
 )
 
-// ChaosConfig configures Chaos. Zero values are documented defaults.
-type ChaosConfig struct {
+// Config configures Run. Zero values are documented defaults.
+type Config struct {
 	// Bin is the rmf binary that runs the devnodes and the director.
 	Bin string
 	// Scenarios to run; default Scenarios.
@@ -83,8 +85,8 @@ type ChaosConfig struct {
 	Log io.Writer
 }
 
-// ChaosResult is one scenario's outcome.
-type ChaosResult struct {
+// Result is one scenario's outcome.
+type Result struct {
 	Scenario     string  `json:"scenario"`
 	Level        string  `json:"level"` // LevelNode or LevelFramework
 	Seconds      float64 `json:"seconds"`
@@ -121,21 +123,21 @@ type ChaosResult struct {
 
 // Passed reports whether the scenario kept the promise: no lost
 // acknowledged write, no failed read and no failed check of its own.
-func (r ChaosResult) Passed() bool {
+func (r Result) Passed() bool {
 	return r.LostWrites == 0 && (r.FailedReads == 0 || r.ReadsMayFail) && len(r.Problems) == 0
 }
 
-// Chaos runs the scenarios one after another, each on a fresh cluster.
-func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
+// Run runs the scenarios one after another, each on a fresh cluster.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Bin == "" {
-		return nil, errors.New("bench: chaos needs the rmf binary")
+		return nil, errors.New("chaos: needs the rmf binary")
 	}
 	if len(cfg.Scenarios) == 0 {
 		cfg.Scenarios = Scenarios
 	}
 	for _, s := range cfg.Scenarios {
 		if !slices.Contains(Scenarios, s) {
-			return nil, fmt.Errorf("bench: unknown chaos scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
+			return nil, fmt.Errorf("chaos: unknown scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
 		}
 	}
 	cfg.Duration = orDefault(cfg.Duration, 30*time.Second)
@@ -163,7 +165,7 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	var out []ChaosResult
+	var out []Result
 	for _, s := range cfg.Scenarios {
 		sdir := filepath.Join(dir, s)
 		if err := os.MkdirAll(sdir, 0o755); err != nil {
@@ -174,7 +176,7 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 				fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{s}, args...)...)
 			}
 		}
-		var res ChaosResult
+		var res Result
 		var err error
 		if slices.Contains(FrameworkScenarios, s) {
 			res, err = runFrameworkScenario(ctx, cfg, s, sdir, logf)
@@ -183,7 +185,7 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 			res.Level = LevelNode
 		}
 		if err != nil {
-			return out, fmt.Errorf("bench: chaos %s: %w", s, err)
+			return out, fmt.Errorf("chaos: %s: %w", s, err)
 		}
 		out = append(out, res)
 	}
@@ -193,19 +195,19 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 // chaosCluster is three devnodes and a director, with what it takes to
 // restart a node.
 type chaosCluster struct {
-	ps       *ProcSet
+	ps       *bench.ProcSet
 	bin      string
 	args     [][]string // per node
 	pb       []string
-	nodes    []*Proc
+	nodes    []*bench.Proc
 	director string
 }
 
-func startChaosCluster(ctx context.Context, cfg ChaosConfig, dir string) (*chaosCluster, error) {
-	c := &chaosCluster{ps: &ProcSet{Dir: dir}, bin: cfg.Bin}
+func startChaosCluster(ctx context.Context, cfg Config, dir string) (*chaosCluster, error) {
+	c := &chaosCluster{ps: &bench.ProcSet{Dir: dir}, bin: cfg.Bin}
 	var dargs []string
 	for i := range 3 {
-		pb, httpA := FreeAddr(), FreeAddr()
+		pb, httpA := bench.FreeAddr(), bench.FreeAddr()
 		args := []string{"devnode", "--name", fmt.Sprintf("dev%d@127.0.0.1", i+1), "--pb", pb, "--http", httpA,
 			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", "disk"}
 		if i > 0 {
@@ -218,7 +220,7 @@ func startChaosCluster(ctx context.Context, cfg ChaosConfig, dir string) (*chaos
 		c.args, c.pb, c.nodes = append(c.args, args), append(c.pb, pb), append(c.nodes, p)
 		dargs = append(dargs, "--node", pb+","+httpA)
 	}
-	c.director = FreeAddr()
+	c.director = bench.FreeAddr()
 	args := append([]string{"director", "--pb", c.director, "--http", "", "--admin", "",
 		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}, dargs...)
 	if _, err := c.ps.Start(ctx, "director", "proxy", cfg.Bin, args, c.director); err != nil {
@@ -242,7 +244,7 @@ func (c *chaosCluster) restart(ctx context.Context, i int) error {
 	return nil
 }
 
-func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (ChaosResult, error) {
+func runScenario(ctx context.Context, cfg Config, scenario, dir string) (Result, error) {
 	logf := func(format string, args ...any) {
 		if cfg.Log != nil {
 			fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{scenario}, args...)...)
@@ -251,11 +253,11 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 	c, err := startChaosCluster(ctx, cfg, dir)
 	defer c.ps.StopAll(logf)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	client, err := chaosClient(c.director, cfg.Workers)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	defer client.Stop()
 
@@ -276,7 +278,7 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 		sleepCtx(ctx, 5*time.Second)
 		if err := c.restart(ctx, victim); err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
 	case ScenarioSIGSTOP:
@@ -291,14 +293,14 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 		<-c.nodes[victim].Done()
 		if err := c.restart(ctx, victim); err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
 	}
 	sleepCtx(ctx, time.Until(start.Add(cfg.Duration)))
 	load.stop()
 	if ctx.Err() != nil {
-		return ChaosResult{}, ctx.Err()
+		return Result{}, ctx.Err()
 	}
 	res := load.result(scenario, time.Since(start), faultAt)
 	res.LostWrites = load.lost()
@@ -308,7 +310,7 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 
 // logResult logs a scenario's outcome: the counts, then any problems,
 // the failures kept, their kinds and when they came.
-func logResult(logf func(string, ...any), res ChaosResult, faultAt time.Time) {
+func logResult(logf func(string, ...any), res Result, faultAt time.Time) {
 	notes := ""
 	if res.Notes != "" {
 		notes = "; " + res.Notes
@@ -340,7 +342,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // chaosClient is a riak-go-client client on the director that does not
-// retry behind the suite's back (ExecutionAttempts 1), as in bench.
+// retry behind the suite's back (ExecutionAttempts 1), as bench does.
 func chaosClient(addr string, workers int) (*riak.Client, error) {
 	n, err := riak.NewNode(&riak.NodeOptions{RemoteAddress: addr, MinConnections: 1, MaxConnections: uint16(workers + 8),
 		ConnectTimeout: 5 * time.Second, RequestTimeout: 15 * time.Second})
@@ -444,10 +446,10 @@ func (l *chaosLoad) fail(msg string) {
 
 func (l *chaosLoad) stop() { close(l.stopc); l.wg.Wait() }
 
-func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) ChaosResult {
+func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := ChaosResult{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
+	r := Result{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
 		FailedWrites: l.failedWrites.Load(), FailedReads: l.failedReads.Load(),
 		MaxLatencyMs: round2(float64(l.maxLatency.Load()) / 1e6), Errors: slices.Clone(l.errs), ErrorKinds: maps.Clone(l.kinds)}
 	for i := max(0, l.nLast-len(l.lastErrs)); i < l.nLast; i++ {
@@ -533,8 +535,8 @@ func errorKind(msg string) string {
 	return op + ": " + rest
 }
 
-// WriteChaosTable writes the results as a Markdown table.
-func WriteChaosTable(w io.Writer, rs []ChaosResult) error {
+// WriteTable writes the results as a Markdown table.
+func WriteTable(w io.Writer, rs []Result) error {
 	if _, err := fmt.Fprintln(w, "| scenario | level | seconds | writes | reads | failed writes | failed reads | lost acknowledged writes | recovery (s) | max latency (ms) | verdict | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|"); err != nil {
 		return err
 	}
@@ -560,8 +562,8 @@ func WriteChaosTable(w io.Writer, rs []ChaosResult) error {
 
 // Markers around the generated table in docs/reliability.md.
 const (
-	ChaosTableBegin = "<!-- chaos:begin (generated by rmf bench chaos --update-docs) -->"
-	ChaosTableEnd   = "<!-- chaos:end -->"
+	TableBegin = "<!-- chaos:begin (generated by rmf bench chaos --update-docs) -->"
+	TableEnd   = "<!-- chaos:end -->"
 )
 
 // ReplaceSection rewrites the text between begin and end (markers kept) in
@@ -574,7 +576,7 @@ func ReplaceSection(path, begin, end, content string) error {
 	s := string(data)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {
-		return fmt.Errorf("bench: %s lacks the markers %q and %q", path, begin, end)
+		return fmt.Errorf("chaos: %s lacks the markers %q and %q", path, begin, end)
 	}
 	s = s[:i+len(begin)] + "\n" + content + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
@@ -590,3 +592,14 @@ func formatBySecond(m map[int]int) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -1,4 +1,4 @@
-package bench
+package chaos
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/devenv/zkserver"
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
@@ -101,9 +102,9 @@ const chaosClusterName = "c1"
 
 // fwStack is the framework under test.
 type fwStack struct {
-	cfg    ChaosConfig
+	cfg    Config
 	dir    string
-	ps     *ProcSet
+	ps     *bench.ProcSet
 	zk     *zkserver.Server
 	store  *zkstate.Store
 	fw     *zkstate.Framework
@@ -125,12 +126,12 @@ type fwStack struct {
 }
 
 type schedInstance struct {
-	p   *Proc
+	p   *bench.Proc
 	api string // http://host:port
 }
 
-func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir string, logf func(string, ...any)) (*fwStack, error) {
-	s := &fwStack{cfg: cfg, dir: dir, ps: &ProcSet{Dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
+func startFrameworkStack(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (*fwStack, error) {
+	s := &fwStack{cfg: cfg, dir: dir, ps: &bench.ProcSet{Dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
 	if scenario == ScenarioZooKeeperLongSession {
 		s.executor += " --zk-session-timeout " + longExecutorSession.String()
 	}
@@ -212,7 +213,7 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 	}
 	s.watch = watchNodes(s.m, dir)
 	// The director, discovering the nodes in ZooKeeper.
-	s.pb = FreeAddr()
+	s.pb = bench.FreeAddr()
 	args := []string{"director", "--pb", s.pb, "--http", "", "--admin", "", "--zk", s.zk.Addr, "--cluster", chaosClusterName,
 		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}
 	if _, err := s.ps.Start(ctx, "director", "proxy", cfg.Bin, args, s.pb); err != nil {
@@ -226,7 +227,7 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 const defaultChaosFramework = "riak"
 
 func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstance, error) {
-	api := FreeAddr()
+	api := bench.FreeAddr()
 	args := []string{"scheduler", "--master", s.master, "--zk", s.zk.Addr, "--api", api, "--failover-timeout", "10m",
 		"--agent-timeout", s.cfg.AgentTimeout.String(), "--executor-command", s.executor, "--fencing", s.fencing}
 	if s.part != nil {
@@ -296,7 +297,7 @@ func (s *fwStack) serving(n int) bool {
 		return false
 	}
 	for _, x := range ns {
-		if x.State != "running" || Ping(net.JoinHostPort(x.Host, strconv.Itoa(x.PBPort)), time.Second) != nil {
+		if x.State != "running" || bench.Ping(net.JoinHostPort(x.Host, strconv.Itoa(x.PBPort)), time.Second) != nil {
 			return false
 		}
 	}
@@ -336,22 +337,22 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	}
 }
 
-func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string, logf func(string, ...any)) (ChaosResult, error) {
+func runFrameworkScenario(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (Result, error) {
 	s, err := startFrameworkStack(ctx, cfg, scenario, dir, logf)
 	defer s.close(logf)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	client, err := chaosClient(s.pb, cfg.Workers)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	defer client.Stop()
 	// The director has found the nodes once a write goes through.
 	if err := waitFor(ctx, 30*time.Second, "a first write through the director", func() bool {
 		return chaosStore(client, scenario+"-probe") == nil
 	}); err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	before := s.nodes()
 	load := newChaosLoad(client, scenario)
@@ -389,12 +390,12 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		logf("stopping agent %d (%s), which runs %s, for %v", idx, victim.Agent, victim.Name, cfg.AgentDown)
 		if err := s.m.StopAgent(strconv.Itoa(idx)); err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		sleepCtx(ctx, cfg.AgentDown)
 		if err := s.m.RestartAgent(strconv.Itoa(idx)); err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		logf("agent %d back after %s", idx, since())
 		wantLaunches[victim.Name] = 1
@@ -430,7 +431,7 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		sleepCtx(ctx, cfg.ZKOutage)
 		if err := s.zk.Start(); err != nil {
 			load.stop()
-			return ChaosResult{}, fmt.Errorf("zookeeper again: %w", err)
+			return Result{}, fmt.Errorf("zookeeper again: %w", err)
 		}
 		logf("ZooKeeper back after %s", since())
 		if strictFencing(scenario) && cfg.ZKOutage >= session/2 {
@@ -465,12 +466,12 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		pids := devnodeProcs(s.dir)[victim.Name]
 		if len(pids) != 1 {
 			load.stop()
-			return ChaosResult{}, fmt.Errorf("%s: node processes %v, want one", victim.Name, pids)
+			return Result{}, fmt.Errorf("%s: node processes %v, want one", victim.Name, pids)
 		}
 		exe, err := parentPID(pids[0])
 		if err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		logf("cutting the executor of %s (pid %d, node pid %d) off from ZooKeeper for %v; fencing %s", victim.Name, exe, pids[0], cfg.PartitionFor, s.fencing)
 		s.part.block(exe)
@@ -505,7 +506,7 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		logf("rolling restart")
 		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/restart", ""); err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		for _, n := range before {
 			wantLaunches[n.Name] = 1
@@ -520,7 +521,7 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		logf("adding a fourth node")
 		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes", ""); err != nil {
 			load.stop()
-			return ChaosResult{}, err
+			return Result{}, err
 		}
 		fourth := "riak-" + chaosClusterName + "-4"
 		wantLaunches[fourth] = 0
@@ -530,7 +531,7 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 			logf("removing %s", fourth)
 			if err := apiCall("DELETE", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes/"+fourth, ""); err != nil {
 				load.stop()
-				return ChaosResult{}, err
+				return Result{}, err
 			}
 			if recovered(120*time.Second, fourth+" left and removed", func() bool { return s.serving(3) }) {
 				note("4th node running %s after the add; left (data handed off) and removed %s after the add", added, since())
@@ -538,14 +539,14 @@ func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir st
 		}
 	default:
 		load.stop()
-		return ChaosResult{}, fmt.Errorf("not a framework scenario: %q", scenario)
+		return Result{}, fmt.Errorf("not a framework scenario: %q", scenario)
 	}
 	// Load on the recovered framework for a while, and at least Duration
 	// in all.
 	sleepCtx(ctx, max(time.Until(start.Add(cfg.Duration)), 3*time.Second))
 	load.stop()
 	if ctx.Err() != nil {
-		return ChaosResult{}, ctx.Err()
+		return Result{}, ctx.Err()
 	}
 	res := load.result(scenario, time.Since(start), faultAt)
 	res.LostWrites = load.lost()
@@ -748,4 +749,4 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-var errNoZooKeeper = errors.New("bench: the framework scenarios need ZooKeeper: " + zkserver.InstallHint)
+var errNoZooKeeper = errors.New("chaos: the framework scenarios need ZooKeeper: " + zkserver.InstallHint)
