@@ -119,3 +119,18 @@ func TestChaosFailureRecord(t *testing.T) {
 		t.Fatalf("formatBySecond: %q", got)
 	}
 }
+
+// TestFrameworkScenarioTable: every framework scenario has a table entry
+// that injects a fault and tells when the framework recovered, and the
+// table has no entry the suite would not run.
+func TestFrameworkScenarioTable(t *testing.T) {
+	for _, name := range FrameworkScenarios {
+		sc, ok := frameworkScenarios[name]
+		if !ok || sc.inject == nil || sc.recovered == nil {
+			t.Errorf("%s: table entry %+v lacks inject or recovered", name, sc)
+		}
+	}
+	if len(frameworkScenarios) != len(FrameworkScenarios) {
+		t.Errorf("%d table entries for %d framework scenarios", len(frameworkScenarios), len(FrameworkScenarios))
+	}
+}

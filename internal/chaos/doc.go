@@ -7,7 +7,9 @@
 // Framework-level scenarios run the whole framework on this machine: a
 // real ZooKeeper, mesos-local, two rmf schedulers, rmf executors and
 // devnodes launched through Mesos, and a director discovering them in
-// ZooKeeper.
+// ZooKeeper. Each framework scenario is one entry of a table
+// (frameworkScenarios): how to inject its fault, how to tell the framework
+// recovered, which relaunches it allows and its extra checks.
 //
 // Usage:
 //

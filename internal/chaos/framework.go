@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,8 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	riak "github.com/basho/riak-go-client"
 
 	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
@@ -78,22 +78,6 @@ const (
 var FrameworkScenarios = []string{ScenarioAgent, ScenarioScheduler, ScenarioZooKeeper, ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession,
 	ScenarioPartition, ScenarioPartitionStrict, ScenarioRolling, ScenarioScale}
 
-// strictFencing reports whether a scenario runs its schedulers with
-// --fencing strict.
-func strictFencing(scenario string) bool {
-	switch scenario {
-	case ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession, ScenarioPartitionStrict:
-		return true
-	}
-	return false
-}
-
-// partitioned reports whether a scenario cuts one executor off from
-// ZooKeeper.
-func partitioned(scenario string) bool {
-	return scenario == ScenarioPartition || scenario == ScenarioPartitionStrict
-}
-
 // longExecutorSession is the executors' ZooKeeper session timeout in
 // ScenarioZooKeeperLongSession (zkserver.DefaultMaxSessionTimeout allows it).
 const longExecutorSession = 60 * time.Second
@@ -130,12 +114,12 @@ type schedInstance struct {
 	api string // http://host:port
 }
 
-func startFrameworkStack(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (*fwStack, error) {
+func startFrameworkStack(ctx context.Context, cfg Config, sc frameworkScenario, dir string, logf func(string, ...any)) (*fwStack, error) {
 	s := &fwStack{cfg: cfg, dir: dir, ps: &bench.ProcSet{Dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
-	if scenario == ScenarioZooKeeperLongSession {
-		s.executor += " --zk-session-timeout " + longExecutorSession.String()
+	if sc.executorSession > 0 {
+		s.executor += " --zk-session-timeout " + sc.executorSession.String()
 	}
-	if strictFencing(scenario) {
+	if sc.strict {
 		s.fencing = "strict"
 	}
 	// ZooKeeper, on a port and data directory it keeps across a restart.
@@ -154,7 +138,7 @@ func startFrameworkStack(ctx context.Context, cfg Config, scenario, dir string, 
 	if s.fw, err = s.store.Framework(defaultChaosFramework); err != nil {
 		return s, err
 	}
-	if partitioned(scenario) {
+	if sc.partition {
 		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
 			return s, err
 		}
@@ -304,6 +288,12 @@ func (s *fwStack) serving(n int) bool {
 	return true
 }
 
+// clusterCall sends a request to the leader's API for the chaos cluster
+// (path under /api/v1/clusters/c1) and wants a 2xx answer.
+func (s *fwStack) clusterCall(method, path string) error {
+	return apiCall(method, s.leader().api+"/api/v1/clusters/"+chaosClusterName+path, "")
+}
+
 // live counts the nodes' live records in ZooKeeper.
 func (s *fwStack) live(ctx context.Context) int {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -337,8 +327,32 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	}
 }
 
+// fwRun is one framework scenario in progress: its stack and load, the
+// nodes before the fault, and what its checks found.
+type fwRun struct {
+	ctx  context.Context
+	cfg  Config
+	name string
+	sc   frameworkScenario
+	s    *fwStack
+	load *chaosLoad
+	logf func(string, ...any)
+
+	start, faultAt time.Time
+	before         []scheduler.NodeView
+	victim         scheduler.NodeView // the second node
+	// pids are the devnode processes at the fault (node name -> pids).
+	pids map[string][]int
+
+	problems, notes []string
+}
+
 func runFrameworkScenario(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (Result, error) {
-	s, err := startFrameworkStack(ctx, cfg, scenario, dir, logf)
+	sc, ok := frameworkScenarios[scenario]
+	if !ok {
+		return Result{}, fmt.Errorf("not a framework scenario: %q", scenario)
+	}
+	s, err := startFrameworkStack(ctx, cfg, sc, dir, logf)
 	defer s.close(logf)
 	if err != nil {
 		return Result{}, err
@@ -348,239 +362,136 @@ func runFrameworkScenario(ctx context.Context, cfg Config, scenario, dir string,
 		return Result{}, err
 	}
 	defer client.Stop()
-	// The director has found the nodes once a write goes through.
-	if err := waitFor(ctx, 30*time.Second, "a first write through the director", func() bool {
-		return chaosStore(client, scenario+"-probe") == nil
-	}); err != nil {
+	r := &fwRun{ctx: ctx, cfg: cfg, name: scenario, sc: sc, s: s, logf: logf}
+	if err := r.startLoad(client); err != nil {
 		return Result{}, err
 	}
-	before := s.nodes()
-	load := newChaosLoad(client, scenario)
-	start := time.Now()
-	load.run(cfg.Workers)
-	logf("load on %d workers through the director %s; nodes %s", cfg.Workers, s.pb, describeNodes(before))
-	sleepCtx(ctx, cfg.Duration/4)
+	if err := r.fault(); err != nil {
+		r.load.stop()
+		return Result{}, err
+	}
+	return r.finish()
+}
 
-	var problems, notes []string
-	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
-	faultAt := time.Now()
-	since := func() string { return time.Since(faultAt).Round(100 * time.Millisecond).String() }
-	// recovered waits for the scenario's end state; a miss is a problem.
-	recovered := func(d time.Duration, what string, ok func() bool) bool {
-		if err := waitFor(ctx, d, what, ok); err != nil {
-			problem("%s: not within %v", what, d)
-			return false
-		}
-		return true
+// startLoad waits until the director has found the nodes (a first write
+// goes through), starts the load and lets it run a quarter of Duration.
+func (r *fwRun) startLoad(client *riak.Client) error {
+	if err := waitFor(r.ctx, 30*time.Second, "a first write through the director", func() bool {
+		return chaosStore(client, r.name+"-probe") == nil
+	}); err != nil {
+		return err
 	}
-	byName := func(ns []scheduler.NodeView, name string) (scheduler.NodeView, bool) {
-		i := slices.IndexFunc(ns, func(n scheduler.NodeView) bool { return n.Name == name })
-		if i < 0 {
-			return scheduler.NodeView{}, false
-		}
-		return ns[i], true
-	}
-	victim := before[1]
-	wantLaunches := map[string]int{} // relaunches each node may have
+	r.before = r.s.nodes()
+	r.victim = r.before[1]
+	r.load = newChaosLoad(client, r.name)
+	r.start = time.Now()
+	r.load.run(r.cfg.Workers)
+	r.logf("load on %d workers through the director %s; nodes %s", r.cfg.Workers, r.s.pb, describeNodes(r.before))
+	sleepCtx(r.ctx, r.cfg.Duration/4)
+	return nil
+}
 
-	switch scenario {
-	case ScenarioAgent:
-		idx := slices.Index(s.m.AgentIDs(), victim.Agent) + 1
-		logf("stopping agent %d (%s), which runs %s, for %v", idx, victim.Agent, victim.Name, cfg.AgentDown)
-		if err := s.m.StopAgent(strconv.Itoa(idx)); err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		sleepCtx(ctx, cfg.AgentDown)
-		if err := s.m.RestartAgent(strconv.Itoa(idx)); err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		logf("agent %d back after %s", idx, since())
-		wantLaunches[victim.Name] = 1
-		if recovered(90*time.Second, victim.Name+" running again", func() bool {
-			n, ok := byName(s.nodes(), victim.Name)
-			return ok && n.State == "running" && n.TaskID != victim.TaskID && s.serving(3)
-		}) {
-			n, _ := byName(s.nodes(), victim.Name)
-			if n.Agent != victim.Agent {
-				problem("%s came back on agent %s, not on its own %s (and volume)", victim.Name, n.Agent, victim.Agent)
-			}
-			note("agent down %v; %s running again on the same agent and volume %s after the stop", cfg.AgentDown, victim.Name, since())
-		}
-	case ScenarioScheduler:
-		l := s.leader()
-		logf("SIGKILL the leading scheduler %s (pid %d)", l.p.Name(), l.p.PID())
-		_ = l.p.Signal(syscall.SIGKILL)
-		<-l.p.Done()
-		if recovered(60*time.Second, "the standby to lead", func() bool { return s.leader() != nil }) {
-			note("standby led after %s", since())
-			if _, err := s.startScheduler(ctx, l.p.Name()+"-again"); err != nil {
-				problem("restart the killed scheduler as a standby: %v", err)
-			}
-		}
-	case ScenarioZooKeeper, ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession:
-		session := zkstate.DefaultSessionTimeout
-		if scenario == ScenarioZooKeeperLongSession {
-			session = longExecutorSession
-		}
-		pidsBefore := devnodeProcs(s.dir)
-		logf("SIGKILL ZooKeeper (pid %d) for %v; fencing %s, the executors' session timeout is %v", s.zk.PID(), cfg.ZKOutage, s.fencing, session)
-		s.zk.Stop()
-		sleepCtx(ctx, cfg.ZKOutage)
-		if err := s.zk.Start(); err != nil {
-			load.stop()
-			return Result{}, fmt.Errorf("zookeeper again: %w", err)
-		}
-		logf("ZooKeeper back after %s", since())
-		if strictFencing(scenario) && cfg.ZKOutage >= session/2 {
-			for _, n := range before {
-				wantLaunches[n.Name] = 1 // fenced executors fail; each node is relaunched at most once
-			}
-		}
-		if !recovered(120*time.Second, "3 nodes answering and their 3 live records", func() bool { return s.serving(3) && s.live(ctx) == 3 }) {
-			break
-		}
-		note("ZooKeeper down %v, fencing %s, executors' session %v; 3 nodes answering and registered %s after the kill", cfg.ZKOutage, s.fencing, session, since())
-		if scenario != ScenarioZooKeeper {
-			break
-		}
-		if after := devnodeProcs(s.dir); !maps.EqualFunc(pidsBefore, after, slices.Equal) {
-			problem("node processes restarted through the outage: before %v, after %v", pidsBefore, after)
-		} else {
-			note("the same node processes before and after (%v)", after)
-		}
-		// The framework works again: a fourth node joins.
-		fourth := "riak-" + chaosClusterName + "-4"
-		wantLaunches[fourth] = 0
-		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes", ""); err != nil {
-			problem("add a fourth node after the outage: %v", err)
-			break
-		}
-		addAt := time.Now()
-		if recovered(90*time.Second, "a fourth node added after the outage answering", func() bool { return s.serving(4) && s.live(ctx) == 4 }) {
-			note("a fourth node added after the outage ran %s later", time.Since(addAt).Round(100*time.Millisecond))
-		}
-	case ScenarioPartition, ScenarioPartitionStrict:
-		pids := devnodeProcs(s.dir)[victim.Name]
-		if len(pids) != 1 {
-			load.stop()
-			return Result{}, fmt.Errorf("%s: node processes %v, want one", victim.Name, pids)
-		}
-		exe, err := parentPID(pids[0])
-		if err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		logf("cutting the executor of %s (pid %d, node pid %d) off from ZooKeeper for %v; fencing %s", victim.Name, exe, pids[0], cfg.PartitionFor, s.fencing)
-		s.part.block(exe)
-		sleepCtx(ctx, cfg.PartitionFor)
-		s.part.unblock()
-		logf("partition healed after %s", since())
-		holds := func(task string) bool {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			h, err := s.fw.NodeLockHolder(ctx, chaosClusterName, victim.Name)
-			return err == nil && h != nil && h.TaskID == task
-		}
-		if scenario == ScenarioPartition {
-			if recovered(60*time.Second, victim.Name+"'s executor holding its lock again, 3 live records", func() bool {
-				return holds(victim.TaskID) && s.live(ctx) == 3 && s.serving(3)
-			}) {
-				note("%s cut off from ZooKeeper for %v; its executor holds the lock again %s after the cut", victim.Name, cfg.PartitionFor, since())
-			}
-			if after := devnodeProcs(s.dir)[victim.Name]; !slices.Equal(after, pids) {
-				problem("%s's node process changed through the partition: %v, then %v", victim.Name, pids, after)
-			}
-			break
-		}
-		wantLaunches[victim.Name] = 1
-		if recovered(90*time.Second, victim.Name+" relaunched, holding the lock", func() bool {
-			n, ok := byName(s.nodes(), victim.Name)
-			return ok && n.TaskID != victim.TaskID && n.State == "running" && holds(n.TaskID) && s.serving(3)
-		}) {
-			note("%s cut off from ZooKeeper for %v: stopped, relaunched and holding the lock %s after the cut", victim.Name, cfg.PartitionFor, since())
-		}
-	case ScenarioRolling:
-		logf("rolling restart")
-		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/restart", ""); err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		for _, n := range before {
-			wantLaunches[n.Name] = 1
-		}
-		if recovered(180*time.Second, "every node restarted", func() bool {
-			ns := s.nodes()
-			return len(ns) == 3 && !slices.ContainsFunc(ns, func(n scheduler.NodeView) bool { return n.State != "running" || n.Generation != 1 }) && s.serving(3)
-		}) {
-			note("3 nodes restarted one at a time in %s", since())
-		}
-	case ScenarioScale:
-		logf("adding a fourth node")
-		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes", ""); err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		fourth := "riak-" + chaosClusterName + "-4"
-		wantLaunches[fourth] = 0
-		if recovered(90*time.Second, "4 nodes answering", func() bool { return s.serving(4) }) {
-			added := since()
-			sleepCtx(ctx, 2*time.Second) // some load on four
-			logf("removing %s", fourth)
-			if err := apiCall("DELETE", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes/"+fourth, ""); err != nil {
-				load.stop()
-				return Result{}, err
-			}
-			if recovered(120*time.Second, fourth+" left and removed", func() bool { return s.serving(3) }) {
-				note("4th node running %s after the add; left (data handed off) and removed %s after the add", added, since())
-			}
-		}
-	default:
-		load.stop()
-		return Result{}, fmt.Errorf("not a framework scenario: %q", scenario)
+// fault injects the scenario's fault and waits for the framework to
+// recover from it.
+func (r *fwRun) fault() error {
+	r.faultAt = time.Now()
+	r.pids = devnodeProcs(r.s.dir)
+	if err := r.sc.inject(r); err != nil {
+		return err
 	}
-	// Load on the recovered framework for a while, and at least Duration
-	// in all.
-	sleepCtx(ctx, max(time.Until(start.Add(cfg.Duration)), 3*time.Second))
-	load.stop()
-	if ctx.Err() != nil {
-		return Result{}, ctx.Err()
+	ok, err := r.sc.recovered(r)
+	if err != nil {
+		return err
 	}
-	res := load.result(scenario, time.Since(start), faultAt)
-	res.LostWrites = load.lost()
+	for _, inv := range r.sc.invariants {
+		inv(r)
+	}
+	for _, check := range r.sc.checks {
+		if !ok {
+			break
+		}
+		if err := check(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish keeps the load on the recovered framework for a while (and at
+// least Duration in all), then counts and checks.
+func (r *fwRun) finish() (Result, error) {
+	sleepCtx(r.ctx, max(time.Until(r.start.Add(r.cfg.Duration)), 3*time.Second))
+	r.load.stop()
+	if r.ctx.Err() != nil {
+		return Result{}, r.ctx.Err()
+	}
+	res := r.load.result(r.name, time.Since(r.start), r.faultAt)
+	res.LostWrites = r.load.lost()
 	res.Level = LevelFramework
-	if (scenario == ScenarioZooKeeper || scenario == ScenarioPartition) && (res.FailedWrites > 0 || res.FailedReads > 0) {
-		problem("%d failed writes and %d failed reads: the data plane must not notice ZooKeeper (volume fencing)", res.FailedWrites, res.FailedReads)
+	if r.sc.quietDataPlane && (res.FailedWrites > 0 || res.FailedReads > 0) {
+		r.problem("%d failed writes and %d failed reads: the data plane must not notice ZooKeeper (volume fencing)", res.FailedWrites, res.FailedReads)
 	}
-	// Strict fencing stops every node during a long ZooKeeper outage.
-	res.ReadsMayFail = (scenario == ScenarioZooKeeperStrict || scenario == ScenarioZooKeeperLongSession) && len(wantLaunches) > 0
+	res.ReadsMayFail = r.sc.readsMayFail != nil && r.sc.readsMayFail(r)
+	r.checkLaunches()
+	res.Problems, res.Notes = r.problems, strings.Join(r.notes, "; ")
+	logResult(r.logf, res, r.faultAt)
+	return res, nil
+}
 
-	// No node ran twice, and none was launched more often than the
-	// scenario calls for.
-	s.watch.close()
-	w := s.watch
+// checkLaunches: no node ran twice, and none was launched more often than
+// the scenario allows.
+func (r *fwRun) checkLaunches() {
+	var allowed map[string]int
+	if r.sc.relaunches != nil {
+		allowed = r.sc.relaunches(r)
+	}
+	w := r.s.watch
+	w.close()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	for name, most := range w.most {
 		if most > 1 {
-			problem("%s: %d devnode processes at once (%s)", name, most, w.overlap[name])
-		}
-	}
-	for name, ids := range w.tasks {
-		if extra := len(ids) - 1; extra > wantLaunches[name] {
-			problem("%s launched %d times (tasks %s), want at most %d", name, len(ids), strings.Join(ids, ", "), wantLaunches[name]+1)
+			r.problem("%s: %d devnode processes at once (%s)", name, most, w.overlap[name])
 		}
 	}
 	relaunches := 0
-	for _, ids := range w.tasks {
+	for name, ids := range w.tasks {
+		if extra := len(ids) - 1; extra > allowed[name] {
+			r.problem("%s launched %d times (tasks %s), want at most %d", name, len(ids), strings.Join(ids, ", "), allowed[name]+1)
+		}
 		relaunches += len(ids) - 1
 	}
-	w.mu.Unlock()
-	note("%d relaunches; never two processes of one node", relaunches)
-	res.Problems, res.Notes = problems, strings.Join(notes, "; ")
-	logResult(logf, res, faultAt)
-	return res, nil
+	r.note("%d relaunches; never two processes of one node", relaunches)
+}
+
+func (r *fwRun) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+func (r *fwRun) note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// since is the time from the fault, for notes and logs.
+func (r *fwRun) since() string { return time.Since(r.faultAt).Round(100 * time.Millisecond).String() }
+
+// await waits up to d for the scenario's end state; a miss is a problem.
+func (r *fwRun) await(d time.Duration, what string, ok func() bool) bool {
+	if err := waitFor(r.ctx, d, what, ok); err != nil {
+		r.problem("%s: not within %v", what, d)
+		return false
+	}
+	return true
+}
+
+// node returns the cluster's node called name, as the leader sees it.
+func (r *fwRun) node(name string) (scheduler.NodeView, bool) {
+	ns := r.s.nodes()
+	i := slices.IndexFunc(ns, func(n scheduler.NodeView) bool { return n.Name == name })
+	if i < 0 {
+		return scheduler.NodeView{}, false
+	}
+	return ns[i], true
 }
 
 func describeNodes(ns []scheduler.NodeView) string {
