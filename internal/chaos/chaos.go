@@ -129,32 +129,8 @@ func (r Result) Passed() bool {
 
 // Run runs the scenarios one after another, each on a fresh cluster.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
-	if cfg.Bin == "" {
-		return nil, errors.New("chaos: needs the rmf binary")
-	}
-	if len(cfg.Scenarios) == 0 {
-		cfg.Scenarios = Scenarios
-	}
-	for _, s := range cfg.Scenarios {
-		if !slices.Contains(Scenarios, s) {
-			return nil, fmt.Errorf("chaos: unknown scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
-		}
-	}
-	cfg.Duration = orDefault(cfg.Duration, 30*time.Second)
-	cfg.StopFor = orDefault(cfg.StopFor, 10*time.Second)
-	cfg.Workers = orDefault(cfg.Workers, 16)
-	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
-	cfg.AgentDown = orDefault(cfg.AgentDown, 10*time.Second)
-	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
-	cfg.ZKOutage = orDefault(cfg.ZKOutage, 60*time.Second)
-	cfg.PartitionFor = orDefault(cfg.PartitionFor, 20*time.Second)
-	for _, s := range cfg.Scenarios {
-		if slices.Contains(FrameworkScenarios, s) {
-			if err := zkserver.Installed(); err != nil {
-				return nil, fmt.Errorf("%w (%v)", errNoZooKeeper, err)
-			}
-			break
-		}
+	if err := cfg.resolve(); err != nil {
+		return nil, err
 	}
 	dir := cfg.Dir
 	if dir == "" {
@@ -171,25 +147,58 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if err := os.MkdirAll(sdir, 0o755); err != nil {
 			return out, err
 		}
-		logf := func(format string, args ...any) {
-			if cfg.Log != nil {
-				fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{s}, args...)...)
-			}
-		}
-		var res Result
-		var err error
-		if slices.Contains(FrameworkScenarios, s) {
-			res, err = runFrameworkScenario(ctx, cfg, s, sdir, logf)
-		} else {
-			res, err = runScenario(ctx, cfg, s, sdir)
-			res.Level = LevelNode
-		}
+		res, err := runOne(ctx, cfg, s, sdir)
 		if err != nil {
 			return out, fmt.Errorf("chaos: %s: %w", s, err)
 		}
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// resolve checks cfg and fills in its defaults; the framework scenarios
+// need ZooKeeper installed.
+func (cfg *Config) resolve() error {
+	if cfg.Bin == "" {
+		return errors.New("chaos: needs the rmf binary")
+	}
+	if len(cfg.Scenarios) == 0 {
+		cfg.Scenarios = Scenarios
+	}
+	for _, s := range cfg.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			return fmt.Errorf("chaos: unknown scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
+		}
+	}
+	cfg.Duration = orDefault(cfg.Duration, 30*time.Second)
+	cfg.StopFor = orDefault(cfg.StopFor, 10*time.Second)
+	cfg.Workers = orDefault(cfg.Workers, 16)
+	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
+	cfg.AgentDown = orDefault(cfg.AgentDown, 10*time.Second)
+	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
+	cfg.ZKOutage = orDefault(cfg.ZKOutage, 60*time.Second)
+	cfg.PartitionFor = orDefault(cfg.PartitionFor, 20*time.Second)
+	if slices.ContainsFunc(cfg.Scenarios, func(s string) bool { return slices.Contains(FrameworkScenarios, s) }) {
+		if err := zkserver.Installed(); err != nil {
+			return fmt.Errorf("%w (%v)", errNoZooKeeper, err)
+		}
+	}
+	return nil
+}
+
+// runOne runs one scenario in dir, its log lines prefixed with its name.
+func runOne(ctx context.Context, cfg Config, scenario, dir string) (Result, error) {
+	logf := func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{scenario}, args...)...)
+		}
+	}
+	if slices.Contains(FrameworkScenarios, scenario) {
+		return runFrameworkScenario(ctx, cfg, scenario, dir, logf)
+	}
+	res, err := runScenario(ctx, cfg, scenario, dir, logf)
+	res.Level = LevelNode
+	return res, err
 }
 
 // chaosCluster is three devnodes and a director, with what it takes to
@@ -244,11 +253,66 @@ func (c *chaosCluster) restart(ctx context.Context, i int) error {
 	return nil
 }
 
-func runScenario(ctx context.Context, cfg Config, scenario, dir string) (Result, error) {
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{scenario}, args...)...)
-		}
+// nodeRun is one node-level scenario at its fault.
+type nodeRun struct {
+	ctx     context.Context
+	cfg     Config
+	c       *chaosCluster
+	victim  int // the node faulted
+	faultAt time.Time
+	logf    func(string, ...any)
+}
+
+// nodeFaults inject each node-level scenario's fault (and end it); an
+// error ends the scenario.
+var nodeFaults = map[string]func(r *nodeRun) error{
+	ScenarioKill9:   kill9,
+	ScenarioSIGSTOP: sigstop,
+	ScenarioRestart: sigtermRestart,
+}
+
+// kill9 SIGKILLs the node and starts it again on its data 5 s later.
+func kill9(r *nodeRun) error {
+	n := r.c.nodes[r.victim]
+	r.logf("SIGKILL %s (pid %d)", n.Name(), n.PID())
+	_ = syscall.Kill(n.PID(), syscall.SIGKILL)
+	<-n.Done()
+	sleepCtx(r.ctx, 5*time.Second)
+	return r.restart()
+}
+
+// sigstop freezes the node for StopFor, then lets it go on.
+func sigstop(r *nodeRun) error {
+	n := r.c.nodes[r.victim]
+	r.logf("SIGSTOP %s (pid %d) for %v", n.Name(), n.PID(), r.cfg.StopFor)
+	_ = syscall.Kill(n.PID(), syscall.SIGSTOP)
+	sleepCtx(r.ctx, r.cfg.StopFor)
+	_ = syscall.Kill(n.PID(), syscall.SIGCONT)
+	r.logf("SIGCONT")
+	return nil
+}
+
+// sigtermRestart stops the node with SIGTERM and starts it again at once.
+func sigtermRestart(r *nodeRun) error {
+	n := r.c.nodes[r.victim]
+	r.logf("SIGTERM %s (pid %d)", n.Name(), n.PID())
+	_ = syscall.Kill(n.PID(), syscall.SIGTERM)
+	<-n.Done()
+	return r.restart()
+}
+
+func (r *nodeRun) restart() error {
+	if err := r.c.restart(r.ctx, r.victim); err != nil {
+		return err
+	}
+	r.logf("restarted after %v", time.Since(r.faultAt).Round(time.Millisecond))
+	return nil
+}
+
+func runScenario(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (Result, error) {
+	fault, ok := nodeFaults[scenario]
+	if !ok {
+		return Result{}, fmt.Errorf("not a node scenario: %q", scenario)
 	}
 	c, err := startChaosCluster(ctx, cfg, dir)
 	defer c.ps.StopAll(logf)
@@ -266,45 +330,20 @@ func runScenario(ctx context.Context, cfg Config, scenario, dir string) (Result,
 	load.run(cfg.Workers)
 	logf("load on %d workers through the director %s", cfg.Workers, c.director)
 
-	victim := 1
 	sleepCtx(ctx, cfg.Duration/4)
-	faultAt := time.Now()
-	pid := c.nodes[victim].PID()
-	switch scenario {
-	case ScenarioKill9:
-		logf("SIGKILL %s (pid %d)", c.nodes[victim].Name(), pid)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		<-c.nodes[victim].Done()
-		sleepCtx(ctx, 5*time.Second)
-		if err := c.restart(ctx, victim); err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
-	case ScenarioSIGSTOP:
-		logf("SIGSTOP %s (pid %d) for %v", c.nodes[victim].Name(), pid, cfg.StopFor)
-		_ = syscall.Kill(pid, syscall.SIGSTOP)
-		sleepCtx(ctx, cfg.StopFor)
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-		logf("SIGCONT")
-	case ScenarioRestart:
-		logf("SIGTERM %s (pid %d)", c.nodes[victim].Name(), pid)
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		<-c.nodes[victim].Done()
-		if err := c.restart(ctx, victim); err != nil {
-			load.stop()
-			return Result{}, err
-		}
-		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
+	r := &nodeRun{ctx: ctx, cfg: cfg, c: c, victim: 1, faultAt: time.Now(), logf: logf}
+	if err := fault(r); err != nil {
+		load.stop()
+		return Result{}, err
 	}
 	sleepCtx(ctx, time.Until(start.Add(cfg.Duration)))
 	load.stop()
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
-	res := load.result(scenario, time.Since(start), faultAt)
+	res := load.result(scenario, time.Since(start), r.faultAt)
 	res.LostWrites = load.lost()
-	logResult(logf, res, faultAt)
+	logResult(logf, res, r.faultAt)
 	return res, nil
 }
 

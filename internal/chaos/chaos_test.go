@@ -120,10 +120,18 @@ func TestChaosFailureRecord(t *testing.T) {
 	}
 }
 
-// TestFrameworkScenarioTable: every framework scenario has a table entry
-// that injects a fault and tells when the framework recovered, and the
-// table has no entry the suite would not run.
-func TestFrameworkScenarioTable(t *testing.T) {
+// TestScenarioTables: every node scenario has a fault, every framework
+// scenario a table entry that injects a fault and tells when the framework
+// recovered, and the tables have no entry the suite would not run.
+func TestScenarioTables(t *testing.T) {
+	for _, name := range NodeScenarios {
+		if nodeFaults[name] == nil {
+			t.Errorf("%s: no fault in nodeFaults", name)
+		}
+	}
+	if len(nodeFaults) != len(NodeScenarios) {
+		t.Errorf("%d node faults for %d node scenarios", len(nodeFaults), len(NodeScenarios))
+	}
 	for _, name := range FrameworkScenarios {
 		sc, ok := frameworkScenarios[name]
 		if !ok || sc.inject == nil || sc.recovered == nil {
