@@ -122,88 +122,119 @@ func startFrameworkStack(ctx context.Context, cfg Config, sc frameworkScenario, 
 	if sc.strict {
 		s.fencing = "strict"
 	}
-	// ZooKeeper, on a port and data directory it keeps across a restart.
-	port, err := freePort()
-	if err != nil {
+	if err := s.startZooKeeper(ctx, sc.partition); err != nil {
 		return s, err
 	}
-	s.zk = &zkserver.Server{Port: port, Dir: filepath.Join(dir, "zookeeper")}
-	if err := s.zk.Start(); err != nil {
-		return s, fmt.Errorf("zookeeper: %w", err)
-	}
-	s.store, err = zkstate.Connect(ctx, []string{s.zk.Addr}, zkstate.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return s, err
-	}
-	if s.fw, err = s.store.Framework(defaultChaosFramework); err != nil {
-		return s, err
-	}
-	if sc.partition {
-		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
+	for _, step := range []func(context.Context) error{s.startMesosLocal, s.startSchedulers, s.startCluster, s.startDirector} {
+		if err := step(ctx); err != nil {
 			return s, err
 		}
 	}
-	// mesos-local, in this process (its faults are Go calls).
-	mlog, err := os.Create(filepath.Join(dir, "mesos-local.log"))
+	return s, nil
+}
+
+// startZooKeeper starts ZooKeeper on a port and data directory it keeps
+// across a restart, connects to it, and (partition) puts a partitionProxy
+// in front of it for the executors.
+func (s *fwStack) startZooKeeper(ctx context.Context, partition bool) error {
+	port, err := freePort()
 	if err != nil {
-		return s, err
+		return err
+	}
+	s.zk = &zkserver.Server{Port: port, Dir: filepath.Join(s.dir, "zookeeper")}
+	if err := s.zk.Start(); err != nil {
+		return fmt.Errorf("zookeeper: %w", err)
+	}
+	s.store, err = zkstate.Connect(ctx, []string{s.zk.Addr}, zkstate.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
+	}
+	if s.fw, err = s.store.Framework(defaultChaosFramework); err != nil {
+		return err
+	}
+	if partition {
+		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startMesosLocal serves mesos-local with four agents in this process (its
+// faults are Go calls).
+func (s *fwStack) startMesosLocal(context.Context) error {
+	mlog, err := os.Create(filepath.Join(s.dir, "mesos-local.log"))
+	if err != nil {
+		return err
 	}
 	// Ports of our own: mesos-local's default ranges are the same for every
 	// run, and another stack's nodes on our nodes' addresses (same names,
 	// same cluster) would take our load and our writes.
-	agentResources := cfg.AgentResources
+	agentResources := s.cfg.AgentResources
 	if agentResources == "" {
 		_, hi, release, err := testutil.ClaimPortBlock()
 		if err != nil {
 			mlog.Close()
-			return s, err
+			return err
 		}
 		s.releasePorts = release
 		agentResources = testutil.AgentResourcesIn(hi)
 	}
-	s.m, err = mesoslocal.New(mesoslocal.Config{Agents: 4, WorkDir: filepath.Join(dir, "mesos"), AgentResources: agentResources,
+	s.m, err = mesoslocal.New(mesoslocal.Config{Agents: 4, WorkDir: filepath.Join(s.dir, "mesos"), AgentResources: agentResources,
 		AllocationInterval: 200 * time.Millisecond, StatusRetryInterval: time.Second, ExecutorShutdownGrace: 3 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(mlog, nil))})
 	if err != nil {
 		mlog.Close()
-		return s, err
+		return err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return s, err
+		return err
 	}
 	go func() { _ = s.m.Serve(ln); mlog.Close() }()
 	s.master = "http://" + ln.Addr().String()
-	// Two schedulers: the first leads, the second stands by.
+	return nil
+}
+
+// startSchedulers starts two schedulers: the first leads, the second
+// stands by.
+func (s *fwStack) startSchedulers(ctx context.Context) error {
 	for i := range 2 {
 		if _, err := s.startScheduler(ctx, fmt.Sprintf("scheduler%d", i+1)); err != nil {
-			return s, err
+			return err
 		}
 		if i == 0 {
 			if err := waitFor(ctx, 30*time.Second, "the first scheduler to lead", func() bool { return s.leader() != nil }); err != nil {
-				return s, err
+				return err
 			}
 		}
 	}
-	api := s.leader().api
-	if err := apiCall("PUT", api+"/api/v1/clusters/"+chaosClusterName, `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`); err != nil {
-		return s, err
+	return nil
+}
+
+// startCluster creates the cluster of three nodes through the leader's
+// API, waits for them to run and starts watching them.
+func (s *fwStack) startCluster(ctx context.Context) error {
+	if err := s.clusterCallBody("PUT", "", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`); err != nil {
+		return err
 	}
-	if err := apiCall("POST", api+"/api/v1/clusters/"+chaosClusterName+"/nodes?count=3", ""); err != nil {
-		return s, err
+	if err := s.clusterCall("POST", "/nodes?count=3"); err != nil {
+		return err
 	}
 	if err := waitFor(ctx, 60*time.Second, "3 running nodes", func() bool { return s.running(3) }); err != nil {
-		return s, err
+		return err
 	}
-	s.watch = watchNodes(s.m, dir)
-	// The director, discovering the nodes in ZooKeeper.
+	s.watch = watchNodes(s.m, s.dir)
+	return nil
+}
+
+// startDirector starts the director, discovering the nodes in ZooKeeper.
+func (s *fwStack) startDirector(ctx context.Context) error {
 	s.pb = bench.FreeAddr()
 	args := []string{"director", "--pb", s.pb, "--http", "", "--admin", "", "--zk", s.zk.Addr, "--cluster", chaosClusterName,
-		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}
-	if _, err := s.ps.Start(ctx, "director", "proxy", cfg.Bin, args, s.pb); err != nil {
-		return s, err
-	}
-	return s, nil
+		"--try-timeout", s.cfg.TryTimeout.String(), "--health-interval", "500ms"}
+	_, err := s.ps.Start(ctx, "director", "proxy", s.cfg.Bin, args, s.pb)
+	return err
 }
 
 // defaultChaosFramework is the framework name the schedulers use (their
@@ -290,8 +321,10 @@ func (s *fwStack) serving(n int) bool {
 
 // clusterCall sends a request to the leader's API for the chaos cluster
 // (path under /api/v1/clusters/c1) and wants a 2xx answer.
-func (s *fwStack) clusterCall(method, path string) error {
-	return apiCall(method, s.leader().api+"/api/v1/clusters/"+chaosClusterName+path, "")
+func (s *fwStack) clusterCall(method, path string) error { return s.clusterCallBody(method, path, "") }
+
+func (s *fwStack) clusterCallBody(method, path, body string) error {
+	return apiCall(method, s.leader().api+"/api/v1/clusters/"+chaosClusterName+path, body)
 }
 
 // live counts the nodes' live records in ZooKeeper.
