@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -198,8 +196,45 @@ func ParseTargets(s string) ([]string, error) {
 // each target for cfg.Rounds rounds, alternating the order. Everything it
 // started is stopped before it returns, also when ctx is cancelled.
 func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
+	wl, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	c := &compareRun{cfg: cfg, wl: wl, addrs: map[string][]string{}, proxies: map[string]*Proc{}, results: map[string]*TargetResult{}}
+	c.logf = func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", args...)
+		}
+	}
+	c.dir = cfg.Dir
+	if c.dir == "" {
+		d, err := os.MkdirTemp("", "rmf-bench-compare")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		c.dir = d
+	}
+	c.ps = &ProcSet{Dir: c.dir}
+	defer c.ps.StopAll(c.logf)
+	if err := c.startNodes(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startTargets(ctx); err != nil {
+		return nil, err
+	}
+	c.start = time.Now().UTC()
+	if err := c.measureRounds(ctx); err != nil {
+		return nil, err
+	}
+	return c.comparison(), nil
+}
+
+// resolve fills in cfg's defaults and checks it, returning the workload
+// every measurement runs.
+func (cfg *CompareConfig) resolve() (Config, error) {
 	if cfg.Bin == "" {
-		return nil, errors.New("bench: compare needs the rmf binary")
+		return Config{}, errors.New("bench: compare needs the rmf binary")
 	}
 	cfg.Nodes = orDefault(cfg.Nodes, 3)
 	cfg.Backend = orDefault(cfg.Backend, "memory")
@@ -208,161 +243,209 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Comparison, error) {
 		cfg.Targets = []string{TargetDirect, TargetDirector, TargetHAProxy}
 	}
 	if cfg.Nodes < 1 || cfg.Rounds < 1 {
-		return nil, errors.New("bench: compare needs at least one node and one round")
+		return Config{}, errors.New("bench: compare needs at least one node and one round")
 	}
 	wl := cfg.Workload
 	wl.Duration = orDefault(wl.Duration, 30*time.Second)
 	wl.Driver = orDefault(wl.Driver, DriverRaw)
 	if wl.Driver == DriverHTTP {
-		return nil, fmt.Errorf("%w: compare measures PB; use raw or riak-go-client", ErrBadDriver)
+		return Config{}, fmt.Errorf("%w: compare measures PB; use raw or riak-go-client", ErrBadDriver)
 	}
 	wl.setDefaults()
 	if err := wl.Validate(); err != nil {
-		return nil, err
+		return Config{}, err
 	}
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", args...)
-		}
-	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "rmf-bench-compare")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	ps := &procSet{dir: dir}
-	defer ps.stopAll(logf)
+	return wl, nil
+}
 
-	// Devnodes.
-	var nodePB, nodeHTTP []string
-	for i := range cfg.Nodes {
-		pb, httpA := freeAddr(), freeAddr()
+// compareRun is one Compare in progress: the processes it started, each
+// target's addresses and proxy process, and the measurements so far.
+type compareRun struct {
+	cfg  CompareConfig
+	wl   Config
+	dir  string
+	ps   *ProcSet
+	logf func(string, ...any)
+
+	start            time.Time // when the measurements began
+	nodePB, nodeHTTP []string
+	addrs            map[string][]string // target -> PB addresses the workers use
+	proxies          map[string]*Proc    // target -> its proxy process (none for direct)
+	results          map[string]*TargetResult
+}
+
+// startNodes starts the devnodes, each joining the first.
+func (c *compareRun) startNodes(ctx context.Context) error {
+	for i := range c.cfg.Nodes {
+		pb, httpA := FreeAddr(), FreeAddr()
 		name := fmt.Sprintf("dev%d@127.0.0.1", i+1)
 		args := []string{"devnode", "--name", name, "--pb", pb, "--http", httpA,
-			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", cfg.Backend}
+			"--data", filepath.Join(c.dir, fmt.Sprintf("node%d", i+1)), "--backend", c.cfg.Backend}
 		if i > 0 {
-			args = append(args, "--join", nodePB[0])
+			args = append(args, "--join", c.nodePB[0])
 		}
-		if _, err := ps.start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb); err != nil {
-			return nil, err
+		if _, err := c.ps.Start(ctx, fmt.Sprintf("devnode%d", i+1), "node", c.cfg.Bin, args, pb); err != nil {
+			return err
 		}
-		logf("devnode %s ready: pb %s", name, pb)
-		nodePB, nodeHTTP = append(nodePB, pb), append(nodeHTTP, httpA)
+		c.logf("devnode %s ready: pb %s", name, pb)
+		c.nodePB, c.nodeHTTP = append(c.nodePB, pb), append(c.nodeHTTP, httpA)
 	}
-	if cfg.Nodes > 1 {
+	if c.cfg.Nodes > 1 {
 		time.Sleep(500 * time.Millisecond) // membership gossip settles
 	}
+	c.addrs[TargetDirect] = c.nodePB
+	return nil
+}
 
-	// Targets.
-	addrs := map[string][]string{TargetDirect: nodePB}
-	proxies := map[string]*proc{}
-	for _, t := range cfg.Targets {
+// startTargets starts the proxies among the targets.
+func (c *compareRun) startTargets(ctx context.Context) error {
+	for _, t := range c.cfg.Targets {
+		var err error
 		switch t {
 		case TargetDirector:
-			pb := freeAddr()
-			args := []string{"director", "--pb", pb, "--http", "", "--admin", freeAddr()}
-			for i := range nodePB {
-				args = append(args, "--node", nodePB[i]+","+nodeHTTP[i])
-			}
-			p, err := ps.start(ctx, "director", "proxy", cfg.Bin, args, pb)
-			if err != nil {
-				return nil, err
-			}
-			addrs[t], proxies[t] = []string{pb}, p
-			logf("director ready: pb %s (pid %d)", pb, p.cmd.Process.Pid)
+			err = c.startDirector(ctx)
 		case TargetHAProxy:
-			bin := cfg.HAProxy
-			if bin == "" {
-				var err error
-				if bin, err = exec.LookPath("haproxy"); err != nil {
-					return nil, fmt.Errorf("bench: haproxy target: %w", err)
-				}
-			}
-			pb := freeAddr()
-			cfgPath := filepath.Join(dir, "haproxy.cfg")
-			if err := os.WriteFile(cfgPath, []byte(HAProxyConfig(pb, nodePB)), 0o644); err != nil {
-				return nil, err
-			}
-			p, err := ps.start(ctx, "haproxy", "proxy", bin, []string{"-db", "-f", cfgPath}, pb)
-			if err != nil {
-				return nil, err
-			}
-			addrs[t], proxies[t] = []string{pb}, p
-			logf("haproxy ready: pb %s (pid %d)", pb, p.cmd.Process.Pid)
+			err = c.startHAProxy(ctx)
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	cmp := &Comparison{
-		Start: time.Now().UTC(), Nodes: cfg.Nodes, Backend: cfg.Backend, Rounds: cfg.Rounds, Machine: machineInfo(),
-		Workload: WorkloadInfo{Driver: wl.Driver, Ops: wl.Mix.String(), Concurrency: wl.Concurrency, Keys: wl.Keys,
-			KeyDist: string(wl.KeyDist), ValueSize: wl.ValueSize.String(), DurationS: wl.Duration.Seconds(), WarmupS: wl.Warmup.Seconds()},
+// startDirector starts an rmf director with every devnode as a --node.
+func (c *compareRun) startDirector(ctx context.Context) error {
+	pb := FreeAddr()
+	args := []string{"director", "--pb", pb, "--http", "", "--admin", FreeAddr()}
+	for i := range c.nodePB {
+		args = append(args, "--node", c.nodePB[i]+","+c.nodeHTTP[i])
 	}
-	results := map[string]*TargetResult{}
-	for _, t := range cfg.Targets {
-		results[t] = &TargetResult{Name: t, PBAddrs: addrs[t]}
+	p, err := c.ps.Start(ctx, "director", "proxy", c.cfg.Bin, args, pb)
+	if err != nil {
+		return err
 	}
-	nodes := ps.byRole("node")
-	for round := 1; round <= cfg.Rounds; round++ {
-		order := slices.Clone(cfg.Targets)
+	c.addrs[TargetDirector], c.proxies[TargetDirector] = []string{pb}, p
+	c.logf("director ready: pb %s (pid %d)", pb, p.PID())
+	return nil
+}
+
+// startHAProxy starts haproxy with HAProxyConfig over the devnodes.
+func (c *compareRun) startHAProxy(ctx context.Context) error {
+	bin := c.cfg.HAProxy
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("haproxy"); err != nil {
+			return fmt.Errorf("bench: haproxy target: %w", err)
+		}
+	}
+	pb := FreeAddr()
+	cfgPath := filepath.Join(c.dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(HAProxyConfig(pb, c.nodePB)), 0o644); err != nil {
+		return err
+	}
+	p, err := c.ps.Start(ctx, "haproxy", "proxy", bin, []string{"-db", "-f", cfgPath}, pb)
+	if err != nil {
+		return err
+	}
+	c.addrs[TargetHAProxy], c.proxies[TargetHAProxy] = []string{pb}, p
+	c.logf("haproxy ready: pb %s (pid %d)", pb, p.PID())
+	return nil
+}
+
+// measureRounds measures every target once per round, in cfg's order in
+// odd rounds and reversed in even ones.
+func (c *compareRun) measureRounds(ctx context.Context) error {
+	for _, t := range c.cfg.Targets {
+		c.results[t] = &TargetResult{Name: t, PBAddrs: c.addrs[t]}
+	}
+	for round := 1; round <= c.cfg.Rounds; round++ {
+		order := slices.Clone(c.cfg.Targets)
 		if round%2 == 0 {
 			slices.Reverse(order)
 		}
 		for i, t := range order {
-			run := wl
-			run.Label = fmt.Sprintf("%s round %d", t, round)
-			run.PBAddrs = addrs[t]
-			var before, after cpuSample
-			sample := func(s *cpuSample) {
-				s.proxy = cpuSeconds(proxies[t])
-				s.nodes = 0
-				for _, n := range nodes {
-					s.nodes += cpuSeconds(n)
-				}
-				s.client = selfCPUSeconds()
-			}
-			run.OnMeasureStart = func() { sample(&before) }
-			run.OnMeasureEnd = func() { sample(&after) }
-			logf("round %d/%d: %s (%s)", round, cfg.Rounds, t, strings.Join(addrs[t], ","))
-			res, err := Run(ctx, run)
+			tr, err := c.measure(ctx, t, round, i+1)
 			if err != nil {
-				return nil, fmt.Errorf("bench: %s round %d: %w", t, round, err)
+				return err
 			}
-			if dead := ps.dead(); dead != "" {
-				return nil, fmt.Errorf("bench: %s exited during the run (see %s)", dead, filepath.Join(dir, dead+".log"))
-			}
-			tr := TargetRound{Round: round, Order: i + 1, OpsPS: res.All.Throughput, Count: res.All.Count,
-				P50: res.All.Latency.Median, P99: res.All.Latency.P99, P999: res.All.Latency.P999, Errors: res.All.Errors,
-				ProxyCPU: round2(after.proxy - before.proxy), NodesCPU: round2(after.nodes - before.nodes), ClientCPU: round2(after.client - before.client),
-				Result: res}
-			logf("  %s: %.0f ops/s, p99 %.2f ms, %d errors", t, tr.OpsPS, tr.P99/1000, tr.Errors)
-			results[t].Rounds = append(results[t].Rounds, tr)
+			c.results[t].Rounds = append(c.results[t].Rounds, tr)
 		}
+	}
+	return nil
+}
+
+// measure runs the workload against target t once, with the CPU the
+// proxy, the nodes and this process used during the measured period.
+func (c *compareRun) measure(ctx context.Context, t string, round, order int) (TargetRound, error) {
+	run := c.wl
+	run.Label = fmt.Sprintf("%s round %d", t, round)
+	run.PBAddrs = c.addrs[t]
+	var before, after cpuSample
+	run.OnMeasureStart = func() { before = c.sampleCPU(t) }
+	run.OnMeasureEnd = func() { after = c.sampleCPU(t) }
+	c.logf("round %d/%d: %s (%s)", round, c.cfg.Rounds, t, strings.Join(c.addrs[t], ","))
+	res, err := Run(ctx, run)
+	if err != nil {
+		return TargetRound{}, fmt.Errorf("bench: %s round %d: %w", t, round, err)
+	}
+	if dead := c.ps.Dead(); dead != "" {
+		return TargetRound{}, fmt.Errorf("bench: %s exited during the run (see %s)", dead, filepath.Join(c.dir, dead+".log"))
+	}
+	tr := TargetRound{Round: round, Order: order, OpsPS: res.All.Throughput, Count: res.All.Count,
+		P50: res.All.Latency.Median, P99: res.All.Latency.P99, P999: res.All.Latency.P999, Errors: res.All.Errors,
+		ProxyCPU: round2(after.proxy - before.proxy), NodesCPU: round2(after.nodes - before.nodes), ClientCPU: round2(after.client - before.client),
+		Result: res}
+	c.logf("  %s: %.0f ops/s, p99 %.2f ms, %d errors", t, tr.OpsPS, tr.P99/1000, tr.Errors)
+	return tr, nil
+}
+
+// sampleCPU reads the CPU seconds used so far by target t's proxy, the
+// nodes and this process.
+func (c *compareRun) sampleCPU(t string) cpuSample {
+	var s cpuSample
+	s.proxy = cpuSeconds(c.proxies[t])
+	for _, n := range c.ps.ByRole("node") {
+		s.nodes += cpuSeconds(n)
+	}
+	s.client = selfCPUSeconds()
+	return s
+}
+
+// comparison summarizes the measurements over rounds.
+func (c *compareRun) comparison() *Comparison {
+	cfg, wl := c.cfg, c.wl
+	cmp := &Comparison{
+		Start: c.start, Nodes: cfg.Nodes, Backend: cfg.Backend, Rounds: cfg.Rounds, Machine: machineInfo(),
+		Workload: WorkloadInfo{Driver: wl.Driver, Ops: wl.Mix.String(), Concurrency: wl.Concurrency, Keys: wl.Keys,
+			KeyDist: string(wl.KeyDist), ValueSize: wl.ValueSize.String(), DurationS: wl.Duration.Seconds(), WarmupS: wl.Warmup.Seconds()},
 	}
 	for _, t := range cfg.Targets {
-		r := results[t]
-		slices.SortFunc(r.Rounds, func(a, b TargetRound) int { return a.Round - b.Round })
-		var ops, p50, p99, p999, pcpu, ncpu, ccpu []float64
-		for _, x := range r.Rounds {
-			ops, p50, p99, p999 = append(ops, x.OpsPS), append(p50, x.P50), append(p99, x.P99), append(p999, x.P999)
-			r.Errors += x.Errors
-			k := float64(max(x.Count, 1)) / 1000
-			pcpu, ncpu, ccpu = append(pcpu, x.ProxyCPU/k), append(ncpu, x.NodesCPU/k), append(ccpu, x.ClientCPU/k)
-		}
-		r.Throughput, r.P50, r.P99, r.P999 = spreadOf(ops), spreadOf(p50), spreadOf(p99), spreadOf(p999)
-		r.NodesCPUPer1k, r.ClientCPUPer1k = spreadOf(ncpu), spreadOf(ccpu)
-		if p := proxies[t]; p != nil {
-			s := spreadOf(pcpu)
-			r.ProxyCPUPer1k = &s
-			r.ProxyPeakRSSMB = round(float64(peakRSSKB(p))/1024, 1)
-		}
-		cmp.Targets = append(cmp.Targets, *r)
+		cmp.Targets = append(cmp.Targets, summarizeTarget(c.results[t], c.proxies[t]))
 	}
-	cmp.Ratios = ratios(results)
-	return cmp, nil
+	cmp.Ratios = ratios(c.results)
+	return cmp
+}
+
+// summarizeTarget fills in r's spreads over its rounds, and its proxy's
+// CPU per 1,000 operations and peak RSS (p nil: no proxy).
+func summarizeTarget(r *TargetResult, p *Proc) TargetResult {
+	slices.SortFunc(r.Rounds, func(a, b TargetRound) int { return a.Round - b.Round })
+	var ops, p50, p99, p999, pcpu, ncpu, ccpu []float64
+	for _, x := range r.Rounds {
+		ops, p50, p99, p999 = append(ops, x.OpsPS), append(p50, x.P50), append(p99, x.P99), append(p999, x.P999)
+		r.Errors += x.Errors
+		k := float64(max(x.Count, 1)) / 1000
+		pcpu, ncpu, ccpu = append(pcpu, x.ProxyCPU/k), append(ncpu, x.NodesCPU/k), append(ccpu, x.ClientCPU/k)
+	}
+	r.Throughput, r.P50, r.P99, r.P999 = spreadOf(ops), spreadOf(p50), spreadOf(p99), spreadOf(p999)
+	r.NodesCPUPer1k, r.ClientCPUPer1k = spreadOf(ncpu), spreadOf(ccpu)
+	if p != nil {
+		s := spreadOf(pcpu)
+		r.ProxyCPUPer1k = &s
+		r.ProxyPeakRSSMB = round(float64(peakRSSKB(p))/1024, 1)
+	}
+	return *r
 }
 
 func round2(v float64) float64 { return round(v, 2) }
@@ -459,173 +542,4 @@ func WriteCompareReport(dir string, c *Comparison) error {
 		return err
 	}
 	return writeFile(filepath.Join(dir, "compare.html"), func(w io.Writer) error { return WriteHTML(w, "compare", c) })
-}
-
-// ---- processes ----
-
-type proc struct {
-	name, role string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	log        *os.File
-}
-
-type procSet struct {
-	dir   string
-	procs []*proc
-}
-
-type cpuSample struct{ proxy, nodes, client float64 }
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// start runs bin with args (output to DIR/name.log) and waits until pbAddr
-// answers RpbPingReq.
-func (ps *procSet) start(ctx context.Context, name, role, bin string, args []string, pbAddr string) (*proc, error) {
-	return ps.startWith(ctx, name, role, bin, args, "on "+pbAddr, func() error { return Ping(pbAddr, time.Second) })
-}
-
-// startWith starts a process and waits until ready succeeds (what names
-// it in errors).
-func (ps *procSet) startWith(ctx context.Context, name, role, bin string, args []string, what string, ready func() error) (*proc, error) {
-	logf, err := os.Create(filepath.Join(ps.dir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("bench: start %s: %w", name, err)
-	}
-	p := &proc{name: name, role: role, cmd: cmd, done: make(chan struct{}), log: logf}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	ps.procs = append(ps.procs, p)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := ready(); err == nil {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("bench: %s exited before it was ready (see %s)", name, logf.Name())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("bench: %s not ready %s after 30s (see %s)", name, what, logf.Name())
-		}
-	}
-}
-
-func (ps *procSet) byRole(role string) []*proc {
-	var out []*proc
-	for _, p := range ps.procs {
-		if p.role == role {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// dead returns the name of a process that has exited, or "".
-func (ps *procSet) dead() string {
-	for _, p := range ps.procs {
-		select {
-		case <-p.done:
-			return p.name
-		default:
-		}
-	}
-	return ""
-}
-
-// stopAll sends SIGTERM to every process (proxies first), waits up to 10s,
-// then SIGKILLs what is left.
-func (ps *procSet) stopAll(logf func(string, ...any)) {
-	procs := slices.Clone(ps.procs)
-	slices.Reverse(procs)
-	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	deadline := time.After(10 * time.Second)
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-deadline:
-			logf("%s did not stop; killing it", p.name)
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		p.log.Close()
-	}
-	ps.procs = nil
-}
-
-// ---- /proc ----
-
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-func cpuSeconds(p *proc) float64 {
-	if p == nil {
-		return 0
-	}
-	return procCPUSeconds(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-}
-
-func selfCPUSeconds() float64 { return procCPUSeconds("/proc/self/stat") }
-
-// procCPUSeconds reads utime+stime (fields 14 and 15) of a stat file.
-func procCPUSeconds(path string) float64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return parseStatCPU(string(b))
-}
-
-func parseStatCPU(stat string) float64 {
-	// The command name (field 2) may hold spaces; fields restart after ')'.
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(stat[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return float64(ut+st) / clockTicks
-}
-
-func peakRSSKB(p *proc) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	return parseVmHWM(string(b))
-}
-
-func parseVmHWM(status string) int64 {
-	for _, line := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb
-		}
-	}
-	return 0
 }

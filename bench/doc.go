@@ -6,4 +6,8 @@
 // HAProxy targets (Compare, which runs rmf devnode and rmf director
 // processes and haproxy); and reports: basho_bench-style CSV, JSON and a
 // self-contained HTML page. See docs/performance.md.
+//
+// ProcSet, the child processes Compare starts (logs, readiness by PB ping,
+// stopping them together), is exported for the fault suite in
+// internal/chaos, which imports bench; bench does not import it.
 package bench

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rmf-go/rmf/bench"
+	"github.com/rmf-go/rmf/internal/chaos"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -290,8 +291,63 @@ run's report. Everything started is stopped at the end and on SIGINT.`,
 	return annotateEnv(cmd)
 }
 
+// chaosScenarios parses --scenarios, comma-separated ("": none given,
+// chaos.Run's default); an unknown scenario is a usage error.
+func chaosScenarios(list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	ss := strings.Split(list, ",")
+	for _, s := range ss {
+		if !slices.Contains(chaos.Scenarios, s) {
+			return nil, usageErrorf("--scenarios: unknown %q (want %s)", s, strings.Join(chaos.Scenarios, ","))
+		}
+	}
+	return ss, nil
+}
+
+// chaosReport is the table `rmf bench chaos` prints, writes to chaos.md
+// and puts into --update-docs: a line on the run, then one row per
+// scenario.
+func chaosReport(cfg chaos.Config, started time.Time, rs []chaos.Result) (string, error) {
+	var table strings.Builder
+	fmt.Fprintf(&table, "Run %s on %d CPUs: 3 disk devnodes behind an rmf director, %d riak-go-client workers, %s of load per scenario at least.\n"+
+		"Node level: devnode processes. Framework level: ZooKeeper, mesos-local, two rmf schedulers, rmf executors.\n\n",
+		started.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), orDefaultInt(cfg.Workers, 16), orDefaultDur(cfg.Duration, 30*time.Second))
+	if err := chaos.WriteTable(&table, rs); err != nil {
+		return "", err
+	}
+	return table.String(), nil
+}
+
+// writeChaosOut writes chaos.json and chaos.md into dir ("": nothing).
+func writeChaosOut(dir string, rs []chaos.Result, table string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(rs, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "chaos.json"), js, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "chaos.md"), []byte(table), 0o644)
+}
+
+// chaosVerdict fails on the first scenario that did not pass (exit code 1).
+func chaosVerdict(rs []chaos.Result) error {
+	for _, r := range rs {
+		if !r.Passed() {
+			return fmt.Errorf("chaos: scenario %s lost %d acknowledged writes and failed %d reads; problems: %s",
+				r.Scenario, r.LostWrites, r.FailedReads, strings.Join(append([]string{"none"}, r.Problems...)[min(1, len(r.Problems)):], "; "))
+		}
+	}
+	return nil
+}
+
 func newBenchChaosCmd() *cobra.Command {
-	var cfg bench.ChaosConfig
+	var cfg chaos.Config
 	var scenarios, out, docs string
 	cmd := &cobra.Command{
 		Use:   "chaos",
@@ -311,13 +367,9 @@ markers). Exits 1 when a scenario lost an acknowledged write or failed a
 read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if scenarios != "" {
-				cfg.Scenarios = strings.Split(scenarios, ",")
-			}
-			for _, s := range cfg.Scenarios {
-				if !slices.Contains(bench.Scenarios, s) {
-					return usageErrorf("--scenarios: unknown %q (want %s)", s, strings.Join(bench.Scenarios, ","))
-				}
+			var err error
+			if cfg.Scenarios, err = chaosScenarios(scenarios); err != nil {
+				return err
 			}
 			if cfg.Bin == "" {
 				exe, err := os.Executable()
@@ -328,46 +380,28 @@ read.`,
 			}
 			cfg.Log = cmd.ErrOrStderr()
 			started := time.Now().UTC()
-			rs, err := bench.Chaos(cmd.Context(), cfg)
+			rs, err := chaos.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			var table strings.Builder
-			fmt.Fprintf(&table, "Run %s on %d CPUs: 3 disk devnodes behind an rmf director, %d riak-go-client workers, %s of load per scenario at least.\n"+
-				"Node level: devnode processes. Framework level: ZooKeeper, mesos-local, two rmf schedulers, rmf executors.\n\n",
-				started.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), orDefaultInt(cfg.Workers, 16), orDefaultDur(cfg.Duration, 30*time.Second))
-			if err := bench.WriteChaosTable(&table, rs); err != nil {
+			table, err := chaosReport(cfg, started, rs)
+			if err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), table.String())
-			if out != "" {
-				if err := os.MkdirAll(out, 0o755); err != nil {
-					return err
-				}
-				js, _ := json.MarshalIndent(rs, "", "  ")
-				if err := os.WriteFile(filepath.Join(out, "chaos.json"), js, 0o644); err != nil {
-					return err
-				}
-				if err := os.WriteFile(filepath.Join(out, "chaos.md"), []byte(table.String()), 0o644); err != nil {
-					return err
-				}
+			fmt.Fprint(cmd.OutOrStdout(), table)
+			if err := writeChaosOut(out, rs, table); err != nil {
+				return err
 			}
 			if docs != "" {
-				if err := bench.ReplaceSection(docs, bench.ChaosTableBegin, bench.ChaosTableEnd, table.String()); err != nil {
+				if err := chaos.ReplaceSection(docs, chaos.TableBegin, chaos.TableEnd, table); err != nil {
 					return err
 				}
 			}
-			for _, r := range rs {
-				if !r.Passed() {
-					return fmt.Errorf("chaos: scenario %s lost %d acknowledged writes and failed %d reads; problems: %s",
-						r.Scenario, r.LostWrites, r.FailedReads, strings.Join(append([]string{"none"}, r.Problems...)[min(1, len(r.Problems)):], "; "))
-				}
-			}
-			return nil
+			return chaosVerdict(rs)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&scenarios, "scenarios", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated")
+	f.StringVar(&scenarios, "scenarios", strings.Join(chaos.Scenarios, ","), "scenarios to run, comma-separated")
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "load time per scenario (the fault comes a quarter in)")
 	f.DurationVar(&cfg.StopFor, "stop-for", 10*time.Second, "how long sigstop freezes the node")
 	f.DurationVar(&cfg.AgentDown, "agent-down", 10*time.Second, "how long the agent scenario keeps the agent stopped")

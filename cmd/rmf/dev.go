@@ -86,162 +86,224 @@ func (s *devStack) stop() {
 	}
 }
 
+// devRun is one `rmf dev`: its options, state directory and log, what it
+// started, and the addresses each step leaves for the next.
+type devRun struct {
+	o       devOpts
+	out     io.Writer
+	dir     string
+	logFile *os.File
+	log     *slog.Logger
+	st      devStack
+
+	zk                       string // ZooKeeper's address(es)
+	fw                       *zkstate.Framework
+	m                        *mesoslocal.Master
+	master                   string // mesos-local's URL
+	apiURL                   string // the scheduler API's URL
+	directorPB, directorHTTP string // the director's PB and HTTP addresses
+	adminURL                 string // the director's status page ("": no admin listener)
+}
+
+// runDev starts the stack step by step (ZooKeeper, mesos-local, the
+// scheduler, the cluster, the director), prints the endpoints, runs the
+// benchmark if asked, and stops everything in reverse order when ctx ends.
 func runDev(ctx context.Context, o devOpts, out io.Writer) error {
+	d, err := openDevRun(o, out)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	for _, step := range []func(context.Context) error{
+		d.startZooKeeper, d.connectZooKeeper, d.startMesosLocal, d.startScheduler, d.startCluster, d.startDirector,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	d.printEndpoints()
+	return d.benchAndWait(ctx)
+}
+
+// openDevRun makes the state directory and opens its log.
+func openDevRun(o devOpts, out io.Writer) (*devRun, error) {
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "rmf-dev.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(dir, "rmf-dev.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer logf.Close()
-	log := slog.New(slog.NewTextHandler(logf, nil))
-	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
-	var st devStack
-	defer st.stop()
+	return &devRun{o: o, out: out, dir: dir, logFile: logFile, log: slog.New(slog.NewTextHandler(logFile, nil))}, nil
+}
 
-	// 1. ZooKeeper.
-	zk := o.zk
-	if zk == "" {
-		if err := zkserver.Installed(); err != nil {
-			return fmt.Errorf("zookeeper is not installed (%v); %s", err, zkserver.InstallHint)
-		}
-		srv := &zkserver.Server{Dir: filepath.Join(dir, "zookeeper"), Port: devZKPort(dir)}
-		if err := srv.Start(); err != nil {
-			return fmt.Errorf("start zookeeper: %w (log: %s)", err, srv.LogPath())
-		}
-		st.defer_(srv.Stop)
-		_ = os.WriteFile(filepath.Join(dir, "zookeeper", "port"), []byte(strconv.Itoa(srv.Port)), 0o644)
-		zk = srv.Addr
-		say("zookeeper     %s (data in %s)", zk, srv.Dir)
+// close stops what was started, in reverse order, then closes the log.
+func (d *devRun) close() {
+	d.st.stop()
+	d.logFile.Close()
+}
+
+func (d *devRun) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a...) }
+
+// startZooKeeper starts a private ZooKeeper under --dir unless --zk names
+// one.
+func (d *devRun) startZooKeeper(context.Context) error {
+	d.zk = d.o.zk
+	if d.zk != "" {
+		return nil
 	}
+	if err := zkserver.Installed(); err != nil {
+		return fmt.Errorf("zookeeper is not installed (%v); %s", err, zkserver.InstallHint)
+	}
+	srv := &zkserver.Server{Dir: filepath.Join(d.dir, "zookeeper"), Port: devZKPort(d.dir)}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("start zookeeper: %w (log: %s)", err, srv.LogPath())
+	}
+	d.st.defer_(srv.Stop)
+	_ = os.WriteFile(filepath.Join(d.dir, "zookeeper", "port"), []byte(strconv.Itoa(srv.Port)), 0o644)
+	d.zk = srv.Addr
+	d.say("zookeeper     %s (data in %s)", d.zk, srv.Dir)
+	return nil
+}
+
+// connectZooKeeper opens the session the scheduler and the director share.
+func (d *devRun) connectZooKeeper(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := zkstate.Connect(cctx, strings.Split(zk, ","), zkstate.WithLogger(log))
+	store, err := zkstate.Connect(cctx, strings.Split(d.zk, ","), zkstate.WithLogger(d.log))
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect to ZooKeeper %s: %w", zk, err)
+		return fmt.Errorf("connect to ZooKeeper %s: %w", d.zk, err)
 	}
-	st.defer_(store.Close)
-	fw, err := store.Framework(defaultFramework)
-	if err != nil {
-		return err
-	}
+	d.st.defer_(store.Close)
+	d.fw, err = store.Framework(defaultFramework)
+	return err
+}
 
-	// 2. mesos-local.
-	m, err := mesoslocal.New(mesoslocal.Config{Agents: o.nodes, WorkDir: filepath.Join(dir, "mesos"), Logger: log, AgentResources: o.agentResources,
+// startMesosLocal serves mesos-local with one agent per node.
+func (d *devRun) startMesosLocal(context.Context) error {
+	m, err := mesoslocal.New(mesoslocal.Config{Agents: d.o.nodes, WorkDir: filepath.Join(d.dir, "mesos"), Logger: d.log, AgentResources: d.o.agentResources,
 		AllocationInterval: 500 * time.Millisecond, StatusRetryInterval: 2 * time.Second, HeartbeatInterval: 5 * time.Second})
 	if err != nil {
 		return err
 	}
-	mln, err := net.Listen("tcp", o.mesos)
+	mln, err := net.Listen("tcp", d.o.mesos)
 	if err != nil {
 		return fmt.Errorf("mesos-local: %w", err)
 	}
 	go func() { _ = m.Serve(mln) }()
-	st.defer_(func() { _ = m.Close() })
-	master := "http://" + mln.Addr().String()
-	say("mesos-local   %s (%d agents; state %s/state)", master, o.nodes, master)
+	d.st.defer_(func() { _ = m.Close() })
+	d.m, d.master = m, "http://"+mln.Addr().String()
+	d.say("mesos-local   %s (%d agents; state %s/state)", d.master, d.o.nodes, d.master)
+	return nil
+}
 
-	// 3. The scheduler.
+// startScheduler runs the scheduler in this process, its executors being
+// this binary, and serves its API.
+func (d *devRun) startScheduler(ctx context.Context) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	aln, err := net.Listen("tcp", o.api)
+	aln, err := net.Listen("tcp", d.o.api)
 	if err != nil {
 		return fmt.Errorf("scheduler API: %w", err)
 	}
-	apiURL := "http://" + aln.Addr().String()
-	sched, err := scheduler.New(scheduler.Config{Master: master, Framework: fw, ZooKeeper: zk, ID: "rmf-dev@" + apiURL,
-		ExecutorCommand: self + " executor", Logger: log, FailoverTimeout: time.Hour})
+	d.apiURL = "http://" + aln.Addr().String()
+	sched, err := scheduler.New(scheduler.Config{Master: d.master, Framework: d.fw, ZooKeeper: d.zk, ID: "rmf-dev@" + d.apiURL,
+		ExecutorCommand: self + " executor", Logger: d.log, FailoverTimeout: time.Hour})
 	if err != nil {
 		return err
 	}
 	apiSrv := &http.Server{Handler: sched.Handler(""), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = apiSrv.Serve(aln) }()
-	st.defer_(func() { _ = apiSrv.Close() })
-	_ = fw.SetURI(ctx, apiURL)
+	d.st.defer_(func() { _ = apiSrv.Close() })
+	_ = d.fw.SetURI(ctx, d.apiURL)
 	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
 	sdone := make(chan struct{})
 	go func() { defer close(sdone); _ = sched.Run(sctx) }()
-	st.defer_(func() { scancel(); <-sdone })
-	say("scheduler     %s/api/v1/framework", apiURL)
+	d.st.defer_(func() { scancel(); <-sdone })
+	d.say("scheduler     %s/api/v1/framework", d.apiURL)
+	return nil
+}
 
-	// 4. The cluster.
-	if err := devEnsureCluster(ctx, apiURL, o.nodes); err != nil {
+// startCluster creates the cluster (or tops it up) and waits for its
+// nodes to run.
+func (d *devRun) startCluster(ctx context.Context) error {
+	if err := devEnsureCluster(ctx, d.apiURL, d.o.nodes); err != nil {
 		return err
 	}
-	say("cluster       %q: waiting for %d nodes to run...", devCluster, o.nodes)
+	d.say("cluster       %q: waiting for %d nodes to run...", devCluster, d.o.nodes)
 	// On a resumed --dir the records still say "running" from the last
 	// run: wait until mesos-local really runs the tasks too.
-	if err := devWaitRunning(ctx, apiURL, o.nodes, o.readyTimeout, func() int {
-		n := 0
-		for _, t := range m.State().Tasks {
-			if t.State == "TASK_RUNNING" {
-				n++
-			}
-		}
-		return n
-	}); err != nil {
-		return err
-	}
+	return devWaitRunning(ctx, d.apiURL, d.o.nodes, d.o.readyTimeout, d.tasksRunning)
+}
 
-	// 5. The director.
-	p, err := director.NewProxy(director.Config{Logger: log})
+// tasksRunning counts the tasks mesos-local runs.
+func (d *devRun) tasksRunning() int {
+	n := 0
+	for _, t := range d.m.State().Tasks {
+		if t.State == "TASK_RUNNING" {
+			n++
+		}
+	}
+	return n
+}
+
+// startDirector runs the director in this process, discovering the nodes
+// through ZooKeeper, on its PB, HTTP and (unless empty) admin addresses,
+// and waits until it has health-checked every node.
+func (d *devRun) startDirector(ctx context.Context) error {
+	p, err := director.NewProxy(director.Config{Logger: d.log})
 	if err != nil {
 		return err
 	}
 	var disc director.Discovery
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
-	if err := disc.WatchZooKeeper(dctx, fw, devCluster, p, log); err != nil {
-		dcancel()
+	d.st.defer_(dcancel)
+	if err := disc.WatchZooKeeper(dctx, d.fw, devCluster, p, d.log); err != nil {
 		return err
 	}
-	pln, err := net.Listen("tcp", o.directorPB)
+	d.st.defer_(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.Shutdown(sctx)
+		cancel()
+	})
+	pln, err := net.Listen("tcp", d.o.directorPB)
 	if err != nil {
-		dcancel()
 		return fmt.Errorf("director PB: %w", err)
 	}
 	go func() { _ = p.Serve(dctx, pln) }()
-	hln, err := net.Listen("tcp", o.directorHTTP)
+	hln, err := net.Listen("tcp", d.o.directorHTTP)
 	if err != nil {
-		dcancel()
-		_ = p.Close()
 		return fmt.Errorf("director HTTP: %w", err)
 	}
 	hsrv := &http.Server{Handler: p.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hsrv.Serve(hln) }()
-	adminURL := ""
-	var asrv *http.Server
-	if o.directorAdmin != "" {
-		aln, err := net.Listen("tcp", o.directorAdmin)
+	d.st.defer_(func() { _ = hsrv.Close() })
+	if d.o.directorAdmin != "" {
+		aln, err := net.Listen("tcp", d.o.directorAdmin)
 		if err != nil {
-			dcancel()
-			_ = hsrv.Close()
-			_ = p.Close()
 			return fmt.Errorf("director admin: %w", err)
 		}
-		asrv = &http.Server{Handler: p.AdminHandler(&disc), ReadHeaderTimeout: 10 * time.Second}
+		asrv := &http.Server{Handler: p.AdminHandler(&disc), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = asrv.Serve(aln) }()
-		adminURL = "http://" + aln.Addr().String() + "/"
+		d.st.defer_(func() { _ = asrv.Close() })
+		d.adminURL = "http://" + aln.Addr().String() + "/"
 	}
-	st.defer_(func() {
-		if asrv != nil {
-			_ = asrv.Close()
-		}
-		_ = hsrv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = p.Shutdown(sctx)
-		cancel()
-		dcancel()
-	})
-	// Wait until the director has health-checked every node: a resumed
-	// ZooKeeper may still list endpoints of the last run until their
-	// sessions expire.
+	d.directorPB, d.directorHTTP = pln.Addr().String(), hln.Addr().String()
+	waitDirectorNodes(p, d.o.nodes)
+	d.say("director      PB %s   HTTP %s   (%d nodes)", d.directorPB, d.directorHTTP, len(p.Nodes()))
+	return nil
+}
+
+// waitDirectorNodes waits up to 60 s until the director has health-checked
+// every node: a resumed ZooKeeper may still list endpoints of the last run
+// until their sessions expire.
+func waitDirectorNodes(p *director.Proxy, nodes int) {
 	available := func() int {
 		n := 0
 		for _, nd := range p.Nodes() {
@@ -251,34 +313,40 @@ func runDev(ctx context.Context, o devOpts, out io.Writer) error {
 		}
 		return n
 	}
-	for start := time.Now(); (available() < o.nodes || len(p.Nodes()) != o.nodes) && time.Since(start) < 60*time.Second; {
+	for start := time.Now(); (available() < nodes || len(p.Nodes()) != nodes) && time.Since(start) < 60*time.Second; {
 		time.Sleep(100 * time.Millisecond)
 	}
-	pb, httpAddr := pln.Addr().String(), hln.Addr().String()
-	say("director      PB %s   HTTP %s   (%d nodes)", pb, httpAddr, len(p.Nodes()))
-	if adminURL != "" {
-		say("status page   %s   (JSON %sstatus, metrics %smetrics)", adminURL, adminURL, adminURL)
-	}
-	say("scheduler UI  %s/", apiURL)
-	say("")
-	say("Try it:")
-	say("  curl -XPUT -H 'Content-Type: text/plain' -d 'hello' http://%s/buckets/test/keys/k1", httpAddr)
-	say("  curl http://%s/buckets/test/keys/k1", httpAddr)
-	say("  rmf node list --api %s --cluster %s", apiURL, devCluster)
-	say("  rmf node add --api %s --cluster %s        # one more node", apiURL, devCluster)
-	say("  kill -9 a devnode process and watch it come back: rmf node list ...")
-	say("Logs: %s/rmf-dev.log; sandboxes under %s/mesos. Ctrl-C stops everything.", dir, dir)
+}
 
-	if o.bench > 0 {
-		if err := devBench(ctx, out, pb, o.bench, filepath.Join(dir, "bench")); err != nil {
-			say("benchmark: %v", err)
+// printEndpoints tells the user where everything is and what to try.
+func (d *devRun) printEndpoints() {
+	if d.adminURL != "" {
+		d.say("status page   %s   (JSON %sstatus, metrics %smetrics)", d.adminURL, d.adminURL, d.adminURL)
+	}
+	d.say("scheduler UI  %s/", d.apiURL)
+	d.say("")
+	d.say("Try it:")
+	d.say("  curl -XPUT -H 'Content-Type: text/plain' -d 'hello' http://%s/buckets/test/keys/k1", d.directorHTTP)
+	d.say("  curl http://%s/buckets/test/keys/k1", d.directorHTTP)
+	d.say("  rmf node list --api %s --cluster %s", d.apiURL, devCluster)
+	d.say("  rmf node add --api %s --cluster %s        # one more node", d.apiURL, devCluster)
+	d.say("  kill -9 a devnode process and watch it come back: rmf node list ...")
+	d.say("Logs: %s/rmf-dev.log; sandboxes under %s/mesos. Ctrl-C stops everything.", d.dir, d.dir)
+}
+
+// benchAndWait runs the --bench benchmark, if asked, then serves until ctx
+// ends (DEMO_EXIT=1: exits after the benchmark).
+func (d *devRun) benchAndWait(ctx context.Context) error {
+	if d.o.bench > 0 {
+		if err := devBench(ctx, d.out, d.directorPB, d.o.bench, filepath.Join(d.dir, "bench")); err != nil {
+			d.say("benchmark: %v", err)
 		}
 		if os.Getenv("DEMO_EXIT") == "1" {
 			return nil
 		}
 	}
 	<-ctx.Done()
-	say("stopping...")
+	d.say("stopping...")
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,12 @@ import (
 
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.CleanupRMF()
+	os.Exit(code)
+}
 
 // procsUnder lists the processes whose command line mentions dir.
 func procsUnder(dir string) []string {
@@ -44,10 +49,7 @@ func procsUnder(dir string) []string {
 // render in headless Chromium, and Ctrl-C leaves no process behind.
 func TestDevEndToEnd(t *testing.T) {
 	testutil.RequireZooKeeper(t)
-	bin := filepath.Join(t.TempDir(), "rmf")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.RMF(t)
 	dir := t.TempDir()
 	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	agentResources := testutil.AgentResources(t) // ports of our own: see testutil.PortBlock
@@ -55,8 +57,7 @@ func TestDevEndToEnd(t *testing.T) {
 	var st struct {
 		Nodes []struct{ State string }
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !testutil.Eventually(10*time.Second, func() bool {
 		resp, err := http.Get("http://" + admin + "/status")
 		if err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&st)
@@ -68,13 +69,9 @@ func TestDevEndToEnd(t *testing.T) {
 				up++
 			}
 		}
-		if up == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("director reports %+v, want 3 up nodes", st)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return up == 3
+	}) {
+		t.Fatalf("director reports %+v, want 3 up nodes", st)
 	}
 	c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb}})
 	if err != nil {
@@ -120,12 +117,7 @@ func TestDevEndToEnd(t *testing.T) {
 		t.Fatal("rmf dev did not stop after SIGINT")
 	}
 	var left []string
-	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(100 * time.Millisecond) {
-		if left = procsUnder(dir); len(left) == 0 {
-			break
-		}
-	}
-	if len(left) > 0 {
+	if !testutil.Eventually(5*time.Second, func() bool { left = procsUnder(dir); return len(left) == 0 }) {
 		t.Errorf("processes left after Ctrl-C:\n%s", strings.Join(left, "\n"))
 	}
 
@@ -214,18 +206,13 @@ func checkSchedulerPage(t *testing.T, url string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible("table.nodes")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
 	var running int
 	var why string
-	for time.Now().Before(deadline) {
+	if !testutil.Eventually(20*time.Second, func() bool {
 		running, _ = chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('table[data-cluster="default"] tr[data-state="running"]').length`))
 		why, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('table[data-cluster="big"] .why')||{}).textContent||""`))
-		if running == 3 && strings.Contains(why, "not enough resources") {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if running != 3 || !strings.Contains(why, "not enough resources") {
+		return running == 3 && strings.Contains(why, "not enough resources")
+	}) {
 		t.Errorf("scheduler page: %d running nodes of default, pending reason %q", running, why)
 	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
@@ -238,8 +225,6 @@ func checkSchedulerPage(t *testing.T, url string) {
 		_ = os.WriteFile(filepath.Join(dir, "scheduler-status.png"), png, 0o644)
 	}
 }
-
-var _ = io.Discard
 
 func tailN(s string, n int) string {
 	if len(s) > n {

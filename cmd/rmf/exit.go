@@ -6,7 +6,7 @@ import "fmt"
 const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed
-	exitUsage   = 2 // bad flags or arguments, or a command not available yet
+	exitUsage   = 2 // bad flags or arguments
 )
 
 // exitError carries a specific exit code up to main with a one-line message.
@@ -21,9 +21,4 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageErrorf reports a bad command line (exit code 2).
 func usageErrorf(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
-}
-
-// errNotYetAvailable is returned by subcommands whose component is not built yet.
-func errNotYetAvailable(name string) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf("%s: not yet available in this build", name)}
 }

@@ -1,4 +1,4 @@
-package bench
+package chaos
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	riak "github.com/basho/riak-go-client"
 
+	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/internal/devenv/zkserver"
 )
 
@@ -37,14 +39,14 @@ var NodeScenarios = []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioRestart}
 // Scenarios lists every scenario, node-level then framework-level.
 var Scenarios = slices.Concat(NodeScenarios, FrameworkScenarios)
 
-// Levels of ChaosResult.
+// Levels of Result.
 const (
 	LevelNode      = "node"
 	LevelFramework = "framework"
 )
 
-// ChaosConfig configures Chaos. Zero values are documented defaults.
-type ChaosConfig struct {
+// Config configures Run. Zero values are documented defaults.
+type Config struct {
 	// Bin is the rmf binary that runs the devnodes and the director.
 	Bin string
 	// Scenarios to run; default Scenarios.
@@ -83,8 +85,8 @@ type ChaosConfig struct {
 	Log io.Writer
 }
 
-// ChaosResult is one scenario's outcome.
-type ChaosResult struct {
+// Result is one scenario's outcome.
+type Result struct {
 	Scenario     string  `json:"scenario"`
 	Level        string  `json:"level"` // LevelNode or LevelFramework
 	Seconds      float64 `json:"seconds"`
@@ -121,38 +123,14 @@ type ChaosResult struct {
 
 // Passed reports whether the scenario kept the promise: no lost
 // acknowledged write, no failed read and no failed check of its own.
-func (r ChaosResult) Passed() bool {
+func (r Result) Passed() bool {
 	return r.LostWrites == 0 && (r.FailedReads == 0 || r.ReadsMayFail) && len(r.Problems) == 0
 }
 
-// Chaos runs the scenarios one after another, each on a fresh cluster.
-func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
-	if cfg.Bin == "" {
-		return nil, errors.New("bench: chaos needs the rmf binary")
-	}
-	if len(cfg.Scenarios) == 0 {
-		cfg.Scenarios = Scenarios
-	}
-	for _, s := range cfg.Scenarios {
-		if !slices.Contains(Scenarios, s) {
-			return nil, fmt.Errorf("bench: unknown chaos scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
-		}
-	}
-	cfg.Duration = orDefault(cfg.Duration, 30*time.Second)
-	cfg.StopFor = orDefault(cfg.StopFor, 10*time.Second)
-	cfg.Workers = orDefault(cfg.Workers, 16)
-	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
-	cfg.AgentDown = orDefault(cfg.AgentDown, 10*time.Second)
-	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
-	cfg.ZKOutage = orDefault(cfg.ZKOutage, 60*time.Second)
-	cfg.PartitionFor = orDefault(cfg.PartitionFor, 20*time.Second)
-	for _, s := range cfg.Scenarios {
-		if slices.Contains(FrameworkScenarios, s) {
-			if err := zkserver.Installed(); err != nil {
-				return nil, fmt.Errorf("%w (%v)", errNoZooKeeper, err)
-			}
-			break
-		}
+// Run runs the scenarios one after another, each on a fresh cluster.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if err := cfg.resolve(); err != nil {
+		return nil, err
 	}
 	dir := cfg.Dir
 	if dir == "" {
@@ -163,65 +141,98 @@ func Chaos(ctx context.Context, cfg ChaosConfig) ([]ChaosResult, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	var out []ChaosResult
+	var out []Result
 	for _, s := range cfg.Scenarios {
 		sdir := filepath.Join(dir, s)
 		if err := os.MkdirAll(sdir, 0o755); err != nil {
 			return out, err
 		}
-		logf := func(format string, args ...any) {
-			if cfg.Log != nil {
-				fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{s}, args...)...)
-			}
-		}
-		var res ChaosResult
-		var err error
-		if slices.Contains(FrameworkScenarios, s) {
-			res, err = runFrameworkScenario(ctx, cfg, s, sdir, logf)
-		} else {
-			res, err = runScenario(ctx, cfg, s, sdir)
-			res.Level = LevelNode
-		}
+		res, err := runOne(ctx, cfg, s, sdir)
 		if err != nil {
-			return out, fmt.Errorf("bench: chaos %s: %w", s, err)
+			return out, fmt.Errorf("chaos: %s: %w", s, err)
 		}
 		out = append(out, res)
 	}
 	return out, nil
 }
 
+// resolve checks cfg and fills in its defaults; the framework scenarios
+// need ZooKeeper installed.
+func (cfg *Config) resolve() error {
+	if cfg.Bin == "" {
+		return errors.New("chaos: needs the rmf binary")
+	}
+	if len(cfg.Scenarios) == 0 {
+		cfg.Scenarios = Scenarios
+	}
+	for _, s := range cfg.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			return fmt.Errorf("chaos: unknown scenario %q (want one of %s)", s, strings.Join(Scenarios, ", "))
+		}
+	}
+	cfg.Duration = orDefault(cfg.Duration, 30*time.Second)
+	cfg.StopFor = orDefault(cfg.StopFor, 10*time.Second)
+	cfg.Workers = orDefault(cfg.Workers, 16)
+	cfg.TryTimeout = orDefault(cfg.TryTimeout, 500*time.Millisecond)
+	cfg.AgentDown = orDefault(cfg.AgentDown, 10*time.Second)
+	cfg.AgentTimeout = orDefault(cfg.AgentTimeout, time.Minute)
+	cfg.ZKOutage = orDefault(cfg.ZKOutage, 60*time.Second)
+	cfg.PartitionFor = orDefault(cfg.PartitionFor, 20*time.Second)
+	if slices.ContainsFunc(cfg.Scenarios, func(s string) bool { return slices.Contains(FrameworkScenarios, s) }) {
+		if err := zkserver.Installed(); err != nil {
+			return fmt.Errorf("%w (%v)", errNoZooKeeper, err)
+		}
+	}
+	return nil
+}
+
+// runOne runs one scenario in dir, its log lines prefixed with its name.
+func runOne(ctx context.Context, cfg Config, scenario, dir string) (Result, error) {
+	logf := func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{scenario}, args...)...)
+		}
+	}
+	if slices.Contains(FrameworkScenarios, scenario) {
+		return runFrameworkScenario(ctx, cfg, scenario, dir, logf)
+	}
+	res, err := runScenario(ctx, cfg, scenario, dir, logf)
+	res.Level = LevelNode
+	return res, err
+}
+
 // chaosCluster is three devnodes and a director, with what it takes to
 // restart a node.
 type chaosCluster struct {
-	ps       *procSet
+	ps       *bench.ProcSet
 	bin      string
 	args     [][]string // per node
 	pb       []string
-	nodes    []*proc
+	nodes    []*bench.Proc
 	director string
 }
 
-func startChaosCluster(ctx context.Context, cfg ChaosConfig, dir string) (*chaosCluster, error) {
-	c := &chaosCluster{ps: &procSet{dir: dir}, bin: cfg.Bin}
+func startChaosCluster(ctx context.Context, cfg Config, dir string) (*chaosCluster, error) {
+	c := &chaosCluster{ps: &bench.ProcSet{Dir: dir}, bin: cfg.Bin}
 	var dargs []string
 	for i := range 3 {
-		pb, httpA := freeAddr(), freeAddr()
+		pb, httpA := bench.FreeAddr(), bench.FreeAddr()
 		args := []string{"devnode", "--name", fmt.Sprintf("dev%d@127.0.0.1", i+1), "--pb", pb, "--http", httpA,
 			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "--backend", "disk"}
 		if i > 0 {
 			args = append(args, "--join", c.pb[0])
 		}
-		p, err := c.ps.start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb)
+		p, err := c.ps.Start(ctx, fmt.Sprintf("devnode%d", i+1), "node", cfg.Bin, args, pb)
 		if err != nil {
 			return c, err
 		}
 		c.args, c.pb, c.nodes = append(c.args, args), append(c.pb, pb), append(c.nodes, p)
 		dargs = append(dargs, "--node", pb+","+httpA)
 	}
-	c.director = freeAddr()
+	c.director = bench.FreeAddr()
 	args := append([]string{"director", "--pb", c.director, "--http", "", "--admin", "",
 		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}, dargs...)
-	if _, err := c.ps.start(ctx, "director", "proxy", cfg.Bin, args, c.director); err != nil {
+	if _, err := c.ps.Start(ctx, "director", "proxy", cfg.Bin, args, c.director); err != nil {
 		return c, err
 	}
 	time.Sleep(time.Second) // membership gossip settles
@@ -234,7 +245,7 @@ func (c *chaosCluster) restart(ctx context.Context, i int) error {
 	if i > 0 && !slices.Contains(args, "--join") {
 		args = append(args, "--join", c.pb[0])
 	}
-	p, err := c.ps.start(ctx, fmt.Sprintf("devnode%d-again", i+1), "node", c.bin, args, c.pb[i])
+	p, err := c.ps.Start(ctx, fmt.Sprintf("devnode%d-again", i+1), "node", c.bin, args, c.pb[i])
 	if err != nil {
 		return err
 	}
@@ -242,20 +253,75 @@ func (c *chaosCluster) restart(ctx context.Context, i int) error {
 	return nil
 }
 
-func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (ChaosResult, error) {
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, "%s: "+format+"\n", append([]any{scenario}, args...)...)
-		}
+// nodeRun is one node-level scenario at its fault.
+type nodeRun struct {
+	ctx     context.Context
+	cfg     Config
+	c       *chaosCluster
+	victim  int // the node faulted
+	faultAt time.Time
+	logf    func(string, ...any)
+}
+
+// nodeFaults inject each node-level scenario's fault (and end it); an
+// error ends the scenario.
+var nodeFaults = map[string]func(r *nodeRun) error{
+	ScenarioKill9:   kill9,
+	ScenarioSIGSTOP: sigstop,
+	ScenarioRestart: sigtermRestart,
+}
+
+// kill9 SIGKILLs the node and starts it again on its data 5 s later.
+func kill9(r *nodeRun) error {
+	n := r.c.nodes[r.victim]
+	r.logf("SIGKILL %s (pid %d)", n.Name(), n.PID())
+	_ = syscall.Kill(n.PID(), syscall.SIGKILL)
+	<-n.Done()
+	sleepCtx(r.ctx, 5*time.Second)
+	return r.restart()
+}
+
+// sigstop freezes the node for StopFor, then lets it go on.
+func sigstop(r *nodeRun) error {
+	n := r.c.nodes[r.victim]
+	r.logf("SIGSTOP %s (pid %d) for %v", n.Name(), n.PID(), r.cfg.StopFor)
+	_ = syscall.Kill(n.PID(), syscall.SIGSTOP)
+	sleepCtx(r.ctx, r.cfg.StopFor)
+	_ = syscall.Kill(n.PID(), syscall.SIGCONT)
+	r.logf("SIGCONT")
+	return nil
+}
+
+// sigtermRestart stops the node with SIGTERM and starts it again at once.
+func sigtermRestart(r *nodeRun) error {
+	n := r.c.nodes[r.victim]
+	r.logf("SIGTERM %s (pid %d)", n.Name(), n.PID())
+	_ = syscall.Kill(n.PID(), syscall.SIGTERM)
+	<-n.Done()
+	return r.restart()
+}
+
+func (r *nodeRun) restart() error {
+	if err := r.c.restart(r.ctx, r.victim); err != nil {
+		return err
+	}
+	r.logf("restarted after %v", time.Since(r.faultAt).Round(time.Millisecond))
+	return nil
+}
+
+func runScenario(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (Result, error) {
+	fault, ok := nodeFaults[scenario]
+	if !ok {
+		return Result{}, fmt.Errorf("not a node scenario: %q", scenario)
 	}
 	c, err := startChaosCluster(ctx, cfg, dir)
-	defer c.ps.stopAll(logf)
+	defer c.ps.StopAll(logf)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	client, err := chaosClient(c.director, cfg.Workers)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	defer client.Stop()
 
@@ -264,51 +330,26 @@ func runScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string) (Ch
 	load.run(cfg.Workers)
 	logf("load on %d workers through the director %s", cfg.Workers, c.director)
 
-	victim := 1
 	sleepCtx(ctx, cfg.Duration/4)
-	faultAt := time.Now()
-	pid := c.nodes[victim].cmd.Process.Pid
-	switch scenario {
-	case ScenarioKill9:
-		logf("SIGKILL %s (pid %d)", c.nodes[victim].name, pid)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		<-c.nodes[victim].done
-		sleepCtx(ctx, 5*time.Second)
-		if err := c.restart(ctx, victim); err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
-	case ScenarioSIGSTOP:
-		logf("SIGSTOP %s (pid %d) for %v", c.nodes[victim].name, pid, cfg.StopFor)
-		_ = syscall.Kill(pid, syscall.SIGSTOP)
-		sleepCtx(ctx, cfg.StopFor)
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-		logf("SIGCONT")
-	case ScenarioRestart:
-		logf("SIGTERM %s (pid %d)", c.nodes[victim].name, pid)
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		<-c.nodes[victim].done
-		if err := c.restart(ctx, victim); err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		logf("restarted after %v", time.Since(faultAt).Round(time.Millisecond))
+	r := &nodeRun{ctx: ctx, cfg: cfg, c: c, victim: 1, faultAt: time.Now(), logf: logf}
+	if err := fault(r); err != nil {
+		load.stop()
+		return Result{}, err
 	}
 	sleepCtx(ctx, time.Until(start.Add(cfg.Duration)))
 	load.stop()
 	if ctx.Err() != nil {
-		return ChaosResult{}, ctx.Err()
+		return Result{}, ctx.Err()
 	}
-	res := load.result(scenario, time.Since(start), faultAt)
+	res := load.result(scenario, time.Since(start), r.faultAt)
 	res.LostWrites = load.lost()
-	logResult(logf, res, faultAt)
+	logResult(logf, res, r.faultAt)
 	return res, nil
 }
 
 // logResult logs a scenario's outcome: the counts, then any problems,
 // the failures kept, their kinds and when they came.
-func logResult(logf func(string, ...any), res ChaosResult, faultAt time.Time) {
+func logResult(logf func(string, ...any), res Result, faultAt time.Time) {
 	notes := ""
 	if res.Notes != "" {
 		notes = "; " + res.Notes
@@ -340,7 +381,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // chaosClient is a riak-go-client client on the director that does not
-// retry behind the suite's back (ExecutionAttempts 1), as in bench.
+// retry behind the suite's back (ExecutionAttempts 1), as bench does.
 func chaosClient(addr string, workers int) (*riak.Client, error) {
 	n, err := riak.NewNode(&riak.NodeOptions{RemoteAddress: addr, MinConnections: 1, MaxConnections: uint16(workers + 8),
 		ConnectTimeout: 5 * time.Second, RequestTimeout: 15 * time.Second})
@@ -444,10 +485,10 @@ func (l *chaosLoad) fail(msg string) {
 
 func (l *chaosLoad) stop() { close(l.stopc); l.wg.Wait() }
 
-func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) ChaosResult {
+func (l *chaosLoad) result(scenario string, d time.Duration, faultAt time.Time) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := ChaosResult{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
+	r := Result{Scenario: scenario, Seconds: round2(d.Seconds()), Writes: l.writes.Load(), Reads: l.reads.Load(),
 		FailedWrites: l.failedWrites.Load(), FailedReads: l.failedReads.Load(),
 		MaxLatencyMs: round2(float64(l.maxLatency.Load()) / 1e6), Errors: slices.Clone(l.errs), ErrorKinds: maps.Clone(l.kinds)}
 	for i := max(0, l.nLast-len(l.lastErrs)); i < l.nLast; i++ {
@@ -533,8 +574,8 @@ func errorKind(msg string) string {
 	return op + ": " + rest
 }
 
-// WriteChaosTable writes the results as a Markdown table.
-func WriteChaosTable(w io.Writer, rs []ChaosResult) error {
+// WriteTable writes the results as a Markdown table.
+func WriteTable(w io.Writer, rs []Result) error {
 	if _, err := fmt.Fprintln(w, "| scenario | level | seconds | writes | reads | failed writes | failed reads | lost acknowledged writes | recovery (s) | max latency (ms) | verdict | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|"); err != nil {
 		return err
 	}
@@ -560,8 +601,8 @@ func WriteChaosTable(w io.Writer, rs []ChaosResult) error {
 
 // Markers around the generated table in docs/reliability.md.
 const (
-	ChaosTableBegin = "<!-- chaos:begin (generated by rmf bench chaos --update-docs) -->"
-	ChaosTableEnd   = "<!-- chaos:end -->"
+	TableBegin = "<!-- chaos:begin (generated by rmf bench chaos --update-docs) -->"
+	TableEnd   = "<!-- chaos:end -->"
 )
 
 // ReplaceSection rewrites the text between begin and end (markers kept) in
@@ -574,7 +615,7 @@ func ReplaceSection(path, begin, end, content string) error {
 	s := string(data)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {
-		return fmt.Errorf("bench: %s lacks the markers %q and %q", path, begin, end)
+		return fmt.Errorf("chaos: %s lacks the markers %q and %q", path, begin, end)
 	}
 	s = s[:i+len(begin)] + "\n" + content + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
@@ -590,3 +631,14 @@ func formatBySecond(m map[int]int) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -1,4 +1,4 @@
-package bench
+package chaos
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,9 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	riak "github.com/basho/riak-go-client"
+
+	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/devenv/zkserver"
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
@@ -77,22 +78,6 @@ const (
 var FrameworkScenarios = []string{ScenarioAgent, ScenarioScheduler, ScenarioZooKeeper, ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession,
 	ScenarioPartition, ScenarioPartitionStrict, ScenarioRolling, ScenarioScale}
 
-// strictFencing reports whether a scenario runs its schedulers with
-// --fencing strict.
-func strictFencing(scenario string) bool {
-	switch scenario {
-	case ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession, ScenarioPartitionStrict:
-		return true
-	}
-	return false
-}
-
-// partitioned reports whether a scenario cuts one executor off from
-// ZooKeeper.
-func partitioned(scenario string) bool {
-	return scenario == ScenarioPartition || scenario == ScenarioPartitionStrict
-}
-
 // longExecutorSession is the executors' ZooKeeper session timeout in
 // ScenarioZooKeeperLongSession (zkserver.DefaultMaxSessionTimeout allows it).
 const longExecutorSession = 60 * time.Second
@@ -101,9 +86,9 @@ const chaosClusterName = "c1"
 
 // fwStack is the framework under test.
 type fwStack struct {
-	cfg    ChaosConfig
+	cfg    Config
 	dir    string
-	ps     *procSet
+	ps     *bench.ProcSet
 	zk     *zkserver.Server
 	store  *zkstate.Store
 	fw     *zkstate.Framework
@@ -125,100 +110,131 @@ type fwStack struct {
 }
 
 type schedInstance struct {
-	p   *proc
+	p   *bench.Proc
 	api string // http://host:port
 }
 
-func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir string, logf func(string, ...any)) (*fwStack, error) {
-	s := &fwStack{cfg: cfg, dir: dir, ps: &procSet{dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
-	if scenario == ScenarioZooKeeperLongSession {
-		s.executor += " --zk-session-timeout " + longExecutorSession.String()
+func startFrameworkStack(ctx context.Context, cfg Config, sc frameworkScenario, dir string, logf func(string, ...any)) (*fwStack, error) {
+	s := &fwStack{cfg: cfg, dir: dir, ps: &bench.ProcSet{Dir: dir}, logf: logf, executor: cfg.Bin + " executor", fencing: "volume"}
+	if sc.executorSession > 0 {
+		s.executor += " --zk-session-timeout " + sc.executorSession.String()
 	}
-	if strictFencing(scenario) {
+	if sc.strict {
 		s.fencing = "strict"
 	}
-	// ZooKeeper, on a port and data directory it keeps across a restart.
-	port, err := freePort()
-	if err != nil {
+	if err := s.startZooKeeper(ctx, sc.partition); err != nil {
 		return s, err
 	}
-	s.zk = &zkserver.Server{Port: port, Dir: filepath.Join(dir, "zookeeper")}
-	if err := s.zk.Start(); err != nil {
-		return s, fmt.Errorf("zookeeper: %w", err)
-	}
-	s.store, err = zkstate.Connect(ctx, []string{s.zk.Addr}, zkstate.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return s, err
-	}
-	if s.fw, err = s.store.Framework(defaultChaosFramework); err != nil {
-		return s, err
-	}
-	if partitioned(scenario) {
-		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
+	for _, step := range []func(context.Context) error{s.startMesosLocal, s.startSchedulers, s.startCluster, s.startDirector} {
+		if err := step(ctx); err != nil {
 			return s, err
 		}
 	}
-	// mesos-local, in this process (its faults are Go calls).
-	mlog, err := os.Create(filepath.Join(dir, "mesos-local.log"))
+	return s, nil
+}
+
+// startZooKeeper starts ZooKeeper on a port and data directory it keeps
+// across a restart, connects to it, and (partition) puts a partitionProxy
+// in front of it for the executors.
+func (s *fwStack) startZooKeeper(ctx context.Context, partition bool) error {
+	port, err := freePort()
 	if err != nil {
-		return s, err
+		return err
+	}
+	s.zk = &zkserver.Server{Port: port, Dir: filepath.Join(s.dir, "zookeeper")}
+	if err := s.zk.Start(); err != nil {
+		return fmt.Errorf("zookeeper: %w", err)
+	}
+	s.store, err = zkstate.Connect(ctx, []string{s.zk.Addr}, zkstate.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
+	}
+	if s.fw, err = s.store.Framework(defaultChaosFramework); err != nil {
+		return err
+	}
+	if partition {
+		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startMesosLocal serves mesos-local with four agents in this process (its
+// faults are Go calls).
+func (s *fwStack) startMesosLocal(context.Context) error {
+	mlog, err := os.Create(filepath.Join(s.dir, "mesos-local.log"))
+	if err != nil {
+		return err
 	}
 	// Ports of our own: mesos-local's default ranges are the same for every
 	// run, and another stack's nodes on our nodes' addresses (same names,
 	// same cluster) would take our load and our writes.
-	agentResources := cfg.AgentResources
+	agentResources := s.cfg.AgentResources
 	if agentResources == "" {
 		_, hi, release, err := testutil.ClaimPortBlock()
 		if err != nil {
 			mlog.Close()
-			return s, err
+			return err
 		}
 		s.releasePorts = release
 		agentResources = testutil.AgentResourcesIn(hi)
 	}
-	s.m, err = mesoslocal.New(mesoslocal.Config{Agents: 4, WorkDir: filepath.Join(dir, "mesos"), AgentResources: agentResources,
+	s.m, err = mesoslocal.New(mesoslocal.Config{Agents: 4, WorkDir: filepath.Join(s.dir, "mesos"), AgentResources: agentResources,
 		AllocationInterval: 200 * time.Millisecond, StatusRetryInterval: time.Second, ExecutorShutdownGrace: 3 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(mlog, nil))})
 	if err != nil {
 		mlog.Close()
-		return s, err
+		return err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return s, err
+		return err
 	}
 	go func() { _ = s.m.Serve(ln); mlog.Close() }()
 	s.master = "http://" + ln.Addr().String()
-	// Two schedulers: the first leads, the second stands by.
+	return nil
+}
+
+// startSchedulers starts two schedulers: the first leads, the second
+// stands by.
+func (s *fwStack) startSchedulers(ctx context.Context) error {
 	for i := range 2 {
 		if _, err := s.startScheduler(ctx, fmt.Sprintf("scheduler%d", i+1)); err != nil {
-			return s, err
+			return err
 		}
 		if i == 0 {
 			if err := waitFor(ctx, 30*time.Second, "the first scheduler to lead", func() bool { return s.leader() != nil }); err != nil {
-				return s, err
+				return err
 			}
 		}
 	}
-	api := s.leader().api
-	if err := apiCall("PUT", api+"/api/v1/clusters/"+chaosClusterName, `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`); err != nil {
-		return s, err
+	return nil
+}
+
+// startCluster creates the cluster of three nodes through the leader's
+// API, waits for them to run and starts watching them.
+func (s *fwStack) startCluster(ctx context.Context) error {
+	if err := s.clusterCallBody("PUT", "", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`); err != nil {
+		return err
 	}
-	if err := apiCall("POST", api+"/api/v1/clusters/"+chaosClusterName+"/nodes?count=3", ""); err != nil {
-		return s, err
+	if err := s.clusterCall("POST", "/nodes?count=3"); err != nil {
+		return err
 	}
 	if err := waitFor(ctx, 60*time.Second, "3 running nodes", func() bool { return s.running(3) }); err != nil {
-		return s, err
+		return err
 	}
-	s.watch = watchNodes(s.m, dir)
-	// The director, discovering the nodes in ZooKeeper.
-	s.pb = freeAddr()
+	s.watch = watchNodes(s.m, s.dir)
+	return nil
+}
+
+// startDirector starts the director, discovering the nodes in ZooKeeper.
+func (s *fwStack) startDirector(ctx context.Context) error {
+	s.pb = bench.FreeAddr()
 	args := []string{"director", "--pb", s.pb, "--http", "", "--admin", "", "--zk", s.zk.Addr, "--cluster", chaosClusterName,
-		"--try-timeout", cfg.TryTimeout.String(), "--health-interval", "500ms"}
-	if _, err := s.ps.start(ctx, "director", "proxy", cfg.Bin, args, s.pb); err != nil {
-		return s, err
-	}
-	return s, nil
+		"--try-timeout", s.cfg.TryTimeout.String(), "--health-interval", "500ms"}
+	_, err := s.ps.Start(ctx, "director", "proxy", s.cfg.Bin, args, s.pb)
+	return err
 }
 
 // defaultChaosFramework is the framework name the schedulers use (their
@@ -226,13 +242,13 @@ func startFrameworkStack(ctx context.Context, cfg ChaosConfig, scenario, dir str
 const defaultChaosFramework = "riak"
 
 func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstance, error) {
-	api := freeAddr()
+	api := bench.FreeAddr()
 	args := []string{"scheduler", "--master", s.master, "--zk", s.zk.Addr, "--api", api, "--failover-timeout", "10m",
 		"--agent-timeout", s.cfg.AgentTimeout.String(), "--executor-command", s.executor, "--fencing", s.fencing}
 	if s.part != nil {
 		args = append(args, "--executor-zk", s.part.Addr())
 	}
-	p, err := s.ps.startWith(ctx, name, "scheduler", s.cfg.Bin, args, "on "+api, func() error {
+	p, err := s.ps.StartWith(ctx, name, "scheduler", s.cfg.Bin, args, "on "+api, func() error {
 		var st scheduler.Status
 		return getJSON("http://"+api+"/api/v1/framework", &st)
 	})
@@ -248,7 +264,7 @@ func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstan
 func (s *fwStack) leader() *schedInstance {
 	for _, in := range s.scheds {
 		select {
-		case <-in.p.done:
+		case <-in.p.Done():
 			continue
 		default:
 		}
@@ -296,11 +312,19 @@ func (s *fwStack) serving(n int) bool {
 		return false
 	}
 	for _, x := range ns {
-		if x.State != "running" || Ping(net.JoinHostPort(x.Host, strconv.Itoa(x.PBPort)), time.Second) != nil {
+		if x.State != "running" || bench.Ping(net.JoinHostPort(x.Host, strconv.Itoa(x.PBPort)), time.Second) != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// clusterCall sends a request to the leader's API for the chaos cluster
+// (path under /api/v1/clusters/c1) and wants a 2xx answer.
+func (s *fwStack) clusterCall(method, path string) error { return s.clusterCallBody(method, path, "") }
+
+func (s *fwStack) clusterCallBody(method, path, body string) error {
+	return apiCall(method, s.leader().api+"/api/v1/clusters/"+chaosClusterName+path, body)
 }
 
 // live counts the nodes' live records in ZooKeeper.
@@ -318,7 +342,7 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	if s.watch != nil {
 		s.watch.close()
 	}
-	s.ps.stopAll(logf) // the director and the schedulers
+	s.ps.StopAll(logf) // the director and the schedulers
 	if s.m != nil {
 		_ = s.m.Close() // kills the executors and their nodes
 	}
@@ -336,250 +360,171 @@ func (s *fwStack) close(logf func(string, ...any)) {
 	}
 }
 
-func runFrameworkScenario(ctx context.Context, cfg ChaosConfig, scenario, dir string, logf func(string, ...any)) (ChaosResult, error) {
-	s, err := startFrameworkStack(ctx, cfg, scenario, dir, logf)
+// fwRun is one framework scenario in progress: its stack and load, the
+// nodes before the fault, and what its checks found.
+type fwRun struct {
+	ctx  context.Context
+	cfg  Config
+	name string
+	sc   frameworkScenario
+	s    *fwStack
+	load *chaosLoad
+	logf func(string, ...any)
+
+	start, faultAt time.Time
+	before         []scheduler.NodeView
+	victim         scheduler.NodeView // the second node
+	// pids are the devnode processes at the fault (node name -> pids).
+	pids map[string][]int
+
+	problems, notes []string
+}
+
+func runFrameworkScenario(ctx context.Context, cfg Config, scenario, dir string, logf func(string, ...any)) (Result, error) {
+	sc, ok := frameworkScenarios[scenario]
+	if !ok {
+		return Result{}, fmt.Errorf("not a framework scenario: %q", scenario)
+	}
+	s, err := startFrameworkStack(ctx, cfg, sc, dir, logf)
 	defer s.close(logf)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	client, err := chaosClient(s.pb, cfg.Workers)
 	if err != nil {
-		return ChaosResult{}, err
+		return Result{}, err
 	}
 	defer client.Stop()
-	// The director has found the nodes once a write goes through.
-	if err := waitFor(ctx, 30*time.Second, "a first write through the director", func() bool {
-		return chaosStore(client, scenario+"-probe") == nil
+	r := &fwRun{ctx: ctx, cfg: cfg, name: scenario, sc: sc, s: s, logf: logf}
+	if err := r.startLoad(client); err != nil {
+		return Result{}, err
+	}
+	if err := r.fault(); err != nil {
+		r.load.stop()
+		return Result{}, err
+	}
+	return r.finish()
+}
+
+// startLoad waits until the director has found the nodes (a first write
+// goes through), starts the load and lets it run a quarter of Duration.
+func (r *fwRun) startLoad(client *riak.Client) error {
+	if err := waitFor(r.ctx, 30*time.Second, "a first write through the director", func() bool {
+		return chaosStore(client, r.name+"-probe") == nil
 	}); err != nil {
-		return ChaosResult{}, err
+		return err
 	}
-	before := s.nodes()
-	load := newChaosLoad(client, scenario)
-	start := time.Now()
-	load.run(cfg.Workers)
-	logf("load on %d workers through the director %s; nodes %s", cfg.Workers, s.pb, describeNodes(before))
-	sleepCtx(ctx, cfg.Duration/4)
+	r.before = r.s.nodes()
+	r.victim = r.before[1]
+	r.load = newChaosLoad(client, r.name)
+	r.start = time.Now()
+	r.load.run(r.cfg.Workers)
+	r.logf("load on %d workers through the director %s; nodes %s", r.cfg.Workers, r.s.pb, describeNodes(r.before))
+	sleepCtx(r.ctx, r.cfg.Duration/4)
+	return nil
+}
 
-	var problems, notes []string
-	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
-	faultAt := time.Now()
-	since := func() string { return time.Since(faultAt).Round(100 * time.Millisecond).String() }
-	// recovered waits for the scenario's end state; a miss is a problem.
-	recovered := func(d time.Duration, what string, ok func() bool) bool {
-		if err := waitFor(ctx, d, what, ok); err != nil {
-			problem("%s: not within %v", what, d)
-			return false
-		}
-		return true
+// fault injects the scenario's fault and waits for the framework to
+// recover from it.
+func (r *fwRun) fault() error {
+	r.faultAt = time.Now()
+	r.pids = devnodeProcs(r.s.dir)
+	if err := r.sc.inject(r); err != nil {
+		return err
 	}
-	byName := func(ns []scheduler.NodeView, name string) (scheduler.NodeView, bool) {
-		i := slices.IndexFunc(ns, func(n scheduler.NodeView) bool { return n.Name == name })
-		if i < 0 {
-			return scheduler.NodeView{}, false
-		}
-		return ns[i], true
+	ok, err := r.sc.recovered(r)
+	if err != nil {
+		return err
 	}
-	victim := before[1]
-	wantLaunches := map[string]int{} // relaunches each node may have
+	for _, inv := range r.sc.invariants {
+		inv(r)
+	}
+	for _, check := range r.sc.checks {
+		if !ok {
+			break
+		}
+		if err := check(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	switch scenario {
-	case ScenarioAgent:
-		idx := slices.Index(s.m.AgentIDs(), victim.Agent) + 1
-		logf("stopping agent %d (%s), which runs %s, for %v", idx, victim.Agent, victim.Name, cfg.AgentDown)
-		if err := s.m.StopAgent(strconv.Itoa(idx)); err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		sleepCtx(ctx, cfg.AgentDown)
-		if err := s.m.RestartAgent(strconv.Itoa(idx)); err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		logf("agent %d back after %s", idx, since())
-		wantLaunches[victim.Name] = 1
-		if recovered(90*time.Second, victim.Name+" running again", func() bool {
-			n, ok := byName(s.nodes(), victim.Name)
-			return ok && n.State == "running" && n.TaskID != victim.TaskID && s.serving(3)
-		}) {
-			n, _ := byName(s.nodes(), victim.Name)
-			if n.Agent != victim.Agent {
-				problem("%s came back on agent %s, not on its own %s (and volume)", victim.Name, n.Agent, victim.Agent)
-			}
-			note("agent down %v; %s running again on the same agent and volume %s after the stop", cfg.AgentDown, victim.Name, since())
-		}
-	case ScenarioScheduler:
-		l := s.leader()
-		logf("SIGKILL the leading scheduler %s (pid %d)", l.p.name, l.p.cmd.Process.Pid)
-		_ = l.p.cmd.Process.Signal(syscall.SIGKILL)
-		<-l.p.done
-		if recovered(60*time.Second, "the standby to lead", func() bool { return s.leader() != nil }) {
-			note("standby led after %s", since())
-			if _, err := s.startScheduler(ctx, l.p.name+"-again"); err != nil {
-				problem("restart the killed scheduler as a standby: %v", err)
-			}
-		}
-	case ScenarioZooKeeper, ScenarioZooKeeperStrict, ScenarioZooKeeperLongSession:
-		session := zkstate.DefaultSessionTimeout
-		if scenario == ScenarioZooKeeperLongSession {
-			session = longExecutorSession
-		}
-		pidsBefore := devnodeProcs(s.dir)
-		logf("SIGKILL ZooKeeper (pid %d) for %v; fencing %s, the executors' session timeout is %v", s.zk.PID(), cfg.ZKOutage, s.fencing, session)
-		s.zk.Stop()
-		sleepCtx(ctx, cfg.ZKOutage)
-		if err := s.zk.Start(); err != nil {
-			load.stop()
-			return ChaosResult{}, fmt.Errorf("zookeeper again: %w", err)
-		}
-		logf("ZooKeeper back after %s", since())
-		if strictFencing(scenario) && cfg.ZKOutage >= session/2 {
-			for _, n := range before {
-				wantLaunches[n.Name] = 1 // fenced executors fail; each node is relaunched at most once
-			}
-		}
-		if !recovered(120*time.Second, "3 nodes answering and their 3 live records", func() bool { return s.serving(3) && s.live(ctx) == 3 }) {
-			break
-		}
-		note("ZooKeeper down %v, fencing %s, executors' session %v; 3 nodes answering and registered %s after the kill", cfg.ZKOutage, s.fencing, session, since())
-		if scenario != ScenarioZooKeeper {
-			break
-		}
-		if after := devnodeProcs(s.dir); !maps.EqualFunc(pidsBefore, after, slices.Equal) {
-			problem("node processes restarted through the outage: before %v, after %v", pidsBefore, after)
-		} else {
-			note("the same node processes before and after (%v)", after)
-		}
-		// The framework works again: a fourth node joins.
-		fourth := "riak-" + chaosClusterName + "-4"
-		wantLaunches[fourth] = 0
-		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes", ""); err != nil {
-			problem("add a fourth node after the outage: %v", err)
-			break
-		}
-		addAt := time.Now()
-		if recovered(90*time.Second, "a fourth node added after the outage answering", func() bool { return s.serving(4) && s.live(ctx) == 4 }) {
-			note("a fourth node added after the outage ran %s later", time.Since(addAt).Round(100*time.Millisecond))
-		}
-	case ScenarioPartition, ScenarioPartitionStrict:
-		pids := devnodeProcs(s.dir)[victim.Name]
-		if len(pids) != 1 {
-			load.stop()
-			return ChaosResult{}, fmt.Errorf("%s: node processes %v, want one", victim.Name, pids)
-		}
-		exe, err := parentPID(pids[0])
-		if err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		logf("cutting the executor of %s (pid %d, node pid %d) off from ZooKeeper for %v; fencing %s", victim.Name, exe, pids[0], cfg.PartitionFor, s.fencing)
-		s.part.block(exe)
-		sleepCtx(ctx, cfg.PartitionFor)
-		s.part.unblock()
-		logf("partition healed after %s", since())
-		holds := func(task string) bool {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			h, err := s.fw.NodeLockHolder(ctx, chaosClusterName, victim.Name)
-			return err == nil && h != nil && h.TaskID == task
-		}
-		if scenario == ScenarioPartition {
-			if recovered(60*time.Second, victim.Name+"'s executor holding its lock again, 3 live records", func() bool {
-				return holds(victim.TaskID) && s.live(ctx) == 3 && s.serving(3)
-			}) {
-				note("%s cut off from ZooKeeper for %v; its executor holds the lock again %s after the cut", victim.Name, cfg.PartitionFor, since())
-			}
-			if after := devnodeProcs(s.dir)[victim.Name]; !slices.Equal(after, pids) {
-				problem("%s's node process changed through the partition: %v, then %v", victim.Name, pids, after)
-			}
-			break
-		}
-		wantLaunches[victim.Name] = 1
-		if recovered(90*time.Second, victim.Name+" relaunched, holding the lock", func() bool {
-			n, ok := byName(s.nodes(), victim.Name)
-			return ok && n.TaskID != victim.TaskID && n.State == "running" && holds(n.TaskID) && s.serving(3)
-		}) {
-			note("%s cut off from ZooKeeper for %v: stopped, relaunched and holding the lock %s after the cut", victim.Name, cfg.PartitionFor, since())
-		}
-	case ScenarioRolling:
-		logf("rolling restart")
-		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/restart", ""); err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		for _, n := range before {
-			wantLaunches[n.Name] = 1
-		}
-		if recovered(180*time.Second, "every node restarted", func() bool {
-			ns := s.nodes()
-			return len(ns) == 3 && !slices.ContainsFunc(ns, func(n scheduler.NodeView) bool { return n.State != "running" || n.Generation != 1 }) && s.serving(3)
-		}) {
-			note("3 nodes restarted one at a time in %s", since())
-		}
-	case ScenarioScale:
-		logf("adding a fourth node")
-		if err := apiCall("POST", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes", ""); err != nil {
-			load.stop()
-			return ChaosResult{}, err
-		}
-		fourth := "riak-" + chaosClusterName + "-4"
-		wantLaunches[fourth] = 0
-		if recovered(90*time.Second, "4 nodes answering", func() bool { return s.serving(4) }) {
-			added := since()
-			sleepCtx(ctx, 2*time.Second) // some load on four
-			logf("removing %s", fourth)
-			if err := apiCall("DELETE", s.leader().api+"/api/v1/clusters/"+chaosClusterName+"/nodes/"+fourth, ""); err != nil {
-				load.stop()
-				return ChaosResult{}, err
-			}
-			if recovered(120*time.Second, fourth+" left and removed", func() bool { return s.serving(3) }) {
-				note("4th node running %s after the add; left (data handed off) and removed %s after the add", added, since())
-			}
-		}
-	default:
-		load.stop()
-		return ChaosResult{}, fmt.Errorf("not a framework scenario: %q", scenario)
+// finish keeps the load on the recovered framework for a while (and at
+// least Duration in all), then counts and checks.
+func (r *fwRun) finish() (Result, error) {
+	sleepCtx(r.ctx, max(time.Until(r.start.Add(r.cfg.Duration)), 3*time.Second))
+	r.load.stop()
+	if r.ctx.Err() != nil {
+		return Result{}, r.ctx.Err()
 	}
-	// Load on the recovered framework for a while, and at least Duration
-	// in all.
-	sleepCtx(ctx, max(time.Until(start.Add(cfg.Duration)), 3*time.Second))
-	load.stop()
-	if ctx.Err() != nil {
-		return ChaosResult{}, ctx.Err()
-	}
-	res := load.result(scenario, time.Since(start), faultAt)
-	res.LostWrites = load.lost()
+	res := r.load.result(r.name, time.Since(r.start), r.faultAt)
+	res.LostWrites = r.load.lost()
 	res.Level = LevelFramework
-	if (scenario == ScenarioZooKeeper || scenario == ScenarioPartition) && (res.FailedWrites > 0 || res.FailedReads > 0) {
-		problem("%d failed writes and %d failed reads: the data plane must not notice ZooKeeper (volume fencing)", res.FailedWrites, res.FailedReads)
+	if r.sc.quietDataPlane && (res.FailedWrites > 0 || res.FailedReads > 0) {
+		r.problem("%d failed writes and %d failed reads: the data plane must not notice ZooKeeper (volume fencing)", res.FailedWrites, res.FailedReads)
 	}
-	// Strict fencing stops every node during a long ZooKeeper outage.
-	res.ReadsMayFail = (scenario == ScenarioZooKeeperStrict || scenario == ScenarioZooKeeperLongSession) && len(wantLaunches) > 0
+	res.ReadsMayFail = r.sc.readsMayFail != nil && r.sc.readsMayFail(r)
+	r.checkLaunches()
+	res.Problems, res.Notes = r.problems, strings.Join(r.notes, "; ")
+	logResult(r.logf, res, r.faultAt)
+	return res, nil
+}
 
-	// No node ran twice, and none was launched more often than the
-	// scenario calls for.
-	s.watch.close()
-	w := s.watch
+// checkLaunches: no node ran twice, and none was launched more often than
+// the scenario allows.
+func (r *fwRun) checkLaunches() {
+	var allowed map[string]int
+	if r.sc.relaunches != nil {
+		allowed = r.sc.relaunches(r)
+	}
+	w := r.s.watch
+	w.close()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	for name, most := range w.most {
 		if most > 1 {
-			problem("%s: %d devnode processes at once (%s)", name, most, w.overlap[name])
-		}
-	}
-	for name, ids := range w.tasks {
-		if extra := len(ids) - 1; extra > wantLaunches[name] {
-			problem("%s launched %d times (tasks %s), want at most %d", name, len(ids), strings.Join(ids, ", "), wantLaunches[name]+1)
+			r.problem("%s: %d devnode processes at once (%s)", name, most, w.overlap[name])
 		}
 	}
 	relaunches := 0
-	for _, ids := range w.tasks {
+	for name, ids := range w.tasks {
+		if extra := len(ids) - 1; extra > allowed[name] {
+			r.problem("%s launched %d times (tasks %s), want at most %d", name, len(ids), strings.Join(ids, ", "), allowed[name]+1)
+		}
 		relaunches += len(ids) - 1
 	}
-	w.mu.Unlock()
-	note("%d relaunches; never two processes of one node", relaunches)
-	res.Problems, res.Notes = problems, strings.Join(notes, "; ")
-	logResult(logf, res, faultAt)
-	return res, nil
+	r.note("%d relaunches; never two processes of one node", relaunches)
+}
+
+func (r *fwRun) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+func (r *fwRun) note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// since is the time from the fault, for notes and logs.
+func (r *fwRun) since() string { return time.Since(r.faultAt).Round(100 * time.Millisecond).String() }
+
+// await waits up to d for the scenario's end state; a miss is a problem.
+func (r *fwRun) await(d time.Duration, what string, ok func() bool) bool {
+	if err := waitFor(r.ctx, d, what, ok); err != nil {
+		r.problem("%s: not within %v", what, d)
+		return false
+	}
+	return true
+}
+
+// node returns the cluster's node called name, as the leader sees it.
+func (r *fwRun) node(name string) (scheduler.NodeView, bool) {
+	ns := r.s.nodes()
+	i := slices.IndexFunc(ns, func(n scheduler.NodeView) bool { return n.Name == name })
+	if i < 0 {
+		return scheduler.NodeView{}, false
+	}
+	return ns[i], true
 }
 
 func describeNodes(ns []scheduler.NodeView) string {
@@ -748,4 +693,4 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-var errNoZooKeeper = errors.New("bench: the framework scenarios need ZooKeeper: " + zkserver.InstallHint)
+var errNoZooKeeper = errors.New("chaos: the framework scenarios need ZooKeeper: " + zkserver.InstallHint)

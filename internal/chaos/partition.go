@@ -1,4 +1,4 @@
-package bench
+package chaos
 
 import (
 	"bufio"
@@ -175,7 +175,7 @@ func parentPID(pid int) (int, error) {
 	i := strings.LastIndexByte(s, ')')
 	f := strings.Fields(s[i+1:])
 	if len(f) < 2 {
-		return 0, fmt.Errorf("bench: /proc/%d/stat: %q", pid, s)
+		return 0, fmt.Errorf("chaos: /proc/%d/stat: %q", pid, s)
 	}
 	return strconv.Atoi(f[1])
 }

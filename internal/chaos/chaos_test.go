@@ -1,10 +1,9 @@
-package bench
+package chaos
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,31 +12,33 @@ import (
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
-// TestChaosShort is the short form of the fault suite (make chaos): kill9
-// and sigstop for a few seconds each, with rmf processes. No acknowledged
-// write may be lost and no read may fail.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.CleanupRMF()
+	os.Exit(code)
+}
+
+// TestChaosShort is the short form of the fault suite (make chaos): kill9,
+// sigstop and zookeeper for a few seconds each, with rmf processes. No
+// acknowledged write may be lost and no read may fail.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rmf and runs devnode and director processes")
 	}
-	bin := filepath.Join(t.TempDir(), "rmf")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/rmf")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build rmf: %v\n%s", err, out)
-	}
+	bin := testutil.RMF(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	// The framework scenario: ZooKeeper down 8 s (past the fencing
-	// point, half the executors' 10 s session): every node is stopped
-	// and relaunched once ZooKeeper is back, none twice, no write lost.
-	rs, err := Chaos(ctx, ChaosConfig{Bin: bin, Scenarios: []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioZooKeeper}, Duration: 12 * time.Second,
+	// The framework scenario: ZooKeeper down 8 s with the default
+	// volume fencing: no operation fails, the node processes stay the
+	// same, none is relaunched, and a fourth node added afterwards runs.
+	rs, err := Run(ctx, Config{Bin: bin, Scenarios: []string{ScenarioKill9, ScenarioSIGSTOP, ScenarioZooKeeper}, Duration: 12 * time.Second,
 		StopFor: 4 * time.Second, ZKOutage: 8 * time.Second, Workers: 8, Log: &log, AgentResources: testutil.AgentResources(t)})
 	if err != nil {
 		t.Fatalf("chaos: %v\n%s", err, log.String())
 	}
 	var table strings.Builder
-	if err := WriteChaosTable(&table, rs); err != nil {
+	if err := WriteTable(&table, rs); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", table.String())
@@ -52,7 +53,7 @@ func TestChaosShort(t *testing.T) {
 }
 
 func TestChaosTableAndDocs(t *testing.T) {
-	rs := []ChaosResult{
+	rs := []Result{
 		{Scenario: "kill9", Level: LevelNode, Seconds: 30, Writes: 100, Reads: 100, FailedWrites: 2},
 		{Scenario: "sigstop", Level: LevelNode, Seconds: 30, Writes: 90, Reads: 80, FailedReads: 3, LostWrites: 1, RecoverySeconds: 7.25},
 		{Scenario: "zookeeper", Level: LevelFramework, Seconds: 40, Writes: 50, Reads: 45, FailedReads: 5, ReadsMayFail: true, Notes: "down 20s"},
@@ -60,7 +61,7 @@ func TestChaosTableAndDocs(t *testing.T) {
 		{Scenario: "zookeeper", Level: LevelFramework, Seconds: 40, Writes: 50, Reads: 45, FailedReads: 5, ReadsMayFail: true, LostWrites: 1},
 	}
 	var b strings.Builder
-	if err := WriteChaosTable(&b, rs); err != nil {
+	if err := WriteTable(&b, rs); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -73,17 +74,17 @@ func TestChaosTableAndDocs(t *testing.T) {
 		}
 	}
 	doc := filepath.Join(t.TempDir(), "r.md")
-	if err := os.WriteFile(doc, []byte("intro\n"+ChaosTableBegin+"\nold table\n"+ChaosTableEnd+"\nafter\n"), 0o644); err != nil {
+	if err := os.WriteFile(doc, []byte("intro\n"+TableBegin+"\nold table\n"+TableEnd+"\nafter\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := ReplaceSection(doc, ChaosTableBegin, ChaosTableEnd, out); err != nil {
+	if err := ReplaceSection(doc, TableBegin, TableEnd, out); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(doc)
-	if strings.Contains(string(got), "old table") || !strings.Contains(string(got), "| kill9 |") || !strings.HasSuffix(string(got), ChaosTableEnd+"\nafter\n") {
+	if strings.Contains(string(got), "old table") || !strings.Contains(string(got), "| kill9 |") || !strings.HasSuffix(string(got), TableEnd+"\nafter\n") {
 		t.Errorf("section not replaced:\n%s", got)
 	}
-	if err := ReplaceSection(filepath.Join(t.TempDir(), "missing.md"), ChaosTableBegin, ChaosTableEnd, out); err == nil {
+	if err := ReplaceSection(filepath.Join(t.TempDir(), "missing.md"), TableBegin, TableEnd, out); err == nil {
 		t.Error("missing file accepted")
 	}
 	if errorKind("write k-1-2: ClientError|x|director: node a failed: raw-read tcp 1->2: i/o timeout") != "write: director: node a failed: read timeout" {
@@ -116,5 +117,28 @@ func TestChaosFailureRecord(t *testing.T) {
 	}
 	if got := formatBySecond(map[int]int{10: 1, 0: 5, -1: 2}); got != "-1s:2 0s:5 10s:1" {
 		t.Fatalf("formatBySecond: %q", got)
+	}
+}
+
+// TestScenarioTables: every node scenario has a fault, every framework
+// scenario a table entry that injects a fault and tells when the framework
+// recovered, and the tables have no entry the suite would not run.
+func TestScenarioTables(t *testing.T) {
+	for _, name := range NodeScenarios {
+		if nodeFaults[name] == nil {
+			t.Errorf("%s: no fault in nodeFaults", name)
+		}
+	}
+	if len(nodeFaults) != len(NodeScenarios) {
+		t.Errorf("%d node faults for %d node scenarios", len(nodeFaults), len(NodeScenarios))
+	}
+	for _, name := range FrameworkScenarios {
+		sc, ok := frameworkScenarios[name]
+		if !ok || sc.inject == nil || sc.recovered == nil {
+			t.Errorf("%s: table entry %+v lacks inject or recovered", name, sc)
+		}
+	}
+	if len(frameworkScenarios) != len(FrameworkScenarios) {
+		t.Errorf("%d table entries for %d framework scenarios", len(frameworkScenarios), len(FrameworkScenarios))
 	}
 }
