@@ -522,11 +522,15 @@ func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, err
 	return out, nil
 }
 
-func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
-	r := s.runtime[key(n)]
+// rt is node n's runtime, created if need be; s.mu must be held.
+func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime { return s.rtKey(key(n)) }
+
+// rtKey is rt by key(n).
+func (s *Scheduler) rtKey(k string) *nodeRuntime {
+	r := s.runtime[k]
 	if r == nil {
 		r = &nodeRuntime{}
-		s.runtime[key(n)] = r
+		s.runtime[k] = r
 	}
 	return r
 }
