@@ -147,7 +147,7 @@ func (c *Config) defaults() {
 type Scheduler struct {
 	cfg Config
 	log *slog.Logger
-	fw  *zkstate.Framework
+	fw  stateStore
 
 	mu          sync.Mutex
 	leader      bool
