@@ -192,6 +192,7 @@ func (s *Scheduler) recordPlacement(ctx context.Context, ch nodeChange) bool {
 	s.log.Info("launching node", "cluster", n.Cluster, "node", n.Name, "agent", n.Hostname, "task", n.TaskID, "fresh", ch.Fresh, "join", ch.Join)
 	s.mu.Lock()
 	s.rtKey(key(n)).why = ""
+	s.indexTask(n)
 	s.mu.Unlock()
 	return true
 }

@@ -155,6 +155,7 @@ type Scheduler struct {
 	frameworkID string
 	caller      calls.Caller
 	runtime     map[string]*nodeRuntime // cluster/node → what only the leader knows
+	tasks       map[string]nodeRef      // task ID → its node, as last read or recorded
 	wake        chan struct{}
 	suppressed  bool
 	agents      map[string]AgentView // from the latest offers
@@ -519,6 +520,9 @@ func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, err
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	s.mu.Lock()
+	s.indexTasks(out)
+	s.mu.Unlock()
 	return out, nil
 }
 
@@ -712,16 +716,9 @@ func (s *Scheduler) deleteNode(ctx context.Context, n zkstate.NodeRecord) error 
 // and must not be acknowledged.
 func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	taskID := st.TaskID.Value
-	var node *zkstate.NodeRecord
-	nodes, err := s.readAllNodes(ctx)
+	node, err := s.nodeOfTask(ctx, taskID)
 	if err != nil {
 		return err
-	}
-	for _, n := range nodes {
-		if n.TaskID == taskID {
-			node = &n
-			break
-		}
 	}
 	state := st.GetState()
 	terminal := isTerminal(state)

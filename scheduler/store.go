@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
@@ -31,3 +32,55 @@ type stateStore interface {
 }
 
 var _ stateStore = (*zkstate.Framework)(nil)
+
+// nodeRef names a node record.
+type nodeRef struct{ cluster, name string }
+
+// indexTasks makes the index of tasks to nodes what nodes say (a whole
+// read of the node records); s.mu must be held.
+func (s *Scheduler) indexTasks(nodes []zkstate.NodeRecord) {
+	s.tasks = make(map[string]nodeRef, len(nodes))
+	for _, n := range nodes {
+		if n.TaskID != "" {
+			s.tasks[n.TaskID] = nodeRef{n.Cluster, n.Name}
+		}
+	}
+}
+
+// indexTask adds a task recorded for node n to the index; s.mu must be
+// held.
+func (s *Scheduler) indexTask(n zkstate.NodeRecord) {
+	if s.tasks == nil {
+		s.tasks = map[string]nodeRef{}
+	}
+	s.tasks[n.TaskID] = nodeRef{n.Cluster, n.Name}
+}
+
+// nodeOfTask finds the record of the node running task taskID (nil: no
+// node does): the node the index names, if its record still has the
+// task, else whichever a read of every record finds. An error means
+// ZooKeeper could not be read.
+func (s *Scheduler) nodeOfTask(ctx context.Context, taskID string) (*zkstate.NodeRecord, error) {
+	s.mu.Lock()
+	ref, ok := s.tasks[taskID]
+	s.mu.Unlock()
+	if ok {
+		n, _, err := s.fw.GetNode(ctx, ref.cluster, ref.name)
+		if err == nil && n.TaskID == taskID {
+			return &n, nil
+		}
+		if err != nil && !errors.Is(err, zkstate.ErrNotFound) {
+			return nil, err
+		}
+	}
+	nodes, err := s.readAllNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.TaskID == taskID {
+			return &n, nil
+		}
+	}
+	return nil, nil
+}
