@@ -140,6 +140,7 @@ func (s *Scheduler) planOffers(snap offerSnapshot) offerPlan {
 		}
 	}
 	placedNow := map[string]int{} // key → its change, for nodes placed in this round
+	ps := patterns{}              // compiled once per round
 	for _, n := range nodes {
 		f := snap.Facts[key(n)]
 		c, ok := snap.Clusters[n.Cluster]
@@ -173,29 +174,9 @@ func (s *Scheduler) planOffers(snap offerSnapshot) offerPlan {
 			delete(v.reservedBy, n.PersistenceID)
 			s.planLaunch(&p, snap, v, n, c, nodes, placedNow, false)
 		default:
-			var reasons []string
-			var chosen *offerView
-			hosts := make([]Host, 0, len(views))
-			for _, v := range views {
-				hosts = append(hosts, v.host)
-			}
-			for _, h := range Rank(hosts, placed[n.Cluster]) {
-				v := byAgent[h.AgentID]
-				if why := v.fits(c.NodeResources); why != "" {
-					reasons = append(reasons, h.Hostname+": "+why)
-					continue
-				}
-				if ok, why := CheckConstraints(c.Constraints, h, placed[n.Cluster]); !ok {
-					reasons = append(reasons, h.Hostname+": "+why)
-					continue
-				}
-				chosen = v
-				break
-			}
+			checkers := append([]checker{resourceChecker{c.NodeResources}}, constraintCheckers(c.Constraints, ps)...)
+			chosen, reasons := selectOffer(views, byAgent, checkers, placed[n.Cluster])
 			if chosen == nil {
-				if len(reasons) == 0 {
-					reasons = []string{"no offers"}
-				}
 				p.Why[key(n)] = strings.Join(reasons, "; ")
 				continue
 			}
@@ -230,6 +211,30 @@ func (s *Scheduler) planOffers(snap offerSnapshot) offerPlan {
 		}
 	}
 	return p
+}
+
+// selectOffer is placement's stack for one new node: the hosts of the
+// offers in rank order (Rank), each passed through the checkers (resource
+// fit, then each constraint); the first host none refuses is chosen. The
+// reasons say why each host before it was refused.
+func selectOffer(views []*offerView, byAgent map[string]*offerView, checkers []checker, placed []Host) (*offerView, []string) {
+	var reasons []string
+	hosts := make([]Host, 0, len(views))
+	for _, v := range views {
+		hosts = append(hosts, v.host)
+	}
+	for _, h := range Rank(hosts, placed) {
+		v := byAgent[h.AgentID]
+		if why := feasible(checkers, candidate{host: h, offer: v}, placed); why != "" {
+			reasons = append(reasons, h.Hostname+": "+why)
+			continue
+		}
+		return v, nil
+	}
+	if len(reasons) == 0 {
+		reasons = []string{"no offers"}
+	}
+	return nil, reasons
 }
 
 // agentView is what the API shows of the agent of offer v.
