@@ -568,9 +568,11 @@ func (s *Scheduler) deleteNode(ctx context.Context, n zkstate.NodeRecord) error 
 	return s.fw.DeleteNode(ctx, n.Cluster, n.Name, ver)
 }
 
-// onUpdate moves a node's observed state on a task status update. An
-// error means the update could not be recorded (ZooKeeper unreachable)
-// and must not be acknowledged.
+// onUpdate moves a node's observed state on a task status update: it
+// finds the task's node, records what the update means for it
+// (observeUpdate) and then updates what the leader knows of it
+// (afterUpdate). An error means the update could not be recorded
+// (ZooKeeper unreachable) and must not be acknowledged.
 func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	taskID := st.TaskID.Value
 	node, err := s.nodeOfTask(ctx, taskID)
@@ -594,54 +596,76 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	msg := clip(st.GetMessage(), maxEventText)
 	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", msg)
 	_, _, err = s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
-		if rec.TaskID != taskID {
-			return errStale
-		}
-		rec.Message = msg
-		switch {
-		case state == mesos.TASK_STAGING:
-			rec.ObservedState = zkstate.ObservedLaunching
-		case state == mesos.TASK_STARTING:
-			rec.ObservedState = zkstate.ObservedStarting
-		case state == mesos.TASK_RUNNING && rec.DesiredState == zkstate.DesiredRemoved && rec.ObservedState == zkstate.ObservedLeaving:
-			// still leaving: the update says how far
-		case state == mesos.TASK_RUNNING:
-			rec.ObservedState = zkstate.ObservedRunning
-		case terminal && rec.DesiredState == zkstate.DesiredRemoved:
-			// left (TASK_FINISHED) or killed: release its reservation next
-			rec.ObservedState, rec.TaskID = zkstate.ObservedLeaving, ""
-		case terminal && killAsked && rec.DesiredState == zkstate.DesiredStopped:
-			rec.ObservedState, rec.TaskID = zkstate.ObservedStopped, ""
-		case terminal && killAsked:
-			rec.ObservedState, rec.TaskID = zkstate.ObservedReserved, "" // restart: relaunch at once
-		case terminal:
-			rec.ObservedState, rec.TaskID = zkstate.ObservedFailed, ""
-		}
-		return nil
+		return observeUpdate(rec, taskID, state, killAsked, msg)
 	})
 	if err != nil && !errors.Is(err, errStale) && !errors.Is(err, zkstate.ErrNotFound) {
 		return fmt.Errorf("record the update of node %s: %w", node.Name, err)
 	}
 	s.mu.Lock()
-	switch {
-	case state == mesos.TASK_RUNNING:
-		r.attempts, r.why = 0, ""
-	case terminal && (killAsked || node.DesiredState == zkstate.DesiredRemoved):
-		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
-	case terminal:
-		r.attempts++
-		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
-		r.nextTry = time.Now().Add(min(delay, s.cfg.MaxRelaunchDelay))
-		if r.attempts >= s.cfg.MaxRelaunches {
-			r.gaveUp = true
-			s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
-		}
-	}
+	gaveUp := s.afterUpdate(r, node.DesiredState, state, killAsked, time.Now())
 	s.mu.Unlock()
+	if gaveUp {
+		s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
+	}
 	if terminal {
 		s.Nudge()
 	}
 	return nil
+}
+
+// observeUpdate changes a node's record for an update of its task in
+// state (errStale if the record names another task). killAsked says the
+// scheduler killed the task.
+func observeUpdate(rec *zkstate.NodeRecord, taskID string, state mesos.TaskState, killAsked bool, msg string) error {
+	if rec.TaskID != taskID {
+		return errStale
+	}
+	terminal := isTerminal(state)
+	rec.Message = msg
+	switch {
+	case state == mesos.TASK_STAGING:
+		rec.ObservedState = zkstate.ObservedLaunching
+	case state == mesos.TASK_STARTING:
+		rec.ObservedState = zkstate.ObservedStarting
+	case state == mesos.TASK_RUNNING && rec.DesiredState == zkstate.DesiredRemoved && rec.ObservedState == zkstate.ObservedLeaving:
+		// still leaving: the update says how far
+	case state == mesos.TASK_RUNNING:
+		rec.ObservedState = zkstate.ObservedRunning
+	case terminal && rec.DesiredState == zkstate.DesiredRemoved:
+		// left (TASK_FINISHED) or killed: release its reservation next
+		rec.ObservedState, rec.TaskID = zkstate.ObservedLeaving, ""
+	case terminal && killAsked && rec.DesiredState == zkstate.DesiredStopped:
+		rec.ObservedState, rec.TaskID = zkstate.ObservedStopped, ""
+	case terminal && killAsked:
+		rec.ObservedState, rec.TaskID = zkstate.ObservedReserved, "" // restart: relaunch at once
+	case terminal:
+		rec.ObservedState, rec.TaskID = zkstate.ObservedFailed, ""
+	}
+	return nil
+}
+
+// afterUpdate changes what the leader knows of a node (desired as last
+// read) on an update of its task in state: a running task resets the
+// relaunch backoff; a task that ended when asked is forgotten; one that
+// failed backs the next relaunch off, and gives up after MaxRelaunches
+// (reported true).
+func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, state mesos.TaskState, killAsked bool, now time.Time) (gaveUp bool) {
+	terminal := isTerminal(state)
+	switch {
+	case state == mesos.TASK_RUNNING:
+		r.attempts, r.why = 0, ""
+	case terminal && (killAsked || desired == zkstate.DesiredRemoved):
+		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
+	case terminal:
+		r.attempts++
+		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
+		r.nextTry = now.Add(min(delay, s.cfg.MaxRelaunchDelay))
+		if r.attempts >= s.cfg.MaxRelaunches {
+			r.gaveUp = true
+			return true
+		}
+	}
+	return false
 }
 
 var errStale = errors.New("scheduler: task ID changed")
