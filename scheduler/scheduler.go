@@ -485,8 +485,6 @@ func (s *Scheduler) tickLoop(ctx context.Context) {
 	}
 }
 
-type nodeKey struct{ cluster, node string }
-
 func key(n zkstate.NodeRecord) string { return n.Cluster + "/" + n.Name }
 
 // readAllNodes reads every node record of every cluster.
@@ -692,5 +690,3 @@ func hostIP(ctx context.Context, o mesos.Offer) string {
 	}
 	return o.Hostname
 }
-
-var _ = nodeKey{}
