@@ -33,13 +33,10 @@ import (
 	"github.com/rmf-go/rmf/scheduler"
 )
 
-func buildRMF(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rmf")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.CleanupRMF()
+	os.Exit(code)
 }
 
 // schedProc is an `rmf scheduler` process.
@@ -123,17 +120,6 @@ func send(t *testing.T, method, url, body string) {
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
-	}
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -280,7 +266,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	bin := buildRMF(t)
+	bin := testutil.RMF(t)
 	z := testutil.StartZooKeeper(t)
 	m, master := mesoslocaltest.Start(t, mesoslocal.Config{Agents: 3, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t), AllocationInterval: 200 * time.Millisecond,
 		StatusRetryInterval: time.Second, ExecutorShutdownGrace: 3 * time.Second})
@@ -290,13 +276,13 @@ func TestEndToEnd(t *testing.T) {
 		var st scheduler.Status
 		return getJSON(p.api+"/api/v1/framework", &st) == nil && st.IsLeader && st.Connected
 	}
-	waitUntil(t, 30*time.Second, "scheduler to lead", func() bool { return leader(s1) })
+	testutil.WaitFor(t, 30*time.Second, "scheduler to lead", func() bool { return leader(s1) })
 
 	// 1. A cluster of three nodes, on distinct agents, within 60 s.
 	start := time.Now()
 	send(t, "PUT", s1.api+"/api/v1/clusters/c1", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`)
 	send(t, "POST", s1.api+"/api/v1/clusters/c1/nodes?count=3", "")
-	waitUntil(t, 60*time.Second, "3 running nodes", func() bool { return allRunning(nodes(t, s1.api, "c1"), 3) })
+	testutil.WaitFor(t, 60*time.Second, "3 running nodes", func() bool { return allRunning(nodes(t, s1.api, "c1"), 3) })
 	t.Logf("3 nodes running after %v", time.Since(start))
 	agents := map[string]bool{}
 	for _, n := range nodes(t, s1.api, "c1") {
@@ -326,7 +312,7 @@ func TestEndToEnd(t *testing.T) {
 	pln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go func() { _ = p.Serve(ctx, pln) }()
 	defer p.Close()
-	waitUntil(t, 10*time.Second, "director to see 3 nodes", func() bool { return len(p.Nodes()) == 3 })
+	testutil.WaitFor(t, 10*time.Second, "director to see 3 nodes", func() bool { return len(p.Nodes()) == 3 })
 	// The framework's records and the executors' live records were made
 	// with the credential from the file: an anonymous client reads them
 	// and changes nothing.
@@ -355,7 +341,7 @@ func TestEndToEnd(t *testing.T) {
 	_ = getJSON(s1.api+"/api/v1/framework", &st1)
 	s1.kill9()
 	s1 = startSchedProc(t, bin, master, z.Addr)
-	waitUntil(t, 30*time.Second, "restarted scheduler to lead", func() bool { return leader(s1) })
+	testutil.WaitFor(t, 30*time.Second, "restarted scheduler to lead", func() bool { return leader(s1) })
 	var st2 scheduler.Status
 	_ = getJSON(s1.api+"/api/v1/framework", &st2)
 	if st2.FrameworkID == "" || st2.FrameworkID != st1.FrameworkID {
@@ -379,7 +365,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	s1.kill9()
-	waitUntil(t, 30*time.Second, "standby to take over", func() bool { return leader(s2) })
+	testutil.WaitFor(t, 30*time.Second, "standby to take over", func() bool { return leader(s2) })
 	api := s2.api
 
 	// 3. kill -9 one node's process under load: it is relaunched on the
@@ -391,7 +377,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := syscall.Kill(devnodePID(t, victim.PBPort), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 60*time.Second, "killed node relaunched", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "killed node relaunched", func() bool {
 		for _, n := range nodes(t, api, "c1") {
 			if n.Name == victim.Name && n.State == "running" && n.TaskID != victim.TaskID {
 				return n.Agent == victim.Agent
@@ -409,8 +395,8 @@ func TestEndToEnd(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	addAt := time.Now()
 	send(t, "POST", api+"/api/v1/clusters/c1/nodes", "")
-	waitUntil(t, 60*time.Second, "4 running nodes", func() bool { return allRunning(nodes(t, api, "c1"), 4) })
-	waitUntil(t, 10*time.Second, "director to see 4 nodes", func() bool { return len(p.Nodes()) == 4 })
+	testutil.WaitFor(t, 60*time.Second, "4 running nodes", func() bool { return allRunning(nodes(t, api, "c1"), 4) })
+	testutil.WaitFor(t, 10*time.Second, "director to see 4 nodes", func() bool { return len(p.Nodes()) == 4 })
 	var fourth scheduler.NodeView
 	for _, n := range nodes(t, api, "c1") {
 		if n.Name == "riak-c1-4" {
@@ -420,7 +406,7 @@ func TestEndToEnd(t *testing.T) {
 	send(t, "DELETE", api+"/api/v1/clusters/c1/nodes/riak-c1-4", "")
 	// It leaves the cluster (handing off its data) before it is released.
 	var seen []string
-	waitUntil(t, 60*time.Second, "node 4 removed", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "node 4 removed", func() bool {
 		ns := nodes(t, api, "c1")
 		for _, n := range ns {
 			if n.Name == "riak-c1-4" && (len(seen) == 0 || seen[len(seen)-1] != n.State+": "+n.Message) {
@@ -435,7 +421,7 @@ func TestEndToEnd(t *testing.T) {
 	}) {
 		t.Errorf("node 4 was not seen leaving its cluster: %q", seen)
 	}
-	waitUntil(t, 10*time.Second, "director to drop node 4", func() bool { return len(p.Nodes()) == 3 })
+	testutil.WaitFor(t, 10*time.Second, "director to drop node 4", func() bool { return len(p.Nodes()) == 3 })
 	for _, n := range nodes(t, api, "c1") {
 		if members := ringMembers(t, n); len(members) != 3 || slices.Contains(members, fourth.NodeName) {
 			t.Errorf("%s ring members after node 4 left: %v", n.Name, members)
@@ -449,7 +435,7 @@ func TestEndToEnd(t *testing.T) {
 	// Under UNIQUE hostname, a fourth node is refused, with the reason.
 	send(t, "PUT", api+"/api/v1/clusters/u", `{"node_resources":{"cpus":0.1,"mem_mb":64,"disk_mb":10},"constraints":[["hostname","UNIQUE"]]}`)
 	send(t, "POST", api+"/api/v1/clusters/u/nodes?count=4", "")
-	waitUntil(t, 60*time.Second, "3 unique nodes running and one refused", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "3 unique nodes running and one refused", func() bool {
 		ns := nodes(t, api, "u")
 		running, why := 0, ""
 		for _, n := range ns {
@@ -467,7 +453,7 @@ func TestEndToEnd(t *testing.T) {
 	l = startLoad(t, c, 8, "roll")
 	rollAt := time.Now()
 	send(t, "POST", api+"/api/v1/clusters/c1/restart", "")
-	waitUntil(t, 120*time.Second, "rolling restart", func() bool {
+	testutil.WaitFor(t, 120*time.Second, "rolling restart", func() bool {
 		ns := nodes(t, api, "c1")
 		if !allRunning(ns, 3) {
 			return false
@@ -505,7 +491,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := m.StopAgent(agentIdx); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 90*time.Second, "node replaced on another agent", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "node replaced on another agent", func() bool {
 		for _, n := range nodes(t, api, "c1") {
 			if n.Name == gone.Name {
 				return n.State == "running" && n.Agent != gone.Agent && n.Agent != ""
@@ -516,7 +502,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := m.RestartAgent(agentIdx); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 60*time.Second, "returning agent's old volume released", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "returning agent's old volume released", func() bool {
 		for _, a := range m.State().Agents {
 			if a.ID == gone.Agent {
 				for _, v := range a.Volumes {
@@ -530,12 +516,12 @@ func TestEndToEnd(t *testing.T) {
 		return false
 	})
 	// Nodes of cluster u on that agent keep theirs and come back.
-	waitUntil(t, 60*time.Second, "cluster u running again", func() bool { return allRunning(nodes(t, api, "u")[:3], 3) })
+	testutil.WaitFor(t, 60*time.Second, "cluster u running again", func() bool { return allRunning(nodes(t, api, "u")[:3], 3) })
 
 	// Destroying that cluster kills its nodes at once (none has anywhere to
 	// hand its data) and releases everything.
 	destroyAt := time.Now()
-	waitUntil(t, 60*time.Second, "cluster u destroyed", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "cluster u destroyed", func() bool {
 		req, _ := http.NewRequest("DELETE", api+"/api/v1/clusters/u", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -48,13 +48,17 @@ func seedOffers() []mesos.Offer {
 }
 
 func fuzzScheduler() *Scheduler {
-	return &Scheduler{cfg: Config{Role: "riak", Principal: "rmf"}, log: slog.New(slog.DiscardHandler)}
+	cfg := Config{Role: "riak", Principal: "rmf", ZooKeeper: "127.0.0.1:2181"} // named in task data, never dialled
+	cfg.defaults()
+	return &Scheduler{cfg: cfg, log: slog.New(slog.DiscardHandler)}
 }
 
 // FuzzOffer feeds an offer decoded from arbitrary protobuf to everything
 // placement does with it without ZooKeeper: the offer view, the resource
-// fit, constraints, ranking, port picking, and the release of orphaned
-// reservations. Never a panic; picked ports are offered, free and distinct.
+// fit, constraints, ranking, port picking, the release of orphaned
+// reservations, and the whole plan of a round (planOffers on a snapshot
+// with the fuzzed offer among the seed offers; see checkPlan). Never a
+// panic; picked ports are offered, free and distinct.
 func FuzzOffer(f *testing.F) {
 	for _, o := range seedOffers() {
 		b, err := o.Marshal()
@@ -98,6 +102,7 @@ func FuzzOffer(f *testing.F) {
 			seen[p] = true
 		}
 		_ = s.orphanOps(o, nil)
+		checkPlan(t, s, o, constraints, zkstate.Resources{CPUs: cpus, MemMB: mem, DiskMB: disk})
 		// A placed node as its record has it (validated: finite amounts
 		// >= 0, ports assigned).
 		n := zkstate.NodeRecord{Cluster: "c1", Name: "riak-c1-1", PersistenceID: "c1-riak-c1-1-1", Reserved: zkstate.Resources{CPUs: cpus, MemMB: mem, DiskMB: disk}}
@@ -109,6 +114,107 @@ func FuzzOffer(f *testing.F) {
 		_ = s.orphanOps(o, append(plain, vol...))
 		_ = s.releaseOps(o, n)
 	})
+}
+
+// checkPlan plans one round, without ZooKeeper, on a snapshot of cluster
+// c1 (node 1 failed on agent a2's volume, nodes 2 and 3 pending, node 4
+// removed) with the seed offers and o, and checks the plan: one decision
+// per offer, in order; every placement launched by exactly one offer, of
+// its agent, on ports of that offer's that no other placement there
+// took; nodes it does not place say why; at most one node of the round
+// starts without a join target, and a node joins only a placement made
+// before it.
+func checkPlan(t *testing.T, s *Scheduler, o mesos.Offer, cons []zkstate.Constraint, need zkstate.Resources) {
+	t.Helper()
+	if need.Validate() != nil {
+		need = DefaultNodeResources // zkstate reads no cluster record with such resources
+	}
+	offers := append(seedOffers()[:2], o)
+	ports := zkstate.Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}
+	snap := offerSnapshot{Now: time.Unix(1700000000, 0), Framework: "riak", Offers: offers,
+		HostIPs:  []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"},
+		Clusters: map[string]zkstate.ClusterRecord{"c1": {Name: "c1", NodeResources: need, Constraints: cons}},
+		Nodes: []zkstate.NodeRecord{
+			{Cluster: "c1", Name: "riak-c1-1", DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedFailed,
+				AgentID: "a2", Hostname: "agent-2", Host: "127.0.0.2", RiakNodeName: "riak-c1-1@127.0.0.2", PersistenceID: "c1-riak-c1-1-1",
+				Reserved: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024}, Ports: ports},
+			{Cluster: "c1", Name: "riak-c1-2", DesiredState: zkstate.DesiredRunning},
+			{Cluster: "c1", Name: "riak-c1-3", DesiredState: zkstate.DesiredRunning},
+			{Cluster: "c1", Name: "riak-c1-4", DesiredState: zkstate.DesiredRemoved, ObservedState: zkstate.ObservedLeaving,
+				AgentID: "a1", Hostname: "agent-1", PersistenceID: "c1-riak-c1-4-1", Reserved: DefaultNodeResources, Ports: ports},
+		},
+	}
+	p := s.planOffers(snap)
+	if len(p.Offers) != len(offers) {
+		t.Fatalf("%d decisions for %d offers", len(p.Offers), len(offers))
+	}
+	launchedBy := map[int]int{}
+	for i, d := range p.Offers {
+		if d.Offer.ID != offers[i].ID {
+			t.Fatalf("decision %d is for offer %q, want %q", i, d.Offer.ID.Value, offers[i].ID.Value)
+		}
+		for _, g := range d.Ops {
+			if g.Change >= 0 {
+				if _, dup := launchedBy[g.Change]; dup {
+					t.Fatalf("change %d launched by two offers", g.Change)
+				}
+				launchedBy[g.Change] = i
+			}
+		}
+	}
+	taken := map[int]map[uint64]bool{} // offer → ports placements took
+	seeds := 0
+	for i, ch := range p.Changes {
+		if ch.Kind != changePlace {
+			continue
+		}
+		n := ch.Node
+		oi, ok := launchedBy[i]
+		if !ok || n.TaskID == "" || n.AgentID != offers[oi].AgentID.Value {
+			t.Fatalf("placement %+v: launched by offer %d (%v) of agent %q", n, oi, ok, offers[oi].AgentID.Value)
+		}
+		if ch.JoinsChange >= i {
+			t.Fatalf("%s joins change %d, not placed before it", n.Name, ch.JoinsChange)
+		}
+		if ch.Join == "" {
+			seeds++
+		}
+		if !ch.Fresh {
+			continue
+		}
+		v := newOfferView(offers[oi], s.cfg.Role)
+		if taken[oi] == nil {
+			taken[oi] = map[uint64]bool{}
+		}
+		for _, port := range []int{n.Ports.PB, n.Ports.HTTP, n.Ports.Handoff, n.Ports.Disterl, n.Ports.Erlpmd} {
+			offered := false
+			for _, r := range v.ports {
+				offered = offered || r.Begin <= uint64(port) && uint64(port) <= r.End
+			}
+			if !offered || port < 1 || port > 65535 || taken[oi][uint64(port)] {
+				t.Fatalf("%s placed on port %d of offer %d %v: not an offered free TCP port", n.Name, port, oi, v.ports)
+			}
+			taken[oi][uint64(port)] = true
+		}
+	}
+	if seeds > 1 {
+		t.Fatalf("%d nodes of one round start without a join target: %+v", seeds, p.Changes)
+	}
+	for _, n := range snap.Nodes[1:3] {
+		if _, placed := launchedFor(p, n); !placed && p.Why[key(n)] == "" {
+			t.Fatalf("%s neither placed nor told why", n.Name)
+		}
+	}
+}
+
+// launchedFor finds the placement of node n in a plan.
+func launchedFor(p offerPlan, n zkstate.NodeRecord) (nodeChange, bool) {
+	for _, ch := range p.Changes {
+		if ch.Kind == changePlace && key(ch.Node) == key(n) {
+			return ch, true
+		}
+	}
+	return nodeChange{}, false
 }
 
 // FuzzConstraints: a constraint list as an API body or a stored cluster

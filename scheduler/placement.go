@@ -70,91 +70,10 @@ func ValidateConstraint(c zkstate.Constraint) error {
 
 // CheckConstraints is the yes/no filter: may a new node of a cluster go to
 // h, given the hosts its other nodes are on (placed)? The reason says why
-// not.
+// not: that of the first constraint whose checker (feasible.go) refuses.
 func CheckConstraints(cons []zkstate.Constraint, h Host, placed []Host) (bool, string) {
-	for _, c := range cons {
-		v, has := h.field(c.Field)
-		count := func(val string) int {
-			n := 0
-			for _, p := range placed {
-				if pv, ok := p.field(c.Field); ok && pv == val {
-					n++
-				}
-			}
-			return n
-		}
-		switch c.Operator {
-		case OpUnique:
-			if !has {
-				return false, fmt.Sprintf("%s UNIQUE: agent has no %s", c.Field, c.Field)
-			}
-			if count(v) > 0 {
-				return false, fmt.Sprintf("%s UNIQUE: a node of this cluster is already on %s=%s", c.Field, c.Field, v)
-			}
-		case OpCluster:
-			want := c.Value
-			if want == "" { // all on the same value as the first node
-				for _, p := range placed {
-					if pv, ok := p.field(c.Field); ok {
-						want = pv
-						break
-					}
-				}
-			}
-			if want != "" && (!has || v != want) {
-				return false, fmt.Sprintf("%s CLUSTER %s: agent has %s=%q", c.Field, want, c.Field, v)
-			}
-		case OpLike, OpUnlike:
-			re, err := regexp.Compile("^(?:" + c.Value + ")$")
-			if err != nil { // a stored record is checked for shape only
-				return false, fmt.Sprintf("%s %s: bad regular expression: %v", c.Field, c.Operator, err)
-			}
-			match := has && re.MatchString(v)
-			if c.Operator == OpLike && !match {
-				return false, fmt.Sprintf("%s LIKE %s: agent has %s=%q", c.Field, c.Value, c.Field, v)
-			}
-			if c.Operator == OpUnlike && match {
-				return false, fmt.Sprintf("%s UNLIKE %s: agent has %s=%q", c.Field, c.Value, c.Field, v)
-			}
-		case OpMaxPer:
-			max, _ := strconv.Atoi(c.Value)
-			if !has {
-				return false, fmt.Sprintf("%s MAX_PER: agent has no %s", c.Field, c.Field)
-			}
-			if n := count(v); n >= max {
-				return false, fmt.Sprintf("%s MAX_PER %d: %d nodes already on %s=%s", c.Field, max, n, c.Field, v)
-			}
-		case OpGroupBy:
-			// Spread evenly over the field's values: refuse a value that
-			// already has more nodes than the least used value seen.
-			if !has {
-				return false, fmt.Sprintf("%s GROUP_BY: agent has no %s", c.Field, c.Field)
-			}
-			counts := map[string]int{}
-			for _, p := range placed {
-				if pv, ok := p.field(c.Field); ok {
-					counts[pv]++
-				}
-			}
-			groups := len(counts)
-			if c.Value != "" {
-				groups, _ = strconv.Atoi(c.Value)
-			}
-			if _, seen := counts[v]; !seen || len(counts) < groups {
-				continue // a new group is always fine
-			}
-			least := -1
-			for _, n := range counts {
-				if least < 0 || n < least {
-					least = n
-				}
-			}
-			if counts[v] > least {
-				return false, fmt.Sprintf("%s GROUP_BY: %s=%s has %d nodes, another value has %d", c.Field, c.Field, v, counts[v], least)
-			}
-		default:
-			return false, fmt.Sprintf("unknown constraint operator %q", c.Operator)
-		}
+	if why := feasible(constraintCheckers(cons, patterns{}), candidate{host: h}, placed); why != "" {
+		return false, why
 	}
 	return true, ""
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -147,7 +146,7 @@ func (c *Config) defaults() {
 type Scheduler struct {
 	cfg Config
 	log *slog.Logger
-	fw  *zkstate.Framework
+	fw  stateStore
 
 	mu          sync.Mutex
 	leader      bool
@@ -155,6 +154,7 @@ type Scheduler struct {
 	frameworkID string
 	caller      calls.Caller
 	runtime     map[string]*nodeRuntime // cluster/node → what only the leader knows
+	tasks       map[string]nodeRef      // task ID → its node, as last read or recorded
 	wake        chan struct{}
 	suppressed  bool
 	agents      map[string]AgentView // from the latest offers
@@ -485,8 +485,6 @@ func (s *Scheduler) tickLoop(ctx context.Context) {
 	}
 }
 
-type nodeKey struct{ cluster, node string }
-
 func key(n zkstate.NodeRecord) string { return n.Cluster + "/" + n.Name }
 
 // readAllNodes reads every node record of every cluster.
@@ -519,158 +517,23 @@ func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, err
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	s.mu.Lock()
+	s.indexTasks(out)
+	s.mu.Unlock()
 	return out, nil
 }
 
-func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
-	r := s.runtime[key(n)]
+// rt is node n's runtime, created if need be; s.mu must be held.
+func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime { return s.rtKey(key(n)) }
+
+// rtKey is rt by key(n).
+func (s *Scheduler) rtKey(k string) *nodeRuntime {
+	r := s.runtime[k]
 	if r == nil {
 		r = &nodeRuntime{}
-		s.runtime[key(n)] = r
+		s.runtime[k] = r
 	}
 	return r
-}
-
-// tick acts on desired state that needs no offer.
-func (s *Scheduler) tick(ctx context.Context) {
-	s.mu.Lock()
-	connected := s.connected
-	s.mu.Unlock()
-	if !connected {
-		return
-	}
-	nodes, err := s.readAllNodes(ctx)
-	if err != nil {
-		s.log.Warn("cannot read the desired state; doing nothing until ZooKeeper answers", "err", err)
-		return
-	}
-	clusters := map[string]zkstate.ClusterRecord{}
-	waiting := false
-	restarting := map[string]bool{}
-	for _, n := range nodes {
-		// A rolling restart waits until every node of the cluster runs.
-		if n.DesiredState == zkstate.DesiredRunning && n.ObservedState != zkstate.ObservedRunning {
-			restarting[n.Cluster] = true
-		}
-	}
-	for _, n := range nodes {
-		s.mu.Lock()
-		r := s.rt(n)
-		s.mu.Unlock()
-		c, ok := clusters[n.Cluster]
-		if !ok {
-			c, _, _ = s.fw.GetCluster(ctx, n.Cluster)
-			clusters[n.Cluster] = c
-		}
-		live := n.TaskID != "" && (n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedStarting || n.ObservedState == zkstate.ObservedLaunching)
-		switch {
-		case n.DesiredState == zkstate.DesiredRemoved && n.TaskID != "" && (live || n.ObservedState == zkstate.ObservedLeaving):
-			s.removeRunning(ctx, n, r, nodes)
-		case n.DesiredState == zkstate.DesiredRemoved && n.AgentID == "":
-			_ = s.deleteNode(ctx, n)
-		case n.DesiredState == zkstate.DesiredRemoved:
-			waiting = true // needs an offer to release its reservation
-		case n.DesiredState == zkstate.DesiredStopped && live:
-			s.kill(ctx, n, r, zkstate.ObservedStopping)
-		case n.DesiredState == zkstate.DesiredRunning && n.ObservedState == zkstate.ObservedRunning && n.Generation < c.Generation && !restarting[n.Cluster]:
-			// Rolling restart: one node of the cluster at a time.
-			restarting[n.Cluster] = true
-			s.kill(ctx, n, r, zkstate.ObservedStopping)
-		case n.DesiredState == zkstate.DesiredRunning && !live && !r.gaveUp:
-			waiting = true
-		}
-	}
-	s.mu.Lock()
-	revive := waiting && s.suppressed
-	if revive {
-		s.suppressed = false
-	}
-	s.mu.Unlock()
-	if revive {
-		s.call(ctx, calls.Revive())
-	}
-}
-
-// removeRunning takes a removed node that has a task out of its cluster:
-// a running node leaves first (its executor hands its data to the other
-// members, then the task ends TASK_FINISHED), asked again every
-// leaveResend until it is gone, and killed if it takes longer than
-// LeaveTimeout. A node still starting whose executor holds the node lock
-// may have joined already: it is let run first (within LeaveTimeout), so
-// that it leaves instead of staying in the ring as a dead member. A node
-// not started yet, or whose cluster has no other running node to take its
-// data (the last node, a destroyed cluster), is killed at once.
-func (s *Scheduler) removeRunning(ctx context.Context, n zkstate.NodeRecord, r *nodeRuntime, nodes []zkstate.NodeRecord) {
-	s.mu.Lock()
-	killing := r.killSentFor == n.TaskID
-	leaving := r.leaveFor == n.TaskID
-	started, sent := r.leaveStarted, r.leaveSent
-	s.mu.Unlock()
-	others := slices.ContainsFunc(nodes, func(o zkstate.NodeRecord) bool {
-		return o.Cluster == n.Cluster && o.Name != n.Name && o.DesiredState == zkstate.DesiredRunning && o.ObservedState == zkstate.ObservedRunning
-	})
-	canLeave := n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedLeaving
-	switch {
-	case killing:
-		return
-	case !leaving && !canLeave && others && s.mayHaveJoined(ctx, n, r):
-		return
-	case !leaving && (!canLeave || !others):
-		s.kill(ctx, n, r, zkstate.ObservedLeaving)
-		return
-	case leaving && time.Since(started) > s.cfg.LeaveTimeout:
-		s.log.Warn("node did not leave in time; killing it", "cluster", n.Cluster, "node", n.Name, "leave_timeout", s.cfg.LeaveTimeout)
-		s.kill(ctx, n, r, zkstate.ObservedLeaving)
-		return
-	case leaving && time.Since(sent) < leaveResend:
-		return
-	}
-	now := time.Now()
-	s.mu.Lock()
-	if !leaving {
-		r.leaveFor, r.leaveStarted = n.TaskID, now
-	}
-	r.leaveSent = now
-	s.mu.Unlock()
-	if n.ObservedState != zkstate.ObservedLeaving {
-		_, _, _ = s.fw.ModifyNode(ctx, n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
-			if rec.TaskID != n.TaskID {
-				return errStale
-			}
-			rec.ObservedState = zkstate.ObservedLeaving
-			return nil
-		})
-	}
-	if !leaving {
-		s.log.Info("asking node to leave its cluster", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID)
-	}
-	msg := nodetask.Message{Op: nodetask.OpLeave, TaskID: n.TaskID}
-	s.call(ctx, calls.Message(n.AgentID, executorID(n.TaskID), msg.Marshal()))
-}
-
-// mayHaveJoined says whether a removed node that is not running yet should
-// be let start so that it can leave: its executor holds the node lock (so
-// the node may be up and joined) and it has been waited for less than
-// LeaveTimeout.
-func (s *Scheduler) mayHaveJoined(ctx context.Context, n zkstate.NodeRecord, r *nodeRuntime) bool {
-	if n.ObservedState != zkstate.ObservedStarting && n.ObservedState != zkstate.ObservedLaunching {
-		return false
-	}
-	holder, err := s.fw.NodeLockHolder(ctx, n.Cluster, n.Name)
-	if err != nil {
-		s.log.Warn("read the node lock of a removed node; waiting", "node", n.Name, "err", err)
-		return true
-	}
-	if holder == nil || holder.TaskID != n.TaskID {
-		return false // its node has not started: nothing to leave
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.removedFor != n.TaskID {
-		r.removedFor, r.removedSince = n.TaskID, time.Now()
-		s.log.Info("removed node is still starting; it leaves its cluster once it runs", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID)
-	}
-	return time.Since(r.removedSince) < s.cfg.LeaveTimeout
 }
 
 // kill asks Mesos to kill a node's task once and records why.
@@ -703,21 +566,16 @@ func (s *Scheduler) deleteNode(ctx context.Context, n zkstate.NodeRecord) error 
 	return s.fw.DeleteNode(ctx, n.Cluster, n.Name, ver)
 }
 
-// onUpdate moves a node's observed state on a task status update. An
-// error means the update could not be recorded (ZooKeeper unreachable)
-// and must not be acknowledged.
+// onUpdate moves a node's observed state on a task status update: it
+// finds the task's node, records what the update means for it
+// (observeUpdate) and then updates what the leader knows of it
+// (afterUpdate). An error means the update could not be recorded
+// (ZooKeeper unreachable) and must not be acknowledged.
 func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	taskID := st.TaskID.Value
-	var node *zkstate.NodeRecord
-	nodes, err := s.readAllNodes(ctx)
+	node, err := s.nodeOfTask(ctx, taskID)
 	if err != nil {
 		return err
-	}
-	for _, n := range nodes {
-		if n.TaskID == taskID {
-			node = &n
-			break
-		}
 	}
 	state := st.GetState()
 	terminal := isTerminal(state)
@@ -736,54 +594,76 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	msg := clip(st.GetMessage(), maxEventText)
 	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", msg)
 	_, _, err = s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
-		if rec.TaskID != taskID {
-			return errStale
-		}
-		rec.Message = msg
-		switch {
-		case state == mesos.TASK_STAGING:
-			rec.ObservedState = zkstate.ObservedLaunching
-		case state == mesos.TASK_STARTING:
-			rec.ObservedState = zkstate.ObservedStarting
-		case state == mesos.TASK_RUNNING && rec.DesiredState == zkstate.DesiredRemoved && rec.ObservedState == zkstate.ObservedLeaving:
-			// still leaving: the update says how far
-		case state == mesos.TASK_RUNNING:
-			rec.ObservedState = zkstate.ObservedRunning
-		case terminal && rec.DesiredState == zkstate.DesiredRemoved:
-			// left (TASK_FINISHED) or killed: release its reservation next
-			rec.ObservedState, rec.TaskID = zkstate.ObservedLeaving, ""
-		case terminal && killAsked && rec.DesiredState == zkstate.DesiredStopped:
-			rec.ObservedState, rec.TaskID = zkstate.ObservedStopped, ""
-		case terminal && killAsked:
-			rec.ObservedState, rec.TaskID = zkstate.ObservedReserved, "" // restart: relaunch at once
-		case terminal:
-			rec.ObservedState, rec.TaskID = zkstate.ObservedFailed, ""
-		}
-		return nil
+		return observeUpdate(rec, taskID, state, killAsked, msg)
 	})
 	if err != nil && !errors.Is(err, errStale) && !errors.Is(err, zkstate.ErrNotFound) {
 		return fmt.Errorf("record the update of node %s: %w", node.Name, err)
 	}
 	s.mu.Lock()
-	switch {
-	case state == mesos.TASK_RUNNING:
-		r.attempts, r.why = 0, ""
-	case terminal && (killAsked || node.DesiredState == zkstate.DesiredRemoved):
-		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
-	case terminal:
-		r.attempts++
-		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
-		r.nextTry = time.Now().Add(min(delay, s.cfg.MaxRelaunchDelay))
-		if r.attempts >= s.cfg.MaxRelaunches {
-			r.gaveUp = true
-			s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
-		}
-	}
+	gaveUp := s.afterUpdate(r, node.DesiredState, state, killAsked, time.Now())
 	s.mu.Unlock()
+	if gaveUp {
+		s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
+	}
 	if terminal {
 		s.Nudge()
 	}
 	return nil
+}
+
+// observeUpdate changes a node's record for an update of its task in
+// state (errStale if the record names another task). killAsked says the
+// scheduler killed the task.
+func observeUpdate(rec *zkstate.NodeRecord, taskID string, state mesos.TaskState, killAsked bool, msg string) error {
+	if rec.TaskID != taskID {
+		return errStale
+	}
+	terminal := isTerminal(state)
+	rec.Message = msg
+	switch {
+	case state == mesos.TASK_STAGING:
+		rec.ObservedState = zkstate.ObservedLaunching
+	case state == mesos.TASK_STARTING:
+		rec.ObservedState = zkstate.ObservedStarting
+	case state == mesos.TASK_RUNNING && rec.DesiredState == zkstate.DesiredRemoved && rec.ObservedState == zkstate.ObservedLeaving:
+		// still leaving: the update says how far
+	case state == mesos.TASK_RUNNING:
+		rec.ObservedState = zkstate.ObservedRunning
+	case terminal && rec.DesiredState == zkstate.DesiredRemoved:
+		// left (TASK_FINISHED) or killed: release its reservation next
+		rec.ObservedState, rec.TaskID = zkstate.ObservedLeaving, ""
+	case terminal && killAsked && rec.DesiredState == zkstate.DesiredStopped:
+		rec.ObservedState, rec.TaskID = zkstate.ObservedStopped, ""
+	case terminal && killAsked:
+		rec.ObservedState, rec.TaskID = zkstate.ObservedReserved, "" // restart: relaunch at once
+	case terminal:
+		rec.ObservedState, rec.TaskID = zkstate.ObservedFailed, ""
+	}
+	return nil
+}
+
+// afterUpdate changes what the leader knows of a node (desired as last
+// read) on an update of its task in state: a running task resets the
+// relaunch backoff; a task that ended when asked is forgotten; one that
+// failed backs the next relaunch off, and gives up after MaxRelaunches
+// (reported true).
+func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, state mesos.TaskState, killAsked bool, now time.Time) (gaveUp bool) {
+	terminal := isTerminal(state)
+	switch {
+	case state == mesos.TASK_RUNNING:
+		r.attempts, r.why = 0, ""
+	case terminal && (killAsked || desired == zkstate.DesiredRemoved):
+		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
+	case terminal:
+		r.attempts++
+		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
+		r.nextTry = now.Add(min(delay, s.cfg.MaxRelaunchDelay))
+		if r.attempts >= s.cfg.MaxRelaunches {
+			r.gaveUp = true
+			return true
+		}
+	}
+	return false
 }
 
 var errStale = errors.New("scheduler: task ID changed")
@@ -810,5 +690,3 @@ func hostIP(ctx context.Context, o mesos.Offer) string {
 	}
 	return o.Hostname
 }
-
-var _ = nodeKey{}

@@ -26,7 +26,7 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rmf and runs ZooKeeper and mesos-local")
 	}
-	bin := buildRMF(t)
+	bin := testutil.RMF(t)
 	z := testutil.StartZooKeeper(t)
 	m, master := mesoslocaltest.Start(t, mesoslocal.Config{Agents: 1, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t),
 		AllocationInterval: 200 * time.Millisecond, StatusRetryInterval: 500 * time.Millisecond, ExecutorShutdownGrace: 3 * time.Second})
@@ -60,10 +60,10 @@ func TestZooKeeperUnreachable(t *testing.T) {
 			t.Logf("scheduler log:\n%s", tailStr(logs.String(), 8000))
 		}
 	}()
-	waitUntil(t, 30*time.Second, "the scheduler to lead", func() bool { st := s.Status(ctx); return st.IsLeader && st.Connected })
+	testutil.WaitFor(t, 30*time.Second, "the scheduler to lead", func() bool { st := s.Status(ctx); return st.IsLeader && st.Connected })
 	send(t, "PUT", api.URL+"/api/v1/clusters/c1", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`)
 	send(t, "POST", api.URL+"/api/v1/clusters/c1/nodes", "")
-	waitUntil(t, 60*time.Second, "the node running", func() bool { return allRunning(nodes(t, api.URL, "c1"), 1) })
+	testutil.WaitFor(t, 60*time.Second, "the node running", func() bool { return allRunning(nodes(t, api.URL, "c1"), 1) })
 	before := nodes(t, api.URL, "c1")[0]
 	fid := s.Status(ctx).FrameworkID
 	execs := m.State().Agents[0].Executors
@@ -76,7 +76,7 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	if err := m.KillExecutor(fid, execs[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "the scheduler to leave the update unacknowledged", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the scheduler to leave the update unacknowledged", func() bool {
 		return strings.Contains(logs.String(), "task update not recorded; not acknowledging it")
 	})
 	time.Sleep(2 * time.Second) // Mesos sends it again, and offers come
@@ -101,7 +101,7 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	// ZooKeeper answers again: the update is recorded and acknowledged, and
 	// the node relaunched on the same agent and volume.
 	proxy.Unblock()
-	waitUntil(t, 60*time.Second, "the node relaunched", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the node relaunched", func() bool {
 		ns := nodes(t, api.URL, "c1")
 		return len(ns) == 1 && ns[0].State == "running" && ns[0].TaskID != before.TaskID
 	})
@@ -112,5 +112,5 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	if vols := m.State().Agents[0].Volumes; len(vols) != 1 {
 		t.Errorf("volumes after the relaunch: %+v, want the node's one", vols)
 	}
-	waitUntil(t, 10*time.Second, "the failed task's update acknowledged", func() bool { return unacked() <= 0 })
+	testutil.WaitFor(t, 10*time.Second, "the failed task's update acknowledged", func() bool { return unacked() <= 0 })
 }
