@@ -137,7 +137,7 @@ var adminPage = template.Must(template.ParseFS(adminUI, "ui/status.html"))
 // at least one node is available, else 503). d may be nil (static nodes).
 // With Config.AdminToken, all but /health need the token.
 func (p *Proxy) AdminHandler(d *Discovery) http.Handler {
-	guard := httpauth.New(p.Config.AdminToken)
+	guard := httpauth.New(p.cfg.AdminToken)
 	guard.AllowQuery = true
 	return guard.Wrap(p.adminMux(d), func(r *http.Request) bool { return r.URL.Path != "/health" },
 		func(w http.ResponseWriter, msg string) {

@@ -482,7 +482,7 @@ func TestShutdown(t *testing.T) {
 		}
 		return riakLike(fc, c, body)
 	})
-	p := &Proxy{Config: Config{HealthInterval: 50 * time.Millisecond, Logger: logger()}}
+	p := newProxy(t, Config{HealthInterval: 50 * time.Millisecond, Logger: logger()})
 	p.SetNodes([]balancer.NodeSpec{n.spec()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -536,7 +536,7 @@ func TestShutdownForced(t *testing.T) {
 		}
 		return riakLike(fc, c, body)
 	})
-	p := &Proxy{Config: Config{Logger: logger()}}
+	p := newProxy(t, Config{Logger: logger()})
 	p.SetNodes([]balancer.NodeSpec{n.spec()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -563,7 +563,7 @@ func TestShutdownForced(t *testing.T) {
 func TestServeContext(t *testing.T) {
 	checkGoroutines(t)
 	n := startFake(t, nil)
-	p := &Proxy{}
+	p := newProxy(t, Config{})
 	defer p.Close()
 	p.SetNodes([]balancer.NodeSpec{n.spec()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -602,17 +602,12 @@ func TestConfigValidate(t *testing.T) {
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("Validate() = %v, want %q", err, tc.want)
 			}
-			if _, err2 := NewProxy(tc.cfg); (err2 == nil) != (err == nil) {
+			// NewProxy is the only way to a Proxy: an invalid Config
+			// never serves.
+			if p, err2 := NewProxy(tc.cfg); (err2 == nil) != (err == nil) {
 				t.Fatalf("NewProxy: %v", err2)
-			}
-			p := &Proxy{Config: tc.cfg}
-			ln, _ := net.Listen("tcp", "127.0.0.1:0")
-			if tc.want != "" {
-				if err := p.Serve(context.Background(), ln); err == nil {
-					t.Fatal("Serve accepted an invalid Config")
-				}
-			} else {
-				ln.Close()
+			} else if tc.want != "" && p != nil {
+				t.Fatal("NewProxy accepted an invalid Config")
 			}
 		})
 	}

@@ -70,6 +70,16 @@ func specsOf(nodes []*devnode.Node) []balancer.NodeSpec {
 	return specs
 }
 
+// newProxy is NewProxy for a Config the test knows to be valid.
+func newProxy(t testing.TB, cfg Config) *Proxy {
+	t.Helper()
+	p, err := NewProxy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func startProxy(t testing.TB, cfg Config, nodes []*devnode.Node) (*Proxy, string) {
 	t.Helper()
 	return startProxySpecs(t, cfg, specsOf(nodes))

@@ -29,7 +29,6 @@ var errBodyDetached = errors.New("director: request body taken over by a retry")
 // proxy's nodes, breakers, health and settings; each node has its own
 // pooled http.Transport (nodeState.http).
 type httpProxy struct {
-	once sync.Once
 	p    *Proxy
 	rp   *httputil.ReverseProxy
 	bufs chan []byte // free copy buffers
@@ -54,19 +53,12 @@ type httpProxy struct {
 // Shutdown waits for the handler's requests in flight (new ones get 503),
 // Close aborts them; both close the backend HTTP connections. The
 // http.Server serving the handler is the caller's to shut down.
-func (p *Proxy) HTTPHandler() http.Handler {
-	_ = p.init()
-	h := &p.http
-	h.once.Do(func() { h.setup(p) })
-	return h
-}
+func (p *Proxy) HTTPHandler() http.Handler { return &p.http }
 
 func (h *httpProxy) setup(p *Proxy) {
 	h.p = p
 	h.bufs = make(chan []byte, 64)
-	h.mu.Lock()
 	h.backends = map[*httpBackend]struct{}{}
-	h.mu.Unlock()
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:   h.rewrite,
 		Transport: (*httpRoundTripper)(h),

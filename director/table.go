@@ -356,7 +356,6 @@ func (t *Table) Counts() (clients, backends int) {
 // bringing its traffic-driven columns up to date: one write transaction,
 // made here, at read time, and never on the request path.
 func (p *Proxy) Table() *Table {
-	_ = p.init()
 	if p.table == nil {
 		return nil
 	}
