@@ -14,6 +14,7 @@ import (
 	riak "github.com/basho/riak-go-client"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/standin/devnode"
 	"github.com/rmf-go/rmf/protocol"
 )
@@ -51,7 +52,7 @@ func startClusterWith(t testing.TB, n int, adjust func(i int, c *devnode.Config)
 		t.Cleanup(func() { _ = node.Shutdown(context.Background()) })
 		nodes = append(nodes, node)
 	}
-	waitFor(t, 10*time.Second, "cluster membership", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "cluster membership", func() bool {
 		for _, node := range nodes {
 			if len(node.Cluster().Membership().Members) != n {
 				return false
@@ -144,17 +145,6 @@ func get(c *riak.Client, key string) (string, error) {
 		return "", fmt.Errorf("fetch %s: notfound=%v values=%d", key, r.IsNotFound, len(r.Values))
 	}
 	return string(r.Values[0].Value), nil
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // rawClient speaks PB frames directly, for what riak-go-client cannot send.
