@@ -162,7 +162,7 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 		p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
 		next[n] = st
 		if p.running {
-			p.startHealthLocked(st)
+			p.startCheckerLocked(st)
 		}
 	}
 	p.states.Store(&next)
@@ -214,12 +214,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		return ErrProxyClosed
 	}
 	p.listeners[ln] = struct{}{}
-	if !p.running {
-		p.running = true
-		for _, st := range *p.states.Load() {
-			p.startHealthLocked(st)
-		}
-	}
+	p.startHealthLocked()
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
