@@ -667,8 +667,7 @@ func TestHTTPLatencyRecorded(t *testing.T) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, h := range p.lat {
-			_, c := h.snapshot()
-			n += c
+			n += h.snapshot().total
 		}
 		return n
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // Table is the director's connection table in hashicorp/go-memdb: nodes,
-// backend connections and client connections, indexed for the admin views.
+// backend connections and client connections, indexed for the admin views,
+// whose source of truth it is for node states and connections.
 //
 // Rows are written when a connection opens, is pinned, becomes a tunnel or
 // closes, and when the node set changes; never per request (per-request
