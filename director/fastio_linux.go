@@ -41,14 +41,15 @@ type fastConn struct {
 // arrive before its request. (The poller's readiness is reset when Read
 // starts; an event from before, such as the node closing the idle
 // connection, is then reported again by the reset that writing to a
-// closed connection provokes.) Errors come from that Read; sent tells
-// whether any byte of req was written.
+// closed connection provokes.) Errors come from that Read; a failure
+// before the whole of req was written is a *sendError saying how much was.
 func (c *fastConn) send(req []byte) error {
 	c.sent = 0
 	if c.rc == nil {
-		n, err := c.nc.Write(req)
-		c.sent = n
-		return err
+		if n, err := c.nc.Write(req); err != nil {
+			return &sendError{written: n, err: err}
+		}
+		return nil
 	}
 	c.pending = req
 	return nil
@@ -73,27 +74,31 @@ func (c *fastConn) Read(p []byte) (int, error) {
 		return c.nc.Read(p)
 	}
 	c.rbuf, c.rn, c.rerr = p, 0, nil
+	req := c.pending
 	err := c.rc.Read(c.rfn)
 	c.rbuf = nil
 	if c.partial { // the socket buffer filled: write the rest the usual way
 		rest := c.pending[c.sent:]
 		c.pending, c.partial = nil, false
 		if err != nil {
-			return 0, err
+			return 0, &sendError{written: c.sent, err: err}
 		}
 		n, werr := c.Write(rest)
 		c.sent += n
 		if werr != nil {
-			return 0, werr
+			return 0, &sendError{written: c.sent, err: werr}
 		}
 		return c.Read(p)
 	}
 	c.pending = nil
+	if err == nil {
+		err = c.rerr
+	}
 	switch {
+	case err != nil && c.sent < len(req): // the request was not all written
+		return 0, &sendError{written: c.sent, err: err}
 	case err != nil:
 		return 0, err
-	case c.rerr != nil:
-		return 0, c.rerr
 	case c.rn == 0:
 		return 0, io.EOF
 	}

@@ -25,6 +25,10 @@ const httpBufferSize = 32 << 10
 // errBodyDetached: a request body view read after its attempt was given up.
 var errBodyDetached = errors.New("director: request body taken over by a retry")
 
+// errBodyConsumed: an attempt found the request body partly read by an
+// earlier one, so the request cannot be sent again.
+var errBodyConsumed = errors.New("director: request body consumed by an earlier attempt")
+
 // httpProxy is the Proxy's Riak HTTP side (Proxy.http). It shares the PB
 // proxy's nodes, breakers, health and settings; each node has its own
 // pooled http.Transport (nodeState.http).
@@ -196,8 +200,9 @@ func bodyErrStatus(err error) int {
 }
 
 // httpRoundTripper sends a request to a node picked by the balancer and
-// fails over (see the package documentation). It returns before anything
-// of the response reached the client, so every retry happens before that.
+// fails over, through the attempt engine (failover, retry.go). It returns
+// before anything of the response reached the client, so every retry
+// happens before that.
 type httpRoundTripper httpProxy
 
 // RoundTrip implements http.RoundTripper.
@@ -210,141 +215,141 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	if hr == nil {
 		hr = &httpRequest{client: ctx}
 	}
-	// Nodes without an HTTP address are never picked.
 	var scratch [8]*balancer.Node
-	tried := scratch[:0]
+	f := failover{p: p, idempotent: hr.retryable, ctx: ctx, retries: &h.retries, failovers: &h.failovers, tried: scratch[:0]}
 	for _, n := range p.set.Nodes() {
-		if n.HTTPAddr == "" {
-			tried = append(tried, n)
+		if n.HTTPAddr == "" { // never picked
+			f.exclude(n)
 		}
 	}
 	var shared *sharedBody
 	if !hr.hasBuf && req.Body != nil && req.Body != http.NoBody {
 		shared = &sharedBody{r: req.Body}
 	}
-	var (
-		first, lastNode *balancer.Node
-		lastErr         error
-		attempts        int
-		notRetried      bool
-	)
-	for attempts < p.cfg.MaxAttempts && ctx.Err() == nil {
-		n := p.set.Pick(tried...)
-		if n == nil {
-			break
-		}
-		tried = append(tried, n)
-		st := p.state(n)
-		if st == nil { // removed since Pick
-			continue
-		}
-		b := &st.http
-		tr := b.transport(h)
-		if tr == nil { // drained since Pick
-			continue
-		}
-		out := new(http.Request)
-		*out = *req
-		u := *req.URL
-		u.Host = n.HTTPAddr
-		out.URL = &u
-		switch {
-		case hr.hasBuf:
-			out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(hr.buf)), int64(len(hr.buf))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(hr.buf)), nil }
-		case shared != nil:
-			ab := shared.next()
-			if ab == nil { // an earlier attempt consumed part of it
-				notRetried = true
-				break
-			}
-			out.Body = ab
-			// The transport rewinds a body when it resends a request
-			// that never left on a reused connection: possible only if
-			// nothing of it was read yet.
-			out.GetBody = func() (io.ReadCloser, error) {
-				if nb := shared.next(); nb != nil {
-					return nb, nil
-				}
-				return nil, errBodyDetached
-			}
-		}
-		if notRetried {
-			break
-		}
-		done, err := n.Begin()
-		if err != nil { // its breaker opened since Pick
-			continue
-		}
-		if attempts > 0 {
-			h.retries.Add(1)
-		} else {
-			first = n
-		}
-		attempts++
-		resp, err := tr.RoundTrip(out)
+	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+		resp, err := h.attempt(req, hr, shared, n, st, done, start)
 		if err == nil {
-			if n != first {
-				h.failovers.Add(1)
-			}
-			// Latency through the node: from the request to the end of
-			// the response body, as for PB requests.
-			lat := st.lat
-			measured := func(o balancer.Outcome) {
-				if o == balancer.Success {
-					lat.record(time.Since(start))
-				}
-				done(o)
-			}
-			return h.watch(resp, measured, b, hr, ctx), nil
+			f.succeeded(n)
+			return resp, nil
 		}
-		var de *httpDialError
-		dialFailed := errors.As(err, &de)
-		switch {
-		case shared != nil && shared.failed() != nil:
-			done(balancer.Abandoned)
-			berr := shared.failed()
-			return nil, &httpError{bodyErrStatus(berr), "director: reading the request body: " + berr.Error()}
-		case hr.client.Err() != nil:
-			done(balancer.Abandoned)
-			return nil, hr.client.Err()
-		case p.base.Err() != nil:
-			done(balancer.Abandoned)
-			return nil, &httpError{http.StatusServiceUnavailable, "director: shutting down"}
+		if stop, ok := err.(*httpStop); ok {
+			return nil, stop.err
 		}
-		done(balancer.Failure)
-		b.closeIdle() // most likely dead too
-		lastErr, lastNode = err, n
-		p.log.Debug("director: http attempt failed", "node", n.ID, "method", req.Method, "path", req.URL.Path, "err", err)
-		if ctx.Err() != nil {
+		if err == errBodyConsumed { // the failure of an earlier attempt stands
+			f.notRetried = true
 			break
 		}
-		if !dialFailed && !hr.retryable {
-			notRetried = true
+		p.log.Debug("director: http attempt failed", "node", n.ID, "method", req.Method, "path", req.URL.Path, "err", err)
+		if !f.tryAgain(n, err) {
 			break
 		}
 	}
+	return nil, h.verdict(&f, hr, req)
+}
+
+// httpStop ends an HTTP request at once with err, whatever the retry
+// policy: the client went away, its body could not be read, the director
+// is shutting down, or the body cannot be sent again.
+type httpStop struct{ err error }
+
+func (e *httpStop) Error() string { return e.err.Error() }
+
+// attempt is one HTTP attempt on n (reserved by failover.next: done gets
+// its outcome). It returns the response, whose body reports the outcome
+// when it ends; an *httpStop; errBodyConsumed; or the node's failure,
+// typed for the retry policy (a failed dial is a *notSentError).
+func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, done func(balancer.Outcome), start time.Time) (*http.Response, error) {
+	p := h.p
+	b := &st.http
+	tr := b.transport(h)
+	if tr == nil { // drained since Pick
+		done(balancer.Abandoned)
+		return nil, &notSentError{errPoolClosed}
+	}
+	out := new(http.Request)
+	*out = *req
+	u := *req.URL
+	u.Host = n.HTTPAddr
+	out.URL = &u
+	switch {
+	case hr.hasBuf:
+		out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(hr.buf)), int64(len(hr.buf))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(hr.buf)), nil }
+	case shared != nil:
+		ab := shared.next()
+		if ab == nil { // an earlier attempt consumed part of it
+			done(balancer.Abandoned)
+			return nil, errBodyConsumed
+		}
+		out.Body = ab
+		// The transport rewinds a body when it resends a request that
+		// never left on a reused connection: possible only if nothing of
+		// it was read yet.
+		out.GetBody = func() (io.ReadCloser, error) {
+			if nb := shared.next(); nb != nil {
+				return nb, nil
+			}
+			return nil, errBodyDetached
+		}
+	}
+	resp, err := tr.RoundTrip(out)
+	if err == nil {
+		// Latency through the node: from the request to the end of the
+		// response body, as for PB requests.
+		lat := st.lat
+		measured := func(o balancer.Outcome) {
+			if o == balancer.Success {
+				lat.record(time.Since(start))
+			}
+			done(o)
+		}
+		return h.watch(resp, measured, b, hr, req.Context()), nil
+	}
+	switch {
+	case shared != nil && shared.failed() != nil:
+		done(balancer.Abandoned)
+		berr := shared.failed()
+		return nil, &httpStop{&httpError{bodyErrStatus(berr), "director: reading the request body: " + berr.Error()}}
+	case hr.client.Err() != nil:
+		done(balancer.Abandoned)
+		return nil, &httpStop{hr.client.Err()}
+	case p.base.Err() != nil:
+		done(balancer.Abandoned)
+		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, "director: shutting down"}}
+	}
+	done(balancer.Failure)
+	b.closeIdle() // most likely dead too
+	var de *httpDialError
+	if errors.As(err, &de) {
+		return nil, &notSentError{err}
+	}
+	return nil, err
+}
+
+// verdict is the answer to an HTTP request no attempt answered.
+func (h *httpProxy) verdict(f *failover, hr *httpRequest, req *http.Request) error {
+	p := h.p
 	switch {
 	case hr.client.Err() != nil:
-		return nil, hr.client.Err()
+		return hr.client.Err()
 	case p.base.Err() != nil:
-		return nil, &httpError{http.StatusServiceUnavailable, "director: shutting down"}
-	case notRetried && lastNode != nil:
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("director: Riak node %s failed after the request was sent; not retried because %s is not safe to repeat: %v", lastNode.ID, req.Method, lastErr)}
-	case notRetried:
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered and the request body cannot be sent again (%d tried)", attempts)}
-	case ctx.Err() != nil:
+		return &httpError{http.StatusServiceUnavailable, "director: shutting down"}
+	case f.expired():
 		last := ""
-		if lastNode != nil {
-			last = fmt.Sprintf(" (last node %s)", lastNode.ID)
+		if f.failNode != nil {
+			last = fmt.Sprintf(" (last node %s)", f.failNode.ID)
 		}
-		return nil, &httpError{http.StatusGatewayTimeout, fmt.Sprintf("director: request timed out after %v%s", p.cfg.RequestTimeout, last)}
-	case lastErr == nil:
+		return &httpError{http.StatusGatewayTimeout, fmt.Sprintf("director: request timed out after %v%s", p.cfg.RequestTimeout, last)}
+	case f.notRetried && f.failNode != nil:
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: Riak node %s failed after the request was sent; not retried because %s is not safe to repeat: %v", f.failNode.ID, req.Method, f.failErr)}
+	case f.notRetried:
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered and the request body cannot be sent again (%d tried)", f.attempts-1)}
+	case f.failErr == nil:
 		h.noNode.Add(1)
-		return nil, &httpError{http.StatusServiceUnavailable, msgNoNode + " with an HTTP address"}
+		return &httpError{http.StatusServiceUnavailable, msgNoNode + " with an HTTP address"}
 	default:
 		h.noNode.Add(1)
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered (%d tried; last: %s: %v)", attempts, lastNode.ID, lastErr)}
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered (%d tried; last: %s: %v)", f.attempts, f.failNode.ID, f.failErr)}
 	}
 }
 

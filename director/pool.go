@@ -7,60 +7,14 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
-	"github.com/rmf-go/rmf/protocol"
 )
 
 // errPoolClosed: the node was removed (or the proxy shut down) while a
 // request was choosing it. Not the node's fault.
 var errPoolClosed = errors.New("director: node removed")
-
-// backendConn is one connection to a Riak node with its own frame reader.
-// It is used by one request at a time, or pinned to one client.
-type backendConn struct {
-	nc   net.Conn
-	io   fastConn // reads and writes nc
-	rd   *protocol.Reader
-	pool *pool
-	// tableID is the connection's row in the connection table.
-	tableID string
-	// idleSince is when the connection was put back, for BackendIdleTimeout.
-	idleSince time.Time
-	// dl is the deadline last set on nc.
-	dl time.Time
-
-	// rc and the peek fields serve alive(); peekFn is bound once so a
-	// check does not allocate.
-	rc      syscall.RawConn
-	peekFn  func(fd uintptr) bool
-	peekN   int
-	peekErr error
-	peekBuf [1]byte
-}
-
-// setDeadline sets nc's deadline to dl. With lenient, a deadline already
-// set at or after dl is kept, and a new one is set slack later than dl, so
-// that back-to-back requests on a connection do not each reset its timer:
-// a request then times out between dl and dl+slack.
-func (bc *backendConn) setDeadline(dl time.Time, lenient bool, slack time.Duration) {
-	if lenient {
-		if !bc.dl.Before(dl) {
-			return
-		}
-		dl = dl.Add(slack)
-	}
-	bc.dl = dl
-	_ = bc.nc.SetDeadline(dl)
-}
-
-func (bc *backendConn) close() {
-	_ = bc.nc.Close()
-	bc.pool.forget(bc)
-	bc.pool.table.removeBackend(bc.tableID)
-}
 
 // pool keeps the connections to one node: a LIFO list of idle ones, so the
 // warmest connection is reused first and surplus ones age out, and the set
@@ -134,15 +88,7 @@ func (p *pool) dialConn(ctx context.Context, deadline time.Time) (*backendConn, 
 		p.dialErrors.Add(1)
 		return nil, err
 	}
-	bc := &backendConn{nc: nc, pool: p}
-	bc.io.init(nc)
-	bc.rd = protocol.NewReader(&bc.io, p.maxFrame)
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			bc.rc = rc
-			bc.peekFn = bc.peek
-		}
-	}
+	bc := newBackendConn(nc, p)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
