@@ -15,8 +15,6 @@ import (
 )
 
 var (
-	// ErrNoNode means no node is available for the request.
-	ErrNoNode = errors.New("balancer: no available node")
 	// ErrBreakerOpen means the node's circuit breaker refuses requests.
 	ErrBreakerOpen = errors.New("balancer: circuit breaker open")
 	// errTransport is what a failed request reports to the breaker.

@@ -5,7 +5,6 @@ package director
 import (
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"unsafe"
 )
@@ -57,9 +56,6 @@ func (c *fastConn) send(req []byte) error {
 
 func (c *fastConn) init(nc net.Conn) {
 	c.nc = nc
-	if os.Getenv("RMF_EXP_PLAIN") != "" {
-		return
-	}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
