@@ -51,7 +51,7 @@ type httpProxy struct {
 // http.Server on the --http address. Every request is balanced onto one of
 // the nodes the PB proxy uses (those with an HTTPAddr), with the same
 // breakers, health, Logger, RequestTimeout, TryTimeout, MaxAttempts and
-// DialTimeout; see the package documentation, "HTTP proxy". Every call
+// DialTimeout; see docs/director.md, "HTTP proxy". Every call
 // returns the same handler.
 //
 // Shutdown waits for the handler's requests in flight (new ones get 503),
@@ -69,7 +69,8 @@ func (h *httpProxy) setup(p *Proxy) {
 		// Streamed answers (listings and 2i queries: chunked, no
 		// Content-Length) are flushed on every write by ReverseProxy
 		// itself, so they reach the client as the node sends them; an
-		// answer of known length goes out in one write at its end.
+		// answer of known length is written through the server's
+		// buffer, not flushed write by write.
 		FlushInterval: 0,
 		BufferPool:    (*httpBufferPool)(h),
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
