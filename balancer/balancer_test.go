@@ -157,7 +157,7 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 		OpenTimeout:         50 * time.Millisecond,
 		OnStateChange: func(_ string, from, to BreakerState) {
 			mu.Lock()
-			transitions = append(transitions, string(from)+">"+string(to))
+			transitions = append(transitions, from.String()+">"+to.String())
 			mu.Unlock()
 		},
 	})
@@ -354,5 +354,19 @@ func BenchmarkPick(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+func TestBreakerStateNames(t *testing.T) {
+	for _, tc := range []struct {
+		s    BreakerState
+		want string
+	}{{BreakerClosed, "closed"}, {BreakerHalfOpen, "half-open"}, {BreakerOpen, "open"}, {BreakerState(7), "BreakerState(7)"}} {
+		if got := tc.s.String(); got != tc.want {
+			t.Errorf("%d.String() = %q, want %q", int(tc.s), got, tc.want)
+		}
+		if b, _ := tc.s.MarshalText(); string(b) != tc.want {
+			t.Errorf("%d.MarshalText() = %q, want %q", int(tc.s), b, tc.want)
+		}
 	}
 }

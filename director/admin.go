@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/internal/httpauth"
 )
 
@@ -103,7 +102,7 @@ func (p *Proxy) snapshot(d *Discovery) adminSnapshot {
 			if !ok { // removed between Stats and the table read
 				continue
 			}
-			ns.Breaker, ns.Healthy, ns.InFlight, ns.Requests, ns.Errors = string(n.Breaker), n.Healthy, n.Outstanding, n.Requests, n.Failures
+			ns.Breaker, ns.Healthy, ns.InFlight, ns.Requests, ns.Errors = n.Breaker.String(), n.Healthy, n.Outstanding, n.Requests, n.Failures
 			ns.LastCheckOK, ns.LastCheckErr = n.LastCheckOK, n.LastCheckErr
 			if !n.LastCheck.IsZero() {
 				ns.LastCheckAge = time.Since(n.LastCheck).Seconds()
@@ -314,14 +313,8 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, n.ID)
-		bs := 0.0
-		switch n.Breaker {
-		case balancer.BreakerHalfOpen:
-			bs = 1
-		case balancer.BreakerOpen:
-			bs = 2
-		}
-		ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, bs, n.ID)
+		// The enum's values are the metric's: 0 closed, 1 half-open, 2 open.
+		ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, float64(n.Breaker), n.ID)
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(ns.ConnsIdle), n.ID, BackendIdle)
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(ns.ConnsBusy), n.ID, BackendBusy)
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(x.pinned), n.ID, BackendPinned)

@@ -95,7 +95,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		if to == balancer.BreakerOpen {
 			p.log.Warn("director: circuit breaker open", "node", node, "from", from)
 		} else {
-			p.log.Info("director: circuit breaker "+string(to), "node", node, "from", from)
+			p.log.Info("director: circuit breaker "+to.String(), "node", node, "from", from)
 		}
 		if user != nil {
 			user(node, from, to)
