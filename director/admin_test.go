@@ -212,8 +212,8 @@ func chromium(t *testing.T) string {
 		t.Skip("needs chromium; skipped under -short")
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
+		if path, err := exec.LookPath(name); err == nil {
+			return path
 		}
 	}
 	t.Fatal("chromium not installed: run `make test` (it installs it)")

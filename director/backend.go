@@ -34,10 +34,10 @@ type backendConn struct {
 	peekBuf  [1]byte
 }
 
-func newBackendConn(nc net.Conn, p *pool) *backendConn {
-	bc := &backendConn{nc: nc, pool: p}
+func newBackendConn(nc net.Conn, pl *pool) *backendConn {
+	bc := &backendConn{nc: nc, pool: pl}
 	bc.io.init(nc)
-	bc.rd = protocol.NewReader(&bc.io, p.maxFrame)
+	bc.rd = protocol.NewReader(&bc.io, pl.maxFrame)
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			bc.rc = rc

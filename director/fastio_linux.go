@@ -65,11 +65,11 @@ func (c *fastConn) init(nc net.Conn) {
 }
 
 // Read reads what is available, waiting until something is.
-func (c *fastConn) Read(p []byte) (int, error) {
-	if c.rc == nil || len(p) == 0 {
-		return c.nc.Read(p)
+func (c *fastConn) Read(b []byte) (int, error) {
+	if c.rc == nil || len(b) == 0 {
+		return c.nc.Read(b)
 	}
-	c.rbuf, c.rn, c.rerr = p, 0, nil
+	c.rbuf, c.rn, c.rerr = b, 0, nil
 	req := c.pending
 	err := c.rc.Read(c.rfn)
 	c.rbuf = nil
@@ -84,7 +84,7 @@ func (c *fastConn) Read(p []byte) (int, error) {
 		if werr != nil {
 			return 0, &sendError{written: c.sent, err: werr}
 		}
-		return c.Read(p)
+		return c.Read(b)
 	}
 	c.pending = nil
 	if err == nil {
@@ -139,11 +139,11 @@ func (c *fastConn) rawRead(fd uintptr) bool {
 }
 
 // Write writes all of p, waiting while the socket buffer is full.
-func (c *fastConn) Write(p []byte) (int, error) {
-	if c.rc == nil || len(p) == 0 {
-		return c.nc.Write(p)
+func (c *fastConn) Write(b []byte) (int, error) {
+	if c.rc == nil || len(b) == 0 {
+		return c.nc.Write(b)
 	}
-	c.wbuf, c.wn, c.werr = p, 0, nil
+	c.wbuf, c.wn, c.werr = b, 0, nil
 	err := c.rc.Write(c.wfn)
 	n := c.wn
 	c.wbuf = nil

@@ -57,9 +57,9 @@ type preferPolicy struct{ order []string }
 
 func prefer(ids ...string) *preferPolicy { return &preferPolicy{ids} }
 
-func (p *preferPolicy) Select(nodes []*balancer.Node, skip func(*balancer.Node) bool) *balancer.Node {
+func (pp *preferPolicy) Select(nodes []*balancer.Node, skip func(*balancer.Node) bool) *balancer.Node {
 	ok := func(n *balancer.Node) bool { return n.Available() && (skip == nil || !skip(n)) }
-	for _, id := range p.order {
+	for _, id := range pp.order {
 		for _, n := range nodes {
 			if n.ID == id && ok(n) {
 				return n
@@ -388,11 +388,11 @@ type bytesReaderT struct{ b []byte }
 
 func bytesReader(b []byte) io.Reader { return &bytesReaderT{append([]byte(nil), b...)} }
 
-func (r *bytesReaderT) Read(p []byte) (int, error) {
+func (r *bytesReaderT) Read(b []byte) (int, error) {
 	if len(r.b) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, r.b)
+	n := copy(b, r.b)
 	r.b = r.b[n:]
 	return n, nil
 }

@@ -444,11 +444,11 @@ func (s *sharedBody) failed() error {
 // nothing: the client's body belongs to the server.
 type attemptBody struct{ s *sharedBody }
 
-func (a *attemptBody) Read(p []byte) (int, error) {
+func (a *attemptBody) Read(b []byte) (int, error) {
 	if a.s.cur.Load() != a {
 		return 0, errBodyDetached
 	}
-	n, err := a.s.r.Read(p)
+	n, err := a.s.r.Read(b)
 	if n > 0 {
 		a.s.used.Store(true)
 	}
