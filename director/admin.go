@@ -127,7 +127,7 @@ func (p *Proxy) snapshot(d *Discovery) adminSnapshot {
 }
 
 func discoveryDoc(d *Discovery) StatusDiscovery {
-	dd := StatusDiscovery{Source: "static", Connected: true}
+	dd := StatusDiscovery{Source: SourceStatic, Connected: true}
 	if d == nil {
 		return dd
 	}
@@ -254,7 +254,7 @@ func (p *Proxy) adminMux(d *Discovery) http.Handler {
 				return
 			}
 		}
-		http.Error(w, "director: no available Riak node", http.StatusServiceUnavailable)
+		http.Error(w, msgNoNode, http.StatusServiceUnavailable)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -47,12 +47,6 @@ const (
 	lingerBytes = 256 << 10
 )
 
-// Texts of the director's own RpbErrorResp answers. Clients may match the
-// prefix of msgNoNode.
-const (
-	msgNoNode = "director: no available Riak node"
-)
-
 // clientConn is one application connection, served by one goroutine that
 // reads a request, does the backend round trip itself and writes the
 // answer: no hand-off between goroutines per request.

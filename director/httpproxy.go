@@ -22,13 +22,6 @@ import (
 // of the response copy buffers.
 const httpBufferSize = 32 << 10
 
-// errBodyDetached: a request body view read after its attempt was given up.
-var errBodyDetached = errors.New("director: request body taken over by a retry")
-
-// errBodyConsumed: an attempt found the request body partly read by an
-// earlier one, so the request cannot be sent again.
-var errBodyConsumed = errors.New("director: request body consumed by an earlier attempt")
-
 // httpProxy is the Proxy's Riak HTTP side (Proxy.http). It shares the PB
 // proxy's nodes, breakers, health and settings; each node has its own
 // pooled http.Transport (nodeState.http).
@@ -116,7 +109,7 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.enter() {
 		w.Header().Set("Connection", "close")
-		h.fail(w, http.StatusServiceUnavailable, "director: shutting down")
+		h.fail(w, http.StatusServiceUnavailable, msgShuttingDown)
 		return
 	}
 	defer h.wg.Done()
@@ -137,7 +130,7 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if hr.retryable {
 			buf, err := io.ReadAll(r.Body)
 			if err != nil {
-				h.fail(w, bodyErrStatus(err), "director: reading the request body: "+err.Error())
+				h.fail(w, bodyErrStatus(err), msgReadingBody+err.Error())
 				return
 			}
 			hr.buf, hr.hasBuf = buf, true
@@ -310,13 +303,13 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 	case shared != nil && shared.failed() != nil:
 		done(balancer.Abandoned)
 		berr := shared.failed()
-		return nil, &httpStop{&httpError{bodyErrStatus(berr), "director: reading the request body: " + berr.Error()}}
+		return nil, &httpStop{&httpError{bodyErrStatus(berr), msgReadingBody + berr.Error()}}
 	case hr.client.Err() != nil:
 		done(balancer.Abandoned)
 		return nil, &httpStop{hr.client.Err()}
 	case p.base.Err() != nil:
 		done(balancer.Abandoned)
-		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, "director: shutting down"}}
+		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, msgShuttingDown}}
 	}
 	done(balancer.Failure)
 	b.closeIdle() // most likely dead too
@@ -334,7 +327,7 @@ func (h *httpProxy) verdict(f *failover, hr *httpRequest, req *http.Request) err
 	case hr.client.Err() != nil:
 		return hr.client.Err()
 	case p.base.Err() != nil:
-		return &httpError{http.StatusServiceUnavailable, "director: shutting down"}
+		return &httpError{http.StatusServiceUnavailable, msgShuttingDown}
 	case f.expired():
 		last := ""
 		if f.failNode != nil {

@@ -2,7 +2,6 @@ package director
 
 import (
 	"context"
-	"errors"
 	"net"
 	"slices"
 	"sync"
@@ -11,10 +10,6 @@ import (
 
 	"github.com/rmf-go/rmf/balancer"
 )
-
-// errPoolClosed: the node was removed (or the proxy shut down) while a
-// request was choosing it. Not the node's fault.
-var errPoolClosed = errors.New("director: node removed")
 
 // pool keeps the connections to one node: a LIFO list of idle ones, so the
 // warmest connection is reused first and surplus ones age out, and the set

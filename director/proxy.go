@@ -14,9 +14,6 @@ import (
 	"github.com/rmf-go/rmf/balancer"
 )
 
-// ErrProxyClosed is returned by Serve after Shutdown or Close.
-var ErrProxyClosed = errors.New("director: proxy closed")
-
 // Proxy is the director's PB proxy, and the home of its HTTP proxy
 // (HTTPHandler) and admin views (AdminHandler). Make one with NewProxy.
 //
