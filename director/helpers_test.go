@@ -223,20 +223,12 @@ func checkGoroutines(t *testing.T) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: %d before, %d after\n%s", before, n, directorStacks(string(buf)))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if testutil.Eventually(3*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+			return
 		}
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), directorStacks(string(buf)))
 	})
 }
 

@@ -99,10 +99,7 @@ func TestConnTable(t *testing.T) {
 		bs, idle, open = tb.BackendConnsByNode(id), tb.BackendConnsByState(BackendIdle), p.Stats().Nodes[0].ConnsOpen
 		return len(bs) > 0 && len(idle) == len(bs) && open == len(bs)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !settled() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(5*time.Second, settled)
 	if len(bs) == 0 {
 		t.Fatal("no backend rows")
 	}
