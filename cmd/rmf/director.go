@@ -65,7 +65,7 @@ func newDirectorCmd() *cobra.Command {
 }
 
 func (o *directorOpts) register(f *pflag.FlagSet) {
-	f.StringVar(&o.pbAddr, "pb", defaultPBAddr, "Protocol Buffers listen address")
+	f.StringVar(&o.pbAddr, "pb", defaultPBAddr, "Protocol Buffers listen address (empty: no PB listener)")
 	f.StringVar(&o.httpAddr, "http", defaultHTTPAddr, "Riak HTTP API listen address (empty: no HTTP proxy)")
 	f.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "admin listen address: status page, /status, /metrics, /health (empty: off)")
 	f.StringVar(&o.cfg.AdminToken, "api-token", "", "bearer token required on the admin listener but /health (browsers: ?token=...; empty: none)")
