@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func nodes(ids ...string) []*Node {
@@ -155,7 +157,7 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 		OpenTimeout:         50 * time.Millisecond,
 		OnStateChange: func(_ string, from, to BreakerState) {
 			mu.Lock()
-			transitions = append(transitions, string(from)+">"+string(to))
+			transitions = append(transitions, from.String()+">"+to.String())
 			mu.Unlock()
 		},
 	})
@@ -184,7 +186,7 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 		t.Fatalf("Begin on open breaker: %v, want ErrBreakerOpen", err)
 	}
 	// After the open timeout one probe goes through (half-open).
-	waitFor(t, func() bool { return n.Breaker() == BreakerHalfOpen })
+	testutil.WaitFor(t, breakerWait, "breaker half-open", func() bool { return n.Breaker() == BreakerHalfOpen })
 	done, err := n.Begin()
 	if err != nil {
 		t.Fatalf("half-open probe refused: %v", err)
@@ -207,7 +209,7 @@ func TestFailedProbeReopens(t *testing.T) {
 	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Millisecond})
 	done, _ := n.Begin()
 	done(Failure)
-	waitFor(t, func() bool { return n.Breaker() == BreakerHalfOpen })
+	testutil.WaitFor(t, breakerWait, "breaker half-open", func() bool { return n.Breaker() == BreakerHalfOpen })
 	done, err := n.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -329,18 +331,10 @@ func TestConcurrentPickAndUpdate(t *testing.T) {
 	}
 }
 
-// waitFor polls cond for up to 2 s. gobreaker reads the wall clock, so
-// breaker timeouts are observed by polling rather than a fake clock.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 2s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// breakerWait bounds waiting for a breaker timeout. gobreaker reads the
+// wall clock, so breaker timeouts are observed by polling rather than a
+// fake clock.
+const breakerWait = 2 * time.Second
 
 func BenchmarkPick(b *testing.B) {
 	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo} {
@@ -360,5 +354,19 @@ func BenchmarkPick(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+func TestBreakerStateNames(t *testing.T) {
+	for _, tc := range []struct {
+		s    BreakerState
+		want string
+	}{{BreakerClosed, "closed"}, {BreakerHalfOpen, "half-open"}, {BreakerOpen, "open"}, {BreakerState(7), "BreakerState(7)"}} {
+		if got := tc.s.String(); got != tc.want {
+			t.Errorf("%d.String() = %q, want %q", int(tc.s), got, tc.want)
+		}
+		if b, _ := tc.s.MarshalText(); string(b) != tc.want {
+			t.Errorf("%d.MarshalText() = %q, want %q", int(tc.s), b, tc.want)
+		}
 	}
 }

@@ -15,8 +15,6 @@ import (
 )
 
 var (
-	// ErrNoNode means no node is available for the request.
-	ErrNoNode = errors.New("balancer: no available node")
 	// ErrBreakerOpen means the node's circuit breaker refuses requests.
 	ErrBreakerOpen = errors.New("balancer: circuit breaker open")
 	// errTransport is what a failed request reports to the breaker.
@@ -61,15 +59,30 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 	return s
 }
 
-// BreakerState is a circuit breaker's state.
-type BreakerState string
+// BreakerState is a circuit breaker's state. Its values are the
+// director's rmf_director_node_breaker_state metric; String gives the
+// names shown in status output and logs.
+type BreakerState int
 
-// Breaker states, as shown in status output and metrics.
+// Breaker states.
 const (
-	BreakerClosed   BreakerState = "closed"
-	BreakerHalfOpen BreakerState = "half-open"
-	BreakerOpen     BreakerState = "open"
+	BreakerClosed   BreakerState = iota // requests pass
+	BreakerHalfOpen                     // a few probes pass
+	BreakerOpen                         // requests are refused
 )
+
+var breakerStateNames = [...]string{BreakerClosed: "closed", BreakerHalfOpen: "half-open", BreakerOpen: "open"}
+
+// String returns "closed", "half-open" or "open".
+func (s BreakerState) String() string {
+	if s >= 0 && int(s) < len(breakerStateNames) {
+		return breakerStateNames[s]
+	}
+	return fmt.Sprintf("BreakerState(%d)", int(s))
+}
+
+// MarshalText encodes the state by name (JSON, logs).
+func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 func breakerState(s gobreaker.State) BreakerState {
 	switch s {

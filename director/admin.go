@@ -38,82 +38,169 @@ type NodeStatus struct {
 
 // StatusDoc is GET /status.
 type StatusDoc struct {
-	Time         time.Time    `json:"time"`
-	Nodes        []NodeStatus `json:"nodes"`
-	Available    int          `json:"available_nodes"`
-	ClientConns  int          `json:"client_connections"`
-	BackendConns int          `json:"backend_connections"`
-	PinnedConns  int64        `json:"pinned_connections"`
-	Tunnels      int64        `json:"tls_tunnels"`
-	Stats        Stats        `json:"totals"`
-	Discovery    struct {
-		Source     string  `json:"source"`
-		Connected  bool    `json:"connected"` // the last read succeeded (always true for static nodes)
-		Updated    string  `json:"updated,omitempty"`
-		AgeSeconds float64 `json:"age_seconds"`
-		Error      string  `json:"error,omitempty"`
-	} `json:"discovery"`
+	Time         time.Time       `json:"time"`
+	Nodes        []NodeStatus    `json:"nodes"`
+	Available    int             `json:"available_nodes"`
+	ClientConns  int             `json:"client_connections"`
+	BackendConns int             `json:"backend_connections"`
+	PinnedConns  int64           `json:"pinned_connections"`
+	Tunnels      int64           `json:"tls_tunnels"`
+	Stats        Stats           `json:"totals"`
+	Discovery    StatusDiscovery `json:"discovery"`
+}
+
+// StatusDiscovery is the discovery part of GET /status.
+type StatusDiscovery struct {
+	Source     string  `json:"source"`
+	Connected  bool    `json:"connected"` // the last read succeeded (always true for static nodes)
+	Updated    string  `json:"updated,omitempty"`
+	AgeSeconds float64 `json:"age_seconds"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // Status builds the admin status document; d may be nil (static nodes).
-func (p *Proxy) Status(d *Discovery) StatusDoc {
+func (p *Proxy) Status(d *Discovery) StatusDoc { return p.snapshot(d).doc }
+
+// adminSnapshot is what the admin views show, read once per page, status
+// request or scrape: the proxy's counters (Stats) joined by node ID with
+// the connection table (node states, backend connections by state,
+// connection counts), the latency histograms and the discovery status.
+type adminSnapshot struct {
+	doc StatusDoc
+	// nodes holds what the document leaves out, by node ID, for the
+	// current (not draining) nodes.
+	nodes map[string]nodeExtra
+}
+
+type nodeExtra struct {
+	stats   NodeStats
+	lat     histSnapshot
+	pinned  int // backend connections pinned to a client
+	hasHist bool
+}
+
+// snapshot reads the admin views' snapshot. With the connection table on
+// (the default) the table is the source of truth for node states and
+// connections; without it they come from Stats and the pools.
+func (p *Proxy) snapshot(d *Discovery) adminSnapshot {
 	st := p.Stats()
-	doc := StatusDoc{Time: time.Now(), Nodes: []NodeStatus{}, PinnedConns: st.PinnedConns, Tunnels: st.Tunnels, Stats: st}
+	byID := make(map[string]NodeStats, len(st.Nodes))
+	for _, n := range st.Nodes {
+		byID[n.ID] = n
+	}
+	lat := p.latencies()
+	cv := p.connView(st)
+	snap := adminSnapshot{nodes: make(map[string]nodeExtra, len(st.Nodes))}
+	doc := StatusDoc{Time: time.Now(), Nodes: []NodeStatus{}, PinnedConns: st.PinnedConns, Tunnels: st.Tunnels, Stats: st,
+		ClientConns: cv.clients, BackendConns: cv.backends}
 	doc.Stats.Nodes = nil
+	for _, nc := range cv.nodes {
+		ns := NodeStatus{ID: nc.row.ID, PBAddr: nc.row.PBAddr, HTTPAddr: nc.row.HTTPAddr, State: nc.row.State, Breaker: "-",
+			ConnsOpen: nc.idle + nc.busy + nc.pinned, ConnsIdle: nc.idle, ConnsBusy: nc.busy, Pinned: nc.clients}
+		if nc.row.State != NodeDraining {
+			n, ok := byID[nc.row.ID]
+			if !ok { // removed between Stats and the table read
+				continue
+			}
+			ns.Breaker, ns.Healthy, ns.InFlight, ns.Requests, ns.Errors = n.Breaker.String(), n.Healthy, n.Outstanding, n.Requests, n.Failures
+			ns.LastCheckOK, ns.LastCheckErr = n.LastCheckOK, n.LastCheckErr
+			if !n.LastCheck.IsZero() {
+				ns.LastCheckAge = time.Since(n.LastCheck).Seconds()
+			}
+			x := nodeExtra{stats: n, pinned: nc.pinned}
+			if h := lat[n.ID]; h != nil {
+				x.lat, x.hasHist = h.snapshot(), true
+				ns.P50Ms = float64(x.lat.quantile(0.50)) / float64(time.Millisecond)
+				ns.P99Ms = float64(x.lat.quantile(0.99)) / float64(time.Millisecond)
+			}
+			snap.nodes[n.ID] = x
+			if ns.State == NodeUp {
+				doc.Available++
+			}
+		}
+		doc.Nodes = append(doc.Nodes, ns)
+	}
+	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].ID < doc.Nodes[j].ID })
+	doc.Discovery = discoveryDoc(d)
+	snap.doc = doc
+	return snap
+}
+
+func discoveryDoc(d *Discovery) StatusDiscovery {
+	dd := StatusDiscovery{Source: SourceStatic, Connected: true}
+	if d == nil {
+		return dd
+	}
+	ds := d.Status()
+	if ds.Source != "" {
+		dd.Source, dd.Connected = ds.Source, ds.Connected
+	}
+	dd.Error = ds.Err
+	if !ds.Updated.IsZero() {
+		dd.Updated = ds.Updated.Format(time.RFC3339Nano)
+		dd.AgeSeconds = time.Since(ds.Updated).Seconds()
+	}
+	return dd
+}
+
+// latencies copies the map of the nodes' latency histograms.
+func (p *Proxy) latencies() map[string]*latencyHist {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	lat := make(map[string]*latencyHist, len(p.lat))
 	for k, v := range p.lat {
 		lat[k] = v
 	}
-	p.mu.Unlock()
-	pinned := p.pinnedByNode()
+	return lat
+}
+
+// connView is the connection side of the admin views.
+type connView struct {
+	nodes             []nodeConns // current and draining nodes
+	clients, backends int
+}
+
+// nodeConns is a node's row and its connections.
+type nodeConns struct {
+	row                NodeRow
+	idle, busy, pinned int // backend connections by state
+	clients            int // client connections pinned to the node
+}
+
+// connView reads the connection table, or without it (DisableConnTable)
+// makes the same view from st and the client connections (draining
+// nodes are then not listed).
+func (p *Proxy) connView(st Stats) connView {
+	var cv connView
 	tbl := p.Table()
-	for _, n := range st.Nodes {
-		ns := NodeStatus{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: "down", Breaker: string(n.Breaker), Healthy: n.Healthy,
-			InFlight: n.Outstanding, Requests: n.Requests, Errors: n.Failures, ConnsOpen: n.ConnsOpen, ConnsIdle: n.ConnsIdle,
-			LastCheckOK: n.LastCheckOK, LastCheckErr: n.LastCheckErr, Pinned: pinned[n.ID]}
-		ns.ConnsBusy = max(0, n.ConnsOpen-n.ConnsIdle-ns.Pinned)
-		if n.Available {
-			ns.State = "up"
-			doc.Available++
-		}
-		if !n.LastCheck.IsZero() {
-			ns.LastCheckAge = time.Since(n.LastCheck).Seconds()
-		}
-		if h := lat[n.ID]; h != nil {
-			ns.P50Ms = float64(h.quantile(0.50)) / float64(time.Millisecond)
-			ns.P99Ms = float64(h.quantile(0.99)) / float64(time.Millisecond)
-		}
-		doc.Nodes = append(doc.Nodes, ns)
-	}
-	for _, r := range tbl.NodesInState(NodeDraining) {
-		ns := NodeStatus{ID: r.ID, PBAddr: r.PBAddr, HTTPAddr: r.HTTPAddr, State: NodeDraining, Breaker: "-",
-			ConnsOpen: len(tbl.BackendConnsByNode(r.ID)), Pinned: pinned[r.ID]}
-		ns.ConnsBusy = ns.ConnsOpen - ns.Pinned
-		doc.Nodes = append(doc.Nodes, ns)
-	}
-	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].ID < doc.Nodes[j].ID })
-	if tbl != nil {
-		doc.ClientConns, doc.BackendConns = tbl.Counts()
-	} else {
-		doc.ClientConns = st.ClientConns
+	if tbl == nil {
+		pinned := p.pinnedByNode()
+		cv.clients = st.ClientConns
 		for _, n := range st.Nodes {
-			doc.BackendConns += n.ConnsOpen
+			nc := nodeConns{row: NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available)},
+				idle: n.ConnsIdle, pinned: pinned[n.ID], clients: pinned[n.ID]}
+			nc.busy = max(0, n.ConnsOpen-n.ConnsIdle-nc.pinned)
+			cv.backends += n.ConnsOpen
+			cv.nodes = append(cv.nodes, nc)
 		}
+		return cv
 	}
-	doc.Discovery.Source, doc.Discovery.Connected = "static", true
-	if d != nil {
-		ds := d.Status()
-		if ds.Source != "" {
-			doc.Discovery.Source, doc.Discovery.Connected = ds.Source, ds.Connected
+	cv.clients, cv.backends = tbl.Counts()
+	for _, row := range tbl.Nodes() {
+		nc := nodeConns{row: row, clients: len(tbl.ClientConnsByNode(row.ID))}
+		for _, b := range tbl.BackendConnsByNode(row.ID) {
+			switch b.State {
+			case BackendIdle:
+				nc.idle++
+			case BackendPinned:
+				nc.pinned++
+			default:
+				nc.busy++
+			}
 		}
-		doc.Discovery.Error = ds.Err
-		if !ds.Updated.IsZero() {
-			doc.Discovery.Updated = ds.Updated.Format(time.RFC3339Nano)
-			doc.Discovery.AgeSeconds = time.Since(ds.Updated).Seconds()
-		}
+		cv.nodes = append(cv.nodes, nc)
 	}
-	return doc
+	return cv
 }
 
 // pinnedByNode counts the client connections pinned to each node.
@@ -137,7 +224,7 @@ var adminPage = template.Must(template.ParseFS(adminUI, "ui/status.html"))
 // at least one node is available, else 503). d may be nil (static nodes).
 // With Config.AdminToken, all but /health need the token.
 func (p *Proxy) AdminHandler(d *Discovery) http.Handler {
-	guard := httpauth.New(p.Config.AdminToken)
+	guard := httpauth.New(p.cfg.AdminToken)
 	guard.AllowQuery = true
 	return guard.Wrap(p.adminMux(d), func(r *http.Request) bool { return r.URL.Path != "/health" },
 		func(w http.ResponseWriter, msg string) {
@@ -167,7 +254,7 @@ func (p *Proxy) adminMux(d *Discovery) http.Handler {
 				return
 			}
 		}
-		http.Error(w, "director: no available Riak node", http.StatusServiceUnavailable)
+		http.Error(w, msgNoNode, http.StatusServiceUnavailable)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -210,66 +297,53 @@ func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.p.Stats()
-	c.p.mu.Lock()
-	lat := make(map[string]*latencyHist, len(c.p.lat))
-	for k, v := range c.p.lat {
-		lat[k] = v
-	}
-	c.p.mu.Unlock()
-	pinned := c.p.pinnedByNode()
-	for _, n := range st.Nodes {
+	snap := c.p.snapshot(c.d)
+	doc := &snap.doc
+	for _, ns := range doc.Nodes {
+		x, ok := snap.nodes[ns.ID]
+		if !ok { // draining: no node counters any more
+			continue
+		}
+		n := x.stats
 		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n.Requests), n.ID)
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(n.Failures), n.ID)
 		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(n.Outstanding), n.ID)
 		up := 0.0
-		if n.Available {
+		if ns.State == NodeUp {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, n.ID)
-		bs := 0.0
-		switch n.Breaker {
-		case "half-open":
-			bs = 1
-		case "open":
-			bs = 2
-		}
-		ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, bs, n.ID)
-		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(n.ConnsIdle), n.ID, "idle")
-		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(max(0, n.ConnsOpen-n.ConnsIdle-pinned[n.ID])), n.ID, "busy")
-		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(pinned[n.ID]), n.ID, "pinned")
-		if h := lat[n.ID]; h != nil {
-			counts, total := h.snapshot()
+		// The enum's values are the metric's: 0 closed, 1 half-open, 2 open.
+		ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, float64(n.Breaker), n.ID)
+		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(ns.ConnsIdle), n.ID, BackendIdle)
+		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(ns.ConnsBusy), n.ID, BackendBusy)
+		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(x.pinned), n.ID, BackendPinned)
+		if x.hasHist {
 			buckets := map[float64]uint64{}
 			var cum uint64
 			var sum float64
-			for i, cnt := range counts {
+			for i, cnt := range x.lat.counts {
 				cum += cnt
 				upper := float64(uint64(1)<<i) / 1e6
 				buckets[upper] = cum
 				sum += float64(cnt) * upper * 0.75 // bucket midpoint estimate
 			}
-			ch <- prometheus.MustNewConstHistogram(descLatency, total, sum, buckets, n.ID)
+			ch <- prometheus.MustNewConstHistogram(descLatency, x.lat.total, sum, buckets, n.ID)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(st.ClientConns))
-	ch <- prometheus.MustNewConstMetric(descPinned, prometheus.GaugeValue, float64(st.PinnedConns))
+	st := &doc.Stats
+	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(doc.ClientConns))
+	ch <- prometheus.MustNewConstMetric(descPinned, prometheus.GaugeValue, float64(doc.PinnedConns))
 	for name, v := range map[string]uint64{"requests": st.Requests, "retries": st.Retries, "failovers": st.Failovers,
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
 		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
 		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode} {
 		ch <- prometheus.MustNewConstMetric(descTotals, prometheus.CounterValue, float64(v), name)
 	}
-	age, connected := 0.0, 1.0
-	if c.d != nil {
-		ds := c.d.Status()
-		if !ds.Updated.IsZero() {
-			age = time.Since(ds.Updated).Seconds()
-		}
-		if ds.Source != "" && !ds.Connected {
-			connected = 0
-		}
+	connected := 0.0
+	if doc.Discovery.Connected {
+		connected = 1
 	}
-	ch <- prometheus.MustNewConstMetric(descDiscovered, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(descDiscovered, prometheus.GaugeValue, doc.Discovery.AgeSeconds)
 	ch <- prometheus.MustNewConstMetric(descZKUp, prometheus.GaugeValue, connected)
 }

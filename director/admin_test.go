@@ -18,6 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 func getStatus(t *testing.T, url string) StatusDoc {
@@ -166,7 +168,7 @@ func TestAdmin(t *testing.T) {
 	victim := nodes[2].PBAddr()
 	_ = nodes[2].Shutdown(context.Background())
 	start := time.Now()
-	waitFor(t, 3*time.Second, "node down in /status", func() bool { return statusOf(getStatus(t, admin.URL), victim) == "down" })
+	testutil.WaitFor(t, 3*time.Second, "node down in /status", func() bool { return statusOf(getStatus(t, admin.URL), victim) == "down" })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("down after %v", d)
 	}
@@ -177,12 +179,12 @@ func TestAdmin(t *testing.T) {
 	}
 	// Removed from the set: gone (its connections closed) or draining.
 	p.SetNodes(specsOf(nodes[:2]))
-	waitFor(t, 3*time.Second, "removed node gone", func() bool { return statusOf(getStatus(t, admin.URL), victim) == "absent" })
+	testutil.WaitFor(t, 3*time.Second, "removed node gone", func() bool { return statusOf(getStatus(t, admin.URL), victim) == "absent" })
 	// Every node down: /health is 503.
 	for _, n := range nodes[:2] {
 		_ = n.Shutdown(context.Background())
 	}
-	waitFor(t, 3*time.Second, "health 503", func() bool { return httpCode(t, admin.URL+"/health") == 503 })
+	testutil.WaitFor(t, 3*time.Second, "health 503", func() bool { return httpCode(t, admin.URL+"/health") == 503 })
 }
 
 func labels(m *dto.Metric) string {
@@ -211,8 +213,8 @@ func chromium(t *testing.T) string {
 		t.Skip("needs chromium; skipped under -short")
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
+		if path, err := exec.LookPath(name); err == nil {
+			return path
 		}
 	}
 	t.Fatal("chromium not installed: run `make test` (it installs it)")
@@ -320,7 +322,7 @@ func TestAdminToken(t *testing.T) {
 			t.Errorf("GET %s?token=: %d", path, code)
 		}
 	}
-	waitFor(t, 5*time.Second, "node available", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "node available", func() bool {
 		code, _ := get("/health", "")
 		return code == http.StatusOK
 	})

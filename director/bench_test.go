@@ -66,7 +66,10 @@ func benchSetup(b *testing.B) {
 }
 
 func serveBenchProxy(spec balancer.NodeSpec) (string, error) {
-	p := &Proxy{Config: Config{Logger: quietLogger()}}
+	p, err := NewProxy(Config{Logger: quietLogger()})
+	if err != nil {
+		return "", err
+	}
 	p.SetNodes([]balancer.NodeSpec{spec})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

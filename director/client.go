@@ -47,12 +47,6 @@ const (
 	lingerBytes = 256 << 10
 )
 
-// Texts of the director's own RpbErrorResp answers. Clients may match the
-// prefix of msgNoNode.
-const (
-	msgNoNode = "director: no available Riak node"
-)
-
 // clientConn is one application connection, served by one goroutine that
 // reads a request, does the backend round trip itself and writes the
 // answer: no hand-off between goroutines per request.
@@ -73,8 +67,9 @@ type clientConn struct {
 	// most requests set none.
 	readDL, writeDL time.Time
 
-	// tried is scratch for a request's failovers.
-	tried []*balancer.Node
+	// fo is the attempt engine of the current request (retry.go); its
+	// tried list is reused from request to request.
+	fo failover
 	// relayed: part of the current answer has been written to the client,
 	// so it can no longer be retried or replaced by an error.
 	relayed bool
@@ -92,8 +87,8 @@ type clientConn struct {
 func newClientConn(p *Proxy, nc net.Conn) *clientConn {
 	c := &clientConn{
 		p: p, nc: nc, since: time.Now(),
-		out:   make([]byte, 0, initialOut),
-		tried: make([]*balancer.Node, 0, p.cfg.MaxAttempts+1),
+		out: make([]byte, 0, initialOut),
+		fo:  failover{tried: make([]*balancer.Node, 0, p.cfg.MaxAttempts+1)},
 	}
 	c.io.init(nc)
 	c.rd = protocol.NewReader(&c.io, p.cfg.MaxFrameSize)
@@ -217,136 +212,90 @@ func (c *clientConn) handle(raw []byte, code protocol.Code) bool {
 	return c.handleBalanced(raw, streams, info.retryable)
 }
 
-// attemptResult is how one attempt of a request on one node ended.
-type attemptResult struct {
-	outcome balancer.Outcome
-	err     error // nil: the answer is complete (pending in out or written)
-	sent    bool  // request bytes were written to the node
-	stale   bool  // a reused connection failed before any answer: it had died while idle
-	timeout bool
-	client  bool // the client connection failed: close it
+// startFailover resets c.fo for a request with the given budget.
+func (c *clientConn) startFailover(idempotent bool, deadline time.Time, counted bool) *failover {
+	f := &c.fo
+	*f = failover{p: c.p, idempotent: idempotent, deadline: deadline, tried: f.tried[:0]}
+	if counted {
+		f.retries, f.failovers = &c.p.retries, &c.p.failovers
+	}
+	return f
 }
 
+// clientGoneError: the client connection failed while its answer was
+// being written. It ends the connection; it is no verdict on the node.
+type clientGoneError struct{ err error }
+
+func (e *clientGoneError) Error() string { return e.err.Error() }
+
 // handleBalanced sends a request to a node chosen by the policy and, when
-// that fails before any byte of the answer reached the client, to others:
-// any request the node never received, and retryable (read-only) ones
-// whatever happened. It reports whether the connection goes on.
+// that fails before any byte of the answer reached the client, to others,
+// as the attempt engine decides (failover, retry.go). It reports whether
+// the connection goes on.
 func (c *clientConn) handleBalanced(raw []byte, streams, retryable bool) bool {
 	p := c.p
-	deadline := c.now.Add(p.cfg.RequestTimeout)
+	f := c.startFailover(retryable, c.now.Add(p.cfg.RequestTimeout), true)
 	mark := len(c.out)
 	c.relayed = false
-	tried := c.tried[:0]
-	var (
-		first, same *balancer.Node
-		lastErr     error
-		lastNode    *balancer.Node
-		notRetried  bool
-		timedOut    bool
-		staleRetry  = true
-		fresh       bool
-		attempts    int
-	)
-	for attempts < p.cfg.MaxAttempts {
-		n := same
-		if n == nil {
-			n = p.set.Pick(tried...)
-			if n == nil {
-				break
-			}
-		}
-		same = nil
-		st := p.state(n)
-		if st == nil { // removed since Pick
-			tried = append(tried, n)
-			continue
-		}
-		done, err := n.Begin()
-		if err != nil { // its breaker opened since Pick
-			tried = append(tried, n)
-			lastErr, lastNode = err, n
-			continue
-		}
-		if attempts > 0 {
-			p.retries.Add(1)
-		} else {
-			first = n
-		}
-		attempts++
-		r := c.attempt(st, raw, streams, retryable, deadline, fresh)
-		done(r.outcome)
-		if r.outcome == balancer.Success {
+	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+		outcome, err := c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
+		done(outcome)
+		if outcome == balancer.Success {
 			st.lat.record(time.Since(c.now))
 		}
-		fresh = false
-		if r.client {
-			p.clientAborts.Add(1)
-			c.tried = tried[:0]
-			return false
-		}
-		if r.err == nil {
-			if n != first {
-				p.failovers.Add(1)
-			}
-			c.tried = tried[:0]
+		if err == nil {
+			f.succeeded(n)
 			return true
+		}
+		if _, ok := err.(*clientGoneError); ok {
+			p.clientAborts.Add(1)
+			return false
 		}
 		if c.relayed {
 			// Part of the answer already reached the client: no retry, no
 			// error frame can follow it. Closing is the only honest signal.
 			p.midStreamCloses.Add(1)
-			p.log.Debug("director: node failed in the middle of an answer; closing the client connection", "node", n.ID, "err", r.err)
+			p.log.Debug("director: node failed in the middle of an answer; closing the client connection", "node", n.ID, "err", err)
 			return false
 		}
 		c.out = c.out[:mark]
-		lastErr, lastNode = r.err, n
-		if r.timeout {
+		if isTimeout(err) {
 			p.timeouts.Add(1)
-			timedOut = true
 		}
-		if r.sent && !retryable {
-			notRetried = true
-			break
-		}
-		if r.stale && staleRetry && r.outcome != balancer.Abandoned {
-			// Retry once on the same node over a new connection.
-			staleRetry, same, fresh = false, n, true
-			continue
-		}
-		tried = append(tried, n)
-		if !time.Now().Before(deadline) {
+		if !f.tryAgain(n, err) {
 			break
 		}
 	}
-	c.tried = tried[:0]
 	switch {
-	case notRetried:
-		c.errorResp(fmt.Sprintf("director: node %s failed after the request was sent; not retried because it is not idempotent: %v", lastNode.ID, lastErr))
-	case timedOut && !time.Now().Before(deadline):
-		c.errorResp(fmt.Sprintf("director: request timed out after %v (last node %s)", p.cfg.RequestTimeout, lastNode.ID))
-	case lastErr == nil:
+	case f.notRetried:
+		c.errorResp(fmt.Sprintf("director: node %s failed after the request was sent; not retried because it is not idempotent: %v", f.lastNode.ID, f.lastErr))
+	case f.timedOut && f.expired():
+		c.errorResp(fmt.Sprintf("director: request timed out after %v (last node %s)", p.cfg.RequestTimeout, f.lastNode.ID))
+	case f.lastErr == nil:
 		p.noNode.Add(1)
 		c.errorResp(msgNoNode)
 	default:
 		p.noNode.Add(1)
-		c.errorResp(fmt.Sprintf("%s (%d tried; last: %s: %v)", msgNoNode, attempts, lastNode.ID, lastErr))
+		c.errorResp(fmt.Sprintf("%s (%d tried; last: %s: %v)", msgNoNode, f.attempts, f.lastNode.ID, f.lastErr))
 	}
 	return true
 }
 
-// attempt sends raw to st's node on a pooled connection and relays the
-// answer. check asks the pool to make sure a reused connection is alive
-// (for requests that must not be sent twice).
-func (c *clientConn) attempt(st *nodeState, raw []byte, streams, retryable bool, deadline time.Time, fresh bool) (r attemptResult) {
+// attempt is one attempt: it sends raw to st's node on a pooled
+// connection (a new one with fresh) and relays the answer. check asks the
+// pool to make sure a reused connection is alive (for requests that must
+// not be sent twice). It returns the outcome for the node's breaker and
+// nil when the answer is complete (pending in out or written), a
+// *clientGoneError when the client failed, or the node's failure, typed
+// for the retry policy (retry.go).
+func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline time.Time, fresh, check bool) (balancer.Outcome, error) {
 	p := c.p
-	bc, reused, err := st.pool.get(p.base, deadline, fresh, !retryable)
+	bc, reused, err := st.pool.get(p.base, deadline, fresh, check)
 	if err != nil {
-		r.err, r.outcome = err, balancer.Failure
 		if err == errPoolClosed {
-			r.outcome = balancer.Abandoned
+			return balancer.Abandoned, &notSentError{err}
 		}
-		r.timeout = isTimeout(err)
-		return r
+		return balancer.Failure, &notSentError{err}
 	}
 	tryDL := deadline
 	if p.cfg.TryTimeout > 0 {
@@ -356,30 +305,36 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams, retryable bool,
 	}
 	bc.setDeadline(tryDL, tryDL == deadline, p.cfg.RequestTimeout/10)
 	var complete bool
-	berr := bc.io.send(raw)
+	berr := bc.send(raw)
 	var cerr error
 	if berr == nil {
 		complete, berr, cerr = c.relay(bc, streams, tryDL, deadline)
 	}
-	r.sent = bc.io.sent > 0
 	switch {
 	case berr != nil:
-		r.err, r.outcome, r.timeout = berr, balancer.Failure, isTimeout(berr)
-		r.stale = reused && !c.relayed && (bc.io.sent == 0 || isDeadConn(berr))
 		bc.close()
 		st.pool.closeIdle()
+		unsent := notWritten(berr)
+		if unsent {
+			berr = &notSentError{berr}
+		}
+		if reused && !c.relayed && (unsent || isDeadConn(berr)) {
+			berr = &staleConnError{berr}
+		}
+		return balancer.Failure, berr
 	case !complete:
 		// The client went away in the middle of the answer: the rest is
 		// still on its way from the node, so this connection is spent.
-		r.err, r.outcome, r.client = cerr, balancer.Abandoned, true
 		bc.close()
-	default:
-		// The node answered completely (the client may have gone while
-		// the last frame was written: not the node's fault).
-		r.outcome, r.client = balancer.Success, cerr != nil
+		return balancer.Abandoned, &clientGoneError{cerr}
+	case cerr != nil:
+		// The node answered completely; the client went while the last
+		// frame was written: not the node's fault.
 		st.pool.put(bc, c.now)
+		return balancer.Success, &clientGoneError{cerr}
 	}
-	return r
+	st.pool.put(bc, c.now)
+	return balancer.Success, nil
 }
 
 // relay copies one answer (all frames of a stream) from bc to the client.
@@ -451,7 +406,7 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	mark := len(c.out)
 	c.relayed = false
 	bc.setDeadline(deadline, false, 0)
-	if err := bc.io.send(raw); err != nil {
+	if err := bc.send(raw); err != nil {
 		report(balancer.Failure)
 		return c.pinnedFailed(mark, err)
 	}
@@ -476,31 +431,18 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	return true
 }
 
-// pin takes a backend connection for this client for good. On failure it
-// answers the request with an error and returns false.
+// pin takes a backend connection for this client for good, through the
+// attempt engine (a failed pool get was never sent: another node is
+// tried). On failure it answers the request with an error and returns
+// false.
 func (c *clientConn) pin(deadline time.Time) bool {
 	p := c.p
-	tried := c.tried[:0]
-	defer func() { c.tried = tried[:0] }()
-	var lastErr error
-	for len(tried) < p.cfg.MaxAttempts {
-		n := p.set.Pick(tried...)
-		if n == nil {
-			break
-		}
-		tried = append(tried, n)
-		st := p.state(n)
-		if st == nil {
-			continue
-		}
-		done, err := n.Begin()
-		if err != nil {
-			continue
-		}
+	f := c.startFailover(false, deadline, false)
+	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
 		bc, _, err := st.pool.get(p.base, deadline, false, true)
 		if err != nil {
 			done(balancer.Failure)
-			lastErr = err
+			f.tryAgain(n, &notSentError{err})
 			continue
 		}
 		done(balancer.Abandoned) // a connection, not yet an answer: no verdict
@@ -511,8 +453,8 @@ func (c *clientConn) pin(deadline time.Time) bool {
 		return true
 	}
 	p.noNode.Add(1)
-	if lastErr != nil {
-		c.errorResp(fmt.Sprintf("%s (pinning: %v)", msgNoNode, lastErr))
+	if f.failErr != nil {
+		c.errorResp(fmt.Sprintf("%s (pinning: %v)", msgNoNode, f.failErr))
 	} else {
 		c.errorResp(msgNoNode)
 	}
@@ -642,5 +584,5 @@ func isTimeout(err error) bool {
 
 // isDeadConn: the error a connection closed by its peer gives.
 func isDeadConn(err error) bool {
-	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }

@@ -76,8 +76,9 @@ type Config struct {
 	// DisableConnTable turns the go-memdb connection table off. It exists
 	// only to measure the table's cost on the request path
 	// (BenchmarkDirectorLeanNoTable against BenchmarkDirectorLean). Without
-	// it Proxy.Table returns nil and the admin views take their counts
-	// from Stats (draining nodes are then not listed). Default false: on.
+	// it Proxy.Table returns nil and the admin views, whose source of
+	// truth is otherwise the table, make their rows from Stats (draining
+	// nodes are then not listed). Default false: on.
 	DisableConnTable bool
 	// AdminToken, if set, is required on the admin listener's /, /status
 	// and /metrics (Authorization: Bearer, or ?token= for a browser

@@ -19,9 +19,15 @@ type LiveWatcher interface {
 	WatchLive(ctx context.Context, cluster string) (<-chan zkstate.LiveSnapshot, error)
 }
 
+// Discovery sources (DiscoveryStatus.Source, /status discovery.source).
+const (
+	SourceStatic    = "static"    // the --node list
+	SourceZooKeeper = "zookeeper" // the cluster's live nodes in ZooKeeper
+)
+
 // DiscoveryStatus says where the node set comes from and how fresh it is.
 type DiscoveryStatus struct {
-	Source  string    // "static" or "zookeeper"
+	Source  string    // SourceStatic or SourceZooKeeper
 	Updated time.Time // last successful read of the node set
 	// Connected: the last read succeeded (the watch is live).
 	Connected bool
@@ -64,7 +70,7 @@ func (d *Discovery) WatchZooKeeper(ctx context.Context, w LiveWatcher, cluster s
 		return err
 	}
 	d.mu.Lock()
-	d.status.Source = "zookeeper"
+	d.status.Source = SourceZooKeeper
 	d.mu.Unlock()
 	go func() {
 		for snap := range ch {

@@ -66,13 +66,7 @@ func TestZooKeeperDiscovery(t *testing.T) {
 	}
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		start := time.Now()
-		for !cond() {
-			if time.Since(start) > time.Second {
-				t.Fatalf("%s: not within 1 s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testutil.WaitFor(t, time.Second, what, cond)
 	}
 	waitUntil("dev1 enters rotation", func() bool { return nodeIDs(p)["dev1"] })
 

@@ -5,7 +5,6 @@ package director
 import (
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"unsafe"
 )
@@ -41,14 +40,15 @@ type fastConn struct {
 // arrive before its request. (The poller's readiness is reset when Read
 // starts; an event from before, such as the node closing the idle
 // connection, is then reported again by the reset that writing to a
-// closed connection provokes.) Errors come from that Read; sent tells
-// whether any byte of req was written.
+// closed connection provokes.) Errors come from that Read; a failure
+// before the whole of req was written is a *sendError saying how much was.
 func (c *fastConn) send(req []byte) error {
 	c.sent = 0
 	if c.rc == nil {
-		n, err := c.nc.Write(req)
-		c.sent = n
-		return err
+		if n, err := c.nc.Write(req); err != nil {
+			return &sendError{written: n, err: err}
+		}
+		return nil
 	}
 	c.pending = req
 	return nil
@@ -56,9 +56,6 @@ func (c *fastConn) send(req []byte) error {
 
 func (c *fastConn) init(nc net.Conn) {
 	c.nc = nc
-	if os.Getenv("RMF_EXP_PLAIN") != "" {
-		return
-	}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
@@ -68,32 +65,36 @@ func (c *fastConn) init(nc net.Conn) {
 }
 
 // Read reads what is available, waiting until something is.
-func (c *fastConn) Read(p []byte) (int, error) {
-	if c.rc == nil || len(p) == 0 {
-		return c.nc.Read(p)
+func (c *fastConn) Read(b []byte) (int, error) {
+	if c.rc == nil || len(b) == 0 {
+		return c.nc.Read(b)
 	}
-	c.rbuf, c.rn, c.rerr = p, 0, nil
+	c.rbuf, c.rn, c.rerr = b, 0, nil
+	req := c.pending
 	err := c.rc.Read(c.rfn)
 	c.rbuf = nil
 	if c.partial { // the socket buffer filled: write the rest the usual way
 		rest := c.pending[c.sent:]
 		c.pending, c.partial = nil, false
 		if err != nil {
-			return 0, err
+			return 0, &sendError{written: c.sent, err: err}
 		}
 		n, werr := c.Write(rest)
 		c.sent += n
 		if werr != nil {
-			return 0, werr
+			return 0, &sendError{written: c.sent, err: werr}
 		}
-		return c.Read(p)
+		return c.Read(b)
 	}
 	c.pending = nil
+	if err == nil {
+		err = c.rerr
+	}
 	switch {
+	case err != nil && c.sent < len(req): // the request was not all written
+		return 0, &sendError{written: c.sent, err: err}
 	case err != nil:
 		return 0, err
-	case c.rerr != nil:
-		return 0, c.rerr
 	case c.rn == 0:
 		return 0, io.EOF
 	}
@@ -138,11 +139,11 @@ func (c *fastConn) rawRead(fd uintptr) bool {
 }
 
 // Write writes all of p, waiting while the socket buffer is full.
-func (c *fastConn) Write(p []byte) (int, error) {
-	if c.rc == nil || len(p) == 0 {
-		return c.nc.Write(p)
+func (c *fastConn) Write(b []byte) (int, error) {
+	if c.rc == nil || len(b) == 0 {
+		return c.nc.Write(b)
 	}
-	c.wbuf, c.wn, c.werr = p, 0, nil
+	c.wbuf, c.wn, c.werr = b, 0, nil
 	err := c.rc.Write(c.wfn)
 	n := c.wn
 	c.wbuf = nil

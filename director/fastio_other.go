@@ -7,14 +7,15 @@ import "net"
 // fastConn is the net.Conn itself on this platform (see fastio_linux.go).
 type fastConn struct {
 	net.Conn
-	sent int
 }
 
 func (c *fastConn) init(nc net.Conn) { c.Conn = nc }
 
-// send writes req now.
+// send writes req now; a failure is a *sendError saying how much of req
+// was written.
 func (c *fastConn) send(req []byte) error {
-	n, err := c.Write(req)
-	c.sent = n
-	return err
+	if n, err := c.Write(req); err != nil {
+		return &sendError{written: n, err: err}
+	}
+	return nil
 }

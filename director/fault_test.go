@@ -13,6 +13,7 @@ import (
 	"github.com/basho/riak-go-client/rpb/riak_kv"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -56,9 +57,9 @@ type preferPolicy struct{ order []string }
 
 func prefer(ids ...string) *preferPolicy { return &preferPolicy{ids} }
 
-func (p *preferPolicy) Select(nodes []*balancer.Node, skip func(*balancer.Node) bool) *balancer.Node {
+func (pp *preferPolicy) Select(nodes []*balancer.Node, skip func(*balancer.Node) bool) *balancer.Node {
 	ok := func(n *balancer.Node) bool { return n.Available() && (skip == nil || !skip(n)) }
-	for _, id := range p.order {
+	for _, id := range pp.order {
 		for _, n := range nodes {
 			if n.ID == id && ok(n) {
 				return n
@@ -330,9 +331,9 @@ func TestHealthChecks(t *testing.T) {
 	}
 	go func() { _ = p.Serve(context.Background(), ln) }() // a second listener, same proxy
 	node := func() NodeStats { return p.Stats().Nodes[0] }
-	waitFor(t, time.Second, "a first check", func() bool { return node().LastCheckOK })
+	testutil.WaitFor(t, time.Second, "a first check", func() bool { return node().LastCheckOK })
 	down.Store(true)
-	waitFor(t, time.Second, "node unhealthy", func() bool { return !node().Healthy && !node().Available })
+	testutil.WaitFor(t, time.Second, "node unhealthy", func() bool { return !node().Healthy && !node().Available })
 	if n := node(); n.LastCheckErr == "" || n.LastCheckOK {
 		t.Fatalf("check status %+v", n)
 	}
@@ -341,7 +342,7 @@ func TestHealthChecks(t *testing.T) {
 		t.Fatalf("answer while unhealthy: %q", msg)
 	}
 	down.Store(false)
-	waitFor(t, time.Second, "node healthy again", func() bool { return node().Available })
+	testutil.WaitFor(t, time.Second, "node healthy again", func() bool { return node().Available })
 	if f := c.do(pingReq); f.Code != protocol.CodePingResp {
 		t.Fatalf("ping once healthy: %v", f.Code)
 	}
@@ -380,18 +381,18 @@ func TestStartTLSTunnel(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	c.nc.Close()
-	waitFor(t, 2*time.Second, "tunnel closed", func() bool { s := p.Stats(); return s.Tunnels == 0 && s.PinnedConns == 0 })
+	testutil.WaitFor(t, 2*time.Second, "tunnel closed", func() bool { s := p.Stats(); return s.Tunnels == 0 && s.PinnedConns == 0 })
 }
 
 type bytesReaderT struct{ b []byte }
 
 func bytesReader(b []byte) io.Reader { return &bytesReaderT{append([]byte(nil), b...)} }
 
-func (r *bytesReaderT) Read(p []byte) (int, error) {
+func (r *bytesReaderT) Read(b []byte) (int, error) {
 	if len(r.b) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, r.b)
+	n := copy(b, r.b)
 	r.b = r.b[n:]
 	return n, nil
 }
@@ -414,7 +415,7 @@ func TestDrainOnRemoval(t *testing.T) {
 		t.Fatal(f.Code)
 	}
 	c2.send(getReq(t, "b", "k"))
-	waitFor(t, time.Second, "get in flight", func() bool { return a.requests.Load() == 2 })
+	testutil.WaitFor(t, time.Second, "get in flight", func() bool { return a.requests.Load() == 2 })
 	p.SetNodes([]balancer.NodeSpec{b.spec()})
 	// New requests go to b.
 	for range 5 {
@@ -429,7 +430,7 @@ func TestDrainOnRemoval(t *testing.T) {
 	if f, err := c2.recv(); err != nil || f.Code != protocol.CodeGetResp {
 		t.Fatalf("in-flight request on the removed node: %v %v", f.Code, err)
 	}
-	waitFor(t, time.Second, "the removed node's connections closed", func() bool {
+	testutil.WaitFor(t, time.Second, "the removed node's connections closed", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		return len(a.conns) == 0
@@ -482,7 +483,7 @@ func TestShutdown(t *testing.T) {
 		}
 		return riakLike(fc, c, body)
 	})
-	p := &Proxy{Config: Config{HealthInterval: 50 * time.Millisecond, Logger: logger()}}
+	p := newProxy(t, Config{HealthInterval: 50 * time.Millisecond, Logger: logger()})
 	p.SetNodes([]balancer.NodeSpec{n.spec()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -493,7 +494,7 @@ func TestShutdown(t *testing.T) {
 	idle, busy := dialRaw(t, ln.Addr().String()), dialRaw(t, ln.Addr().String())
 	idle.do(pingReq)
 	busy.send(getReq(t, "b", "k"))
-	waitFor(t, time.Second, "get in flight", func() bool { return gets.Load() == 1 })
+	testutil.WaitFor(t, time.Second, "get in flight", func() bool { return gets.Load() == 1 })
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -536,7 +537,7 @@ func TestShutdownForced(t *testing.T) {
 		}
 		return riakLike(fc, c, body)
 	})
-	p := &Proxy{Config: Config{Logger: logger()}}
+	p := newProxy(t, Config{Logger: logger()})
 	p.SetNodes([]balancer.NodeSpec{n.spec()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -546,7 +547,7 @@ func TestShutdownForced(t *testing.T) {
 	go func() { served <- p.Serve(context.Background(), ln) }()
 	c := dialRaw(t, ln.Addr().String())
 	c.send(getReq(t, "b", "k"))
-	waitFor(t, time.Second, "get in flight", func() bool { return n.requests.Load() == 1 })
+	testutil.WaitFor(t, time.Second, "get in flight", func() bool { return n.requests.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := p.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -563,7 +564,7 @@ func TestShutdownForced(t *testing.T) {
 func TestServeContext(t *testing.T) {
 	checkGoroutines(t)
 	n := startFake(t, nil)
-	p := &Proxy{}
+	p := newProxy(t, Config{})
 	defer p.Close()
 	p.SetNodes([]balancer.NodeSpec{n.spec()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -602,17 +603,12 @@ func TestConfigValidate(t *testing.T) {
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("Validate() = %v, want %q", err, tc.want)
 			}
-			if _, err2 := NewProxy(tc.cfg); (err2 == nil) != (err == nil) {
+			// NewProxy is the only way to a Proxy: an invalid Config
+			// never serves.
+			if p, err2 := NewProxy(tc.cfg); (err2 == nil) != (err == nil) {
 				t.Fatalf("NewProxy: %v", err2)
-			}
-			p := &Proxy{Config: tc.cfg}
-			ln, _ := net.Listen("tcp", "127.0.0.1:0")
-			if tc.want != "" {
-				if err := p.Serve(context.Background(), ln); err == nil {
-					t.Fatal("Serve accepted an invalid Config")
-				}
-			} else {
-				ln.Close()
+			} else if tc.want != "" && p != nil {
+				t.Fatal("NewProxy accepted an invalid Config")
 			}
 		})
 	}
@@ -643,7 +639,7 @@ func TestClientNotReading(t *testing.T) {
 	// The bound is generous: on a loaded machine under -race, filling the
 	// socket buffers with 1 KB frames takes seconds (a 3 s bound failed
 	// once in a make test run next to a chaos run).
-	waitFor(t, 20*time.Second, "the client cut off", func() bool { return p.Stats().ClientAborts == 1 })
+	testutil.WaitFor(t, 20*time.Second, "the client cut off", func() bool { return p.Stats().ClientAborts == 1 })
 	if s := p.Stats(); s.Nodes[0].Failures != 0 || s.Nodes[0].Breaker != balancer.BreakerClosed {
 		t.Fatalf("node blamed for a slow client: %+v", s.Nodes[0])
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // The HAProxy benchmarks run the same workloads through HAProxy (mode tcp,
@@ -139,17 +141,8 @@ func startDirectorProc(bin, backend string) (string, error) {
 
 func procSetup(b *testing.B) {
 	benchSetup(b)
+	bin := testutil.RMF(b)
 	procBench.once.Do(func() {
-		dir, err := os.MkdirTemp("", "director-proc")
-		if err != nil {
-			procBench.err = err
-			return
-		}
-		bin := filepath.Join(dir, "rmf")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput(); err != nil {
-			procBench.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
 		if procBench.nodeAddr, procBench.err = startDirectorProc(bin, bench.node.PBAddr()); procBench.err != nil {
 			return
 		}

@@ -41,9 +41,31 @@ func (h *healthStatus) snapshot() healthSnapshot {
 	return healthSnapshot{at: h.at, ok: h.ok, err: h.err, rtt: h.rtt}
 }
 
-// startHealthLocked starts st's checker (p.mu held). Without active checks
-// it still expires idle backend connections.
-func (p *Proxy) startHealthLocked(st *nodeState) {
+// startHealth starts the health checkers of every node, now and of nodes
+// added later, unless they run already or the proxy is closing. Serve
+// calls it; so does Server.Start, for a Server without a PB listener.
+func (p *Proxy) startHealth() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closing.Load() {
+		p.startHealthLocked()
+	}
+}
+
+// startHealthLocked is startHealth with p.mu held.
+func (p *Proxy) startHealthLocked() {
+	if p.running {
+		return
+	}
+	p.running = true
+	for _, st := range *p.states.Load() {
+		p.startCheckerLocked(st)
+	}
+}
+
+// startCheckerLocked starts st's checker (p.mu held). Without active
+// checks it still expires idle backend connections.
+func (p *Proxy) startCheckerLocked(st *nodeState) {
 	ctx, cancel := context.WithCancel(p.base)
 	st.cancel = cancel
 	p.healthWG.Add(1)

@@ -14,6 +14,7 @@ import (
 	riak "github.com/basho/riak-go-client"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/standin/devnode"
 	"github.com/rmf-go/rmf/protocol"
 )
@@ -51,7 +52,7 @@ func startClusterWith(t testing.TB, n int, adjust func(i int, c *devnode.Config)
 		t.Cleanup(func() { _ = node.Shutdown(context.Background()) })
 		nodes = append(nodes, node)
 	}
-	waitFor(t, 10*time.Second, "cluster membership", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "cluster membership", func() bool {
 		for _, node := range nodes {
 			if len(node.Cluster().Membership().Members) != n {
 				return false
@@ -68,6 +69,16 @@ func specsOf(nodes []*devnode.Node) []balancer.NodeSpec {
 		specs = append(specs, balancer.NodeSpec{ID: n.PBAddr(), PBAddr: n.PBAddr(), HTTPAddr: n.HTTPAddr()})
 	}
 	return specs
+}
+
+// newProxy is NewProxy for a Config the test knows to be valid.
+func newProxy(t testing.TB, cfg Config) *Proxy {
+	t.Helper()
+	p, err := NewProxy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func startProxy(t testing.TB, cfg Config, nodes []*devnode.Node) (*Proxy, string) {
@@ -134,17 +145,6 @@ func get(c *riak.Client, key string) (string, error) {
 		return "", fmt.Errorf("fetch %s: notfound=%v values=%d", key, r.IsNotFound, len(r.Values))
 	}
 	return string(r.Values[0].Value), nil
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // rawClient speaks PB frames directly, for what riak-go-client cannot send.
@@ -223,20 +223,12 @@ func checkGoroutines(t *testing.T) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: %d before, %d after\n%s", before, n, directorStacks(string(buf)))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if testutil.Eventually(3*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+			return
 		}
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), directorStacks(string(buf)))
 	})
 }
 

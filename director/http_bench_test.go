@@ -31,7 +31,11 @@ var httpBench struct {
 func httpBenchSetup(b *testing.B) {
 	benchSetup(b)
 	httpBench.once.Do(func() {
-		p := &Proxy{Config: Config{Logger: quietLogger()}}
+		p, err := NewProxy(Config{Logger: quietLogger()})
+		if err != nil {
+			httpBench.err = err
+			return
+		}
 		p.SetNodes([]balancer.NodeSpec{{ID: bench.node.PBAddr(), PBAddr: bench.node.PBAddr(), HTTPAddr: bench.node.HTTPAddr()}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -22,14 +22,10 @@ import (
 // of the response copy buffers.
 const httpBufferSize = 32 << 10
 
-// errBodyDetached: a request body view read after its attempt was given up.
-var errBodyDetached = errors.New("director: request body taken over by a retry")
-
 // httpProxy is the Proxy's Riak HTTP side (Proxy.http). It shares the PB
 // proxy's nodes, breakers, health and settings; each node has its own
 // pooled http.Transport (nodeState.http).
 type httpProxy struct {
-	once sync.Once
 	p    *Proxy
 	rp   *httputil.ReverseProxy
 	bufs chan []byte // free copy buffers
@@ -48,32 +44,26 @@ type httpProxy struct {
 // http.Server on the --http address. Every request is balanced onto one of
 // the nodes the PB proxy uses (those with an HTTPAddr), with the same
 // breakers, health, Logger, RequestTimeout, TryTimeout, MaxAttempts and
-// DialTimeout; see the package documentation, "HTTP proxy". Every call
+// DialTimeout; see docs/director.md, "HTTP proxy". Every call
 // returns the same handler.
 //
 // Shutdown waits for the handler's requests in flight (new ones get 503),
 // Close aborts them; both close the backend HTTP connections. The
 // http.Server serving the handler is the caller's to shut down.
-func (p *Proxy) HTTPHandler() http.Handler {
-	_ = p.init()
-	h := &p.http
-	h.once.Do(func() { h.setup(p) })
-	return h
-}
+func (p *Proxy) HTTPHandler() http.Handler { return &p.http }
 
 func (h *httpProxy) setup(p *Proxy) {
 	h.p = p
 	h.bufs = make(chan []byte, 64)
-	h.mu.Lock()
 	h.backends = map[*httpBackend]struct{}{}
-	h.mu.Unlock()
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:   h.rewrite,
 		Transport: (*httpRoundTripper)(h),
 		// Streamed answers (listings and 2i queries: chunked, no
 		// Content-Length) are flushed on every write by ReverseProxy
 		// itself, so they reach the client as the node sends them; an
-		// answer of known length goes out in one write at its end.
+		// answer of known length is written through the server's
+		// buffer, not flushed write by write.
 		FlushInterval: 0,
 		BufferPool:    (*httpBufferPool)(h),
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
@@ -119,7 +109,7 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.enter() {
 		w.Header().Set("Connection", "close")
-		h.fail(w, http.StatusServiceUnavailable, "director: shutting down")
+		h.fail(w, http.StatusServiceUnavailable, msgShuttingDown)
 		return
 	}
 	defer h.wg.Done()
@@ -140,7 +130,7 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if hr.retryable {
 			buf, err := io.ReadAll(r.Body)
 			if err != nil {
-				h.fail(w, bodyErrStatus(err), "director: reading the request body: "+err.Error())
+				h.fail(w, bodyErrStatus(err), msgReadingBody+err.Error())
 				return
 			}
 			hr.buf, hr.hasBuf = buf, true
@@ -204,8 +194,9 @@ func bodyErrStatus(err error) int {
 }
 
 // httpRoundTripper sends a request to a node picked by the balancer and
-// fails over (see the package documentation). It returns before anything
-// of the response reached the client, so every retry happens before that.
+// fails over, through the attempt engine (failover, retry.go). It returns
+// before anything of the response reached the client, so every retry
+// happens before that.
 type httpRoundTripper httpProxy
 
 // RoundTrip implements http.RoundTripper.
@@ -218,141 +209,141 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	if hr == nil {
 		hr = &httpRequest{client: ctx}
 	}
-	// Nodes without an HTTP address are never picked.
 	var scratch [8]*balancer.Node
-	tried := scratch[:0]
+	f := failover{p: p, idempotent: hr.retryable, ctx: ctx, retries: &h.retries, failovers: &h.failovers, tried: scratch[:0]}
 	for _, n := range p.set.Nodes() {
-		if n.HTTPAddr == "" {
-			tried = append(tried, n)
+		if n.HTTPAddr == "" { // never picked
+			f.exclude(n)
 		}
 	}
 	var shared *sharedBody
 	if !hr.hasBuf && req.Body != nil && req.Body != http.NoBody {
 		shared = &sharedBody{r: req.Body}
 	}
-	var (
-		first, lastNode *balancer.Node
-		lastErr         error
-		attempts        int
-		notRetried      bool
-	)
-	for attempts < p.cfg.MaxAttempts && ctx.Err() == nil {
-		n := p.set.Pick(tried...)
-		if n == nil {
-			break
-		}
-		tried = append(tried, n)
-		st := p.state(n)
-		if st == nil { // removed since Pick
-			continue
-		}
-		b := &st.http
-		tr := b.transport(h)
-		if tr == nil { // drained since Pick
-			continue
-		}
-		out := new(http.Request)
-		*out = *req
-		u := *req.URL
-		u.Host = n.HTTPAddr
-		out.URL = &u
-		switch {
-		case hr.hasBuf:
-			out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(hr.buf)), int64(len(hr.buf))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(hr.buf)), nil }
-		case shared != nil:
-			ab := shared.next()
-			if ab == nil { // an earlier attempt consumed part of it
-				notRetried = true
-				break
-			}
-			out.Body = ab
-			// The transport rewinds a body when it resends a request
-			// that never left on a reused connection: possible only if
-			// nothing of it was read yet.
-			out.GetBody = func() (io.ReadCloser, error) {
-				if nb := shared.next(); nb != nil {
-					return nb, nil
-				}
-				return nil, errBodyDetached
-			}
-		}
-		if notRetried {
-			break
-		}
-		done, err := n.Begin()
-		if err != nil { // its breaker opened since Pick
-			continue
-		}
-		if attempts > 0 {
-			h.retries.Add(1)
-		} else {
-			first = n
-		}
-		attempts++
-		resp, err := tr.RoundTrip(out)
+	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+		resp, err := h.attempt(req, hr, shared, n, st, done, start)
 		if err == nil {
-			if n != first {
-				h.failovers.Add(1)
-			}
-			// Latency through the node: from the request to the end of
-			// the response body, as for PB requests.
-			lat := st.lat
-			measured := func(o balancer.Outcome) {
-				if o == balancer.Success {
-					lat.record(time.Since(start))
-				}
-				done(o)
-			}
-			return h.watch(resp, measured, b, hr, ctx), nil
+			f.succeeded(n)
+			return resp, nil
 		}
-		var de *httpDialError
-		dialFailed := errors.As(err, &de)
-		switch {
-		case shared != nil && shared.failed() != nil:
-			done(balancer.Abandoned)
-			berr := shared.failed()
-			return nil, &httpError{bodyErrStatus(berr), "director: reading the request body: " + berr.Error()}
-		case hr.client.Err() != nil:
-			done(balancer.Abandoned)
-			return nil, hr.client.Err()
-		case p.base.Err() != nil:
-			done(balancer.Abandoned)
-			return nil, &httpError{http.StatusServiceUnavailable, "director: shutting down"}
+		if stop, ok := err.(*httpStop); ok {
+			return nil, stop.err
 		}
-		done(balancer.Failure)
-		b.closeIdle() // most likely dead too
-		lastErr, lastNode = err, n
-		p.log.Debug("director: http attempt failed", "node", n.ID, "method", req.Method, "path", req.URL.Path, "err", err)
-		if ctx.Err() != nil {
+		if err == errBodyConsumed { // the failure of an earlier attempt stands
+			f.notRetried = true
 			break
 		}
-		if !dialFailed && !hr.retryable {
-			notRetried = true
+		p.log.Debug("director: http attempt failed", "node", n.ID, "method", req.Method, "path", req.URL.Path, "err", err)
+		if !f.tryAgain(n, err) {
 			break
 		}
 	}
+	return nil, h.verdict(&f, hr, req)
+}
+
+// httpStop ends an HTTP request at once with err, whatever the retry
+// policy: the client went away, its body could not be read, the director
+// is shutting down, or the body cannot be sent again.
+type httpStop struct{ err error }
+
+func (e *httpStop) Error() string { return e.err.Error() }
+
+// attempt is one HTTP attempt on n (reserved by failover.next: done gets
+// its outcome). It returns the response, whose body reports the outcome
+// when it ends; an *httpStop; errBodyConsumed; or the node's failure,
+// typed for the retry policy (a failed dial is a *notSentError).
+func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, done func(balancer.Outcome), start time.Time) (*http.Response, error) {
+	p := h.p
+	b := &st.http
+	tr := b.transport(h)
+	if tr == nil { // drained since Pick
+		done(balancer.Abandoned)
+		return nil, &notSentError{errPoolClosed}
+	}
+	out := new(http.Request)
+	*out = *req
+	u := *req.URL
+	u.Host = n.HTTPAddr
+	out.URL = &u
+	switch {
+	case hr.hasBuf:
+		out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(hr.buf)), int64(len(hr.buf))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(hr.buf)), nil }
+	case shared != nil:
+		ab := shared.next()
+		if ab == nil { // an earlier attempt consumed part of it
+			done(balancer.Abandoned)
+			return nil, errBodyConsumed
+		}
+		out.Body = ab
+		// The transport rewinds a body when it resends a request that
+		// never left on a reused connection: possible only if nothing of
+		// it was read yet.
+		out.GetBody = func() (io.ReadCloser, error) {
+			if nb := shared.next(); nb != nil {
+				return nb, nil
+			}
+			return nil, errBodyDetached
+		}
+	}
+	resp, err := tr.RoundTrip(out)
+	if err == nil {
+		// Latency through the node: from the request to the end of the
+		// response body, as for PB requests.
+		lat := st.lat
+		measured := func(o balancer.Outcome) {
+			if o == balancer.Success {
+				lat.record(time.Since(start))
+			}
+			done(o)
+		}
+		return h.watch(resp, measured, b, hr, req.Context()), nil
+	}
+	switch {
+	case shared != nil && shared.failed() != nil:
+		done(balancer.Abandoned)
+		berr := shared.failed()
+		return nil, &httpStop{&httpError{bodyErrStatus(berr), msgReadingBody + berr.Error()}}
+	case hr.client.Err() != nil:
+		done(balancer.Abandoned)
+		return nil, &httpStop{hr.client.Err()}
+	case p.base.Err() != nil:
+		done(balancer.Abandoned)
+		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, msgShuttingDown}}
+	}
+	done(balancer.Failure)
+	b.closeIdle() // most likely dead too
+	var de *httpDialError
+	if errors.As(err, &de) {
+		return nil, &notSentError{err}
+	}
+	return nil, err
+}
+
+// verdict is the answer to an HTTP request no attempt answered.
+func (h *httpProxy) verdict(f *failover, hr *httpRequest, req *http.Request) error {
+	p := h.p
 	switch {
 	case hr.client.Err() != nil:
-		return nil, hr.client.Err()
+		return hr.client.Err()
 	case p.base.Err() != nil:
-		return nil, &httpError{http.StatusServiceUnavailable, "director: shutting down"}
-	case notRetried && lastNode != nil:
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("director: Riak node %s failed after the request was sent; not retried because %s is not safe to repeat: %v", lastNode.ID, req.Method, lastErr)}
-	case notRetried:
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered and the request body cannot be sent again (%d tried)", attempts)}
-	case ctx.Err() != nil:
+		return &httpError{http.StatusServiceUnavailable, msgShuttingDown}
+	case f.expired():
 		last := ""
-		if lastNode != nil {
-			last = fmt.Sprintf(" (last node %s)", lastNode.ID)
+		if f.failNode != nil {
+			last = fmt.Sprintf(" (last node %s)", f.failNode.ID)
 		}
-		return nil, &httpError{http.StatusGatewayTimeout, fmt.Sprintf("director: request timed out after %v%s", p.cfg.RequestTimeout, last)}
-	case lastErr == nil:
+		return &httpError{http.StatusGatewayTimeout, fmt.Sprintf("director: request timed out after %v%s", p.cfg.RequestTimeout, last)}
+	case f.notRetried && f.failNode != nil:
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: Riak node %s failed after the request was sent; not retried because %s is not safe to repeat: %v", f.failNode.ID, req.Method, f.failErr)}
+	case f.notRetried:
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered and the request body cannot be sent again (%d tried)", f.attempts-1)}
+	case f.failErr == nil:
 		h.noNode.Add(1)
-		return nil, &httpError{http.StatusServiceUnavailable, msgNoNode + " with an HTTP address"}
+		return &httpError{http.StatusServiceUnavailable, msgNoNode + " with an HTTP address"}
 	default:
 		h.noNode.Add(1)
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered (%d tried; last: %s: %v)", attempts, lastNode.ID, lastErr)}
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered (%d tried; last: %s: %v)", f.attempts, f.failNode.ID, f.failErr)}
 	}
 }
 
@@ -446,11 +437,11 @@ func (s *sharedBody) failed() error {
 // nothing: the client's body belongs to the server.
 type attemptBody struct{ s *sharedBody }
 
-func (a *attemptBody) Read(p []byte) (int, error) {
+func (a *attemptBody) Read(b []byte) (int, error) {
 	if a.s.cur.Load() != a {
 		return 0, errBodyDetached
 	}
-	n, err := a.s.r.Read(p)
+	n, err := a.s.r.Read(b)
 	if n > 0 {
 		a.s.used.Store(true)
 	}

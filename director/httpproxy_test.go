@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // firstPolicy picks the first eligible node in ID order, so tests know
@@ -607,10 +608,10 @@ func TestHTTPShutdown(t *testing.T) {
 		res.Body.Close()
 		slow <- httpResult{status: res.StatusCode, body: string(b)}
 	}()
-	waitFor(t, 5*time.Second, "the slow request in flight", func() bool { return p.Nodes()[0].Outstanding() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the slow request in flight", func() bool { return p.Nodes()[0].Outstanding() == 1 })
 	shut := make(chan error, 1)
 	go func() { shut <- p.Shutdown(context.Background()) }()
-	waitFor(t, 5*time.Second, "shutdown to begin", func() bool { return p.closing.Load() })
+	testutil.WaitFor(t, 5*time.Second, "shutdown to begin", func() bool { return p.closing.Load() })
 	wantStatus(t, "after shutdown", do(t, c, "GET", url+"/ping", nil), http.StatusServiceUnavailable)
 	select {
 	case err := <-shut:
@@ -652,7 +653,7 @@ func TestHTTPNodeRemovedDrained(t *testing.T) {
 		t.Fatalf("%d backend connections, want 1 idle", open.Load())
 	}
 	p.SetNodes(nil)
-	waitFor(t, 3*time.Second, "the idle backend connection to close", func() bool { return open.Load() == 0 })
+	testutil.WaitFor(t, 3*time.Second, "the idle backend connection to close", func() bool { return open.Load() == 0 })
 	wantStatus(t, "ping after removal", do(t, c, "GET", url+"/ping", nil), http.StatusServiceUnavailable)
 }
 
@@ -666,8 +667,7 @@ func TestHTTPLatencyRecorded(t *testing.T) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, h := range p.lat {
-			_, c := h.snapshot()
-			n += c
+			n += h.snapshot().total
 		}
 		return n
 	}

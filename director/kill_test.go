@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -12,15 +11,6 @@ import (
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
-
-func buildRMF(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rmf")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 type nodeProc struct {
 	cmd           *exec.Cmd
@@ -45,19 +35,15 @@ func startDevnodeProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *
 			_ = cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + httpAddr + "/ping"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+	testutil.WaitFor(t, 40*time.Second, name+" ready", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/ping")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
 }
 
 // TestKillNineThroughDirector: kill -9 one of three devnode processes during
@@ -68,7 +54,7 @@ func TestKillNineThroughDirector(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three devnode processes; skipped under -short")
 	}
-	bin := buildRMF(t)
+	bin := testutil.RMF(t)
 	var procs []*nodeProc
 	for i := 0; i < 3; i++ {
 		join := ""

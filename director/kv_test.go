@@ -249,4 +249,4 @@ func TestKVThroughDirector(t *testing.T) {
 // pingless adapts a command whose builder is a plain struct.
 type pingless struct{ cmd riak.Command }
 
-func (p *pingless) Build() (riak.Command, error) { return p.cmd, nil }
+func (pc *pingless) Build() (riak.Command, error) { return pc.cmd, nil }

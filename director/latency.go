@@ -22,28 +22,33 @@ func (h *latencyHist) record(d time.Duration) {
 	h.buckets[i].Add(1)
 }
 
+// histSnapshot is a copy of a latencyHist's counts.
+type histSnapshot struct {
+	counts [32]uint64
+	total  uint64
+}
+
 // snapshot copies the counts.
-func (h *latencyHist) snapshot() (counts [32]uint64, total uint64) {
+func (h *latencyHist) snapshot() (s histSnapshot) {
 	if h == nil {
-		return counts, 0
+		return s
 	}
 	for i := range h.buckets {
-		counts[i] = h.buckets[i].Load()
-		total += counts[i]
+		s.counts[i] = h.buckets[i].Load()
+		s.total += s.counts[i]
 	}
-	return counts, total
+	return s
 }
 
 // quantile returns the upper bound of the bucket holding quantile q
 // (0 when there are no samples): accurate to a factor of two.
-func (h *latencyHist) quantile(q float64) time.Duration {
-	counts, total := h.snapshot()
-	if total == 0 {
+func (s histSnapshot) quantile(q float64) time.Duration {
+	if s.total == 0 {
 		return 0
 	}
-	rank := uint64(q*float64(total-1)) + 1
+	rank := uint64(q*float64(s.total-1)) + 1
 	var cum uint64
-	for i, c := range counts {
+	for i, c := range s.counts {
 		cum += c
 		if cum >= rank {
 			return time.Duration(uint64(1)<<i) * time.Microsecond

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	riak "github.com/basho/riak-go-client"
+
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // load runs workers that each write a new key then read it back, through
@@ -78,26 +80,26 @@ func (l *load) lost() int {
 // rotation (breaker open or unhealthy), up to limit.
 func waitDown(p *Proxy, pb string, limit time.Duration) time.Duration {
 	start := time.Now()
-	for time.Since(start) < limit {
-		for _, n := range p.Nodes() {
-			if n.PBAddr == pb && !n.Available() {
-				return time.Since(start)
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
+	if testutil.Eventually(limit, func() bool { return nodeAvailable(p, pb) == 0 }) {
+		return time.Since(start)
 	}
 	return 0
 }
 
 func waitUp(p *Proxy, pb string, limit time.Duration) bool {
-	start := time.Now()
-	for time.Since(start) < limit {
-		for _, n := range p.Nodes() {
-			if n.PBAddr == pb && n.Available() {
-				return true
+	return testutil.Eventually(limit, func() bool { return nodeAvailable(p, pb) == 1 })
+}
+
+// nodeAvailable is 1 when the node with PB address pb is available, 0
+// when it is not, -1 when it is not in the set.
+func nodeAvailable(p *Proxy, pb string) int {
+	for _, n := range p.Nodes() {
+		if n.PBAddr == pb {
+			if n.Available() {
+				return 1
 			}
+			return 0
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	return false
+	return -1
 }

@@ -2,65 +2,14 @@ package director
 
 import (
 	"context"
-	"errors"
 	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
-	"github.com/rmf-go/rmf/protocol"
 )
-
-// errPoolClosed: the node was removed (or the proxy shut down) while a
-// request was choosing it. Not the node's fault.
-var errPoolClosed = errors.New("director: node removed")
-
-// backendConn is one connection to a Riak node with its own frame reader.
-// It is used by one request at a time, or pinned to one client.
-type backendConn struct {
-	nc   net.Conn
-	io   fastConn // reads and writes nc
-	rd   *protocol.Reader
-	pool *pool
-	// tableID is the connection's row in the connection table.
-	tableID string
-	// idleSince is when the connection was put back, for BackendIdleTimeout.
-	idleSince time.Time
-	// dl is the deadline last set on nc.
-	dl time.Time
-
-	// rc and the peek fields serve alive(); peekFn is bound once so a
-	// check does not allocate.
-	rc      syscall.RawConn
-	peekFn  func(fd uintptr) bool
-	peekN   int
-	peekErr error
-	peekBuf [1]byte
-}
-
-// setDeadline sets nc's deadline to dl. With lenient, a deadline already
-// set at or after dl is kept, and a new one is set slack later than dl, so
-// that back-to-back requests on a connection do not each reset its timer:
-// a request then times out between dl and dl+slack.
-func (bc *backendConn) setDeadline(dl time.Time, lenient bool, slack time.Duration) {
-	if lenient {
-		if !bc.dl.Before(dl) {
-			return
-		}
-		dl = dl.Add(slack)
-	}
-	bc.dl = dl
-	_ = bc.nc.SetDeadline(dl)
-}
-
-func (bc *backendConn) close() {
-	_ = bc.nc.Close()
-	bc.pool.forget(bc)
-	bc.pool.table.removeBackend(bc.tableID)
-}
 
 // pool keeps the connections to one node: a LIFO list of idle ones, so the
 // warmest connection is reused first and surplus ones age out, and the set
@@ -92,101 +41,93 @@ func newPool(n *balancer.Node, cfg *Config) *pool {
 // fresh skips the idle list. check makes sure a reused connection has not
 // been closed by the node while idle (one non-blocking peek), so that a
 // request that must not be sent twice is not sent on a dead connection.
-func (p *pool) get(ctx context.Context, deadline time.Time, fresh, check bool) (bc *backendConn, reused bool, err error) {
+func (pl *pool) get(ctx context.Context, deadline time.Time, fresh, check bool) (bc *backendConn, reused bool, err error) {
 	for !fresh {
-		p.mu.Lock()
-		n := len(p.idle)
+		pl.mu.Lock()
+		n := len(pl.idle)
 		if n == 0 {
-			p.mu.Unlock()
+			pl.mu.Unlock()
 			break
 		}
-		bc = p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
+		bc = pl.idle[n-1]
+		pl.idle[n-1] = nil
+		pl.idle = pl.idle[:n-1]
+		pl.mu.Unlock()
 		if check && !bc.alive() {
-			p.staleDropped.Add(1)
+			pl.staleDropped.Add(1)
 			bc.close()
 			continue
 		}
-		p.reused.Add(1)
+		pl.reused.Add(1)
 		return bc, true, nil
 	}
-	bc, err = p.dialConn(ctx, deadline)
+	bc, err = pl.dialConn(ctx, deadline)
 	return bc, false, err
 }
 
-func (p *pool) dialConn(ctx context.Context, deadline time.Time) (*backendConn, error) {
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
+func (pl *pool) dialConn(ctx context.Context, deadline time.Time) (*backendConn, error) {
+	pl.mu.Lock()
+	closed := pl.closed
+	pl.mu.Unlock()
 	if closed {
 		return nil, errPoolClosed
 	}
-	if dl := time.Now().Add(p.dialTO); dl.Before(deadline) {
+	if dl := time.Now().Add(pl.dialTO); dl.Before(deadline) {
 		deadline = dl
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
-	p.dials.Add(1)
-	nc, err := p.dial(dctx, "tcp", p.node.PBAddr)
+	pl.dials.Add(1)
+	nc, err := pl.dial(dctx, "tcp", pl.node.PBAddr)
 	cancel()
 	if err != nil {
-		p.dialErrors.Add(1)
+		pl.dialErrors.Add(1)
 		return nil, err
 	}
-	bc := &backendConn{nc: nc, pool: p}
-	bc.io.init(nc)
-	bc.rd = protocol.NewReader(&bc.io, p.maxFrame)
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			bc.rc = rc
-			bc.peekFn = bc.peek
-		}
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	bc := newBackendConn(nc, pl)
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
 		_ = nc.Close()
 		return nil, errPoolClosed
 	}
-	p.all[bc] = struct{}{}
-	p.mu.Unlock()
-	bc.tableID = p.table.addBackend(p.node.ID)
+	pl.all[bc] = struct{}{}
+	pl.mu.Unlock()
+	bc.tableID = pl.table.addBackend(pl.node.ID)
 	return bc, nil
 }
 
 // put returns a connection after a complete exchange. It is closed instead
 // when the pool is closed or full, or bytes nobody asked for are buffered.
-func (p *pool) put(bc *backendConn, now time.Time) {
+func (pl *pool) put(bc *backendConn, now time.Time) {
 	if len(bc.rd.Buffered()) > 0 {
 		bc.close()
 		return
 	}
 	bc.idleSince = now
-	p.mu.Lock()
-	if p.closed || len(p.idle) >= p.maxIdle {
-		p.mu.Unlock()
+	pl.mu.Lock()
+	if pl.closed || len(pl.idle) >= pl.maxIdle {
+		pl.mu.Unlock()
 		bc.close()
 		return
 	}
-	p.idle = append(p.idle, bc)
-	p.mu.Unlock()
+	pl.idle = append(pl.idle, bc)
+	pl.mu.Unlock()
 }
 
 // forget drops a closed connection from the open set.
-func (p *pool) forget(bc *backendConn) {
-	p.mu.Lock()
-	delete(p.all, bc)
-	p.mu.Unlock()
+func (pl *pool) forget(bc *backendConn) {
+	pl.mu.Lock()
+	delete(pl.all, bc)
+	pl.mu.Unlock()
 }
 
 // closeIdle closes every idle connection: after a transport failure they
 // are most likely dead too (the node crashed or restarted).
-func (p *pool) closeIdle() {
-	p.mu.Lock()
-	idle := p.idle
-	p.idle = nil
-	p.mu.Unlock()
+func (pl *pool) closeIdle() {
+	pl.mu.Lock()
+	idle := pl.idle
+	pl.idle = nil
+	pl.mu.Unlock()
 	for _, bc := range idle {
 		bc.close()
 	}
@@ -194,15 +135,15 @@ func (p *pool) closeIdle() {
 
 // expireIdle closes idle connections unused since before cutoff. The idle
 // list is LIFO, so the oldest are at the front.
-func (p *pool) expireIdle(cutoff time.Time) {
-	p.mu.Lock()
+func (pl *pool) expireIdle(cutoff time.Time) {
+	pl.mu.Lock()
 	i := 0
-	for i < len(p.idle) && p.idle[i].idleSince.Before(cutoff) {
+	for i < len(pl.idle) && pl.idle[i].idleSince.Before(cutoff) {
 		i++
 	}
-	old := slices.Clone(p.idle[:i])
-	p.idle = slices.Delete(p.idle, 0, i)
-	p.mu.Unlock()
+	old := slices.Clone(pl.idle[:i])
+	pl.idle = slices.Delete(pl.idle, 0, i)
+	pl.mu.Unlock()
 	for _, bc := range old {
 		bc.close()
 	}
@@ -210,42 +151,42 @@ func (p *pool) expireIdle(cutoff time.Time) {
 
 // drain stops the pool: no new connections, idle ones close now, busy ones
 // when their request ends (put closes them).
-func (p *pool) drain() {
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
-	p.closeIdle()
+func (pl *pool) drain() {
+	pl.mu.Lock()
+	pl.closed = true
+	pl.mu.Unlock()
+	pl.closeIdle()
 }
 
 // closeAll closes every connection, busy ones included (forced shutdown).
-func (p *pool) closeAll() {
-	p.mu.Lock()
-	p.closed = true
-	all := make([]*backendConn, 0, len(p.all))
-	for bc := range p.all {
+func (pl *pool) closeAll() {
+	pl.mu.Lock()
+	pl.closed = true
+	all := make([]*backendConn, 0, len(pl.all))
+	for bc := range pl.all {
 		all = append(all, bc)
 	}
-	p.idle = nil
-	p.mu.Unlock()
+	pl.idle = nil
+	pl.mu.Unlock()
 	for _, bc := range all {
 		bc.close()
 	}
 }
 
 // idleIDs returns the table row IDs of the idle connections.
-func (p *pool) idleIDs() map[string]bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ids := make(map[string]bool, len(p.idle))
-	for _, bc := range p.idle {
+func (pl *pool) idleIDs() map[string]bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ids := make(map[string]bool, len(pl.idle))
+	for _, bc := range pl.idle {
 		ids[bc.tableID] = true
 	}
 	return ids
 }
 
 // counts returns the open and idle connection counts.
-func (p *pool) counts() (open, idle int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.all), len(p.idle)
+func (pl *pool) counts() (open, idle int) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return len(pl.all), len(pl.idle)
 }

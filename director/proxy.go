@@ -14,25 +14,16 @@ import (
 	"github.com/rmf-go/rmf/balancer"
 )
 
-// ErrProxyClosed is returned by Serve after Shutdown or Close.
-var ErrProxyClosed = errors.New("director: proxy closed")
-
-// Proxy is the director's PB proxy. The zero value is ready to use with
-// Config's defaults; set Config before the first call of any method (it is
-// read once, then ignored). NewProxy validates a Config first.
+// Proxy is the director's PB proxy, and the home of its HTTP proxy
+// (HTTPHandler) and admin views (AdminHandler). Make one with NewProxy.
 //
 // Feed it nodes with SetNodes (static list, discovery), serve listeners with
 // Serve, and end it with Shutdown (graceful) or Close (immediate), which
 // also stop its health checkers and close its backend connections.
 type Proxy struct {
-	// Config is read on first use.
-	Config Config
-
-	once    sync.Once
-	initErr error
-	cfg     Config
-	set     *balancer.Set
-	log     *slog.Logger
+	cfg Config // with defaults resolved (NewProxy)
+	set *balancer.Set
+	log *slog.Logger
 
 	// base lives until Close or a forced Shutdown: it bounds dials and
 	// health checks.
@@ -82,52 +73,47 @@ type nodeState struct {
 	http   httpBackend // the HTTP proxy's connections (httpproxy.go)
 }
 
-// NewProxy returns a proxy with cfg after validating it.
+// NewProxy validates cfg, resolves its defaults and returns a proxy with
+// no nodes, serving nothing yet. It is the only way to make a Proxy.
 func NewProxy(cfg Config) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{Config: cfg}
-	return p, p.init()
-}
-
-func (p *Proxy) init() error {
-	p.once.Do(func() {
-		p.initErr = p.Config.Validate()
-		p.cfg = p.Config.withDefaults()
-		p.log = p.cfg.Logger
-		user := p.cfg.Breaker.OnStateChange
-		p.cfg.Breaker.OnStateChange = func(node string, from, to balancer.BreakerState) {
-			if to == balancer.BreakerOpen {
-				p.log.Warn("director: circuit breaker open", "node", node, "from", from)
-			} else {
-				p.log.Info("director: circuit breaker "+string(to), "node", node, "from", from)
-			}
-			if user != nil {
-				user(node, from, to)
-			}
+	p := &Proxy{
+		cfg:       cfg.withDefaults(),
+		done:      make(chan struct{}),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*clientConn]struct{}{},
+		lat:       map[string]*latencyHist{},
+	}
+	p.log = p.cfg.Logger
+	user := p.cfg.Breaker.OnStateChange
+	p.cfg.Breaker.OnStateChange = func(node string, from, to balancer.BreakerState) {
+		if to == balancer.BreakerOpen {
+			p.log.Warn("director: circuit breaker open", "node", node, "from", from)
+		} else {
+			p.log.Info("director: circuit breaker "+to.String(), "node", node, "from", from)
 		}
-		p.set = balancer.NewSet(p.cfg.Policy, p.cfg.Breaker)
-		p.base, p.cancelBase = context.WithCancel(context.Background())
-		p.done = make(chan struct{})
-		if p.cfg.MaxConns > 0 {
-			p.sem = make(chan struct{}, p.cfg.MaxConns)
+		if user != nil {
+			user(node, from, to)
 		}
-		empty := map[*balancer.Node]*nodeState{}
-		p.states.Store(&empty)
-		p.listeners = map[net.Listener]struct{}{}
-		p.conns = map[*clientConn]struct{}{}
-		if !p.cfg.DisableConnTable {
-			p.table = newTable()
-		}
-		p.lat = map[string]*latencyHist{}
-	})
-	return p.initErr
+	}
+	p.set = balancer.NewSet(p.cfg.Policy, p.cfg.Breaker)
+	p.base, p.cancelBase = context.WithCancel(context.Background())
+	if p.cfg.MaxConns > 0 {
+		p.sem = make(chan struct{}, p.cfg.MaxConns)
+	}
+	empty := map[*balancer.Node]*nodeState{}
+	p.states.Store(&empty)
+	if !p.cfg.DisableConnTable {
+		p.table = newTable()
+	}
+	p.http.setup(p)
+	return p, nil
 }
 
 // Nodes returns the current nodes (for status and tests). Do not modify it.
 func (p *Proxy) Nodes() []*balancer.Node {
-	_ = p.init()
 	return p.set.Nodes()
 }
 
@@ -137,7 +123,6 @@ func (p *Proxy) Nodes() []*balancer.Node {
 // drained: no new requests; in-flight ones finish; idle connections close
 // now and busy ones when their request ends.
 func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
-	_ = p.init()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closing.Load() {
@@ -174,7 +159,7 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 		p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
 		next[n] = st
 		if p.running {
-			p.startHealthLocked(st)
+			p.startCheckerLocked(st)
 		}
 	}
 	p.states.Store(&next)
@@ -219,10 +204,6 @@ func (p *Proxy) state(n *balancer.Node) *nodeState { return (*p.states.Load())[n
 // are closed at once), or Shutdown or Close (ErrProxyClosed). Serve may be
 // called for several listeners. The first call starts the health checkers.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	if err := p.init(); err != nil {
-		_ = ln.Close()
-		return err
-	}
 	p.mu.Lock()
 	if p.closing.Load() {
 		p.mu.Unlock()
@@ -230,12 +211,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		return ErrProxyClosed
 	}
 	p.listeners[ln] = struct{}{}
-	if !p.running {
-		p.running = true
-		for _, st := range *p.states.Load() {
-			p.startHealthLocked(st)
-		}
-	}
+	p.startHealthLocked()
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -326,7 +302,6 @@ func (p *Proxy) release() {
 // has been answered. If ctx ends first, everything is closed at once and
 // ctx's error returned. Health checkers stop and backend connections close.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	_ = p.init()
 	p.beginClose()
 	wait := make(chan struct{})
 	go func() { p.clientWG.Wait(); p.http.wg.Wait(); close(wait) }()
@@ -345,7 +320,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 // Close stops the proxy at once: every connection closes, in-flight
 // requests fail.
 func (p *Proxy) Close() error {
-	_ = p.init()
 	p.beginClose()
 	p.forceClose()
 	p.clientWG.Wait()
@@ -454,7 +428,6 @@ type NodeStats struct {
 
 // Stats returns a snapshot of the counters and of every current node.
 func (p *Proxy) Stats() Stats {
-	_ = p.init()
 	p.mu.Lock()
 	s := Stats{ClientConns: len(p.conns)}
 	reqs := p.closedRequests.Load()
@@ -499,7 +472,6 @@ type ConnInfo struct {
 
 // Conns returns the open client connections.
 func (p *Proxy) Conns() []ConnInfo {
-	_ = p.init()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]ConnInfo, 0, len(p.conns))

@@ -12,6 +12,7 @@ import (
 	"github.com/golang/protobuf/proto"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -140,7 +141,7 @@ func TestClientIDPinned(t *testing.T) {
 	}
 	a.nc.Close()
 	b.nc.Close()
-	waitFor(t, 2*time.Second, "pinned connections released", func() bool { return p.Stats().PinnedConns == 0 })
+	testutil.WaitFor(t, 2*time.Second, "pinned connections released", func() bool { return p.Stats().PinnedConns == 0 })
 }
 
 // TestPinnedBackendFails: when the pinned backend connection dies, the

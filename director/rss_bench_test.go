@@ -6,12 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -42,11 +42,7 @@ func procRSS(pid int) (float64, error) {
 func BenchmarkIdleConnsRSS(b *testing.B) {
 	benchSetup(b)
 	const conns = 10000
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "rmf")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.RMF(b)
 	for range b.N {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		addr := ln.Addr().String()

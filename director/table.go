@@ -10,7 +10,8 @@ import (
 )
 
 // Table is the director's connection table in hashicorp/go-memdb: nodes,
-// backend connections and client connections, indexed for the admin views.
+// backend connections and client connections, indexed for the admin views,
+// whose source of truth it is for node states and connections.
 //
 // Rows are written when a connection opens, is pinned, becomes a tunnel or
 // closes, and when the node set changes; never per request (per-request
@@ -356,7 +357,6 @@ func (t *Table) Counts() (clients, backends int) {
 // bringing its traffic-driven columns up to date: one write transaction,
 // made here, at read time, and never on the request path.
 func (p *Proxy) Table() *Table {
-	_ = p.init()
 	if p.table == nil {
 		return nil
 	}

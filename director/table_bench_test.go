@@ -23,7 +23,11 @@ var noTable struct {
 func BenchmarkDirectorLeanNoTable(b *testing.B) {
 	benchSetup(b)
 	noTable.once.Do(func() {
-		p := &Proxy{Config: Config{Logger: quietLogger(), DisableConnTable: true}}
+		p, err := NewProxy(Config{Logger: quietLogger(), DisableConnTable: true})
+		if err != nil {
+			noTable.err = err
+			return
+		}
 		p.SetNodes([]balancer.NodeSpec{{ID: bench.fake, PBAddr: bench.fake}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

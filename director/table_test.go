@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -82,7 +83,7 @@ func TestConnTable(t *testing.T) {
 		rc.do(pingReq)
 		raws = append(raws, rc)
 	}
-	waitFor(t, 2*time.Second, "5 client rows", func() bool { c, _ := p.Table().Counts(); return c == len(p.Conns()) && c == 5 })
+	testutil.WaitFor(t, 2*time.Second, "5 client rows", func() bool { c, _ := p.Table().Counts(); return c == len(p.Conns()) && c == 5 })
 	tb := p.Table()
 	if rows := tb.ClientConns(); len(rows) != 5 || rows[0].Remote == "" || rows[0].Pinned != "" {
 		t.Errorf("client rows %+v", rows)
@@ -98,10 +99,7 @@ func TestConnTable(t *testing.T) {
 		bs, idle, open = tb.BackendConnsByNode(id), tb.BackendConnsByState(BackendIdle), p.Stats().Nodes[0].ConnsOpen
 		return len(bs) > 0 && len(idle) == len(bs) && open == len(bs)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !settled() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(5*time.Second, settled)
 	if len(bs) == 0 {
 		t.Fatal("no backend rows")
 	}
@@ -117,9 +115,9 @@ func TestConnTable(t *testing.T) {
 	for _, rc := range raws {
 		rc.nc.Close()
 	}
-	waitFor(t, 2*time.Second, "client rows gone", func() bool { c, _ := p.Table().Counts(); return c == 0 })
+	testutil.WaitFor(t, 2*time.Second, "client rows gone", func() bool { c, _ := p.Table().Counts(); return c == 0 })
 	p.SetNodes(nil)
-	waitFor(t, 3*time.Second, "backend and node rows gone", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "backend and node rows gone", func() bool {
 		tb := p.Table()
 		_, b := tb.Counts()
 		return b == 0 && len(tb.Nodes()) == 0
@@ -188,7 +186,7 @@ func TestTablePinnedDraining(t *testing.T) {
 		t.Errorf("pinned ping after removal: %v", f.Code)
 	}
 	rc.nc.Close()
-	waitFor(t, 3*time.Second, "drained node gone", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "drained node gone", func() bool {
 		return statusOf(getStatus(t, admin.URL), victim) == "absent" && len(p.Table().BackendConnsByNode(victim)) == 0
 	})
 	if rows := p.Table().ClientConnsByNode(victim); len(rows) != 0 {

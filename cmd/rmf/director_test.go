@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -83,14 +84,10 @@ func TestDirectorServes(t *testing.T) {
 	go func() { done <- root.ExecuteContext(ctx) }()
 
 	var c net.Conn
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if c, err = net.Dial("tcp", addr); err == nil {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("director not listening: %v", err)
-		}
-	}
+	testutil.WaitFor(t, 5*time.Second, "director listening", func() bool {
+		c, err = net.Dial("tcp", addr)
+		return err == nil
+	})
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write(protocol.AppendFrame(nil, protocol.CodePingReq, nil)); err != nil {

@@ -1,9 +1,0 @@
-//go:build !(linux || darwin || freebsd || netbsd || openbsd)
-
-package director
-
-// alive cannot peek on this platform: idle connections are assumed usable
-// (a failure is still detected when the request is written or answered).
-func (bc *backendConn) alive() bool { return true }
-
-func (bc *backendConn) peek(fd uintptr) bool { return true }

@@ -1,0 +1,172 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+)
+
+// Retry meaning travels in the error of a failed attempt, not in flags
+// beside it (caddy's DialError):
+//
+//   - *notSentError: the node never received any of the request (the dial
+//     failed, the pool was closed, not one byte could be written): safe to
+//     send elsewhere whatever the request;
+//   - *staleConnError: a reused pooled connection failed before any answer,
+//     so it most likely died while idle: worth once more on the same node
+//     over a new connection;
+//   - any other error: the request may have reached the node; only an
+//     idempotent request is sent again.
+//
+// Failures that end a request whatever the policy (the client went away,
+// the director shuts down, part of the answer already reached the client)
+// are the callers' own and never reach tryAgain.
+
+// notSentError wraps the failure of an attempt whose request never left.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+// staleConnError wraps the failure of a reused connection before any
+// answer.
+type staleConnError struct{ err error }
+
+func (e *staleConnError) Error() string { return e.err.Error() }
+func (e *staleConnError) Unwrap() error { return e.err }
+
+// reachedNode reports whether a failed attempt's request may have reached
+// its node.
+func reachedNode(err error) bool {
+	var ns *notSentError
+	return !errors.As(err, &ns)
+}
+
+// failover is the attempt and retry engine: every PB request
+// (clientConn.handleBalanced), every pinning (clientConn.pin) and every
+// HTTP request (httpRoundTripper.RoundTrip) reaches a node through one.
+// The caller runs the attempts; failover picks the node of each and
+// decides whether there is another:
+//
+//	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+//		err := attempt(st, done) // one attempt; it reports its outcome with done
+//		if err == nil {
+//			f.succeeded(n)
+//			return
+//		}
+//		if !f.tryAgain(n, err) {
+//			break
+//		}
+//	}
+//	// no answer: render f's verdict (notRetried, timedOut, lastErr, ...)
+//
+// next holds the budgets (MaxAttempts attempts, the request's time) and
+// the choice of node (the policy, never a node already tried, or the same
+// node again over a new connection); tryAgain holds which failures are
+// safe to retry. Hedged reads and latency-aware picks belong here too.
+//
+// A failover is a value with no allocation of its own: clientConn keeps
+// one for its requests, RoundTrip one on its stack.
+type failover struct {
+	p *Proxy
+	// idempotent: the request may be sent to a node again after it may
+	// have reached one.
+	idempotent bool
+	// The time budget: the PB request's deadline, or the HTTP request's
+	// context (whose deadline is RequestTimeout).
+	deadline time.Time
+	ctx      context.Context
+	// retries and failovers count attempts after the first and answers
+	// from another node than the first tried; nil: not counted.
+	retries, failovers *atomic.Uint64
+
+	tried    []*balancer.Node // nodes the policy must not pick again
+	first    *balancer.Node   // of the first attempt
+	same     *balancer.Node   // set by tryAgain: try this node once more
+	fresh    bool             // this attempt is that retry: over a new connection
+	stale    bool             // the retry on a new connection was used
+	attempts int              // attempts begun
+
+	// lastErr and lastNode: the last failure or breaker refusal;
+	// failErr and failNode: the last failed attempt.
+	lastErr, failErr   error
+	lastNode, failNode *balancer.Node
+	// notRetried: the last attempt may have reached its node and the
+	// request is not idempotent.
+	notRetried bool
+	timedOut   bool // an attempt timed out
+}
+
+// exclude keeps n from being picked (HTTP: nodes without an HTTP address).
+func (f *failover) exclude(n *balancer.Node) { f.tried = append(f.tried, n) }
+
+// expired reports whether the request's time is up.
+func (f *failover) expired() bool {
+	if f.ctx != nil {
+		return f.ctx.Err() != nil
+	}
+	return !time.Now().Before(f.deadline)
+}
+
+// next reserves the node of the next attempt (balancer.Node.Begin: done
+// must be called with the attempt's outcome) and returns it with its
+// state; nil when the attempts or the time are used up or no node is
+// left. Nodes removed since the pick are skipped, and nodes whose breaker
+// refuses, without counting as an attempt.
+func (f *failover) next() (n *balancer.Node, st *nodeState, done func(balancer.Outcome)) {
+	for f.attempts < f.p.cfg.MaxAttempts && !f.expired() {
+		n, f.same, f.fresh = f.same, nil, f.same != nil
+		if n == nil {
+			if n = f.p.set.Pick(f.tried...); n == nil {
+				return nil, nil, nil
+			}
+			f.tried = append(f.tried, n)
+		}
+		if st = f.p.state(n); st == nil { // removed since Pick
+			continue
+		}
+		done, err := n.Begin()
+		if err != nil { // its breaker opened since Pick
+			f.lastErr, f.lastNode = err, n
+			continue
+		}
+		if f.attempts == 0 {
+			f.first = n
+		} else if f.retries != nil {
+			f.retries.Add(1)
+		}
+		f.attempts++
+		return n, st, done
+	}
+	return nil, nil, nil
+}
+
+// succeeded records that n answered.
+func (f *failover) succeeded(n *balancer.Node) {
+	if n != f.first && f.failovers != nil {
+		f.failovers.Add(1)
+	}
+}
+
+// tryAgain records the failed attempt on n and reports whether the
+// request may go on to another attempt (next still holds the budgets): the
+// whole retry policy.
+func (f *failover) tryAgain(n *balancer.Node, err error) bool {
+	f.lastErr, f.lastNode = err, n
+	f.failErr, f.failNode = err, n
+	if isTimeout(err) {
+		f.timedOut = true
+	}
+	if !f.idempotent && reachedNode(err) {
+		f.notRetried = true
+		return false
+	}
+	var se *staleConnError
+	if !f.stale && errors.As(err, &se) {
+		f.stale, f.same = true, n
+	}
+	return true
+}
