@@ -253,48 +253,37 @@ func (d *devRun) tasksRunning() int {
 	return n
 }
 
-// startDirector runs the director in this process, discovering the nodes
-// through ZooKeeper, on its PB, HTTP and (unless empty) admin addresses,
-// and waits until it has health-checked every node.
+// startDirector runs the director in this process (director.Server, as
+// `rmf director` does), discovering the nodes through ZooKeeper, on its PB,
+// HTTP and (unless empty) admin addresses, and waits until it has
+// health-checked every node.
 func (d *devRun) startDirector(ctx context.Context) error {
-	p, err := director.NewProxy(director.Config{Logger: d.log})
+	disc := &director.Discovery{}
+	srv, err := director.NewServer(director.ServerConfig{Proxy: director.Config{Logger: d.log}, Discovery: disc,
+		PBAddr: d.o.directorPB, HTTPAddr: d.o.directorHTTP, AdminAddr: d.o.directorAdmin})
 	if err != nil {
 		return err
 	}
-	var disc director.Discovery
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.st.defer_(dcancel)
-	if err := disc.WatchZooKeeper(dctx, d.fw, devCluster, p, d.log); err != nil {
+	if err := disc.WatchZooKeeper(dctx, d.fw, devCluster, srv.Proxy(), d.log); err != nil {
+		_ = srv.Close()
 		return err
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("director: %w", err)
 	}
 	d.st.defer_(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = p.Shutdown(sctx)
+		_ = srv.Shutdown(sctx)
 		cancel()
 	})
-	pln, err := net.Listen("tcp", d.o.directorPB)
-	if err != nil {
-		return fmt.Errorf("director PB: %w", err)
-	}
-	go func() { _ = p.Serve(dctx, pln) }()
-	hln, err := net.Listen("tcp", d.o.directorHTTP)
-	if err != nil {
-		return fmt.Errorf("director HTTP: %w", err)
-	}
-	hsrv := &http.Server{Handler: p.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hsrv.Serve(hln) }()
-	d.st.defer_(func() { _ = hsrv.Close() })
 	if d.o.directorAdmin != "" {
-		aln, err := net.Listen("tcp", d.o.directorAdmin)
-		if err != nil {
-			return fmt.Errorf("director admin: %w", err)
-		}
-		asrv := &http.Server{Handler: p.AdminHandler(&disc), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = asrv.Serve(aln) }()
-		d.st.defer_(func() { _ = asrv.Close() })
-		d.adminURL = "http://" + aln.Addr().String() + "/"
+		d.adminURL = "http://" + srv.AdminAddr() + "/"
 	}
-	d.directorPB, d.directorHTTP = pln.Addr().String(), hln.Addr().String()
+	d.directorPB, d.directorHTTP = srv.PBAddr(), srv.HTTPAddr()
+	p := srv.Proxy()
 	waitDirectorNodes(p, d.o.nodes)
 	d.say("director      PB %s   HTTP %s   (%d nodes)", d.directorPB, d.directorHTTP, len(p.Nodes()))
 	return nil
