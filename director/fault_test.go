@@ -632,9 +632,6 @@ func TestClientNotReading(t *testing.T) {
 	})
 	p, addr := startProxySpecs(t, Config{HealthInterval: -1, RequestTimeout: 300 * time.Millisecond}, []balancer.NodeSpec{n.spec()})
 	c := dialRaw(t, addr)
-	// A small receive window, so the director's writes block after little
-	// data whatever the kernel's autotuning allows.
-	_ = c.nc.(*net.TCPConn).SetReadBuffer(16 << 10)
 	c.send(frame(protocol.CodeListKeysReq, []byte{0x0a, 0x01, 'b'}))
 	// The bound is generous: on a loaded machine under -race, filling the
 	// socket buffers with 1 KB frames takes seconds (a 3 s bound failed
@@ -643,8 +640,10 @@ func TestClientNotReading(t *testing.T) {
 	if s := p.Stats(); s.Nodes[0].Failures != 0 || s.Nodes[0].Breaker != balancer.BreakerClosed {
 		t.Fatalf("node blamed for a slow client: %+v", s.Nodes[0])
 	}
-	// Drain what the kernel buffered: the connection must end there.
-	_ = c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	// Drain what the kernel buffered (megabytes): the connection must end
+	// there. The bound is generous for a loaded machine; a closed
+	// connection ends the copy at once.
+	_ = c.nc.SetReadDeadline(time.Now().Add(15 * time.Second))
 	if _, err := io.Copy(io.Discard, c.nc); isTimeout(err) {
 		t.Fatal("slow client's connection not closed")
 	}
