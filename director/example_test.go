@@ -8,6 +8,7 @@ import (
 
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/director"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -49,23 +50,14 @@ func pingNode() net.Listener {
 	if err != nil {
 		panic(err)
 	}
-	go func() {
+	testutil.ServeConns(ln, func(c net.Conn) {
+		rd := protocol.NewReader(c, 0)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := rd.ReadFrame(); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				rd := protocol.NewReader(c, 0)
-				for {
-					if _, err := rd.ReadFrame(); err != nil {
-						return
-					}
-					_, _ = c.Write(protocol.AppendFrame(nil, protocol.CodePingResp, nil))
-				}
-			}()
+			_, _ = c.Write(protocol.AppendFrame(nil, protocol.CodePingResp, nil))
 		}
-	}()
+	})
 	return ln
 }

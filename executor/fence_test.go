@@ -39,14 +39,7 @@ import (
 // (under the loss fraction) leaves B's node and its lock alone; a KILL
 // stops the node, then releases the lock.
 func TestNodeNeverRunsTwice(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds rmf and runs ZooKeeper and mesos-local")
-	}
-	e := newEnv(t, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	procs := watchProcs(e.workDir)
-	defer procs.close()
+	e, ctx, procs := startFenceTest(t)
 	const node, volID = "riak-default-1", "vol-riak-default-1"
 	nt := e.nodeTask(node)
 	nt.Fencing = nodetask.FencingStrict
@@ -228,6 +221,21 @@ func TestNodeNeverRunsTwice(t *testing.T) {
 	}
 }
 
+// startFenceTest starts the two-agent environment of a fencing test, with
+// a context of 2 minutes and a /proc watcher of its node processes.
+func startFenceTest(t *testing.T) (*env, context.Context, *procWatch) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds rmf and runs ZooKeeper and mesos-local")
+	}
+	e := newEnv(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	procs := watchProcs(e.workDir)
+	t.Cleanup(procs.close)
+	return e, ctx, procs
+}
+
 // launchVia launches task (with fresh ports: several may run on this one
 // host at once) as taskID on agent with volume volID; its executor reaches
 // ZooKeeper through proxy.
@@ -328,7 +336,7 @@ func (w *procWatch) scan() {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 1 && args[1] == "devnode" && strings.Contains(string(b), w.root) && !zombie(pid) {
+		if len(args) > 1 && args[1] == "devnode" && strings.Contains(string(b), w.root) && !testutil.Zombie(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -347,17 +355,6 @@ func (w *procWatch) scan() {
 	if len(pids) > 1 && w.overlap == "" {
 		w.overlap = fmt.Sprintf("devnode processes %v at once at %v", pids, now.Format(time.StampMicro))
 	}
-}
-
-// zombie reports whether pid has exited but not been reaped.
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
 }
 
 func (w *procWatch) close() {

@@ -1,7 +1,6 @@
 package executor_test
 
 import (
-	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -24,14 +23,7 @@ import (
 // volume of its own, waiting in line), the first stops its node as soon as
 // it learns so, and says why.
 func TestVolumeFencing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds rmf and runs ZooKeeper and mesos-local")
-	}
-	e := newEnv(t, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	procs := watchProcs(e.workDir)
-	defer procs.close()
+	e, ctx, procs := startFenceTest(t)
 	const node = "riak-default-1"
 	nt := e.nodeTask(node) // no fencing field: volume, the default
 	u := newTaskUpdates(e)

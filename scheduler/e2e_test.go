@@ -1,7 +1,6 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +42,7 @@ func TestMain(m *testing.M) {
 type schedProc struct {
 	cmd *exec.Cmd
 	api string
-	log *syncWriter
+	log *testutil.SyncBuffer
 }
 
 func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
@@ -56,11 +55,10 @@ func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
 	if err := os.WriteFile(cred, []byte("rmf:e2e-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var log bytes.Buffer
 	cmd := exec.Command(bin, "scheduler", "--master", master, "--zk", zk, "--api", api, "--failover-timeout", "10m", "--agent-timeout", "5s",
 		"--zk-auth-file", cred, "--executor-zk-auth-file", cred,
 		"--executor-command", bin+" executor")
-	out := &syncWriter{w: &log}
+	out := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -69,24 +67,6 @@ func startSchedProc(t *testing.T, bin, master, zk string) *schedProc {
 	p := &schedProc{cmd: cmd, api: "http://" + api, log: out}
 	t.Cleanup(func() { p.kill9() })
 	return p
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-// String returns what was written (the writer must be a *bytes.Buffer).
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.(*bytes.Buffer).String()
 }
 
 func (p *schedProc) kill9() {

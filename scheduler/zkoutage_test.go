@@ -1,7 +1,6 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
@@ -43,7 +42,7 @@ func TestZooKeeperUnreachable(t *testing.T) {
 	}
 	defer store.Close()
 	fw, _ := store.Framework("riak")
-	logs := &syncWriter{w: &bytes.Buffer{}}
+	logs := &testutil.SyncBuffer{}
 	s, err := scheduler.New(scheduler.Config{Master: master, Framework: fw, ZooKeeper: z.Addr,
 		ExecutorCommand: bin + " executor", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {

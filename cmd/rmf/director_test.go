@@ -49,24 +49,15 @@ func TestDirectorServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	go func() {
+	testutil.ServeConns(node, func(c net.Conn) {
+		rd := protocol.NewReader(c, 0)
 		for {
-			c, err := node.Accept()
-			if err != nil {
+			if _, err := rd.ReadFrame(); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				rd := protocol.NewReader(c, 0)
-				for {
-					if _, err := rd.ReadFrame(); err != nil {
-						return
-					}
-					_, _ = c.Write(protocol.AppendFrame(nil, protocol.CodePingResp, nil))
-				}
-			}()
+			_, _ = c.Write(protocol.AppendFrame(nil, protocol.CodePingResp, nil))
 		}
-	}()
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -615,7 +615,7 @@ func devnodeProcs(dir string) map[string][]int {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) < 2 || args[1] != "devnode" || zombie(pid) {
+		if len(args) < 2 || args[1] != "devnode" || testutil.Zombie(pid) {
 			continue
 		}
 		if i := slices.Index(args, "--name"); i >= 0 && i+1 < len(args) {
@@ -624,17 +624,6 @@ func devnodeProcs(dir string) map[string][]int {
 		}
 	}
 	return out
-}
-
-// zombie reports whether pid has exited but not been reaped.
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
 }
 
 func waitFor(ctx context.Context, d time.Duration, what string, ok func() bool) error {

@@ -28,3 +28,21 @@ func FreeAddr(t testing.TB) string {
 	t.Helper()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }
+
+// ServeConns accepts on ln until it is closed and runs handle on each
+// connection in a goroutine of its own, closing the connection after: the
+// accept loop of every fake server in the tests.
+func ServeConns(ln net.Listener, handle func(net.Conn)) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}

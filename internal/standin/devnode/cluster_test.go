@@ -8,11 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	riak "github.com/basho/riak-go-client"
-
-	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // threeNodes starts a 3-node cluster and waits until every node sees all members.
@@ -22,14 +19,7 @@ func threeNodes(t *testing.T, bucketTypes map[string]string) []*Node {
 	n2 := startNode(t, "dev2@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
 	n3 := startNode(t, "dev3@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
 	nodes := []*Node{n1, n2, n3}
-	testutil.WaitFor(t, 10*time.Second, "membership of 3 on every node", func() bool {
-		for _, n := range nodes {
-			if len(n.Cluster().Membership().Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitMembers(t, nodes...)
 	return nodes
 }
 

@@ -21,14 +21,7 @@ func TestHintedHandoff(t *testing.T) {
 	n1 := startNode(t, "dev1@127.0.0.1", t.TempDir(), "", nil)
 	n2 := startNode(t, "dev2@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
 	n3 := startNode(t, "dev3@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
-	testutil.WaitFor(t, 10*time.Second, "membership of 3 on every node", func() bool {
-		for _, n := range []*Node{n1, n2, n3} {
-			if len(n.Cluster().Membership().Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitMembers(t, n1, n2, n3)
 	c := n1.Cluster()
 	ctx := context.Background()
 	// n_val 3 on three members: every member is a primary of every key.

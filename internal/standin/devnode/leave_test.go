@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
 // TestLeaveHandsOffUnderLoad: the fourth member of a cluster leaves while
@@ -24,14 +22,7 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 	leaverDir := t.TempDir()
 	n4 := startNode(t, "dev4@127.0.0.1", leaverDir, n1.PBAddr(), nil)
 	nodes := []*Node{n1, n2, n3, n4}
-	testutil.WaitFor(t, 10*time.Second, "membership of 4 on every node", func() bool {
-		for _, n := range nodes {
-			if len(n.Cluster().Membership().Members) != 4 {
-				return false
-			}
-		}
-		return true
-	})
+	waitMembers(t, nodes...)
 
 	c1 := newClient(t, n1.PBAddr())
 	for i := range 300 {

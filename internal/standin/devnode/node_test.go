@@ -1,7 +1,6 @@
 package devnode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -26,6 +25,20 @@ import (
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// waitMembers waits until every one of nodes counts all of them as
+// members.
+func waitMembers(t *testing.T, nodes ...*Node) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("membership of %d on every node", len(nodes)), func() bool {
+		for _, n := range nodes {
+			if len(n.Cluster().Membership().Members) != len(nodes) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // startNode starts an in-process devnode on free loopback ports.
@@ -148,14 +161,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	n3 := startNode(t, "dev3@127.0.0.1", t.TempDir(), n1.PBAddr(), nil)
 
 	// Membership converges on every node.
-	testutil.WaitFor(t, 10*time.Second, "membership of 3 on every node", func() bool {
-		for _, n := range []*Node{n1, n2, n3} {
-			if len(n.Cluster().Membership().Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitMembers(t, n1, n2, n3)
 
 	c1, c3 := newClient(t, n1.PBAddr()), newClient(t, n3.PBAddr())
 	for i := 0; i < 50; i++ {
@@ -302,25 +308,7 @@ func devnodeBin(t *testing.T) string {
 type proc struct {
 	cmd      *exec.Cmd
 	pb, http string
-	log      *lockedBuffer
-}
-
-// lockedBuffer is a process's output, written by exec's copier and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log      *testutil.SyncBuffer
 }
 
 func startProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *proc {
@@ -329,7 +317,7 @@ func startProc(t *testing.T, bin, name, pb, httpAddr, dir, join string) *proc {
 	if join != "" {
 		args = append(args, "--join", join)
 	}
-	p := &proc{cmd: exec.Command(bin, args...), pb: pb, http: httpAddr, log: &lockedBuffer{}}
+	p := &proc{cmd: exec.Command(bin, args...), pb: pb, http: httpAddr, log: &testutil.SyncBuffer{}}
 	p.cmd.Env = append(os.Environ(), devnodeChildEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
