@@ -689,6 +689,7 @@ func decideRetake(line []string, mine string, session int64, first LockHolder, s
 // has the lock, it returns false (the caller loses the lock).
 func (l *NodeLock) retake(why error) bool {
 	l.s.log.Warn("node lock: session lost; taking the lock again", "dir", l.attempt.dir, "why", why)
+	_, old := l.owned()
 	a := l.attempt // a fresh attempt: mine is empty
 	a.holder = ""
 	backoff := 50 * time.Millisecond
@@ -721,7 +722,7 @@ func (l *NodeLock) retake(why error) bool {
 			return true
 		case err == nil && v == retakeTaken:
 			a.abandon()
-			l.lose(fmt.Errorf("%w: the ZooKeeper session %s expired and the lock is now held by %s", ErrLockLost, sessionName(why), holder))
+			l.lose(fmt.Errorf("%w: the ZooKeeper session %#x expired and the lock is now held by %s", ErrLockLost, old, holder))
 			return false
 		case err == nil && v == retakeWait:
 			if waited.IsZero() {
@@ -737,7 +738,7 @@ func (l *NodeLock) retake(why error) bool {
 		}
 		if err != nil && !errors.Is(err, errLookAgain) && !IsTransient(err) {
 			a.abandon()
-			l.lose(fmt.Errorf("%w: the ZooKeeper session %s expired and taking the lock again failed: %w", ErrLockLost, sessionName(why), err))
+			l.lose(fmt.Errorf("%w: the ZooKeeper session %#x expired and taking the lock again failed: %w", ErrLockLost, old, err))
 			return false
 		}
 		if err != nil {
@@ -750,18 +751,6 @@ func (l *NodeLock) retake(why error) bool {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
-}
-
-// sessionName is the session part of a sessionLost error, for messages.
-func sessionName(why error) string {
-	msg := why.Error()
-	if i := strings.Index(msg, "session "); i >= 0 {
-		f := strings.Fields(msg[i+len("session "):])
-		if len(f) > 0 {
-			return f[0]
-		}
-	}
-	return "(unknown)"
 }
 
 // errLookAgain: the line changed under a retake; look again.
