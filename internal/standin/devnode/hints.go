@@ -89,6 +89,9 @@ func (h *hints) pending(member string) int {
 // preference list a write used) leaves out: believed down when it was
 // built (pl may be shorter than n when no fallback was free).
 func missedPrimaries(r *ring.Ring, n int, pl []ring.Entry, typ, bucket, key string) []string {
+	if len(pl) >= n && !slices.ContainsFunc(pl, func(e ring.Entry) bool { return !e.Primary }) {
+		return nil // every primary is in the list: nobody missed the write
+	}
 	var out []string
 	for _, e := range r.Preflist([]byte(typ), []byte(bucket), []byte(key), n, nil) {
 		if !slices.ContainsFunc(pl, func(x ring.Entry) bool { return x.Node == e.Node }) && !slices.Contains(out, e.Node) {
