@@ -99,7 +99,7 @@ type fwStack struct {
 	watch  *nodeWatch
 	// part is the executors' way to ZooKeeper in the partition scenarios
 	// (nil in the others: they reach it directly).
-	part *partitionProxy
+	part *testutil.Proxy
 	// fencing is the schedulers' --fencing.
 	fencing string
 	logf    func(string, ...any)
@@ -134,7 +134,7 @@ func startFrameworkStack(ctx context.Context, cfg Config, sc frameworkScenario, 
 }
 
 // startZooKeeper starts ZooKeeper on a port and data directory it keeps
-// across a restart, connects to it, and (partition) puts a partitionProxy
+// across a restart, connects to it, and (partition) puts a testutil.Proxy
 // in front of it for the executors.
 func (s *fwStack) startZooKeeper(ctx context.Context, partition bool) error {
 	port, err := freePort()
@@ -153,7 +153,7 @@ func (s *fwStack) startZooKeeper(ctx context.Context, partition bool) error {
 		return err
 	}
 	if partition {
-		if s.part, err = newPartitionProxy(s.zk.Addr); err != nil {
+		if s.part, err = testutil.StartProxy(s.zk.Addr); err != nil {
 			return err
 		}
 	}
@@ -246,7 +246,7 @@ func (s *fwStack) startScheduler(ctx context.Context, name string) (*schedInstan
 	args := []string{"scheduler", "--master", s.master, "--zk", s.zk.Addr, "--api", api, "--failover-timeout", "10m",
 		"--agent-timeout", s.cfg.AgentTimeout.String(), "--executor-command", s.executor, "--fencing", s.fencing}
 	if s.part != nil {
-		args = append(args, "--executor-zk", s.part.Addr())
+		args = append(args, "--executor-zk", s.part.Addr)
 	}
 	p, err := s.ps.StartWith(ctx, name, "scheduler", s.cfg.Bin, args, "on "+api, func() error {
 		var st scheduler.Status
@@ -350,7 +350,7 @@ func (s *fwStack) close(logf func(string, ...any)) {
 		s.store.Close()
 	}
 	if s.part != nil {
-		s.part.close()
+		s.part.Close()
 	}
 	if s.zk != nil {
 		s.zk.Stop()

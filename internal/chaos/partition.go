@@ -3,127 +3,27 @@ package chaos
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 )
 
-// partitionProxy stands between the executors and ZooKeeper (the
-// schedulers' --executor-zk) and can cut one process off while every other
-// client, and ZooKeeper itself, stays up: a network partition of one
-// agent. It tells clients apart by the process that owns the connection's
-// socket (Linux /proc), as every executor runs on this one host.
-type partitionProxy struct {
-	ln     net.Listener
-	target string
+// The partition scenarios put a testutil.Proxy between the executors and
+// ZooKeeper (the schedulers' --executor-zk) and cut one process off with
+// BlockClients(ownedBy(pid)), while every other client, and ZooKeeper
+// itself, stays up: a network partition of one agent. Clients are told
+// apart by the process that owns the connection's socket (Linux /proc),
+// as every executor runs on this one host.
 
-	mu      sync.Mutex
-	blocked int // pid cut off; 0: none
-	conns   map[net.Conn]struct{}
-	closed  bool
-	wg      sync.WaitGroup
+// ownedBy picks, for Proxy.BlockClients, the connections whose client end
+// (a loopback connection accepted by this process) is a socket of pid.
+func ownedBy(pid int) func(c net.Conn) bool {
+	return func(c net.Conn) bool { return socketOf(c, pid) }
 }
 
-func newPartitionProxy(target string) (*partitionProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &partitionProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.acceptLoop()
-	return p, nil
-}
-
-// Addr is the proxy's address, to give to executors as ZooKeeper's.
-func (p *partitionProxy) Addr() string { return p.ln.Addr().String() }
-
-// block cuts pid off: its connections are closed and new ones refused
-// until unblock.
-func (p *partitionProxy) block(pid int) {
-	p.mu.Lock()
-	p.blocked = pid
-	conns := make([]net.Conn, 0, len(p.conns))
-	for c := range p.conns {
-		conns = append(conns, c)
-	}
-	p.mu.Unlock()
-	for _, c := range conns {
-		if ownedBy(c, pid) {
-			_ = c.Close()
-		}
-	}
-}
-
-func (p *partitionProxy) unblock() {
-	p.mu.Lock()
-	p.blocked = 0
-	p.mu.Unlock()
-}
-
-func (p *partitionProxy) close() {
-	p.mu.Lock()
-	p.closed = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	_ = p.ln.Close()
-	p.wg.Wait()
-}
-
-func (p *partitionProxy) acceptLoop() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		blocked, closed := p.blocked, p.closed
-		if !closed {
-			p.conns[c] = struct{}{}
-		}
-		p.mu.Unlock()
-		if closed || (blocked != 0 && ownedBy(c, blocked)) {
-			p.forget(c)
-			_ = c.Close()
-			continue
-		}
-		p.wg.Add(1)
-		go p.relay(c)
-	}
-}
-
-func (p *partitionProxy) forget(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-}
-
-// relay copies between the client and ZooKeeper until either side closes.
-func (p *partitionProxy) relay(c net.Conn) {
-	defer p.wg.Done()
-	defer p.forget(c)
-	defer c.Close()
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-	<-done
-}
-
-// ownedBy reports whether the client end of c (a loopback connection
-// accepted by this process) is a socket of process pid.
-func ownedBy(c net.Conn, pid int) bool {
+func socketOf(c net.Conn, pid int) bool {
 	addr, ok := c.RemoteAddr().(*net.TCPAddr)
 	if !ok {
 		return false

@@ -22,7 +22,7 @@ type frameworkScenario struct {
 	// executorSession is the executors' ZooKeeper session timeout (0: their
 	// default, zkstate.DefaultSessionTimeout).
 	executorSession time.Duration
-	// partition puts a partitionProxy between the executors and ZooKeeper.
+	// partition puts a testutil.Proxy between the executors and ZooKeeper.
 	partition bool
 
 	// inject brings the fault about and ends it where the scenario does
@@ -223,9 +223,9 @@ func partitionExecutor(r *fwRun) error {
 		return err
 	}
 	r.logf("cutting the executor of %s (pid %d, node pid %d) off from ZooKeeper for %v; fencing %s", r.victim.Name, exe, pids[0], r.cfg.PartitionFor, r.s.fencing)
-	r.s.part.block(exe)
+	r.s.part.BlockClients(ownedBy(exe))
 	sleepCtx(r.ctx, r.cfg.PartitionFor)
-	r.s.part.unblock()
+	r.s.part.Unblock()
 	r.logf("partition healed after %s", r.since())
 	return nil
 }

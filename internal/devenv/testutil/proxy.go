@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -24,7 +25,8 @@ const (
 // timeout (the server expires the session meanwhile), Unblock; the client
 // reconnects, is told its session expired and starts a new one.
 //
-// The proxy is closed by a t.Cleanup registered in NewProxy.
+// The proxy is closed by a t.Cleanup registered in NewProxy (StartProxy,
+// for a caller that is not a test, leaves Close to it).
 type Proxy struct {
 	// Addr is the proxy's listen address, "127.0.0.1:PORT".
 	Addr   string
@@ -36,15 +38,28 @@ type Proxy struct {
 	changed chan struct{} // closed and replaced on every mode change
 	closed  bool
 	conns   map[net.Conn]struct{} // both sides of every live connection
+	clients map[net.Conn]struct{} // the client side of each
+	refuse  func(client net.Conn) bool
 	wg      sync.WaitGroup
 }
 
 // NewProxy starts a proxy forwarding 127.0.0.1:0 to target.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
+	p, err := StartProxy(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// StartProxy is NewProxy for a caller that is not a test (the fault
+// suite): it closes the proxy itself.
+func StartProxy(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testutil: proxy listen: %v", err)
+		return nil, fmt.Errorf("testutil: proxy listen: %w", err)
 	}
 	p := &Proxy{
 		Addr:    ln.Addr().String(),
@@ -52,11 +67,11 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		ln:      ln,
 		changed: make(chan struct{}),
 		conns:   make(map[net.Conn]struct{}),
+		clients: make(map[net.Conn]struct{}),
 	}
 	p.wg.Add(1)
 	go p.acceptLoop()
-	t.Cleanup(p.Close)
-	return p
+	return p, nil
 }
 
 // Block drops every existing connection and, until Unblock, closes new
@@ -76,8 +91,31 @@ func (p *Proxy) Block() {
 // forwarding (data read meanwhile is delivered late).
 func (p *Proxy) Blackhole() { p.setMode(proxyBlackhole) }
 
-// Unblock returns to forwarding.
-func (p *Proxy) Unblock() { p.setMode(proxyOpen) }
+// BlockClients cuts off only the clients refuse picks (a partition of one
+// host while the target stays up for the others): their connections are
+// dropped and, until Unblock, their new ones closed at once.
+func (p *Proxy) BlockClients(refuse func(client net.Conn) bool) {
+	p.mu.Lock()
+	p.refuse = refuse
+	var cut []net.Conn
+	for c := range p.clients {
+		cut = append(cut, c)
+	}
+	p.mu.Unlock()
+	for _, c := range cut {
+		if refuse(c) {
+			_ = c.Close() // serve tears the target side down
+		}
+	}
+}
+
+// Unblock returns to forwarding, for every client.
+func (p *Proxy) Unblock() {
+	p.mu.Lock()
+	p.refuse = nil
+	p.mu.Unlock()
+	p.setMode(proxyOpen)
+}
 
 // Close stops the proxy, closes every connection and waits for its
 // goroutines. It is idempotent.
@@ -165,7 +203,16 @@ func (p *Proxy) acceptLoop() {
 func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	defer p.untrack(client)
-	if !p.pass() {
+	p.mu.Lock()
+	p.clients[client] = struct{}{}
+	refuse := p.refuse
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.clients, client)
+		p.mu.Unlock()
+	}()
+	if refuse != nil && refuse(client) || !p.pass() {
 		return
 	}
 	server, err := net.DialTimeout("tcp", p.target, 2*time.Second)

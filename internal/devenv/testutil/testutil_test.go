@@ -157,6 +157,49 @@ func TestProxy(t *testing.T) {
 	}
 }
 
+// TestProxyBlockClients: only the clients picked are cut off, existing
+// and new; the others keep forwarding; Unblock lets everyone through.
+func TestProxyBlockClients(t *testing.T) {
+	p := NewProxy(t, echoServer(t))
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	cut, cutR := dial()
+	kept, keptR := dial()
+	for _, c := range []struct {
+		c net.Conn
+		r *bufio.Reader
+	}{{cut, cutR}, {kept, keptR}} {
+		if err := roundTrip(c.c, c.r, 2*time.Second); err != nil {
+			t.Fatalf("open proxy: %v", err)
+		}
+	}
+	// The proxy sees a client by the client's own address.
+	victim := cut.LocalAddr().String()
+	p.BlockClients(func(c net.Conn) bool { return c.RemoteAddr().String() == victim })
+	if err := roundTrip(cut, cutR, 2*time.Second); err == nil {
+		t.Fatal("the picked client's connection survived BlockClients")
+	}
+	if err := roundTrip(kept, keptR, 2*time.Second); err != nil {
+		t.Fatalf("another client was cut off: %v", err)
+	}
+	fresh, freshR := dial()
+	if err := roundTrip(fresh, freshR, 2*time.Second); err != nil {
+		t.Fatalf("a new client not picked was refused: %v", err)
+	}
+	p.Unblock()
+	again, againR := dial()
+	if err := roundTrip(again, againR, 2*time.Second); err != nil {
+		t.Fatalf("after Unblock: %v", err)
+	}
+}
+
 // TestPortBlock: blocks held at once never overlap, and a block comes free
 // again when its holder ends.
 func TestPortBlock(t *testing.T) {
