@@ -36,22 +36,8 @@ func connect(t *testing.T, servers []string, timeout time.Duration) *zkstate.Fra
 // startErlpmd runs an erlpmd on a free loopback port and returns its address.
 func startErlpmd(t *testing.T, reg Registry) (*Server, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Registry: reg}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		sctx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c2()
-		_ = s.Shutdown(sctx)
-		<-done
-	})
-	return s, ln.Addr().String()
+	h := startHostErlpmd(t, reg, "", "127.0.0.1:0")
+	return h.srv, h.addr
 }
 
 func roundTrip(t *testing.T, addr string, req []byte) []byte {
