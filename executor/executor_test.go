@@ -420,13 +420,13 @@ func dumpSandboxes(t *testing.T, workDir string) {
 // platform_data_dir (the volume).
 const fakeRiakScript = `#!/bin/sh
 root=$(cd "$(dirname "$0")/.." && pwd)
-get() { sed -n "s/^$1 = //p" "$root/etc/riak.conf"; }
+get() { sed -n "s/^$1 = //p" "$root/etc/riak.conf" | tail -1; }
 data=$(get platform_data_dir)
 case "$1" in
 console)
   echo "$* ERL_EPMD_PORT=$ERL_EPMD_PORT" >> "$data/console.log"
   echo $$ > "$data/console.pid"
-  exec "$FAKE_RIAK_RMF" devnode --name "$(get nodename)" --pb "$(get listener.pb.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
+  exec "$FAKE_RIAK_RMF" devnode --name "$(get nodename)" --pb "$(get listener.protobuf.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
 admin)
   echo "$*" >> "$data/admin.log"
   if [ "$*" = "admin cluster commit" ] && grep -q "cluster leave" "$data/admin.log"; then kill -TERM "$(cat "$data/console.pid")"; fi

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/riakconf"
 )
 
 // FuzzPlan drives NewPlan (and so NewVars and RenderConfigs) with arbitrary
@@ -17,7 +18,7 @@ func FuzzPlan(f *testing.F) {
 		f.Add(sandbox, riakConf, adv, cluster, node, nodeName, host, join, riak, legacy)
 	}
 	add("/sb", "", "", tk.Cluster, tk.Node, tk.NodeName, tk.Host, "", true, false)
-	add("/var/lib/mesos/slaves/a/frameworks/f/executors/e/runs/r", DefaultRiakConf, DefaultAdvancedConfig, tk.Cluster, tk.Node, tk.NodeName, tk.Host, "riak-default-0@10.0.0.4", true, true)
+	add("/var/lib/mesos/slaves/a/frameworks/f/executors/e/runs/r", riakconf.DefaultRiakConf, riakconf.DefaultAdvancedConfig, tk.Cluster, tk.Node, tk.NodeName, tk.Host, "riak-default-0@10.0.0.4", true, true)
 	add("/sb", "nodename = {{.NodeName}}\nring_size = 128\n## {{.Cluster}}/{{.Node}} epmd {{.ErlpmdPort}} data {{.DataDir}} gen {{.Generation}}\n",
 		"[{riak_kv, [{pb_port, {{.PBPort}}}, {http, {{.HTTPPort}}}, {h, {{.HandoffPort}}}, {d, {{.DisterlPort}}}, {p, \"{{.PlatformDataDir}}\"}]}].",
 		tk.Cluster, tk.Node, tk.NodeName, tk.Host, "", false, false)

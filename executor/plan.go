@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/riakconf"
 )
 
 // Command is one process to run: Args[0] is the program (an absolute path),
@@ -30,7 +31,9 @@ type File struct {
 // task alone (no I/O), so that it can be checked without Riak installed.
 type Plan struct {
 	Flavor string
-	Vars   Vars
+	Vars   riakconf.Vars
+	// Warnings name template settings the executor's replace (logged).
+	Warnings []string
 	// Dirs are created (with parents) before the files are written.
 	Dirs  []string
 	Files []File
@@ -48,7 +51,7 @@ type Plan struct {
 // Sandbox layout (relative to $MESOS_SANDBOX).
 const (
 	// RiakDir is where the Riak tarball's release lives in the sandbox.
-	RiakDir = "riak"
+	RiakDir = riakconf.RiakDir
 	// NodeStdout and NodeStderr receive the node process's output.
 	NodeStdout = "node.stdout"
 	NodeStderr = "node.stderr"
@@ -88,8 +91,8 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 	if !filepath.IsAbs(sandbox) || !filepath.IsAbs(exe) {
 		return Plan{}, fmt.Errorf("%w: sandbox %q and executable %q must be absolute", ErrBadTask, sandbox, exe)
 	}
-	v := NewVars(t, sandbox)
-	rc, ac, err := RenderConfigs(t, v)
+	v := riakconf.NewVars(t, sandbox)
+	rc, ac, warnings, err := riakconf.Configs(t.RiakConf, t.AdvancedConfig, v)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -101,7 +104,7 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 	}
 	etc := filepath.Join(sandbox, "etc")
 	return Plan{
-		Flavor: nodetask.FlavorDevnode, Vars: v,
+		Flavor: nodetask.FlavorDevnode, Vars: v, Warnings: warnings,
 		Dirs:  []string{data, etc},
 		Files: []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}},
 		Start: Command{Args: args, Dir: sandbox},
@@ -140,8 +143,8 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	if !filepath.IsAbs(sandbox) {
 		return Plan{}, fmt.Errorf("%w: sandbox %q must be absolute", ErrBadTask, sandbox)
 	}
-	v := NewVars(t, sandbox)
-	rc, ac, err := RenderConfigs(t, v)
+	v := riakconf.NewVars(t, sandbox)
+	rc, ac, warnings, err := riakconf.Configs(t.RiakConf, t.AdvancedConfig, v)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -151,7 +154,7 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	// and never starts an epmd of its own (ERL_FLAGS is read by erl).
 	env := []string{"ERL_EPMD_PORT=" + strconv.Itoa(t.Ports.Erlpmd), "ERL_FLAGS=-start_epmd false", "HOME=" + sandbox}
 	p := Plan{
-		Flavor: nodetask.FlavorRiak, Vars: v,
+		Flavor: nodetask.FlavorRiak, Vars: v, Warnings: warnings,
 		Dirs: []string{v.PlatformDataDir, v.LogDir, filepath.Join(root, "etc")},
 		Files: []File{
 			{filepath.Join(root, "etc", "riak.conf"), rc},

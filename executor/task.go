@@ -262,6 +262,9 @@ func (r *runner) prepare(t nodetask.Task, sandbox string) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
+	for _, w := range plan.Warnings {
+		r.log.Warn("template setting replaced", "warning", w)
+	}
 	for _, d := range plan.Dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return Plan{}, fmt.Errorf("prepare %s: %w", d, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rmf-go/rmf/internal/httpauth"
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/riakconf"
 )
 
 // Default node resources of a new cluster.
@@ -55,6 +56,9 @@ type ClusterView struct {
 	RiakConf       string               `json:"riak_conf,omitempty"`
 	AdvancedConfig string               `json:"advanced_config,omitempty"`
 	Nodes          []NodeView           `json:"nodes"`
+	// Warnings name template settings that the executor replaces for
+	// each node (only in answers to a change of a template).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // apiState is the lowercase state the API and CLI report.
@@ -290,7 +294,8 @@ func (s *Scheduler) createCluster(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &spec); err != nil {
 		return 0, nil, err
 	}
-	if err := checkTemplates(spec.RiakConf, spec.AdvancedConfig); err != nil {
+	warnings, err := checkTemplates(s.fw.Name(), name, spec.RiakConf, spec.AdvancedConfig)
+	if err != nil {
 		return 0, nil, err
 	}
 	rec := zkstate.ClusterRecord{Name: name, NodeResources: DefaultNodeResources, Constraints: spec.Constraints, RiakConf: spec.RiakConf, AdvancedConfig: spec.AdvancedConfig}
@@ -314,7 +319,9 @@ func (s *Scheduler) createCluster(r *http.Request) (int, any, error) {
 		}
 		return 0, nil, err
 	}
-	return http.StatusCreated, s.clusterView(r.Context(), rec), nil
+	v := s.clusterView(r.Context(), rec)
+	v.Warnings = warnings
+	return http.StatusCreated, v, nil
 }
 
 func (s *Scheduler) destroyCluster(r *http.Request) (int, any, error) {
@@ -370,7 +377,12 @@ func (s *Scheduler) setTemplate(r *http.Request, advanced bool) (int, any, error
 	if err != nil {
 		return 0, nil, apiErr(http.StatusRequestEntityTooLarge, "request body: %v", err)
 	}
-	if err := checkTemplates(string(body)); err != nil {
+	rc, ac := string(body), ""
+	if advanced {
+		rc, ac = "", string(body)
+	}
+	warnings, err := checkTemplates(s.fw.Name(), name, rc, ac)
+	if err != nil {
 		return 0, nil, err
 	}
 	c, _, err := s.fw.ModifyCluster(r.Context(), name, func(c *zkstate.ClusterRecord) error {
@@ -386,17 +398,26 @@ func (s *Scheduler) setTemplate(r *http.Request, advanced bool) (int, any, error
 		return 0, nil, notFound(err, "cluster %s", name)
 	}
 	s.Nudge()
-	return 200, s.clusterView(r.Context(), c), nil
+	v := s.clusterView(r.Context(), c)
+	v.Warnings = warnings
+	return 200, v, nil
 }
 
-// checkTemplates refuses templates the executor would not render.
-func checkTemplates(texts ...string) error {
-	for _, t := range texts {
+// checkTemplates refuses templates the executor would not render (413
+// when too large, 400 with the template's error otherwise), rendering
+// them for a plausible node of the cluster, and returns the warnings
+// about settings the executor replaces for every node.
+func checkTemplates(framework, cluster, riakConf, advancedConfig string) ([]string, error) {
+	for _, t := range []string{riakConf, advancedConfig} {
 		if len(t) > nodetask.MaxTemplateSize {
-			return apiErr(http.StatusRequestEntityTooLarge, "template of %d bytes: the limit is %d", len(t), nodetask.MaxTemplateSize)
+			return nil, apiErr(http.StatusRequestEntityTooLarge, "template of %d bytes: the limit is %d", len(t), nodetask.MaxTemplateSize)
 		}
 	}
-	return nil
+	_, _, warnings, err := riakconf.Configs(riakConf, advancedConfig, riakconf.SampleVars(framework, cluster))
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "%v", err)
+	}
+	return warnings, nil
 }
 
 func (s *Scheduler) restartCluster(r *http.Request) (int, any, error) {

@@ -303,8 +303,14 @@ func templateCmd(o *apiOpts, use, path, what string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if err := o.do(c.Context(), http.MethodPut, "/api/v1/clusters/"+args[0]+"/"+path, bytes.NewReader(body), "text/plain", nil); err != nil {
+		var view struct {
+			Warnings []string `json:"warnings"`
+		}
+		if err := o.do(c.Context(), http.MethodPut, "/api/v1/clusters/"+args[0]+"/"+path, bytes.NewReader(body), "text/plain", &view); err != nil {
 			return err
+		}
+		for _, w := range view.Warnings {
+			fmt.Fprintf(c.ErrOrStderr(), "warning: %s\n", w)
 		}
 		fmt.Fprintf(c.OutOrStdout(), "cluster %s: %s updated; nodes restart one at a time to apply it\n", args[0], what)
 		return nil
