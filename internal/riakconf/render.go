@@ -3,7 +3,7 @@ package riakconf
 import (
 	"bytes"
 	"fmt"
-		"text/template"
+	"text/template"
 	"text/template/parse"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
@@ -126,4 +126,3 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *limitedBuffer) String() string { return b.buf.String() }
-

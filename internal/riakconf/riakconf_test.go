@@ -106,7 +106,6 @@ func TestRenderConfigs(t *testing.T) {
 	}
 }
 
-
 // schemaKeys reads a testdata list of riak.conf keys, as the release's
 // schemas name them ({mapping, "KEY", ...}; "$name" stands for any
 // segment).
