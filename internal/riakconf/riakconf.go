@@ -7,7 +7,8 @@
 //   - the user's template (or DefaultRiakConf) is rendered first;
 //   - the keys the task decides (node name, cookie, platform directories,
 //     listeners, handoff, Erlang distribution) are appended after it, and
-//     cuttlefish keeps the last value of a key, so the executor's win.
+//     the template's own lines for them are commented out, so each key is
+//     set once, to the executor's value.
 //
 // That way a template without platform_data_dir can never put data
 // outside the persistent volume, and a template that names another port
@@ -160,15 +161,34 @@ func Configs(riakConfTmpl, advancedTmpl string, v Vars) (riakConf, advancedConfi
 	owned := OwnedSettings(v)
 	warnings = Conflicts(Parse(user), owned)
 	var b strings.Builder
-	b.WriteString(user)
+	b.WriteString(withoutOwned(user, owned))
 	if user != "" && !strings.HasSuffix(user, "\n") {
 		b.WriteByte('\n')
 	}
-	b.WriteString("\n## Set by the rmf executor for this node; these override any line above.\n")
+	b.WriteString("\n## Set by the rmf executor for this node.\n")
 	for _, s := range owned {
 		fmt.Fprintf(&b, "%s = %s\n", s.Key, s.Value)
 	}
 	return b.String(), advancedConfig, warnings, nil
+}
+
+// withoutOwned comments out the lines of conf that set an owned key:
+// cuttlefish would keep the executor's later value anyway, but Riak's
+// scripts read nodename and distributed_cookie with grep (bin/riak-admin
+// of Riak 3.x), and two lines would give them two names.
+func withoutOwned(conf string, owned []Setting) string {
+	keys := map[string]bool{}
+	for _, s := range owned {
+		keys[s.Key] = true
+	}
+	var b strings.Builder
+	for line := range strings.Lines(conf) {
+		if s := Parse(line); len(s) == 1 && keys[s[0].Key] {
+			b.WriteString("## replaced by the rmf executor: ")
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // Parse reads riak.conf settings: "key = value" lines; blank lines and

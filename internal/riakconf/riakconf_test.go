@@ -218,6 +218,10 @@ func TestExecutorSettingsWin(t *testing.T) {
 				if got[s.Key] != s.Value {
 					t.Errorf("%s = %q, want the executor's %q", s.Key, got[s.Key], s.Value)
 				}
+				// Riak's scripts grep nodename and distributed_cookie.
+				if n := strings.Count("\n"+rc, "\n"+s.Key+" "); n != 1 {
+					t.Errorf("%s is set on %d lines:\n%s", s.Key, n, rc)
+				}
 			}
 			if got["ring_size"] != "" && got["ring_size"] != "64" {
 				t.Errorf("ring_size = %q: the user's own keys must stay", got["ring_size"])
