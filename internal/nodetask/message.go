@@ -11,16 +11,29 @@ import (
 // acts on each at most once.
 type Message struct {
 	Version int `json:"version"`
-	// Op is what to do: OpLeave.
+	// Op is what to do: OpLeave or OpCheckConfig.
 	Op string `json:"op"`
 	// TaskID names the task the message is for; an executor ignores a
 	// message meant for another task (an older one of the same node).
 	TaskID string `json:"task_id"`
+	// Generation, RiakConf and AdvancedConfig are, for OpCheckConfig, the
+	// cluster configuration to check.
+	Generation     int64  `json:"generation,omitempty"`
+	RiakConf       string `json:"riak_conf,omitempty"`
+	AdvancedConfig string `json:"advanced_config,omitempty"`
 }
 
 // OpLeave asks the node to leave its cluster, handing its data to the
 // remaining members, and then stop; the task ends TASK_FINISHED.
 const OpLeave = "leave"
+
+// OpCheckConfig asks the running node's executor to check a new cluster
+// configuration with the release's own check (`riak chkconfig`) while
+// the node keeps running on its current one. The answer comes in the
+// ConfigCheck of the task's next TASK_RUNNING status. A rolling restart
+// restarts a node only after its check passed, so a configuration Riak
+// refuses stops the rollout at the first node, which keeps running.
+const OpCheckConfig = "check-config"
 
 // Marshal encodes m for a MESSAGE call.
 func (m Message) Marshal() []byte {
@@ -38,8 +51,11 @@ func ParseMessage(data []byte) (Message, error) {
 	if m.Version != Version {
 		return Message{}, fmt.Errorf("nodetask: message version %d, want %d", m.Version, Version)
 	}
-	if m.Op != OpLeave {
+	if m.Op != OpLeave && m.Op != OpCheckConfig {
 		return Message{}, fmt.Errorf("nodetask: unknown message op %q", m.Op)
+	}
+	if m.Op == OpCheckConfig && (m.Generation < 1 || len(m.RiakConf) > MaxTemplateSize || len(m.AdvancedConfig) > MaxTemplateSize) {
+		return Message{}, fmt.Errorf("nodetask: check-config needs a generation and templates of at most %d bytes", MaxTemplateSize)
 	}
 	if m.TaskID == "" {
 		return Message{}, fmt.Errorf("nodetask: message without a task id")

@@ -88,6 +88,12 @@ type Task struct {
 	Generation int64 `json:"generation"`
 	// Fencing is FencingVolume or FencingStrict; empty: FencingVolume.
 	Fencing string `json:"fencing,omitempty"`
+	// Replaces is the Erlang node name of this node's previous
+	// incarnation when that differs from NodeName (the node was placed
+	// again on another agent): once joined, the node takes its place in
+	// the ring (`riak admin cluster force-replace Replaces NodeName`), so
+	// the ring never keeps a dead member.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Validate checks what the executor relies on.
@@ -123,6 +129,13 @@ func (t Task) Validate() error {
 	}
 	if err := ValidateFencing(t.Fencing); err != nil {
 		errs = append(errs, err)
+	}
+	if t.Replaces != "" {
+		if alive, host, ok := strings.Cut(t.Replaces, "@"); !ok || alive == "" || host == "" || zkstate.ValidateName(t.Replaces) != nil {
+			errs = append(errs, fmt.Errorf("nodetask: replaces %q: want name@host", t.Replaces))
+		} else if t.Replaces == t.NodeName {
+			errs = append(errs, errors.New("nodetask: a node cannot replace itself"))
+		}
 	}
 	if t.Flavor == FlavorRiak && t.RiakTarball == "" {
 		errs = append(errs, errors.New("nodetask: flavor riak needs riak_tarball"))

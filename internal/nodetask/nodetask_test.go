@@ -33,6 +33,8 @@ func TestInvalid(t *testing.T) {
 		"port":             func(t *Task) { t.Ports.Erlpmd = 0 },
 		"host":             func(t *Task) { t.Host = "a b" },
 		"tarball":          func(t *Task) { t.Flavor = FlavorRiak },
+		"replaces":         func(t *Task) { t.Replaces = "nohost" },
+		"replaces itself":  func(t *Task) { t.Replaces = t.NodeName },
 	} {
 		tk := valid()
 		mut(&tk)
@@ -52,11 +54,54 @@ func TestMessageRoundTripAndValidation(t *testing.T) {
 	if err != nil || m.Op != OpLeave || m.TaskID != "t1" || m.Version != Version {
 		t.Fatalf("round trip: %+v %v", m, err)
 	}
-	for _, bad := range []string{``, `{`, `[]`, `{"version":1,"op":"explode","task_id":"t"}`, `{"version":2,"op":"leave","task_id":"t"}`, `{"version":1,"op":"leave"}`} {
+	for _, bad := range []string{``, `{`, `[]`, `{"version":1,"op":"explode","task_id":"t"}`, `{"version":2,"op":"leave","task_id":"t"}`, `{"version":1,"op":"leave"}`,
+		`{"version":1,"op":"check-config","task_id":"t"}`} {
 		if _, err := ParseMessage([]byte(bad)); err == nil {
 			t.Errorf("ParseMessage(%q) accepted", bad)
 		}
 	}
+}
+
+func TestCheckConfigMessage(t *testing.T) {
+	m, err := ParseMessage(Message{Op: OpCheckConfig, TaskID: "t1", Generation: 4, RiakConf: "ring_size = 64\n"}.Marshal())
+	if err != nil || m.Op != OpCheckConfig || m.Generation != 4 || m.RiakConf != "ring_size = 64\n" {
+		t.Fatalf("round trip: %+v %v", m, err)
+	}
+	big := Message{Op: OpCheckConfig, TaskID: "t1", Generation: 4, RiakConf: strings.Repeat("x", MaxTemplateSize+1)}.Marshal()
+	if _, err := ParseMessage(big); err == nil {
+		t.Error("oversized template accepted")
+	}
+}
+
+func TestStatusRoundTrip(t *testing.T) {
+	in := Status{NodeName: "a@10.0.0.1", Ready: true, TransfersPending: true, Transfers: strings.Repeat("t", MaxStatusText+100),
+		ConfigCheck: &ConfigCheck{Generation: 3, Error: "Cuttlefish failed!"}}
+	out, ok, err := ParseStatus(MarshalStatus(in))
+	if err != nil || !ok || !out.Ready || !out.TransfersPending || len(out.Transfers) != MaxStatusText+3 ||
+		out.ConfigCheck == nil || out.ConfigCheck.Generation != 3 || out.ConfigCheck.OK || out.ConfigCheck.Error != "Cuttlefish failed!" {
+		t.Fatalf("round trip: %+v %v %v", out, ok, err)
+	}
+	if _, ok, err := ParseStatus(nil); ok || err != nil {
+		t.Errorf("empty data: %v %v", ok, err)
+	}
+	for _, bad := range []string{"{", `{"transfers": 3}`, strings.Repeat(" ", 65<<10)} {
+		if _, _, err := ParseStatus([]byte(bad)); err == nil {
+			t.Errorf("ParseStatus(%.20q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	f.Add(MarshalStatus(Status{NodeName: "a@h", Ready: true, ConfigCheck: &ConfigCheck{Generation: 1, OK: true}}))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, ok, err := ParseStatus(data)
+		if err == nil && ok {
+			if again, _, err := ParseStatus(MarshalStatus(s)); err != nil || again.Ready != s.Ready {
+				t.Fatalf("re-encoded status: %+v %v", again, err)
+			}
+		}
+	})
 }
 
 func FuzzParseMessage(f *testing.F) {
