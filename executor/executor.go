@@ -27,10 +27,13 @@ import (
 const (
 	DefaultStartTimeout   = 2 * time.Minute
 	DefaultHealthInterval = 5 * time.Second
-	DefaultAckWait        = 5 * time.Second
-	DefaultHTTPTimeout    = 10 * time.Second
-	DefaultLockTimeout    = 5 * time.Minute
-	DefaultFenceGrace     = 2 * time.Second
+	// DefaultTransfersInterval is how often a running node's transfers
+	// (`riak admin transfers`) are looked at.
+	DefaultTransfersInterval = 10 * time.Second
+	DefaultAckWait           = 5 * time.Second
+	DefaultHTTPTimeout       = 10 * time.Second
+	DefaultLockTimeout       = 5 * time.Minute
+	DefaultFenceGrace        = 2 * time.Second
 	// healthFailures consecutive failed pings deregister the live record
 	// (it is registered again when the node answers).
 	healthFailures = 3
@@ -49,6 +52,9 @@ type Config struct {
 	// HealthInterval is the period of PB pings once the node runs.
 	// Default DefaultHealthInterval.
 	HealthInterval time.Duration
+	// TransfersInterval is the period of the transfers check of a running
+	// node. Default DefaultTransfersInterval.
+	TransfersInterval time.Duration
 	// AckWait is how long the executor waits for the acknowledgement of
 	// the task's terminal update before it exits. Default DefaultAckWait.
 	AckWait time.Duration
@@ -104,6 +110,9 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("executor: own executable: %w", err)
 		}
 		c.Executable = exe
+	}
+	if c.TransfersInterval == 0 {
+		c.TransfersInterval = DefaultTransfersInterval
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
@@ -405,8 +414,8 @@ func (e *Executor) handle(ev *executor.Event) error {
 	return nil
 }
 
-// message acts on a scheduler's MESSAGE (nodetask.Message): a leave for
-// the running task. Anything else is logged and dropped; the scheduler
+// message acts on a scheduler's MESSAGE (nodetask.Message): a leave or a
+// configuration check for the running task. Anything else is logged and dropped; the scheduler
 // repeats what it still wants.
 func (e *Executor) message(data []byte) {
 	m, err := nodetask.ParseMessage(data)
@@ -421,8 +430,13 @@ func (e *Executor) message(data []byte) {
 		e.log.Warn("MESSAGE for another task ignored", "op", m.Op, "task", m.TaskID)
 		return
 	}
-	e.log.Info("MESSAGE", "op", m.Op, "task", m.TaskID)
-	r.requestLeave()
+	e.log.Info("MESSAGE", "op", m.Op, "task", m.TaskID, "generation", m.Generation)
+	switch m.Op {
+	case nodetask.OpCheckConfig:
+		r.requestCheck(m)
+	default:
+		r.requestLeave()
+	}
 }
 
 func (e *Executor) launch(t mesos.TaskInfo) {

@@ -1,8 +1,6 @@
 package executor_test
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +24,7 @@ import (
 	"github.com/rmf-go/rmf/executor"
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/standin/fakeriak"
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal/mesoslocaltest"
 	"github.com/rmf-go/rmf/internal/zkstate"
@@ -133,8 +132,9 @@ func (e *env) launchOn(taskID, agent, volumeID string, environ []string, data []
 		Command: &mesos.CommandInfo{Shell: ptr(false), Value: ptr(e.bin), Arguments: []string{e.bin, "executor"},
 			Environment: &mesos.Environment{Variables: []mesos.Environment_Variable{
 				{Name: "RMF_HEALTH_INTERVAL", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr("500ms")},
+				{Name: "RMF_TRANSFERS_INTERVAL", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr("300ms")},
 				{Name: "RMF_START_TIMEOUT", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr("20s")},
-				{Name: "FAKE_RIAK_RMF", Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(e.bin)},
+				{Name: fakeriak.Env, Type: mesos.Environment_Variable_VALUE.Enum(), Value: ptr(e.bin)},
 			}}},
 	}
 	for _, kv := range environ {
@@ -284,13 +284,43 @@ func TestExecutorDevnode(t *testing.T) {
 		}
 		// The fake riak script logs what it was run with on the volume.
 		for file, want := range map[string]string{
-			"console.log": "console -noinput ERL_EPMD_PORT=" + strconv.Itoa(nt.Ports.Erlpmd) + "\n",
-			"admin.log":   "admin cluster join riak-default-0@127.0.0.1\nadmin cluster plan\nadmin cluster commit\n",
+			"console.log": "foreground ERL_EPMD_PORT=" + strconv.Itoa(nt.Ports.Erlpmd) + "\n",
+			"admin.log": "admin cluster join riak-default-0@127.0.0.1\nadmin cluster plan\nadmin cluster commit\n" +
+				"admin wait-for-service riak_kv " + nt.NodeName + "\nadmin ringready\n",
 		} {
 			b, err := os.ReadFile(filepath.Join(vol, "data", file))
-			if err != nil || string(b) != want {
+			if err != nil || !strings.HasPrefix(string(b), want) {
 				t.Errorf("%s = %q (%v), want %q", file, b, err, want)
 			}
+		}
+		// Transfers pending show in a TASK_RUNNING update, and so does
+		// their end.
+		if err := os.WriteFile(filepath.Join(vol, "data", "transfers-pending"), []byte("3"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if st := running(t, e.s.Update("node-5", mesos.TASK_RUNNING, mesos.TASK_FAILED)); !st.TransfersPending || !strings.Contains(st.Transfers, "waiting to handoff 3 partitions") {
+			t.Errorf("transfers pending: %+v", st)
+		}
+		os.Remove(filepath.Join(vol, "data", "transfers-pending"))
+		if st := running(t, e.s.Update("node-5", mesos.TASK_RUNNING, mesos.TASK_FAILED)); st.TransfersPending || !st.Ready {
+			t.Errorf("transfers done: %+v", st)
+		}
+		// A configuration check leaves the node running and answers in
+		// the next update: Riak refuses an unknown key.
+		check := func(gen int64, conf string) *nodetask.ConfigCheck {
+			e.s.Call(calls.Message(e.agents[1], "rmf-executor.node-5",
+				nodetask.Message{Op: nodetask.OpCheckConfig, TaskID: "node-5", Generation: gen, RiakConf: conf}.Marshal()))
+			st := running(t, e.s.Update("node-5", mesos.TASK_RUNNING, mesos.TASK_FAILED))
+			if st.ConfigCheck == nil || st.ConfigCheck.Generation != gen || st.PID != info.PID {
+				t.Fatalf("check of generation %d: %+v", gen, st)
+			}
+			return st.ConfigCheck
+		}
+		if c := check(7, "listener.pb.internal = 127.0.0.1:8087\n"); c.OK || !strings.Contains(c.Error, "unknown variable: listener.pb.internal") {
+			t.Errorf("bad config check: %+v", c)
+		}
+		if c := check(8, "ring_size = 128\n"); !c.OK {
+			t.Errorf("good config check: %+v", c)
 		}
 		// Leave: riak admin cluster leave, plan, commit; Riak stops the node.
 		e.s.Call(calls.Message(e.agents[1], "rmf-executor.node-5", nodetask.Message{Op: nodetask.OpLeave, TaskID: "node-5"}.Marshal()))
@@ -298,7 +328,7 @@ func TestExecutorDevnode(t *testing.T) {
 			t.Errorf("after leave: %v %q", st.GetState(), st.GetMessage())
 		}
 		b, err := os.ReadFile(filepath.Join(vol, "data", "admin.log"))
-		if want := "admin cluster join riak-default-0@127.0.0.1\nadmin cluster plan\nadmin cluster commit\nadmin cluster leave\nadmin cluster plan\nadmin cluster commit\n"; err != nil || string(b) != want {
+		if want := "admin cluster leave\nadmin cluster plan\nadmin cluster commit\n"; err != nil || !strings.HasSuffix(string(b), want) {
 			t.Errorf("admin.log after leave = %q (%v), want %q", b, err, want)
 		}
 		waitGone(t, info.PID)
@@ -413,56 +443,10 @@ func dumpSandboxes(t *testing.T, workDir string) {
 	}
 }
 
-// fakeRiakScript stands in for a Riak release's bin/riak: `console` runs
-// the devnode with the addresses of the rendered etc/riak.conf; `admin`
-// records its arguments, and a commit after a `cluster leave` stops the
-// node, as Riak does once the handoff is done. Both log to
-// platform_data_dir (the volume).
-const fakeRiakScript = `#!/bin/sh
-root=$(cd "$(dirname "$0")/.." && pwd)
-get() { sed -n "s/^$1 = //p" "$root/etc/riak.conf" | tail -1; }
-data=$(get platform_data_dir)
-case "$1" in
-console)
-  echo "$* ERL_EPMD_PORT=$ERL_EPMD_PORT" >> "$data/console.log"
-  echo $$ > "$data/console.pid"
-  exec "$FAKE_RIAK_RMF" devnode --name "$(get nodename)" --pb "$(get listener.protobuf.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
-admin)
-  echo "$*" >> "$data/admin.log"
-  if [ "$*" = "admin cluster commit" ] && grep -q "cluster leave" "$data/admin.log"; then kill -TERM "$(cat "$data/console.pid")"; fi
-  echo "Success" ;;
-*) echo "unknown command $1" >&2; exit 1 ;;
-esac
-`
-
-// fakeRiakTarball writes riak-3.0.0/bin/riak (the fake script) as a .tar.gz.
+// fakeRiakTarball writes the fake Riak KV 3.x release (fakeriak).
 func fakeRiakTarball(t *testing.T) string {
-	p := filepath.Join(t.TempDir(), "riak-3.0.0.tar.gz")
-	f, err := os.Create(p)
+	p, err := fakeriak.Tarball(t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz := gzip.NewWriter(f)
-	tw := tar.NewWriter(gz)
-	for _, h := range []*tar.Header{
-		{Name: "riak-3.0.0/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "riak-3.0.0/bin/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "riak-3.0.0/bin/riak", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(fakeRiakScript))},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write([]byte(fakeRiakScript)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return p

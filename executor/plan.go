@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
@@ -19,6 +21,29 @@ type Command struct {
 	Args []string
 	Env  []string
 	Dir  string
+	// Expect, when set, is text the output must contain for the command
+	// to have succeeded: some Riak commands exit 0 when they fail (`riak
+	// chkconfig` after an unreadable config, `riak admin ringready` when
+	// the members disagree).
+	Expect string
+	// OKIf are texts that make a failed command's output mean success
+	// (a join of a node that is already a member).
+	OKIf []string
+}
+
+// Succeeded says whether the command's run (its combined output and the
+// error of its exit) counts as success.
+func (c Command) Succeeded(out string, err error) bool {
+	if err != nil {
+		return slices.ContainsFunc(c.OKIf, func(s string) bool { return strings.Contains(out, s) })
+	}
+	return c.Expect == "" || strings.Contains(out, c.Expect)
+}
+
+// TransfersIdle says whether the output of `riak admin transfers` (or the
+// devnode's) shows no handoff to do anywhere in the cluster.
+func TransfersIdle(out string) bool {
+	return strings.Contains(out, "No transfers active") && !strings.Contains(out, "waiting to handoff")
 }
 
 // File is a file the executor writes before starting the node.
@@ -37,11 +62,23 @@ type Plan struct {
 	// Dirs are created (with parents) before the files are written.
 	Dirs  []string
 	Files []File
+	// Check runs before the node starts: the release's own check of the
+	// rendered configuration (`riak chkconfig`). A failure fails the task
+	// with the check's output and the node never starts.
+	Check []Command
 	// Start runs the node in the foreground; it stops on SIGTERM.
 	Start Command
-	// Join runs in order once the node answers a PB ping (riak flavor
-	// with a join target; the devnode joins by itself via --join).
+	// Join runs in order once the node answers a PB ping: the riak
+	// flavor's join of its target (the devnode joins by itself via --join)
+	// and, for a node placed again under a new name, the replacement of
+	// its old self in the ring.
 	Join []Command
+	// Ready runs in order after Join, each until it succeeds (within the
+	// start timeout): the node counts as ready (TASK_RUNNING) only then.
+	Ready []Command
+	// Transfers, when set, reports the cluster's handoffs (see
+	// TransfersIdle); it runs periodically while the node runs.
+	Transfers *Command
 	// Leave runs in order when the scheduler asks the node to leave its
 	// cluster (a removed node); the node then hands off its data and exits
 	// by itself, as Riak does after `riak admin cluster leave`.
@@ -115,44 +152,82 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 // DevnodeLeaveTimeout bounds a devnode's handoff when it leaves.
 const DevnodeLeaveTimeout = 10 * time.Minute
 
-// RiakOptions are what RiakCommands cannot tell from the task.
+// RiakOptions are what RiakCommands cannot tell from the task: what the
+// executor found in the release and prepared for it.
 type RiakOptions struct {
 	// LegacyAdmin: the release has bin/riak-admin (Riak KV before 3.0)
 	// instead of `riak admin`.
 	LegacyAdmin bool
+	// ErlFlags route the VM's and the release scripts' Erlang lookups
+	// through the executor's erlpmd (erlpmd.ErlFlags); they go into
+	// ERL_FLAGS, which every erl the scripts start reads.
+	ErlFlags []string
+	// VMArgsPath is the release's vm.args (releases/<version>/vm.args,
+	// relative to the release) and VMArgs its text: the release's scripts
+	// take the node name and cookie of `riak ping` and `riak admin` from
+	// it, so the plan rewrites it with the task's. Empty: none found.
+	VMArgsPath, VMArgs string
+}
+
+// RewriteVMArgs returns vm.args text with the node name and cookie set:
+// every -name, -sname and -setcookie line is replaced by one of each.
+func RewriteVMArgs(orig, nodeName, cookie string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Set by the rmf executor (the same as riak.conf's nodename and distributed_cookie).\n-name %s\n-setcookie %s\n", nodeName, cookie)
+	for line := range strings.Lines(orig) {
+		f := strings.Fields(line)
+		if len(f) > 0 && (f[0] == "-name" || f[0] == "-sname" || f[0] == "-setcookie") {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // RiakCommands is the plan of a riak-flavor task. The agent fetched and
 // extracted the tarball into the sandbox (CommandInfo URI); the release is
 // at $MESOS_SANDBOX/riak. Data stays on the persistent volume:
 // platform_data_dir is $MESOS_SANDBOX/riak-data/data. The plan writes
-// riak/etc/riak.conf and riak/etc/advanced.config, starts
+// riak/etc/riak.conf, riak/etc/advanced.config and the node name and
+// cookie into the release's vm.args, checks the configuration with
 //
-//	riak/bin/riak console -noinput   (ERL_EPMD_PORT=<erlpmd port> ERL_FLAGS="-start_epmd false")
+//	riak/bin/riak chkconfig                 (must print "config is OK")
 //
-// and, with a join target, runs once the node answers
+// starts, in riak/ (ERL_EPMD_PORT=<erlpmd port>, ERL_FLAGS=<ErlFlags>,
+// RELX_COOKIE=<cookie>),
 //
-//	riak/bin/riak admin cluster join JOIN  (riak-admin with LegacyAdmin)
+//	riak/bin/riak foreground                (riak console -noinput before 3.0)
+//
+// and, once the node answers a PB ping, with a join target,
+//
+//	riak/bin/riak admin cluster join JOIN   (riak-admin with LegacyAdmin)
+//	riak/bin/riak admin cluster force-replace REPLACES NODENAME   (a node placed again elsewhere)
 //	riak/bin/riak admin cluster plan
 //	riak/bin/riak admin cluster commit
 //
-// To leave the cluster it runs `riak admin cluster leave`, `plan` and
-// `commit`; Riak then hands off the node's partitions and shuts the node
-// down.
+// then waits for readiness:
+//
+//	riak/bin/riak admin wait-for-service riak_kv NODENAME   ("riak_kv is up")
+//	riak/bin/riak admin ringready                            ("TRUE ...")
+//
+// and watches `riak admin transfers` while it runs. To leave the cluster
+// it runs `riak admin cluster leave`, `plan` and `commit`; Riak then
+// hands off the node's partitions and shuts the node down.
 func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, error) {
 	if !filepath.IsAbs(sandbox) {
 		return Plan{}, fmt.Errorf("%w: sandbox %q must be absolute", ErrBadTask, sandbox)
+	}
+	if opts.VMArgsPath != "" && (filepath.IsAbs(opts.VMArgsPath) || !filepath.IsLocal(opts.VMArgsPath)) {
+		return Plan{}, fmt.Errorf("%w: vm.args path %q must be inside the release", ErrBadTask, opts.VMArgsPath)
 	}
 	v := riakconf.NewVars(t, sandbox)
 	rc, ac, warnings, err := riakconf.Configs(t.RiakConf, t.AdvancedConfig, v)
 	if err != nil {
 		return Plan{}, err
 	}
-	root := filepath.Join(sandbox, RiakDir)
+	root := v.RiakRoot
 	bin := filepath.Join(root, "bin")
-	// The VM registers with and looks up through this executor's erlpmd,
-	// and never starts an epmd of its own (ERL_FLAGS is read by erl).
-	env := []string{"ERL_EPMD_PORT=" + strconv.Itoa(t.Ports.Erlpmd), "ERL_FLAGS=-start_epmd false", "HOME=" + sandbox}
+	env := riakEnv(t, sandbox, opts)
 	p := Plan{
 		Flavor: nodetask.FlavorRiak, Vars: v, Warnings: warnings,
 		Dirs: []string{v.PlatformDataDir, v.LogDir, filepath.Join(root, "etc")},
@@ -160,23 +235,81 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 			{filepath.Join(root, "etc", "riak.conf"), rc},
 			{filepath.Join(root, "etc", "advanced.config"), ac},
 		},
-		Start: Command{Args: []string{filepath.Join(bin, "riak"), "console", "-noinput"}, Env: env, Dir: root},
+		Check: []Command{riakCheck(root, env, root)},
+		Start: Command{Args: []string{filepath.Join(bin, "riak"), "foreground"}, Env: env, Dir: root},
+	}
+	if opts.LegacyAdmin {
+		p.Start.Args = []string{filepath.Join(bin, "riak"), "console", "-noinput"}
+	}
+	if opts.VMArgsPath != "" {
+		p.Files = append(p.Files, File{filepath.Join(root, opts.VMArgsPath), RewriteVMArgs(opts.VMArgs, t.NodeName, v.Cookie)})
 	}
 	admin := []string{filepath.Join(bin, "riak"), "admin"}
 	if opts.LegacyAdmin {
 		admin = []string{filepath.Join(bin, "riak-admin")}
 	}
-	adminCmds := func(subs ...[]string) []Command {
-		var out []Command
-		for _, sub := range subs {
-			args := append(append([]string{}, admin...), sub...)
-			out = append(out, Command{Args: args, Env: env, Dir: root})
-		}
-		return out
+	cmd := func(sub ...string) Command {
+		return Command{Args: append(append([]string{}, admin...), sub...), Env: env, Dir: root}
 	}
 	if t.Join != "" {
-		p.Join = adminCmds([]string{"cluster", "join", t.Join}, []string{"cluster", "plan"}, []string{"cluster", "commit"})
+		join := cmd("cluster", "join", t.Join)
+		join.OKIf = []string{"already a member"}
+		p.Join = append(p.Join, join)
 	}
-	p.Leave = adminCmds([]string{"cluster", "leave"}, []string{"cluster", "plan"}, []string{"cluster", "commit"})
+	if t.Replaces != "" && t.Join != "" { // without a cluster to join there is no ring to take its place in
+		p.Join = append(p.Join, cmd("cluster", "force-replace", t.Replaces, t.NodeName))
+	}
+	if len(p.Join) > 0 {
+		p.Join = append(p.Join, cmd("cluster", "plan"), cmd("cluster", "commit"))
+	}
+	wait, ring := cmd("wait-for-service", "riak_kv", t.NodeName), cmd("ringready")
+	wait.Expect, ring.Expect = "riak_kv is up", "TRUE"
+	p.Ready = []Command{wait, ring}
+	transfers := cmd("transfers")
+	p.Transfers = &transfers
+	p.Leave = []Command{cmd("cluster", "leave"), cmd("cluster", "plan"), cmd("cluster", "commit")}
 	return p, nil
+}
+
+// riakEnv is the environment of every command of the release: the VM
+// and the scripts' own VMs (nodetool, cuttlefish) register with and look
+// up through the executor's erlpmd and never start an epmd of their own.
+func riakEnv(t nodetask.Task, sandbox string, opts RiakOptions) []string {
+	flags := opts.ErlFlags
+	if len(flags) == 0 {
+		flags = []string{"-start_epmd", "false"}
+	}
+	return []string{"ERL_EPMD_PORT=" + strconv.Itoa(t.Ports.Erlpmd), "ERL_FLAGS=" + strings.Join(flags, " "),
+		"RELX_COOKIE=" + riakconf.Cookie(t.Framework, t.Cluster), "HOME=" + sandbox}
+}
+
+// riakCheck is `riak chkconfig` of the configuration in etc (the release's
+// own etc, or a directory with a configuration to try), run in dir, where
+// cuttlefish writes what it generates. It exits 0 even when the config
+// cannot be read, so its output must say "config is OK".
+func riakCheck(root string, env []string, dir string) Command {
+	c := Command{Args: []string{filepath.Join(root, "bin", "riak"), "chkconfig"}, Env: env, Dir: dir, Expect: "config is OK"}
+	if dir != root {
+		c.Env = append(slices.Clone(env), "RUNNER_ETC_DIR="+filepath.Join(dir, "etc"))
+	}
+	return c
+}
+
+// ConfigCheck is how the executor checks a new cluster configuration on
+// a running node without touching the node: the files to write (the
+// templates rendered for this node, under dir) and the commands whose
+// success means the release accepts them. The devnode has no check of its
+// own: rendering is its check.
+func ConfigCheck(t nodetask.Task, riakConf, advancedConfig, sandbox, dir string, opts RiakOptions) ([]File, []Command, error) {
+	v := riakconf.NewVars(t, sandbox)
+	rc, ac, _, err := riakconf.Configs(riakConf, advancedConfig, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	etc := filepath.Join(dir, "etc")
+	files := []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}}
+	if t.Flavor != nodetask.FlavorRiak {
+		return files, nil, nil
+	}
+	return files, []Command{riakCheck(v.RiakRoot, riakEnv(t, sandbox, opts), dir)}, nil
 }

@@ -24,29 +24,45 @@ func testTask() nodetask.Task {
 
 func TestRiakCommands(t *testing.T) {
 	t.Parallel()
-	env := []string{"ERL_EPMD_PORT=31004", "ERL_FLAGS=-start_epmd false", "HOME=/sb"}
+	flags := []string{"-pa", "/sb/erlpmd", "-epmd_module", "rmf_epmd", "-epmd_port", "31004", "-start_epmd", "false"}
+	env := []string{"ERL_EPMD_PORT=31004", "ERL_FLAGS=-pa /sb/erlpmd -epmd_module rmf_epmd -epmd_port 31004 -start_epmd false",
+		"RELX_COOKIE=riak-riak-default", "HOME=/sb"}
+	vmArgs := "## Name of the node\n-sname riak\n\n## Cookie\n-setcookie riak\n+C multi_time_warp\n"
 	tests := []struct {
-		name     string
-		join     string
-		opts     RiakOptions
-		wantJoin [][]string
+		name      string
+		join      string
+		replaces  string
+		opts      RiakOptions
+		wantStart []string
+		wantJoin  [][]string
 	}{
-		{name: "first node"},
-		{name: "join", join: "riak-default-0@10.0.0.4", wantJoin: [][]string{
+		{name: "first node", wantStart: []string{"/sb/riak/bin/riak", "foreground"}},
+		{name: "join", join: "riak-default-0@10.0.0.4", wantStart: []string{"/sb/riak/bin/riak", "foreground"}, wantJoin: [][]string{
 			{"/sb/riak/bin/riak", "admin", "cluster", "join", "riak-default-0@10.0.0.4"},
 			{"/sb/riak/bin/riak", "admin", "cluster", "plan"},
 			{"/sb/riak/bin/riak", "admin", "cluster", "commit"},
 		}},
-		{name: "join with riak-admin", join: "riak-default-0@10.0.0.4", opts: RiakOptions{LegacyAdmin: true}, wantJoin: [][]string{
-			{"/sb/riak/bin/riak-admin", "cluster", "join", "riak-default-0@10.0.0.4"},
-			{"/sb/riak/bin/riak-admin", "cluster", "plan"},
-			{"/sb/riak/bin/riak-admin", "cluster", "commit"},
-		}},
+		{name: "placed again elsewhere", join: "riak-default-0@10.0.0.4", replaces: "riak-default-1@10.0.0.9",
+			wantStart: []string{"/sb/riak/bin/riak", "foreground"}, wantJoin: [][]string{
+				{"/sb/riak/bin/riak", "admin", "cluster", "join", "riak-default-0@10.0.0.4"},
+				{"/sb/riak/bin/riak", "admin", "cluster", "force-replace", "riak-default-1@10.0.0.9", "riak-default-1@10.0.0.5"},
+				{"/sb/riak/bin/riak", "admin", "cluster", "plan"},
+				{"/sb/riak/bin/riak", "admin", "cluster", "commit"},
+			}},
+		{name: "replaces with nobody to join", replaces: "riak-default-1@10.0.0.9", wantStart: []string{"/sb/riak/bin/riak", "foreground"}},
+		{name: "join with riak-admin", join: "riak-default-0@10.0.0.4", opts: RiakOptions{LegacyAdmin: true},
+			wantStart: []string{"/sb/riak/bin/riak", "console", "-noinput"}, wantJoin: [][]string{
+				{"/sb/riak/bin/riak-admin", "cluster", "join", "riak-default-0@10.0.0.4"},
+				{"/sb/riak/bin/riak-admin", "cluster", "plan"},
+				{"/sb/riak/bin/riak-admin", "cluster", "commit"},
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			task := testTask()
-			task.Join = tc.join
+			task.Join, task.Replaces = tc.join, tc.replaces
+			tc.opts.ErlFlags = flags
+			tc.opts.VMArgsPath, tc.opts.VMArgs = "releases/3.2.3/vm.args", vmArgs
 			p, err := RiakCommands(task, "/sb", tc.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -54,9 +70,13 @@ func TestRiakCommands(t *testing.T) {
 			if p.Flavor != nodetask.FlavorRiak {
 				t.Errorf("flavor %q", p.Flavor)
 			}
-			wantStart := Command{Args: []string{"/sb/riak/bin/riak", "console", "-noinput"}, Env: env, Dir: "/sb/riak"}
+			wantStart := Command{Args: tc.wantStart, Env: env, Dir: "/sb/riak"}
 			if !cmdEqual(p.Start, wantStart) {
 				t.Errorf("start %+v, want %+v", p.Start, wantStart)
+			}
+			if len(p.Check) != 1 || !cmdEqual(p.Check[0], Command{Args: []string{"/sb/riak/bin/riak", "chkconfig"}, Env: env, Dir: "/sb/riak"}) ||
+				p.Check[0].Expect != "config is OK" {
+				t.Errorf("check %+v", p.Check)
 			}
 			if len(p.Join) != len(tc.wantJoin) {
 				t.Fatalf("join %+v, want %v", p.Join, tc.wantJoin)
@@ -65,6 +85,9 @@ func TestRiakCommands(t *testing.T) {
 				if !cmdEqual(c, Command{Args: tc.wantJoin[i], Env: env, Dir: "/sb/riak"}) {
 					t.Errorf("join[%d] = %+v, want %v", i, c, tc.wantJoin[i])
 				}
+			}
+			if len(p.Join) > 0 && !p.Join[0].Succeeded("Failed: This node is already a member of a cluster", errors.New("exit status 1")) {
+				t.Error("a join of a member must count as success")
 			}
 			admin := []string{"/sb/riak/bin/riak", "admin"}
 			if tc.opts.LegacyAdmin {
@@ -78,18 +101,89 @@ func TestRiakCommands(t *testing.T) {
 					t.Errorf("leave[%d] = %+v, want %+v", i, p.Leave[i], want)
 				}
 			}
+			wantReady := [][]string{append(slices.Clone(admin), "wait-for-service", "riak_kv", "riak-default-1@10.0.0.5"), append(slices.Clone(admin), "ringready")}
+			if len(p.Ready) != 2 || !slices.Equal(p.Ready[0].Args, wantReady[0]) || !slices.Equal(p.Ready[1].Args, wantReady[1]) ||
+				p.Ready[0].Expect != "riak_kv is up" || p.Ready[1].Expect != "TRUE" {
+				t.Errorf("ready %+v, want %v", p.Ready, wantReady)
+			}
+			if p.Transfers == nil || !slices.Equal(p.Transfers.Args, append(slices.Clone(admin), "transfers")) {
+				t.Errorf("transfers %+v", p.Transfers)
+			}
 			for _, d := range []string{"/sb/riak-data/data", "/sb/log", "/sb/riak/etc"} {
 				if !slices.Contains(p.Dirs, d) {
 					t.Errorf("dirs %v lack %s", p.Dirs, d)
 				}
 			}
-			if len(p.Files) != 2 || p.Files[0].Path != "/sb/riak/etc/riak.conf" || p.Files[1].Path != "/sb/riak/etc/advanced.config" {
+			if len(p.Files) != 3 || p.Files[0].Path != "/sb/riak/etc/riak.conf" || p.Files[1].Path != "/sb/riak/etc/advanced.config" ||
+				p.Files[2].Path != "/sb/riak/releases/3.2.3/vm.args" {
 				t.Fatalf("files %+v", p.Files)
 			}
 			if !strings.Contains(p.Files[0].Data, "platform_data_dir = /sb/riak-data/data") {
 				t.Errorf("riak.conf does not keep data on the volume:\n%s", p.Files[0].Data)
 			}
+			vm := p.Files[2].Data
+			if !strings.Contains(vm, "\n-name riak-default-1@10.0.0.5\n-setcookie riak-riak-default\n") || strings.Contains(vm, "-sname") ||
+				strings.Count(vm, "-setcookie") != 1 || !strings.Contains(vm, "+C multi_time_warp") {
+				t.Errorf("vm.args:\n%s", vm)
+			}
 		})
+	}
+}
+
+func TestRiakVMArgsPathStaysInRelease(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"/etc/passwd", "../x/vm.args"} {
+		if _, err := RiakCommands(testTask(), "/sb", RiakOptions{VMArgsPath: bad}); err == nil {
+			t.Errorf("vm.args path %q accepted", bad)
+		}
+	}
+}
+
+func TestCommandSucceeded(t *testing.T) {
+	t.Parallel()
+	exit1 := errors.New("exit status 1")
+	tests := []struct {
+		c    Command
+		out  string
+		err  error
+		want bool
+	}{
+		{Command{}, "", nil, true},
+		{Command{}, "", exit1, false},
+		{Command{Expect: "config is OK"}, "config is OK", nil, true},
+		// riak chkconfig exits 0 when the generated config cannot be read.
+		{Command{Expect: "config is OK"}, `Error reading "/x/app.config"`, nil, false},
+		{Command{Expect: "TRUE"}, "FALSE Nodes don't agree on the ring", nil, false},
+		{Command{OKIf: []string{"already a member"}}, "Failed: This node is already a member of a cluster", exit1, true},
+	}
+	for i, tc := range tests {
+		if got := tc.c.Succeeded(tc.out, tc.err); got != tc.want {
+			t.Errorf("%d: Succeeded(%q, %v) = %v, want %v", i, tc.out, tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	task := testTask()
+	files, cmds, err := ConfigCheck(task, "ring_size = 128\n", "", "/sb", "/sb/config-check-4", RiakOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].Path != "/sb/config-check-4/etc/riak.conf" || !strings.Contains(files[0].Data, "ring_size = 128") ||
+		!strings.Contains(files[0].Data, "nodename = riak-default-1@10.0.0.5") {
+		t.Errorf("files %+v", files)
+	}
+	if len(cmds) != 1 || cmds[0].Dir != "/sb/config-check-4" || !slices.Contains(cmds[0].Env, "RUNNER_ETC_DIR=/sb/config-check-4/etc") ||
+		!slices.Equal(cmds[0].Args, []string{"/sb/riak/bin/riak", "chkconfig"}) {
+		t.Errorf("check %+v", cmds)
+	}
+	if _, _, err := ConfigCheck(task, "{{.Nope}}", "", "/sb", "/sb/c", RiakOptions{}); err == nil {
+		t.Error("a template that does not render passed the check")
+	}
+	task.Flavor = nodetask.FlavorDevnode
+	if _, cmds, err := ConfigCheck(task, "", "", "/sb", "/sb/c", RiakOptions{}); err != nil || len(cmds) != 0 {
+		t.Errorf("devnode: %v %v", cmds, err)
 	}
 }
 

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,17 +20,8 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
-// RunningInfo is the JSON in the data of the TASK_RUNNING update.
-type RunningInfo struct {
-	NodeName   string         `json:"node_name"`
-	Node       string         `json:"node"`
-	Cluster    string         `json:"cluster"`
-	Flavor     string         `json:"flavor"`
-	Host       string         `json:"host"`
-	Ports      nodetask.Ports `json:"ports"`
-	PID        int            `json:"pid"`
-	Generation int64          `json:"generation"`
-}
+// RunningInfo is the JSON in the data of TASK_RUNNING updates.
+type RunningInfo = nodetask.Status
 
 // runner runs the one node task of the executor.
 type runner struct {
@@ -44,9 +34,10 @@ type runner struct {
 	cancelKill context.CancelFunc
 	mu         sync.Mutex
 	killed     bool
-	grace      time.Duration      // grace of the first kill
-	shorter    chan time.Duration // later kills (newer kill policies)
-	leaveReq   chan struct{}      // the scheduler asked the node to leave its cluster
+	grace      time.Duration         // grace of the first kill
+	shorter    chan time.Duration    // later kills (newer kill policies)
+	leaveReq   chan struct{}         // the scheduler asked the node to leave its cluster
+	checkReq   chan nodetask.Message // the scheduler asked for a check of a new configuration
 
 	// resources to release, set as they are acquired
 	store   *zkstate.Store
@@ -59,6 +50,11 @@ type runner struct {
 	proc    *process
 	ended   bool
 
+	plan    Plan
+	opts    RiakOptions
+	sandbox string
+	status  nodetask.Status // of the last TASK_RUNNING update
+
 	fenceDone chan struct{} // closed when fence has returned
 	fenceMu   sync.Mutex
 	fenceMsg  string // why the node was stopped for losing the lock
@@ -67,7 +63,24 @@ type runner struct {
 func newRunner(e *Executor, t mesos.TaskInfo) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &runner{e: e, info: t, log: e.log.With("task", t.TaskID.Value), done: make(chan struct{}),
-		killCtx: ctx, cancelKill: cancel, shorter: make(chan time.Duration, 4), leaveReq: make(chan struct{}, 1)}
+		killCtx: ctx, cancelKill: cancel, shorter: make(chan time.Duration, 4), leaveReq: make(chan struct{}, 1),
+		checkReq: make(chan nodetask.Message, 1)}
+}
+
+// requestCheck asks the running node's executor to check a new
+// configuration (see checkConfig); a request while one waits replaces it.
+func (r *runner) requestCheck(m nodetask.Message) {
+	for {
+		select {
+		case r.checkReq <- m:
+			return
+		default:
+		}
+		select {
+		case <-r.checkReq:
+		default:
+		}
+	}
 }
 
 // requestLeave asks the running node to leave its cluster (see leave); a
@@ -175,6 +188,15 @@ func (r *runner) run() {
 		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), err.Error())
 		return
 	}
+	r.plan, r.sandbox = plan, sandbox
+	if err := r.runCommands(plan.Check, "config check", 1); err != nil {
+		if r.isKilled() {
+			r.killedBeforeStart()
+			return
+		}
+		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "the release refuses the configuration: "+err.Error())
+		return
+	}
 	if r.isKilled() {
 		r.killedBeforeStart()
 		return
@@ -213,15 +235,21 @@ func (r *runner) run() {
 	r.e.update(r.info.TaskID, mesos.TASK_STARTING, nil,
 		fmt.Sprintf("starting %s (%s, pid %d): pb %s http %s", t.NodeName, t.Flavor, proc.pid(), pb, hostPort(t.Host, t.Ports.HTTP)), nil)
 
+	started := time.Now()
 	if !r.waitReady(t, proc, pb) {
 		return
 	}
-	if len(plan.Join) > 0 {
-		if err := r.runCommands(plan.Join, "join", func(i int, out string) bool { return i == 0 && strings.Contains(out, "already a member") }); err != nil {
-			r.stopNode(proc, 10*time.Second)
-			r.finish(mesos.TASK_FAILED, nil, r.failMsg(err.Error()))
+	if err := r.runCommands(plan.Join, "join", commandAttempts); err != nil {
+		if r.isKilled() {
+			r.stopAndReportKilled(proc)
 			return
 		}
+		r.stopNode(proc, 10*time.Second)
+		r.finish(mesos.TASK_FAILED, nil, r.failMsg(err.Error()))
+		return
+	}
+	if !r.waitServing(t, plan, proc, started) {
+		return
 	}
 	rec := zkstate.LiveRecord{Name: t.Node, Host: t.Host, PBPort: t.Ports.PB, HTTPPort: t.Ports.HTTP}
 	if err := r.register(rec); err != nil {
@@ -233,11 +261,11 @@ func (r *runner) run() {
 		r.finish(mesos.TASK_FAILED, nil, r.failMsg("register the live endpoint in ZooKeeper: "+err.Error()))
 		return
 	}
-	data, _ := json.Marshal(RunningInfo{NodeName: t.NodeName, Node: t.Node, Cluster: t.Cluster, Flavor: t.Flavor, Host: t.Host,
-		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation})
+	r.status = nodetask.Status{NodeName: t.NodeName, Node: t.Node, Cluster: t.Cluster, Flavor: t.Flavor, Host: t.Host,
+		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation, Ready: true}
 	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil,
-		fmt.Sprintf("%s answering: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, pb, hostPort(t.Host, t.Ports.HTTP),
-			t.Ports.Handoff, t.Ports.Disterl, t.Ports.Erlpmd), data)
+		fmt.Sprintf("%s ready: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, pb, hostPort(t.Host, t.Ports.HTTP),
+			t.Ports.Handoff, t.Ports.Disterl, t.Ports.Erlpmd), nodetask.MarshalStatus(r.status))
 	r.monitor(t, plan, proc, pb, rec)
 }
 
@@ -252,12 +280,18 @@ func (r *runner) prepare(t nodetask.Task, sandbox string) (Plan, error) {
 	}
 	var opts RiakOptions
 	if t.Flavor == nodetask.FlavorRiak {
-		legacy, err := locateRiak(sandbox)
+		var err error
+		if opts, err = inspectRiak(sandbox); err != nil {
+			return Plan{}, err
+		}
+		ctx, cancel := context.WithTimeout(r.killCtx, time.Minute)
+		opts.ErlFlags, err = erlpmd.ErlFlags(ctx, riakErlc(filepath.Join(sandbox, RiakDir)), filepath.Join(sandbox, "erlpmd"), t.Ports.Erlpmd)
+		cancel()
 		if err != nil {
 			return Plan{}, err
 		}
-		opts.LegacyAdmin = legacy
 	}
+	r.opts = opts
 	plan, err := NewPlan(t, sandbox, r.e.cfg.Executable, opts)
 	if err != nil {
 		return Plan{}, err
@@ -278,11 +312,13 @@ func (r *runner) prepare(t nodetask.Task, sandbox string) (Plan, error) {
 	return plan, nil
 }
 
-// locateRiak makes sure the Riak release the agent extracted is at
+// inspectRiak makes sure the Riak release the agent extracted is at
 // sandbox/riak (renaming a single riak*/ directory with bin/riak, as
-// tarballs named riak-3.0.16/ have) and reports whether it has the
-// pre-3.0 bin/riak-admin.
-func locateRiak(sandbox string) (legacyAdmin bool, err error) {
+// tarballs named riak-3.0.16/ have) and reads what the plan needs of it:
+// whether it has the pre-3.0 bin/riak-admin, and its vm.args
+// (releases/<version>/vm.args, the version from releases/start_erl.data).
+func inspectRiak(sandbox string) (RiakOptions, error) {
+	var opts RiakOptions
 	root := filepath.Join(sandbox, RiakDir)
 	if _, err := os.Stat(filepath.Join(root, "bin", "riak")); err != nil {
 		matches, _ := filepath.Glob(filepath.Join(sandbox, "riak*", "bin", "riak"))
@@ -293,14 +329,33 @@ func locateRiak(sandbox string) (legacyAdmin bool, err error) {
 			}
 		}
 		if len(found) != 1 {
-			return false, fmt.Errorf("riak release not found: want %s/bin/riak (the tarball extracted into the sandbox), found %v", root, found)
+			return opts, fmt.Errorf("riak release not found: want %s/bin/riak (the tarball extracted into the sandbox), found %v", root, found)
 		}
 		if err := os.Rename(found[0], root); err != nil {
-			return false, fmt.Errorf("riak release: %w", err)
+			return opts, fmt.Errorf("riak release: %w", err)
 		}
 	}
-	_, err = os.Stat(filepath.Join(root, "bin", "riak-admin"))
-	return err == nil, nil
+	_, err := os.Stat(filepath.Join(root, "bin", "riak-admin"))
+	opts.LegacyAdmin = err == nil
+	if b, err := os.ReadFile(filepath.Join(root, "releases", "start_erl.data")); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 && filepath.IsLocal(f[1]) {
+			rel := filepath.Join("releases", f[1], "vm.args")
+			if vm, err := os.ReadFile(filepath.Join(root, rel)); err == nil {
+				opts.VMArgsPath, opts.VMArgs = rel, string(vm)
+			}
+		}
+	}
+	return opts, nil
+}
+
+// riakErlc is the release's own erlc (so rmf_epmd compiles for the Erlang
+// that loads it), or "" for the one in $PATH.
+func riakErlc(root string) string {
+	m, _ := filepath.Glob(filepath.Join(root, "erts-*", "bin", "erlc"))
+	if len(m) == 1 {
+		return m[0]
+	}
+	return ""
 }
 
 // connectZK opens the executor's ZooKeeper session (the node lock, the
@@ -501,38 +556,164 @@ func failure(t nodetask.Task, proc *process, when string) string {
 	return msg
 }
 
-// runCommands runs cluster commands (the riak flavor's join, a leave) in
-// order, retrying each a few times while the node settles; ok says when a
-// failed command's output still means success (e.g. already a member).
-func (r *runner) runCommands(cmds []Command, what string, ok func(i int, out string) bool) error {
-	for i, c := range cmds {
-		var out []byte
+// runCommands runs commands (a config check, the riak flavor's join, a
+// leave) in order, each up to attempts times, 2 s apart, while the node
+// settles; Command.Succeeded says whether a run succeeded.
+func (r *runner) runCommands(cmds []Command, what string, attempts int) error {
+	for _, c := range cmds {
+		var out string
 		var err error
-		for attempt := 0; attempt < 5; attempt++ {
+		for attempt := 0; attempt < attempts; attempt++ {
 			if r.isKilled() {
-				return fmt.Errorf("killed during the cluster %s", what)
+				return fmt.Errorf("killed during the %s", what)
 			}
-			ctx, cancel := context.WithTimeout(r.killCtx, clusterCommandTimeout)
-			cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
-			cmd.Dir, cmd.Env = c.Dir, append(os.Environ(), c.Env...)
-			out, err = cmd.CombinedOutput()
-			cancel()
-			if err == nil || ok(i, string(out)) {
+			out, err = r.runOne(c, clusterCommandTimeout)
+			if c.Succeeded(out, err) {
 				err = nil
 				break
 			}
-			r.log.Warn(what+" command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", string(out))
-			select {
-			case <-time.After(2 * time.Second):
-			case <-r.killCtx.Done():
+			if err == nil {
+				err = fmt.Errorf("output lacks %q", c.Expect)
+			}
+			r.log.Warn(what+" command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", out)
+			if attempt+1 < attempts {
+				select {
+				case <-time.After(2 * time.Second):
+				case <-r.killCtx.Done():
+				}
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(c.Args, " "), err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("%s: %v: %s", strings.Join(c.Args, " "), err, out)
 		}
-		r.log.Info(what+" command", "cmd", strings.Join(c.Args, " "), "output", strings.TrimSpace(string(out)))
+		r.log.Info(what+" command", "cmd", strings.Join(c.Args, " "), "output", out)
 	}
 	return nil
+}
+
+// runOne runs c once, within timeout (and the task's life), and returns
+// its combined output, trimmed.
+func (r *runner) runOne(c Command, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(r.killCtx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	cmd.Dir, cmd.Env = c.Dir, append(os.Environ(), c.Env...)
+	cmd.WaitDelay = 5 * time.Second // a script's children may keep the output open
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// commandAttempts is how often a join or leave command is tried.
+const commandAttempts = 5
+
+// waitServing runs the plan's readiness commands in order, each until it
+// succeeds, within the start timeout counted from started: the node is
+// ready only when all have. On failure it stops the node, reports the
+// terminal update and returns false.
+func (r *runner) waitServing(t nodetask.Task, plan Plan, proc *process, started time.Time) bool {
+	deadline := started.Add(r.e.cfg.StartTimeout)
+	for _, c := range plan.Ready {
+		var out string
+		var err error
+		for {
+			left := time.Until(deadline)
+			if left <= 0 {
+				if err == nil {
+					err = fmt.Errorf("output lacks %q", c.Expect)
+				}
+				r.stopNode(proc, 10*time.Second)
+				r.finish(mesos.TASK_FAILED, nil, r.failMsg(fmt.Sprintf("node %s not ready within %v: %s: %v: %s",
+					t.NodeName, r.e.cfg.StartTimeout, strings.Join(c.Args, " "), err, out)))
+				return false
+			}
+			out, err = r.runOne(c, left)
+			if c.Succeeded(out, err) {
+				r.log.Info("ready check", "cmd", strings.Join(c.Args, " "), "output", out)
+				break
+			}
+			select {
+			case <-proc.done:
+				r.finish(mesos.TASK_FAILED, nil, r.failMsg(failure(t, proc, "before it was ready")))
+				return false
+			case <-r.killCtx.Done():
+				r.stopAndReportKilled(proc)
+				return false
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return true
+}
+
+// watchTransfers runs the plan's transfers command and reports a change
+// of the cluster's handoffs in a TASK_RUNNING update.
+func (r *runner) watchTransfers() {
+	c := r.plan.Transfers
+	if c == nil {
+		return
+	}
+	out, err := r.runOne(*c, time.Minute)
+	if err != nil {
+		if !r.isKilled() {
+			r.log.Warn("transfers", "err", err, "output", out)
+		}
+		return
+	}
+	pending := !TransfersIdle(out)
+	text := ""
+	if pending {
+		text = out
+	}
+	if pending == r.status.TransfersPending && text == r.status.Transfers {
+		return
+	}
+	r.status.TransfersPending, r.status.Transfers = pending, text
+	msg := "no transfers pending"
+	if pending {
+		msg = "transfers pending: " + firstLine(out)
+	}
+	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, msg, nodetask.MarshalStatus(r.status))
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// checkConfig checks the configuration of message m for this node
+// without touching the running node: it renders the templates into a
+// directory of their own and runs the release's check there, then
+// reports the result as the ConfigCheck of a TASK_RUNNING update.
+func (r *runner) checkConfig(t nodetask.Task, sandbox string, m nodetask.Message) {
+	res := nodetask.ConfigCheck{Generation: m.Generation, OK: true}
+	fail := func(err error) { res.OK, res.Error = false, err.Error() }
+	dir := filepath.Join(sandbox, fmt.Sprintf("config-check-%d", m.Generation))
+	t.Generation = m.Generation
+	files, cmds, err := ConfigCheck(t, m.RiakConf, m.AdvancedConfig, sandbox, dir, r.opts)
+	if err == nil {
+		err = os.RemoveAll(dir)
+	}
+	for _, f := range files {
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(f.Path), 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(f.Path, []byte(f.Data), 0o644)
+		}
+	}
+	if err == nil {
+		err = r.runCommands(cmds, "config check", 1)
+	}
+	if err != nil {
+		fail(err)
+	}
+	r.log.Info("configuration checked", "generation", m.Generation, "ok", res.OK, "error", res.Error)
+	r.status.ConfigCheck = &res
+	msg := fmt.Sprintf("configuration generation %d accepted", m.Generation)
+	if !res.OK {
+		msg = fmt.Sprintf("configuration generation %d refused: %s", m.Generation, firstLine(res.Error))
+	}
+	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, msg, nodetask.MarshalStatus(r.status))
 }
 
 // clusterCommandTimeout bounds one cluster command; a devnode leave, which
@@ -549,7 +730,7 @@ func (r *runner) leave(plan Plan, proc *process) bool {
 	r.log.Info("leaving the cluster")
 	r.deregister()
 	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, "leaving the cluster: handing off data", nil)
-	if err := r.runCommands(plan.Leave, "leave", func(int, string) bool { return false }); err != nil {
+	if err := r.runCommands(plan.Leave, "leave", commandAttempts); err != nil {
 		if r.isKilled() {
 			return false
 		}
@@ -612,9 +793,16 @@ func (r *runner) stopAndReportKilled(proc *process) {
 func (r *runner) monitor(t nodetask.Task, plan Plan, proc *process, pb string, rec zkstate.LiveRecord) {
 	tick := time.NewTicker(r.e.cfg.HealthInterval)
 	defer tick.Stop()
+	transfers := time.NewTicker(r.e.cfg.TransfersInterval)
+	defer transfers.Stop()
+	r.watchTransfers()
 	failures := 0
 	for {
 		select {
+		case <-transfers.C:
+			r.watchTransfers()
+		case m := <-r.checkReq:
+			r.checkConfig(t, r.sandbox, m)
 		case <-proc.done:
 			r.deregister()
 			r.finish(mesos.TASK_FAILED, nil, r.failMsg(failure(t, proc, "while running")))

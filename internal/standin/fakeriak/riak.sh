@@ -1,0 +1,58 @@
+#!/bin/sh
+# A stand-in for a Riak KV 3.x release's bin/riak, for tests (not Riak).
+# Its answers copy real Riak KV 3.2.3's output word for word; the node
+# itself is the devnode ($FAKE_RIAK_RMF devnode). It logs every admin
+# call to platform_data_dir/admin.log and the start to console.log.
+root=$(cd "$(dirname "$0")/.." && pwd)
+etc=${RUNNER_ETC_DIR:-$root/etc}
+get() { sed -n "s/^$1 = //p" "$etc/riak.conf" | tail -1; }
+node=$(get nodename)
+data=$(get platform_data_dir)
+q() { printf "'%s'" "$1"; } # an Erlang atom as ~p prints it
+case "$1" in
+chkconfig)
+  # cuttlefish: every key must be one of the release's schemas'.
+  bad=$(grep -v '^[[:space:]]*#' "$etc/riak.conf" | grep '=' | sed 's/[[:space:]]*=.*//; s/^[[:space:]]*//' | grep -v -x -E -f "$root/share/schema-keys.re" | head -1)
+  if [ -n "$bad" ]; then
+    echo "Error: Conf file attempted to set unknown variable: $bad"
+    echo "Cuttlefish failed! Oh no!: "
+    exit 1
+  fi
+  echo "config is OK"
+  echo "-config $root/generated.conf/app.1.config -args_file $root/generated.conf/vm.1.args -vm_args $root/generated.conf/vm.1.args"
+  ;;
+foreground|console)
+  echo "$* ERL_EPMD_PORT=$ERL_EPMD_PORT" >> "$data/console.log"
+  echo $$ > "$data/console.pid"
+  exec "$FAKE_RIAK_RMF" devnode --name "$node" --pb "$(get listener.protobuf.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
+ping)
+  if kill -0 "$(cat "$data/console.pid" 2>/dev/null)" 2>/dev/null; then echo pong; else echo "Node $(q "$node") not responding to pings."; exit 1; fi ;;
+admin)
+  echo "$*" >> "$data/admin.log"
+  shift
+  case "$*" in
+  "cluster join "*)
+    if [ -e "$data/joined" ]; then echo "Failed: This node is already a member of a cluster"; exit 1; fi
+    touch "$data/joined"
+    echo "Success: staged join request for $(q "$node") to $(q "$3")" ;;
+  "cluster force-replace "*) echo "Success: staged forced replacement of $(q "$3") with $(q "$4")" ;;
+  "cluster leave") echo "Success: staged leave request for $(q "$node")" ;;
+  "cluster plan") echo "There are no staged changes" ;;
+  "cluster commit")
+    echo "Cluster changes committed"
+    if grep -q "cluster leave" "$data/admin.log"; then kill -TERM "$(cat "$data/console.pid")"; fi ;;
+  "wait-for-service riak_kv"*) echo "riak_kv is up" ;;
+  ringready) echo "TRUE All nodes agree on the ring [$(q "$node")]" ;;
+  transfers)
+    if [ -e "$data/transfers-pending" ]; then
+      echo "$(q "$node") waiting to handoff $(cat "$data/transfers-pending") partitions"
+    else
+      echo "No transfers active"
+    fi
+    echo
+    echo "Active Transfers:"
+    echo ;;
+  *) echo "Usage: riak-admin { cluster | join | leave | ... }"; exit 1 ;;
+  esac ;;
+*) echo "unknown command $1" >&2; exit 1 ;;
+esac
