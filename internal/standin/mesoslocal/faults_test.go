@@ -4,6 +4,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +47,11 @@ func TestAgentStopAndRestart(t *testing.T) {
 		return len(st.Agents[0].Executors) == 1 && st.Agents[0].Executors[0].PID > 0
 	}, "executor")
 	pid := m.State().Agents[0].Executors[0].PID
+	// The executor is told its agent's address.
+	if env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ")); err != nil ||
+		!strings.Contains("\x00"+string(env), "\x00LIBPROCESS_IP=127.0.0.2\x00") || !strings.Contains("\x00"+string(env), "\x00MESOS_AGENT_ENDPOINT=127.0.0.2:") {
+		t.Errorf("executor environment (%v) lacks LIBPROCESS_IP=127.0.0.2 or MESOS_AGENT_ENDPOINT=127.0.0.2:PORT", err)
+	}
 	if err := m.StopAgent("1"); err != nil {
 		t.Fatal(err)
 	}
