@@ -109,9 +109,17 @@ func newEnv(t *testing.T, agents int) *env {
 	return &env{t: t, bin: bin, zk: zk, fw: fw, m: m, workDir: workDir, s: s, agents: m.AgentIDs()}
 }
 
-func (e *env) nodeTask(name string) nodetask.Task {
-	return nodetask.Task{Version: nodetask.Version, Framework: "riak", Cluster: "default", Node: name, NodeName: name + "@127.0.0.1",
-		Flavor: nodetask.FlavorDevnode, ZooKeeper: e.zk.Addr, Host: "127.0.0.1",
+// nodeTask is node name's task data as the scheduler would write it for
+// agent (an index into e.agents): on that agent's address, as its host
+// and in its Erlang node name. With agent -1 it is on 127.0.0.1, a host
+// of no agent's (the fencing tests move one task between agents).
+func (e *env) nodeTask(name string, agent int) nodetask.Task {
+	host := "127.0.0.1"
+	if agent >= 0 {
+		host = e.m.State().Agents[agent].Hostname
+	}
+	return nodetask.Task{Version: nodetask.Version, Framework: "riak", Cluster: "default", Node: name, NodeName: name + "@" + host,
+		Flavor: nodetask.FlavorDevnode, ZooKeeper: e.zk.Addr, Host: host,
 		Ports: nodetask.Ports{PB: testutil.FreePort(e.t), HTTP: testutil.FreePort(e.t), Handoff: testutil.FreePort(e.t),
 			Disterl: testutil.FreePort(e.t), Erlpmd: testutil.FreePort(e.t)}}
 }
@@ -199,7 +207,7 @@ func TestExecutorDevnode(t *testing.T) {
 
 	t.Run("launch and kill", func(t *testing.T) {
 		e.t = t
-		nt := e.nodeTask("riak-default-1")
+		nt := e.nodeTask("riak-default-1", 0)
 		data, err := nodetask.Marshal(nt)
 		if err != nil {
 			t.Fatal(err)
@@ -208,7 +216,10 @@ func TestExecutorDevnode(t *testing.T) {
 		e.s.Update("node-1", mesos.TASK_STARTING)
 		st := e.s.Update("node-1", mesos.TASK_RUNNING, mesos.TASK_FAILED)
 		info := running(t, st)
-		pb := net.JoinHostPort("127.0.0.1", strconv.Itoa(nt.Ports.PB))
+		pb := net.JoinHostPort(nt.Host, strconv.Itoa(nt.Ports.PB))
+		if nt.Host != "127.0.0.2" {
+			t.Errorf("agent 1's address %s, want 127.0.0.2", nt.Host)
+		}
 		if info.NodeName != nt.NodeName || info.Ports != nt.Ports || info.PID <= 0 || !strings.Contains(st.GetMessage(), pb) {
 			t.Errorf("RUNNING %q %+v", st.GetMessage(), info)
 		}
@@ -243,7 +254,7 @@ func TestExecutorDevnode(t *testing.T) {
 
 	t.Run("shutdown", func(t *testing.T) {
 		e.t = t
-		nt := e.nodeTask("riak-default-4")
+		nt := e.nodeTask("riak-default-4", 0)
 		data, _ := nodetask.Marshal(nt)
 		e.launch("node-4", e.agents[0], data)
 		info := running(t, e.s.Update("node-4", mesos.TASK_RUNNING, mesos.TASK_FAILED))
@@ -265,8 +276,8 @@ func TestExecutorDevnode(t *testing.T) {
 	t.Run("riak flavor", func(t *testing.T) {
 		e.t = t
 		tarball := fakeRiakTarball(t)
-		nt := e.nodeTask("riak-default-5")
-		nt.Flavor, nt.RiakTarball, nt.Join = nodetask.FlavorRiak, "file://"+tarball, "riak-default-0@127.0.0.1"
+		nt := e.nodeTask("riak-default-5", 1)
+		nt.Flavor, nt.RiakTarball, nt.Join = nodetask.FlavorRiak, "file://"+tarball, "riak-default-0@127.0.0.2"
 		data, err := nodetask.Marshal(nt)
 		if err != nil {
 			t.Fatal(err)
@@ -285,7 +296,7 @@ func TestExecutorDevnode(t *testing.T) {
 		// The fake riak script logs what it was run with on the volume.
 		for file, want := range map[string]string{
 			"console.log": "foreground ERL_EPMD_PORT=" + strconv.Itoa(nt.Ports.Erlpmd) + "\n",
-			"admin.log": "admin cluster join riak-default-0@127.0.0.1\nadmin cluster plan\nadmin cluster commit\n" +
+			"admin.log": "admin cluster join riak-default-0@127.0.0.2\nadmin cluster plan\nadmin cluster commit\n" +
 				"admin wait-for-service riak_kv " + nt.NodeName + "\nadmin ringready\n",
 		} {
 			b, err := os.ReadFile(filepath.Join(vol, "data", file))
@@ -337,15 +348,15 @@ func TestExecutorDevnode(t *testing.T) {
 
 	t.Run("leave", func(t *testing.T) {
 		e.t = t
-		first, second := e.nodeTask("riak-default-6"), e.nodeTask("riak-default-7")
-		second.Join = net.JoinHostPort("127.0.0.1", strconv.Itoa(first.Ports.PB))
+		first, second := e.nodeTask("riak-default-6", 0), e.nodeTask("riak-default-7", 2)
+		second.Join = net.JoinHostPort(first.Host, strconv.Itoa(first.Ports.PB))
 		data1, _ := nodetask.Marshal(first)
 		data2, _ := nodetask.Marshal(second)
 		e.launch("node-6", e.agents[0], data1)
 		info1 := running(t, e.s.Update("node-6", mesos.TASK_RUNNING, mesos.TASK_FAILED))
 		e.launch("node-7", e.agents[2], data2)
 		info2 := running(t, e.s.Update("node-7", mesos.TASK_RUNNING, mesos.TASK_FAILED))
-		pb1 := net.JoinHostPort("127.0.0.1", strconv.Itoa(first.Ports.PB))
+		pb1 := net.JoinHostPort(first.Host, strconv.Itoa(first.Ports.PB))
 		c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb1}})
 		if err != nil {
 			t.Fatal(err)
@@ -400,7 +411,7 @@ func TestExecutorDevnode(t *testing.T) {
 
 	t.Run("node dies", func(t *testing.T) {
 		e.t = t
-		nt := e.nodeTask("riak-default-2")
+		nt := e.nodeTask("riak-default-2", 1)
 		data, _ := nodetask.Marshal(nt)
 		e.launch("node-2", e.agents[1], data)
 		info := running(t, e.s.Update("node-2", mesos.TASK_RUNNING, mesos.TASK_FAILED))
@@ -410,7 +421,7 @@ func TestExecutorDevnode(t *testing.T) {
 		st := e.s.Update("node-2", mesos.TASK_FAILED, mesos.TASK_KILLED)
 		msg := st.GetMessage()
 		if st.GetState() != mesos.TASK_FAILED || !strings.Contains(msg, "killed by signal killed") || !strings.Contains(msg, "last output:\n") ||
-			!strings.Contains(msg, "riak-default-2@127.0.0.1") {
+			!strings.Contains(msg, nt.NodeName) {
 			t.Errorf("after SIGKILL: %v %q", st.GetState(), msg)
 		}
 		if _, ok := e.liveNames()["riak-default-2"]; ok {

@@ -41,7 +41,7 @@ import (
 func TestNodeNeverRunsTwice(t *testing.T) {
 	e, ctx, procs := startFenceTest(t)
 	const node, volID = "riak-default-1", "vol-riak-default-1"
-	nt := e.nodeTask(node)
+	nt := e.nodeTask(node, -1)
 	nt.Fencing = nodetask.FencingStrict
 	launch := func(taskID, agent string, proxy *testutil.Proxy, environ ...string) nodetask.Task {
 		t.Helper()

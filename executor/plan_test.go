@@ -297,3 +297,25 @@ func TestPing(t *testing.T) {
 		t.Error("ping of a closed port succeeded")
 	}
 }
+
+// TestErlpmdAddrs: erlpmd also listens on 127.0.0.1 whenever the node's
+// host is another address, loopback or not, because the node's erlpmd
+// module sends every lookup to 127.0.0.1.
+func TestErlpmdAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		name, host string
+		want       []string
+	}{
+		{"loopback itself", "127.0.0.1", []string{"127.0.0.1:4400"}},
+		{"localhost", "localhost", []string{"localhost:4400"}},
+		{"another loopback address", "127.0.0.3", []string{"127.0.0.3:4400", "127.0.0.1:4400"}},
+		{"a real address", "10.0.0.5", []string{"10.0.0.5:4400", "127.0.0.1:4400"}},
+		{"IPv6 loopback", "::1", []string{"[::1]:4400", "127.0.0.1:4400"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := erlpmdAddrs(tc.host, 4400); !slices.Equal(got, tc.want) {
+				t.Errorf("erlpmdAddrs(%q) = %v, want %v", tc.host, got, tc.want)
+			}
+		})
+	}
+}

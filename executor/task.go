@@ -487,15 +487,14 @@ func (r *runner) failMsg(msg string) string {
 	return r.fenced()
 }
 
-// startErlpmd serves EPMD on Host:erlpmd (and on 127.0.0.1:erlpmd when Host
-// is not loopback: Erlang registers with the local EPMD on the loopback
-// address).
+// startErlpmd serves EPMD on Host:erlpmd and also on 127.0.0.1:erlpmd
+// unless Host is 127.0.0.1 (or localhost) itself: the node's erlpmd module
+// (erlpmd/rmf_epmd.erl) sends every lookup to 127.0.0.1 at the node's EPMD
+// port, and Host may be another address, loopback or not (mesos-local's
+// agents are 127.0.0.2, 127.0.0.3, ...).
 func (r *runner) startErlpmd(t nodetask.Task) error {
 	fw := r.fw
-	addrs := []string{hostPort(t.Host, t.Ports.Erlpmd)}
-	if ip := net.ParseIP(t.Host); t.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		addrs = append(addrs, hostPort("127.0.0.1", t.Ports.Erlpmd))
-	}
+	addrs := erlpmdAddrs(t.Host, t.Ports.Erlpmd)
 	srv := &erlpmd.Server{Registry: fw, Host: t.Host, Logger: r.log.With("component", "erlpmd")}
 	serveCtx, end := context.WithCancel(context.Background())
 	r.epmdEnd = end
@@ -517,6 +516,16 @@ func (r *runner) startErlpmd(t nodetask.Task) error {
 	}
 	r.epmd = srv
 	return nil
+}
+
+// erlpmdAddrs are startErlpmd's listen addresses: host:port first, then
+// 127.0.0.1:port unless host is that already.
+func erlpmdAddrs(host string, port int) []string {
+	addrs := []string{hostPort(host, port)}
+	if host != "127.0.0.1" && host != "localhost" {
+		addrs = append(addrs, hostPort("127.0.0.1", port))
+	}
+	return addrs
 }
 
 // waitReady pings the node until it answers. On failure it reports the

@@ -25,7 +25,7 @@ import (
 func TestVolumeFencing(t *testing.T) {
 	e, ctx, procs := startFenceTest(t)
 	const node = "riak-default-1"
-	nt := e.nodeTask(node) // no fencing field: volume, the default
+	nt := e.nodeTask(node, -1) // no fencing field: volume, the default
 	u := newTaskUpdates(e)
 	pb := func(task nodetask.Task) string { return net.JoinHostPort(task.Host, strconv.Itoa(task.Ports.PB)) }
 	lockHolder := func() (task string, session int64) {

@@ -123,11 +123,11 @@ func allRunning(ns []scheduler.NodeView, n int) bool {
 	return true
 }
 
-// devnodePID finds the devnode process serving PB on port.
-func devnodePID(t *testing.T, port int) int {
+// devnodePID finds the devnode process serving PB on host:port.
+func devnodePID(t *testing.T, host string, port int) int {
 	t.Helper()
 	ents, _ := os.ReadDir("/proc")
-	needle := fmt.Sprintf("--pb\x00127.0.0.1:%d\x00", port)
+	needle := "--pb\x00" + net.JoinHostPort(host, strconv.Itoa(port)) + "\x00"
 	for _, e := range ents {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil {
@@ -139,7 +139,7 @@ func devnodePID(t *testing.T, port int) int {
 			return pid
 		}
 	}
-	t.Fatalf("no devnode process on port %d", port)
+	t.Fatalf("no devnode process on %s:%d", host, port)
 	return 0
 }
 
@@ -271,6 +271,9 @@ func TestEndToEnd(t *testing.T) {
 	if len(agents) != 3 {
 		t.Errorf("nodes on %d agents, want 3", len(agents))
 	}
+	// Each on its own host, as on a real cluster: the node binds its
+	// agent's address, and its Riak node name is by that host.
+	hosts := checkNodeHosts(t, m, nodes(t, s1.api, "c1"))
 
 	// The director discovers them through ZooKeeper.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -293,6 +296,33 @@ func TestEndToEnd(t *testing.T) {
 	go func() { _ = p.Serve(ctx, pln) }()
 	defer p.Close()
 	testutil.WaitFor(t, 10*time.Second, "director to see 3 nodes", func() bool { return len(p.Nodes()) == 3 })
+	// What the director uses, the live records, carries the nodes' own
+	// addresses, and the director's health checks reach every node there.
+	live, err := fw.ListLive(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, rec := range live {
+		if want := hosts[name]; rec.Host != want {
+			t.Errorf("live record of %s: host %q, want its agent's address %s", name, rec.Host, want)
+		}
+	}
+	seenHosts := map[string]bool{}
+	for _, n := range p.Nodes() {
+		host, _, _ := net.SplitHostPort(n.PBAddr)
+		seenHosts[host] = true
+	}
+	if len(seenHosts) != 3 {
+		t.Errorf("director's nodes on hosts %v, want 3 hosts", seenHosts)
+	}
+	testutil.WaitFor(t, 10*time.Second, "director to find all 3 nodes healthy", func() bool {
+		for _, n := range p.Nodes() {
+			if !n.Healthy() {
+				return false
+			}
+		}
+		return true
+	})
 	// The framework's records and the executors' live records were made
 	// with the credential from the file: an anonymous client reads them
 	// and changes nothing.
@@ -354,7 +384,7 @@ func TestEndToEnd(t *testing.T) {
 	time.Sleep(time.Second)
 	victim := nodes(t, api, "c1")[0]
 	killedAt := time.Now()
-	if err := syscall.Kill(devnodePID(t, victim.PBPort), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(devnodePID(t, victim.Host, victim.PBPort), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 60*time.Second, "killed node relaunched", func() bool {
@@ -511,6 +541,45 @@ func TestEndToEnd(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	t.Logf("cluster u destroyed in %v", time.Since(destroyAt).Round(time.Millisecond))
+}
+
+// checkNodeHosts checks that the nodes run on different hosts, each on
+// its agent's address (mesos-local's 127.0.0.N), with an Erlang node name
+// by that host and a ring of all of them. It returns each node's host.
+func checkNodeHosts(t *testing.T, m *mesoslocal.Master, ns []scheduler.NodeView) map[string]string {
+	t.Helper()
+	agentAddr := map[string]string{}
+	for _, a := range m.State().Agents {
+		agentAddr[a.ID] = a.Hostname
+	}
+	hosts, names := map[string]string{}, map[string]bool{}
+	var nodeNames []string
+	for _, n := range ns {
+		if want := agentAddr[n.Agent]; n.Host != want || n.Hostname != want || !strings.HasPrefix(n.Host, "127.0.0.") || n.Host == "127.0.0.1" {
+			t.Errorf("%s on agent %s: host %q, hostname %q; want the agent's address %q", n.Name, n.Agent, n.Host, n.Hostname, want)
+		}
+		if want := n.Name + "@" + n.Host; n.NodeName != want {
+			t.Errorf("%s: node name %q, want %q", n.Name, n.NodeName, want)
+		}
+		hosts[n.Name] = n.Host
+		names[n.Host] = true
+		nodeNames = append(nodeNames, n.NodeName)
+	}
+	if len(names) != len(ns) {
+		t.Errorf("%d nodes on %d hosts: %v", len(ns), len(names), hosts)
+	}
+	slices.Sort(nodeNames)
+	testutil.WaitFor(t, 30*time.Second, "every node's ring to name all nodes by host", func() bool {
+		for _, n := range ns {
+			got := slices.Clone(ringMembers(t, n))
+			slices.Sort(got)
+			if !slices.Equal(got, nodeNames) {
+				return false
+			}
+		}
+		return true
+	})
+	return hosts
 }
 
 // ringMembers reads a devnode's ring members from its HTTP /stats.

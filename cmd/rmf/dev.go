@@ -44,9 +44,10 @@ func newDevCmd() *cobra.Command {
 		Short: "Run a whole local stack: ZooKeeper, mesos-local, scheduler, a cluster of devnodes and the director",
 		Long: `Run a whole Riak-on-Mesos stack on this machine, for trying RMF-Go: a private
 ZooKeeper (Debian's zookeeper package) under --dir unless --zk is given,
-mesos-local with one agent per node, the scheduler, a cluster "default" of
---nodes devnodes (stand-ins for Riak KV), and the director in front of them,
-discovering them through ZooKeeper.
+mesos-local with one agent per node (agent N on its own loopback address,
+127.0.0.(N+1), so each node has a host of its own), the scheduler, a
+cluster "default" of --nodes devnodes (stand-ins for Riak KV), and the
+director in front of them, discovering them through ZooKeeper.
 
 Ctrl-C stops everything in reverse order. Running again with the same --dir
 resumes the same cluster and data.`,
@@ -197,7 +198,11 @@ func (d *devRun) startMesosLocal(context.Context) error {
 	go func() { _ = m.Serve(mln) }()
 	d.st.defer_(func() { _ = m.Close() })
 	d.m, d.master = m, "http://"+mln.Addr().String()
-	d.say("mesos-local   %s (%d agents; state %s/state)", d.master, d.o.nodes, d.master)
+	var addrs []string
+	for _, a := range m.State().Agents {
+		addrs = append(addrs, a.Hostname)
+	}
+	d.say("mesos-local   %s (%d agents on %s; state %s/state)", d.master, d.o.nodes, strings.Join(addrs, ", "), d.master)
 	return nil
 }
 

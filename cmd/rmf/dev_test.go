@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,7 +56,10 @@ func TestDevEndToEnd(t *testing.T) {
 	agentResources := testutil.AgentResources(t) // ports of our own: see testutil.PortBlock
 	cmd := startDev(t, bin, dir, agentResources, pb, httpA, admin, api, mesos)
 	var st struct {
-		Nodes []struct{ State string }
+		Nodes []struct {
+			ID, State string
+			PBAddr    string `json:"pb"`
+		}
 	}
 	if !testutil.Eventually(10*time.Second, func() bool {
 		resp, err := http.Get("http://" + admin + "/status")
@@ -72,6 +76,33 @@ func TestDevEndToEnd(t *testing.T) {
 		return up == 3
 	}) {
 		t.Fatalf("director reports %+v, want 3 up nodes", st)
+	}
+	// One node per agent, each on its agent's own address (mesos-local's
+	// 127.0.0.2-4) with a Riak node name by it: the director found them
+	// there.
+	var ns []struct {
+		Name, Host string
+		NodeName   string `json:"node_name"`
+	}
+	if resp, err := http.Get("http://" + api + "/api/v1/clusters/default/nodes"); err != nil {
+		t.Fatal(err)
+	} else {
+		_ = json.NewDecoder(resp.Body).Decode(&ns)
+		resp.Body.Close()
+	}
+	pbHost := map[string]string{}
+	for _, n := range st.Nodes {
+		pbHost[n.ID], _, _ = net.SplitHostPort(n.PBAddr)
+	}
+	hosts := map[string]bool{}
+	for _, n := range ns {
+		if n.NodeName != n.Name+"@"+n.Host || pbHost[n.Name] != n.Host {
+			t.Errorf("node %s on %s named %s; the director has it on %q", n.Name, n.Host, n.NodeName, pbHost[n.Name])
+		}
+		hosts[n.Host] = true
+	}
+	if len(ns) != 3 || !hosts["127.0.0.2"] || !hosts["127.0.0.3"] || !hosts["127.0.0.4"] {
+		t.Errorf("nodes %+v, want one on each of 127.0.0.2, 127.0.0.3 and 127.0.0.4", ns)
 	}
 	c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb}})
 	if err != nil {

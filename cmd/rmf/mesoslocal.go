@@ -20,9 +20,13 @@ func newMesosLocalCmd() *cobra.Command {
 		Short: "Run a local Mesos master and agents on the v1 HTTP API (a stand-in for Mesos; not Mesos)",
 		Long: `Run a Mesos master and --agents agents in one process, speaking the Mesos v1
 scheduler API (POST /api/v1/scheduler on --listen) and the v1 executor API (one
-listener per agent), in protobuf and JSON. Agents are agent-N.local, each with
-its own port range, and run executors as local processes in sandboxes under
---work-dir, where persistent volumes also live. GET /state shows frameworks,
+listener per agent), in protobuf and JSON. Each agent has its own loopback
+address (agent N is 127.0.0.(N+1) unless --agent-addresses says otherwise),
+offered as its hostname and IP, so nodes of different agents bind different
+addresses as on a real cluster; each also has its own port range (some
+listeners, such as Erlang distribution, bind every address). Agents run
+executors as local processes in sandboxes under --work-dir, where persistent
+volumes also live. GET /state shows frameworks,
 agents, tasks, reservations and volumes; POST /faults/... injects failures.
 
 It is a development and test stand-in for Apache Mesos, not Mesos. See
@@ -75,6 +79,7 @@ docs/mesos-local.md.`,
 	f.IntVar(&cfg.Agents, "agents", mesoslocal.DefaultAgents, "number of agents")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "work directory for agents, sandboxes and volumes (required)")
 	f.StringVar(&cfg.AgentResources, "agent-resources", mesoslocal.DefaultAgentResources, "resources of each agent, Mesos syntax; agent N's port ranges are shifted down by N-1 widths")
+	f.StringSliceVar(&cfg.AgentAddresses, "agent-addresses", nil, "the agents' own IP addresses, one per agent in order, comma-separated (default 127.0.0.2, 127.0.0.3, ...)")
 	f.StringArrayVar(&cfg.AgentAttributes, "agent-attributes", nil, "agent attributes, e.g. rack:r1;zone:a (once for all agents, or once per agent in order)")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", mesoslocal.DefaultHeartbeatInterval, "HEARTBEAT period on scheduler streams")
 	f.DurationVar(&cfg.StatusRetryInterval, "status-retry-interval", mesoslocal.DefaultStatusRetryInterval, "resend an unacknowledged status update after this long")

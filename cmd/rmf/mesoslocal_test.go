@@ -17,6 +17,9 @@ func TestMesosLocalUsageErrors(t *testing.T) {
 		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "0"},
 		{"mesos-local", "--work-dir", t.TempDir(), "--agent-resources", "cpus"},
 		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "2", "--agent-attributes", "a:1", "--agent-attributes", "b:2", "--agent-attributes", "c:3"},
+		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "2", "--agent-addresses", "127.0.0.2"},
+		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "2", "--agent-addresses", "127.0.0.2,agent-2.local"},
+		{"mesos-local", "--work-dir", t.TempDir(), "--agents", "2", "--agent-addresses", "127.0.0.2,127.0.0.2"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != exitUsage || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
@@ -28,6 +31,15 @@ func TestMesosLocalUsageErrors(t *testing.T) {
 // TestMesosLocalServes starts the command, reads /state, and stops it the
 // way SIGTERM does (context cancellation).
 func TestMesosLocalServes(t *testing.T) {
+	t.Run("default addresses", func(t *testing.T) { testMesosLocalServes(t, nil, "127.0.0.3") })
+	t.Run("--agent-addresses", func(t *testing.T) {
+		testMesosLocalServes(t, []string{"--agent-addresses", "127.0.0.8,127.0.0.9"}, "127.0.0.9")
+	})
+}
+
+// testMesosLocalServes runs two agents with extra flags; the second must
+// be on address second.
+func testMesosLocalServes(t *testing.T, extra []string, second string) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
@@ -35,7 +47,7 @@ func TestMesosLocalServes(t *testing.T) {
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetArgs([]string{"mesos-local", "--listen", addr, "--agents", "2", "--work-dir", t.TempDir(), "--agent-attributes", "rack:r1", "--agent-attributes", "rack:r2"})
+	root.SetArgs(append([]string{"mesos-local", "--listen", addr, "--agents", "2", "--work-dir", t.TempDir(), "--agent-attributes", "rack:r1", "--agent-attributes", "rack:r2"}, extra...))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
@@ -56,7 +68,7 @@ func TestMesosLocalServes(t *testing.T) {
 			t.Fatalf("mesos-local not serving: %v", err)
 		}
 	}
-	if len(state.Agents) != 2 || state.Agents[1].Hostname != "agent-2.local" || state.Agents[1].Attributes["rack"] != "r2" {
+	if len(state.Agents) != 2 || state.Agents[1].Hostname != second || state.Agents[1].Attributes["rack"] != "r2" {
 		t.Errorf("state %+v", state)
 	}
 	cancel()

@@ -65,7 +65,8 @@ type Task struct {
 	Framework string `json:"framework"`
 	Cluster   string `json:"cluster"`
 	Node      string `json:"node"` // node name in ZooKeeper (e.g. riak-default-1)
-	// NodeName is the Erlang node name, e.g. riak-default-1@agent-1.local.
+	// NodeName is the Erlang node name, by the node's host: e.g.
+	// riak-default-1@10.0.0.5 (mesos-local: riak-default-1@127.0.0.2).
 	NodeName string `json:"node_name"`
 	Flavor   string `json:"flavor"`
 	// ZooKeeper servers (host:port,...) for the live record and erlpmd.

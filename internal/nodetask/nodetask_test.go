@@ -8,8 +8,8 @@ import (
 )
 
 func valid() Task {
-	return Task{Framework: "riak", Cluster: "c1", Node: "riak-c1-1", NodeName: "riak-c1-1@agent-1.local", Flavor: FlavorDevnode,
-		ZooKeeper: "127.0.0.1:2181", Host: "127.0.0.1", Ports: Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
+	return Task{Framework: "riak", Cluster: "c1", Node: "riak-c1-1", NodeName: "riak-c1-1@127.0.0.2", Flavor: FlavorDevnode,
+		ZooKeeper: "127.0.0.1:2181", Host: "127.0.0.2", Ports: Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -119,7 +119,7 @@ func FuzzUnmarshal(f *testing.F) {
 	b, _ := Marshal(valid())
 	f.Add(b)
 	riak := valid()
-	riak.Flavor, riak.RiakTarball, riak.Join = FlavorRiak, "http://h/riak.tar.gz", "riak-c1-2@agent-2.local"
+	riak.Flavor, riak.RiakTarball, riak.Join = FlavorRiak, "http://h/riak.tar.gz", "riak-c1-2@127.0.0.3"
 	riak.RiakConf, riak.AdvancedConfig, riak.Generation = "nodename = {{.NodeName}}\n", "[].", 7
 	b, _ = Marshal(riak)
 	f.Add(b)

@@ -27,7 +27,7 @@ type agent struct {
 	m        *Master
 	index    int
 	id       string
-	hostname string
+	hostname string // its own loopback address (Config.AgentAddresses), also its IP
 	dir      string
 	total    mesos.Resources
 	attrs    []mesos.Attribute
@@ -95,7 +95,7 @@ func newAgent(m *Master, i int) (*agent, error) {
 		return nil, err
 	}
 	a := &agent{
-		m: m, index: i, id: fmt.Sprintf("%s-S%d", m.id, i), hostname: fmt.Sprintf("agent-%d.local", i),
+		m: m, index: i, id: fmt.Sprintf("%s-S%d", m.id, i), hostname: m.cfg.AgentAddresses[i-1],
 		dir: filepath.Join(m.cfg.WorkDir, fmt.Sprintf("agent-%d", i)), total: rs, attrs: attrs,
 		executors: map[string]*executor{}, tasks: map[string]*task{},
 	}
@@ -146,15 +146,15 @@ func (a *agent) saveResourcesLocked() {
 
 func (a *agent) address() string { return a.addr }
 
-// startLocked opens the agent's executor API (on its previous port when it
-// restarts) and puts it into the offer cycle.
+// startLocked opens the agent's executor API on the agent's address (on
+// its previous port when it restarts) and puts it into the offer cycle.
 func (a *agent) startLocked() error {
 	if a.up {
 		return nil
 	}
 	addr := a.addr
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		addr = net.JoinHostPort(a.hostname, "0")
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -407,7 +407,7 @@ func (a *agent) prepareExecutor(e *executor, fwInfo mesos.FrameworkInfo, vols me
 		"MESOS_RECOVERY_TIMEOUT=15mins",
 		"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs",
 		"MESOS_HTTP_COMMAND_EXECUTOR=0",
-		"LIBPROCESS_IP=127.0.0.1",
+		"LIBPROCESS_IP="+a.hostname,
 	)
 	if ev := ci.Environment; ev != nil {
 		for _, v := range ev.Variables {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -34,10 +35,22 @@ type Config struct {
 	// AgentResources is every agent's resources in Mesos' --resources
 	// syntax ("cpus:4;mem:8192;disk:20000;ports:[31000-31999]", a
 	// "name(role):value" entry is a static reservation). Agent i's port
-	// ranges are shifted down by (i-1) times the ranges' width so agents on
-	// one loopback never share a port: agent-1 31000-31999, agent-2
-	// 30000-30999, ... Default DefaultAgentResources.
+	// ranges are shifted down by (i-1) times the ranges' width so agents
+	// never share a port: agent-1 31000-31999, agent-2 30000-30999, ...
+	// Their own addresses are not enough to keep tasks apart, because all
+	// agents are on one machine and some listeners are not bound to the
+	// agent's address: real Riak's Erlang distribution listens on every
+	// interface, and every executor's erlpmd also listens on
+	// 127.0.0.1:<its port>. Default DefaultAgentResources.
 	AgentResources string
+	// AgentAddresses are the agents' loopback addresses, one per agent (N
+	// = Agents): agent i is offered with the i-th as its hostname and IP,
+	// its executor API listens there, and its executors get it as
+	// LIBPROCESS_IP, so tasks of different agents bind different addresses
+	// as on a real cluster. Each must be an IP address this machine can
+	// bind (Linux routes all of 127.0.0.0/8 to lo). Default: agent i gets
+	// 127.0.0.(i+1), i.e. agent-1 127.0.0.2, agent-2 127.0.0.3, ...
+	AgentAddresses []string
 	// AgentAttributes are Mesos --attributes strings ("rack:r1;zone:a").
 	// One value applies to every agent; N values (N = Agents) give agent i
 	// the i-th. Default: none.
@@ -82,6 +95,9 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := validateAddresses(cc.AgentAddresses, cc.Agents); err != nil {
+		errs = append(errs, err)
+	}
 	for i := 1; i <= cc.Agents; i++ {
 		if _, err := agentResources(cc.AgentResources, i); err != nil {
 			errs = append(errs, err)
@@ -97,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AgentResources == "" {
 		c.AgentResources = DefaultAgentResources
+	}
+	if len(c.AgentAddresses) == 0 && c.Agents > 0 && c.Agents <= 64 {
+		c.AgentAddresses = DefaultAgentAddresses(c.Agents)
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
@@ -114,6 +133,41 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// DefaultAgentAddresses is the default of Config.AgentAddresses for n
+// agents: 127.0.0.2, 127.0.0.3, ... (agent i gets 127.0.0.(i+1)).
+func DefaultAgentAddresses(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("127.0.0.%d", i+2)
+	}
+	return out
+}
+
+// validateAddresses checks AgentAddresses: n of them, IP addresses
+// (written in their canonical form, since they are also hostnames), all
+// different, none unspecified or multicast.
+func validateAddresses(addrs []string, n int) error {
+	if len(addrs) != n {
+		return fmt.Errorf("mesoslocal: %d agent addresses for %d agents (give one per agent)", len(addrs), n)
+	}
+	seen := map[string]bool{}
+	for i, s := range addrs {
+		ip := net.ParseIP(s)
+		switch {
+		case ip == nil:
+			return fmt.Errorf("mesoslocal: agent %d address %q is not an IP address", i+1, s)
+		case ip.String() != s:
+			return fmt.Errorf("mesoslocal: agent %d address %q: write it as %s", i+1, s, ip)
+		case ip.IsUnspecified() || ip.IsMulticast():
+			return fmt.Errorf("mesoslocal: agent %d address %s cannot be an agent's own address", i+1, s)
+		case seen[s]:
+			return fmt.Errorf("mesoslocal: agent address %s is given twice", s)
+		}
+		seen[s] = true
+	}
+	return nil
 }
 
 // ParseResources parses Mesos' --resources syntax: entries separated by

@@ -81,6 +81,11 @@ func TestConfigValidate(t *testing.T) {
 		"attribute count":  {WorkDir: "x", Agents: 3, AgentAttributes: []string{"a:1", "b:2"}},
 		"bad resources":    {WorkDir: "x", AgentResources: "cpus"},
 		"negative timeout": {WorkDir: "x", HeartbeatInterval: -1},
+		"address count":    {WorkDir: "x", Agents: 3, AgentAddresses: []string{"127.0.0.2", "127.0.0.3"}},
+		"address not IP":   {WorkDir: "x", Agents: 2, AgentAddresses: []string{"127.0.0.2", "agent-2.local"}},
+		"address twice":    {WorkDir: "x", Agents: 2, AgentAddresses: []string{"127.0.0.2", "127.0.0.2"}},
+		"address written":  {WorkDir: "x", Agents: 1, AgentAddresses: []string{"127.000.0.2"}},
+		"address any":      {WorkDir: "x", Agents: 1, AgentAddresses: []string{"0.0.0.0"}},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -88,6 +93,20 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{WorkDir: "x"}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+	if err := (Config{WorkDir: "x", Agents: 2, AgentAddresses: []string{"127.0.0.7", "127.0.0.9"}}).Validate(); err != nil {
+		t.Errorf("own addresses: %v", err)
+	}
+}
+
+func TestDefaultAgentAddresses(t *testing.T) {
+	t.Parallel()
+	got := Config{WorkDir: "x", Agents: 3}.withDefaults().AgentAddresses
+	if want := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("addresses %v, want %v", got, want)
+	}
+	if got := (Config{WorkDir: "x"}).withDefaults().AgentAddresses; len(got) != DefaultAgents {
+		t.Errorf("default agents get %v", got)
 	}
 }
 

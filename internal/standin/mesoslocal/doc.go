@@ -15,7 +15,11 @@
 // with the MESOS_* environment, fetched URIs, and volumes linked at their
 // container path; status updates flow executor → agent → scheduler with
 // UUIDs and are resent until acknowledged; an executor that dies turns its
-// tasks TASK_FAILED and sends FAILURE.
+// tasks TASK_FAILED and sends FAILURE. Each agent has its own loopback
+// address (127.0.0.2, 127.0.0.3, ... by default), offered as its hostname
+// and IP and bound by its executor API and, through LIBPROCESS_IP, by its
+// executors, so tasks of different agents bind different addresses as on
+// a real cluster.
 //
 // Where it differs (see docs/mesos-local.md): one role per framework;
 // custom executors only (no command tasks, no LAUNCH_GROUP); no

@@ -15,7 +15,8 @@ import (
 //	POST /faults/frameworks/{id}/drop      DropFramework
 //	POST /faults/executors/{framework}/{executor}/kill   KillExecutor
 //
-// {agent} is an agent ID, its hostname or its 1-based number.
+// {agent} is an agent ID, its hostname (which is its address, e.g.
+// 127.0.0.3) or its 1-based number.
 
 // StopAgent stops an agent as if its host went down: its executor
 // processes are killed, their tasks become TASK_LOST, its offers are

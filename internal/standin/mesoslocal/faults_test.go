@@ -4,6 +4,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +47,11 @@ func TestAgentStopAndRestart(t *testing.T) {
 		return len(st.Agents[0].Executors) == 1 && st.Agents[0].Executors[0].PID > 0
 	}, "executor")
 	pid := m.State().Agents[0].Executors[0].PID
+	// The executor is told its agent's address.
+	if env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ")); err != nil ||
+		!strings.Contains("\x00"+string(env), "\x00LIBPROCESS_IP=127.0.0.2\x00") || !strings.Contains("\x00"+string(env), "\x00MESOS_AGENT_ENDPOINT=127.0.0.2:") {
+		t.Errorf("executor environment (%v) lacks LIBPROCESS_IP=127.0.0.2 or MESOS_AGENT_ENDPOINT=127.0.0.2:PORT", err)
+	}
 	if err := m.StopAgent("1"); err != nil {
 		t.Fatal(err)
 	}
@@ -279,5 +286,39 @@ func TestReservedOnlyForTheirRole(t *testing.T) {
 			}
 		}
 		other.Call(calls.Decline(o.ID).With(calls.RefuseSeconds(0)))
+	}
+}
+
+// TestAgentAddresses: each agent is on its own address, given as its
+// hostname, its executor API's host and a fault's {agent}, and comes back
+// on it after a restart.
+func TestAgentAddresses(t *testing.T) {
+	m, err := mesoslocal.New(mesoslocal.Config{Agents: 2, WorkDir: t.TempDir(), AgentAddresses: []string{"127.0.0.5", "127.0.0.6"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() { _ = m.Serve(ln) }()
+	t.Cleanup(func() { _ = m.Close() })
+	waitState(t, m, func(st mesoslocal.State) bool { return len(st.Agents) == 2 && st.Agents[0].Up && st.Agents[1].Up }, "agents up")
+	for i, a := range m.State().Agents {
+		want := []string{"127.0.0.5", "127.0.0.6"}[i]
+		host, _, _ := net.SplitHostPort(a.ExecutorAPI)
+		if a.Hostname != want || host != want {
+			t.Errorf("agent %d: hostname %q, executor API %s; want %s", i+1, a.Hostname, a.ExecutorAPI, want)
+		}
+	}
+	before := m.State().Agents[1].ExecutorAPI
+	if err := m.StopAgent("127.0.0.6"); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.State(); st.Agents[1].Up || !st.Agents[0].Up {
+		t.Fatalf("stopping 127.0.0.6 left agents up: %v %v", st.Agents[0].Up, st.Agents[1].Up)
+	}
+	if err := m.RestartAgent("2"); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.State(); !st.Agents[1].Up || st.Agents[1].ExecutorAPI != before {
+		t.Errorf("restarted agent: up %v, executor API %s, was %s", st.Agents[1].Up, st.Agents[1].ExecutorAPI, before)
 	}
 }

@@ -29,6 +29,17 @@ func readRecord(t *testing.T, r *bufio.Reader) []byte {
 	return b
 }
 
+// agentNumber is the 1-based number in an agent ID ("...-S2" is 2).
+func agentNumber(t *testing.T, id string) int {
+	t.Helper()
+	_, n, ok := strings.Cut(id[strings.LastIndexByte(id, '-')+1:], "S")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		t.Fatalf("agent ID %q has no number", id)
+	}
+	return i
+}
+
 // TestPlainJSONSubscribe is what `curl` sees: no mesos-go on the client.
 func TestPlainJSONSubscribe(t *testing.T) {
 	_, url := startMaster(t, 2)
@@ -62,8 +73,13 @@ func TestPlainJSONSubscribe(t *testing.T) {
 			Type   string
 			Offers struct {
 				Offers []struct {
-					AgentID   struct{ Value string } `json:"agent_id"`
-					Hostname  string
+					AgentID  struct{ Value string } `json:"agent_id"`
+					Hostname string
+					URL      struct {
+						Address struct {
+							Hostname, IP string
+						}
+					}
 					Resources []struct {
 						Name           string
 						Type           string
@@ -96,8 +112,9 @@ func TestPlainJSONSubscribe(t *testing.T) {
 					t.Errorf("offer from %s lacks %s", o.Hostname, want)
 				}
 			}
-			if !strings.HasSuffix(o.Hostname, ".local") {
-				t.Errorf("hostname %q", o.Hostname)
+			// Agent i is on 127.0.0.(i+1), as its hostname and its IP.
+			if want := "127.0.0." + strconv.Itoa(agentNumber(t, o.AgentID.Value)+1); o.Hostname != want || o.URL.Address.IP != want || o.URL.Address.Hostname != want {
+				t.Errorf("agent %s offered as %q, URL %+v; want %s", o.AgentID.Value, o.Hostname, o.URL.Address, want)
 			}
 			agents[o.AgentID.Value] = true
 		}

@@ -38,7 +38,7 @@ type FrameworkState struct {
 // strings like "[31000-31999]".
 type AgentState struct {
 	ID           string                    `json:"id"`
-	Hostname     string                    `json:"hostname"`
+	Hostname     string                    `json:"hostname"` // its address (Config.AgentAddresses)
 	Up           bool                      `json:"up"`
 	ExecutorAPI  string                    `json:"executor_api"`
 	Attributes   map[string]string         `json:"attributes"`
