@@ -279,8 +279,12 @@ func riakEnv(t nodetask.Task, sandbox string, opts RiakOptions) []string {
 	if len(flags) == 0 {
 		flags = []string{"-start_epmd", "false"}
 	}
+	// CODE_LOADING_MODE: in relx's default embedded mode the VM loads only
+	// the boot script's modules, so rmf_epmd (on -pa) would be undefined
+	// when the kernel starts distribution; Riak's own pre-start hook
+	// (hooks/erl_codeloadingmode) also means interactive.
 	return []string{"ERL_EPMD_PORT=" + strconv.Itoa(t.Ports.Erlpmd), "ERL_FLAGS=" + strings.Join(flags, " "),
-		"RELX_COOKIE=" + riakconf.Cookie(t.Framework, t.Cluster), "HOME=" + sandbox}
+		"RELX_COOKIE=" + riakconf.Cookie(t.Framework, t.Cluster), "CODE_LOADING_MODE=interactive", "HOME=" + sandbox}
 }
 
 // riakCheck is `riak chkconfig` of the configuration in etc (the release's

@@ -26,7 +26,7 @@ func TestRiakCommands(t *testing.T) {
 	t.Parallel()
 	flags := []string{"-pa", "/sb/erlpmd", "-epmd_module", "rmf_epmd", "-epmd_port", "31004", "-start_epmd", "false"}
 	env := []string{"ERL_EPMD_PORT=31004", "ERL_FLAGS=-pa /sb/erlpmd -epmd_module rmf_epmd -epmd_port 31004 -start_epmd false",
-		"RELX_COOKIE=riak-riak-default", "HOME=/sb"}
+		"RELX_COOKIE=riak-riak-default", "CODE_LOADING_MODE=interactive", "HOME=/sb"}
 	vmArgs := "## Name of the node\n-sname riak\n\n## Cookie\n-setcookie riak\n+C multi_time_warp\n"
 	tests := []struct {
 		name      string

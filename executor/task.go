@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -335,8 +336,11 @@ func inspectRiak(sandbox string) (RiakOptions, error) {
 			return opts, fmt.Errorf("riak release: %w", err)
 		}
 	}
+	// Riak KV 3.x has bin/riak-admin too, as the target of `riak admin`
+	// (a relx extension named in bin/riak); before 3.0 it is the only way.
 	_, err := os.Stat(filepath.Join(root, "bin", "riak-admin"))
-	opts.LegacyAdmin = err == nil
+	script, _ := os.ReadFile(filepath.Join(root, "bin", "riak"))
+	opts.LegacyAdmin = err == nil && !bytes.Contains(script, []byte("admin_extension="))
 	if b, err := os.ReadFile(filepath.Join(root, "releases", "start_erl.data")); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 && filepath.IsLocal(f[1]) {
 			rel := filepath.Join("releases", f[1], "vm.args")

@@ -133,6 +133,79 @@ func OwnedSettings(v Vars) []Setting {
 	return s
 }
 
+// OwnedAdvanced are the advanced.config entries the executor adds for
+// the node of v. The release's own etc/advanced.config, which the
+// rendered one replaces, sets them relative to the VM's working
+// directory: without schema_dirs riak_core does not start
+// (schema_files_not_found), and riak_repl and setup would keep data off
+// the volume. cuttlefish overlays advanced.config entries in order, key
+// by key, so these add to a template's own riak_core, riak_repl or setup
+// entries. riak_repl's cluster manager listens on the node's address at
+// Riak's default port, 9080 (it is not among the reserved ports).
+func OwnedAdvanced(v Vars) string {
+	return fmt.Sprintf(`%%%% Set by the rmf executor for this node.
+ {riak_core, [{schema_dirs, [%q]}, {cluster_mgr, {%q, 9080}}]},
+ {riak_repl, [{data_root, %q}]},
+ {setup, [{home, %q}]}`, filepath.Join(v.RiakRoot, "share", "schema"), v.Host,
+		filepath.Join(v.PlatformDataDir, "riak_repl"), filepath.Join(v.PlatformDataDir, "setup"))
+}
+
+// withOwnedAdvanced inserts OwnedAdvanced into the rendered
+// advanced.config, an Erlang list ending in "].", before its closing
+// bracket.
+func withOwnedAdvanced(conf string, v Vars) (string, error) {
+	at, empty, ok := erlangListEnd(conf)
+	if !ok {
+		return "", fmt.Errorf("template advanced.config: not an Erlang list ending in \"].\" (as in [{riak_kv, [...]}].)")
+	}
+	sep := ",\n"
+	if empty {
+		sep = "\n"
+	}
+	return conf[:at] + sep + OwnedAdvanced(v) + conf[at:], nil
+}
+
+// erlangListEnd finds, in Erlang source text that is one list ("[ ... ]."
+// and nothing but comments after), where a new last element goes: right
+// after the list's last element (or its "[" when empty says it has
+// none). Strings, quoted atoms, character literals and comments are
+// skipped.
+func erlangListEnd(src string) (at int, empty, ok bool) {
+	type tok struct {
+		c   byte
+		pos int
+	}
+	var toks []tok
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; {
+		case c == '%':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '"' || c == '\'':
+			for i++; i < len(src) && src[i] != c; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+			toks = append(toks, tok{'x', i})
+		case c == '$': // a character literal: $x or $\x
+			if i++; i < len(src) && src[i] == '\\' {
+				i++
+			}
+			toks = append(toks, tok{'x', i})
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default:
+			toks = append(toks, tok{c, i})
+		}
+	}
+	n := len(toks)
+	if n < 3 || toks[0].c != '[' || toks[n-1].c != '.' || toks[n-2].c != ']' {
+		return 0, false, false
+	}
+	return toks[n-3].pos + 1, n == 3, true
+}
+
 // ownedFamilies are key prefixes whose every member binds or names
 // something the executor decides: another listener would bind a port the
 // scheduler did not reserve.
@@ -156,6 +229,9 @@ func Configs(riakConfTmpl, advancedTmpl string, v Vars) (riakConf, advancedConfi
 		return "", "", nil, err
 	}
 	if advancedConfig, err = Render("advanced.config", advancedTmpl, v); err != nil {
+		return "", "", nil, err
+	}
+	if advancedConfig, err = withOwnedAdvanced(advancedConfig, v); err != nil {
 		return "", "", nil, err
 	}
 	owned := OwnedSettings(v)

@@ -53,15 +53,21 @@ func TestRenderConfigs(t *testing.T) {
 				"platform_lib_dir = /sb/riak/lib\n",
 				"erlang.distribution.interface = 10.0.0.5\n",
 			},
-			wantAC: []string{"{riak_core, []}", "].\n"},
+			wantAC: []string{"{riak_core, []},\n%% Set by the rmf executor", `{riak_core, [{schema_dirs, ["/sb/riak/share/schema"]}, {cluster_mgr, {"10.0.0.5", 9080}}]}`,
+				`{riak_repl, [{data_root, "/sb/riak-data/data/riak_repl"}]}`, `{setup, [{home, "/sb/riak-data/data/setup"}]}`, "].\n"},
 		},
 		{
 			name:     "custom",
 			riakConf: "nodename = {{.NodeName}}\nring_size = 128\n## {{.Cluster}}/{{.Node}} epmd {{.ErlpmdPort}} data {{.DataDir}} gen {{.Generation}}\n",
 			adv:      "[{riak_kv, [{pb_port, {{.PBPort}}}, {http, {{.HTTPPort}}}, {h, {{.HandoffPort}}}, {d, {{.DisterlPort}}}, {p, \"{{.PlatformDataDir}}\"}]}].",
 			wantRC:   []string{"nodename = riak-default-1@10.0.0.5\nring_size = 128\n## default/riak-default-1 epmd 31004 data /sb/riak-data gen 3\n"},
-			wantAC:   []string{`[{riak_kv, [{pb_port, 31000}, {http, 31001}, {h, 31002}, {d, 31003}, {p, "/sb/riak-data/data"}]}].`},
+			wantAC: []string{`[{riak_kv, [{pb_port, 31000}, {http, 31001}, {h, 31002}, {d, 31003}, {p, "/sb/riak-data/data"}]},` + "\n%% Set by the rmf executor",
+				`{schema_dirs, ["/sb/riak/share/schema"]}`, "/setup\"}]}]."},
 		},
+		{name: "empty list", adv: "%% nothing ].\n[ ].\n", wantAC: []string{"[\n%% Set by the rmf executor", "{setup, [{home"}},
+		{name: "strings and comments", adv: "[{a, \"].\"}, {b, '].'}, {c, $]} % ].\n].% end\n", wantAC: []string{"{c, $]},\n%% Set by", "\"/sb/riak-data/data/setup\"}]} % ].\n].% end"}},
+		{name: "not a list", adv: "{riak_kv, []}.", wantErr: "not an Erlang list"},
+		{name: "no final dot", adv: "[{riak_kv, []}]", wantErr: "not an Erlang list"},
 		{name: "unknown variable", riakConf: "x = {{.Nope}}", wantErr: "template riak.conf"},
 		{name: "syntax error", adv: "{{.Host", wantErr: "template advanced.config"},
 		// Limits: no hang, no huge allocation, whatever the template.
@@ -247,4 +253,22 @@ func TestParse(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Parse = %q, want %q", got, want)
 	}
+}
+
+// FuzzAdvancedConfig: the executor's entries go into any list, never
+// panic, and leave a list that still ends in "].".
+func FuzzAdvancedConfig(f *testing.F) {
+	for _, s := range []string{DefaultAdvancedConfig, "[].", "[{a, \"].\"}, $], '%'].", "% c\n[\n].\n% d", "{x}.", "[", "\"", "$"} {
+		f.Add(s)
+	}
+	v := NewVars(testTask(), "/sb")
+	f.Fuzz(func(t *testing.T, src string) {
+		out, err := withOwnedAdvanced(src, v)
+		if err != nil {
+			return
+		}
+		if _, _, ok := erlangListEnd(out); !ok || !strings.Contains(out, OwnedAdvanced(v)) {
+			t.Fatalf("from %q:\n%s", src, out)
+		}
+	})
 }
