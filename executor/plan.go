@@ -21,23 +21,18 @@ type Command struct {
 	Args []string
 	Env  []string
 	Dir  string
-	// Expect, when set, is text the output must contain for the command
-	// to have succeeded: some Riak commands exit 0 when they fail (`riak
-	// chkconfig` after an unreadable config, `riak admin ringready` when
-	// the members disagree).
-	Expect string
-	// OKIf are texts that make a failed command's output mean success
-	// (a join of a node that is already a member).
-	OKIf []string
+	// Expect, when set, are texts one of which the output must contain
+	// for the command to have succeeded: Riak's commands exit 0 when they
+	// fail (`riak chkconfig` after an unreadable config, `riak admin
+	// cluster join` with "Failed: ..." or "Join failed", `ringready` when
+	// the members disagree), so their words are what tells.
+	Expect []string
 }
 
 // Succeeded says whether the command's run (its combined output and the
 // error of its exit) counts as success.
 func (c Command) Succeeded(out string, err error) bool {
-	if err != nil {
-		return slices.ContainsFunc(c.OKIf, func(s string) bool { return strings.Contains(out, s) })
-	}
-	return c.Expect == "" || strings.Contains(out, c.Expect)
+	return err == nil && (len(c.Expect) == 0 || slices.ContainsFunc(c.Expect, func(s string) bool { return strings.Contains(out, s) }))
 }
 
 // TransfersIdle says whether the output of `riak admin transfers` (or the
@@ -227,6 +222,7 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	}
 	root := v.RiakRoot
 	bin := filepath.Join(root, "bin")
+	opts.ErlFlags = append(slices.Clone(opts.ErlFlags), riakconf.AppFlags(v, rc, ac)...)
 	env := riakEnv(t, sandbox, opts)
 	p := Plan{
 		Flavor: nodetask.FlavorRiak, Vars: v, Warnings: warnings,
@@ -251,23 +247,31 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	cmd := func(sub ...string) Command {
 		return Command{Args: append(append([]string{}, admin...), sub...), Env: env, Dir: root}
 	}
+	// Riak's answers (riak_core_console, riak_kv_console): a join of a
+	// node already in the ring, a replacement already staged, a leave
+	// already under way, an old self already gone all mean done, so the
+	// sequence can be run again from the start after any failure.
+	plan, commit := cmd("cluster", "plan"), cmd("cluster", "commit")
+	commit.Expect = []string{"Cluster changes committed"}
 	if t.Join != "" {
 		join := cmd("cluster", "join", t.Join)
-		join.OKIf = []string{"already a member"}
+		join.Expect = []string{"Success: staged join request", "already a member of a cluster"}
 		p.Join = append(p.Join, join)
-	}
-	if t.Replaces != "" && t.Join != "" { // without a cluster to join there is no ring to take its place in
-		p.Join = append(p.Join, cmd("cluster", "force-replace", t.Replaces, t.NodeName))
-	}
-	if len(p.Join) > 0 {
-		p.Join = append(p.Join, cmd("cluster", "plan"), cmd("cluster", "commit"))
+		if t.Replaces != "" { // without a cluster to join there is no ring to take its place in
+			replace := cmd("cluster", "force-replace", t.Replaces, t.NodeName)
+			replace.Expect = []string{"Success: staged forced replacement", "is not a member of the cluster", "is already staged to replace"}
+			p.Join = append(p.Join, replace)
+		}
+		p.Join = append(p.Join, plan, commit)
 	}
 	wait, ring := cmd("wait-for-service", "riak_kv", t.NodeName), cmd("ringready")
-	wait.Expect, ring.Expect = "riak_kv is up", "TRUE"
+	wait.Expect, ring.Expect = []string{"riak_kv is up"}, []string{"TRUE All nodes agree on the ring"}
 	p.Ready = []Command{wait, ring}
 	transfers := cmd("transfers")
 	p.Transfers = &transfers
-	p.Leave = []Command{cmd("cluster", "leave"), cmd("cluster", "plan"), cmd("cluster", "commit")}
+	leave := cmd("cluster", "leave")
+	leave.Expect = []string{"Success: staged leave request", "already in the process of leaving"}
+	p.Leave = []Command{leave, plan, commit}
 	return p, nil
 }
 
@@ -276,8 +280,8 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 // up through the executor's erlpmd and never start an epmd of their own.
 func riakEnv(t nodetask.Task, sandbox string, opts RiakOptions) []string {
 	flags := opts.ErlFlags
-	if len(flags) == 0 {
-		flags = []string{"-start_epmd", "false"}
+	if !slices.Contains(flags, "-start_epmd") {
+		flags = append([]string{"-start_epmd", "false"}, flags...)
 	}
 	// CODE_LOADING_MODE: in relx's default embedded mode the VM loads only
 	// the boot script's modules, so rmf_epmd (on -pa) would be undefined
@@ -292,7 +296,7 @@ func riakEnv(t nodetask.Task, sandbox string, opts RiakOptions) []string {
 // cuttlefish writes what it generates. It exits 0 even when the config
 // cannot be read, so its output must say "config is OK".
 func riakCheck(root string, env []string, dir string) Command {
-	c := Command{Args: []string{filepath.Join(root, "bin", "riak"), "chkconfig"}, Env: env, Dir: dir, Expect: "config is OK"}
+	c := Command{Args: []string{filepath.Join(root, "bin", "riak"), "chkconfig"}, Env: env, Dir: dir, Expect: []string{"config is OK"}}
 	if dir != root {
 		c.Env = append(slices.Clone(env), "RUNNER_ETC_DIR="+filepath.Join(dir, "etc"))
 	}
@@ -310,6 +314,7 @@ func ConfigCheck(t nodetask.Task, riakConf, advancedConfig, sandbox, dir string,
 	if err != nil {
 		return nil, nil, err
 	}
+	opts.ErlFlags = append(slices.Clone(opts.ErlFlags), riakconf.AppFlags(v, rc, ac)...)
 	etc := filepath.Join(dir, "etc")
 	files := []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}}
 	if t.Flavor != nodetask.FlavorRiak {

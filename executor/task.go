@@ -569,34 +569,39 @@ func failure(t nodetask.Task, proc *process, when string) string {
 	return msg
 }
 
-// runCommands runs commands (a config check, the riak flavor's join, a
-// leave) in order, each up to attempts times, 2 s apart, while the node
-// settles; Command.Succeeded says whether a run succeeded.
+// runCommands runs a sequence of commands (a config check, the riak
+// flavor's join, a leave) up to attempts times, 2 s apart, from the start
+// each time, while the node settles: each command of the sequence must
+// be one whose repetition is harmless (see RiakCommands).
+// Command.Succeeded says whether a run succeeded.
 func (r *runner) runCommands(cmds []Command, what string, attempts int) error {
+	var err error
+	for attempt := 0; attempt < attempts && len(cmds) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.killCtx.Done():
+			}
+		}
+		if err = r.runSequence(cmds, what); err == nil || r.isKilled() {
+			return err
+		}
+		r.log.Warn(what+" failed", "attempt", attempt+1, "err", err)
+	}
+	return err
+}
+
+// runSequence runs cmds once, in order, until one fails.
+func (r *runner) runSequence(cmds []Command, what string) error {
 	for _, c := range cmds {
-		var out string
-		var err error
-		for attempt := 0; attempt < attempts; attempt++ {
-			if r.isKilled() {
-				return fmt.Errorf("killed during the %s", what)
-			}
-			out, err = r.runOne(c, clusterCommandTimeout)
-			if c.Succeeded(out, err) {
-				err = nil
-				break
-			}
+		if r.isKilled() {
+			return fmt.Errorf("killed during the %s", what)
+		}
+		out, err := r.runOne(c, clusterCommandTimeout)
+		if !c.Succeeded(out, err) {
 			if err == nil {
 				err = fmt.Errorf("output lacks %q", c.Expect)
 			}
-			r.log.Warn(what+" command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", out)
-			if attempt+1 < attempts {
-				select {
-				case <-time.After(2 * time.Second):
-				case <-r.killCtx.Done():
-				}
-			}
-		}
-		if err != nil {
 			return fmt.Errorf("%s: %v: %s", strings.Join(c.Args, " "), err, out)
 		}
 		r.log.Info(what+" command", "cmd", strings.Join(c.Args, " "), "output", out)

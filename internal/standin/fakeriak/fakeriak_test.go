@@ -59,7 +59,7 @@ func TestAdmin(t *testing.T) {
 		out  string
 	}{
 		{[]string{"admin", "cluster", "join", "riak-c-0@127.0.0.3"}, true, "Success: staged join request for 'riak-c-1@127.0.0.2' to 'riak-c-0@127.0.0.3'"},
-		{[]string{"admin", "cluster", "join", "riak-c-0@127.0.0.3"}, false, "Failed: This node is already a member of a cluster"},
+		{[]string{"admin", "cluster", "join", "riak-c-0@127.0.0.3"}, true, "Failed: This node is already a member of a cluster\nerror"},
 		{[]string{"admin", "cluster", "force-replace", "riak-c-1@127.0.0.9", "riak-c-1@127.0.0.2"}, true, "Success: staged forced replacement of 'riak-c-1@127.0.0.9' with 'riak-c-1@127.0.0.2'"},
 		{[]string{"admin", "ringready"}, true, "TRUE All nodes agree on the ring ['riak-c-1@127.0.0.2']"},
 		{[]string{"admin", "transfers"}, true, "No transfers active"},

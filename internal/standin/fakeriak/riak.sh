@@ -31,18 +31,20 @@ admin)
   echo "$*" >> "$data/admin.log"
   shift
   case "$*" in
+  # riak admin exits 0 whatever the answer; nodetool prints the console
+  # function's result (ok or error) on a line of its own.
   "cluster join "*)
-    if [ -e "$data/joined" ]; then echo "Failed: This node is already a member of a cluster"; exit 1; fi
+    if [ -e "$data/joined" ]; then printf 'Failed: This node is already a member of a cluster\nerror\n'; exit 0; fi
     touch "$data/joined"
-    echo "Success: staged join request for $(q "$node") to $(q "$3")" ;;
-  "cluster force-replace "*) echo "Success: staged forced replacement of $(q "$3") with $(q "$4")" ;;
-  "cluster leave") echo "Success: staged leave request for $(q "$node")" ;;
-  "cluster plan") echo "There are no staged changes" ;;
+    echo "Success: staged join request for $(q "$node") to $(q "$3")"; echo ok ;;
+  "cluster force-replace "*) echo "Success: staged forced replacement of $(q "$3") with $(q "$4")"; echo ok ;;
+  "cluster leave") echo "Success: staged leave request for $(q "$node")"; echo ok ;;
+  "cluster plan") echo "There are no staged changes"; echo ok ;;
   "cluster commit")
-    echo "Cluster changes committed"
+    echo "Cluster changes committed"; echo ok
     if grep -q "cluster leave" "$data/admin.log"; then kill -TERM "$(cat "$data/console.pid")"; fi ;;
   "wait-for-service riak_kv"*) echo "riak_kv is up" ;;
-  ringready) echo "TRUE All nodes agree on the ring [$(q "$node")]" ;;
+  ringready) echo "TRUE All nodes agree on the ring [$(q "$node")]"; echo ok ;;
   transfers)
     if [ -e "$data/transfers-pending" ]; then
       echo "$(q "$node") waiting to handoff $(cat "$data/transfers-pending") partitions"
@@ -51,7 +53,8 @@ admin)
     fi
     echo
     echo "Active Transfers:"
-    echo ;;
+    echo
+    echo ok ;;
   *) echo "Usage: riak-admin { cluster | join | leave | ... }"; exit 1 ;;
   esac ;;
 *) echo "unknown command $1" >&2; exit 1 ;;
