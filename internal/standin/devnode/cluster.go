@@ -35,7 +35,7 @@ type Cluster struct {
 	down       map[string]time.Time // member -> until when it is considered down
 
 	ready    atomic.Bool
-	leaving  atomic.Bool // a leave is handing off (admin transfers)
+	leaving  atomic.Bool  // a leave is handing off (admin transfers)
 	syncing  atomic.Int32 // catch-ups running (admin transfers)
 	meta     *metaStore
 	mergeMu  sync.Mutex    // serialises membership merges
