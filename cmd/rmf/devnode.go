@@ -176,7 +176,7 @@ func runDevnodeAdmin(ctx context.Context, out, errOut io.Writer, pb string, inte
 		node := ""
 		if len(rest) == 2 {
 			if err := devnode.ValidateNodeName(rest[1]); err != nil {
-				return usageErrorf("%v", err)
+				return fail("%v", err)
 			}
 			node = rest[1]
 		}
@@ -231,7 +231,7 @@ func runDevnodeAdminCluster(ctx context.Context, out, errOut io.Writer, pb strin
 		}
 		for _, n := range rest {
 			if err := devnode.ValidateNodeName(n); err != nil {
-				return usageErrorf("%v", err)
+				return fail("%v", err)
 			}
 		}
 		force := sub == "force-replace"
