@@ -117,6 +117,17 @@ func TestAdminForceReplace(t *testing.T) {
 		}
 	}
 	nodes[2].stop(t)
+	// Keys written while dev3 is down: hints owed to it, which the
+	// replace must not leave pending for ever.
+	const later = 20
+	for i := range later {
+		if err := store(c, "default", "replace", fmt.Sprintf("late%d", i), fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tr, out := transfersOut(t, pb1); tr.Idle() {
+		t.Fatalf("no hints owed to a stopped dev3:\n%s", out)
+	}
 	dev4 := &fixedNode{name: "dev4@127.0.0.1", dir: t.TempDir(), pb: testutil.FreeAddr(t), http: testutil.FreeAddr(t)}
 	dev4.start(t, pb1)
 	live := []*fixedNode{nodes[0], nodes[1], dev4}
@@ -177,6 +188,13 @@ func TestAdminForceReplace(t *testing.T) {
 			if err != nil || len(vals) != 1 || vals[0] != fmt.Sprintf("v%d", i) {
 				t.Errorf("k%d through %s after force-replace: %v %v", i, f.name, vals, err)
 			}
+		}
+	}
+	c4 := newClient(t, dev4.pb)
+	for i := range later {
+		vals, err := fetch(c4, "default", "replace", fmt.Sprintf("late%d", i))
+		if err != nil || len(vals) != 1 || vals[0] != fmt.Sprintf("v%d", i) {
+			t.Errorf("late%d through dev4 after force-replace: %v %v", i, vals, err)
 		}
 	}
 	// A replaced name stays retired: gossip of an old view does not bring it back.

@@ -136,6 +136,7 @@ func (c *Cluster) adopt(m Membership) error {
 	if err := c.setMembership(m); err != nil {
 		return err
 	}
+	c.hints.retain(func(member string) bool { _, ok := m.Get(member); return ok })
 	if newlyReplaced(prev, m) {
 		c.resyncAfterReplace()
 	}
