@@ -139,6 +139,11 @@ func (c *Cluster) replace(ctx context.Context, old, new string, force bool) (Rep
 		if runCtx == nil {
 			return ReplaceFailed, "node is stopping"
 		}
+		// Old must know every member (new joined through another node,
+		// maybe moments ago) to confirm its leave with each.
+		gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, _ = c.peers.gossip(gctx, oldM, c.Membership())
+		gcancel()
 		go func() {
 			lctx, cancel := context.WithTimeout(runCtx, leaveTimeout)
 			defer cancel()

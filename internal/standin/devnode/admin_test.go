@@ -207,3 +207,51 @@ func TestAdminForceReplace(t *testing.T) {
 		t.Errorf("a newer announcement of dev3 brought it back")
 	}
 }
+
+// TestAdminReplace: replace of a live member hands its data off (a leave)
+// and leaves the cluster to the others and the new node.
+func TestAdminReplace(t *testing.T) {
+	nodes := fixedNodes(t, 3)
+	pb1 := nodes[0].pb
+	c := newClient(t, pb1)
+	const keys = 30
+	for i := range keys {
+		if err := store(c, "default", "replace", fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev4 := &fixedNode{name: "dev4@127.0.0.1", dir: t.TempDir(), pb: testutil.FreeAddr(t), http: testutil.FreeAddr(t)}
+	dev4.start(t, pb1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, reason, err := Replace(ctx, pb1, "dev3@127.0.0.1", "dev4@127.0.0.1", false)
+	if err != nil || out != ReplaceOK {
+		t.Fatalf("replace dev3 dev4 = %v (%s), %v", out, reason, err)
+	}
+	select {
+	case <-nodes[2].node.Cluster().Left():
+	case <-time.After(15 * time.Second):
+		t.Fatal("dev3 did not leave after the replace")
+	}
+	want := []string{"dev1@127.0.0.1", "dev2@127.0.0.1", "dev4@127.0.0.1"}
+	live := []*fixedNode{nodes[0], nodes[1], dev4}
+	testutil.WaitFor(t, 10*time.Second, "dev3 gone from every membership", func() bool {
+		for _, f := range live {
+			if !slices.Equal(f.node.Cluster().Membership().Names(), want) {
+				return false
+			}
+		}
+		return true
+	})
+	nodes[2].stop(t)
+	if rr := ringReady(t, pb1); !rr.OK() || !slices.Equal(rr.Nodes, want) {
+		t.Errorf("ringready after replace = %+v, want TRUE %v", rr, want)
+	}
+	c4 := newClient(t, dev4.pb)
+	for i := range keys {
+		vals, err := fetch(c4, "default", "replace", fmt.Sprintf("k%d", i))
+		if err != nil || len(vals) != 1 || vals[0] != fmt.Sprintf("v%d", i) {
+			t.Errorf("k%d through dev4 after replace: %v %v", i, vals, err)
+		}
+	}
+}
