@@ -135,13 +135,31 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 		args = append(args, "--join", t.Join)
 	}
 	etc := filepath.Join(sandbox, "etc")
-	return Plan{
+	p := Plan{
 		Flavor: nodetask.FlavorDevnode, Vars: v, Warnings: warnings,
 		Dirs:  []string{data, etc},
 		Files: []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}},
 		Start: Command{Args: args, Dir: sandbox},
 		Leave: []Command{{Args: []string{exe, "devnode", "leave", "--pb", hostPort(t.Host, t.Ports.PB), "--timeout", DevnodeLeaveTimeout.String()}, Dir: sandbox}},
-	}, nil
+	}
+	// The devnode's riak admin (rmf devnode admin) answers in Riak's words,
+	// so readiness, transfers and replacement go the same way as Riak's.
+	admin := func(sub ...string) Command {
+		return Command{Args: append([]string{exe, "devnode", "admin", "--pb", hostPort(t.Host, t.Ports.PB)}, sub...), Dir: sandbox}
+	}
+	if t.Replaces != "" && t.Join != "" {
+		replace := admin("cluster", "force-replace", t.Replaces, t.NodeName)
+		replace.Expect = []string{"Success: staged forced replacement", "is not a member of the cluster", "is already staged to replace"}
+		commit := admin("cluster", "commit")
+		commit.Expect = []string{"Cluster changes committed"}
+		p.Join = []Command{replace, admin("cluster", "plan"), commit}
+	}
+	wait, ring := admin("wait-for-service", "riak_kv", t.NodeName), admin("ringready")
+	wait.Expect, ring.Expect = []string{"riak_kv is up"}, []string{"TRUE All nodes agree on the ring"}
+	p.Ready = []Command{wait, ring}
+	transfers := admin("transfers")
+	p.Transfers = &transfers
+	return p, nil
 }
 
 // DevnodeLeaveTimeout bounds a devnode's handoff when it leaves.

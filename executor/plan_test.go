@@ -230,6 +230,19 @@ func TestDevnodeCommands(t *testing.T) {
 	if len(p.Files) != 2 || p.Files[0].Path != "/sb/etc/riak.conf" {
 		t.Errorf("files %+v", p.Files)
 	}
+	// The devnode's riak admin: the same readiness, transfers and
+	// replacement as Riak's.
+	admin := []string{"/bin/rmf", "devnode", "admin", "--pb", "10.0.0.5:31000"}
+	if len(p.Ready) != 2 || !slices.Equal(p.Ready[0].Args, append(slices.Clone(admin), "wait-for-service", "riak_kv", "riak-default-1@10.0.0.5")) ||
+		!slices.Equal(p.Ready[1].Args, append(slices.Clone(admin), "ringready")) || p.Transfers == nil ||
+		!slices.Equal(p.Transfers.Args, append(slices.Clone(admin), "transfers")) || len(p.Join) != 0 {
+		t.Errorf("ready %+v transfers %+v join %+v", p.Ready, p.Transfers, p.Join)
+	}
+	task.Replaces = "riak-default-1@10.0.0.9"
+	if p, err = DevnodeCommands(task, "/sb", "/bin/rmf"); err != nil || len(p.Join) != 3 ||
+		!slices.Equal(p.Join[0].Args, append(slices.Clone(admin), "cluster", "force-replace", "riak-default-1@10.0.0.9", "riak-default-1@10.0.0.5")) {
+		t.Errorf("replace: %+v %v", p.Join, err)
+	}
 }
 
 func TestPlanBadInput(t *testing.T) {
