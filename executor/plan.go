@@ -270,7 +270,10 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	// already under way, an old self already gone all mean done, so the
 	// sequence can be run again from the start after any failure.
 	plan, commit := cmd("cluster", "plan"), cmd("cluster", "commit")
-	commit.Expect = []string{"Cluster changes committed"}
+	// Right after a plan, "You must verify the plan" means nothing was
+	// planned: the join was committed already (by another node's commit,
+	// as the claimant's plan is the cluster's, or before a relaunch).
+	commit.Expect = []string{"Cluster changes committed", "You must verify the plan"}
 	if t.Join != "" {
 		join := cmd("cluster", "join", t.Join)
 		join.Expect = []string{"Success: staged join request", "already a member of a cluster"}
