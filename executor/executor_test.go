@@ -346,6 +346,25 @@ func TestExecutorDevnode(t *testing.T) {
 		e.waitExecutorsGone(1)
 	})
 
+	t.Run("riak flavor refuses a config Riak refuses", func(t *testing.T) {
+		e.t = t
+		nt := e.nodeTask("riak-default-9", 1)
+		nt.Flavor, nt.RiakTarball = nodetask.FlavorRiak, "file://"+fakeRiakTarball(t)
+		nt.RiakConf = "listener.pb.internal = {{.Host}}:8087\n"
+		data, err := nodetask.Marshal(nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.launch("node-9", e.agents[1], data, mesos.CommandInfo_URI{Value: nt.RiakTarball, Extract: ptr(true)})
+		st := e.s.Update("node-9", mesos.TASK_FAILED, mesos.TASK_RUNNING, mesos.TASK_STARTING)
+		// riak chkconfig's own words, then cuttlefish's reason.
+		if st.GetState() != mesos.TASK_FAILED || !strings.Contains(st.GetMessage(), "Cuttlefish failed! Oh no!") ||
+			!strings.Contains(st.GetMessage(), "Conf file attempted to set unknown variable: listener.pb.internal") {
+			t.Errorf("bad config: %v %q", st.GetState(), st.GetMessage())
+		}
+		e.waitExecutorsGone(1)
+	})
+
 	t.Run("leave", func(t *testing.T) {
 		e.t = t
 		first, second := e.nodeTask("riak-default-6", 0), e.nodeTask("riak-default-7", 2)

@@ -59,8 +59,11 @@ type Plan struct {
 	Files []File
 	// Check runs before the node starts: the release's own check of the
 	// rendered configuration (`riak chkconfig`). A failure fails the task
-	// with the check's output and the node never starts.
+	// with the check's output, and Explain's, and the node never starts.
 	Check []Command
+	// Explain, when set, says why Check failed (cuttlefish run by
+	// itself: `riak chkconfig` swallows its messages).
+	Explain *Command
 	// Start runs the node in the foreground; it stops on SIGTERM.
 	Start Command
 	// Join runs in order once the node answers a PB ping: the riak
@@ -175,6 +178,9 @@ type RiakOptions struct {
 	// through the executor's erlpmd (erlpmd.ErlFlags); they go into
 	// ERL_FLAGS, which every erl the scripts start reads.
 	ErlFlags []string
+	// ERTSBin is the release's erts-*/bin (its escript runs cuttlefish
+	// by itself, to explain a refused configuration). Empty: none found.
+	ERTSBin string
 	// VMArgsPath is the release's vm.args (releases/<version>/vm.args,
 	// relative to the release) and VMArgs its text: the release's scripts
 	// take the node name and cookie of `riak ping` and `riak admin` from
@@ -249,8 +255,9 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 			{filepath.Join(root, "etc", "riak.conf"), rc},
 			{filepath.Join(root, "etc", "advanced.config"), ac},
 		},
-		Check: []Command{riakCheck(root, env, root)},
-		Start: Command{Args: []string{filepath.Join(bin, "riak"), "foreground"}, Env: env, Dir: root},
+		Check:   []Command{riakCheck(root, env, root)},
+		Explain: cuttlefish(root, env, root, opts),
+		Start:   Command{Args: []string{filepath.Join(bin, "riak"), "foreground"}, Env: env, Dir: root},
 	}
 	if opts.LegacyAdmin {
 		p.Start.Args = []string{filepath.Join(bin, "riak"), "console", "-noinput"}
@@ -322,6 +329,28 @@ func riakCheck(root string, env []string, dir string) Command {
 		c.Env = append(slices.Clone(env), "RUNNER_ETC_DIR="+filepath.Join(dir, "etc"))
 	}
 	return c
+}
+
+// cuttlefish is the release's cuttlefish run by itself on the config in
+// dir/etc (generating into dir/generated.conf), as `riak chkconfig` runs
+// it, for its error messages; nil without the release's escript.
+func cuttlefish(root string, env []string, dir string, opts RiakOptions) *Command {
+	if opts.ERTSBin == "" {
+		return nil
+	}
+	etc := filepath.Join(dir, "etc")
+	return &Command{Args: []string{filepath.Join(opts.ERTSBin, "escript"), filepath.Join(root, "bin", "cuttlefish"),
+		"-e", etc, "-d", filepath.Join(dir, "generated.conf"), "-s", filepath.Join(root, "share", "schema"), "-c", filepath.Join(etc, "riak.conf")},
+		Env: env, Dir: dir}
+}
+
+// explainIn is the Explain of a config check run in dir.
+func explainIn(cmds []Command, opts RiakOptions, dir string) *Command {
+	if len(cmds) == 0 {
+		return nil
+	}
+	root := filepath.Dir(filepath.Dir(cmds[0].Args[0]))
+	return cuttlefish(root, cmds[0].Env, dir, opts)
 }
 
 // ConfigCheck is how the executor checks a new cluster configuration on

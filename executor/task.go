@@ -195,7 +195,7 @@ func (r *runner) run() {
 			r.killedBeforeStart()
 			return
 		}
-		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "the release refuses the configuration: "+err.Error())
+		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "the release refuses the configuration: "+r.explain(plan.Explain, err))
 		return
 	}
 	if r.isKilled() {
@@ -286,7 +286,11 @@ func (r *runner) prepare(t nodetask.Task, sandbox string) (Plan, error) {
 			return Plan{}, err
 		}
 		ctx, cancel := context.WithTimeout(r.killCtx, time.Minute)
-		opts.ErlFlags, err = erlpmd.ErlFlags(ctx, riakErlc(filepath.Join(sandbox, RiakDir)), filepath.Join(sandbox, "erlpmd"), t.Ports.Erlpmd)
+		erlc := riakErlc(filepath.Join(sandbox, RiakDir))
+		if erlc != "" {
+			opts.ERTSBin = filepath.Dir(erlc)
+		}
+		opts.ErlFlags, err = erlpmd.ErlFlags(ctx, erlc, filepath.Join(sandbox, "erlpmd"), t.Ports.Erlpmd)
 		cancel()
 		if err != nil {
 			return Plan{}, err
@@ -663,6 +667,20 @@ func (r *runner) waitServing(t nodetask.Task, plan Plan, proc *process, started 
 	return true
 }
 
+// explain adds to a failed config check the words of the check's reason:
+// `riak chkconfig` prints only "Cuttlefish failed! Oh no!:", while
+// cuttlefish run by itself says which setting it refused and why.
+func (r *runner) explain(c *Command, err error) string {
+	if c == nil {
+		return err.Error()
+	}
+	out, _ := r.runOne(*c, time.Minute)
+	if out == "" {
+		return err.Error()
+	}
+	return err.Error() + "\ncuttlefish says:\n" + out
+}
+
 // watchTransfers runs the plan's transfers command and reports a change
 // of the cluster's handoffs in a TASK_RUNNING update.
 func (r *runner) watchTransfers() {
@@ -720,7 +738,9 @@ func (r *runner) checkConfig(t nodetask.Task, sandbox string, m nodetask.Message
 		}
 	}
 	if err == nil {
-		err = r.runCommands(cmds, "config check", 1)
+		if err = r.runCommands(cmds, "config check", 1); err != nil {
+			err = errors.New(r.explain(explainIn(cmds, r.opts, dir), err))
+		}
 	}
 	if err != nil {
 		fail(err)

@@ -46,8 +46,13 @@ func TestChkconfig(t *testing.T) {
 		t.Errorf("good config: %v %q", ok, out)
 	}
 	bad := release(t, "listener.pb.internal = 127.0.0.2:8087\n")
-	if out, ok := riak(t, bad, "chkconfig"); ok || !strings.Contains(out, "unknown variable: listener.pb.internal") || !strings.Contains(out, "Cuttlefish failed!") {
+	if out, ok := riak(t, bad, "chkconfig"); ok || strings.TrimSpace(out) != "Cuttlefish failed! Oh no!:" {
 		t.Errorf("unknown key: %v %q", ok, out)
+	}
+	out, err := exec.Command(filepath.Join(bad, "erts-13.1.5", "bin", "escript"), filepath.Join(bad, "bin", "cuttlefish"),
+		"-e", filepath.Join(bad, "etc"), "-c", filepath.Join(bad, "etc", "riak.conf")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "[error] Conf file attempted to set unknown variable: listener.pb.internal") {
+		t.Errorf("cuttlefish: %v %q", err, out)
 	}
 }
 
