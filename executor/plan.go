@@ -72,8 +72,16 @@ type Plan struct {
 	// its old self in the ring.
 	Join []Command
 	// Ready runs in order after Join, each until it succeeds (within the
-	// start timeout): the node counts as ready (TASK_RUNNING) only then.
+	// start timeout): the node serves (`wait-for-service riak_kv`) and is
+	// reported TASK_RUNNING only then; failing that, the task fails.
 	Ready []Command
+	// RingReady (`ringready`) says whether every member agrees on the
+	// ring: the node counts as ready (Status.Ready) only once it passes.
+	// It is tried for a while before TASK_RUNNING and then again with
+	// every transfers check, but never fails the task: it stays false
+	// while any other member is down, and a node that serves must not be
+	// stopped for that.
+	RingReady *Command
 	// Transfers, when set, reports the cluster's handoffs (see
 	// TransfersIdle); it runs periodically while the node runs.
 	Transfers *Command
@@ -159,7 +167,7 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 	}
 	wait, ring := admin("wait-for-service", "riak_kv", t.NodeName), admin("ringready")
 	wait.Expect, ring.Expect = []string{"riak_kv is up"}, []string{"TRUE All nodes agree on the ring"}
-	p.Ready = []Command{wait, ring}
+	p.Ready, p.RingReady = []Command{wait}, &ring
 	transfers := admin("transfers")
 	p.Transfers = &transfers
 	return p, nil
@@ -294,7 +302,7 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	}
 	wait, ring := cmd("wait-for-service", "riak_kv", t.NodeName), cmd("ringready")
 	wait.Expect, ring.Expect = []string{"riak_kv is up"}, []string{"TRUE All nodes agree on the ring"}
-	p.Ready = []Command{wait, ring}
+	p.Ready, p.RingReady = []Command{wait}, &ring
 	transfers := cmd("transfers")
 	p.Transfers = &transfers
 	leave := cmd("cluster", "leave")

@@ -263,9 +263,13 @@ func (r *runner) run() {
 		return
 	}
 	r.status = nodetask.Status{NodeName: t.NodeName, Node: t.Node, Cluster: t.Cluster, Flavor: t.Flavor, Host: t.Host,
-		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation, Ready: true}
+		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation, Ready: r.ringReady(r.e.cfg.RingReadyWait)}
+	how := "ready"
+	if !r.status.Ready {
+		how = "serving, but the members do not agree on the ring yet"
+	}
 	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil,
-		fmt.Sprintf("%s ready: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, pb, hostPort(t.Host, t.Ports.HTTP),
+		fmt.Sprintf("%s %s: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, how, pb, hostPort(t.Host, t.Ports.HTTP),
 			t.Ports.Handoff, t.Ports.Disterl, t.Ports.Erlpmd), nodetask.MarshalStatus(r.status))
 	r.monitor(t, plan, proc, pb, rec)
 }
@@ -681,9 +685,39 @@ func (r *runner) explain(c *Command, err error) string {
 	return err.Error() + "\ncuttlefish says:\n" + out
 }
 
-// watchTransfers runs the plan's transfers command and reports a change
-// of the cluster's handoffs in a TASK_RUNNING update.
+// ringReady runs the plan's ringready until it passes, for up to wait
+// (once with wait 0), and says whether it did.
+func (r *runner) ringReady(wait time.Duration) bool {
+	c := r.plan.RingReady
+	if c == nil {
+		return true
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		out, err := r.runOne(*c, time.Minute)
+		if c.Succeeded(out, err) {
+			return true
+		}
+		if time.Now().After(deadline) || r.isKilled() {
+			r.log.Info("ring not ready", "output", out, "err", err)
+			return false
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-r.killCtx.Done():
+			return false
+		}
+	}
+}
+
+// watchTransfers checks the ring of a node not yet ready and runs the
+// plan's transfers command, and reports a change of either in a
+// TASK_RUNNING update.
 func (r *runner) watchTransfers() {
+	if !r.status.Ready && r.ringReady(0) {
+		r.status.Ready = true
+		r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, "ready: every member agrees on the ring", nodetask.MarshalStatus(r.status))
+	}
 	c := r.plan.Transfers
 	if c == nil {
 		return

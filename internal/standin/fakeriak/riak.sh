@@ -43,7 +43,13 @@ admin)
     echo "Cluster changes committed"; echo ok
     if grep -q "cluster leave" "$data/admin.log"; then kill -TERM "$(cat "$data/console.pid")"; fi ;;
   "wait-for-service riak_kv"*) echo "riak_kv is up" ;;
-  ringready) echo "TRUE All nodes agree on the ring [$(q "$node")]"; echo ok ;;
+  ringready)
+    # $FAKE_RIAK_DOWN names a member that is down (tests).
+    if [ -n "$FAKE_RIAK_DOWN" ] && [ -e "$FAKE_RIAK_DOWN" ]; then
+      echo "FALSE [$(q "$(cat "$FAKE_RIAK_DOWN")")] down.  All nodes need to be up to check."; echo ok
+    else
+      echo "TRUE All nodes agree on the ring [$(q "$node")]"; echo ok
+    fi ;;
   transfers)
     if [ -e "$data/transfers-pending" ]; then
       echo "$(q "$node") waiting to handoff $(cat "$data/transfers-pending") partitions"
