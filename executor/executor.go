@@ -34,10 +34,10 @@ const (
 	// members to agree on the ring before it reports TASK_RUNNING, not
 	// ready.
 	DefaultRingReadyWait = 30 * time.Second
-	DefaultAckWait           = 5 * time.Second
-	DefaultHTTPTimeout       = 10 * time.Second
-	DefaultLockTimeout       = 5 * time.Minute
-	DefaultFenceGrace        = 2 * time.Second
+	DefaultAckWait       = 5 * time.Second
+	DefaultHTTPTimeout   = 10 * time.Second
+	DefaultLockTimeout   = 5 * time.Minute
+	DefaultFenceGrace    = 2 * time.Second
 	// healthFailures consecutive failed pings deregister the live record
 	// (it is registered again when the node answers).
 	healthFailures = 3
