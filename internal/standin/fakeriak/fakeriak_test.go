@@ -69,6 +69,7 @@ func TestAdmin(t *testing.T) {
 		{[]string{"admin", "ringready"}, true, "TRUE All nodes agree on the ring ['riak-c-1@127.0.0.2']"},
 		{[]string{"admin", "transfers"}, true, "No transfers active"},
 		{[]string{"admin", "bogus"}, false, "Usage:"},
+		{[]string{"ping"}, false, "Node riak-c-1@127.0.0.2 is not responding to pings"},
 	}
 	for _, s := range steps {
 		out, ok := riak(t, root, s.args...)

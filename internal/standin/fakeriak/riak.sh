@@ -25,7 +25,7 @@ foreground|console)
   echo $$ > "$data/console.pid"
   exec "$FAKE_RIAK_RMF" devnode --name "$node" --pb "$(get listener.protobuf.internal)" --http "$(get listener.http.internal)" --data "$data/devnode" ;;
 ping)
-  if kill -0 "$(cat "$data/console.pid" 2>/dev/null)" 2>/dev/null; then echo pong; else echo "Node $(q "$node") not responding to pings."; exit 1; fi ;;
+  if kill -0 "$(cat "$data/console.pid" 2>/dev/null)" 2>/dev/null; then echo pong; else echo "Node $node is not responding to pings"; exit 1; fi ;;
 admin)
   echo "$*" >> "$data/admin.log"
   shift
@@ -33,6 +33,8 @@ admin)
   # riak admin exits 0 whatever the answer; nodetool prints the console
   # function's result (ok or error) on a line of its own.
   "cluster join "*)
+    # $FAKE_RIAK_UNREACHABLE names a join target that does not answer (tests).
+    if [ "$3" = "$FAKE_RIAK_UNREACHABLE" ]; then printf 'Node %s is not reachable!\nerror\n' "$3"; exit 0; fi
     if [ -e "$data/joined" ]; then printf 'Failed: This node is already a member of a cluster\nerror\n'; exit 0; fi
     touch "$data/joined"
     echo "Success: staged join request for $(q "$node") to $(q "$3")"; echo ok ;;
