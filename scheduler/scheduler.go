@@ -41,7 +41,7 @@ const (
 	DefaultLeaveTimeout    = 30 * time.Minute
 	// DefaultConfigCheckTimeout bounds the wait for a node's answer to a
 	// configuration check during a rolling restart.
-	DefaultConfigCheckTimeout = time.Minute
+	DefaultConfigCheckTimeout = 30 * time.Second
 	// leaveResend is how often the leave MESSAGE (not delivered reliably)
 	// is repeated while a node is leaving.
 	leaveResend = 5 * time.Second
@@ -102,7 +102,7 @@ type Config struct {
 	// ConfigCheckTimeout bounds the wait for a running node's answer to
 	// the check of a new configuration generation (nodetask.OpCheckConfig)
 	// before a rolling restart restarts it; past it the node is restarted
-	// anyway, with a warning. Default 1m.
+	// anyway, with a warning. Default 30s.
 	ConfigCheckTimeout time.Duration
 	Logger             *slog.Logger
 }
