@@ -97,8 +97,9 @@ func planRollout(c zkstate.ClusterRecord, nodes []zkstate.NodeRecord) rolloutSte
 		if why := steady(n); why != "" {
 			st.State, st.Node, st.Message = RolloutWaiting, n.Name, "waiting: "+why
 			// A node of the generation coming back, or one being
-			// killed for it: the restart is under way.
-			if n.ObservedState == zkstate.ObservedStopping || n.Generation >= c.Generation {
+			// killed for it (reserved: killed, to be relaunched): the
+			// restart is under way.
+			if n.ObservedState == zkstate.ObservedStopping || n.ObservedState == zkstate.ObservedReserved || n.Generation >= c.Generation {
 				st.State = RolloutRestarting
 			}
 			return st

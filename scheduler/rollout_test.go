@@ -34,6 +34,8 @@ func TestPlanRollout(t *testing.T) {
 			Rollout{Generation: 2, State: RolloutRestarting, Node: "n1", NodesTotal: 2}, "n1"},
 		{"killed: restarting", []zkstate.NodeRecord{rec("n1", 1, zkstate.ObservedStopping, nil), rec("n2", 1, run, ready)}, 2,
 			Rollout{Generation: 2, State: RolloutRestarting, Node: "n1", Message: "waiting: n1 is stopping", NodesTotal: 2}, ""},
+		{"killed, to be relaunched: restarting", []zkstate.NodeRecord{rec("n1", 1, zkstate.ObservedReserved, nil), rec("n2", 1, run, ready)}, 2,
+			Rollout{Generation: 2, State: RolloutRestarting, Node: "n1", Message: "waiting: n1 is reserving", NodesTotal: 2}, ""},
 		{"back, not ready: restarting", []zkstate.NodeRecord{rec("n1", 2, run, &zkstate.NodeStatus{}), rec("n2", 1, run, ready)}, 2,
 			Rollout{Generation: 2, State: RolloutRestarting, Node: "n1", Message: "waiting: n1 is not ready (riak_kv or ringready)", NodesDone: 1, NodesTotal: 2}, ""},
 		{"transfers: waiting", []zkstate.NodeRecord{rec("n1", 2, run, ready), rec("n2", 1, run, &zkstate.NodeStatus{Ready: true, TransfersPending: true})}, 2,

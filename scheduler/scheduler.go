@@ -622,8 +622,8 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	if gaveUp {
 		s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
 	}
-	if terminal {
-		s.Nudge()
+	if terminal || rep.Status != nil {
+		s.Nudge() // a relaunch, or a rollout's next step, may be due
 	}
 	return nil
 }
