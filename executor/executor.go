@@ -30,10 +30,14 @@ const (
 	// DefaultTransfersInterval is how often a running node's transfers
 	// (`riak admin transfers`) are looked at.
 	DefaultTransfersInterval = 10 * time.Second
-	DefaultAckWait           = 5 * time.Second
-	DefaultHTTPTimeout       = 10 * time.Second
-	DefaultLockTimeout       = 5 * time.Minute
-	DefaultFenceGrace        = 2 * time.Second
+	// DefaultRingReadyWait is how long a starting node waits for its
+	// members to agree on the ring before it reports TASK_RUNNING, not
+	// ready.
+	DefaultRingReadyWait = 30 * time.Second
+	DefaultAckWait       = 5 * time.Second
+	DefaultHTTPTimeout   = 10 * time.Second
+	DefaultLockTimeout   = 5 * time.Minute
+	DefaultFenceGrace    = 2 * time.Second
 	// healthFailures consecutive failed pings deregister the live record
 	// (it is registered again when the node answers).
 	healthFailures = 3
@@ -55,6 +59,8 @@ type Config struct {
 	// TransfersInterval is the period of the transfers check of a running
 	// node. Default DefaultTransfersInterval.
 	TransfersInterval time.Duration
+	// RingReadyWait: see DefaultRingReadyWait.
+	RingReadyWait time.Duration
 	// AckWait is how long the executor waits for the acknowledgement of
 	// the task's terminal update before it exits. Default DefaultAckWait.
 	AckWait time.Duration
@@ -110,6 +116,9 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("executor: own executable: %w", err)
 		}
 		c.Executable = exe
+	}
+	if c.RingReadyWait == 0 {
+		c.RingReadyWait = DefaultRingReadyWait
 	}
 	if c.TransfersInterval == 0 {
 		c.TransfersInterval = DefaultTransfersInterval

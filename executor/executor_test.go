@@ -346,6 +346,54 @@ func TestExecutorDevnode(t *testing.T) {
 		e.waitExecutorsGone(1)
 	})
 
+	t.Run("riak flavor serves before the ring agrees", func(t *testing.T) {
+		e.t = t
+		down := filepath.Join(t.TempDir(), "down")
+		if err := os.WriteFile(down, []byte("riak-default-0@127.0.0.3"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nt := e.nodeTask("riak-default-8", 1)
+		nt.Flavor, nt.RiakTarball = nodetask.FlavorRiak, "file://"+fakeRiakTarball(t)
+		data, err := nodetask.Marshal(nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.launchOn("node-8", e.agents[1], "vol-node-8", []string{"RMF_RING_READY_WAIT=1s", "FAKE_RIAK_DOWN=" + down}, data,
+			mesos.CommandInfo_URI{Value: nt.RiakTarball, Extract: ptr(true)})
+		// Another member is down: the node serves, is running, not ready,
+		// and is not stopped for it.
+		st := e.s.Update("node-8", mesos.TASK_RUNNING, mesos.TASK_FAILED)
+		if info := running(t, st); info.Ready || !strings.Contains(st.GetMessage(), "do not agree on the ring yet") {
+			t.Errorf("with a member down: %+v %q", info, st.GetMessage())
+		}
+		os.Remove(down)
+		if st := e.s.Update("node-8", mesos.TASK_RUNNING, mesos.TASK_FAILED); !running(t, st).Ready || !strings.Contains(st.GetMessage(), "every member agrees") {
+			t.Errorf("once the member is back: %q", st.GetMessage())
+		}
+		e.s.Call(calls.Kill(st.TaskID.Value, e.agents[1]))
+		e.s.Update("node-8", mesos.TASK_KILLED, mesos.TASK_FAILED)
+		e.waitExecutorsGone(1)
+	})
+
+	t.Run("riak flavor refuses a config Riak refuses", func(t *testing.T) {
+		e.t = t
+		nt := e.nodeTask("riak-default-9", 1)
+		nt.Flavor, nt.RiakTarball = nodetask.FlavorRiak, "file://"+fakeRiakTarball(t)
+		nt.RiakConf = "listener.pb.internal = {{.Host}}:8087\n"
+		data, err := nodetask.Marshal(nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.launch("node-9", e.agents[1], data, mesos.CommandInfo_URI{Value: nt.RiakTarball, Extract: ptr(true)})
+		st := e.s.Update("node-9", mesos.TASK_FAILED, mesos.TASK_RUNNING, mesos.TASK_STARTING)
+		// riak chkconfig's own words, then cuttlefish's reason.
+		if st.GetState() != mesos.TASK_FAILED || !strings.Contains(st.GetMessage(), "Cuttlefish failed! Oh no!") ||
+			!strings.Contains(st.GetMessage(), "Conf file attempted to set unknown variable: listener.pb.internal") {
+			t.Errorf("bad config: %v %q", st.GetState(), st.GetMessage())
+		}
+		e.waitExecutorsGone(1)
+	})
+
 	t.Run("leave", func(t *testing.T) {
 		e.t = t
 		first, second := e.nodeTask("riak-default-6", 0), e.nodeTask("riak-default-7", 2)

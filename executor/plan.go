@@ -21,23 +21,18 @@ type Command struct {
 	Args []string
 	Env  []string
 	Dir  string
-	// Expect, when set, is text the output must contain for the command
-	// to have succeeded: some Riak commands exit 0 when they fail (`riak
-	// chkconfig` after an unreadable config, `riak admin ringready` when
-	// the members disagree).
-	Expect string
-	// OKIf are texts that make a failed command's output mean success
-	// (a join of a node that is already a member).
-	OKIf []string
+	// Expect, when set, are texts one of which the output must contain
+	// for the command to have succeeded: Riak's commands exit 0 when they
+	// fail (`riak chkconfig` after an unreadable config, `riak admin
+	// cluster join` with "Failed: ..." or "Join failed", `ringready` when
+	// the members disagree), so their words are what tells.
+	Expect []string
 }
 
 // Succeeded says whether the command's run (its combined output and the
 // error of its exit) counts as success.
 func (c Command) Succeeded(out string, err error) bool {
-	if err != nil {
-		return slices.ContainsFunc(c.OKIf, func(s string) bool { return strings.Contains(out, s) })
-	}
-	return c.Expect == "" || strings.Contains(out, c.Expect)
+	return err == nil && (len(c.Expect) == 0 || slices.ContainsFunc(c.Expect, func(s string) bool { return strings.Contains(out, s) }))
 }
 
 // TransfersIdle says whether the output of `riak admin transfers` (or the
@@ -64,8 +59,11 @@ type Plan struct {
 	Files []File
 	// Check runs before the node starts: the release's own check of the
 	// rendered configuration (`riak chkconfig`). A failure fails the task
-	// with the check's output and the node never starts.
+	// with the check's output, and Explain's, and the node never starts.
 	Check []Command
+	// Explain, when set, says why Check failed (cuttlefish run by
+	// itself: `riak chkconfig` swallows its messages).
+	Explain *Command
 	// Start runs the node in the foreground; it stops on SIGTERM.
 	Start Command
 	// Join runs in order once the node answers a PB ping: the riak
@@ -74,8 +72,16 @@ type Plan struct {
 	// its old self in the ring.
 	Join []Command
 	// Ready runs in order after Join, each until it succeeds (within the
-	// start timeout): the node counts as ready (TASK_RUNNING) only then.
+	// start timeout): the node serves (`wait-for-service riak_kv`) and is
+	// reported TASK_RUNNING only then; failing that, the task fails.
 	Ready []Command
+	// RingReady (`ringready`) says whether every member agrees on the
+	// ring: the node counts as ready (Status.Ready) only once it passes.
+	// It is tried for a while before TASK_RUNNING and then again with
+	// every transfers check, but never fails the task: it stays false
+	// while any other member is down, and a node that serves must not be
+	// stopped for that.
+	RingReady *Command
 	// Transfers, when set, reports the cluster's handoffs (see
 	// TransfersIdle); it runs periodically while the node runs.
 	Transfers *Command
@@ -140,13 +146,31 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 		args = append(args, "--join", t.Join)
 	}
 	etc := filepath.Join(sandbox, "etc")
-	return Plan{
+	p := Plan{
 		Flavor: nodetask.FlavorDevnode, Vars: v, Warnings: warnings,
 		Dirs:  []string{data, etc},
 		Files: []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}},
 		Start: Command{Args: args, Dir: sandbox},
 		Leave: []Command{{Args: []string{exe, "devnode", "leave", "--pb", hostPort(t.Host, t.Ports.PB), "--timeout", DevnodeLeaveTimeout.String()}, Dir: sandbox}},
-	}, nil
+	}
+	// The devnode's riak admin (rmf devnode admin) answers in Riak's words,
+	// so readiness, transfers and replacement go the same way as Riak's.
+	admin := func(sub ...string) Command {
+		return Command{Args: append([]string{exe, "devnode", "admin", "--pb", hostPort(t.Host, t.Ports.PB)}, sub...), Dir: sandbox}
+	}
+	if t.Replaces != "" && t.Join != "" {
+		replace := admin("cluster", "force-replace", t.Replaces, t.NodeName)
+		replace.Expect = []string{"Success: staged forced replacement", "is not a member of the cluster", "is already staged to replace"}
+		commit := admin("cluster", "commit")
+		commit.Expect = []string{"Cluster changes committed"}
+		p.Join = []Command{replace, admin("cluster", "plan"), commit}
+	}
+	wait, ring := admin("wait-for-service", "riak_kv", t.NodeName), admin("ringready")
+	wait.Expect, ring.Expect = []string{"riak_kv is up"}, []string{"TRUE All nodes agree on the ring"}
+	p.Ready, p.RingReady = []Command{wait}, &ring
+	transfers := admin("transfers")
+	p.Transfers = &transfers
+	return p, nil
 }
 
 // DevnodeLeaveTimeout bounds a devnode's handoff when it leaves.
@@ -162,6 +186,9 @@ type RiakOptions struct {
 	// through the executor's erlpmd (erlpmd.ErlFlags); they go into
 	// ERL_FLAGS, which every erl the scripts start reads.
 	ErlFlags []string
+	// ERTSBin is the release's erts-*/bin (its escript runs cuttlefish
+	// by itself, to explain a refused configuration). Empty: none found.
+	ERTSBin string
 	// VMArgsPath is the release's vm.args (releases/<version>/vm.args,
 	// relative to the release) and VMArgs its text: the release's scripts
 	// take the node name and cookie of `riak ping` and `riak admin` from
@@ -227,6 +254,7 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	}
 	root := v.RiakRoot
 	bin := filepath.Join(root, "bin")
+	opts.ErlFlags = append(slices.Clone(opts.ErlFlags), riakconf.AppFlags(v, rc, ac)...)
 	env := riakEnv(t, sandbox, opts)
 	p := Plan{
 		Flavor: nodetask.FlavorRiak, Vars: v, Warnings: warnings,
@@ -235,8 +263,9 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 			{filepath.Join(root, "etc", "riak.conf"), rc},
 			{filepath.Join(root, "etc", "advanced.config"), ac},
 		},
-		Check: []Command{riakCheck(root, env, root)},
-		Start: Command{Args: []string{filepath.Join(bin, "riak"), "foreground"}, Env: env, Dir: root},
+		Check:   []Command{riakCheck(root, env, root)},
+		Explain: cuttlefish(root, env, root, opts),
+		Start:   Command{Args: []string{filepath.Join(bin, "riak"), "foreground"}, Env: env, Dir: root},
 	}
 	if opts.LegacyAdmin {
 		p.Start.Args = []string{filepath.Join(bin, "riak"), "console", "-noinput"}
@@ -251,23 +280,34 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	cmd := func(sub ...string) Command {
 		return Command{Args: append(append([]string{}, admin...), sub...), Env: env, Dir: root}
 	}
+	// Riak's answers (riak_core_console, riak_kv_console): a join of a
+	// node already in the ring, a replacement already staged, a leave
+	// already under way, an old self already gone all mean done, so the
+	// sequence can be run again from the start after any failure.
+	plan, commit := cmd("cluster", "plan"), cmd("cluster", "commit")
+	// Right after a plan, "You must verify the plan" means nothing was
+	// planned: the join was committed already (by another node's commit,
+	// as the claimant's plan is the cluster's, or before a relaunch).
+	commit.Expect = []string{"Cluster changes committed", "You must verify the plan"}
 	if t.Join != "" {
 		join := cmd("cluster", "join", t.Join)
-		join.OKIf = []string{"already a member"}
+		join.Expect = []string{"Success: staged join request", "already a member of a cluster"}
 		p.Join = append(p.Join, join)
-	}
-	if t.Replaces != "" && t.Join != "" { // without a cluster to join there is no ring to take its place in
-		p.Join = append(p.Join, cmd("cluster", "force-replace", t.Replaces, t.NodeName))
-	}
-	if len(p.Join) > 0 {
-		p.Join = append(p.Join, cmd("cluster", "plan"), cmd("cluster", "commit"))
+		if t.Replaces != "" { // without a cluster to join there is no ring to take its place in
+			replace := cmd("cluster", "force-replace", t.Replaces, t.NodeName)
+			replace.Expect = []string{"Success: staged forced replacement", "is not a member of the cluster", "is already staged to replace"}
+			p.Join = append(p.Join, replace)
+		}
+		p.Join = append(p.Join, plan, commit)
 	}
 	wait, ring := cmd("wait-for-service", "riak_kv", t.NodeName), cmd("ringready")
-	wait.Expect, ring.Expect = "riak_kv is up", "TRUE"
-	p.Ready = []Command{wait, ring}
+	wait.Expect, ring.Expect = []string{"riak_kv is up"}, []string{"TRUE All nodes agree on the ring"}
+	p.Ready, p.RingReady = []Command{wait}, &ring
 	transfers := cmd("transfers")
 	p.Transfers = &transfers
-	p.Leave = []Command{cmd("cluster", "leave"), cmd("cluster", "plan"), cmd("cluster", "commit")}
+	leave := cmd("cluster", "leave")
+	leave.Expect = []string{"Success: staged leave request", "already in the process of leaving"}
+	p.Leave = []Command{leave, plan, commit}
 	return p, nil
 }
 
@@ -276,8 +316,8 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 // up through the executor's erlpmd and never start an epmd of their own.
 func riakEnv(t nodetask.Task, sandbox string, opts RiakOptions) []string {
 	flags := opts.ErlFlags
-	if len(flags) == 0 {
-		flags = []string{"-start_epmd", "false"}
+	if !slices.Contains(flags, "-start_epmd") {
+		flags = append([]string{"-start_epmd", "false"}, flags...)
 	}
 	// CODE_LOADING_MODE: in relx's default embedded mode the VM loads only
 	// the boot script's modules, so rmf_epmd (on -pa) would be undefined
@@ -292,11 +332,33 @@ func riakEnv(t nodetask.Task, sandbox string, opts RiakOptions) []string {
 // cuttlefish writes what it generates. It exits 0 even when the config
 // cannot be read, so its output must say "config is OK".
 func riakCheck(root string, env []string, dir string) Command {
-	c := Command{Args: []string{filepath.Join(root, "bin", "riak"), "chkconfig"}, Env: env, Dir: dir, Expect: "config is OK"}
+	c := Command{Args: []string{filepath.Join(root, "bin", "riak"), "chkconfig"}, Env: env, Dir: dir, Expect: []string{"config is OK"}}
 	if dir != root {
 		c.Env = append(slices.Clone(env), "RUNNER_ETC_DIR="+filepath.Join(dir, "etc"))
 	}
 	return c
+}
+
+// cuttlefish is the release's cuttlefish run by itself on the config in
+// dir/etc (generating into dir/generated.conf), as `riak chkconfig` runs
+// it, for its error messages; nil without the release's escript.
+func cuttlefish(root string, env []string, dir string, opts RiakOptions) *Command {
+	if opts.ERTSBin == "" {
+		return nil
+	}
+	etc := filepath.Join(dir, "etc")
+	return &Command{Args: []string{filepath.Join(opts.ERTSBin, "escript"), filepath.Join(root, "bin", "cuttlefish"),
+		"-e", etc, "-d", filepath.Join(dir, "generated.conf"), "-s", filepath.Join(root, "share", "schema"), "-c", filepath.Join(etc, "riak.conf")},
+		Env: env, Dir: dir}
+}
+
+// explainIn is the Explain of a config check run in dir.
+func explainIn(cmds []Command, opts RiakOptions, dir string) *Command {
+	if len(cmds) == 0 {
+		return nil
+	}
+	root := filepath.Dir(filepath.Dir(cmds[0].Args[0]))
+	return cuttlefish(root, cmds[0].Env, dir, opts)
 }
 
 // ConfigCheck is how the executor checks a new cluster configuration on
@@ -310,6 +372,7 @@ func ConfigCheck(t nodetask.Task, riakConf, advancedConfig, sandbox, dir string,
 	if err != nil {
 		return nil, nil, err
 	}
+	opts.ErlFlags = append(slices.Clone(opts.ErlFlags), riakconf.AppFlags(v, rc, ac)...)
 	etc := filepath.Join(dir, "etc")
 	files := []File{{filepath.Join(etc, "riak.conf"), rc}, {filepath.Join(etc, "advanced.config"), ac}}
 	if t.Flavor != nodetask.FlavorRiak {

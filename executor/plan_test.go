@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/riakconf"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -25,7 +26,8 @@ func testTask() nodetask.Task {
 func TestRiakCommands(t *testing.T) {
 	t.Parallel()
 	flags := []string{"-pa", "/sb/erlpmd", "-epmd_module", "rmf_epmd", "-epmd_port", "31004", "-start_epmd", "false"}
-	env := []string{"ERL_EPMD_PORT=31004", "ERL_FLAGS=-pa /sb/erlpmd -epmd_module rmf_epmd -epmd_port 31004 -start_epmd false",
+	app := strings.Join(riakconf.AppFlags(riakconf.NewVars(testTask(), "/sb"), "", ""), " ")
+	env := []string{"ERL_EPMD_PORT=31004", "ERL_FLAGS=-pa /sb/erlpmd -epmd_module rmf_epmd -epmd_port 31004 -start_epmd false " + app,
 		"RELX_COOKIE=riak-riak-default", "CODE_LOADING_MODE=interactive", "HOME=/sb"}
 	vmArgs := "## Name of the node\n-sname riak\n\n## Cookie\n-setcookie riak\n+C multi_time_warp\n"
 	tests := []struct {
@@ -75,7 +77,7 @@ func TestRiakCommands(t *testing.T) {
 				t.Errorf("start %+v, want %+v", p.Start, wantStart)
 			}
 			if len(p.Check) != 1 || !cmdEqual(p.Check[0], Command{Args: []string{"/sb/riak/bin/riak", "chkconfig"}, Env: env, Dir: "/sb/riak"}) ||
-				p.Check[0].Expect != "config is OK" {
+				!slices.Equal(p.Check[0].Expect, []string{"config is OK"}) {
 				t.Errorf("check %+v", p.Check)
 			}
 			if len(p.Join) != len(tc.wantJoin) {
@@ -86,8 +88,17 @@ func TestRiakCommands(t *testing.T) {
 					t.Errorf("join[%d] = %+v, want %v", i, c, tc.wantJoin[i])
 				}
 			}
-			if len(p.Join) > 0 && !p.Join[0].Succeeded("Failed: This node is already a member of a cluster", errors.New("exit status 1")) {
-				t.Error("a join of a member must count as success")
+			// riak admin exits 0 whatever happened: its words tell.
+			if len(p.Join) > 0 {
+				j, commit := p.Join[0], p.Join[len(p.Join)-1]
+				if !j.Succeeded("Failed: This node is already a member of a cluster\nerror", nil) || j.Succeeded("Join failed. Try again in a few moments.\nerror", nil) ||
+					!j.Succeeded("Success: staged join request for 'a@h' to 'b@h'\nok", nil) {
+					t.Errorf("join outcome wrong: %+v", j)
+				}
+				if !commit.Succeeded("You must verify the plan with 'riak-admin cluster plan' before committing\nok", nil) || !commit.Succeeded("Cluster changes committed\nok", nil) ||
+					commit.Succeeded("Node 'a@h' is not responding to pings", nil) {
+					t.Errorf("commit outcome wrong: %+v", commit)
+				}
 			}
 			admin := []string{"/sb/riak/bin/riak", "admin"}
 			if tc.opts.LegacyAdmin {
@@ -102,9 +113,10 @@ func TestRiakCommands(t *testing.T) {
 				}
 			}
 			wantReady := [][]string{append(slices.Clone(admin), "wait-for-service", "riak_kv", "riak-default-1@10.0.0.5"), append(slices.Clone(admin), "ringready")}
-			if len(p.Ready) != 2 || !slices.Equal(p.Ready[0].Args, wantReady[0]) || !slices.Equal(p.Ready[1].Args, wantReady[1]) ||
-				p.Ready[0].Expect != "riak_kv is up" || p.Ready[1].Expect != "TRUE" {
-				t.Errorf("ready %+v, want %v", p.Ready, wantReady)
+			if len(p.Ready) != 1 || !slices.Equal(p.Ready[0].Args, wantReady[0]) || p.RingReady == nil || !slices.Equal(p.RingReady.Args, wantReady[1]) ||
+				!p.Ready[0].Succeeded("riak_kv is up", nil) || p.RingReady.Succeeded("FALSE ['x@h'] down.  All nodes need to be up to check.\nok", nil) ||
+				!p.RingReady.Succeeded("TRUE All nodes agree on the ring ['a@h']\nok", nil) {
+				t.Errorf("ready %+v %+v, want %v", p.Ready, p.RingReady, wantReady)
 			}
 			if p.Transfers == nil || !slices.Equal(p.Transfers.Args, append(slices.Clone(admin), "transfers")) {
 				t.Errorf("transfers %+v", p.Transfers)
@@ -150,11 +162,11 @@ func TestCommandSucceeded(t *testing.T) {
 	}{
 		{Command{}, "", nil, true},
 		{Command{}, "", exit1, false},
-		{Command{Expect: "config is OK"}, "config is OK", nil, true},
+		{Command{Expect: []string{"config is OK"}}, "config is OK", nil, true},
 		// riak chkconfig exits 0 when the generated config cannot be read.
-		{Command{Expect: "config is OK"}, `Error reading "/x/app.config"`, nil, false},
-		{Command{Expect: "TRUE"}, "FALSE Nodes don't agree on the ring", nil, false},
-		{Command{OKIf: []string{"already a member"}}, "Failed: This node is already a member of a cluster", exit1, true},
+		{Command{Expect: []string{"config is OK"}}, `Error reading "/x/app.config"`, nil, false},
+		{Command{Expect: []string{"a", "b"}}, "xbx", nil, true},
+		{Command{Expect: []string{"a"}}, "a", exit1, false},
 	}
 	for i, tc := range tests {
 		if got := tc.c.Succeeded(tc.out, tc.err); got != tc.want {
@@ -218,6 +230,19 @@ func TestDevnodeCommands(t *testing.T) {
 	}
 	if len(p.Files) != 2 || p.Files[0].Path != "/sb/etc/riak.conf" {
 		t.Errorf("files %+v", p.Files)
+	}
+	// The devnode's riak admin: the same readiness, transfers and
+	// replacement as Riak's.
+	admin := []string{"/bin/rmf", "devnode", "admin", "--pb", "10.0.0.5:31000"}
+	if len(p.Ready) != 1 || !slices.Equal(p.Ready[0].Args, append(slices.Clone(admin), "wait-for-service", "riak_kv", "riak-default-1@10.0.0.5")) ||
+		p.RingReady == nil || !slices.Equal(p.RingReady.Args, append(slices.Clone(admin), "ringready")) || p.Transfers == nil ||
+		!slices.Equal(p.Transfers.Args, append(slices.Clone(admin), "transfers")) || len(p.Join) != 0 {
+		t.Errorf("ready %+v transfers %+v join %+v", p.Ready, p.Transfers, p.Join)
+	}
+	task.Replaces = "riak-default-1@10.0.0.9"
+	if p, err = DevnodeCommands(task, "/sb", "/bin/rmf"); err != nil || len(p.Join) != 3 ||
+		!slices.Equal(p.Join[0].Args, append(slices.Clone(admin), "cluster", "force-replace", "riak-default-1@10.0.0.9", "riak-default-1@10.0.0.5")) {
+		t.Errorf("replace: %+v %v", p.Join, err)
 	}
 }
 

@@ -195,7 +195,7 @@ func (r *runner) run() {
 			r.killedBeforeStart()
 			return
 		}
-		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "the release refuses the configuration: "+err.Error())
+		r.finish(mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "the release refuses the configuration: "+r.explain(plan.Explain, err))
 		return
 	}
 	if r.isKilled() {
@@ -263,9 +263,13 @@ func (r *runner) run() {
 		return
 	}
 	r.status = nodetask.Status{NodeName: t.NodeName, Node: t.Node, Cluster: t.Cluster, Flavor: t.Flavor, Host: t.Host,
-		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation, Ready: true}
+		Ports: t.Ports, PID: proc.pid(), Generation: t.Generation, Ready: r.ringReady(r.e.cfg.RingReadyWait)}
+	how := "ready"
+	if !r.status.Ready {
+		how = "serving, but the members do not agree on the ring yet"
+	}
 	r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil,
-		fmt.Sprintf("%s ready: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, pb, hostPort(t.Host, t.Ports.HTTP),
+		fmt.Sprintf("%s %s: pb %s http %s handoff %d disterl %d erlpmd %d", t.NodeName, how, pb, hostPort(t.Host, t.Ports.HTTP),
 			t.Ports.Handoff, t.Ports.Disterl, t.Ports.Erlpmd), nodetask.MarshalStatus(r.status))
 	r.monitor(t, plan, proc, pb, rec)
 }
@@ -286,7 +290,11 @@ func (r *runner) prepare(t nodetask.Task, sandbox string) (Plan, error) {
 			return Plan{}, err
 		}
 		ctx, cancel := context.WithTimeout(r.killCtx, time.Minute)
-		opts.ErlFlags, err = erlpmd.ErlFlags(ctx, riakErlc(filepath.Join(sandbox, RiakDir)), filepath.Join(sandbox, "erlpmd"), t.Ports.Erlpmd)
+		erlc := riakErlc(filepath.Join(sandbox, RiakDir))
+		if erlc != "" {
+			opts.ERTSBin = filepath.Dir(erlc)
+		}
+		opts.ErlFlags, err = erlpmd.ErlFlags(ctx, erlc, filepath.Join(sandbox, "erlpmd"), t.Ports.Erlpmd)
 		cancel()
 		if err != nil {
 			return Plan{}, err
@@ -569,34 +577,39 @@ func failure(t nodetask.Task, proc *process, when string) string {
 	return msg
 }
 
-// runCommands runs commands (a config check, the riak flavor's join, a
-// leave) in order, each up to attempts times, 2 s apart, while the node
-// settles; Command.Succeeded says whether a run succeeded.
+// runCommands runs a sequence of commands (a config check, the riak
+// flavor's join, a leave) up to attempts times, 2 s apart, from the start
+// each time, while the node settles: each command of the sequence must
+// be one whose repetition is harmless (see RiakCommands).
+// Command.Succeeded says whether a run succeeded.
 func (r *runner) runCommands(cmds []Command, what string, attempts int) error {
+	var err error
+	for attempt := 0; attempt < attempts && len(cmds) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.killCtx.Done():
+			}
+		}
+		if err = r.runSequence(cmds, what); err == nil || r.isKilled() {
+			return err
+		}
+		r.log.Warn(what+" failed", "attempt", attempt+1, "err", err)
+	}
+	return err
+}
+
+// runSequence runs cmds once, in order, until one fails.
+func (r *runner) runSequence(cmds []Command, what string) error {
 	for _, c := range cmds {
-		var out string
-		var err error
-		for attempt := 0; attempt < attempts; attempt++ {
-			if r.isKilled() {
-				return fmt.Errorf("killed during the %s", what)
-			}
-			out, err = r.runOne(c, clusterCommandTimeout)
-			if c.Succeeded(out, err) {
-				err = nil
-				break
-			}
+		if r.isKilled() {
+			return fmt.Errorf("killed during the %s", what)
+		}
+		out, err := r.runOne(c, clusterCommandTimeout)
+		if !c.Succeeded(out, err) {
 			if err == nil {
 				err = fmt.Errorf("output lacks %q", c.Expect)
 			}
-			r.log.Warn(what+" command failed", "cmd", strings.Join(c.Args, " "), "err", err, "output", out)
-			if attempt+1 < attempts {
-				select {
-				case <-time.After(2 * time.Second):
-				case <-r.killCtx.Done():
-				}
-			}
-		}
-		if err != nil {
 			return fmt.Errorf("%s: %v: %s", strings.Join(c.Args, " "), err, out)
 		}
 		r.log.Info(what+" command", "cmd", strings.Join(c.Args, " "), "output", out)
@@ -658,9 +671,53 @@ func (r *runner) waitServing(t nodetask.Task, plan Plan, proc *process, started 
 	return true
 }
 
-// watchTransfers runs the plan's transfers command and reports a change
-// of the cluster's handoffs in a TASK_RUNNING update.
+// explain adds to a failed config check the words of the check's reason:
+// `riak chkconfig` prints only "Cuttlefish failed! Oh no!:", while
+// cuttlefish run by itself says which setting it refused and why.
+func (r *runner) explain(c *Command, err error) string {
+	if c == nil {
+		return err.Error()
+	}
+	out, _ := r.runOne(*c, time.Minute)
+	if out == "" {
+		return err.Error()
+	}
+	return err.Error() + "\ncuttlefish says:\n" + out
+}
+
+// ringReady runs the plan's ringready until it passes, for up to wait
+// (once with wait 0), and says whether it did.
+func (r *runner) ringReady(wait time.Duration) bool {
+	c := r.plan.RingReady
+	if c == nil {
+		return true
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		out, err := r.runOne(*c, time.Minute)
+		if c.Succeeded(out, err) {
+			return true
+		}
+		if time.Now().After(deadline) || r.isKilled() {
+			r.log.Info("ring not ready", "output", out, "err", err)
+			return false
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-r.killCtx.Done():
+			return false
+		}
+	}
+}
+
+// watchTransfers checks the ring of a node not yet ready and runs the
+// plan's transfers command, and reports a change of either in a
+// TASK_RUNNING update.
 func (r *runner) watchTransfers() {
+	if !r.status.Ready && r.ringReady(0) {
+		r.status.Ready = true
+		r.e.update(r.info.TaskID, mesos.TASK_RUNNING, nil, "ready: every member agrees on the ring", nodetask.MarshalStatus(r.status))
+	}
 	c := r.plan.Transfers
 	if c == nil {
 		return
@@ -715,7 +772,9 @@ func (r *runner) checkConfig(t nodetask.Task, sandbox string, m nodetask.Message
 		}
 	}
 	if err == nil {
-		err = r.runCommands(cmds, "config check", 1)
+		if err = r.runCommands(cmds, "config check", 1); err != nil {
+			err = errors.New(r.explain(explainIn(cmds, r.opts, dir), err))
+		}
 	}
 	if err != nil {
 		fail(err)

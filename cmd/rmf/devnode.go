@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -69,7 +72,7 @@ node then exits 0 (as "riak admin cluster leave" does).`,
 	f.IntVar(&cfg.RingSize, "ring-size", 64, "number of ring partitions of a new cluster (power of two)")
 	f.StringArrayVar(&bucketTypes, "bucket-type", nil, `create and activate a bucket type cluster-wide: NAME=JSON, e.g. maps='{"props":{"allow_mult":true}}' (repeatable)`)
 	f.BoolVar(&sync, "sync", true, "disk backend: fsync before acknowledging a write (--sync=false trades durability for speed)")
-	cmd.AddCommand(newDevnodeLeaveCmd())
+	cmd.AddCommand(newDevnodeLeaveCmd(), newDevnodeAdminCmd())
 	return annotateEnv(cmd)
 }
 
@@ -104,4 +107,157 @@ the same data directory.`,
 	cmd.Flags().StringVar(&pb, "pb", "127.0.0.1:10017", "PB address of the devnode that leaves")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for the handoff")
 	return annotateEnv(cmd)
+}
+
+// adminVerbs lists the verbs of "rmf devnode admin", as riak admin spells them.
+const adminVerbs = "wait-for-service, ringready, transfers, member-status, cluster replace|force-replace|plan|commit"
+
+// newDevnodeAdminCmd is the devnode's "riak admin": the same verbs, the
+// same output and exit codes as Riak KV 3.2.3, so the executor drives both
+// flavors alike (see docs/devnode.md).
+func newDevnodeAdminCmd() *cobra.Command {
+	var pb string
+	var timeout, interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "admin VERB [ARGS...]",
+		Short: "The devnode's riak admin: wait-for-service, ringready, transfers, member-status, cluster ...",
+		Long: `Run a riak admin verb against the devnode at --pb and print what Riak KV
+3.2.3's riak admin prints, word for word:
+
+  wait-for-service riak_kv [NODE]     poll until the node (or NODE) serves KV;
+                                      exit 1 after --timeout
+  ringready                           TRUE when every member has the same ring
+  transfers                           "No transfers active", or the nodes
+                                      "waiting to handoff N partitions"
+  member-status                       the Membership table
+  cluster force-replace OLD NEW       retire OLD (down) in favour of NEW
+  cluster replace OLD NEW             OLD (up) hands off to the others and leaves
+  cluster plan | cluster commit       no staging in the devnode: nothing to plan
+
+As riak admin does (through nodetool), each verb but wait-for-service ends
+with the console function's return value, ok or error, and exits 0 either
+way; it exits 1 when the node does not answer ("Node is not running!").`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &exitError{code: exitFailure, err: fmt.Errorf("devnode admin needs a verb: %s", adminVerbs)}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return runDevnodeAdmin(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), pb, interval, args)
+		},
+	}
+	cmd.Flags().StringVar(&pb, "pb", "127.0.0.1:10017", "PB address of the devnode to ask (HOST:PORT)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long a verb may take (wait-for-service waits this long)")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "wait-for-service: time between polls")
+	return annotateEnv(cmd)
+}
+
+func runDevnodeAdmin(ctx context.Context, out, errOut io.Writer, pb string, interval time.Duration, args []string) error {
+	if _, _, err := net.SplitHostPort(pb); err != nil {
+		return usageErrorf("--pb %q: want HOST:PORT", pb)
+	}
+	fail := func(format string, a ...any) error {
+		return &exitError{code: exitFailure, err: fmt.Errorf(format, a...)}
+	}
+	// notRunning prints riak admin's line for a node that does not answer.
+	notRunning := func(err error) error {
+		if errors.Is(err, devnode.ErrNotRunning) {
+			fmt.Fprint(out, devnode.NotRunning)
+		}
+		return &exitError{code: exitFailure, err: err}
+	}
+	verb, rest := args[0], args[1:]
+	switch verb {
+	case "wait-for-service", "wait_for_service":
+		if len(rest) < 1 || len(rest) > 2 {
+			return fail("usage: devnode admin wait-for-service <service_name> [<target_node>]")
+		}
+		node := ""
+		if len(rest) == 2 {
+			if err := devnode.ValidateNodeName(rest[1]); err != nil {
+				return fail("%v", err)
+			}
+			node = rest[1]
+		}
+		if devnode.WaitForService(ctx, pb, rest[0], node, interval, func(l string) { fmt.Fprint(out, l) }) {
+			return nil
+		}
+		return fail("%s is not up after the --timeout", rest[0])
+	case "ringready":
+		if len(rest) != 0 {
+			return fail("usage: devnode admin ringready")
+		}
+		rr, err := devnode.CheckRingReady(ctx, pb)
+		if err != nil {
+			return notRunning(err)
+		}
+		fmt.Fprint(out, rr.Format())
+		return nil
+	case "transfers":
+		if len(rest) != 0 {
+			return fail("usage: devnode admin transfers")
+		}
+		tr, err := devnode.CheckTransfers(ctx, pb)
+		if err != nil {
+			return notRunning(err)
+		}
+		fmt.Fprint(out, tr.Format())
+		return nil
+	case "member-status", "member_status":
+		if len(rest) != 0 {
+			return fail("usage: devnode admin member-status")
+		}
+		rows, err := devnode.MemberStatus(ctx, pb)
+		if err != nil {
+			return notRunning(err)
+		}
+		fmt.Fprint(out, devnode.FormatMemberStatus(rows))
+		return nil
+	case "cluster":
+		return runDevnodeAdminCluster(ctx, out, errOut, pb, rest, fail, notRunning)
+	}
+	return fail("devnode admin: unknown verb %q (want %s)", verb, adminVerbs)
+}
+
+func runDevnodeAdminCluster(ctx context.Context, out, errOut io.Writer, pb string, args []string, fail func(string, ...any) error, notRunning func(error) error) error {
+	if len(args) == 0 {
+		return fail("usage: devnode admin cluster replace|force-replace OLD NEW | plan | commit")
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "replace", "force-replace":
+		if len(rest) != 2 {
+			return fail("usage: devnode admin cluster %s <node1> <node2>", sub)
+		}
+		for _, n := range rest {
+			if err := devnode.ValidateNodeName(n); err != nil {
+				return fail("%v", err)
+			}
+		}
+		force := sub == "force-replace"
+		outcome, reason, err := devnode.Replace(ctx, pb, rest[0], rest[1], force)
+		if err != nil {
+			return notRunning(err)
+		}
+		if reason != "" {
+			fmt.Fprintln(errOut, "devnode admin cluster", sub+":", reason) // Riak's "see log for details"
+		}
+		fmt.Fprint(out, devnode.FormatReplace(outcome, rest[0], rest[1], force))
+		return nil
+	case "plan", "commit":
+		if len(rest) != 0 {
+			return fail("usage: devnode admin cluster %s", sub)
+		}
+		if _, err := devnode.AdminStatus(ctx, pb); err != nil {
+			return notRunning(err)
+		}
+		if sub == "plan" {
+			fmt.Fprint(out, devnode.FormatPlan())
+		} else {
+			fmt.Fprint(out, devnode.FormatCommit())
+		}
+		return nil
+	default:
+		return fail("devnode admin cluster: unknown verb %q (want replace, force-replace, plan, commit)", sub)
+	}
 }

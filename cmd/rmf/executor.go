@@ -45,6 +45,7 @@ ZooKeeper, so that a node never runs twice. See docs/executor.md.`,
 	f.StringVar(&zkAuthF.value, "zk-auth", "", "ZooKeeper digest credential USER:PASSWORD (the scheduler passes its own in RMF_ZK_AUTH, or --zk-auth-file with --executor-zk-auth-file)")
 	f.StringVar(&zkAuthF.file, "zk-auth-file", "", "read the --zk-auth credential from this file on the agent (not readable by others)")
 	f.DurationVar(&cfg.HealthInterval, "health-interval", executor.DefaultHealthInterval, "PB ping period once the node runs")
+	f.DurationVar(&cfg.RingReadyWait, "ring-ready-wait", executor.DefaultRingReadyWait, "how long a starting node waits for ringready before it is reported running, not ready")
 	f.DurationVar(&cfg.TransfersInterval, "transfers-interval", executor.DefaultTransfersInterval, "period of the transfers check (riak admin transfers) once the node runs")
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", executor.DefaultLockTimeout, "how long to wait for the node's ZooKeeper lock held by another executor")
 	f.DurationVar(&cfg.ZKSessionTimeout, "zk-session-timeout", zkstate.DefaultSessionTimeout, "ZooKeeper session timeout to ask for (the server may clamp it)")

@@ -133,44 +133,64 @@ func OwnedSettings(v Vars) []Setting {
 	return s
 }
 
-// OwnedAdvanced are the advanced.config entries the executor adds for
-// the node of v. The release's own etc/advanced.config, which the
-// rendered one replaces, sets them relative to the VM's working
-// directory: without schema_dirs riak_core does not start
-// (schema_files_not_found), and riak_repl and setup would keep data off
-// the volume. cuttlefish overlays advanced.config entries in order, key
-// by key, so these add to a template's own riak_core, riak_repl or setup
-// entries. riak_repl's cluster manager listens on the node's address at
-// Riak's default port, 9080 (it is not among the reserved ports).
-func OwnedAdvanced(v Vars) string {
-	return fmt.Sprintf(`%%%% Set by the rmf executor for this node.
- {riak_core, [{schema_dirs, [%q]}, {cluster_mgr, {%q, 9080}}]},
- {riak_repl, [{data_root, %q}]},
- {setup, [{home, %q}]}`, filepath.Join(v.RiakRoot, "share", "schema"), v.Host,
-		filepath.Join(v.PlatformDataDir, "riak_repl"), filepath.Join(v.PlatformDataDir, "setup"))
+// AppFlags are erl flags (application environment from the command
+// line, which overrides the config files) that the executor gives the
+// node of v. The release's own etc/advanced.config, which the rendered
+// one replaces, sets these relative to the VM's working directory:
+// without schema_dirs riak_core does not start (schema_files_not_found),
+// and riak_repl and setup would keep data off the volume. They cannot go
+// into advanced.config: cuttlefish overlays each entry of it on the
+// generated config separately, so a second {riak_core, ...} entry would
+// undo the template's. riak_repl's cluster manager (multi-datacenter
+// replication) goes on loopback at a port of the kernel's choosing,
+// unless a template sets it: the release's default, 127.0.0.1:9080, is
+// one port for every node of a host, and riak_repl refuses an address
+// that is no interface's (so the 127.0.0.N of mesos-local's agents).
+// Strings are written as lists of character codes ([47,115,98] for
+// "/sb"): erlexec splits ERL_FLAGS on spaces and drops the quotes of a
+// quoted string, which then no longer parses as a term.
+func AppFlags(v Vars, riakConf, advancedConfig string) []string {
+	flags := []string{
+		"-riak_core", "schema_dirs", "[" + erlString(filepath.Join(v.RiakRoot, "share", "schema")) + "]",
+		"-riak_repl", "data_root", erlString(filepath.Join(v.PlatformDataDir, "riak_repl")),
+		"-setup", "home", erlString(filepath.Join(v.PlatformDataDir, "setup")),
+	}
+	if !strings.Contains(advancedConfig, "cluster_mgr") && !strings.Contains(riakConf, "mdc.cluster_manager") {
+		flags = append(flags, "-riak_core", "cluster_mgr", "{"+erlString("127.0.0.1")+",0}")
+	}
+	return flags
 }
 
-// withOwnedAdvanced inserts OwnedAdvanced into the rendered
-// advanced.config, an Erlang list ending in "].", before its closing
-// bracket.
-func withOwnedAdvanced(conf string, v Vars) (string, error) {
-	at, empty, ok := erlangListEnd(conf)
-	if !ok {
-		return "", fmt.Errorf("template advanced.config: not an Erlang list ending in \"].\" (as in [{riak_kv, [...]}].)")
+// erlString is s as an Erlang list of character codes, without spaces.
+func erlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, r := range s {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(int(r)))
 	}
-	sep := ",\n"
-	if empty {
-		sep = "\n"
+	b.WriteByte(']')
+	return b.String()
+}
+
+// checkAdvanced refuses an advanced.config that is not one Erlang list
+// ending in "]." (cuttlefish reads it with file:consult and refuses
+// anything else at start).
+func checkAdvanced(conf string) error {
+	if _, _, _, ok := erlangListEnd(conf); !ok {
+		return fmt.Errorf("template advanced.config: not an Erlang list ending in \"].\" (as in [{riak_kv, [...]}].)")
 	}
-	return conf[:at] + sep + OwnedAdvanced(v) + conf[at:], nil
+	return nil
 }
 
 // erlangListEnd finds, in Erlang source text that is one list ("[ ... ]."
-// and nothing but comments after), where a new last element goes: right
-// after the list's last element (or its "[" when empty says it has
-// none). Strings, quoted atoms, character literals and comments are
-// skipped.
-func erlangListEnd(src string) (at int, empty, ok bool) {
+// and nothing but comments after), where a new first element goes (start:
+// right after "[") and where a new last one goes (at: right after the
+// list's last element, or its "[" when empty says it has none). Strings,
+// quoted atoms, character literals and comments are skipped.
+func erlangListEnd(src string) (start, at int, empty, ok bool) {
 	type tok struct {
 		c   byte
 		pos int
@@ -201,9 +221,9 @@ func erlangListEnd(src string) (at int, empty, ok bool) {
 	}
 	n := len(toks)
 	if n < 3 || toks[0].c != '[' || toks[n-1].c != '.' || toks[n-2].c != ']' {
-		return 0, false, false
+		return 0, 0, false, false
 	}
-	return toks[n-3].pos + 1, n == 3, true
+	return toks[0].pos + 1, toks[n-3].pos + 1, n == 3, true
 }
 
 // ownedFamilies are key prefixes whose every member binds or names
@@ -231,7 +251,7 @@ func Configs(riakConfTmpl, advancedTmpl string, v Vars) (riakConf, advancedConfi
 	if advancedConfig, err = Render("advanced.config", advancedTmpl, v); err != nil {
 		return "", "", nil, err
 	}
-	if advancedConfig, err = withOwnedAdvanced(advancedConfig, v); err != nil {
+	if err := checkAdvanced(advancedConfig); err != nil {
 		return "", "", nil, err
 	}
 	owned := OwnedSettings(v)

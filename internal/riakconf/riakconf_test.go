@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,19 +54,18 @@ func TestRenderConfigs(t *testing.T) {
 				"platform_lib_dir = /sb/riak/lib\n",
 				"erlang.distribution.interface = 10.0.0.5\n",
 			},
-			wantAC: []string{"{riak_core, []},\n%% Set by the rmf executor", `{riak_core, [{schema_dirs, ["/sb/riak/share/schema"]}, {cluster_mgr, {"10.0.0.5", 9080}}]}`,
-				`{riak_repl, [{data_root, "/sb/riak-data/data/riak_repl"}]}`, `{setup, [{home, "/sb/riak-data/data/setup"}]}`, "].\n"},
+			wantAC: []string{"{riak_core, []}\n].\n"},
 		},
 		{
 			name:     "custom",
 			riakConf: "nodename = {{.NodeName}}\nring_size = 128\n## {{.Cluster}}/{{.Node}} epmd {{.ErlpmdPort}} data {{.DataDir}} gen {{.Generation}}\n",
 			adv:      "[{riak_kv, [{pb_port, {{.PBPort}}}, {http, {{.HTTPPort}}}, {h, {{.HandoffPort}}}, {d, {{.DisterlPort}}}, {p, \"{{.PlatformDataDir}}\"}]}].",
 			wantRC:   []string{"nodename = riak-default-1@10.0.0.5\nring_size = 128\n## default/riak-default-1 epmd 31004 data /sb/riak-data gen 3\n"},
-			wantAC: []string{`[{riak_kv, [{pb_port, 31000}, {http, 31001}, {h, 31002}, {d, 31003}, {p, "/sb/riak-data/data"}]},` + "\n%% Set by the rmf executor",
-				`{schema_dirs, ["/sb/riak/share/schema"]}`, "/setup\"}]}]."},
+			wantAC:   []string{`[{riak_kv, [{pb_port, 31000}, {http, 31001}, {h, 31002}, {d, 31003}, {p, "/sb/riak-data/data"}]}].`},
 		},
-		{name: "empty list", adv: "%% nothing ].\n[ ].\n", wantAC: []string{"[\n%% Set by the rmf executor", "{setup, [{home"}},
-		{name: "strings and comments", adv: "[{a, \"].\"}, {b, '].'}, {c, $]} % ].\n].% end\n", wantAC: []string{"{c, $]},\n%% Set by", "\"/sb/riak-data/data/setup\"}]} % ].\n].% end"}},
+		{name: "empty list", adv: "%% nothing ].\n[ ].\n", wantAC: []string{"[ ]."}},
+		{name: "strings and comments", adv: "[{a, \"].\"}, {b, '].'}, {c, $]} % ].\n].% end\n", wantAC: []string{"{c, $]} % ]."}},
+		{name: "strings and comments, no list end", adv: "[{a, \"].\"}, {b, '].'}, {c, $]} % ].\n", wantErr: "not an Erlang list"},
 		{name: "not a list", adv: "{riak_kv, []}.", wantErr: "not an Erlang list"},
 		{name: "no final dot", adv: "[{riak_kv, []}]", wantErr: "not an Erlang list"},
 		{name: "unknown variable", riakConf: "x = {{.Nope}}", wantErr: "template riak.conf"},
@@ -255,20 +255,64 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// FuzzAdvancedConfig: the executor's entries go into any list, never
-// panic, and leave a list that still ends in "].".
+// FuzzAdvancedConfig: the list check never panics, and what it accepts
+// starts with "[" and ends with "].".
 func FuzzAdvancedConfig(f *testing.F) {
 	for _, s := range []string{DefaultAdvancedConfig, "[].", "[{a, \"].\"}, $], '%'].", "% c\n[\n].\n% d", "{x}.", "[", "\"", "$"} {
 		f.Add(s)
 	}
-	v := NewVars(testTask(), "/sb")
 	f.Fuzz(func(t *testing.T, src string) {
-		out, err := withOwnedAdvanced(src, v)
-		if err != nil {
+		start, at, empty, ok := erlangListEnd(src)
+		if !ok {
 			return
 		}
-		if _, _, ok := erlangListEnd(out); !ok || !strings.Contains(out, OwnedAdvanced(v)) {
-			t.Fatalf("from %q:\n%s", src, out)
+		if start < 1 || src[start-1] != '[' || at < start || empty != (at == start) {
+			t.Fatalf("%q: start %d at %d empty %v", src, start, at, empty)
 		}
 	})
+}
+
+func TestAppFlags(t *testing.T) {
+	t.Parallel()
+	v := NewVars(testTask(), "/sb")
+	flags := AppFlags(v, "", DefaultAdvancedConfig)
+	if len(flags) != 12 || flags[0] != "-riak_core" || flags[1] != "schema_dirs" || flags[11] != "{[49,50,55,46,48,46,48,46,49],0}" {
+		t.Fatalf("AppFlags = %q", flags)
+	}
+	// What erl reads back: the paths, as strings.
+	for i, want := range map[int]string{2: `["/sb/riak/share/schema"]`, 5: `"/sb/riak-data/data/riak_repl"`, 8: `"/sb/riak-data/data/setup"`} {
+		if got := erlTermText(t, flags[i]); got != want {
+			t.Errorf("flag %d = %s, want %s", i, got, want)
+		}
+		if strings.ContainsAny(flags[i], " \"'") {
+			t.Errorf("flag %d %q would be split or unquoted in ERL_FLAGS", i, flags[i])
+		}
+	}
+	// A template that sets the cluster manager keeps it.
+	for _, tc := range []struct{ rc, ac string }{{"mdc.cluster_manager = 10.0.0.5:9080\n", ""}, {"", `[{riak_core, [{cluster_mgr, {"10.0.0.5", 9080}}]}].`}} {
+		if slices.Contains(AppFlags(v, tc.rc, tc.ac), "cluster_mgr") {
+			t.Errorf("%+v: cluster_mgr overridden", tc)
+		}
+	}
+}
+
+// erlTermText decodes erlString's lists back (nested once for a list
+// of strings) into Go-quoted text.
+func erlTermText(t *testing.T, term string) string {
+	t.Helper()
+	dec := func(list string) string {
+		var b strings.Builder
+		for _, n := range strings.Split(strings.Trim(list, "[]"), ",") {
+			c, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatalf("%q: %v", term, err)
+			}
+			b.WriteRune(rune(c))
+		}
+		return strconv.Quote(b.String())
+	}
+	if strings.HasPrefix(term, "[[") {
+		return "[" + dec(term[1:len(term)-1]) + "]"
+	}
+	return dec(term)
 }

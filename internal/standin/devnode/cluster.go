@@ -35,6 +35,8 @@ type Cluster struct {
 	down       map[string]time.Time // member -> until when it is considered down
 
 	ready    atomic.Bool
+	leaving  atomic.Bool  // a leave is handing off (admin transfers)
+	syncing  atomic.Int32 // catch-ups running (admin transfers)
 	meta     *metaStore
 	mergeMu  sync.Mutex    // serialises membership merges
 	leaveMu  sync.Mutex    // one leave at a time

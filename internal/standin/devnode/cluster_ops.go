@@ -36,6 +36,8 @@ func (c *Cluster) pbExtension(ctx context.Context, code protocol.Code, body []by
 		return c.pbJoin(body)
 	case codeLeaveReq:
 		return c.pbLeave(ctx)
+	case codeAdminReq:
+		return c.pbAdmin(ctx, body)
 	}
 	return 0, nil, false
 }
@@ -130,8 +132,13 @@ func (c *Cluster) adopt(m Membership) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
+	prev := c.Membership()
 	if err := c.setMembership(m); err != nil {
 		return err
+	}
+	c.hints.retain(func(member string) bool { _, ok := m.Get(member); return ok })
+	if newlyReplaced(prev, m) {
+		c.resyncAfterReplace()
 	}
 	if c.persist != nil {
 		return c.persist(m)
@@ -191,6 +198,8 @@ func (c *Cluster) announce(ctx context.Context) {
 // first pass streamed past its key; the second pass picks those up (objects
 // already held are not written again).
 func (c *Cluster) catchUp(ctx context.Context) error {
+	c.syncing.Add(1)
+	defer c.syncing.Add(-1)
 	for pass := 1; pass <= catchUpPasses; pass++ {
 		if err := c.catchUpPass(ctx, pass); err != nil {
 			return err

@@ -78,6 +78,19 @@ func (h *hints) done(member string) {
 	h.mu.Unlock()
 }
 
+// retain forgets the keys owed to members that keep reports are gone (they
+// left or were replaced: their share of the ring went to others, and a
+// key owed to them would keep `riak admin transfers` busy for ever).
+func (h *hints) retain(keep func(member string) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for m := range h.owed {
+		if !keep(m) {
+			delete(h.owed, m)
+		}
+	}
+}
+
 // pending returns the number of keys owed to member.
 func (h *hints) pending(member string) int {
 	h.mu.Lock()

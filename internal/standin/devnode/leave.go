@@ -53,6 +53,8 @@ func (c *Cluster) Leave(ctx context.Context) (LeaveResult, error) {
 		return res, ErrLastMember
 	}
 	c.log.Info("leaving the cluster", "members", others)
+	c.leaving.Store(true)
+	defer c.leaving.Store(false)
 	n, err := c.handOffOwnership(ctx, 1)
 	res.HandedOff += n
 	if err != nil {

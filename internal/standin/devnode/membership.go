@@ -19,6 +19,10 @@ type Member struct {
 	// Seen is when this entry was last announced by the member itself;
 	// the newest entry of a name wins a merge (a restarted node may move).
 	Seen time.Time `json:"seen"`
+	// Replaced marks the tombstone of a member removed by a
+	// (force-)replace: its name is retired, and no later announcement of
+	// it brings it back (admin.go).
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // Membership is what every node of a cluster agrees on: the ring size, the
@@ -95,7 +99,7 @@ func (m Membership) Merge(o Membership) (Membership, bool) {
 	byName := func(name string) func(Member) bool { return func(x Member) bool { return x.Name == name } }
 	for _, mb := range o.Members {
 		if j := slices.IndexFunc(out.Left, byName(mb.Name)); j >= 0 {
-			if !mb.Seen.After(out.Left[j].Seen) {
+			if out.Left[j].Replaced || !mb.Seen.After(out.Left[j].Seen) {
 				continue // announced before it left
 			}
 			out.Left = slices.Delete(out.Left, j, j+1) // back, with a fresh data directory
@@ -113,7 +117,7 @@ func (m Membership) Merge(o Membership) (Membership, bool) {
 	}
 	for _, gone := range o.Left {
 		if i := slices.IndexFunc(out.Members, byName(gone.Name)); i >= 0 {
-			if gone.Seen.Before(out.Members[i].Seen) {
+			if !gone.Replaced && gone.Seen.Before(out.Members[i].Seen) {
 				continue // it came back after this tombstone
 			}
 			out.Members = slices.Delete(out.Members, i, i+1)
@@ -123,7 +127,10 @@ func (m Membership) Merge(o Membership) (Membership, bool) {
 		case j < 0:
 			out.Left = append(out.Left, gone)
 			changed = true
-		case gone.Seen.After(out.Left[j].Seen):
+		case gone.Replaced && !out.Left[j].Replaced:
+			out.Left[j] = gone
+			changed = true
+		case gone.Seen.After(out.Left[j].Seen) && !out.Left[j].Replaced:
 			out.Left[j] = gone
 		}
 	}

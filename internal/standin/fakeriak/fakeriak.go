@@ -5,7 +5,9 @@
 // foreground, ping, admin cluster join|force-replace|leave|plan|commit,
 // wait-for-service, ringready, transfers), and runs the devnode as the
 // node. `chkconfig` refuses a riak.conf key that Riak KV 3.2.3's schemas
-// do not have, as cuttlefish does.
+// do not have, saying only "Cuttlefish failed! Oh no!: " as Riak's does;
+// bin/cuttlefish, run by erts-*/bin/escript, says why in cuttlefish's
+// words.
 package fakeriak
 
 import (
@@ -22,6 +24,16 @@ import (
 
 //go:embed riak.sh
 var script []byte
+
+//go:embed cuttlefish.sh
+var cuttlefish []byte
+
+// The release's Erlang runtime: escript runs bin/cuttlefish (a script
+// here), erlc is the machine's (the executor compiles rmf_epmd with it).
+var (
+	escript = []byte("#!/bin/sh\nexec \"$@\"\n")
+	erlc    = []byte("#!/bin/sh\nexec erlc \"$@\"\n")
+)
 
 // keys are the riak.conf keys of Riak KV 3.2.3's schemas (one per line;
 // "$name" stands for any segment).
@@ -48,6 +60,9 @@ func Tarball(dir string) (string, error) {
 		data []byte
 	}{
 		{"bin/riak", 0o755, script},
+		{"bin/cuttlefish", 0o755, cuttlefish},
+		{"erts-13.1.5/bin/escript", 0o755, escript},
+		{"erts-13.1.5/bin/erlc", 0o755, erlc},
 		{"share/schema-keys.re", 0o644, []byte(keyPatterns())},
 		{"releases/start_erl.data", 0o644, []byte("13.1.5 " + Version + "\n")},
 		{"releases/" + Version + "/vm.args", 0o644, []byte("## Name of the node\n-sname riak\n\n## Cookie for distributed erlang\n-setcookie riak\n\n+C multi_time_warp\n")},
@@ -62,7 +77,7 @@ func Tarball(dir string) (string, error) {
 		}
 	}
 	hdrs := []*tar.Header{{Name: top, Typeflag: tar.TypeDir, Mode: 0o755}}
-	for _, d := range []string{"bin", "share", "releases", "releases/" + Version} {
+	for _, d := range []string{"bin", "erts-13.1.5", "erts-13.1.5/bin", "share", "releases", "releases/" + Version} {
 		if dirs[d] {
 			hdrs = append(hdrs, &tar.Header{Name: top + d + "/", Typeflag: tar.TypeDir, Mode: 0o755})
 		}

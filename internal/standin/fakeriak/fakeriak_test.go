@@ -46,8 +46,13 @@ func TestChkconfig(t *testing.T) {
 		t.Errorf("good config: %v %q", ok, out)
 	}
 	bad := release(t, "listener.pb.internal = 127.0.0.2:8087\n")
-	if out, ok := riak(t, bad, "chkconfig"); ok || !strings.Contains(out, "unknown variable: listener.pb.internal") || !strings.Contains(out, "Cuttlefish failed!") {
+	if out, ok := riak(t, bad, "chkconfig"); ok || strings.TrimSpace(out) != "Cuttlefish failed! Oh no!:" {
 		t.Errorf("unknown key: %v %q", ok, out)
+	}
+	out, err := exec.Command(filepath.Join(bad, "erts-13.1.5", "bin", "escript"), filepath.Join(bad, "bin", "cuttlefish"),
+		"-e", filepath.Join(bad, "etc"), "-c", filepath.Join(bad, "etc", "riak.conf")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "[error] Conf file attempted to set unknown variable: listener.pb.internal") {
+		t.Errorf("cuttlefish: %v %q", err, out)
 	}
 }
 
@@ -59,7 +64,7 @@ func TestAdmin(t *testing.T) {
 		out  string
 	}{
 		{[]string{"admin", "cluster", "join", "riak-c-0@127.0.0.3"}, true, "Success: staged join request for 'riak-c-1@127.0.0.2' to 'riak-c-0@127.0.0.3'"},
-		{[]string{"admin", "cluster", "join", "riak-c-0@127.0.0.3"}, false, "Failed: This node is already a member of a cluster"},
+		{[]string{"admin", "cluster", "join", "riak-c-0@127.0.0.3"}, true, "Failed: This node is already a member of a cluster\nerror"},
 		{[]string{"admin", "cluster", "force-replace", "riak-c-1@127.0.0.9", "riak-c-1@127.0.0.2"}, true, "Success: staged forced replacement of 'riak-c-1@127.0.0.9' with 'riak-c-1@127.0.0.2'"},
 		{[]string{"admin", "ringready"}, true, "TRUE All nodes agree on the ring ['riak-c-1@127.0.0.2']"},
 		{[]string{"admin", "transfers"}, true, "No transfers active"},
