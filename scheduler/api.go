@@ -42,6 +42,20 @@ type NodeView struct {
 	Generation   int64         `json:"generation"`
 	Message      string        `json:"message,omitempty"`
 	NotPlacedWhy string        `json:"not_placed_because,omitempty"`
+	// Ready: the node runs, serves KV and agrees on the ring (as its
+	// executor reports; a running node whose executor reports no status,
+	// StatusReported false, counts as ready). TransfersPending and
+	// Transfers: handoffs still to do (`riak admin transfers`).
+	Ready            bool   `json:"ready"`
+	StatusReported   bool   `json:"status_reported"`
+	TransfersPending bool   `json:"transfers_pending"`
+	Transfers        string `json:"transfers,omitempty"`
+	// ConfigCheck is the node's last answer to a configuration check
+	// (rolling restart).
+	ConfigCheck *zkstate.ConfigCheck `json:"config_check,omitempty"`
+	// Replaces is the Erlang node name of the previous incarnation this
+	// node takes the place of in the ring, until it runs.
+	Replaces string `json:"replaces,omitempty"`
 	// LockHolder is the executor holding the node's ZooKeeper lock (the
 	// one allowed to run it); only GET of one node reads it.
 	LockHolder *zkstate.LockHolder `json:"lock_holder,omitempty"`
@@ -56,6 +70,9 @@ type ClusterView struct {
 	RiakConf       string               `json:"riak_conf,omitempty"`
 	AdvancedConfig string               `json:"advanced_config,omitempty"`
 	Nodes          []NodeView           `json:"nodes"`
+	// Rollout is the rolling restart to Generation (state done when
+	// every node runs it).
+	Rollout Rollout `json:"rollout"`
 	// Warnings name template settings that the executor replaces for
 	// each node (only in answers to a change of a template).
 	Warnings []string `json:"warnings,omitempty"`
@@ -82,9 +99,14 @@ func (s *Scheduler) view(n zkstate.NodeRecord) NodeView {
 		}
 	}
 	s.mu.Unlock()
-	return NodeView{Name: n.Name, Cluster: n.Cluster, State: apiState(n), Desired: string(n.DesiredState), Agent: n.AgentID, Hostname: n.Hostname,
+	v := NodeView{Name: n.Name, Cluster: n.Cluster, State: apiState(n), Desired: string(n.DesiredState), Agent: n.AgentID, Hostname: n.Hostname,
 		Host: n.Host, PBPort: n.Ports.PB, HTTPPort: n.Ports.HTTP, Ports: n.Ports, NodeName: n.RiakNodeName, TaskID: n.TaskID,
-		Generation: n.Generation, Message: n.Message, NotPlacedWhy: why}
+		Generation: n.Generation, Message: n.Message, NotPlacedWhy: why, Replaces: n.ReplacesRiakNodeName}
+	v.Ready = n.ObservedState == zkstate.ObservedRunning && (n.Status == nil || n.Status.Ready)
+	if st := n.Status; st != nil {
+		v.StatusReported, v.TransfersPending, v.Transfers, v.ConfigCheck = true, st.TransfersPending, st.Transfers, st.ConfigCheck
+	}
+	return v
 }
 
 // APIError is an error with its HTTP status.
@@ -196,9 +218,11 @@ func (s *Scheduler) clusterView(ctx context.Context, c zkstate.ClusterRecord) Cl
 	if cv.Constraints == nil {
 		cv.Constraints = []zkstate.Constraint{}
 	}
-	for _, n := range s.nodesOf(ctx, c.Name) {
+	nodes := s.nodesOf(ctx, c.Name)
+	for _, n := range nodes {
 		cv.Nodes = append(cv.Nodes, s.view(n))
 	}
+	cv.Rollout = planRollout(c, nodes).Rollout
 	return cv
 }
 

@@ -87,6 +87,8 @@ func TestAPI(t *testing.T) {
 		{"set config back", "PUT", "/api/v1/clusters/c1/config", "nodename = {{.NodeName}}\n", 200, `"generation": 3`},
 		{"get config", "GET", "/api/v1/clusters/c1/config", ``, 200, "nodename = {{.NodeName}}"},
 		{"restart cluster", "POST", "/api/v1/clusters/c1/restart", ``, 202, `"generation": 4`},
+		{"rollout waits for pending nodes", "GET", "/api/v1/clusters/c1", ``, 200, `"message": "waiting: riak-c1-1 is pending"`},
+		{"pending node not ready", "GET", "/api/v1/clusters/c1/nodes/riak-c1-1", ``, 200, `"ready": false`},
 		{"remove node", "DELETE", "/api/v1/clusters/c1/nodes/riak-c1-2", ``, 202, `"desired_state": "removed"`},
 		{"framework", "GET", "/api/v1/framework", ``, 200, `"is_leader": false`},
 		{"health", "GET", "/api/v1/healthcheck", ``, 200, "ok"},

@@ -12,6 +12,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
+	"github.com/rmf-go/rmf/internal/nodetask"
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
@@ -97,5 +98,40 @@ func TestApplyOfferPlan(t *testing.T) {
 				t.Errorf("%d offers declined, want %d", declined, 3-len(tc.wantLaunched))
 			}
 		})
+	}
+}
+
+// TestApplyTickCheck: a check action sends the check-config MESSAGE to
+// the node's executor and records when; a resend keeps when the check
+// began, so its timeout counts from the first request.
+func TestApplyTickCheck(t *testing.T) {
+	s := fuzzScheduler()
+	s.fw, s.runtime, s.agents = &failingStore{}, map[string]*nodeRuntime{}, map[string]AgentView{}
+	var sent []*scheduler.Call
+	s.caller = calls.CallerFunc(func(_ context.Context, c *scheduler.Call) (mesos.Response, error) {
+		sent = append(sent, c)
+		return nil, nil
+	})
+	n := zkstate.NodeRecord{Cluster: "c1", Name: "riak-c1-1", TaskID: "t1", AgentID: "a1", DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedRunning}
+	msg := nodetask.Message{Op: nodetask.OpCheckConfig, TaskID: "t1", Generation: 4, RiakConf: "ring_size = 64\n"}
+	s.applyTick(context.Background(), tickPlan{Actions: []tickAction{{Kind: tickCheckConfig, Node: n, First: true, Check: msg}}})
+	r := *s.runtime["c1/riak-c1-1"]
+	if r.checkFor != "t1" || r.checkGen != 4 || r.checkStarted.IsZero() || r.checkSent.IsZero() {
+		t.Fatalf("runtime after the first check: %+v", r)
+	}
+	s.applyTick(context.Background(), tickPlan{Actions: []tickAction{{Kind: tickCheckConfig, Node: n, Check: msg}}})
+	if again := *s.runtime["c1/riak-c1-1"]; again.checkStarted != r.checkStarted || again.checkSent.Before(r.checkSent) {
+		t.Errorf("resend moved the check's start: %+v", again)
+	}
+	if len(sent) != 2 {
+		t.Fatalf("%d calls, want 2 MESSAGEs", len(sent))
+	}
+	for _, c := range sent {
+		m := c.GetMessage()
+		got, err := nodetask.ParseMessage(m.GetData())
+		if c.GetType() != scheduler.Call_MESSAGE || m.AgentID.Value != "a1" || m.ExecutorID.Value != executorID("t1") || err != nil ||
+			got.Op != nodetask.OpCheckConfig || got.Generation != 4 || got.RiakConf != msg.RiakConf {
+			t.Errorf("call %v: message %+v, %v", c, got, err)
+		}
 	}
 }

@@ -183,7 +183,7 @@ func (s *Scheduler) recordPlacement(ctx context.Context, ch nodeChange) bool {
 		}
 		rec.AgentID, rec.Hostname, rec.Host, rec.Ports = n.AgentID, n.Hostname, n.Host, n.Ports
 		rec.Reserved, rec.PersistenceID, rec.RiakNodeName = n.Reserved, n.PersistenceID, n.RiakNodeName
-		rec.TaskID, rec.Generation, rec.ObservedState, rec.Message = n.TaskID, n.Generation, zkstate.ObservedLaunching, ""
+		rec.TaskID, rec.Generation, rec.ObservedState, rec.Message, rec.Status = n.TaskID, n.Generation, zkstate.ObservedLaunching, "", nil
 		return nil
 	}); err != nil {
 		s.log.Warn("record placement", "node", n.Name, "err", err)
@@ -207,9 +207,7 @@ func (s *Scheduler) replace(ctx context.Context, n zkstate.NodeRecord) {
 		if rec.TaskID != "" || rec.AgentID != n.AgentID {
 			return errStale
 		}
-		rec.AgentID, rec.Hostname, rec.Host, rec.PersistenceID, rec.RiakNodeName = "", "", "", "", ""
-		rec.Ports, rec.Reserved = zkstate.Ports{}, zkstate.Resources{}
-		rec.ObservedState, rec.Message = zkstate.ObservedPending, msg
+		forgetPlacement(rec, msg)
 		return nil
 	}); err != nil {
 		s.log.Warn("replace node", "node", n.Name, "err", err)
@@ -220,6 +218,21 @@ func (s *Scheduler) replace(ctx context.Context, n zkstate.NodeRecord) {
 		r.waitingAgentSince, r.attempts, r.gaveUp, r.nextTry = time.Time{}, 0, false, time.Time{}
 	}
 	s.mu.Unlock()
+}
+
+// forgetPlacement clears a node's placement (its agent is gone) so that
+// it is placed again elsewhere, remembering its Erlang node name for the
+// next incarnation to replace in the ring.
+func forgetPlacement(rec *zkstate.NodeRecord, msg string) {
+	if rec.ReplacesRiakNodeName == "" {
+		// A name kept from before stays: this incarnation never ran (the
+		// name is cleared on TASK_RUNNING), so the older one is the
+		// ring's member.
+		rec.ReplacesRiakNodeName = rec.RiakNodeName
+	}
+	rec.AgentID, rec.Hostname, rec.Host, rec.PersistenceID, rec.RiakNodeName, rec.Status = "", "", "", "", "", nil
+	rec.Ports, rec.Reserved = zkstate.Ports{}, zkstate.Resources{}
+	rec.ObservedState, rec.Message = zkstate.ObservedPending, msg
 }
 
 // executorID is the ID of the executor that runs a node's task (one

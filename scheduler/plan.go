@@ -282,6 +282,9 @@ func (s *Scheduler) planLaunch(p *offerPlan, snap offerSnapshot, v *offerView, n
 	td := nodetask.Task{Framework: snap.Framework, Cluster: n.Cluster, Node: n.Name, NodeName: n.RiakNodeName, Flavor: s.cfg.Flavor,
 		ZooKeeper: s.cfg.ZooKeeper, Host: n.Host, Ports: n.Ports, RiakConf: c.RiakConf, AdvancedConfig: c.AdvancedConfig,
 		RiakTarball: s.cfg.RiakTarball, Generation: c.Generation, Join: join, Fencing: s.cfg.Fencing}
+	if n.ReplacesRiakNodeName != n.RiakNodeName {
+		td.Replaces = n.ReplacesRiakNodeName
+	}
 	data, err := nodetask.Marshal(td)
 	if err != nil {
 		p.Why[key(n)] = "bad task data: " + err.Error()

@@ -39,6 +39,9 @@ const (
 	DefaultMaxRelaunches   = 10
 	DefaultAgentTimeout    = 10 * time.Minute
 	DefaultLeaveTimeout    = 30 * time.Minute
+	// DefaultConfigCheckTimeout bounds the wait for a node's answer to a
+	// configuration check during a rolling restart.
+	DefaultConfigCheckTimeout = 30 * time.Second
 	// leaveResend is how often the leave MESSAGE (not delivered reliably)
 	// is repeated while a node is leaving.
 	leaveResend = 5 * time.Second
@@ -96,7 +99,12 @@ type Config struct {
 	// LeaveTimeout bounds a removed node's leave (the handoff of its
 	// data); past it the node is killed. Default 30m.
 	LeaveTimeout time.Duration
-	Logger       *slog.Logger
+	// ConfigCheckTimeout bounds the wait for a running node's answer to
+	// the check of a new configuration generation (nodetask.OpCheckConfig)
+	// before a rolling restart restarts it; past it the node is restarted
+	// anyway, with a warning. Default 30s.
+	ConfigCheckTimeout time.Duration
+	Logger             *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -135,6 +143,9 @@ func (c *Config) defaults() {
 	}
 	if c.LeaveTimeout == 0 {
 		c.LeaveTimeout = DefaultLeaveTimeout
+	}
+	if c.ConfigCheckTimeout == 0 {
+		c.ConfigCheckTimeout = DefaultConfigCheckTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -207,6 +218,11 @@ type nodeRuntime struct {
 	// it has been waited for.
 	removedFor   string
 	removedSince time.Time
+	// checkFor is the task asked to check configuration generation
+	// checkGen, since when, and when the MESSAGE was last sent.
+	checkFor                string
+	checkGen                int64
+	checkStarted, checkSent time.Time
 }
 
 // New returns a scheduler; Run starts it.
@@ -593,8 +609,9 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	s.mu.Unlock()
 	msg := clip(st.GetMessage(), maxEventText)
 	s.log.Info("task update", "cluster", node.Cluster, "node", node.Name, "state", state.String(), "message", msg)
+	rep := s.statusOf(st, *node)
 	_, _, err = s.fw.ModifyNode(ctx, node.Cluster, node.Name, func(rec *zkstate.NodeRecord) error {
-		return observeUpdate(rec, taskID, state, killAsked, msg)
+		return observeUpdate(rec, taskID, state, killAsked, msg, rep)
 	})
 	if err != nil && !errors.Is(err, errStale) && !errors.Is(err, zkstate.ErrNotFound) {
 		return fmt.Errorf("record the update of node %s: %w", node.Name, err)
@@ -605,21 +622,81 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	if gaveUp {
 		s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
 	}
-	if terminal {
-		s.Nudge()
+	if terminal || rep.Status != nil {
+		s.Nudge() // a relaunch, or a rollout's next step, may be due
 	}
 	return nil
 }
 
+// statusReport is what a task status update says of its node's
+// readiness (nodetask.Status in a TASK_RUNNING's data).
+type statusReport struct {
+	// Status is the update's status; nil: it carried none.
+	Status *nodetask.Status
+	// Keep: an update without a status says nothing new (an answer to
+	// reconciliation, which carries no data, or data that did not parse):
+	// the recorded status stays.
+	Keep bool
+}
+
+// statusOf reads the status in a TASK_RUNNING update's data. Bad data is
+// logged and ignored.
+func (s *Scheduler) statusOf(st mesos.TaskStatus, n zkstate.NodeRecord) statusReport {
+	rep := statusReport{Keep: st.GetReason() == mesos.REASON_RECONCILIATION}
+	if st.GetState() != mesos.TASK_RUNNING {
+		return rep
+	}
+	ns, ok, err := nodetask.ParseStatus(st.GetData())
+	switch {
+	case err != nil:
+		s.log.Warn("ignoring the status data of a task update", "cluster", n.Cluster, "node", n.Name, "task", st.TaskID.Value, "err", err)
+		rep.Keep = true
+	case ok:
+		rep.Status = &ns
+	}
+	return rep
+}
+
+// recordStatus is the node status to record for a TASK_RUNNING update
+// with status st of the task the record names (old: the status recorded
+// so far). The last config check stays until another answers it.
+func recordStatus(old *zkstate.NodeStatus, st *nodetask.Status) *zkstate.NodeStatus {
+	ns := &zkstate.NodeStatus{Ready: st.Ready, TransfersPending: st.TransfersPending, Transfers: clip(st.Transfers, nodetask.MaxStatusText)}
+	switch {
+	case st.ConfigCheck != nil:
+		c := *st.ConfigCheck
+		ns.ConfigCheck = &zkstate.ConfigCheck{Generation: max(c.Generation, 0), OK: c.OK, Error: clip(c.Error, nodetask.MaxStatusText)}
+	case old != nil:
+		ns.ConfigCheck = old.ConfigCheck
+	}
+	return ns
+}
+
 // observeUpdate changes a node's record for an update of its task in
 // state (errStale if the record names another task). killAsked says the
-// scheduler killed the task.
-func observeUpdate(rec *zkstate.NodeRecord, taskID string, state mesos.TaskState, killAsked bool, msg string) error {
+// scheduler killed the task; rep is the update's status report.
+func observeUpdate(rec *zkstate.NodeRecord, taskID string, state mesos.TaskState, killAsked bool, msg string, rep statusReport) error {
 	if rec.TaskID != taskID {
 		return errStale
 	}
 	terminal := isTerminal(state)
 	rec.Message = msg
+	if state == mesos.TASK_RUNNING {
+		switch {
+		case rep.Status != nil:
+			rec.Status = recordStatus(rec.Status, rep.Status)
+		case !rep.Keep:
+			rec.Status = nil // an executor that reports no status
+		}
+		if c := checkFailure(*rec); c != "" {
+			rec.Message = c
+		}
+		// The task runs under the node's new name: the previous
+		// incarnation has been replaced in the ring.
+		rec.ReplacesRiakNodeName = ""
+	} else {
+		rec.Status = nil
+	}
 	switch {
 	case state == mesos.TASK_STAGING:
 		rec.ObservedState = zkstate.ObservedLaunching
@@ -667,6 +744,20 @@ func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, st
 }
 
 var errStale = errors.New("scheduler: task ID changed")
+
+// checkFailure is the message of node n's failed check of a newer
+// configuration generation ("" if it has none).
+func checkFailure(n zkstate.NodeRecord) string {
+	if n.Status == nil || n.Status.ConfigCheck == nil {
+		return ""
+	}
+	c := n.Status.ConfigCheck
+	if c.OK || c.Generation <= n.Generation {
+		return ""
+	}
+	first, _, _ := strings.Cut(c.Error, "\n")
+	return fmt.Sprintf("configuration generation %d refused by the node's check; rolling restart stopped: %s", c.Generation, clip(first, maxEventText))
+}
 
 func isTerminal(s mesos.TaskState) bool {
 	switch s {

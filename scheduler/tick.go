@@ -35,10 +35,11 @@ type lockSeen struct {
 type tickActionKind int
 
 const (
-	tickKill       tickActionKind = iota // kill the task (once), recording Next
-	tickLeave                            // ask the node to leave its cluster (again)
-	tickDelete                           // delete the record of a removed node that holds nothing
-	tickWaitJoined                       // let a removed node that may have joined start, from Since
+	tickKill        tickActionKind = iota // kill the task (once), recording Next
+	tickLeave                             // ask the node to leave its cluster (again)
+	tickDelete                            // delete the record of a removed node that holds nothing
+	tickWaitJoined                        // let a removed node that may have joined start, from Since
+	tickCheckConfig                       // ask a running node to check a configuration (again)
 )
 
 // tickAction is one step of a tick's plan.
@@ -49,9 +50,12 @@ type tickAction struct {
 	// set, is logged as a warning.
 	Next zkstate.ObservedState
 	Why  string
-	// First (leave): the first request; Since (wait): when the wait began.
+	// First (leave, check): the first request; Since (wait): when the
+	// wait began.
 	First bool
 	Since time.Time
+	// Check (check) is the message asking for the check.
+	Check nodetask.Message
 }
 
 // tickPlan is what planTick decided; applyTick acts on it.
@@ -115,16 +119,8 @@ func (s *Scheduler) tickSnapshot(ctx context.Context) (tickSnapshot, error) {
 // configuration, and changes nothing.
 func (s *Scheduler) planTick(snap tickSnapshot) tickPlan {
 	var p tickPlan
-	restarting := map[string]bool{}
-	for _, n := range snap.Nodes {
-		// A rolling restart waits until every node of the cluster runs.
-		if n.DesiredState == zkstate.DesiredRunning && n.ObservedState != zkstate.ObservedRunning {
-			restarting[n.Cluster] = true
-		}
-	}
 	for _, n := range snap.Nodes {
 		r := snap.Runtime[key(n)]
-		c := snap.Clusters[n.Cluster]
 		live := n.TaskID != "" && (n.ObservedState == zkstate.ObservedRunning || n.ObservedState == zkstate.ObservedStarting || n.ObservedState == zkstate.ObservedLaunching)
 		switch {
 		case n.DesiredState == zkstate.DesiredRemoved && n.TaskID != "" && (live || n.ObservedState == zkstate.ObservedLeaving):
@@ -135,15 +131,53 @@ func (s *Scheduler) planTick(snap tickSnapshot) tickPlan {
 			p.Waiting = true // needs an offer to release its reservation
 		case n.DesiredState == zkstate.DesiredStopped && live:
 			p.Actions = append(p.Actions, tickAction{Kind: tickKill, Node: n, Next: zkstate.ObservedStopping})
-		case n.DesiredState == zkstate.DesiredRunning && n.ObservedState == zkstate.ObservedRunning && n.Generation < c.Generation && !restarting[n.Cluster]:
-			// Rolling restart: one node of the cluster at a time.
-			restarting[n.Cluster] = true
-			p.Actions = append(p.Actions, tickAction{Kind: tickKill, Node: n, Next: zkstate.ObservedStopping})
 		case n.DesiredState == zkstate.DesiredRunning && !live && !r.gaveUp:
 			p.Waiting = true
 		}
 	}
+	names := make([]string, 0, len(snap.Clusters))
+	for name := range snap.Clusters {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p.Actions = append(p.Actions, s.planRestart(snap, snap.Clusters[name])...)
+	}
 	return p
+}
+
+// planRestart is the next step of cluster c's rolling restart
+// (planRollout): the next node is asked to check the generation's
+// configuration, the check resent every leaveResend until it answers,
+// and the node restarted once the check passed. A node whose executor
+// does not answer within ConfigCheckTimeout (one from before config
+// checks, whose TASK_RUNNING carries no status, never does) is restarted
+// anyway, with a warning.
+func (s *Scheduler) planRestart(snap tickSnapshot, c zkstate.ClusterRecord) []tickAction {
+	st := planRollout(c, snap.Nodes)
+	if st.Next == nil {
+		return nil
+	}
+	n := *st.Next
+	r := snap.Runtime[key(n)]
+	kill := tickAction{Kind: tickKill, Node: n, Next: zkstate.ObservedStopping}
+	asked := r.checkFor == n.TaskID && r.checkGen == c.Generation
+	switch {
+	case r.killSentFor == n.TaskID:
+		return nil
+	case st.Checked:
+		return []tickAction{kill}
+	case asked && snap.Now.Sub(r.checkStarted) > s.cfg.ConfigCheckTimeout:
+		kill.Why = "executor did not answer the config check: restarting the node anyway"
+		if n.Status == nil {
+			kill.Why += " (its executor reports no status: one from before config checks)"
+		}
+		return []tickAction{kill}
+	case asked && snap.Now.Sub(r.checkSent) < leaveResend:
+		return nil
+	}
+	msg := nodetask.Message{Op: nodetask.OpCheckConfig, TaskID: n.TaskID, Generation: c.Generation, RiakConf: c.RiakConf, AdvancedConfig: c.AdvancedConfig}
+	return []tickAction{{Kind: tickCheckConfig, Node: n, First: !asked, Check: msg}}
 }
 
 // planRemoval takes a removed node that has a task out of its cluster:
@@ -229,7 +263,7 @@ func (s *Scheduler) applyTick(ctx context.Context, p tickPlan) {
 		switch a.Kind {
 		case tickKill:
 			if a.Why != "" {
-				s.log.Warn(a.Why, "cluster", n.Cluster, "node", n.Name, "leave_timeout", s.cfg.LeaveTimeout)
+				s.log.Warn(a.Why, "cluster", n.Cluster, "node", n.Name, "leave_timeout", s.cfg.LeaveTimeout, "config_check_timeout", s.cfg.ConfigCheckTimeout)
 			}
 			s.kill(ctx, n, s.runtimeOf(n), a.Next)
 		case tickDelete:
@@ -242,6 +276,8 @@ func (s *Scheduler) applyTick(ctx context.Context, p tickPlan) {
 			s.log.Info("removed node is still starting; it leaves its cluster once it runs", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID)
 		case tickLeave:
 			s.askLeave(ctx, n, a.First)
+		case tickCheckConfig:
+			s.askCheck(ctx, n, a.Check, a.First)
 		}
 	}
 	s.mu.Lock()
@@ -279,5 +315,22 @@ func (s *Scheduler) askLeave(ctx context.Context, n zkstate.NodeRecord, first bo
 		s.log.Info("asking node to leave its cluster", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID)
 	}
 	msg := nodetask.Message{Op: nodetask.OpLeave, TaskID: n.TaskID}
+	s.call(ctx, calls.Message(n.AgentID, executorID(n.TaskID), msg.Marshal()))
+}
+
+// askCheck sends a running node's executor the check-config MESSAGE
+// (again), recording the check as asked.
+func (s *Scheduler) askCheck(ctx context.Context, n zkstate.NodeRecord, msg nodetask.Message, first bool) {
+	now := time.Now()
+	s.mu.Lock()
+	r := s.rt(n)
+	if first {
+		r.checkFor, r.checkGen, r.checkStarted = n.TaskID, msg.Generation, now
+	}
+	r.checkSent = now
+	s.mu.Unlock()
+	if first {
+		s.log.Info("rolling restart: asking node to check the new configuration", "cluster", n.Cluster, "node", n.Name, "task", n.TaskID, "generation", msg.Generation)
+	}
 	s.call(ctx, calls.Message(n.AgentID, executorID(n.TaskID), msg.Marshal()))
 }

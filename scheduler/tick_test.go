@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmf-go/rmf/internal/nodetask"
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
@@ -22,6 +23,23 @@ func TestPlanTick(t *testing.T) {
 	running := func(name string, gen int) zkstate.NodeRecord {
 		return node(name, zkstate.DesiredRunning, zkstate.ObservedRunning, "t-"+name, gen)
 	}
+	// withStatus is running node name reporting status st.
+	withStatus := func(name string, gen int, st zkstate.NodeStatus) zkstate.NodeRecord {
+		n := running(name, gen)
+		n.Status = &st
+		return n
+	}
+	ready := zkstate.NodeStatus{Ready: true}
+	checked := func(gen int, ok bool) zkstate.NodeStatus {
+		st := zkstate.NodeStatus{Ready: true, ConfigCheck: &zkstate.ConfigCheck{Generation: int64(gen), OK: ok}}
+		if !ok {
+			st.ConfigCheck.Error = "riak.conf: bad key"
+		}
+		return st
+	}
+	asked := func(gen int, started, sent time.Duration) map[string]nodeRuntime {
+		return map[string]nodeRuntime{"c1/n1": {checkFor: "t-n1", checkGen: int64(gen), checkStarted: now.Add(-started), checkSent: now.Add(-sent)}}
+	}
 	removedStarting := node("n9", zkstate.DesiredRemoved, zkstate.ObservedStarting, "t-n9", 0)
 	holder := map[string]lockSeen{"c1/n9": {Holder: &zkstate.LockHolder{LockRecord: zkstate.LockRecord{TaskID: "t-n9"}}, At: now.Add(-time.Millisecond)}}
 	for _, tc := range []struct {
@@ -34,7 +52,39 @@ func TestPlanTick(t *testing.T) {
 		waiting bool
 	}{
 		{name: "all running, current", nodes: []zkstate.NodeRecord{running("n1", 1), running("n2", 1)}, gen: 1, want: ""},
-		{name: "rolling restart: one node at a time", nodes: []zkstate.NodeRecord{running("n1", 0), running("n2", 0)}, gen: 1, want: "kill:n1>stopping "},
+		{name: "rolling restart: the first node checks the configuration", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready), withStatus("n2", 0, ready)},
+			gen: 1, want: "check:n1@1(first) "},
+		{name: "rolling restart waits while a node is not ready", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready), withStatus("n2", 1, zkstate.NodeStatus{})},
+			gen: 1, want: ""},
+		{name: "rolling restart waits while transfers are pending", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready),
+			withStatus("n2", 1, zkstate.NodeStatus{Ready: true, TransfersPending: true})}, gen: 1, want: ""},
+		{name: "check not resent before the resend interval", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready), withStatus("n2", 0, ready)},
+			gen: 1, runtime: asked(1, 2*time.Second, time.Second), want: ""},
+		{name: "check resent after the resend interval", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready), withStatus("n2", 0, ready)},
+			gen: 1, runtime: asked(1, 10*time.Second, leaveResend+time.Second), want: "check:n1@1 "},
+		{name: "rolling restart: restart after the check passed", nodes: []zkstate.NodeRecord{withStatus("n1", 0, checked(1, true)), withStatus("n2", 0, ready)},
+			gen: 1, runtime: asked(1, 10*time.Second, time.Second), want: "kill:n1>stopping "},
+		{name: "a check of an older generation does not count", nodes: []zkstate.NodeRecord{withStatus("n1", 0, checked(1, true)), withStatus("n2", 0, ready)},
+			gen: 2, runtime: asked(1, 10*time.Second, time.Second), want: "check:n1@2(first) "},
+		{name: "failed check: the node and the others keep running", nodes: []zkstate.NodeRecord{withStatus("n1", 0, checked(1, false)), withStatus("n2", 0, ready)},
+			gen: 1, runtime: asked(1, time.Hour, time.Hour), want: ""},
+		{name: "failed check: a new generation checks again", nodes: []zkstate.NodeRecord{withStatus("n1", 0, checked(1, false)), withStatus("n2", 0, ready)},
+			gen: 2, runtime: asked(1, time.Hour, time.Hour), want: "check:n1@2(first) "},
+		{name: "no answer in time: restarted anyway", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready), withStatus("n2", 0, ready)},
+			gen: 1, runtime: asked(1, DefaultConfigCheckTimeout+time.Second, time.Second), want: "kill:n1>stopping(executor did not answer the config check: restarting the node anyway) "},
+		{name: "no status (older executor): counts as ready, asked to check", nodes: []zkstate.NodeRecord{running("n1", 0), running("n2", 1)}, gen: 1, want: "check:n1@1(first) "},
+		{name: "no status (older executor): restarted after the timeout", nodes: []zkstate.NodeRecord{running("n1", 0), running("n2", 0)}, gen: 1,
+			runtime: asked(1, DefaultConfigCheckTimeout+time.Second, time.Second),
+			want:    "kill:n1>stopping(executor did not answer the config check: restarting the node anyway (its executor reports no status: one from before config checks)) "},
+		{name: "restarting node not killed again", nodes: []zkstate.NodeRecord{withStatus("n1", 0, checked(1, true)), withStatus("n2", 0, ready)},
+			gen: 1, runtime: map[string]nodeRuntime{"c1/n1": {killSentFor: "t-n1"}}, want: ""},
+		{name: "leaving node with transfers pending: not killed, not deleted", nodes: []zkstate.NodeRecord{withStatus("n1", 0, ready),
+			func() zkstate.NodeRecord {
+				n := node("n2", zkstate.DesiredRemoved, zkstate.ObservedLeaving, "t-n2", 0)
+				n.Status = &zkstate.NodeStatus{Ready: true, TransfersPending: true}
+				return n
+			}()},
+			runtime: map[string]nodeRuntime{"c1/n2": {leaveFor: "t-n2", leaveStarted: now.Add(-time.Minute), leaveSent: now.Add(-time.Second)}}, want: ""},
 		{name: "rolling restart waits for every node to run", nodes: []zkstate.NodeRecord{running("n1", 0),
 			node("n2", zkstate.DesiredRunning, zkstate.ObservedStarting, "t-n2", 1)}, gen: 1, want: ""},
 		{name: "stopped node killed", nodes: []zkstate.NodeRecord{node("n1", zkstate.DesiredStopped, zkstate.ObservedRunning, "t-n1", 0)}, want: "kill:n1>stopping "},
@@ -67,7 +117,7 @@ func TestPlanTick(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := fuzzScheduler()
-			snap := tickSnapshot{Now: now, Nodes: tc.nodes, Clusters: map[string]zkstate.ClusterRecord{"c1": {Name: "c1", Generation: int64(tc.gen)}},
+			snap := tickSnapshot{Now: now, Nodes: tc.nodes, Clusters: map[string]zkstate.ClusterRecord{"c1": {Name: "c1", Generation: int64(tc.gen), RiakConf: "conf", AdvancedConfig: "adv"}},
 				Runtime: tc.runtime, Locks: tc.locks}
 			p := s.planTick(snap)
 			got := ""
@@ -87,6 +137,14 @@ func TestPlanTick(t *testing.T) {
 					got += "delete:" + a.Node.Name
 				case tickWaitJoined:
 					got += "wait:" + a.Node.Name
+				case tickCheckConfig:
+					got += fmt.Sprintf("check:%s@%d", a.Node.Name, a.Check.Generation)
+					if a.First {
+						got += "(first)"
+					}
+					if a.Check.Op != nodetask.OpCheckConfig || a.Check.TaskID != a.Node.TaskID || a.Check.RiakConf != "conf" || a.Check.AdvancedConfig != "adv" {
+						t.Errorf("check message %+v", a.Check)
+					}
 				}
 				got += " "
 			}

@@ -135,7 +135,7 @@ func printJSON(w io.Writer, v any) error {
 
 func nodeTable(w io.Writer, nodes []scheduler.NodeView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tAGENT\tHOST\tPB\tHTTP\tMESSAGE")
+	fmt.Fprintln(tw, "NAME\tSTATE\tREADY\tTRANSFERS\tAGENT\tHOST\tPB\tHTTP\tMESSAGE")
 	for _, n := range nodes {
 		msg := n.Message
 		if n.NotPlacedWhy != "" {
@@ -144,9 +144,31 @@ func nodeTable(w io.Writer, nodes []scheduler.NodeView) {
 		if len(msg) > 80 {
 			msg = msg[:77] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, dash(n.Hostname), dash(n.Host), port(n.PBPort), port(n.HTTPPort), msg)
+		ready, transfers := "no", "-"
+		if n.Ready {
+			ready = "yes"
+		}
+		if n.TransfersPending {
+			transfers = "pending"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, ready, transfers, dash(n.Hostname), dash(n.Host), port(n.PBPort), port(n.HTTPPort), msg)
 	}
 	tw.Flush()
+}
+
+// rolloutLine says how far a cluster's rolling restart is.
+func rolloutLine(r scheduler.Rollout) string {
+	line := fmt.Sprintf("rollout to generation %d: %s, %d/%d nodes", r.Generation, r.State, r.NodesDone, r.NodesTotal)
+	if r.Node != "" {
+		line += ", at " + r.Node
+	}
+	if r.Error != "" {
+		first, _, _ := strings.Cut(r.Error, "\n")
+		line += ": " + first
+	} else if r.Message != "" {
+		line += " (" + r.Message + ")"
+	}
+	return line
 }
 
 func dash(s string) string {
@@ -254,6 +276,7 @@ func newClusterCmd() *cobra.Command {
 		for _, con := range cv.Constraints {
 			fmt.Fprintf(w, "constraint %s %s %s\n", con.Field, con.Operator, con.Value)
 		}
+		fmt.Fprintln(w, rolloutLine(cv.Rollout))
 		nodeTable(w, cv.Nodes)
 		return nil
 	}}

@@ -114,6 +114,7 @@ which executors fetch.`,
 	f.StringVar(&cfg.APIToken, "api-token", "", "bearer token required on the API's mutating endpoints (empty: none)")
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
+	f.DurationVar(&cfg.ConfigCheckTimeout, "config-check-timeout", scheduler.DefaultConfigCheckTimeout, "rolling restart: restart a node anyway (with a warning) whose executor has not answered the configuration check in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
 	f.StringVar(&cfg.Fencing, "fencing", nodetask.FencingVolume,
 		"what executors do when ZooKeeper is out of reach: volume (keep the node running; stop it only if another executor took its lock; for local persistent volumes) or strict (stop it before the session can expire; for shared storage)")

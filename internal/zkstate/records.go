@@ -259,6 +259,11 @@ type NodeRecord struct {
 	Name    string `json:"name"`
 	// RiakNodeName is the Erlang node name, alive@host, once placed.
 	RiakNodeName string `json:"riak_node_name,omitempty"`
+	// ReplacesRiakNodeName is the Erlang node name of the node's previous
+	// incarnation, kept when the node is placed again on another agent
+	// (its agent gone): the new incarnation takes its place in the ring.
+	// Cleared once a task under another name runs.
+	ReplacesRiakNodeName string `json:"replaces_riak_node_name,omitempty"`
 	// Generation is the cluster generation the node was last launched with.
 	Generation    int64  `json:"generation"`
 	TaskID        string `json:"task_id,omitempty"`
@@ -275,6 +280,45 @@ type NodeRecord struct {
 	Ports         Ports         `json:"ports"`
 	DesiredState  DesiredState  `json:"desired_state"`
 	ObservedState ObservedState `json:"observed_state"`
+	// Status is what the executor of the running task last reported of
+	// its node (TASK_RUNNING data). Nil: the task has not reported one
+	// (not running, or an executor from before status reports).
+	Status *NodeStatus `json:"status,omitempty"`
+}
+
+// MaxStatusText bounds NodeStatus.Transfers and ConfigCheck.Error (the
+// executor's own bound, plus room for a truncation mark).
+const MaxStatusText = 4<<10 + 8
+
+// NodeStatus is a running node's readiness as its executor reports it.
+type NodeStatus struct {
+	// Ready: the node serves KV and every member agrees on the ring.
+	Ready bool `json:"ready"`
+	// TransfersPending: handoffs are still to do in the cluster;
+	// Transfers is `riak admin transfers`' output, trimmed.
+	TransfersPending bool   `json:"transfers_pending"`
+	Transfers        string `json:"transfers,omitempty"`
+	// ConfigCheck is the node's last answer to a configuration check.
+	ConfigCheck *ConfigCheck `json:"config_check,omitempty"`
+}
+
+// ConfigCheck is a node's check of a cluster configuration generation
+// (`riak chkconfig`) before a rolling restart applies it.
+type ConfigCheck struct {
+	Generation int64  `json:"generation"`
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Validate checks the texts' bounds.
+func (s NodeStatus) Validate() error {
+	if len(s.Transfers) > MaxStatusText {
+		return fmt.Errorf("status: transfers longer than %d bytes", MaxStatusText)
+	}
+	if c := s.ConfigCheck; c != nil && (len(c.Error) > MaxStatusText || c.Generation < 0) {
+		return fmt.Errorf("status: config_check: generation < 0 or error longer than %d bytes", MaxStatusText)
+	}
+	return nil
 }
 
 // Validate checks names, generation, resources, ports and states.
@@ -288,6 +332,16 @@ func (n NodeRecord) Validate() error {
 	if n.RiakNodeName != "" {
 		if err := validateErlangNodeName(n.RiakNodeName); err != nil {
 			return fmt.Errorf("node %s: riak_node_name: %w", n.Name, err)
+		}
+	}
+	if n.ReplacesRiakNodeName != "" {
+		if err := validateErlangNodeName(n.ReplacesRiakNodeName); err != nil {
+			return fmt.Errorf("node %s: replaces_riak_node_name: %w", n.Name, err)
+		}
+	}
+	if n.Status != nil {
+		if err := n.Status.Validate(); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
 	}
 	if n.Generation < 0 {

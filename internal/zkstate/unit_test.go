@@ -144,6 +144,10 @@ func TestDecode(t *testing.T) {
 		{"node cluster mismatch", node, nodeP, `{"version":1,"cluster":"c2","name":"n1","desired_state":"running","observed_state":"pending"}`, ErrInvalidRecord},
 		{"node bad riak name", node, nodeP, `{"version":1,"cluster":"c1","name":"n1","riak_node_name":"nohost","desired_state":"running","observed_state":"pending"}`, ErrInvalidRecord},
 		{"node version 7", node, nodeP, `{"version":7}`, ErrUnknownVersion},
+		{"node replaces ok", node, nodeP, `{"version":1,"cluster":"c1","name":"n1","riak_node_name":"riak-c1-n1@h2","replaces_riak_node_name":"riak-c1-n1@h1","desired_state":"running","observed_state":"pending"}`, nil},
+		{"node bad replaces name", node, nodeP, `{"version":1,"cluster":"c1","name":"n1","replaces_riak_node_name":"nohost","desired_state":"running","observed_state":"pending"}`, ErrInvalidRecord},
+		{"node status ok", node, nodeP, `{"version":1,"cluster":"c1","name":"n1","desired_state":"running","observed_state":"running","status":{"ready":true,"transfers_pending":true,"transfers":"x","config_check":{"generation":2,"ok":false,"error":"bad"}}}`, nil},
+		{"node status text too long", node, nodeP, `{"version":1,"cluster":"c1","name":"n1","desired_state":"running","observed_state":"running","status":{"transfers":"` + strings.Repeat("x", MaxStatusText+1) + `"}}`, ErrInvalidRecord},
 
 		{"live ok", live, liveP, `{"version":1,"name":"n1","host":"127.0.0.1","pb_port":8087,"http_port":8098}`, nil},
 		{"live hostname ok", live, liveP, `{"version":1,"name":"n1","host":"agent-1.example","pb_port":8087,"http_port":8098}`, nil},
