@@ -284,7 +284,12 @@ func (c *Cluster) monitor(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, mb := range c.Membership().Members {
+		m := c.Membership()
+		// A write under way while a member left or was replaced can owe
+		// it a key after adopt dropped its hints: drop those too, or
+		// transfers would report them for ever.
+		c.hints.retain(func(member string) bool { _, ok := m.Get(member); return ok })
+		for _, mb := range m.Members {
 			if mb.Name == c.self.Name {
 				continue
 			}
