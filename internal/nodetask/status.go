@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 // Status is the JSON in the data of the executor's TASK_RUNNING updates:
@@ -34,13 +36,10 @@ type Status struct {
 
 // ConfigCheck is the result of checking a cluster configuration
 // generation's templates on a running node, with the release's own check
-// (`riak chkconfig`), before the node is restarted to apply them.
-type ConfigCheck struct {
-	Generation int64 `json:"generation"`
-	OK         bool  `json:"ok"`
-	// Error is the check's message when it failed (cuttlefish's output).
-	Error string `json:"error,omitempty"`
-}
+// (`riak chkconfig`), before the node is restarted to apply them: the
+// record the scheduler keeps (Error is the check's message when it
+// failed, cuttlefish's words).
+type ConfigCheck = zkstate.ConfigCheck
 
 // MaxStatusText bounds Status.Transfers and ConfigCheck.Error.
 const MaxStatusText = 4 << 10
