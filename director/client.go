@@ -569,6 +569,9 @@ func (c *clientConn) refreshReadDeadline() {
 
 func (c *clientConn) close() {
 	_ = c.flush()
+	// The table row goes first: once the pinned backend closes its node may
+	// leave the table, and no view should show a client pinned to it.
+	c.p.table.removeClient(c.tableID)
 	if c.pinned != nil {
 		c.pinned.close()
 		c.pinned = nil

@@ -287,7 +287,6 @@ func (p *Proxy) runClient(ctx context.Context, cc *clientConn) {
 	p.mu.Lock()
 	delete(p.conns, cc)
 	p.mu.Unlock()
-	p.table.removeClient(cc.tableID)
 	p.closedRequests.Add(cc.requests.Load())
 }
 
