@@ -56,6 +56,9 @@ type StatusDiscovery struct {
 	Updated    string  `json:"updated,omitempty"`
 	AgeSeconds float64 `json:"age_seconds"`
 	Error      string  `json:"error,omitempty"`
+	// Unlisted: served nodes whose live record vanished without the
+	// leaving mark; they serve while they pass health checks.
+	Unlisted []string `json:"unlisted,omitempty"`
 }
 
 // Status builds the admin status document; d may be nil (static nodes).
@@ -135,7 +138,7 @@ func discoveryDoc(d *Discovery) StatusDiscovery {
 	if ds.Source != "" {
 		dd.Source, dd.Connected = ds.Source, ds.Connected
 	}
-	dd.Error = ds.Err
+	dd.Error, dd.Unlisted = ds.Err, ds.Unlisted
 	if !ds.Updated.IsZero() {
 		dd.Updated = ds.Updated.Format(time.RFC3339Nano)
 		dd.AgeSeconds = time.Since(ds.Updated).Seconds()

@@ -117,6 +117,17 @@ func (p *Proxy) Nodes() []*balancer.Node {
 	return p.set.Nodes()
 }
 
+// nodeHealthy reports whether the node with this ID is in the set and
+// passes its health checks.
+func (p *Proxy) nodeHealthy(id string) bool {
+	for _, n := range p.set.Nodes() {
+		if n.ID == id {
+			return n.Healthy()
+		}
+	}
+	return false
+}
+
 // SetNodes makes specs the backend set (node ID = PB address for static
 // lists; the Riak node name with discovery). A node whose ID and addresses
 // are unchanged keeps its breaker, health and pool. Removed nodes are

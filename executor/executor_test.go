@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -240,10 +241,29 @@ func TestExecutorDevnode(t *testing.T) {
 			t.Errorf("devnode data not on the volume: %v", err)
 		}
 
+		// A deliberate stop marks the record leaving before deleting it,
+		// so directors drain the node before it stops.
+		wctx, wcancel := context.WithCancel(context.Background())
+		defer wcancel()
+		snaps, err := e.fw.WatchLive(wctx, "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sawLeaving atomic.Bool
+		go func() {
+			for s := range snaps {
+				if s.Nodes["riak-default-1"].Leaving {
+					sawLeaving.Store(true)
+				}
+			}
+		}()
 		e.s.Call(calls.Kill("node-1", e.agents[0]))
 		st = e.s.Update("node-1", mesos.TASK_KILLED, mesos.TASK_FAILED)
 		if st.GetState() != mesos.TASK_KILLED {
 			t.Fatalf("after KILL: %v %q", st.GetState(), st.GetMessage())
+		}
+		if !sawLeaving.Load() {
+			t.Error("the live record was never marked leaving before the kill removed it")
 		}
 		if _, ok := e.liveNames()["riak-default-1"]; ok {
 			t.Error("live record still registered after TASK_KILLED")

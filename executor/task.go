@@ -47,7 +47,8 @@ type runner struct {
 	epmd    *erlpmd.Server
 	epmdEnd context.CancelFunc // ends erlpmd's Serve calls
 	live    *zkstate.Registration
-	lock    *zkstate.NodeLock // held from before the node starts until it is gone
+	liveRec zkstate.LiveRecord // what live holds
+	lock    *zkstate.NodeLock  // held from before the node starts until it is gone
 	proc    *process
 	ended   bool
 
@@ -149,19 +150,45 @@ func (r *runner) finish(state mesos.TaskState, reason *mesos.TaskStatus_Reason, 
 	r.e.queueUpdate(r.info.TaskID, state, reason, msg, nil, true)
 }
 
-func (r *runner) deregister() {
-	if r.live != nil && r.fenced() != "" {
+// leavingNotice is how long a deliberately stopped node's live record
+// says "leaving" before it is deleted: directors see the mark and drain the
+// node before it stops (one that only saw the record vanish would keep
+// serving the node while it answers, see zkstate.LiveRecord.Leaving).
+const leavingNotice = 500 * time.Millisecond
+
+// deregister takes the live record away because the node is being stopped
+// or is gone: marked leaving first, so that directors drain it now.
+func (r *runner) deregister() { r.dropLive(true) }
+
+// withdraw takes the live record away without the leaving mark: the node
+// stopped answering the executor's pings, and each director's own checks
+// decide whether it still serves.
+func (r *runner) withdraw() { r.dropLive(false) }
+
+func (r *runner) dropLive(leaving bool) {
+	if r.live == nil {
+		return
+	}
+	if r.fenced() != "" {
 		// ZooKeeper is out of reach: the record goes with the session,
 		// which finish closes.
 		r.live = nil
 		return
 	}
-	if r.live != nil {
-		if err := r.live.Close(); err != nil {
-			r.log.Warn("deregister live record", "err", err)
+	if leaving {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := r.fw.MarkLiveLeaving(ctx, r.live, r.liveRec)
+		cancel()
+		if err != nil {
+			r.log.Warn("mark the live record leaving", "err", err)
+		} else {
+			time.Sleep(leavingNotice)
 		}
-		r.live = nil
 	}
+	if err := r.live.Close(); err != nil {
+		r.log.Warn("deregister live record", "err", err)
+	}
+	r.live = nil
 }
 
 func (r *runner) isKilled() bool { return r.killCtx.Err() != nil }
@@ -838,7 +865,7 @@ func (r *runner) register(rec zkstate.LiveRecord) error {
 	if err != nil {
 		return err
 	}
-	r.live = reg
+	r.live, r.liveRec = reg, rec
 	r.log.Info("live record registered", "path", reg.Path())
 	return nil
 }
@@ -898,7 +925,7 @@ func (r *runner) monitor(t nodetask.Task, plan Plan, proc *process, pb string, r
 				r.log.Warn("health ping failed", "err", err, "failures", failures)
 				if failures == healthFailures && r.live != nil {
 					r.log.Warn("node stopped answering; live record withdrawn")
-					r.deregister()
+					r.withdraw()
 				}
 				continue
 			}

@@ -229,6 +229,17 @@ func (f *Framework) RegisterLive(ctx context.Context, cluster string, rec LiveRe
 	return f.s.register(ctx, p, must(ClusterPath(f.name, cluster)), data)
 }
 
+// MarkLiveLeaving rewrites reg's live record with Leaving set, so that
+// directors drain the node before reg is closed (see LiveRecord.Leaving).
+func (f *Framework) MarkLiveLeaving(ctx context.Context, reg *Registration, rec LiveRecord) error {
+	rec.Leaving = true
+	data, err := encodeAt[LiveRecord](reg.Path(), rec)
+	if err != nil {
+		return err
+	}
+	return reg.Update(ctx, data)
+}
+
 // ListLive reads every live record of a cluster once. Invalid records are
 // skipped and logged.
 func (f *Framework) ListLive(ctx context.Context, cluster string) (map[string]LiveRecord, error) {

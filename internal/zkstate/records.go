@@ -385,6 +385,12 @@ type LiveRecord struct {
 	Host     string `json:"host"`
 	PBPort   int    `json:"pb_port"`
 	HTTPPort int    `json:"http_port"`
+	// Leaving is set by the executor just before it deletes the record to
+	// stop the node on purpose (kill, leave, cluster destroyed): directors
+	// drain the node at once. A record that vanishes without it may be
+	// ZooKeeper's doing (an expired session, a record being re-created), so
+	// directors keep serving that node while it answers their checks.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Validate checks the name, host and both ports.

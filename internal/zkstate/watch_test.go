@@ -152,6 +152,14 @@ func TestWatchLive(t *testing.T) {
 	}
 	waitFor(t, ch, waitLong, "junk fixed", func(s zkstate.LiveSnapshot) bool { return s.Nodes["junk"].PBPort == 40000 })
 
+	// A deliberate stop: the record says leaving before it goes.
+	if err := fe.MarkLiveLeaving(ctx, r2, live("n2", 20000)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, waitLong, "n2 leaving", func(s zkstate.LiveSnapshot) bool {
+		return s.Nodes["n2"].Leaving && s.Nodes["n2"].PBPort == 20000 && !s.Nodes["n1"].Leaving
+	})
+
 	// Removal.
 	if err := r2.Close(); err != nil {
 		t.Fatal(err)
