@@ -142,3 +142,36 @@ func TestScenarioTables(t *testing.T) {
 		t.Errorf("%d table entries for %d framework scenarios", len(frameworkScenarios), len(FrameworkScenarios))
 	}
 }
+
+// TestLogWarnings: a failed framework run logs the processes' warnings.
+func TestLogWarnings(t *testing.T) {
+	dir := t.TempDir()
+	stderr := filepath.Join(dir, "mesos", "agent-1", "runs", "c1")
+	if err := os.MkdirAll(stderr, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		filepath.Join(dir, "director.log"):       "time=1 level=INFO msg=ok\ntime=2 level=WARN msg=\"node unhealthy\"\n",
+		filepath.Join(stderr, "stderr"):          "time=3 level=ERROR msg=boom\n",
+		filepath.Join(dir, "zookeeper", "z.log"): "level=WARN zk noise\n",
+	}
+	for p, data := range files {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	logWarnings(func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) }, dir, 5)
+	out := strings.Join(got, "\n")
+	for _, want := range []string{"warnings in director.log (1, the last 1):", `msg="node unhealthy"`, "msg=boom"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logWarnings output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "msg=ok") || strings.Contains(out, "zk noise") {
+		t.Errorf("logWarnings logged an INFO line or ZooKeeper's own log:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -468,7 +469,40 @@ func (r *fwRun) finish() (Result, error) {
 	r.checkLaunches()
 	res.Problems, res.Notes = r.problems, strings.Join(r.notes, "; ")
 	logResult(r.logf, res, r.faultAt)
+	if !res.Passed() || res.FailedWrites > 0 {
+		logWarnings(r.logf, r.s.dir, 25)
+	}
 	return res, nil
+}
+
+// logWarnings logs the last n WARN and ERROR lines of every process log
+// under dir (director, schedulers, mesos-local, executors): what a failed
+// run in CI leaves to look at once its directory is gone.
+func logWarnings(logf func(string, ...any), dir string, n int) {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (!strings.HasSuffix(p, ".log") && d.Name() != "stderr") || strings.Contains(p, "zookeeper") {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		var lines []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		logf("warnings in %s (%d, the last %d):", rel, len(lines), min(n, len(lines)))
+		for _, l := range lines[max(0, len(lines)-n):] {
+			logf("  %s", l[:min(len(l), 400)])
+		}
+		return nil
+	})
 }
 
 // checkLaunches: no node ran twice, and none was launched more often than
