@@ -57,6 +57,18 @@ func TestAdmin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The director writes an answer before it books the request, so the
+	// last put's counters and its busy connection settle just after the
+	// client has its answer: wait for rest before looking.
+	testutil.WaitFor(t, 5*time.Second, "the director at rest after 30 puts", func() bool {
+		var reqs uint64
+		busy := 0
+		for _, n := range getStatus(t, admin.URL).Nodes {
+			reqs += n.Requests
+			busy += n.ConnsBusy
+		}
+		return reqs >= 30 && busy == 0
+	})
 	doc := getStatus(t, admin.URL)
 	if len(doc.Nodes) != 3 || doc.Available != 3 || doc.Discovery.Source != "static" || !doc.Discovery.Connected {
 		t.Fatalf("status %+v", doc)

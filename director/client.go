@@ -17,14 +17,14 @@ import (
 
 // reqInfo is the protocol table reduced to what the hot path needs.
 type reqInfo struct {
-	request, retryable, streaming, streamFlag, connScoped bool
-	name                                                  string
+	request, retryable, streaming, streamFlag, connScoped, metadata bool
+	name                                                            string
 }
 
 var reqTable = func() (t [256]reqInfo) {
 	for _, m := range protocol.Messages() {
 		t[m.Code] = reqInfo{request: m.Request, retryable: m.Retryable, streaming: m.Streaming,
-			streamFlag: m.StreamFlag, connScoped: m.ConnScoped, name: m.Name}
+			streamFlag: m.StreamFlag, connScoped: m.ConnScoped, metadata: m.Metadata, name: m.Name}
 	}
 	return t
 }()
@@ -209,7 +209,8 @@ func (c *clientConn) handle(raw []byte, code protocol.Code) bool {
 	if c.pinned != nil || info.connScoped {
 		return c.handlePinned(raw, code, streams)
 	}
-	return c.handleBalanced(raw, streams, info.retryable)
+	sticky := c.p.home.sticky(info.metadata, c.now)
+	return c.handleBalanced(raw, streams, info.retryable, sticky, info.metadata && !info.retryable)
 }
 
 // startFailover resets c.fo for a request with the given budget.
@@ -230,14 +231,21 @@ func (e *clientGoneError) Error() string { return e.err.Error() }
 
 // handleBalanced sends a request to a node chosen by the policy and, when
 // that fails before any byte of the answer reached the client, to others,
-// as the attempt engine decides (failover, retry.go). It reports whether
-// the connection goes on.
-func (c *clientConn) handleBalanced(raw []byte, streams, retryable bool) bool {
+// as the attempt engine decides (failover, retry.go). A sticky request
+// goes to the director's metadata home first (metaHome). It reports
+// whether the connection goes on.
+func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, changesMeta bool) bool {
 	p := c.p
 	f := c.startFailover(retryable, c.now.Add(p.cfg.RequestTimeout), true)
+	if sticky {
+		f.home = p.home.node.Load()
+	}
 	mark := len(c.out)
 	c.relayed = false
 	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+		if sticky {
+			p.home.trying(n, changesMeta, c.now, p.cfg.MetadataSettle)
+		}
 		outcome, err := c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
 		done(outcome)
 		if outcome == balancer.Success {

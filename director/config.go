@@ -14,7 +14,11 @@ import (
 
 // Defaults of Config's zero values.
 const (
-	DefaultRequestTimeout     = 10 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultMetadataSettle is Config.MetadataSettle's default: cluster
+	// metadata gossip takes milliseconds on a healthy cluster; 2 s covers
+	// a loaded one.
+	DefaultMetadataSettle     = 2 * time.Second
 	DefaultDialTimeout        = 2 * time.Second
 	DefaultMaxIdlePerNode     = 128
 	DefaultBackendIdleTimeout = 60 * time.Second
@@ -42,6 +46,14 @@ type Config struct {
 	// started, only RequestTimeout applies. Default 0: the request's
 	// remaining time, i.e. no separate bound.
 	TryTimeout time.Duration
+	// MetadataSettle: after a client connection changes cluster metadata
+	// (sets or resets bucket or bucket-type properties, puts a search
+	// index or schema), every request of that connection goes to its home
+	// node for this long, so that it sees its change before gossip has
+	// spread it (its data requests depend on it too: allow_mult, n_val).
+	// Metadata requests themselves always prefer the home node. Default
+	// DefaultMetadataSettle; negative: only metadata requests are sticky.
+	MetadataSettle time.Duration
 	// MaxAttempts is the most nodes one request is sent to (the first try
 	// and its failovers). Default 3.
 	MaxAttempts int
@@ -123,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MetadataSettle == 0 {
+		c.MetadataSettle = DefaultMetadataSettle
 	}
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = protocol.DefaultMaxFrameSize

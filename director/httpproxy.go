@@ -77,6 +77,7 @@ type httpCtxKey struct{}
 // round tripper and the error handler through the request context.
 type httpRequest struct {
 	retryable bool
+	metadata  bool // protocol.HTTPMetadata: goes to the metadata home
 	// buf holds the body of a retryable request with a body (read whole
 	// before the first attempt, so each attempt can send it again).
 	buf    []byte
@@ -124,7 +125,7 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	defer stop()
 
-	hr := &httpRequest{retryable: protocol.HTTPRetryable(r.Method, rt), client: r.Context()}
+	hr := &httpRequest{retryable: protocol.HTTPRetryable(r.Method, rt), metadata: protocol.HTTPMetadata(rt), client: r.Context()}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if hr.retryable {
@@ -211,6 +212,10 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	var scratch [8]*balancer.Node
 	f := failover{p: p, idempotent: hr.retryable, ctx: ctx, retries: &h.retries, failovers: &h.failovers, tried: scratch[:0]}
+	sticky := p.home.sticky(hr.metadata, start)
+	if sticky {
+		f.home = p.home.node.Load()
+	}
 	for _, n := range p.set.Nodes() {
 		if n.HTTPAddr == "" { // never picked
 			f.exclude(n)
@@ -221,6 +226,9 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		shared = &sharedBody{r: req.Body}
 	}
 	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+		if sticky {
+			p.home.trying(n, hr.metadata && !hr.retryable, start, p.cfg.MetadataSettle)
+		}
 		resp, err := h.attempt(req, hr, shared, n, st, done, start)
 		if err == nil {
 			f.succeeded(n)

@@ -37,6 +37,8 @@ type Proxy struct {
 	// per request without a lock; replaced under mu.
 	states atomic.Pointer[map[*balancer.Node]*nodeState]
 
+	home metaHome // where cluster-metadata requests go (sticky.go)
+
 	mu        sync.Mutex
 	running   bool // health checkers run from the first Serve until Shutdown
 	listeners map[net.Listener]struct{}

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,9 @@ type failover struct {
 	// from another node than the first tried; nil: not counted.
 	retries, failovers *atomic.Uint64
 
+	// home, if set and available, is the first attempt's node instead of
+	// the policy's pick (a connection's sticky requests, client.go).
+	home     *balancer.Node
 	tried    []*balancer.Node // nodes the policy must not pick again
 	first    *balancer.Node   // of the first attempt
 	same     *balancer.Node   // set by tryAgain: try this node once more
@@ -119,7 +123,10 @@ func (f *failover) expired() bool {
 func (f *failover) next() (n *balancer.Node, st *nodeState, done func(balancer.Outcome)) {
 	for f.attempts < f.p.cfg.MaxAttempts && !f.expired() {
 		n, f.same, f.fresh = f.same, nil, f.same != nil
-		if n == nil {
+		if n == nil && f.attempts == 0 && f.home != nil && f.home.Available() && !slices.Contains(f.tried, f.home) {
+			n = f.home
+			f.tried = append(f.tried, n)
+		} else if n == nil {
 			if n = f.p.set.Pick(f.tried...); n == nil {
 				return nil, nil, nil
 			}

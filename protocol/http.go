@@ -241,3 +241,15 @@ func HTTPRetryable(method string, rt HTTPRoute) bool {
 	}
 	return false
 }
+
+// HTTPMetadata reports whether the request reads or changes cluster
+// metadata, which Riak spreads by gossip (see Message.Metadata): bucket and
+// bucket-type properties, preflists, search indexes and schemas. It
+// changes metadata unless it is HTTPRetryable.
+func HTTPMetadata(rt HTTPRoute) bool {
+	switch rt.Kind {
+	case HTTPTypeProps, HTTPBucketProps, HTTPPreflist, HTTPLegacyBucket, HTTPSearchIndex, HTTPSearchSchema:
+		return true
+	}
+	return false
+}

@@ -133,3 +133,20 @@ func TestHTTPKindString(t *testing.T) {
 		t.Fatalf("String: %q %q", HTTPObject.String(), HTTPKind(200).String())
 	}
 }
+
+func TestHTTPMetadata(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/buckets/b/props": true, "/types/t/buckets/b/props": true, "/types/t/props": true, "/riak/b": true,
+		"/types/t/buckets/b/keys/k/preflist": true, "/search/index/i": true, "/search/schema/s": true,
+		"/buckets/b/keys/k": false, "/types/t/buckets/b/datatypes/k": false, "/ping": false, "/mapred": false,
+		"/buckets/b/index/i_bin/v": false, "/search/query/i": false,
+	} {
+		rt, err := ParseHTTPPath(path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if got := HTTPMetadata(rt); got != want {
+			t.Errorf("HTTPMetadata(%s) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -36,6 +36,15 @@ type Message struct {
 	// request over pooled backend connections; it must pin the client to
 	// one backend connection or answer it itself.
 	ConnScoped bool
+	// Metadata: the request reads or changes cluster metadata (bucket
+	// and bucket-type properties, search indexes and schemas, and a
+	// preflist, which depends on n_val). Riak spreads cluster metadata by
+	// gossip, so for some milliseconds after a change another node
+	// answers with the old value. A proxy keeps a client's metadata
+	// requests on one node, so that it reads its own changes as a client
+	// of one node does; a metadata request that is not Retryable changes
+	// metadata.
+	Metadata bool
 }
 
 // Embedded reports whether the code names a sub-message registered for
@@ -61,6 +70,7 @@ const (
 	fStreamFlag                      // Streaming only with the stream flag
 	fConn                            // ConnScoped
 	fAlsoResp                        // the code is also a response
+	fMeta                            // Metadata
 )
 
 func req(c Code, name, svc string, f reqFlags, resps ...Code) Message {
@@ -72,6 +82,7 @@ func req(c Code, name, svc string, f reqFlags, resps ...Code) Message {
 		StreamFlag: f&fStreamFlag != 0,
 		Retryable:  f&fRetry != 0,
 		ConnScoped: f&fConn != 0,
+		Metadata:   f&fMeta != 0,
 	}
 }
 
@@ -104,9 +115,9 @@ var messages = []Message{
 	resp(CodeListBucketsResp, "RpbListBucketsResp", svcKV),
 	req(CodeListKeysReq, "RpbListKeysReq", svcKV, fRetry|fStream, CodeListKeysResp),
 	resp(CodeListKeysResp, "RpbListKeysResp", svcKV),
-	req(CodeGetBucketReq, "RpbGetBucketReq", svcRiak, fRetry, CodeGetBucketResp),
+	req(CodeGetBucketReq, "RpbGetBucketReq", svcRiak, fRetry|fMeta, CodeGetBucketResp),
 	resp(CodeGetBucketResp, "RpbGetBucketResp", svcRiak),
-	req(CodeSetBucketReq, "RpbSetBucketReq", svcRiak, 0, CodeSetBucketResp),
+	req(CodeSetBucketReq, "RpbSetBucketReq", svcRiak, fMeta, CodeSetBucketResp),
 	resp(CodeSetBucketResp, "RpbSetBucketResp", svcRiak),
 	req(CodeMapRedReq, "RpbMapRedReq", svcKV, fRetry|fStream, CodeMapRedResp),
 	resp(CodeMapRedResp, "RpbMapRedResp", svcKV),
@@ -114,11 +125,11 @@ var messages = []Message{
 	resp(CodeIndexResp, "RpbIndexResp", svcKV),
 	req(CodeSearchQueryReq, "RpbSearchQueryReq", svcSearch, fRetry, CodeSearchQueryResp),
 	resp(CodeSearchQueryResp, "RpbSearchQueryResp", svcSearch),
-	req(CodeResetBucketReq, "RpbResetBucketReq", svcRiak, 0, CodeResetBucketResp),
+	req(CodeResetBucketReq, "RpbResetBucketReq", svcRiak, fMeta, CodeResetBucketResp),
 	resp(CodeResetBucketResp, "RpbResetBucketResp", svcRiak),
-	req(CodeGetBucketTypeReq, "RpbGetBucketTypeReq", svcRiak, fRetry, CodeGetBucketResp),
-	req(CodeSetBucketTypeReq, "RpbSetBucketTypeReq", svcRiak, 0, CodeSetBucketResp),
-	req(CodeGetBucketKeyPreflistReq, "RpbGetBucketKeyPreflistReq", svcKV, fRetry, CodeGetBucketKeyPreflistResp),
+	req(CodeGetBucketTypeReq, "RpbGetBucketTypeReq", svcRiak, fRetry|fMeta, CodeGetBucketResp),
+	req(CodeSetBucketTypeReq, "RpbSetBucketTypeReq", svcRiak, fMeta, CodeSetBucketResp),
+	req(CodeGetBucketKeyPreflistReq, "RpbGetBucketKeyPreflistReq", svcKV, fRetry|fMeta, CodeGetBucketKeyPreflistResp),
 	resp(CodeGetBucketKeyPreflistResp, "RpbGetBucketKeyPreflistResp", svcKV),
 	req(CodeCloneReq, "RpbCloneReq", svcKV, 0, CodeCloneResp),
 	resp(CodeCloneResp, "RpbCloneResp", svcKV),
@@ -129,13 +140,13 @@ var messages = []Message{
 	resp(CodeCounterUpdateResp, "RpbCounterUpdateResp", svcKV),
 	req(CodeCounterGetReq, "RpbCounterGetReq", svcKV, fRetry, CodeCounterGetResp),
 	resp(CodeCounterGetResp, "RpbCounterGetResp", svcKV),
-	req(CodeYokozunaIndexGetReq, "RpbYokozunaIndexGetReq", svcYokozuna, fRetry, CodeYokozunaIndexGetResp),
+	req(CodeYokozunaIndexGetReq, "RpbYokozunaIndexGetReq", svcYokozuna, fRetry|fMeta, CodeYokozunaIndexGetResp),
 	resp(CodeYokozunaIndexGetResp, "RpbYokozunaIndexGetResp", svcYokozuna),
-	req(CodeYokozunaIndexPutReq, "RpbYokozunaIndexPutReq", svcYokozuna, 0, CodePutResp),
-	req(CodeYokozunaIndexDeleteReq, "RpbYokozunaIndexDeleteReq", svcYokozuna, 0, CodeDelResp),
-	req(CodeYokozunaSchemaGetReq, "RpbYokozunaSchemaGetReq", svcYokozuna, fRetry, CodeYokozunaSchemaGetResp),
+	req(CodeYokozunaIndexPutReq, "RpbYokozunaIndexPutReq", svcYokozuna, fMeta, CodePutResp),
+	req(CodeYokozunaIndexDeleteReq, "RpbYokozunaIndexDeleteReq", svcYokozuna, fMeta, CodeDelResp),
+	req(CodeYokozunaSchemaGetReq, "RpbYokozunaSchemaGetReq", svcYokozuna, fRetry|fMeta, CodeYokozunaSchemaGetResp),
 	resp(CodeYokozunaSchemaGetResp, "RpbYokozunaSchemaGetResp", svcYokozuna),
-	req(CodeYokozunaSchemaPutReq, "RpbYokozunaSchemaPutReq", svcYokozuna, 0, CodePutResp),
+	req(CodeYokozunaSchemaPutReq, "RpbYokozunaSchemaPutReq", svcYokozuna, fMeta, CodePutResp),
 	req(CodeCoverageReq, "RpbCoverageReq", svcKV, fRetry, CodeCoverageResp),
 	resp(CodeCoverageResp, "RpbCoverageResp", svcKV),
 	req(CodeDtFetchReq, "DtFetchReq", svcDT, fRetry, CodeDtFetchResp),

@@ -91,10 +91,13 @@ func TestTableConsistency(t *testing.T) {
 }
 
 func TestConnScopedAndStreaming(t *testing.T) {
-	var conn, always, flagged []string
+	var conn, always, flagged, meta []string
 	for _, m := range Messages() {
 		if m.ConnScoped {
 			conn = append(conn, m.Name)
+		}
+		if m.Metadata {
+			meta = append(meta, m.Name)
 		}
 		if m.Streaming && !m.StreamFlag {
 			always = append(always, m.Name)
@@ -111,6 +114,9 @@ func TestConnScopedAndStreaming(t *testing.T) {
 	check("ConnScoped", conn, "RpbGetClientIdReq", "RpbSetClientIdReq", "RpbAuthReq", "RpbStartTls")
 	check("always streaming", always, "RpbListKeysReq", "RpbMapRedReq", "RpbCSBucketReq", "TsListKeysReq")
 	check("stream flag", flagged, "RpbListBucketsReq", "RpbIndexReq", "TsQueryReq")
+	check("Metadata", meta, "RpbGetBucketReq", "RpbSetBucketReq", "RpbResetBucketReq", "RpbGetBucketTypeReq", "RpbSetBucketTypeReq",
+		"RpbGetBucketKeyPreflistReq", "RpbYokozunaIndexGetReq", "RpbYokozunaIndexPutReq", "RpbYokozunaIndexDeleteReq",
+		"RpbYokozunaSchemaGetReq", "RpbYokozunaSchemaPutReq")
 }
 
 func TestRetryable(t *testing.T) {
