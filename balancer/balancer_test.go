@@ -23,7 +23,8 @@ func TestPolicyByName(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{name: "", want: "*balancer.LeastOutstanding"},
+		{name: "", want: "*balancer.PeakEWMA"},
+		{name: "peak-ewma", want: "*balancer.PeakEWMA"},
 		{name: "least-outstanding", want: "*balancer.LeastOutstanding"},
 		{name: "round-robin", want: "*balancer.RoundRobin"},
 		{name: "p2c", want: "*balancer.PowerOfTwo"},
@@ -52,12 +53,14 @@ func typeName(p Policy) string {
 		return "*balancer.RoundRobin"
 	case *PowerOfTwo:
 		return "*balancer.PowerOfTwo"
+	case *PeakEWMA:
+		return "*balancer.PeakEWMA"
 	}
 	return "?"
 }
 
 func TestPoliciesSkipUnavailableAndSkipped(t *testing.T) {
-	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo} {
+	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo, PolicyPeakEWMA} {
 		t.Run(name, func(t *testing.T) {
 			p, _ := PolicyByName(name)
 			ns := nodes("a", "b", "c")
@@ -337,7 +340,7 @@ func TestConcurrentPickAndUpdate(t *testing.T) {
 const breakerWait = 2 * time.Second
 
 func BenchmarkPick(b *testing.B) {
-	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo} {
+	for _, name := range []string{PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo, PolicyPeakEWMA} {
 		b.Run(name, func(b *testing.B) {
 			p, _ := PolicyByName(name)
 			s := NewSet(p, BreakerSettings{})

@@ -36,6 +36,9 @@ type BreakerSettings struct {
 	HalfOpenRequests uint32
 	// OnStateChange, if set, is told of every transition (for logs and metrics).
 	OnStateChange func(node string, from, to BreakerState)
+	// Latency configures each node's latency estimate. It rides here
+	// because NewNode and NewSet take BreakerSettings.
+	Latency LatencySettings
 }
 
 // Validate reports settings that cannot work.
@@ -43,7 +46,7 @@ func (s BreakerSettings) Validate() error {
 	if s.OpenTimeout < 0 {
 		return fmt.Errorf("balancer: negative breaker open timeout %v", s.OpenTimeout)
 	}
-	return nil
+	return s.Latency.Validate()
 }
 
 func (s BreakerSettings) withDefaults() BreakerSettings {
@@ -56,6 +59,7 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 	if s.HalfOpenRequests == 0 {
 		s.HalfOpenRequests = 1
 	}
+	s.Latency = s.Latency.withDefaults()
 	return s
 }
 
@@ -111,12 +115,16 @@ type Node struct {
 	healthMu     sync.Mutex
 	healthPasses int
 	healthFails  int
+
+	clock   func() int64 // monotonic ns; replaced by tests before first use
+	tau     float64      // latency decay constant in ns
+	latency peakEWMA
 }
 
 // NewNode returns a node that starts healthy with a closed breaker.
 func NewNode(id, pbAddr, httpAddr string, bs BreakerSettings) *Node {
 	bs = bs.withDefaults()
-	n := &Node{ID: id, PBAddr: pbAddr, HTTPAddr: httpAddr}
+	n := &Node{ID: id, PBAddr: pbAddr, HTTPAddr: httpAddr, clock: nanotime, tau: float64(bs.Latency.Decay)}
 	n.healthy.Store(true)
 	onChange := bs.OnStateChange
 	n.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{

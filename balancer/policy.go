@@ -18,19 +18,23 @@ const (
 	PolicyLeastOutstanding = "least-outstanding"
 	PolicyRoundRobin       = "round-robin"
 	PolicyPowerOfTwo       = "p2c"
+	PolicyPeakEWMA         = "peak-ewma"
 )
 
-// PolicyByName returns a new policy; the empty name means least-outstanding.
+// PolicyByName returns a new policy; the empty name means peak-ewma, the
+// default.
 func PolicyByName(name string) (Policy, error) {
 	switch name {
-	case "", PolicyLeastOutstanding:
+	case "", PolicyPeakEWMA:
+		return &PeakEWMA{}, nil
+	case PolicyLeastOutstanding:
 		return &LeastOutstanding{}, nil
 	case PolicyRoundRobin:
 		return &RoundRobin{}, nil
 	case PolicyPowerOfTwo:
 		return &PowerOfTwo{}, nil
 	}
-	return nil, fmt.Errorf("balancer: unknown policy %q (want %s, %s or %s)", name, PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo)
+	return nil, fmt.Errorf("balancer: unknown policy %q (want %s, %s, %s or %s)", name, PolicyPeakEWMA, PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo)
 }
 
 func eligible(n *Node, skip func(*Node) bool) bool {
@@ -79,16 +83,10 @@ func (p *RoundRobin) Select(nodes []*Node, skip func(*Node) bool) *Node {
 	return nil
 }
 
-// PowerOfTwo samples two eligible nodes at random and picks the one with
-// fewer requests in flight: nearly as good as least-outstanding, with no
-// herding on the single least-loaded node.
-type PowerOfTwo struct{}
-
-// Select implements Policy.
-func (PowerOfTwo) Select(nodes []*Node, skip func(*Node) bool) *Node {
-	var a, b *Node
+// sampleTwo reservoir-samples two eligible nodes in one pass, without
+// allocating; b is nil when fewer than two are eligible.
+func sampleTwo(nodes []*Node, skip func(*Node) bool) (a, b *Node) {
 	seen := 0
-	// Reservoir-sample two eligible nodes in one pass, without allocating.
 	for _, n := range nodes {
 		if !eligible(n, skip) {
 			continue
@@ -107,6 +105,17 @@ func (PowerOfTwo) Select(nodes []*Node, skip func(*Node) bool) *Node {
 			}
 		}
 	}
+	return a, b
+}
+
+// PowerOfTwo samples two eligible nodes at random and picks the one with
+// fewer requests in flight: nearly as good as least-outstanding, with no
+// herding on the single least-loaded node.
+type PowerOfTwo struct{}
+
+// Select implements Policy.
+func (PowerOfTwo) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	a, b := sampleTwo(nodes, skip)
 	if b == nil {
 		return a
 	}
@@ -115,6 +124,44 @@ func (PowerOfTwo) Select(nodes []*Node, skip func(*Node) bool) *Node {
 	case oa < ob:
 		return a
 	case ob < oa:
+		return b
+	case rand.IntN(2) == 0:
+		return a
+	}
+	return b
+}
+
+// PeakEWMA samples two eligible nodes at random and picks the cheaper,
+// cost being the latency estimate (Node.LatencyEWMA) times the requests in
+// flight plus one, as Finagle's and Linkerd's PeakEWMA balancers do: it
+// steers away from slow nodes at once and back as their estimate decays.
+// A node of unknown latency is costed at its rival's latency, so it gets a
+// fair share by outstanding requests: neither starved nor flooded. The
+// default policy.
+type PeakEWMA struct{}
+
+// Select implements Policy.
+func (*PeakEWMA) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	a, b := sampleTwo(nodes, skip)
+	if b == nil {
+		return a
+	}
+	now := a.clock()
+	la, lb := a.latencyAt(now), b.latencyAt(now)
+	switch {
+	case la == 0:
+		la = lb
+	case lb == 0:
+		lb = la
+	}
+	ca, cb := float64(a.Outstanding()+1), float64(b.Outstanding()+1)
+	if la != 0 { // both unknown: outstanding alone decides
+		ca, cb = ca*la, cb*lb
+	}
+	switch {
+	case ca < cb:
+		return a
+	case cb < ca:
 		return b
 	case rand.IntN(2) == 0:
 		return a

@@ -25,10 +25,11 @@ type NodeSpec struct {
 	HTTPAddr string
 }
 
-// NewSet returns an empty set using policy (nil means least-outstanding).
+// NewSet returns an empty set using policy; nil means PeakEWMA, the
+// default of PolicyByName too.
 func NewSet(policy Policy, bs BreakerSettings) *Set {
 	if policy == nil {
-		policy = &LeastOutstanding{}
+		policy = &PeakEWMA{}
 	}
 	s := &Set{policy: policy, breaker: bs}
 	empty := []*Node{}

@@ -1,0 +1,263 @@
+package balancer
+
+import (
+	"container/heap"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sim drives a policy with requests arriving every step on a fake clock;
+// each finishes after its node's latency, which is then observed, as the
+// director does. Nothing sleeps.
+type sim struct {
+	c       *fakeClock
+	ns      []*Node
+	lat     map[*Node]time.Duration
+	pending inflight
+}
+
+func newSim(lat ...time.Duration) *sim {
+	s := &sim{c: newFakeClock(), lat: map[*Node]time.Duration{}}
+	for i, d := range lat {
+		n := NewNode(string(rune('a'+i)), "", "", BreakerSettings{})
+		s.c.attach(n)
+		s.ns = append(s.ns, n)
+		s.lat[n] = d
+	}
+	return s
+}
+
+type request struct {
+	at   int64
+	n    *Node
+	d    time.Duration
+	done func(Outcome)
+}
+
+type inflight []request
+
+func (h inflight) Len() int           { return len(h) }
+func (h inflight) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h inflight) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *inflight) Push(x any)        { *h = append(*h, x.(request)) }
+func (h *inflight) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return r
+}
+
+// finish completes the requests due by the clock, in order.
+func (s *sim) finish() {
+	now := s.c.now()
+	for s.pending.Len() > 0 && s.pending[0].at <= now {
+		r := heap.Pop(&s.pending).(request)
+		r.n.observeLatencyAt(r.d, r.at)
+		r.done(Success)
+	}
+}
+
+// run sends picks requests, one per step, and counts them by node.
+func (s *sim) run(t *testing.T, p Policy, picks int, step time.Duration) map[*Node]int {
+	t.Helper()
+	counts := map[*Node]int{}
+	for range picks {
+		s.c.advance(step)
+		s.finish()
+		n := p.Select(s.ns, nil)
+		if n == nil {
+			t.Fatal("Select = nil with every node available")
+		}
+		counts[n]++
+		done, err := n.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := s.lat[n]
+		heap.Push(&s.pending, request{at: s.c.now() + int64(d), n: n, d: d, done: done})
+	}
+	return counts
+}
+
+func TestPeakEWMAAvoidsSlowNodeAndTakesItBack(t *testing.T) {
+	s := newSim(time.Millisecond, time.Millisecond, 50*time.Millisecond)
+	slow := s.ns[2]
+	for n, d := range s.lat {
+		n.observeLatencyAt(d, s.c.now())
+	}
+	p := &PeakEWMA{}
+	const step = 100 * time.Microsecond // 10k requests/s, ~10 in flight
+	counts := s.run(t, p, 10_000, step)
+	if got := counts[slow]; got*50 >= 10_000 {
+		t.Fatalf("slow node got %d of 10000 picks, want under 2%%", got)
+	}
+	t.Logf("slow node got %d of 10000 picks at 50ms against 1ms", counts[slow])
+
+	// It turns fast. Unpicked, its estimate decays until it is cheaper than
+	// its peers' (1ms × in flight + 1): at most ln(50)·τ ≈ 7.8s.
+	s.lat[slow] = time.Millisecond
+	const window = 1000
+	bound := int(8 * time.Second / (window * step))
+	back := -1
+	for w := range bound {
+		if c := s.run(t, p, window, step)[slow]; c*4 >= window {
+			back = w
+			break
+		}
+	}
+	if back < 0 {
+		t.Fatalf("recovered node not back to a quarter of the picks within %d windows of %d", bound, window)
+	}
+	t.Logf("back to its share after %v of fake time", time.Duration(back+1)*window*step)
+	// And it keeps its share.
+	for range 5 {
+		if c := s.run(t, p, window, step)[slow]; c*4 < window {
+			t.Fatalf("recovered node fell back to %d of %d picks", c, window)
+		}
+	}
+}
+
+func TestPeakEWMAUnknownNodeGetsFairShare(t *testing.T) {
+	c := newFakeClock()
+	ns := nodes("a", "b", "c")
+	c.attach(ns...)
+	ns[0].ObserveLatency(time.Millisecond)
+	ns[1].ObserveLatency(time.Millisecond)
+	p := &PeakEWMA{}
+	picks := map[string]int{}
+	for range 3000 {
+		picks[p.Select(ns, nil).ID]++
+	}
+	if picks["c"] < 700 || picks["c"] > 1300 {
+		t.Fatalf("unknown node got %d of 3000 picks against two idle 1ms peers, want about a third", picks["c"])
+	}
+	// Not flooded: with requests in flight it costs more than idle peers.
+	var dones []func(Outcome)
+	for range 3 {
+		done, _ := ns[2].Begin()
+		dones = append(dones, done)
+	}
+	for range 200 {
+		if got := p.Select(ns, nil); got == ns[2] {
+			t.Fatal("unknown node with 3 in flight picked over idle known peers")
+		}
+	}
+	for _, d := range dones {
+		d(Success)
+	}
+	// All unknown: outstanding alone decides, as in p2c.
+	fresh := nodes("x", "y")
+	done, _ := fresh[0].Begin()
+	defer done(Success)
+	for range 50 {
+		if got := p.Select(fresh, nil); got != fresh[1] {
+			t.Fatalf("all unknown: picked busy %s over idle y", got.ID)
+		}
+	}
+}
+
+func TestPeakEWMAWeighsOutstanding(t *testing.T) {
+	c := newFakeClock()
+	ns := nodes("a", "b")
+	c.attach(ns...)
+	ns[0].ObserveLatency(time.Millisecond)
+	ns[1].ObserveLatency(4 * time.Millisecond)
+	p := &PeakEWMA{}
+	for range 50 {
+		if got := p.Select(ns, nil); got != ns[0] {
+			t.Fatalf("idle: picked %s (4ms) over a (1ms)", got.ID)
+		}
+	}
+	// a at 1ms × (4+1) costs more than b at 4ms × 1.
+	var dones []func(Outcome)
+	for range 4 {
+		done, _ := ns[0].Begin()
+		dones = append(dones, done)
+	}
+	defer func() {
+		for _, d := range dones {
+			d(Success)
+		}
+	}()
+	for range 50 {
+		if got := p.Select(ns, nil); got != ns[1] {
+			t.Fatalf("a with 4 in flight: picked %s, want b", got.ID)
+		}
+	}
+}
+
+func TestPolicyByNameErrorListsNames(t *testing.T) {
+	_, err := PolicyByName("random")
+	if err == nil {
+		t.Fatal("unknown name accepted")
+	}
+	for _, name := range []string{PolicyPeakEWMA, PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not list %s", err, name)
+		}
+	}
+}
+
+func TestNewSetDefaultsToPeakEWMA(t *testing.T) {
+	if _, ok := NewSet(nil, BreakerSettings{}).policy.(*PeakEWMA); !ok {
+		t.Fatal("NewSet(nil, …) does not use PeakEWMA")
+	}
+}
+
+func TestPeakEWMASelectDoesNotAllocate(t *testing.T) {
+	ns := nodes("a", "b", "c")
+	for _, n := range ns {
+		n.ObserveLatency(time.Millisecond)
+	}
+	p := &PeakEWMA{}
+	if a := testing.AllocsPerRun(1000, func() { p.Select(ns, nil) }); a != 0 {
+		t.Fatalf("Select allocates %v per run", a)
+	}
+}
+
+// BenchmarkObserveLatencySelect is the director's hot path: pick, reserve,
+// observe, finish.
+func BenchmarkObserveLatencySelect(b *testing.B) {
+	for _, name := range []string{PolicyPeakEWMA, PolicyLeastOutstanding} {
+		b.Run(name, func(b *testing.B) {
+			p, _ := PolicyByName(name)
+			s := NewSet(p, BreakerSettings{})
+			s.Update([]NodeSpec{{"a", "a", ""}, {"b", "b", ""}, {"c", "c", ""}})
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := s.Pick()
+					done, err := n.Begin()
+					if err != nil {
+						b.Fatal(err)
+					}
+					n.ObserveLatency(time.Millisecond)
+					done(Success)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkSelect is the policy alone (no breaker, no Begin), three nodes
+// with latency estimates.
+func BenchmarkSelect(b *testing.B) {
+	for _, name := range []string{PolicyPeakEWMA, PolicyLeastOutstanding, PolicyPowerOfTwo} {
+		b.Run(name, func(b *testing.B) {
+			p, _ := PolicyByName(name)
+			ns := nodes("a", "b", "c")
+			for i, n := range ns {
+				n.ObserveLatency(time.Duration(i+1) * time.Millisecond)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if p.Select(ns, nil) == nil {
+						b.Fatal("nil")
+					}
+				}
+			})
+		})
+	}
+}
