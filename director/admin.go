@@ -340,7 +340,8 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, v := range map[string]uint64{"requests": st.Requests, "retries": st.Retries, "failovers": st.Failovers,
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
 		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
-		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode} {
+		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode,
+		"hedges": st.HedgesSent, "hedge_wins": st.HedgeWins, "hedges_denied": st.HedgesDenied} {
 		ch <- prometheus.MustNewConstMetric(descTotals, prometheus.CounterValue, float64(v), name)
 	}
 	connected := 0.0

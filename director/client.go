@@ -246,10 +246,27 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		if sticky {
 			p.home.trying(n, changesMeta, c.now, p.cfg.MetadataSettle)
 		}
-		outcome, err := c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
-		done(outcome)
+		began := c.now
+		if f.attempts > 1 {
+			began = time.Now()
+		}
+		var outcome balancer.Outcome
+		var err error
+		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && f.attempts == 1 {
+			// Booked by attemptHedged, both legs.
+			err = c.attemptHedged(f, &hedgeLeg{n: n, st: st, done: done, began: began}, raw, delay)
+		} else {
+			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
+			done(outcome)
+		}
 		if outcome == balancer.Success {
-			st.lat.record(time.Since(c.now))
+			took := time.Since(began)
+			st.lat.record(took)
+			if !streams { // a listing's time says nothing about the node's speed
+				n.ObserveLatency(took)
+			}
+		} else if isTimeout(err) {
+			n.ObserveLatency(time.Since(began))
 		}
 		if err == nil {
 			f.succeeded(n)

@@ -25,6 +25,10 @@ const (
 	DefaultHealthInterval     = time.Second
 	DefaultHealthTimeout      = time.Second
 	DefaultMaxAttempts        = 3
+	// DefaultHedgeDelay and DefaultHedgeBudget are Config.HedgeDelay's and
+	// Config.HedgeBudget's defaults.
+	DefaultHedgeDelay  = 5 * time.Millisecond
+	DefaultHedgeBudget = 0.05
 )
 
 // Config holds the PB proxy's settings. Every zero value means the
@@ -54,6 +58,16 @@ type Config struct {
 	// Metadata requests themselves always prefer the home node. Default
 	// DefaultMetadataSettle; negative: only metadata requests are sticky.
 	MetadataSettle time.Duration
+	// HedgeDelay is the least time a read (a retryable request with a
+	// one-frame answer) waits for its node before it is also sent to a
+	// second node (a hedged read; the first answer wins). The delay used is
+	// three times the median node latency when that is longer. Default
+	// DefaultHedgeDelay; negative: no hedging.
+	HedgeDelay time.Duration
+	// HedgeBudget bounds hedged reads to this fraction of the requests
+	// (plus a burst of 10). Default DefaultHedgeBudget; negative: no
+	// hedging.
+	HedgeBudget float64
 	// MaxAttempts is the most nodes one request is sent to (the first try
 	// and its failovers). Default 3.
 	MaxAttempts int
@@ -120,6 +134,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("director: %s is negative (%v)", f.name, f.v))
 		}
 	}
+	if c.HedgeBudget > 1 {
+		errs = append(errs, fmt.Errorf("director: HedgeBudget %v is more than 1 (a hedge for every request)", c.HedgeBudget))
+	}
 	if c.MaxFrameSize > 0 && c.MaxFrameSize < 64 {
 		errs = append(errs, fmt.Errorf("director: MaxFrameSize %d is too small for any Riak answer", c.MaxFrameSize))
 	}
@@ -135,6 +152,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.HedgeDelay == 0 {
+		c.HedgeDelay = DefaultHedgeDelay
+	}
+	if c.HedgeBudget == 0 {
+		c.HedgeBudget = DefaultHedgeBudget
 	}
 	if c.MetadataSettle == 0 {
 		c.MetadataSettle = DefaultMetadataSettle

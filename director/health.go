@@ -61,6 +61,28 @@ func (p *Proxy) startHealthLocked() {
 	for _, st := range *p.states.Load() {
 		p.startCheckerLocked(st)
 	}
+	ctx, cancel := context.WithCancel(p.base)
+	p.tuneCancel = cancel
+	p.healthWG.Add(1)
+	go func() {
+		defer p.healthWG.Done()
+		pprof.Do(ctx, pprof.Labels("director", "tune"), p.tuneLoop)
+	}()
+}
+
+// tuneLoop recomputes, every tunePeriod, what the request path reads from
+// atomics: the hedge delay and budget.
+func (p *Proxy) tuneLoop(ctx context.Context) {
+	t := time.NewTicker(tunePeriod)
+	defer t.Stop()
+	for {
+		p.hedge.tune(p.set.Nodes())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // startCheckerLocked starts st's checker (p.mu held). Without active

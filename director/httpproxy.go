@@ -78,6 +78,9 @@ type httpCtxKey struct{}
 type httpRequest struct {
 	retryable bool
 	metadata  bool // protocol.HTTPMetadata: goes to the metadata home
+	// timed: the response's time says how fast the node is (objects,
+	// data types, ping), unlike a listing's or a query's.
+	timed bool
 	// buf holds the body of a retryable request with a body (read whole
 	// before the first attempt, so each attempt can send it again).
 	buf    []byte
@@ -125,7 +128,8 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	defer stop()
 
-	hr := &httpRequest{retryable: protocol.HTTPRetryable(r.Method, rt), metadata: protocol.HTTPMetadata(rt), client: r.Context()}
+	hr := &httpRequest{retryable: protocol.HTTPRetryable(r.Method, rt), metadata: protocol.HTTPMetadata(rt),
+		timed: rt.Kind == protocol.HTTPObject || rt.Kind == protocol.HTTPDatatype || rt.Kind == protocol.HTTPPing, client: r.Context()}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if hr.retryable {
@@ -301,7 +305,11 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 		lat := st.lat
 		measured := func(o balancer.Outcome) {
 			if o == balancer.Success {
-				lat.record(time.Since(start))
+				took := time.Since(start)
+				lat.record(took)
+				if hr.timed {
+					n.ObserveLatency(took)
+				}
 			}
 			done(o)
 		}

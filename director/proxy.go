@@ -37,7 +37,8 @@ type Proxy struct {
 	// per request without a lock; replaced under mu.
 	states atomic.Pointer[map[*balancer.Node]*nodeState]
 
-	home metaHome // where cluster-metadata requests go (sticky.go)
+	home  metaHome // where cluster-metadata requests go (sticky.go)
+	hedge hedger   // hedged reads (hedge.go)
 
 	mu        sync.Mutex
 	running   bool // health checkers run from the first Serve until Shutdown
@@ -46,6 +47,8 @@ type Proxy struct {
 	drained   []*nodeState // removed nodes whose busy connections may linger
 	clientWG  sync.WaitGroup
 	healthWG  sync.WaitGroup
+	// tuneCancel ends tuneLoop (health.go); set with running.
+	tuneCancel context.CancelFunc
 
 	// Counters (see Stats). Per-request counts live on each connection and
 	// are folded in here when it closes, so the hot path touches no shared
@@ -101,6 +104,8 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		}
 	}
 	p.set = balancer.NewSet(p.cfg.Policy, p.cfg.Breaker)
+	p.hedge.floor, p.hedge.budget = p.cfg.HedgeDelay, p.cfg.HedgeBudget
+	p.hedge.tokens.Store(hedgeBurst * hedgeToken)
 	p.base, p.cancelBase = context.WithCancel(context.Background())
 	if p.cfg.MaxConns > 0 {
 		p.sem = make(chan struct{}, p.cfg.MaxConns)
@@ -383,6 +388,9 @@ func (p *Proxy) finishClose() {
 			st.cancel()
 		}
 	}
+	if p.tuneCancel != nil {
+		p.tuneCancel()
+	}
 	drained := p.drained
 	p.drained = nil
 	p.mu.Unlock()
@@ -412,6 +420,9 @@ type Stats struct {
 	ProtocolErrors   uint64 // bad client frames (unknown code, oversized, not a request, ...)
 	ClientAborts     uint64 // client connections lost in the middle of an answer
 	MidStreamCloses  uint64 // client connections closed because a node failed after part of an answer was relayed
+	HedgesSent       uint64 // reads also sent to a second node after the hedge delay
+	HedgeWins        uint64 // hedged reads the second node answered first
+	HedgesDenied     uint64 // hedges the budget refused
 	HTTPRequests     uint64 // HTTP requests received (HTTPHandler)
 	HTTPRetries      uint64 // HTTP attempts after a request's first
 	HTTPFailovers    uint64 // HTTP requests answered by another node than the first one tried
@@ -452,6 +463,7 @@ func (p *Proxy) Stats() Stats {
 	s.Requests, s.Retries, s.Failovers = reqs, p.retries.Load(), p.failovers.Load()
 	s.ErrorsSent, s.NoNode, s.Timeouts = p.errorsSent.Load(), p.noNode.Load(), p.timeouts.Load()
 	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
+	s.HedgesSent, s.HedgeWins, s.HedgesDenied = p.hedge.sent.Load(), p.hedge.wins.Load(), p.hedge.denied.Load()
 	p.http.stats(&s)
 	states := *p.states.Load()
 	for _, n := range p.set.Nodes() {

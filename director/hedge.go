@@ -1,0 +1,291 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// Hedged reads: a read that is safe to send twice and has not begun to
+// answer after a delay is sent to a second node as well; the first answer
+// goes to the client and the other is read to its end in the background
+// (its connection goes back to the pool) or dropped with its connection.
+// A stalled node then costs a read the delay, not the stall. Hedges are
+// bounded by a budget: at most HedgeBudget extra requests, over the
+// requests of the last tuning period, plus a small burst.
+
+const (
+	// hedgeFactor: the delay is this multiple of the median node latency
+	// (peak-sensitive EWMA), so a read is hedged only once it is clearly
+	// slower than the cluster usually is.
+	hedgeFactor = 3
+	// hedgeBurst hedges may go ahead of the budget.
+	hedgeBurst = 10
+	// hedgeToken is one hedge in hedger.tokens.
+	hedgeToken = 1000
+	// tunePeriod is how often the delay and the budget are recomputed.
+	tunePeriod = 100 * time.Millisecond
+)
+
+// hedger holds the hedging state of a Proxy. The hot path reads delay
+// and takes a token; tune, on a timer, does the arithmetic.
+type hedger struct {
+	floor  time.Duration // Config.HedgeDelay: the least delay; negative: off
+	budget float64       // Config.HedgeBudget
+
+	delay  atomic.Int64 // nanoseconds; 0: off
+	tokens atomic.Int64 // in thousandths of a hedge, so small budgets add up
+
+	lastRequests uint64 // sum of the nodes' Requests at the last tune (tune only)
+
+	sent, wins, denied atomic.Uint64
+}
+
+func (h *hedger) enabled() bool { return h.floor >= 0 && h.budget > 0 }
+
+// tune recomputes the delay from the nodes' latency and refills the
+// budget from the requests since the last call.
+func (h *hedger) tune(nodes []*balancer.Node) {
+	if !h.enabled() {
+		return
+	}
+	var lats []time.Duration
+	var requests uint64
+	for _, n := range nodes {
+		requests += n.Requests()
+		if n.Available() {
+			if l := n.LatencyEWMA(); l > 0 {
+				lats = append(lats, l)
+			}
+		}
+	}
+	h.delay.Store(int64(hedgeDelay(lats, h.floor)))
+	fresh := int64(float64(requests-min(requests, h.lastRequests)) * h.budget * hedgeToken)
+	h.lastRequests = requests
+	// Unused tokens carry over up to the burst.
+	h.tokens.Store(min(h.tokens.Load()+fresh, hedgeBurst*hedgeToken+fresh))
+}
+
+// hedgeDelay is the hedge delay for nodes whose latencies are lats:
+// hedgeFactor times their median (the lower one of an even count, so one
+// slow node of two does not set it), at least floor.
+func hedgeDelay(lats []time.Duration, floor time.Duration) time.Duration {
+	if len(lats) == 0 {
+		return floor
+	}
+	slices.Sort(lats)
+	return max(floor, hedgeFactor*lats[(len(lats)-1)/2])
+}
+
+// take reports whether the budget allows one more hedge, and spends it.
+func (h *hedger) take() bool {
+	if h.tokens.Add(-hedgeToken) >= 0 {
+		h.sent.Add(1)
+		return true
+	}
+	h.tokens.Add(hedgeToken)
+	h.denied.Add(1)
+	return false
+}
+
+// hedgeLeg is one node's side of a hedged read.
+type hedgeLeg struct {
+	n     *balancer.Node
+	st    *nodeState
+	bc    *backendConn
+	done  func(balancer.Outcome)
+	began time.Time
+	raw   []byte
+	err   error
+}
+
+// readAnswer reads the leg's answer (one frame) until dl, or until the
+// proxy closes.
+func (l *hedgeLeg) readAnswer(ctx context.Context, dl time.Time) {
+	l.bc.setDeadline(dl, false, 0)
+	stop := context.AfterFunc(ctx, func() { _ = l.bc.nc.SetReadDeadline(time.Now()) })
+	defer stop()
+	raw, _, err := l.bc.rd.ReadRaw()
+	if err != nil && !errors.Is(err, protocol.ErrUnknownCode) {
+		l.err = err
+	} else {
+		l.raw = raw
+	}
+}
+
+// read is readAnswer reporting the leg on results.
+func (l *hedgeLeg) read(ctx context.Context, dl time.Time, results chan<- *hedgeLeg) {
+	l.readAnswer(ctx, dl)
+	results <- l
+}
+
+// finish books the leg's outcome on its node and returns its connection
+// to the pool (answered) or closes it.
+func (l *hedgeLeg) finish(now time.Time) {
+	if l.err != nil {
+		l.bc.close()
+		if isTimeout(l.err) {
+			l.n.ObserveLatency(now.Sub(l.began))
+		}
+		l.done(balancer.Failure)
+		return
+	}
+	took := now.Sub(l.began)
+	l.st.lat.record(took)
+	l.n.ObserveLatency(took)
+	l.st.pool.put(l.bc, now)
+	l.done(balancer.Success)
+}
+
+// attemptHedged is the first attempt of a read with a one-frame answer
+// when hedging is on: like attempt, but if no answer has begun after the
+// hedge delay it also sends raw to a second node and relays whichever
+// answers first. It books both legs itself (their done, latency and
+// connection); the caller only learns the error of the first leg (nil:
+// answered).
+func (c *clientConn) attemptHedged(f *failover, first *hedgeLeg, raw []byte, delay time.Duration) error {
+	p := c.p
+	bc, reused, err := first.st.pool.get(p.base, f.deadline, f.fresh, false)
+	if err != nil {
+		if err == errPoolClosed {
+			first.done(balancer.Abandoned)
+		} else {
+			first.done(balancer.Failure)
+		}
+		return &notSentError{err}
+	}
+	first.bc = bc
+	tryDL := f.deadline
+	if p.cfg.TryTimeout > 0 {
+		if t := time.Now().Add(p.cfg.TryTimeout); t.Before(tryDL) {
+			tryDL = t
+		}
+	}
+	hedgeAt := first.began.Add(delay)
+	if hedgeAt.After(tryDL) {
+		hedgeAt = tryDL
+	}
+	bc.setDeadline(hedgeAt, false, 0)
+	if err := bc.send(raw); err != nil {
+		return c.legFailed(first, reused, err)
+	}
+	answer, _, err := bc.rd.ReadRaw()
+	if err == nil || errors.Is(err, protocol.ErrUnknownCode) {
+		first.raw = answer
+		return c.legWon(first, time.Now())
+	}
+	if !isTimeout(err) || !time.Now().Before(tryDL) {
+		return c.legFailed(first, reused, err)
+	}
+	second := c.startHedge(f, raw)
+	if second == nil {
+		// No second node, or no budget: wait on the first as usual.
+		first.readAnswer(p.base, tryDL)
+		if first.err != nil {
+			return c.legFailed(first, reused, first.err)
+		}
+		return c.legWon(first, time.Now())
+	}
+	results := make(chan *hedgeLeg, 2)
+	go first.read(p.base, tryDL, results)
+	secondDL := f.deadline
+	if p.cfg.TryTimeout > 0 {
+		if t := second.began.Add(p.cfg.TryTimeout); t.Before(secondDL) {
+			secondDL = t
+		}
+	}
+	go second.read(p.base, secondDL, results)
+	a := <-results
+	if a.err != nil {
+		now := time.Now()
+		b := <-results
+		a.finish(now)
+		if b.err != nil {
+			b.finish(now)
+			return a.err
+		}
+		return c.hedgeWon(b, first, now)
+	}
+	// The other leg is read to its end in the background.
+	go func() { (<-results).finish(time.Now()) }()
+	return c.hedgeWon(a, first, time.Now())
+}
+
+// startHedge sends raw to a second node, if the budget allows and one is
+// available: the node is reserved and the request written. Nil when not.
+func (c *clientConn) startHedge(f *failover, raw []byte) *hedgeLeg {
+	p := c.p
+	n := p.set.Pick(f.tried...)
+	if n == nil {
+		return nil
+	}
+	st := p.state(n)
+	if st == nil || !p.hedge.take() {
+		return nil
+	}
+	done, err := n.Begin()
+	if err != nil {
+		return nil
+	}
+	leg := &hedgeLeg{n: n, st: st, done: done, began: time.Now()}
+	bc, _, err := st.pool.get(p.base, f.deadline, false, false)
+	if err != nil {
+		done(balancer.Failure)
+		return nil
+	}
+	leg.bc = bc
+	bc.setDeadline(f.deadline, false, 0)
+	if err := bc.send(raw); err != nil {
+		bc.close()
+		done(balancer.Failure)
+		return nil
+	}
+	f.tried = append(f.tried, n)
+	return leg
+}
+
+// hedgeWon relays the answer of w, which answered first (first is the
+// original leg: if w is not it, the hedge won).
+func (c *clientConn) hedgeWon(w, first *hedgeLeg, now time.Time) error {
+	if w != first {
+		c.p.hedge.wins.Add(1)
+	}
+	return c.legWon(w, now)
+}
+
+// legWon relays l's answer to the client and books l.
+func (c *clientConn) legWon(l *hedgeLeg, now time.Time) error {
+	c.lastCode = protocol.Code(l.raw[4])
+	var cerr error
+	if len(c.out) == 0 && !c.frameBuffered() {
+		cerr = c.write(l.raw)
+	} else {
+		c.out = append(c.out, l.raw...)
+	}
+	l.finish(now)
+	if cerr != nil {
+		return &clientGoneError{cerr}
+	}
+	return nil
+}
+
+// legFailed books a failed first leg and types its error for the retry
+// policy, as attempt does.
+func (c *clientConn) legFailed(l *hedgeLeg, reused bool, err error) error {
+	l.err = err
+	l.finish(time.Now())
+	l.st.pool.closeIdle()
+	unsent := notWritten(err)
+	if unsent {
+		err = &notSentError{err}
+	}
+	if reused && (unsent || isDeadConn(err)) {
+		err = &staleConnError{err}
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+package director
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/devenv/testutil"
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// stallingNode answers like riakLike, each request after stall.
+func stallingNode(t *testing.T, stall time.Duration) *fakeNode {
+	return startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		if code != protocol.CodePingReq {
+			time.Sleep(stall)
+		}
+		return riakLike(fc, code, body)
+	})
+}
+
+// TestHedgedReads: a get whose node stalls is answered by a second node
+// after the hedge delay, not after the stall; the stalled leg is read to
+// its end and its connection reused; puts are never hedged; hedges stay
+// within the budget.
+func TestHedgedReads(t *testing.T) {
+	checkGoroutines(t)
+	slow, fast := stallingNode(t, 300*time.Millisecond), startFake(t, nil)
+	specs := []balancer.NodeSpec{{ID: "a-slow", PBAddr: slow.addr}, {ID: "b-fast", PBAddr: fast.addr}}
+	p, addr := startProxySpecs(t, Config{Policy: firstPolicy{}, HedgeDelay: 20 * time.Millisecond, HedgeBudget: 0.01, HealthInterval: -1}, specs)
+	c := dialRaw(t, addr)
+
+	start := time.Now()
+	if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+		t.Fatalf("get: %v %q", f.Code, errMsg(t, f))
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("a get on a stalled node took %v: not hedged", took)
+	}
+	st := p.Stats()
+	if st.HedgesSent != 1 || st.HedgeWins != 1 {
+		t.Errorf("hedges sent %d, won %d; want 1 and 1", st.HedgesSent, st.HedgeWins)
+	}
+	if fast.requests.Load() != 1 {
+		t.Errorf("the fast node got %d requests, want the one hedge", fast.requests.Load())
+	}
+
+	// A put is not hedged: it waits for the stalled node.
+	start = time.Now()
+	if f := c.do(putReq(t, "b", "k", "v")); f.Code != protocol.CodePutResp {
+		t.Fatalf("put: %v %q", f.Code, errMsg(t, f))
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("put answered in %v: it cannot have waited for the stalled node", took)
+	}
+	if fast.requests.Load() != 1 || p.Stats().HedgesSent != 1 {
+		t.Errorf("a put was hedged (fast node %d requests, hedges %d)", fast.requests.Load(), p.Stats().HedgesSent)
+	}
+
+	// The budget: 1% of requests plus a burst of 10, so 30 stalled gets
+	// in quick succession are not all hedged.
+	for range 30 {
+		if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+			t.Fatalf("get: %v", f.Code)
+		}
+	}
+	st = p.Stats()
+	if st.HedgesSent > hedgeBurst+2 || st.HedgesDenied == 0 {
+		t.Errorf("hedges sent %d, denied %d: the budget did not hold", st.HedgesSent, st.HedgesDenied)
+	}
+	// The stalled legs finish in the background and give their
+	// connections back: the slow node's pool holds idle connections.
+	testutil.WaitFor(t, 2*time.Second, "the stalled legs' connections back in the pool", func() bool {
+		for _, n := range p.Stats().Nodes {
+			if n.ID == "a-slow" {
+				return n.ConnsIdle >= 1 && n.Outstanding == 0
+			}
+		}
+		return false
+	})
+}
