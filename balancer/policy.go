@@ -37,8 +37,10 @@ func PolicyByName(name string) (Policy, error) {
 	return nil, fmt.Errorf("balancer: unknown policy %q (want %s, %s, %s or %s)", name, PolicyPeakEWMA, PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo)
 }
 
+// eligible reports whether a policy may consider n for this pick: a node
+// in slow start passes with probability Weight.
 func eligible(n *Node, skip func(*Node) bool) bool {
-	return n.Available() && (skip == nil || !skip(n))
+	return n.Available() && (skip == nil || !skip(n)) && n.admit()
 }
 
 // LeastOutstanding picks the eligible node with the fewest requests in
