@@ -130,8 +130,9 @@ func (e *peakEWMA) reset() {
 }
 
 // ObserveLatency records one finished attempt that got an answer or timed
-// out, d being the time from sending to the answer or the timeout. It
-// takes a short per-node lock and does not allocate.
+// out, d being the time from sending to the answer or the timeout; the
+// director calls it once per such attempt. It takes a short per-node lock
+// and does not allocate.
 func (n *Node) ObserveLatency(d time.Duration) {
 	n.observeLatencyAt(d, n.clock())
 }

@@ -1,7 +1,9 @@
-// Package balancer picks a Riak node for each request. Health checks and
-// circuit breakers write state onto a Node; selection policies only read
-// Available() and the outstanding-request count. It owns no sockets: the
-// director reports what happened and the balancer remembers.
+// Package balancer picks a Riak node for each request. Health checks,
+// circuit breakers, latency observations and outlier ejection write state
+// onto a Node; selection policies read Available(), the outstanding-request
+// count, the latency estimate and, during slow start, the weight. It owns
+// no sockets: the director reports what happened and the balancer
+// remembers.
 package balancer
 
 import (

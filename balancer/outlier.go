@@ -406,8 +406,8 @@ func (n *Node) EjectedUntil() time.Time {
 // Ejections counts the node's ejections so far.
 func (n *Node) Ejections() uint64 { return n.ejections.Load() }
 
-// Weight is the share of picks a policy gives the node relative to its
-// peers: 0 while ejected, rising from 0.1 to 1 over its slow start after,
+// Weight is the chance that a policy considers the node for a pick: 0
+// while ejected, rising linearly from 0.1 to 1 over its slow start after,
 // 1 otherwise.
 func (n *Node) Weight() float64 { return n.weightAt(n.clock()) }
 

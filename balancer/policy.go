@@ -7,8 +7,9 @@ import (
 )
 
 // Policy chooses one node among nodes. It considers only nodes that are
-// Available() and not skipped, and returns nil when none fits; retrying is
-// the caller's business. Implementations are safe for concurrent use.
+// Available() and not skipped, a node in slow start only with probability
+// Weight(), and returns nil when none fits; retrying is the caller's
+// business. Implementations are safe for concurrent use.
 type Policy interface {
 	Select(nodes []*Node, skip func(*Node) bool) *Node
 }
