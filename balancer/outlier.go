@@ -21,9 +21,11 @@ type OutlierSettings struct {
 	// ConsecutiveFailures transport failures in a row eject a node.
 	// Default 5; negative disables this check.
 	ConsecutiveFailures int
-	// LatencyFactor: a node whose LatencyEWMA exceeds this multiple of the
-	// median of its peers' is an outlier. Default 3; must exceed 1;
-	// negative disables this check.
+	// LatencyFactor: a node whose latency estimate exceeds this multiple of
+	// the median of its peers' is an outlier. Default 3; must exceed 1;
+	// negative disables this check. The estimate judged is LatencyEWMA as
+	// of the node's last answer: its decay while idle is how a policy
+	// probes a node it avoids, not evidence that the node got faster.
 	LatencyFactor float64
 	// MinLatency: no node is ejected for a latency at or below this, so
 	// loopback noise (0.1ms against 0.02ms) ejects nothing. Default 10ms.
@@ -207,7 +209,7 @@ type nodeStats struct {
 	sinceClean          uint64    // requests finished since cleanSince
 	consecutiveFailures uint64
 	requests            uint64        // finished in the latency evidence window
-	latency             time.Duration // LatencyEWMA now; 0 unknown
+	latency             time.Duration // LatencyEWMA as of the last answer; 0 unknown
 }
 
 // verdict is decideOutliers' decision for one node.
@@ -362,7 +364,7 @@ func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 		sinceClean:          total - min(n.cleanFrom, total),
 		consecutiveFailures: n.consecFailures.Load(),
 		requests:            total - min(n.evidenceFrom, total),
-		latency:             time.Duration(n.latencyAt(mono(now))),
+		latency:             time.Duration(n.latency.observed(mono(now), n.tau)),
 	}, total
 }
 

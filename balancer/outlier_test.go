@@ -579,3 +579,87 @@ func FuzzDecideOutliers(f *testing.F) {
 		}
 	})
 }
+
+// setPolicy lets sim drive a Set's Pick, ejections and all.
+type setPolicy struct{ s *Set }
+
+func (p setPolicy) Select([]*Node, func(*Node) bool) *Node { return p.s.Pick() }
+
+// TestPeakEWMAAndEjectionUnderLoad runs the director's loop on a fake
+// clock: 5000 requests a second, EvaluateOutliers every second.
+func TestPeakEWMAAndEjectionUnderLoad(t *testing.T) {
+	set, c := outlierSet(t, "a", "b", "c")
+	ns := set.Nodes()
+	slow := ns[2]
+	sm := &sim{c: c, ns: ns, lat: map[*Node]time.Duration{ns[0]: time.Millisecond, ns[1]: time.Millisecond, slow: 50 * time.Millisecond}}
+	const perSecond, step = 5000, 200 * time.Microsecond
+	// second runs one second of traffic, then an evaluation.
+	second := func() (picks int, ejected, restored bool) {
+		picks = sm.run(t, setPolicy{set}, perSecond, step)[slow]
+		e, r := set.EvaluateOutliers(c.time())
+		return picks, len(e) == 1 && e[0] == slow, len(r) == 1 && r[0] == slow
+	}
+	// waitFor runs up to limit seconds until cond holds on a second's result.
+	waitFor := func(what string, limit int, cond func(picks int, ejected, restored bool) bool) int {
+		t.Helper()
+		for s := 1; s <= limit; s++ {
+			if cond(second()) {
+				return s
+			}
+		}
+		t.Fatalf("%s: not within %ds", what, limit)
+		return 0
+	}
+	isEjected := func(_ int, e, _ bool) bool { return e }
+	isRestored := func(_ int, _, r bool) bool { return r }
+
+	// PeakEWMA leaves it after its first answers, so it gathers its five
+	// requests of evidence from the probes its decaying estimate draws.
+	waitFor("slow node ejected", 15, isEjected)
+	if d := slow.EjectedUntil().Sub(c.time()); d != 5*time.Second {
+		t.Fatalf("first ejection for %v, want 5s", d)
+	}
+	waitFor("slow node restored", 6, isRestored)
+	// Unknown again at slow-start weight, it draws enough requests to be
+	// judged, and is still slow: ejected again, for longer.
+	waitFor("slow node ejected again", 15, isEjected)
+	if d := slow.EjectedUntil().Sub(c.time()); d != 10*time.Second {
+		t.Fatalf("second ejection for %v, want 10s", d)
+	}
+	// It turns fast; after its next comeback it stays in and earns its share.
+	sm.lat[slow] = time.Millisecond
+	waitFor("restored again", 11, isRestored)
+	late := 0
+	for s := range 20 {
+		picks, ejected, _ := second()
+		if ejected {
+			t.Fatalf("fast node ejected %ds after its comeback", s+1)
+		}
+		if s >= 15 {
+			late += picks
+		}
+	}
+	if late*4 < 5*perSecond {
+		t.Fatalf("recovered node got %d of %d picks in its last 5s, want a quarter or more", late, 5*perSecond)
+	}
+	if slow.Ejections() != 2 || slow.Weight() != 1 {
+		t.Fatalf("ejections %d weight %v, want 2 and 1", slow.Ejections(), slow.Weight())
+	}
+}
+
+func TestLatencyJudgedAsOfLastAnswer(t *testing.T) {
+	s, c := outlierSet(t, "a", "b", "c")
+	a, b, slow := s.Nodes()[0], s.Nodes()[1], s.Nodes()[2]
+	answer(t, slow, 50*time.Millisecond, 5)
+	// Avoided and idle, its estimate decays below MinLatency: that is the
+	// policy's probing, not evidence that it got faster.
+	c.advance(6 * time.Second)
+	answer(t, a, time.Millisecond, 10)
+	answer(t, b, time.Millisecond, 10)
+	if got := slow.LatencyEWMA(); got >= DefaultMinLatency {
+		t.Fatalf("idle estimate %v, want decayed below %v", got, DefaultMinLatency)
+	}
+	if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "c" {
+		t.Fatalf("ejected %v, want [c] judged at its last answer's 50ms", e)
+	}
+}
