@@ -106,6 +106,16 @@ func (e *peakEWMA) at(now int64, tau float64) float64 {
 	return cur
 }
 
+// observed returns the estimate as of its last observation, not decayed
+// by idleness since, in nanoseconds; 0 when unknown or stale at now.
+func (e *peakEWMA) observed(now int64, tau float64) float64 {
+	v, stamp := e.load()
+	if cur, _ := decayed(v, stamp, now, tau); cur == 0 {
+		return 0
+	}
+	return v
+}
+
 // observe records one latency of rtt nanoseconds (> 0) seen at now. A peak
 // replaces the estimate at once; a lower value pulls it down with weight
 // exp(-Δt/τ), Δt being the time since the previous observation.
@@ -130,8 +140,9 @@ func (e *peakEWMA) reset() {
 }
 
 // ObserveLatency records one finished attempt that got an answer or timed
-// out, d being the time from sending to the answer or the timeout. It
-// takes a short per-node lock and does not allocate.
+// out, d being the time from sending to the answer or the timeout; the
+// director calls it once per such attempt. It takes a short per-node lock
+// and does not allocate.
 func (n *Node) ObserveLatency(d time.Duration) {
 	n.observeLatencyAt(d, n.clock())
 }

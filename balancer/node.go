@@ -1,7 +1,9 @@
-// Package balancer picks a Riak node for each request. Health checks and
-// circuit breakers write state onto a Node; selection policies only read
-// Available() and the outstanding-request count. It owns no sockets: the
-// director reports what happened and the balancer remembers.
+// Package balancer picks a Riak node for each request. Health checks,
+// circuit breakers, latency observations and outlier ejection write state
+// onto a Node; selection policies read Available(), the outstanding-request
+// count, the latency estimate and, during slow start, the weight. It owns
+// no sockets: the director reports what happened and the balancer
+// remembers.
 package balancer
 
 import (
@@ -119,6 +121,20 @@ type Node struct {
 	clock   func() int64 // monotonic ns; replaced by tests before first use
 	tau     float64      // latency decay constant in ns
 	latency peakEWMA
+
+	// Outlier ejection. The atomics are read on the hot path; the rest is
+	// EvaluateOutliers' bookkeeping.
+	ejected        atomic.Bool
+	ejections      atomic.Uint64
+	consecFailures atomic.Uint64                 // transport failures since the last success
+	ramp           atomic.Pointer[slowStartRamp] // nil: full weight
+
+	outlierMu    sync.Mutex
+	ejectedUntil time.Time // while ejected
+	multiplier   int       // ejections in a row: the next lasts (multiplier+1)×base
+	cleanSince   time.Time // in without a step down of multiplier since
+	evidenceFrom uint64    // Requests() when the latency evidence window opened
+	cleanFrom    uint64    // Requests() at cleanSince
 }
 
 // NewNode returns a node that starts healthy with a closed breaker.
@@ -144,9 +160,16 @@ func NewNode(id, pbAddr, httpAddr string, bs BreakerSettings) *Node {
 	return n
 }
 
-// Available reports whether the node may be selected: healthy and its
-// breaker not open. This is all a policy looks at, with Outstanding.
+// Available reports whether the node may be selected: healthy, not
+// ejected as an outlier, and its breaker not open. Policies look at this,
+// Outstanding, LatencyEWMA and, during slow start, Weight.
 func (n *Node) Available() bool {
+	return !n.ejected.Load() && n.serving()
+}
+
+// serving reports whether the node is healthy and its breaker not open:
+// available but for outlier ejection.
+func (n *Node) serving() bool {
 	return n.healthy.Load() && n.breaker.State() != gobreaker.StateOpen
 }
 
@@ -195,10 +218,14 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 		switch o {
 		case Success:
 			n.requests.Add(1)
+			if n.consecFailures.Load() != 0 {
+				n.consecFailures.Store(0)
+			}
 			report(nil)
 		case Failure:
 			n.requests.Add(1)
 			n.failures.Add(1)
+			n.consecFailures.Add(1)
 			report(errTransport)
 		default:
 			// Neither success nor failure: frees a half-open slot without a verdict.

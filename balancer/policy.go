@@ -7,8 +7,9 @@ import (
 )
 
 // Policy chooses one node among nodes. It considers only nodes that are
-// Available() and not skipped, and returns nil when none fits; retrying is
-// the caller's business. Implementations are safe for concurrent use.
+// Available() and not skipped, a node in slow start only with probability
+// Weight(), and returns nil when none fits; retrying is the caller's
+// business. Implementations are safe for concurrent use.
 type Policy interface {
 	Select(nodes []*Node, skip func(*Node) bool) *Node
 }
@@ -37,8 +38,10 @@ func PolicyByName(name string) (Policy, error) {
 	return nil, fmt.Errorf("balancer: unknown policy %q (want %s, %s, %s or %s)", name, PolicyPeakEWMA, PolicyLeastOutstanding, PolicyRoundRobin, PolicyPowerOfTwo)
 }
 
+// eligible reports whether a policy may consider n for this pick: a node
+// in slow start passes with probability Weight.
 func eligible(n *Node, skip func(*Node) bool) bool {
-	return n.Available() && (skip == nil || !skip(n))
+	return n.Available() && (skip == nil || !skip(n)) && n.admit()
 }
 
 // LeastOutstanding picks the eligible node with the fewest requests in

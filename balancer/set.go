@@ -16,6 +16,9 @@ type Set struct {
 
 	mu    sync.Mutex // serialises updates
 	nodes atomic.Pointer[[]*Node]
+
+	outlierMu sync.Mutex // serialises EvaluateOutliers; guards outlier
+	outlier   OutlierSettings
 }
 
 // NodeSpec describes a node discovered by the director.
