@@ -34,7 +34,19 @@ type NodeStatus struct {
 	LastCheckOK  bool    `json:"last_check_ok"`
 	LastCheckErr string  `json:"last_check_error,omitempty"`
 	LastCheckAge float64 `json:"last_check_age_seconds"`
+	// LatencyMs is the node's peak-sensitive latency average, what the
+	// peak-ewma policy and the hedge delay read.
+	LatencyMs float64 `json:"latency_ewma_ms"`
+	// Ejected: taken out as an outlier until EjectedUntil; Weight is 1
+	// normally and ramps from 0.1 after an ejection (slow start).
+	Ejected      bool    `json:"ejected"`
+	EjectedUntil string  `json:"ejected_until,omitempty"`
+	Ejections    uint64  `json:"ejections"`
+	Weight       float64 `json:"weight"`
 }
+
+// SlowStartPercent is Weight as a whole percentage (the status page).
+func (n NodeStatus) SlowStartPercent() int { return int(n.Weight*100 + 0.5) }
 
 // StatusDoc is GET /status.
 type StatusDoc struct {
@@ -107,6 +119,11 @@ func (p *Proxy) snapshot(d *Discovery) adminSnapshot {
 			}
 			ns.Breaker, ns.Healthy, ns.InFlight, ns.Requests, ns.Errors = n.Breaker.String(), n.Healthy, n.Outstanding, n.Requests, n.Failures
 			ns.LastCheckOK, ns.LastCheckErr = n.LastCheckOK, n.LastCheckErr
+			ns.LatencyMs = float64(n.LatencyEWMA) / float64(time.Millisecond)
+			ns.Ejected, ns.Ejections, ns.Weight = n.Ejected, n.Ejections, n.Weight
+			if n.Ejected {
+				ns.EjectedUntil = n.EjectedUntil.Format(time.RFC3339Nano)
+			}
 			if !n.LastCheck.IsZero() {
 				ns.LastCheckAge = time.Since(n.LastCheck).Seconds()
 			}
@@ -282,7 +299,10 @@ var (
 	descRequests   = prometheus.NewDesc("rmf_director_node_requests_total", "Requests finished by a node.", []string{"node"}, nil)
 	descErrors     = prometheus.NewDesc("rmf_director_node_errors_total", "Transport failures of a node (breaker input).", []string{"node"}, nil)
 	descInFlight   = prometheus.NewDesc("rmf_director_node_in_flight", "Requests in flight to a node.", []string{"node"}, nil)
-	descUp         = prometheus.NewDesc("rmf_director_node_up", "1 when the node is available (healthy, breaker not open).", []string{"node"}, nil)
+	descUp         = prometheus.NewDesc("rmf_director_node_up", "1 when the node is available (healthy, breaker not open, not ejected).", []string{"node"}, nil)
+	descEjected    = prometheus.NewDesc("rmf_director_node_ejected", "1 while the node is ejected as an outlier.", []string{"node"}, nil)
+	descWeight     = prometheus.NewDesc("rmf_director_node_weight", "The node's selection weight: 1 normally, 0 ejected, rising during slow start.", []string{"node"}, nil)
+	descEWMA       = prometheus.NewDesc("rmf_director_node_latency_ewma_seconds", "The node's peak-sensitive latency average.", []string{"node"}, nil)
 	descBreaker    = prometheus.NewDesc("rmf_director_node_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", []string{"node"}, nil)
 	descLatency    = prometheus.NewDesc("rmf_director_node_request_duration_seconds", "Request latency through a node.", []string{"node"}, nil)
 	descBackend    = prometheus.NewDesc("rmf_director_backend_connections", "Backend connections by state.", []string{"node", "state"}, nil)
@@ -294,7 +314,7 @@ var (
 )
 
 func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descErrors, descInFlight, descUp, descBreaker, descLatency, descBackend, descClients, descPinned, descTotals, descDiscovered, descZKUp} {
+	for _, d := range []*prometheus.Desc{descRequests, descErrors, descInFlight, descUp, descEjected, descWeight, descEWMA, descBreaker, descLatency, descBackend, descClients, descPinned, descTotals, descDiscovered, descZKUp} {
 		ch <- d
 	}
 }
@@ -316,6 +336,13 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, n.ID)
+		ejected := 0.0
+		if n.Ejected {
+			ejected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descEjected, prometheus.GaugeValue, ejected, n.ID)
+		ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, n.Weight, n.ID)
+		ch <- prometheus.MustNewConstMetric(descEWMA, prometheus.GaugeValue, n.LatencyEWMA.Seconds(), n.ID)
 		// The enum's values are the metric's: 0 closed, 1 half-open, 2 open.
 		ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, float64(n.Breaker), n.ID)
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(ns.ConnsIdle), n.ID, BackendIdle)
@@ -341,7 +368,7 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
 		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
 		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode,
-		"hedges": st.HedgesSent, "hedge_wins": st.HedgeWins, "hedges_denied": st.HedgesDenied} {
+		"hedges": st.HedgesSent, "hedge_wins": st.HedgeWins, "hedges_denied": st.HedgesDenied, "ejections": st.Ejections} {
 		ch <- prometheus.MustNewConstMetric(descTotals, prometheus.CounterValue, float64(v), name)
 	}
 	connected := 0.0

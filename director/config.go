@@ -94,8 +94,14 @@ type Config struct {
 	// Breaker configures each node's circuit breaker (balancer defaults:
 	// 5 consecutive transport failures open it for 5s).
 	Breaker balancer.BreakerSettings
-	// Policy picks a node per request. Default nil: least outstanding.
+	// Policy picks a node per request. Default nil: peak-EWMA (power of
+	// two choices over latency × requests in flight).
 	Policy balancer.Policy
+	// Outliers configures outlier ejection on top of the breakers: a node
+	// whose failures or latency stand far out from its peers' is taken
+	// out for a while and let back in by slow start (balancer defaults;
+	// negative ConsecutiveFailures and LatencyFactor turn the checks off).
+	Outliers balancer.OutlierSettings
 	// Logger receives node health changes and connection errors. Default:
 	// discard.
 	Logger *slog.Logger
@@ -141,6 +147,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("director: MaxFrameSize %d is too small for any Riak answer", c.MaxFrameSize))
 	}
 	if err := c.Breaker.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Outliers.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -250,7 +250,8 @@ func TestTimeouts(t *testing.T) {
 		return riakLike(fc, c, body)
 	}
 	a, b := startFake(t, hang), startFake(t, nil)
-	_, addr := startProxySpecs(t, Config{HealthInterval: -1, TryTimeout: 200 * time.Millisecond, Policy: prefer(a.addr)},
+	// Without hedging (TestHedgedReads has it): the read waits TryTimeout.
+	_, addr := startProxySpecs(t, Config{HealthInterval: -1, TryTimeout: 200 * time.Millisecond, HedgeDelay: -1, Policy: prefer(a.addr)},
 		[]balancer.NodeSpec{a.spec(), b.spec()})
 	c := dialRaw(t, addr)
 	start := time.Now()
@@ -285,7 +286,9 @@ func TestBreaker(t *testing.T) {
 		return true
 	})
 	b := startFake(t, nil)
-	p, addr := startProxySpecs(t, Config{HealthInterval: -1, Breaker: balancer.BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute}},
+	// Least-outstanding spreads the gets over both nodes whatever their
+	// latency (the default, peak-ewma, may leave a alone).
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, Policy: &balancer.LeastOutstanding{}, Breaker: balancer.BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute}},
 		[]balancer.NodeSpec{a.spec(), b.spec()})
 	c := dialRaw(t, addr)
 	for range 20 {

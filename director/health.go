@@ -71,12 +71,29 @@ func (p *Proxy) startHealthLocked() {
 }
 
 // tuneLoop recomputes, every tunePeriod, what the request path reads from
-// atomics: the hedge delay and budget.
+// atomics (the hedge delay and budget), and evaluates outliers every
+// outlier interval (balancer.Set.EvaluateOutliers).
 func (p *Proxy) tuneLoop(ctx context.Context) {
 	t := time.NewTicker(tunePeriod)
 	defer t.Stop()
+	every := p.set.OutlierSettings().Interval
+	next := time.Now().Add(every)
 	for {
 		p.hedge.tune(p.set.Nodes())
+		if now := time.Now(); !now.Before(next) {
+			next = now.Add(every)
+			ejected, restored := p.set.EvaluateOutliers(now)
+			for _, n := range ejected {
+				p.ejections.Add(1)
+				p.log.Warn("director: node ejected as an outlier", "node", n.ID, "until", n.EjectedUntil().Format(time.RFC3339Nano),
+					"ejections", n.Ejections(), "latency", n.LatencyEWMA())
+				p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
+			}
+			for _, n := range restored {
+				p.log.Info("director: outlier let back in (slow start)", "node", n.ID)
+				p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

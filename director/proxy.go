@@ -55,6 +55,7 @@ type Proxy struct {
 	// cache line.
 	accepted, closedRequests                         atomic.Uint64
 	retries, failovers, errorsSent, noNode, timeouts atomic.Uint64
+	ejections                                        atomic.Uint64
 	protocolErrors, clientAborts, midStreamCloses    atomic.Uint64
 	pinnedNow, tunnelsNow                            atomic.Int64
 
@@ -104,6 +105,9 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		}
 	}
 	p.set = balancer.NewSet(p.cfg.Policy, p.cfg.Breaker)
+	if err := p.set.SetOutlierSettings(p.cfg.Outliers); err != nil {
+		return nil, err
+	}
 	p.hedge.floor, p.hedge.budget = p.cfg.HedgeDelay, p.cfg.HedgeBudget
 	p.hedge.tokens.Store(hedgeBurst * hedgeToken)
 	p.base, p.cancelBase = context.WithCancel(context.Background())
@@ -423,6 +427,7 @@ type Stats struct {
 	HedgesSent       uint64 // reads also sent to a second node after the hedge delay
 	HedgeWins        uint64 // hedged reads the second node answered first
 	HedgesDenied     uint64 // hedges the budget refused
+	Ejections        uint64 // outlier ejections of any node
 	HTTPRequests     uint64 // HTTP requests received (HTTPHandler)
 	HTTPRetries      uint64 // HTTP attempts after a request's first
 	HTTPFailovers    uint64 // HTTP requests answered by another node than the first one tried
@@ -447,6 +452,11 @@ type NodeStats struct {
 	LastCheckOK          bool
 	LastCheckErr         string
 	LastCheckRTT         time.Duration
+	LatencyEWMA          time.Duration // peak-sensitive moving average (0: no answer yet)
+	Ejected              bool          // taken out as an outlier until EjectedUntil
+	EjectedUntil         time.Time
+	Ejections            uint64  // outlier ejections so far
+	Weight               float64 // 1 normally, 0 ejected, the slow-start ramp after
 }
 
 // Stats returns a snapshot of the counters and of every current node.
@@ -464,6 +474,7 @@ func (p *Proxy) Stats() Stats {
 	s.ErrorsSent, s.NoNode, s.Timeouts = p.errorsSent.Load(), p.noNode.Load(), p.timeouts.Load()
 	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
 	s.HedgesSent, s.HedgeWins, s.HedgesDenied = p.hedge.sent.Load(), p.hedge.wins.Load(), p.hedge.denied.Load()
+	s.Ejections = p.ejections.Load()
 	p.http.stats(&s)
 	states := *p.states.Load()
 	for _, n := range p.set.Nodes() {
@@ -471,6 +482,7 @@ func (p *Proxy) Stats() Stats {
 			ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr,
 			Available: n.Available(), Healthy: n.Healthy(), Breaker: n.Breaker(),
 			Outstanding: n.Outstanding(), Requests: n.Requests(), Failures: n.Failures(),
+			LatencyEWMA: n.LatencyEWMA(), Ejected: n.Ejected(), EjectedUntil: n.EjectedUntil(), Ejections: n.Ejections(), Weight: n.Weight(),
 		}
 		if st := states[n]; st != nil {
 			ns.ConnsOpen, ns.ConnsIdle = st.pool.counts()
