@@ -26,10 +26,11 @@ import (
 // keys it has seen, notfound otherwise), put, delete; keys starting with
 // "err" get RpbErrorResp.
 type fakeNode struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	keys map[string]bool
-	reqs map[protocol.Code]int
+	ln    net.Listener
+	mu    sync.Mutex
+	conns int // connections accepted
+	keys  map[string]bool
+	reqs  map[protocol.Code]int
 }
 
 func startFakeNode(t testing.TB) *fakeNode {
@@ -76,6 +77,9 @@ func field2(body []byte) string {
 
 func (f *fakeNode) serve(c net.Conn) {
 	defer c.Close()
+	f.mu.Lock()
+	f.conns++
+	f.mu.Unlock()
 	rd := protocol.NewReader(c, 0)
 	var out []byte
 	for {
