@@ -794,6 +794,9 @@ func WriteCompareTable(w io.Writer, rep *CompareReport) error {
 		if c.Fault != "" {
 			fmt.Fprintf(w, "%s: %s\n", c.Scenario, c.Fault)
 		}
+		if kills := killTimes(c); kills != "" {
+			fmt.Fprintf(w, "%s: seconds into the window, killed/answering again: %s\n", c.Scenario, kills)
+		}
 		for _, r := range c.Ratios {
 			fmt.Fprintf(w, "%s %s: throughput %.3f (rounds %.3f-%.3f), p99 latency %.3f (rounds %.3f-%.3f)",
 				c.Scenario, r.Name, r.Throughput.Mean, r.Throughput.Min, r.Throughput.Max, r.P99.Mean, r.P99.Min, r.P99.Max)
@@ -804,6 +807,21 @@ func WriteCompareTable(w io.Writer, rep *CompareReport) error {
 		}
 	}
 	return nil
+}
+
+// killTimes lists each kill9 measurement's kill and back times, "" when
+// there was none. A back time past the window means the node was down
+// for the rest of it (the measurement waited for it).
+func killTimes(c *Comparison) string {
+	var parts []string
+	for _, t := range c.Targets {
+		for _, r := range t.Rounds {
+			if f := r.Fault; f != nil && f.Kind == "kill9" {
+				parts = append(parts, fmt.Sprintf("%s round %d %.2f/%.2f", t.Name, r.Round, f.KilledAtS, f.BackAtS))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // WriteCompareReport writes compare.json, compare.html and compare.txt

@@ -164,7 +164,8 @@ func TestCompareReport(t *testing.T) {
 		"scenario", "failed", "proxy CPU s/1k ops",
 		"steady director/haproxy: throughput 1.125", "steady director/direct",
 		"degraded director/direct-healthy: throughput 0.750", "degraded: devnode3 faulted",
-		"kill9 director/haproxy: throughput 2.000", "steady director/haproxy: throughput 1.125 (rounds 1.108-1.143), p99 latency 1.033 (rounds 1.029-1.037), proxy CPU/1k ops 0.889",
+		"kill9 director/haproxy: throughput 2.000",
+		"kill9: seconds into the window, killed/answering again: direct round 1 2.50/4.60, director round 1 2.50/4.60", "steady director/haproxy: throughput 1.125 (rounds 1.108-1.143), p99 latency 1.033 (rounds 1.029-1.037), proxy CPU/1k ops 0.889",
 		"10500",
 	} {
 		if !strings.Contains(out, want) {
