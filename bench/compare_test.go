@@ -208,5 +208,14 @@ func TestCompareReport(t *testing.T) {
 			want[sc+"-"+ch] = true
 		}
 	}
-	checkChromium(t, filepath.Join(dir, "compare.html"), want)
+	dom := checkChromium(t, filepath.Join(dir, "compare.html"), want)
+	// kill9's per-second chart marks the kill and the node back.
+	if dom != "" && strings.Count(dom, `class="mark"`) != 2 {
+		t.Errorf("compare.html has %d fault marks, want 2 (kill9: kill, back)", strings.Count(dom, `class="mark"`))
+	}
+	for _, sc := range Scenarios {
+		if dom != "" && !strings.Contains(dom, `data-scenario="`+sc+`"`) {
+			t.Errorf("compare.html lacks the %s section", sc)
+		}
+	}
 }
