@@ -36,10 +36,12 @@ test-short:
 demo: deps build
 	./bin/rmf dev --dir rmf-dev --bench $${DEMO_BENCH:-20s}
 
-## bench: a short side-by-side compare (3 devnodes; direct, director, HAProxy) printing its table;
-## BENCH_GO=1 also runs the Go benchmarks of the hot paths (not part of make test)
+## bench: a side-by-side compare (3 devnodes; direct, director, HAProxy) in each scenario of
+## BENCH_SCENARIOS (default steady,degraded,kill9), printing its table; BENCH_SINGLE_CONN=1 gives
+## each worker one connection; BENCH_GO=1 also runs the Go benchmarks of the hot paths (not part of make test)
 bench: build
-	./bin/rmf bench compare --nodes 3 --driver $${BENCH_DRIVER:-riak-go-client} --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-3} --out bench-out/compare
+	./bin/rmf bench compare --nodes 3 --driver $${BENCH_DRIVER:-riak-go-client} --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-3} \
+		--scenario $${BENCH_SCENARIOS:-steady,degraded,kill9} $${BENCH_SINGLE_CONN:+--single-conn} --out bench-out/compare
 	@if [ -n "$(BENCH_GO)" ]; then $(GO) test -run '^$$' -bench . -benchmem ./...; fi
 
 ## chaos: node-level fault scenarios under load (kill -9, SIGSTOP 10 s, restart);

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,43 +73,114 @@ func TestHAProxyConfig(t *testing.T) {
 	}
 }
 
-func fakeComparison() *Comparison {
-	mk := func(name string, ops ...float64) TargetResult {
-		tr := TargetResult{Name: name}
-		var o, p []float64
-		for i, v := range ops {
-			tr.Rounds = append(tr.Rounds, TargetRound{Round: i + 1, Order: i + 1, OpsPS: v, Count: int64(v * 10), P50: 500, P99: 2000 + v/10, P999: 5000, ProxyCPU: 1.5})
-			o, p = append(o, v), append(p, 2000+v/10)
+func fakeTarget(name string, ops ...float64) TargetResult {
+	tr := TargetResult{Name: name}
+	var o, p []float64
+	for i, v := range ops {
+		r := TargetRound{Round: i + 1, Order: i + 1, OpsPS: v, Count: int64(v * 10), P50: 500, P99: 2000 + v/10, P999: 5000,
+			Timeline: []float64{v - 100, v, v + 100}}
+		if name == TargetDirector || name == TargetHAProxy {
+			r.ProxyCPU = 1.5
 		}
-		tr.Throughput, tr.P50, tr.P99, tr.P999 = spreadOf(o), spreadOf([]float64{500}), spreadOf(p), spreadOf([]float64{5000})
-		if name != TargetDirect {
-			s := spreadOf([]float64{0.02, 0.03})
-			tr.ProxyCPUPer1k, tr.ProxyPeakRSSMB = &s, 20
-		}
-		return tr
+		tr.Rounds = append(tr.Rounds, r)
+		o, p = append(o, v), append(p, 2000+v/10)
 	}
-	c := &Comparison{Start: time.Now(), Nodes: 3, Backend: "memory", Rounds: 2, Machine: machineInfo(),
+	tr.Throughput, tr.P50, tr.P99, tr.P999 = spreadOf(o), spreadOf([]float64{500}), spreadOf(p), spreadOf([]float64{5000})
+	if name == TargetDirector || name == TargetHAProxy {
+		s := spreadOf([]float64{0.02, 0.03})
+		tr.ProxyCPUPer1k, tr.ProxyPeakRSSMB = &s, 20
+	}
+	return tr
+}
+
+func fakeScenario(scenario string, targets ...TargetResult) *Comparison {
+	c := &Comparison{Scenario: scenario, Start: time.Now(), Nodes: 3, Backend: "memory", Rounds: 2, Machine: machineInfo(),
 		Workload: WorkloadInfo{Driver: DriverRaw, Ops: "get:1", Concurrency: 32, Keys: 100, KeyDist: "uniform", ValueSize: "1024", DurationS: 10},
-		Targets:  []TargetResult{mk(TargetDirect, 10000, 11000), mk(TargetDirector, 8000, 8200), mk(TargetHAProxy, 7000, 7400)}}
+		Targets:  targets}
+	if scenario != ScenarioSteady {
+		c.Fault = "devnode3 faulted"
+	}
 	res := map[string]*TargetResult{}
 	for i := range c.Targets {
 		res[c.Targets[i].Name] = &c.Targets[i]
+		if scenario == ScenarioKill9 {
+			c.Targets[i].Rounds[0].Fault = &FaultInfo{Kind: "kill9", Victim: "devnode3", KilledAtS: 2.5, BackAtS: 4.6}
+		}
 	}
 	c.Ratios = ratios(res)
 	return c
 }
 
+func fakeReport() *CompareReport {
+	return &CompareReport{Start: time.Now(), Nodes: 3, Rounds: 2, Machine: machineInfo(),
+		Workload: WorkloadInfo{Driver: DriverRaw, Ops: "get:1", Concurrency: 32, Keys: 100, KeyDist: "uniform", ValueSize: "1024", DurationS: 10, SingleConn: true},
+		Scenarios: []*Comparison{
+			fakeScenario(ScenarioSteady, fakeTarget(TargetDirect, 10000, 11000), fakeTarget(TargetDirector, 8000, 8200), fakeTarget(TargetHAProxy, 7000, 7400)),
+			fakeScenario(ScenarioDegraded, fakeTarget(TargetDirect, 4000, 4000), fakeTarget(TargetDirectHealthy, 8000, 8000),
+				fakeTarget(TargetDirector, 6000, 6000), fakeTarget(TargetHAProxy, 3000, 3000)),
+			fakeScenario(ScenarioKill9, fakeTarget(TargetDirect, 5000, 5000), fakeTarget(TargetDirector, 7000, 7000), fakeTarget(TargetHAProxy, 3500, 3500)),
+		}}
+}
+
+func TestRatiosCPU(t *testing.T) {
+	res := map[string]*TargetResult{
+		TargetDirect:   {Rounds: []TargetRound{{OpsPS: 1000, P99: 1000, Count: 1000}}},
+		TargetDirector: {Rounds: []TargetRound{{OpsPS: 1000, P99: 1000, Count: 1000, ProxyCPU: 3}}},
+		TargetHAProxy:  {Rounds: []TargetRound{{OpsPS: 500, P99: 2000, Count: 500, ProxyCPU: 1}}},
+	}
+	rs := ratios(res)
+	if len(rs) != 3 {
+		t.Fatalf("ratios = %+v", rs)
+	}
+	// director: 3 s / 1000 ops; haproxy: 1 s / 500 ops: 1.5x.
+	if rs[0].Name != "director/haproxy" || rs[0].ProxyCPUPer1k == nil || rs[0].ProxyCPUPer1k.Mean != 1.5 {
+		t.Errorf("director/haproxy = %+v", rs[0])
+	}
+	if rs[1].ProxyCPUPer1k != nil {
+		t.Errorf("director/direct has a CPU ratio: %+v", rs[1])
+	}
+	res[TargetDirectHealthy] = &TargetResult{Rounds: []TargetRound{{OpsPS: 2000, P99: 500, Count: 2000}}}
+	rs = ratios(res)
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, " "); got != "director/haproxy director/direct director/direct-healthy haproxy/direct haproxy/direct-healthy" {
+		t.Errorf("ratio names = %s", got)
+	}
+	if rs[2].Throughput.Mean != 0.5 || rs[2].P99.Mean != 2 {
+		t.Errorf("director/direct-healthy = %+v", rs[2])
+	}
+}
+
 func TestCompareReport(t *testing.T) {
-	c := fakeComparison()
+	c := fakeReport()
 	var buf bytes.Buffer
 	if err := WriteCompareTable(&buf, c); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"director/haproxy: throughput 1.125", "director/direct", "proxy CPU s/1k ops", "10500"} {
+	for _, want := range []string{
+		"scenario", "failed", "proxy CPU s/1k ops",
+		"steady director/haproxy: throughput 1.125", "steady director/direct",
+		"degraded director/direct-healthy: throughput 0.750", "degraded: devnode3 faulted",
+		"kill9 director/haproxy: throughput 2.000",
+		"kill9: seconds into the window, killed/answering again: direct round 1 2.50/4.60, director round 1 2.50/4.60", "steady director/haproxy: throughput 1.125 (rounds 1.108-1.143), p99 latency 1.033 (rounds 1.029-1.037), proxy CPU/1k ops 0.889",
+		"10500",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	// One row per scenario and target, in order.
+	var rows []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && slices.Contains(Scenarios, f[0]) && !strings.HasSuffix(f[1], ":") {
+			rows = append(rows, f[0]+"/"+f[1])
+		}
+	}
+	if got := strings.Join(rows, " "); got != "steady/direct steady/director steady/haproxy degraded/direct degraded/direct-healthy degraded/director degraded/haproxy kill9/direct kill9/director kill9/haproxy" {
+		t.Errorf("rows = %s", got)
 	}
 	dir := t.TempDir()
 	if err := WriteCompareReport(dir, c); err != nil {
@@ -118,5 +191,31 @@ func TestCompareReport(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	checkChromium(t, filepath.Join(dir, "compare.html"), map[string]bool{"compare-throughput": true, "compare-latency": true, "compare-rounds": true})
+	b, err := os.ReadFile(filepath.Join(dir, "compare.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back CompareReport
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Scenarios) != 3 || back.Scenarios[2].Targets[0].Rounds[0].Fault.BackAtS != 4.6 || !back.Workload.SingleConn {
+		t.Errorf("compare.json round trip: %+v", back)
+	}
+	want := map[string]bool{}
+	for _, sc := range Scenarios {
+		for _, ch := range []string{"throughput", "latency", "timeline"} {
+			want[sc+"-"+ch] = true
+		}
+	}
+	dom := checkChromium(t, filepath.Join(dir, "compare.html"), want)
+	// kill9's per-second chart marks the kill and the node back.
+	if dom != "" && strings.Count(dom, `class="mark"`) != 2 {
+		t.Errorf("compare.html has %d fault marks, want 2 (kill9: kill, back)", strings.Count(dom, `class="mark"`))
+	}
+	for _, sc := range Scenarios {
+		if dom != "" && !strings.Contains(dom, `data-scenario="`+sc+`"`) {
+			t.Errorf("compare.html lacks the %s section", sc)
+		}
+	}
 }

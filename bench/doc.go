@@ -3,8 +3,10 @@
 // protocol package and an HTTP driver; workloads (op mixes, key
 // distributions, value sizes); HdrHistogram latency recording with a
 // per-second time series; side-by-side comparison of direct, director and
-// HAProxy targets (Compare, which runs rmf devnode and rmf director
-// processes and haproxy); and reports: basho_bench-style CSV, JSON and a
+// HAProxy targets by scenario, steady, degraded (a node frozen by a
+// SIGSTOP/SIGCONT duty cycle) and kill9 (a node killed and restarted)
+// (Compare, which runs rmf devnode and rmf director processes and
+// haproxy); and reports: basho_bench-style CSV, JSON and a
 // self-contained HTML page. See docs/performance.md.
 //
 // ProcSet, the child processes Compare starts (logs, readiness by PB ping,

@@ -121,6 +121,11 @@ type DriverConfig struct {
 	Concurrency int
 	// Timeout bounds one operation (default 5s).
 	Timeout time.Duration
+	// SingleConn gives each worker exactly one PB connection of its own,
+	// to PBAddrs[i%len]: riak-go-client gets a Cluster per worker with
+	// one Node of one connection; raw is one connection per worker
+	// anyway.
+	SingleConn bool
 }
 
 // NewDriver returns the driver named name.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -35,10 +36,13 @@ func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // ProcSet runs the child processes of a benchmark or a fault scenario,
 // each with its output in Dir/<name>.log, and stops them together. A
-// process dies with the process that started it (Pdeathsig).
+// process dies with the process that started it (Pdeathsig). Its methods
+// may be called from several goroutines (a fault injector restarts a node
+// while the measurement reads CPU times).
 type ProcSet struct {
 	// Dir receives the processes' logs.
 	Dir   string
+	mu    sync.Mutex
 	procs []*Proc
 }
 
@@ -77,7 +81,9 @@ func (ps *ProcSet) StartWith(ctx context.Context, name, role, bin string, args [
 	}
 	p := &Proc{name: name, role: role, cmd: cmd, done: make(chan struct{}), log: logf}
 	go func() { _ = cmd.Wait(); close(p.done) }()
+	ps.mu.Lock()
 	ps.procs = append(ps.procs, p)
+	ps.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if err := ready(); err == nil {
@@ -98,6 +104,8 @@ func (ps *ProcSet) StartWith(ctx context.Context, name, role, bin string, args [
 
 // ByRole lists the processes started with role.
 func (ps *ProcSet) ByRole(role string) []*Proc {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	var out []*Proc
 	for _, p := range ps.procs {
 		if p.role == role {
@@ -109,6 +117,8 @@ func (ps *ProcSet) ByRole(role string) []*Proc {
 
 // Dead returns the name of a process that has exited, or "".
 func (ps *ProcSet) Dead() string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	for _, p := range ps.procs {
 		select {
 		case <-p.done:
@@ -122,10 +132,16 @@ func (ps *ProcSet) Dead() string {
 // StopAll sends SIGTERM to every process (the last started first), waits
 // up to 10s, then SIGKILLs what is left.
 func (ps *ProcSet) StopAll(logf func(string, ...any)) {
+	ps.mu.Lock()
 	procs := slices.Clone(ps.procs)
+	ps.procs = nil
+	ps.mu.Unlock()
 	slices.Reverse(procs)
 	for _, p := range procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		// A process a fault left stopped handles SIGTERM only once
+		// continued.
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
 	}
 	deadline := time.After(10 * time.Second)
 	for _, p := range procs {
@@ -138,7 +154,17 @@ func (ps *ProcSet) StopAll(logf func(string, ...any)) {
 		}
 		p.log.Close()
 	}
-	ps.procs = nil
+}
+
+// Remove drops p, which has exited (a node a fault scenario killed), from
+// the set: Dead no longer names it, ByRole no longer lists it. It waits
+// for p to exit.
+func (ps *ProcSet) Remove(p *Proc) {
+	<-p.done
+	ps.mu.Lock()
+	ps.procs = slices.DeleteFunc(ps.procs, func(q *Proc) bool { return q == p })
+	ps.mu.Unlock()
+	p.log.Close()
 }
 
 // ---- /proc ----

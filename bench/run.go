@@ -44,6 +44,9 @@ type Config struct {
 	ValueSize ValueSize
 	// Timeout bounds one operation (default 5s).
 	Timeout time.Duration
+	// SingleConn gives each worker one PB connection of its own (see
+	// DriverConfig.SingleConn).
+	SingleConn bool
 	// Seed makes the key and op sequences reproducible (0: random).
 	Seed uint64
 	// Progress receives a live progress line each second (nil: quiet).
@@ -124,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	keys, _ := NewKeyGen(cfg.KeyDist, cfg.Keys)
-	drv, err := NewDriver(cfg.Driver, DriverConfig{PBAddrs: cfg.PBAddrs, HTTPAddr: cfg.HTTPAddr, Bucket: cfg.Bucket, Concurrency: cfg.Concurrency, Timeout: cfg.Timeout})
+	drv, err := NewDriver(cfg.Driver, DriverConfig{PBAddrs: cfg.PBAddrs, HTTPAddr: cfg.HTTPAddr, Bucket: cfg.Bucket, Concurrency: cfg.Concurrency, Timeout: cfg.Timeout, SingleConn: cfg.SingleConn})
 	if err != nil {
 		return nil, err
 	}

@@ -26,10 +26,11 @@ import (
 // keys it has seen, notfound otherwise), put, delete; keys starting with
 // "err" get RpbErrorResp.
 type fakeNode struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	keys map[string]bool
-	reqs map[protocol.Code]int
+	ln    net.Listener
+	mu    sync.Mutex
+	conns int // connections accepted
+	keys  map[string]bool
+	reqs  map[protocol.Code]int
 }
 
 func startFakeNode(t testing.TB) *fakeNode {
@@ -76,6 +77,9 @@ func field2(body []byte) string {
 
 func (f *fakeNode) serve(c net.Conn) {
 	defer c.Close()
+	f.mu.Lock()
+	f.conns++
+	f.mu.Unlock()
 	rd := protocol.NewReader(c, 0)
 	var out []byte
 	for {
@@ -298,11 +302,11 @@ var chartRE = regexp.MustCompile(`<svg[^>]*data-chart="([^"]+)"[^>]*data-points=
 
 // checkChromium loads the report in headless Chromium and checks that the
 // page's script drew every chart in want with data points.
-func checkChromium(t *testing.T, path string, want map[string]bool) {
+func checkChromium(t *testing.T, path string, want map[string]bool) (dom string) {
 	t.Helper()
 	if testing.Short() {
 		t.Log("-short: not checking the report in Chromium")
-		return
+		return ""
 	}
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -318,7 +322,7 @@ func checkChromium(t *testing.T, path string, want map[string]bool) {
 	if err != nil {
 		t.Fatalf("chromium: %v\n%s", err, stderr.String())
 	}
-	dom := string(out)
+	dom = string(out)
 	if strings.Contains(dom, "data-error=") {
 		t.Fatalf("report script failed: %s", regexp.MustCompile(`data-error="[^"]*"`).FindString(dom))
 	}
@@ -341,4 +345,5 @@ func checkChromium(t *testing.T, path string, want map[string]bool) {
 	if n := strings.Count(dom, `class="point"`); n == 0 {
 		t.Error("no point elements in the DOM")
 	}
+	return dom
 }

@@ -219,20 +219,38 @@ func newBenchCompareCmd() *cobra.Command {
 	var wf workloadFlags
 	var nodes, rounds int
 	var backend, targets, bin, haproxy, dir string
+	var scenarios []string
+	var singleConn bool
 	cmd := &cobra.Command{
 		Use:   "compare",
-		Short: "Measure direct, director and HAProxy side by side on local devnodes",
-		Long: `Start --nodes devnodes (rmf devnode processes joined into one cluster), the
-director (an rmf director process with --node for each devnode) and HAProxy
-(mode tcp, balance leastconn), then run the same workload against each
-target, --rounds times, alternating the order. "direct" spreads the workers
-over the devnodes' PB addresses.
+		Short: "Measure direct, director and HAProxy side by side on local devnodes, per scenario",
+		Long: `For each --scenario, start --nodes devnodes (rmf devnode processes joined
+into one cluster), the director (an rmf director process with --node for
+each devnode) and HAProxy (mode tcp, balance leastconn, health checks), then
+run the same workload against each target, --rounds times, alternating the
+order. "direct" spreads the workers over the devnodes' PB addresses.
 
-Prints a table: per-target throughput and latency with their spread over
-rounds, the ratios director/haproxy and director/direct, and each proxy's
-CPU seconds per 1,000 operations (utime+stime from /proc) and peak RSS
-(VmHWM). --out receives compare.json, compare.html, compare.txt and each
-run's report. Everything started is stopped at the end and on SIGINT.`,
+Scenarios (--scenario, repeatable or comma-separated; default steady):
+  steady    every node healthy
+  degraded  the last node frozen 50 ms of every 100 ms (SIGSTOP/SIGCONT) for
+            the whole measured window; adds the target direct-healthy
+            (workers on the other nodes only), the floor a balancer can reach
+  kill9     the last node killed (SIGKILL) a quarter into the measured window
+            and restarted on its data 2 s later; this scenario's devnodes use
+            the disk backend (without fsync) so the node restarts with its
+            data. direct is measured as is: workers pinned to the killed
+            node fail until it is back.
+
+--single-conn gives each worker exactly one PB connection of its own (the
+raw driver always does).
+
+Prints a table: per scenario and target, throughput and latency with their
+spread over rounds, failed operations, each proxy's CPU seconds per 1,000
+operations (utime+stime from /proc) and peak RSS (VmHWM), then the ratios
+director/haproxy (throughput, p99, proxy CPU per 1k ops) and
+director/direct(-healthy). --out receives compare.json, compare.html,
+compare.txt and each run's report. Everything started is stopped (and
+continued, if frozen) at the end and on SIGINT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			wl, err := wf.config()
@@ -242,12 +260,20 @@ run's report. Everything started is stopped at the end and on SIGINT.`,
 			if wl.Driver == bench.DriverHTTP {
 				return usageErrorf("--driver: compare measures PB: raw or riak-go-client")
 			}
+			wl.SingleConn = singleConn
 			ts, err := bench.ParseTargets(targets)
 			if err != nil {
 				return usageErrorf("--targets: %v", err)
 			}
+			scs, err := bench.ParseScenarios(scenarios)
+			if err != nil {
+				return usageErrorf("--scenario: %v", err)
+			}
 			if nodes < 1 || rounds < 1 {
 				return usageErrorf("--nodes and --rounds must be at least 1")
+			}
+			if nodes < 2 && (slices.Contains(scs, bench.ScenarioDegraded) || slices.Contains(scs, bench.ScenarioKill9)) {
+				return usageErrorf("--scenario degraded and kill9 need --nodes 2 or more (one node is faulted)")
 			}
 			if backend != "memory" && backend != "disk" {
 				return usageErrorf("--backend: want memory or disk")
@@ -257,38 +283,52 @@ run's report. Everything started is stopped at the end and on SIGINT.`,
 					return err
 				}
 			}
-			cfg := bench.CompareConfig{Bin: bin, HAProxy: haproxy, Nodes: nodes, Backend: backend, Targets: ts,
+			cfg := bench.CompareConfig{Bin: bin, HAProxy: haproxy, Nodes: nodes, Backend: backend, Targets: ts, Scenarios: scs,
 				Rounds: rounds, Workload: wl, Dir: dir, Log: cmd.ErrOrStderr()}
 			if isTerminal(cmd.ErrOrStderr()) {
 				cfg.Workload.Progress = cmd.ErrOrStderr()
 			}
-			c, err := bench.Compare(cmd.Context(), cfg)
+			rep, err := bench.Compare(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			if err := bench.WriteCompareReport(wf.out, c); err != nil {
+			if err := bench.WriteCompareReport(wf.out, rep); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%d devnodes (%s), %d rounds x %s per target (+%s warmup), driver %s, ops %s, concurrency %d, %d CPUs\n",
-				c.Nodes, c.Backend, c.Rounds, wl.Duration, wl.Warmup, c.Workload.Driver, c.Workload.Ops, c.Workload.Concurrency, c.Machine.CPUs)
-			if err := bench.WriteCompareTable(out, c); err != nil {
+			printCompareHeader(cmd.OutOrStdout(), rep, wl)
+			if err := bench.WriteCompareTable(cmd.OutOrStdout(), rep); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "report: %s\n", filepath.Join(wf.out, "compare.html"))
+			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(wf.out, "compare.html"))
 			return nil
 		},
 	}
 	wf.register(cmd, 30*time.Second, 2*time.Second, bench.DriverRaw, "rmf-bench-compare")
 	f := cmd.Flags()
+	f.StringArrayVar(&scenarios, "scenario", nil, "scenario(s): steady, degraded, kill9 (repeatable or comma-separated; default steady)")
+	f.BoolVar(&singleConn, "single-conn", false, "each worker uses exactly one PB connection of its own")
 	f.IntVar(&nodes, "nodes", 3, "devnodes to start")
-	f.StringVar(&backend, "backend", "memory", "devnode storage backend: memory or disk")
+	f.StringVar(&backend, "backend", "memory", "devnode storage backend: memory or disk (kill9 always uses disk)")
 	f.StringVar(&targets, "targets", "direct,director,haproxy", "targets to measure: direct, director, haproxy")
 	f.IntVar(&rounds, "rounds", 3, "rounds; each measures every target once, order alternating")
 	f.StringVar(&bin, "bin", "", "rmf binary for the devnodes and the director (default: this one)")
 	f.StringVar(&haproxy, "haproxy", "", "haproxy binary (default: haproxy from PATH)")
 	f.StringVar(&dir, "dir", "", "keep node data and process logs here (default: a temporary directory)")
 	return annotateEnv(cmd)
+}
+
+// printCompareHeader prints the line above the compare table: the
+// cluster, the rounds and the workload.
+func printCompareHeader(w io.Writer, rep *bench.CompareReport, wl bench.Config) {
+	conns := "shared connection pool"
+	if rep.Workload.SingleConn || rep.Workload.Driver == bench.DriverRaw {
+		conns = "one connection per worker"
+	}
+	fmt.Fprintf(w, "%d devnodes, %d rounds x %s per target (+%s warmup), driver %s (%s), ops %s, concurrency %d, %d CPUs\n",
+		rep.Nodes, rep.Rounds, wl.Duration, wl.Warmup, rep.Workload.Driver, conns, rep.Workload.Ops, rep.Workload.Concurrency, rep.Machine.CPUs)
+	for _, c := range rep.Scenarios {
+		fmt.Fprintf(w, "  %s: devnodes %s\n", c.Scenario, c.Backend)
+	}
 }
 
 // chaosScenarios parses --scenarios, comma-separated ("": none given,

@@ -45,6 +45,44 @@ func TestBenchRunUsageErrors(t *testing.T) {
 	}
 }
 
+func TestBenchCompareUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown scenario", []string{"bench", "compare", "--scenario", "steady,partition"}, "--scenario"},
+		{"empty scenario", []string{"bench", "compare", "--scenario", "steady", "--scenario", ""}, "bad scenario"},
+		{"degraded on one node", []string{"bench", "compare", "--scenario", "degraded", "--nodes", "1"}, "--nodes 2"},
+		{"kill9 on one node", []string{"bench", "compare", "--scenario=steady", "--scenario=kill9", "--nodes", "1"}, "--nodes 2"},
+		{"single-conn takes no value", []string{"bench", "compare", "--single-conn=maybe"}, "single-conn"},
+		{"http driver", []string{"bench", "compare", "--driver", "http"}, "compare measures PB"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tc.args, &stdout, &stderr); code != exitUsage {
+				t.Fatalf("exit code %d, want %d (stderr %q)", code, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestBenchCompareHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"bench", "compare", "--help"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"--scenario", "--single-conn", "degraded", "kill9", "direct-healthy", "RMF_SINGLE_CONN"} {
+		if !strings.Contains(stdout.String()+stderr.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
 // TestBenchRun: rmf bench run against one in-process devnode with each
 // driver, writing the whole report.
 func TestBenchRun(t *testing.T) {
