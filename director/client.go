@@ -254,7 +254,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		var err error
 		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && f.attempts == 1 {
 			// Booked by attemptHedged, both legs.
-			err = c.attemptHedged(f, &hedgeLeg{n: n, st: st, done: done, began: began}, raw, delay)
+			err = c.attemptHedged(f, hedgeLeg{n: n, st: st, done: done, began: began}, raw, delay)
 		} else {
 			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
 			done(outcome)

@@ -148,8 +148,11 @@ func (l *hedgeLeg) finish(now time.Time) {
 // answers first. It books both legs itself (their done, latency and
 // connection); the caller only learns the error of the first leg (nil:
 // answered).
-func (c *clientConn) attemptHedged(f *failover, first *hedgeLeg, raw []byte, delay time.Duration) error {
+func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay time.Duration) error {
 	p := c.p
+	// The leg stays on the stack unless the hedge fires (heap, below): the
+	// common case allocates nothing.
+	first := &leg
 	bc, reused, err := first.st.pool.get(p.base, f.deadline, f.fresh, false)
 	if err != nil {
 		if err == errPoolClosed {
@@ -182,17 +185,19 @@ func (c *clientConn) attemptHedged(f *failover, first *hedgeLeg, raw []byte, del
 	if !isTimeout(err) || !time.Now().Before(tryDL) {
 		return c.legFailed(first, reused, err)
 	}
+	hl := new(hedgeLeg)
+	*hl = leg
 	second := c.startHedge(f, raw)
 	if second == nil {
-		// No second node, or no budget: wait on the first as usual.
-		first.readAnswer(p.base, tryDL)
-		if first.err != nil {
-			return c.legFailed(first, reused, first.err)
+		// No second node, or no budget: wait on the first leg as usual.
+		hl.readAnswer(p.base, tryDL)
+		if hl.err != nil {
+			return c.legFailed(hl, reused, hl.err)
 		}
-		return c.legWon(first, time.Now())
+		return c.legWon(hl, time.Now())
 	}
 	results := make(chan *hedgeLeg, 2)
-	go first.read(p.base, tryDL, results)
+	go hl.read(p.base, tryDL, results)
 	secondDL := f.deadline
 	if p.cfg.TryTimeout > 0 {
 		if t := second.began.Add(p.cfg.TryTimeout); t.Before(secondDL) {
@@ -209,11 +214,11 @@ func (c *clientConn) attemptHedged(f *failover, first *hedgeLeg, raw []byte, del
 			b.finish(now)
 			return a.err
 		}
-		return c.hedgeWon(b, first, now)
+		return c.hedgeWon(b, hl, now)
 	}
 	// The other leg is read to its end in the background.
 	go func() { (<-results).finish(time.Now()) }()
-	return c.hedgeWon(a, first, time.Now())
+	return c.hedgeWon(a, hl, time.Now())
 }
 
 // startHedge sends raw to a second node, if the budget allows and one is
