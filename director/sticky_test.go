@@ -16,6 +16,7 @@ import (
 	"github.com/golang/protobuf/proto"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/internal/standin/devnode"
 	"github.com/rmf-go/rmf/protocol"
 )
 
@@ -292,6 +293,23 @@ func TestHTTPMetadataReadYourWrites(t *testing.T) {
 			if got := do(t, c, "GET", url+"/buckets/b/keys/k", nil).body; got != home {
 				t.Fatalf("an object get within the settle time went to %s, the change was made on %s", got, home)
 			}
+		}
+	}
+}
+
+// TestMetadataReadYourWritesDevnodes: the same with devnodes whose
+// properties spread by gossip 300 ms late, and riak-go-client's own pool
+// (several connections): every property read through the director after
+// a set sees the set.
+func TestMetadataReadYourWritesDevnodes(t *testing.T) {
+	nodes := startClusterWith(t, 3, func(_ int, c *devnode.Config) { c.GossipDelay = 300 * time.Millisecond })
+	_, addr := startProxy(t, Config{}, nodes)
+	c := client(t, addr)
+	for i := range 8 {
+		bucket := fmt.Sprintf("gossip%d", i)
+		storeProps(t, c, bucket, uint32(1+i%3), i%2 == 0)
+		if got := fetchProps(t, c, bucket); got.NVal != uint32(1+i%3) || got.AllowMult != (i%2 == 0) {
+			t.Fatalf("%s read back n_val %d allow_mult %v right after the set", bucket, got.NVal, got.AllowMult)
 		}
 	}
 }

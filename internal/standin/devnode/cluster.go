@@ -19,6 +19,11 @@ import (
 // DefaultRequestTimeout bounds a client request that names no timeout.
 const DefaultRequestTimeout = 10 * time.Second
 
+// DefaultGossipDelay is rmf devnode's --gossip-delay: Riak's cluster
+// metadata reaches the other nodes of a healthy cluster within some tens of
+// milliseconds.
+const DefaultGossipDelay = 30 * time.Millisecond
+
 // Cluster is the Service of a devnode that belongs to a cluster: each key
 // lives on n_val replicas placed by the ring; reads ask every replica and
 // merge their answers (repairing stale ones), writes are coordinated by one
@@ -46,7 +51,11 @@ type Cluster struct {
 	stats    clusterStats
 	hints    hints           // keys owed to primaries that missed them (hints.go)
 	runCtx   context.Context // ends with the node; nil before it serves
-	bg       sync.WaitGroup  // hint deliveries
+	bg       sync.WaitGroup  // hint deliveries, delayed metadata gossip
+
+	// gossipDelay: metadata changes reach the other members this long
+	// after they are made here (Config.GossipDelay).
+	gossipDelay time.Duration
 }
 
 // setRunContext sets the context background work of the running node
@@ -930,7 +939,40 @@ func (c *Cluster) CreateBucketType(ctx context.Context, name string, u kv.PropsU
 // broadcastMeta sends a metadata change to every other member, including
 // those believed down (a wrong guess must not lose an update). Members that
 // cannot be reached get it from the periodic metadata sync or at catch-up.
+// With a gossip delay the change goes out that much later, in the
+// background, and the request is answered at once: as with Riak, another
+// node answers with the old properties meanwhile.
 func (c *Cluster) broadcastMeta(ctx context.Context, ch ClusterMeta) error {
+	if c.gossipDelay > 0 {
+		c.mu.Lock()
+		run := c.runCtx
+		if run != nil {
+			c.bg.Add(1) // under mu: stopBackground waits for it
+		}
+		c.mu.Unlock()
+		if run == nil { // not serving (starting or stopped): at once
+			return c.sendMeta(ctx, ch)
+		}
+		go func() {
+			defer c.bg.Done()
+			select {
+			case <-time.After(c.gossipDelay):
+			case <-run.Done():
+				return // the periodic sync and catch-up carry it
+			}
+			gctx, cancel := context.WithTimeout(run, DefaultRequestTimeout)
+			defer cancel()
+			if err := c.sendMeta(gctx, ch); err != nil {
+				c.log.Warn("metadata gossip", "err", err)
+			}
+		}()
+		return nil
+	}
+	return c.sendMeta(ctx, ch)
+}
+
+// sendMeta sends a metadata change to every other member now.
+func (c *Cluster) sendMeta(ctx context.Context, ch ClusterMeta) error {
 	m, _ := c.snapshot()
 	var wg sync.WaitGroup
 	errs := make([]error, len(m.Members))

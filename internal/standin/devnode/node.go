@@ -44,6 +44,13 @@ type Config struct {
 	RingSize int
 	// BucketTypes are created and activated cluster-wide at start: name -> props JSON.
 	BucketTypes map[string]string
+	// GossipDelay is how long a change of bucket or bucket-type properties
+	// made on this node takes to reach the others, as Riak's cluster
+	// metadata spreads by gossip: the change is visible here at once and
+	// elsewhere only after the delay. 0: at once, before the request is
+	// answered (tests that do not look at timing); rmf devnode's default is
+	// DefaultGossipDelay.
+	GossipDelay time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -59,6 +66,9 @@ func (c Config) Validate() error {
 		return errors.New("devnode: --data directory is required")
 	case c.Backend != "" && c.Backend != "memory" && c.Backend != "disk":
 		return fmt.Errorf("devnode: unknown backend %q (want memory or disk)", c.Backend)
+	}
+	if c.GossipDelay < 0 {
+		return fmt.Errorf("devnode: --gossip-delay %v is negative", c.GossipDelay)
 	}
 	if c.RingSize != 0 {
 		if _, err := ring.New(c.RingSize, []string{c.Name}); err != nil {
@@ -179,6 +189,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.cluster, err = newCluster(self, n.engine, m, n.log); err != nil {
 		return err
 	}
+	n.cluster.gossipDelay = n.cfg.GossipDelay
 	n.cluster.persist = func(m Membership) error { return saveMembership(n.cfg.DataDir, m) }
 	if err := saveMembership(n.cfg.DataDir, m); err != nil {
 		return fmt.Errorf("devnode: save membership: %w", err)
