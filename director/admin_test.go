@@ -262,6 +262,20 @@ func TestStatusPageInChromium(t *testing.T) {
 	if rows != 3 {
 		t.Fatalf("page lists %d up nodes, want 3", rows)
 	}
+	// Once the script has refreshed the rows, each still shows the node's
+	// addresses, and the hedging and ejection counters are there.
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.body.dataset.refreshed !== undefined`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(
+		`document.querySelector('#nodes tr[data-node=%q]').innerText + " | " + document.getElementById("hedging").textContent`, nodes[0].PBAddr())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(shown, "pb "+nodes[0].PBAddr()) || !strings.Contains(shown, "http "+nodes[0].HTTPAddr()) ||
+		!strings.Contains(shown, "hedged reads 0") || !strings.Contains(shown, "outlier ejections 0") {
+		t.Errorf("refreshed page row and counters: %q", shown)
+	}
 	victim := nodes[1].PBAddr()
 	_ = nodes[1].Shutdown(context.Background())
 	start := time.Now()

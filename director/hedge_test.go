@@ -1,6 +1,10 @@
 package director
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,4 +82,80 @@ func TestHedgedReads(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestOutlierEjection: a node answering 60 ms slower than its peers is
+// ejected by the director's tune loop (not available, shown in /status,
+// /metrics and the page with its addresses), and let back in by slow
+// start once its ejection ends.
+func TestOutlierEjection(t *testing.T) {
+	slow := stallingNode(t, 60*time.Millisecond)
+	a, b := startFake(t, nil), startFake(t, nil)
+	specs := []balancer.NodeSpec{{ID: "a", PBAddr: a.addr, HTTPAddr: "127.0.0.1:1"}, {ID: "b", PBAddr: b.addr}, {ID: "slow", PBAddr: slow.addr}}
+	p, addr := startProxySpecs(t, Config{Policy: &balancer.RoundRobin{}, HedgeDelay: -1, HealthInterval: -1,
+		Outliers: balancer.OutlierSettings{Interval: 100 * time.Millisecond, BaseEjection: time.Second, SlowStart: time.Second}}, specs)
+	admin := httptest.NewServer(p.AdminHandler(nil))
+	defer admin.Close()
+	c := dialRaw(t, addr)
+	slowNode := func() NodeStats {
+		for _, n := range p.Stats().Nodes {
+			if n.ID == "slow" {
+				return n
+			}
+		}
+		t.Fatal("slow node missing")
+		return NodeStats{}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slowNode().Ejected {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow node was never ejected: %+v", slowNode())
+		}
+		if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+			t.Fatalf("get: %v", f.Code)
+		}
+	}
+	if n := slowNode(); n.Available || n.Ejections != 1 || n.Weight != 0 || p.Stats().Ejections != 1 {
+		t.Errorf("ejected node %+v (proxy ejections %d)", n, p.Stats().Ejections)
+	}
+	// While it is out, no request reaches it.
+	before := slow.requests.Load()
+	for range 20 {
+		c.do(getReq(t, "b", "k"))
+	}
+	if got := slow.requests.Load() - before; got != 0 {
+		t.Errorf("the ejected node got %d requests", got)
+	}
+	doc := getStatus(t, admin.URL)
+	for _, n := range doc.Nodes {
+		if n.ID == "slow" && (!n.Ejected || n.EjectedUntil == "" || n.Weight != 0 || n.LatencyMs < 50) {
+			t.Errorf("/status of the ejected node %+v", n)
+		}
+	}
+	page := httpBody(t, admin.URL+"/")
+	for _, want := range []string{"ejected until", "pb " + slow.addr, "pb " + a.addr + " · http 127.0.0.1:1", "outlier ejections 1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if m := httpBody(t, admin.URL+"/metrics"); !strings.Contains(m, `rmf_director_node_ejected{node="slow"} 1`) ||
+		!strings.Contains(m, `rmf_director_events_total{event="ejections"} 1`) {
+		t.Errorf("metrics lack the ejection:\n%s", m)
+	}
+	// After the ejection the node is back, at a reduced weight first.
+	testutil.WaitFor(t, 5*time.Second, "the slow node let back in", func() bool {
+		n := slowNode()
+		return !n.Ejected && n.Available
+	})
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
