@@ -179,6 +179,9 @@ func (s *Scheduler) mux(staticDir string) http.Handler {
 	h("GET /api/v1/clusters/{c}/nodes/{n}", s.getNode)
 	h("DELETE /api/v1/clusters/{c}/nodes/{n}", s.removeNode)
 	h("POST /api/v1/clusters/{c}/nodes/{n}/restart", s.restartNode)
+	h("GET /api/v1/clusters/{c}/endpoints", s.getEndpoints)
+	h("GET /api/v1/clusters/{c}/readiness", s.clusterReadiness)
+	h("GET /api/v1/clusters/{c}/nodes/{n}/readiness", s.nodeReadiness)
 	h("/api/", func(r *http.Request) (int, any, error) {
 		return 0, nil, apiErr(http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
 	})

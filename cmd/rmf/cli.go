@@ -101,9 +101,9 @@ func (o *apiOpts) do(ctx context.Context, method, path string, body io.Reader, c
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			return &apiStatusError{status: resp.StatusCode, msg: e.Error}
 		}
-		return fmt.Errorf("scheduler API: %s", resp.Status)
+		return &apiStatusError{status: resp.StatusCode, msg: "scheduler API: " + resp.Status}
 	}
 	switch v := out.(type) {
 	case nil:
@@ -118,6 +118,17 @@ func (o *apiOpts) do(ctx context.Context, method, path string, body io.Reader, c
 	}
 	return nil
 }
+
+// apiStatusError is the scheduler API's refusal: its message, and the
+// HTTP status for callers that tell refusals from outages.
+type apiStatusError struct {
+	status int
+	msg    string
+}
+
+func (e *apiStatusError) Error() string { return e.msg }
+
+func asAPIStatus(err error, target **apiStatusError) bool { return errors.As(err, target) }
 
 func unwrapURLError(err error) error {
 	var ue *url.Error
@@ -201,7 +212,7 @@ func newClusterCmd() *cobra.Command {
 	o := &apiOpts{}
 	cmd := &cobra.Command{Use: "cluster", Short: "Manage Riak clusters", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart")
+			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, endpoints, wait")
 		}}
 	o.register(cmd)
 	var cpus, mem, disk float64
@@ -295,7 +306,8 @@ func newClusterCmd() *cobra.Command {
 		fmt.Fprintf(c.OutOrStdout(), "cluster %s: rolling restart started\n", args[0])
 		return nil
 	}}
-	cmd.AddCommand(create, list, info, destroy, restart, templateCmd(o, "config", "config", "riak.conf template"), templateCmd(o, "advanced-config", "advancedConfig", "advanced.config template"))
+	cmd.AddCommand(create, list, info, destroy, restart, templateCmd(o, "config", "config", "riak.conf template"), templateCmd(o, "advanced-config", "advancedConfig", "advanced.config template"),
+		newClusterEndpointsCmd(o), newClusterWaitCmd(o))
 	return annotateTree(cmd)
 }
 
@@ -348,7 +360,7 @@ func newNodeCmd() *cobra.Command {
 	var cluster string
 	cmd := &cobra.Command{Use: "node", Short: "Manage the nodes of a Riak cluster", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf node needs one of: add, list, info, remove, restart")
+			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, wait")
 		}}
 	o.register(cmd)
 	cmd.PersistentFlags().StringVar(&cluster, "cluster", "default", "cluster name")
@@ -435,7 +447,7 @@ func newNodeCmd() *cobra.Command {
 		fmt.Fprintf(c.OutOrStdout(), "node %s: restarting\n", args[0])
 		return nil
 	}}
-	cmd.AddCommand(add, list, info, remove, restart)
+	cmd.AddCommand(add, list, info, remove, restart, newNodeWaitCmd(o, &cluster, checkCluster))
 	return annotateTree(cmd)
 }
 

@@ -19,6 +19,7 @@ import (
 	riak "github.com/basho/riak-go-client"
 	"github.com/chromedp/chromedp"
 
+	"github.com/rmf-go/rmf/bench"
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 )
 
@@ -134,6 +135,46 @@ func TestDevEndToEnd(t *testing.T) {
 		resp.Body.Close()
 	}
 	checkSchedulerPage(t, "http://"+api+"/")
+
+	// What scripts ask: is the cluster ready, where are its nodes.
+	rmf := func(args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--api", api)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := rmf("cluster", "wait", "default", "--timeout", "60s"); code != 0 || !strings.Contains(out, "cluster default ready: 3 of 3 nodes") {
+		t.Errorf("cluster wait default: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := rmf("node", "wait", ns[0].Name, "--cluster", "default", "--timeout", "60s"); code != 0 || !strings.Contains(out, "ready: 1 of 1") {
+		t.Errorf("node wait %s: exit %d, %q %q", ns[0].Name, code, out, errOut)
+	}
+	var eps struct {
+		Endpoints []struct{ Node, PB, HTTP string }
+	}
+	code, out, errOut := rmf("cluster", "endpoints", "default", "--json")
+	if err := json.Unmarshal([]byte(out), &eps); code != 0 || err != nil || len(eps.Endpoints) != 3 {
+		t.Errorf("cluster endpoints: exit %d, %q %q", code, out, errOut)
+	}
+	for _, e := range eps.Endpoints {
+		if h, _, _ := net.SplitHostPort(e.PB); !hosts[h] || bench.Ping(e.PB, 2*time.Second) != nil {
+			t.Errorf("endpoint %+v does not answer on its agent's address", e)
+		}
+	}
+	if code, _, errOut := rmf("cluster", "wait", "big", "--timeout", "2s"); code != 1 || !strings.Contains(errOut, "cluster big not ready after 2s: 0 of 1 nodes ready; missing: riak-big-1 (pending") {
+		t.Errorf("cluster wait big: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := rmf("cluster", "wait", "nope", "--timeout", "30s"); code != 1 || !strings.Contains(errOut, "nope") {
+		t.Errorf("cluster wait of a missing cluster: exit %d, %q (want a quick exit 1)", code, errOut)
+	}
 
 	// Ctrl-C: everything stops, nothing is left.
 	_ = cmd.Process.Signal(os.Interrupt)

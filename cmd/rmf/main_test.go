@@ -66,12 +66,14 @@ func TestContractSpellings(t *testing.T) {
 		"cluster":     {"api"},
 		"node":        {"api", "json"},
 		"bench":       nil,
+		"marathon":    nil,
 		"dev":         {"nodes", "dir", "director-pb", "director-http", "director-admin", "api", "mesos", "zk"},
 	}
 	verbs := map[string][]string{
-		"cluster": {"create", "list", "info", "destroy", "config", "restart"},
-		"node":    {"add", "list", "info", "remove", "restart"},
-		"bench":   {"run", "compare"},
+		"cluster":  {"create", "list", "info", "destroy", "config", "restart", "endpoints", "wait"},
+		"node":     {"add", "list", "info", "remove", "restart", "wait"},
+		"bench":    {"run", "compare", "chaos"},
+		"marathon": {"scheduler", "director"},
 	}
 	root := newRootCmd()
 	for name, flags := range want {
