@@ -134,6 +134,9 @@ func (o *marathonOpts) check() error {
 			o.rmfPath = "./" + path.Base(u.Path)
 		}
 	}
+	if !strings.Contains(o.rmfPath, "/") {
+		o.rmfPath = "./" + o.rmfPath // a bare name would be looked up in $PATH
+	}
 	if !strings.HasPrefix(o.id, "/") || !validMarathonID(o.id) {
 		return usageErrorf("--id %q: want /name[/name...], each name lower-case letters, digits and inner dashes", o.id)
 	}
