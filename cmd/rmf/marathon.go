@@ -68,6 +68,8 @@ type marathonPort struct {
 	Name     string `json:"name"`
 }
 
+// marathonHealth is a health check: HTTP is made by Marathon, MESOS_HTTP
+// by the agent running the task (it reaches the task's loopback).
 type marathonHealth struct {
 	Protocol               string `json:"protocol"`
 	Path                   string `json:"path"`
@@ -78,6 +80,9 @@ type marathonHealth struct {
 	MaxConsecutiveFailures int    `json:"maxConsecutiveFailures"`
 }
 
+// marathonUpgrade bounds how many tasks run during a deployment, as
+// fractions of instances: at least MinimumHealthCapacity healthy, at most
+// 1+MaximumOverCapacity in all.
 type marathonUpgrade struct {
 	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
 	MaximumOverCapacity   float64 `json:"maximumOverCapacity"`
@@ -483,7 +488,8 @@ repeat one this command sets.`,
 				return err
 			}
 			if err := checkDirectorArgs(words(argv[2:])); err != nil {
-				return usageErrorf("%s: %v", c.CommandPath(), err)
+				// Only flags after -- can fail it: ours are valid.
+				return usageErrorf("%s: flags after --: %v", c.CommandPath(), err)
 			}
 			app := o.app(shellLine(o.apiTokenFile, argv))
 			app.PortDefinitions = []marathonPort{{Port: 0, Protocol: "tcp", Name: "admin"}}
