@@ -64,6 +64,7 @@ name in upper case with dashes as underscores (--zk -> RMF_ZK,
 		newNodeCmd(),
 		newBenchCmd(),
 		newDevCmd(),
+		newMarathonCmd(),
 	)
 	markArgErrorsAsUsage(root)
 	return root
