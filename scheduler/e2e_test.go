@@ -442,6 +442,62 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("%d client errors while adding and removing a node", n)
 	}
 	l.verify(t, addAt)
+
+	// 4b. A stopped node keeps its reservation and volume; started again
+	// it runs on the same agent, on its data.
+	var third scheduler.NodeView
+	for _, n := range nodes(t, api, "c1") {
+		if n.Name == "riak-c1-3" {
+			third = n
+		}
+	}
+	volumeOf := func(agent string) string {
+		for _, a := range m.State().Agents {
+			if a.ID == agent {
+				for _, v := range a.Volumes {
+					if strings.HasPrefix(v.PersistenceID, "c1-riak-c1-3-") {
+						return v.PersistenceID
+					}
+				}
+			}
+		}
+		return ""
+	}
+	vol, pid3 := volumeOf(third.Agent), devnodePID(t, third.Host, third.PBPort)
+	if vol == "" {
+		t.Fatalf("node 3's volume not found on its agent %s", third.Agent)
+	}
+	send(t, "POST", api+"/api/v1/clusters/c1/nodes/riak-c1-3/stop", "")
+	testutil.WaitFor(t, 60*time.Second, "node 3 stopped", func() bool {
+		for _, n := range nodes(t, api, "c1") {
+			if n.Name == "riak-c1-3" {
+				return n.State == "stopped" && n.Desired == "stopped" && n.TaskID == ""
+			}
+		}
+		return false
+	})
+	testutil.WaitFor(t, 10*time.Second, "node 3's process gone", func() bool { return syscall.Kill(pid3, 0) != nil })
+	time.Sleep(time.Second) // offers come and go: nothing relaunches it, nothing releases its volume
+	if v := volumeOf(third.Agent); v != vol {
+		t.Fatalf("stopped node's volume %q, want %q kept", v, vol)
+	}
+	for _, n := range nodes(t, api, "c1") {
+		if n.Name == "riak-c1-3" && n.State != "stopped" {
+			t.Fatalf("stopped node is %s", n.State)
+		}
+	}
+	send(t, "POST", api+"/api/v1/clusters/c1/nodes/riak-c1-3/start", "")
+	testutil.WaitFor(t, 60*time.Second, "node 3 running again on its agent", func() bool {
+		for _, n := range nodes(t, api, "c1") {
+			if n.Name == "riak-c1-3" {
+				return n.State == "running" && n.Agent == third.Agent && n.Ready
+			}
+		}
+		return false
+	})
+	if v := volumeOf(third.Agent); v != vol {
+		t.Errorf("restarted node's volume %q, want %q", v, vol)
+	}
 	// Under UNIQUE hostname, a fourth node is refused, with the reason.
 	send(t, "PUT", api+"/api/v1/clusters/u", `{"node_resources":{"cpus":0.1,"mem_mb":64,"disk_mb":10},"constraints":[["hostname","UNIQUE"]]}`)
 	send(t, "POST", api+"/api/v1/clusters/u/nodes?count=4", "")

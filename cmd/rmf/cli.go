@@ -360,7 +360,7 @@ func newNodeCmd() *cobra.Command {
 	var cluster string
 	cmd := &cobra.Command{Use: "node", Short: "Manage the nodes of a Riak cluster", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, wait")
+			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, stop, start, wait")
 		}}
 	o.register(cmd)
 	cmd.PersistentFlags().StringVar(&cluster, "cluster", "default", "cluster name")
@@ -447,7 +447,28 @@ func newNodeCmd() *cobra.Command {
 		fmt.Fprintf(c.OutOrStdout(), "node %s: restarting\n", args[0])
 		return nil
 	}}
-	cmd.AddCommand(add, list, info, remove, restart, newNodeWaitCmd(o, &cluster, checkCluster))
+	desired := func(verb, what string) *cobra.Command {
+		return &cobra.Command{Use: verb + " NAME", Short: what, Args: oneArg("node name"), RunE: func(c *cobra.Command, args []string) error {
+			if err := checkCluster(); err != nil {
+				return err
+			}
+			if err := zkstate.ValidateName(args[0]); err != nil {
+				return usageErrorf("node %q: %v", args[0], err)
+			}
+			var n scheduler.NodeView
+			if err := o.do(c.Context(), http.MethodPost, "/api/v1/clusters/"+cluster+"/nodes/"+args[0]+"/"+verb, nil, "", &n); err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(c.OutOrStdout(), n)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "node %s: desired state %s (now %s)\n", n.Name, n.Desired, n.State)
+			return nil
+		}}
+	}
+	stop := desired("stop", "Stop a node, keeping its reservation and volume (rmf node start runs it again on its data)")
+	start := desired("start", "Start a stopped node again on its reservation and volume")
+	cmd.AddCommand(add, list, info, remove, restart, stop, start, newNodeWaitCmd(o, &cluster, checkCluster))
 	return annotateTree(cmd)
 }
 

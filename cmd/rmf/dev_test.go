@@ -157,6 +157,23 @@ func TestDevEndToEnd(t *testing.T) {
 	if code, out, errOut := rmf("node", "wait", ns[0].Name, "--cluster", "default", "--timeout", "60s"); code != 0 || !strings.Contains(out, "ready: 1 of 1") {
 		t.Errorf("node wait %s: exit %d, %q %q", ns[0].Name, code, out, errOut)
 	}
+	// A node stopped is not ready (the cluster wait says which); started,
+	// it is again.
+	if code, out, errOut := rmf("node", "stop", ns[0].Name, "--cluster", "default"); code != 0 || !strings.Contains(out, "desired state stopped") {
+		t.Errorf("node stop: exit %d, %q %q", code, out, errOut)
+	}
+	if !testutil.Eventually(30*time.Second, func() bool {
+		code, _, errOut := rmf("node", "wait", ns[0].Name, "--cluster", "default", "--timeout", "1s")
+		return code == 1 && strings.Contains(errOut, "desired state stopped")
+	}) {
+		t.Error("a stopped node was not reported not ready")
+	}
+	if code, out, errOut := rmf("node", "start", ns[0].Name, "--cluster", "default"); code != 0 || !strings.Contains(out, "desired state running") {
+		t.Errorf("node start: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := rmf("cluster", "wait", "default", "--timeout", "60s"); code != 0 || !strings.Contains(out, "3 of 3 nodes") {
+		t.Errorf("cluster wait after the start: exit %d, %q %q", code, out, errOut)
+	}
 	var eps struct {
 		Endpoints []struct{ Node, PB, HTTP string }
 	}
