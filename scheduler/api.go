@@ -181,6 +181,7 @@ func (s *Scheduler) mux(staticDir string) http.Handler {
 	h("POST /api/v1/clusters/{c}/nodes/{n}/restart", s.restartNode)
 	h("POST /api/v1/clusters/{c}/nodes/{n}/stop", s.stopNode)
 	h("POST /api/v1/clusters/{c}/nodes/{n}/start", s.startNode)
+	h("GET /api/v1/clusters/{c}/nodes/{n}/stats", s.nodeStats)
 	h("GET /api/v1/clusters/{c}/endpoints", s.getEndpoints)
 	h("GET /api/v1/clusters/{c}/readiness", s.clusterReadiness)
 	h("GET /api/v1/clusters/{c}/nodes/{n}/readiness", s.nodeReadiness)

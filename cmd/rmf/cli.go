@@ -360,7 +360,7 @@ func newNodeCmd() *cobra.Command {
 	var cluster string
 	cmd := &cobra.Command{Use: "node", Short: "Manage the nodes of a Riak cluster", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, stop, start, wait")
+			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, stop, start, stats, wait")
 		}}
 	o.register(cmd)
 	cmd.PersistentFlags().StringVar(&cluster, "cluster", "default", "cluster name")
@@ -466,9 +466,22 @@ func newNodeCmd() *cobra.Command {
 			return nil
 		}}
 	}
+	stats := &cobra.Command{Use: "stats NAME", Short: "Print the node's own statistics (Riak's GET /stats), as JSON", Args: oneArg("node name"), RunE: func(c *cobra.Command, args []string) error {
+		if err := checkCluster(); err != nil {
+			return err
+		}
+		if err := zkstate.ValidateName(args[0]); err != nil {
+			return usageErrorf("node %q: %v", args[0], err)
+		}
+		var raw json.RawMessage
+		if err := o.do(c.Context(), http.MethodGet, "/api/v1/clusters/"+cluster+"/nodes/"+args[0]+"/stats", nil, "", &raw); err != nil {
+			return err
+		}
+		return printJSON(c.OutOrStdout(), raw)
+	}}
 	stop := desired("stop", "Stop a node, keeping its reservation and volume (rmf node start runs it again on its data)")
 	start := desired("start", "Start a stopped node again on its reservation and volume")
-	cmd.AddCommand(add, list, info, remove, restart, stop, start, newNodeWaitCmd(o, &cluster, checkCluster))
+	cmd.AddCommand(add, list, info, remove, restart, stop, start, stats, newNodeWaitCmd(o, &cluster, checkCluster))
 	return annotateTree(cmd)
 }
 

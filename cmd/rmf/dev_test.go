@@ -157,6 +157,11 @@ func TestDevEndToEnd(t *testing.T) {
 	if code, out, errOut := rmf("node", "wait", ns[0].Name, "--cluster", "default", "--timeout", "60s"); code != 0 || !strings.Contains(out, "ready: 1 of 1") {
 		t.Errorf("node wait %s: exit %d, %q %q", ns[0].Name, code, out, errOut)
 	}
+	// A node's own statistics, through the scheduler.
+	var stats map[string]any
+	if code, out, errOut := rmf("node", "stats", ns[0].Name, "--cluster", "default"); code != 0 || json.Unmarshal([]byte(out), &stats) != nil || stats["nodename"] != ns[0].NodeName {
+		t.Errorf("node stats: exit %d, %.300q %q", code, out, errOut)
+	}
 	// A node stopped is not ready (the cluster wait says which); started,
 	// it is again.
 	if code, out, errOut := rmf("node", "stop", ns[0].Name, "--cluster", "default"); code != 0 || !strings.Contains(out, "desired state stopped") {

@@ -71,7 +71,7 @@ func TestContractSpellings(t *testing.T) {
 	}
 	verbs := map[string][]string{
 		"cluster":  {"create", "list", "info", "destroy", "config", "restart", "endpoints", "wait"},
-		"node":     {"add", "list", "info", "remove", "restart", "stop", "start", "wait"},
+		"node":     {"add", "list", "info", "remove", "restart", "stop", "start", "stats", "wait"},
 		"bench":    {"run", "compare", "chaos"},
 		"marathon": {"scheduler", "director"},
 	}
