@@ -182,6 +182,8 @@ func (s *Scheduler) mux(staticDir string) http.Handler {
 	h("POST /api/v1/clusters/{c}/nodes/{n}/stop", s.stopNode)
 	h("POST /api/v1/clusters/{c}/nodes/{n}/start", s.startNode)
 	h("GET /api/v1/clusters/{c}/nodes/{n}/stats", s.nodeStats)
+	h("GET /api/v1/clusters/{c}/export", s.exportCluster)
+	h("POST /api/v1/clusters/import", s.importCluster)
 	h("GET /api/v1/clusters/{c}/endpoints", s.getEndpoints)
 	h("GET /api/v1/clusters/{c}/readiness", s.clusterReadiness)
 	h("GET /api/v1/clusters/{c}/nodes/{n}/readiness", s.nodeReadiness)
@@ -324,34 +326,43 @@ func (s *Scheduler) createCluster(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &spec); err != nil {
 		return 0, nil, err
 	}
-	warnings, err := checkTemplates(s.fw.Name(), name, spec.RiakConf, spec.AdvancedConfig)
+	v, err := s.newCluster(r.Context(), name, spec)
 	if err != nil {
 		return 0, nil, err
+	}
+	return http.StatusCreated, v, nil
+}
+
+// newCluster validates spec and creates cluster name (no nodes).
+func (s *Scheduler) newCluster(ctx context.Context, name string, spec ClusterSpec) (ClusterView, error) {
+	warnings, err := checkTemplates(s.fw.Name(), name, spec.RiakConf, spec.AdvancedConfig)
+	if err != nil {
+		return ClusterView{}, err
 	}
 	rec := zkstate.ClusterRecord{Name: name, NodeResources: DefaultNodeResources, Constraints: spec.Constraints, RiakConf: spec.RiakConf, AdvancedConfig: spec.AdvancedConfig}
 	if spec.NodeResources != nil {
 		rec.NodeResources = *spec.NodeResources
 		if rec.NodeResources.CPUs <= 0 || rec.NodeResources.MemMB <= 0 || rec.NodeResources.DiskMB <= 0 {
-			return 0, nil, apiErr(http.StatusBadRequest, "node_resources: cpus, mem_mb and disk_mb must be positive")
+			return ClusterView{}, apiErr(http.StatusBadRequest, "node_resources: cpus, mem_mb and disk_mb must be positive")
 		}
 	}
 	for _, c := range rec.Constraints {
 		if err := ValidateConstraint(c); err != nil {
-			return 0, nil, apiErr(http.StatusBadRequest, "%v", err)
+			return ClusterView{}, apiErr(http.StatusBadRequest, "%v", err)
 		}
 	}
 	if err := rec.Validate(); err != nil {
-		return 0, nil, apiErr(http.StatusBadRequest, "%v", err)
+		return ClusterView{}, apiErr(http.StatusBadRequest, "%v", err)
 	}
-	if err := s.fw.CreateCluster(r.Context(), rec); err != nil {
+	if err := s.fw.CreateCluster(ctx, rec); err != nil {
 		if errors.Is(err, zkstate.ErrExists) {
-			return 0, nil, apiErr(http.StatusConflict, "cluster %s already exists", name)
+			return ClusterView{}, apiErr(http.StatusConflict, "cluster %s already exists", name)
 		}
-		return 0, nil, err
+		return ClusterView{}, err
 	}
-	v := s.clusterView(r.Context(), rec)
+	v := s.clusterView(ctx, rec)
 	v.Warnings = warnings
-	return http.StatusCreated, v, nil
+	return v, nil
 }
 
 func (s *Scheduler) destroyCluster(r *http.Request) (int, any, error) {
@@ -504,11 +515,21 @@ func (s *Scheduler) addNodes(r *http.Request) (int, any, error) {
 	if count < 1 || count > maxNodesPerCall {
 		return 0, nil, apiErr(http.StatusBadRequest, "count must be 1..%d, not %d", maxNodesPerCall, count)
 	}
-	c, _, err := s.fw.GetCluster(r.Context(), name)
+	added, err := s.createNodes(r.Context(), name, count)
 	if err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
+		return 0, nil, err
 	}
-	existing := s.nodesOf(r.Context(), name)
+	return http.StatusCreated, added, nil
+}
+
+// createNodes adds count nodes to cluster name, numbered after its
+// highest.
+func (s *Scheduler) createNodes(ctx context.Context, name string, count int) ([]NodeView, error) {
+	c, _, err := s.fw.GetCluster(ctx, name)
+	if err != nil {
+		return nil, notFound(err, "cluster %s", name)
+	}
+	existing := s.nodesOf(ctx, name)
 	next := 1
 	for _, n := range existing {
 		if i := strings.LastIndexByte(n.Name, '-'); i >= 0 {
@@ -522,7 +543,7 @@ func (s *Scheduler) addNodes(r *http.Request) (int, any, error) {
 		rec := zkstate.NodeRecord{Cluster: name, Name: fmt.Sprintf("riak-%s-%d", name, next), Generation: c.Generation,
 			DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedPending}
 		for {
-			err = s.fw.CreateNode(r.Context(), rec)
+			err = s.fw.CreateNode(ctx, rec)
 			if !errors.Is(err, zkstate.ErrExists) {
 				break
 			}
@@ -530,13 +551,13 @@ func (s *Scheduler) addNodes(r *http.Request) (int, any, error) {
 			rec.Name = fmt.Sprintf("riak-%s-%d", name, next)
 		}
 		if err != nil {
-			return 0, nil, err
+			return added, err
 		}
 		next++
 		added = append(added, s.view(rec))
 	}
 	s.Nudge()
-	return http.StatusCreated, added, nil
+	return added, nil
 }
 
 func (s *Scheduler) nodeOf(r *http.Request) (zkstate.NodeRecord, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,19 @@ func TestAPI(t *testing.T) {
 		{"restart cluster", "POST", "/api/v1/clusters/c1/restart", ``, 202, `"generation": 4`},
 		{"rollout waits for pending nodes", "GET", "/api/v1/clusters/c1", ``, 200, `"message": "waiting: riak-c1-1 is pending"`},
 		{"pending node not ready", "GET", "/api/v1/clusters/c1/nodes/riak-c1-1", ``, 200, `"ready": false`},
+		{"stop node", "POST", "/api/v1/clusters/c1/nodes/riak-c1-1/stop", ``, 202, `"desired_state": "stopped"`},
+		{"stopped node not ready", "GET", "/api/v1/clusters/c1/nodes/riak-c1-1/readiness", ``, 200, `"why": "desired state stopped"`},
+		{"start node", "POST", "/api/v1/clusters/c1/nodes/riak-c1-1/start", ``, 202, `"desired_state": "running"`},
+		{"cluster not ready", "GET", "/api/v1/clusters/c1/readiness", ``, 200, `"node": "riak-c1-1"`},
+		{"no endpoints yet", "GET", "/api/v1/clusters/c1/endpoints", ``, 200, `"endpoints": []`},
+		{"stats of a pending node", "GET", "/api/v1/clusters/c1/nodes/riak-c1-1/stats", ``, 409, "not running"},
+		{"readiness of unknown cluster", "GET", "/api/v1/clusters/nope/readiness", ``, 404, "does not exist"},
 		{"remove node", "DELETE", "/api/v1/clusters/c1/nodes/riak-c1-2", ``, 202, `"desired_state": "removed"`},
+		{"stop a node being removed", "POST", "/api/v1/clusters/c1/nodes/riak-c1-2/stop", ``, 409, "being removed"},
+		{"export", "GET", "/api/v1/clusters/c1/export", ``, 200, `"nodes": 1`},
+		{"import: bad version", "POST", "/api/v1/clusters/import", `{"version":7,"name":"c8"}`, 400, "version 7"},
+		{"import: exists", "POST", "/api/v1/clusters/import", `{"version":1,"name":"c1"}`, 409, "already exists"},
+		{"import: bad name", "POST", "/api/v1/clusters/import?name=a%20b", `{"version":1,"name":"c8"}`, 400, "cluster name"},
 		{"framework", "GET", "/api/v1/framework", ``, 200, `"is_leader": false`},
 		{"health", "GET", "/api/v1/healthcheck", ``, 200, "ok"},
 		{"unknown endpoint", "GET", "/api/v1/bogus", ``, 404, "no such API endpoint"},
@@ -117,5 +130,50 @@ func TestAPI(t *testing.T) {
 	// Destroy with nodes: they are marked removed first.
 	if code, body := call(t, srv, "DELETE", "/api/v1/clusters/c1", ""); code != 202 {
 		t.Errorf("destroy: %d %s", code, body)
+	}
+}
+
+// TestExportImport: a cluster's export, imported under another name,
+// exports the same but for the name; its nodes are created.
+func TestExportImport(t *testing.T) {
+	srv, fw := apiServer(t)
+	for _, st := range []struct{ method, path, body string }{
+		{"PUT", "/api/v1/clusters/src", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100},"constraints":[["hostname","UNIQUE"]],"riak_conf":"nodename = {{.NodeName}}\nstorage_backend = leveldb\n"}`},
+		{"POST", "/api/v1/clusters/src/nodes?count=3", ``},
+		{"DELETE", "/api/v1/clusters/src/nodes/riak-src-3", ``},
+	} {
+		if code, body := call(t, srv, st.method, st.path, st.body); code/100 != 2 {
+			t.Fatalf("%s %s: %d %s", st.method, st.path, code, body)
+		}
+	}
+	code, exported := call(t, srv, "GET", "/api/v1/clusters/src/export", "")
+	if code != 200 {
+		t.Fatalf("export: %d %s", code, exported)
+	}
+	var e ClusterExport
+	if err := json.Unmarshal([]byte(exported), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Version != 1 || e.Name != "src" || e.Nodes != 2 || e.NodeResources.MemMB != 256 || len(e.Constraints) != 1 || !strings.Contains(e.RiakConf, "leveldb") {
+		t.Fatalf("export %+v", e)
+	}
+	if code, body := call(t, srv, "POST", "/api/v1/clusters/import?name=dst", exported); code != 201 || !strings.Contains(body, `"name": "dst"`) {
+		t.Fatalf("import: %d %s", code, body)
+	}
+	_, again := call(t, srv, "GET", "/api/v1/clusters/dst/export", "")
+	var e2 ClusterExport
+	if err := json.Unmarshal([]byte(again), &e2); err != nil {
+		t.Fatal(err)
+	}
+	e2.Name = "src"
+	if !reflect.DeepEqual(e, e2) {
+		t.Errorf("round trip: %+v, want %+v", e2, e)
+	}
+	nodes, err := fw.ListNodes(context.Background(), "dst")
+	if err != nil || len(nodes) != 2 {
+		t.Errorf("imported cluster's nodes: %v %v", nodes, err)
+	}
+	if code, body := call(t, srv, "POST", "/api/v1/clusters/import", exported); code != 409 {
+		t.Errorf("import over an existing cluster: %d %s", code, body)
 	}
 }

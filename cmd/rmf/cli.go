@@ -212,7 +212,7 @@ func newClusterCmd() *cobra.Command {
 	o := &apiOpts{}
 	cmd := &cobra.Command{Use: "cluster", Short: "Manage Riak clusters", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, endpoints, wait")
+			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, endpoints, wait, export, import")
 		}}
 	o.register(cmd)
 	var cpus, mem, disk float64
@@ -307,7 +307,7 @@ func newClusterCmd() *cobra.Command {
 		return nil
 	}}
 	cmd.AddCommand(create, list, info, destroy, restart, templateCmd(o, "config", "config", "riak.conf template"), templateCmd(o, "advanced-config", "advancedConfig", "advanced.config template"),
-		newClusterEndpointsCmd(o), newClusterWaitCmd(o))
+		newClusterEndpointsCmd(o), newClusterWaitCmd(o), newClusterExportCmd(o), newClusterImportCmd(o))
 	return annotateTree(cmd)
 }
 

@@ -194,6 +194,27 @@ func TestDevEndToEnd(t *testing.T) {
 	if code, _, errOut := rmf("cluster", "wait", "big", "--timeout", "2s"); code != 1 || !strings.Contains(errOut, "cluster big not ready after 2s: 0 of 1 nodes ready; missing: riak-big-1 (pending") {
 		t.Errorf("cluster wait big: exit %d, %q", code, errOut)
 	}
+	// A cluster's definition goes out as JSON and comes back in elsewhere.
+	code, exported, errOut := rmf("cluster", "export", "big")
+	if code != 0 || !strings.Contains(exported, `"nodes": 1`) || !strings.Contains(exported, `"cpus": 64`) {
+		t.Errorf("cluster export big: exit %d, %q %q", code, exported, errOut)
+	}
+	exportFile := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(exportFile, []byte(exported), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := rmf("cluster", "import", exportFile, "--name", "big2"); code != 0 || !strings.Contains(out, "cluster big2 imported with 1 nodes") {
+		t.Errorf("cluster import: exit %d, %q %q", code, out, errOut)
+	}
+	if code, again, _ := rmf("cluster", "export", "big2"); code != 0 || strings.Replace(again, `"name": "big2"`, `"name": "big"`, 1) != exported {
+		t.Errorf("export of the imported cluster:\n%s\nwant\n%s", again, exported)
+	}
+	if code, _, errOut := rmf("cluster", "import", exportFile); code != 1 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("import over an existing cluster: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := rmf("cluster", "import", "/nonexistent.json"); code != 2 || !strings.Contains(errOut, "read the export") {
+		t.Errorf("import of a missing file: exit %d, %q", code, errOut)
+	}
 	if code, _, errOut := rmf("cluster", "wait", "nope", "--timeout", "30s"); code != 1 || !strings.Contains(errOut, "nope") {
 		t.Errorf("cluster wait of a missing cluster: exit %d, %q (want a quick exit 1)", code, errOut)
 	}

@@ -70,7 +70,7 @@ func TestContractSpellings(t *testing.T) {
 		"dev":         {"nodes", "dir", "director-pb", "director-http", "director-admin", "api", "mesos", "zk"},
 	}
 	verbs := map[string][]string{
-		"cluster":  {"create", "list", "info", "destroy", "config", "restart", "endpoints", "wait"},
+		"cluster":  {"create", "list", "info", "destroy", "config", "restart", "endpoints", "wait", "export", "import"},
 		"node":     {"add", "list", "info", "remove", "restart", "stop", "start", "stats", "wait"},
 		"bench":    {"run", "compare", "chaos"},
 		"marathon": {"scheduler", "director"},

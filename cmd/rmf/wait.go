@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -123,5 +126,67 @@ func newNodeWaitCmd(o *apiOpts, cluster *string, checkCluster func() error) *cob
 			return waitReady(c.Context(), o, "node "+args[0], "/api/v1/clusters/"+*cluster+"/nodes/"+args[0]+"/readiness", timeout, c.OutOrStdout())
 		}}
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up (exit 1) after this long")
+	return cmd
+}
+
+func newClusterExportCmd(o *apiOpts) *cobra.Command {
+	return &cobra.Command{Use: "export NAME", Short: "Print the cluster's definition (templates, resources, constraints, node count) as JSON", Args: oneArg("cluster name"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := zkstate.ValidateName(args[0]); err != nil {
+				return usageErrorf("cluster %q: %v", args[0], err)
+			}
+			var e scheduler.ClusterExport
+			if err := o.do(c.Context(), http.MethodGet, "/api/v1/clusters/"+args[0]+"/export", nil, "", &e); err != nil {
+				return err
+			}
+			return printJSON(c.OutOrStdout(), e)
+		}}
+}
+
+func newClusterImportCmd(o *apiOpts) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{Use: "import FILE", Short: "Create a cluster and its nodes from an export (FILE, or - for stdin)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("%s needs exactly one export file (or - for stdin)", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			var data []byte
+			var err error
+			if args[0] == "-" {
+				data, err = io.ReadAll(io.LimitReader(c.InOrStdin(), 1<<20))
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return usageErrorf("read the export: %v", err)
+			}
+			var e scheduler.ClusterExport
+			if err := json.Unmarshal(data, &e); err != nil {
+				return usageErrorf("%s is not a cluster export: %v", args[0], err)
+			}
+			path := "/api/v1/clusters/import"
+			if name != "" {
+				if err := zkstate.ValidateName(name); err != nil {
+					return usageErrorf("--name %q: %v", name, err)
+				}
+				path += "?name=" + name
+			}
+			var v scheduler.ClusterView
+			if err := o.do(c.Context(), http.MethodPost, path, bytes.NewReader(data), "application/json", &v); err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "cluster %s imported with %d nodes\n", v.Name, e.Nodes)
+			for _, w := range v.Warnings {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: %s\n", w)
+			}
+			return nil
+		}}
+	cmd.Flags().StringVar(&name, "name", "", "create the cluster under this name instead of the export's")
 	return cmd
 }
