@@ -76,8 +76,11 @@ type Config struct {
 	// Fencing is what executors do with their node when they lose touch
 	// with ZooKeeper: nodetask.FencingVolume (default) or FencingStrict.
 	Fencing string
-	// Relaunch backoff: first delay, maximum delay and tries before a
-	// failed node is given up on.
+	// Relaunch backoff: a failed node is relaunched after RelaunchDelay
+	// (default 1s), doubling with each failure in a row up to
+	// MaxRelaunchDelay (default 1m), and given up on after MaxRelaunches
+	// failures in a row (default 10; NoRelaunchLimit: never). A node given
+	// up on stays failed, with a message saying so, until restarted.
 	RelaunchDelay, MaxRelaunchDelay time.Duration
 	MaxRelaunches                   int
 	// AgentTimeout is how long a node waits for offers from its agent
@@ -242,6 +245,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Flavor == nodetask.FlavorRiak && cfg.RiakTarball == "" {
 		return nil, errors.New("scheduler: flavor riak needs a Riak tarball URI")
+	}
+	if err := cfg.validateRelaunch(); err != nil {
+		return nil, err
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}}, nil
 }
@@ -539,8 +545,17 @@ func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, err
 	return out, nil
 }
 
-// rt is node n's runtime, created if need be; s.mu must be held.
-func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime { return s.rtKey(key(n)) }
+// rt is node n's runtime, created if need be (held if its record says
+// it was given up on: a new leader does not relaunch it); s.mu must be
+// held.
+func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
+	if r := s.runtime[key(n)]; r != nil {
+		return r
+	}
+	r := s.rtKey(key(n))
+	r.gaveUp = gaveUpRecorded(n)
+	return r
+}
 
 // rtKey is rt by key(n).
 func (s *Scheduler) rtKey(k string) *nodeRuntime {
@@ -618,9 +633,11 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	}
 	s.mu.Lock()
 	gaveUp := s.afterUpdate(r, node.DesiredState, state, killAsked, time.Now())
+	attempts := r.attempts
 	s.mu.Unlock()
 	if gaveUp {
-		s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
+		s.log.Error("node failed too often; not relaunching", "cluster", node.Cluster, "node", node.Name, "attempts", attempts, "max_relaunches", s.cfg.MaxRelaunches)
+		s.recordGaveUp(ctx, *node, attempts)
 	}
 	if terminal || rep.Status != nil {
 		s.Nudge() // a relaunch, or a rollout's next step, may be due
@@ -722,8 +739,8 @@ func observeUpdate(rec *zkstate.NodeRecord, taskID string, state mesos.TaskState
 // afterUpdate changes what the leader knows of a node (desired as last
 // read) on an update of its task in state: a running task resets the
 // relaunch backoff; a task that ended when asked is forgotten; one that
-// failed backs the next relaunch off, and gives up after MaxRelaunches
-// (reported true).
+// failed backs the next relaunch off (relaunchDelay), and gives up after
+// MaxRelaunches in a row (givesUp; reported true).
 func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, state mesos.TaskState, killAsked bool, now time.Time) (gaveUp bool) {
 	terminal := isTerminal(state)
 	switch {
@@ -733,9 +750,8 @@ func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, st
 		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
 	case terminal:
 		r.attempts++
-		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
-		r.nextTry = now.Add(min(delay, s.cfg.MaxRelaunchDelay))
-		if r.attempts >= s.cfg.MaxRelaunches {
+		r.nextTry = now.Add(s.cfg.relaunchDelay(r.attempts))
+		if s.cfg.givesUp(r.attempts) {
 			r.gaveUp = true
 			return true
 		}
