@@ -126,15 +126,18 @@ func apiErr(status int, format string, a ...any) error {
 }
 
 // Handler is the scheduler's HTTP API under /api/v1 (see docs/http-api.md),
-// plus /static/ for the executor artifact. With Config.APIToken, mutating
-// calls need the token.
+// plus /static/ for the executor artifact and /metrics. With
+// Config.APIToken, mutating calls and /metrics (as the director's admin
+// /metrics) need the token. Every answer is counted in /metrics.
 func (s *Scheduler) Handler(staticDir string) http.Handler {
-	return httpauth.New(s.cfg.APIToken).Wrap(s.mux(staticDir), httpauth.Mutating, func(w http.ResponseWriter, msg string) {
+	mux := s.mux(staticDir)
+	guarded := func(r *http.Request) bool { return httpauth.Mutating(r) || r.URL.Path == "/metrics" }
+	return s.instrument(mux, httpauth.New(s.cfg.APIToken).Wrap(mux, guarded, func(w http.ResponseWriter, msg string) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
-	})
+	}))
 }
 
-func (s *Scheduler) mux(staticDir string) http.Handler {
+func (s *Scheduler) mux(staticDir string) *http.ServeMux {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn func(r *http.Request) (int, any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +172,7 @@ func (s *Scheduler) mux(staticDir string) http.Handler {
 	h("GET /api/v1/agents", func(r *http.Request) (int, any, error) { return 200, s.Agents(), nil })
 	mux.HandleFunc("GET /{$}", s.serveStatusPage)
 	h("GET /api/v1/healthcheck", func(r *http.Request) (int, any, error) { return 200, map[string]bool{"ok": true}, nil })
+	mux.Handle("GET /metrics", s.metricsHandler())
 	h("GET /api/v1/clusters", s.listClusters)
 	h("GET /api/v1/clusters/{c}", s.getCluster)
 	h("PUT /api/v1/clusters/{c}", s.createCluster)

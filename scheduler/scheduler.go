@@ -162,6 +162,8 @@ type Scheduler struct {
 	log *slog.Logger
 	fw  stateStore
 
+	counters counters // what /metrics counts; see metrics.go
+
 	mu          sync.Mutex
 	leader      bool
 	connected   bool
@@ -463,24 +465,33 @@ func (s *Scheduler) onSubscribed(ctx context.Context, fid string) error {
 			tasks[n.TaskID] = n.AgentID
 		}
 	}
+	var errs []error
 	if len(tasks) > 0 {
-		s.call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks)))
+		errs = append(errs, s.call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks))))
+		s.counters.reconciles.Add(1)
 	}
-	s.call(ctx, calls.Reconcile(nil))
+	errs = append(errs, s.call(ctx, calls.Reconcile(nil)))
+	s.counters.reconciles.Add(1)
+	if errors.Join(errs...) == nil {
+		s.counters.lastReconcile.Store(time.Now().UnixNano())
+	}
 	return nil
 }
 
-// call sends a call, logging failures (Mesos resends what matters).
-func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) {
+// call sends a call, logging failures (Mesos resends what matters), and
+// returns the failure for callers that count.
+func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
 	s.mu.Lock()
 	caller := s.caller
 	s.mu.Unlock()
 	if caller == nil {
-		return
+		return errors.New("scheduler: not subscribed")
 	}
-	if err := calls.CallNoData(ctx, caller, c); err != nil && ctx.Err() == nil {
+	err := calls.CallNoData(ctx, caller, c)
+	if err != nil && ctx.Err() == nil {
 		s.log.Warn("mesos call failed", "type", c.Type.String(), "err", err)
 	}
+	return err
 }
 
 // Nudge asks the leader to act on new desired state now.
