@@ -1,16 +1,22 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -207,7 +213,8 @@ func TestMetricsStandby(t *testing.T) {
 // TestMetricsLeading: a leading scheduler on mesos-local reports what it
 // did: offers received and used, the launch of a node and, after its
 // executor is killed, its relaunch on its volume; one reservation and one
-// volume; leadership, the connection and a completed reconciliation.
+// volume; leadership, the connection and a completed reconciliation. Its
+// SUBSCRIBE carries Config.WebUIURL as webui_url.
 func TestMetricsLeading(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rmf and runs ZooKeeper and mesos-local")
@@ -216,6 +223,10 @@ func TestMetricsLeading(t *testing.T) {
 	z := testutil.StartZooKeeper(t)
 	m, master := mesoslocaltest.Start(t, mesoslocal.Config{Agents: 1, WorkDir: t.TempDir(), AgentResources: testutil.AgentResources(t),
 		AllocationInterval: 200 * time.Millisecond, StatusRetryInterval: 500 * time.Millisecond, ExecutorShutdownGrace: 3 * time.Second})
+	sub := &subscribeSpy{}
+	spy := httptest.NewServer(sub.proxy(t, master))
+	t.Cleanup(spy.Close)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	store, err := zkstate.Connect(ctx, z.Servers(), zkstate.WithLogger(slog.New(slog.DiscardHandler)))
@@ -225,8 +236,8 @@ func TestMetricsLeading(t *testing.T) {
 	defer store.Close()
 	fw, _ := store.Framework("riak")
 	logs := &testutil.SyncBuffer{}
-	s, err := New(Config{Master: master, Framework: fw, ZooKeeper: z.Addr, ExecutorCommand: bin + " executor",
-		RelaunchDelay: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	s, err := New(Config{Master: spy.URL, Framework: fw, ZooKeeper: z.Addr, ExecutorCommand: bin + " executor",
+		RelaunchDelay: 100 * time.Millisecond, WebUIURL: "http://sched.example:9090/", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +253,9 @@ func TestMetricsLeading(t *testing.T) {
 		}
 	}()
 	testutil.WaitFor(t, 30*time.Second, "the scheduler to lead", func() bool { st := s.Status(ctx); return st.IsLeader && st.Connected })
+	if got := sub.webUIURL(); got != "http://sched.example:9090/" {
+		t.Errorf("SUBSCRIBE webui_url %q", got)
+	}
 	mustCall(t, api, "PUT", "/api/v1/clusters/c1", `{"node_resources":{"cpus":0.5,"mem_mb":256,"disk_mb":100}}`)
 	mustCall(t, api, "POST", "/api/v1/clusters/c1/nodes", "")
 	node := func() NodeView {
@@ -296,4 +310,37 @@ func mustCall(t *testing.T, srv *httptest.Server, method, path, body string) {
 	if code, b := call(t, srv, method, path, body); code/100 != 2 {
 		t.Fatalf("%s %s: %d %s", method, path, code, b)
 	}
+}
+
+// subscribeSpy is a reverse proxy to the master that keeps the
+// FrameworkInfo of the last SUBSCRIBE.
+type subscribeSpy struct {
+	mu   sync.Mutex
+	info *mesos.FrameworkInfo
+}
+
+func (p *subscribeSpy) proxy(t *testing.T, master string) http.Handler {
+	u, err := url.Parse(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1 // the event stream
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var c scheduler.Call
+		if strings.Contains(r.Header.Get("Content-Type"), "protobuf") && c.Unmarshal(body) == nil && c.GetType() == scheduler.Call_SUBSCRIBE {
+			p.mu.Lock()
+			p.info = c.GetSubscribe().GetFrameworkInfo()
+			p.mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	})
+}
+
+func (p *subscribeSpy) webUIURL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info.GetWebUiURL()
 }

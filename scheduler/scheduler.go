@@ -83,6 +83,9 @@ type Config struct {
 	// up on stays failed, with a message saying so, until restarted.
 	RelaunchDelay, MaxRelaunchDelay time.Duration
 	MaxRelaunches                   int
+	// WebUIURL is the FrameworkInfo webui_url Mesos links to (the
+	// scheduler's status page); empty: none.
+	WebUIURL string
 	// AgentTimeout is how long a node waits for offers from its agent
 	// (gone, or not coming back) before it is placed again elsewhere,
 	// with a new volume. Default 10m.
@@ -332,6 +335,9 @@ func (s *Scheduler) lead(ctx context.Context) {
 	timeout := s.cfg.FailoverTimeout.Seconds()
 	info := &mesos.FrameworkInfo{User: s.cfg.User, Name: "riak (" + s.fw.Name() + ")", Role: &s.cfg.Role, Principal: &s.cfg.Principal,
 		FailoverTimeout: &timeout, Checkpoint: ptr(true)}
+	if s.cfg.WebUIURL != "" {
+		info.WebUiURL = &s.cfg.WebUIURL
+	}
 	if fid != "" {
 		info.ID = &mesos.FrameworkID{Value: fid}
 	}

@@ -80,6 +80,7 @@ which executors fetch.`,
 				cfg.ZooKeeper = executorZK
 			}
 			cfg.ID = fmt.Sprintf("%s:%d@%s", host, os.Getpid(), apiURL)
+			cfg.WebUIURL = apiURL + "/"
 			if cfg.ExecutorURI == "" && cfg.ExecutorCommand == "" {
 				cfg.ExecutorURI = apiURL + "/static/rmf"
 			}
