@@ -18,6 +18,10 @@ const NoRelaunchLimit = -1
 // record says so, and a new leader keeps holding the node.
 const gaveUpPrefix = "gave up relaunching: "
 
+// retryAsked replaces the message of a node given up on when a restart is
+// asked (on any instance): the leader reads it as the end of the hold.
+const retryAsked = "relaunch asked after the scheduler gave up"
+
 // validateRelaunch checks the relaunch backoff (after defaults).
 func (c *Config) validateRelaunch() error {
 	switch {
@@ -83,7 +87,8 @@ func (s *Scheduler) recordGaveUp(ctx context.Context, n zkstate.NodeRecord, atte
 
 // retryGivenUp gives a node that was given up on a new round of
 // relaunches (POST .../restart): its backoff is reset and its record's
-// message cleared.
+// message set to retryAsked, which the leader, if this is a standby,
+// reads as the end of the hold (rt).
 func (s *Scheduler) retryGivenUp(ctx context.Context, n zkstate.NodeRecord) (zkstate.NodeRecord, error) {
 	s.mu.Lock()
 	r := s.rt(n)
@@ -91,7 +96,7 @@ func (s *Scheduler) retryGivenUp(ctx context.Context, n zkstate.NodeRecord) (zks
 	s.mu.Unlock()
 	rec, _, err := s.fw.ModifyNode(ctx, n.Cluster, n.Name, func(rec *zkstate.NodeRecord) error {
 		if strings.HasPrefix(rec.Message, gaveUpPrefix) {
-			rec.Message = "relaunch asked after the scheduler gave up"
+			rec.Message = retryAsked
 		}
 		return nil
 	})

@@ -65,8 +65,13 @@ func TestRelaunchBackoff(t *testing.T) {
 		t.Errorf("record %q not read back as given up", rec.Message)
 	}
 	rec.Message = "exit status 1"
-	if gaveUpRecorded(rec) {
-		t.Errorf("an ordinary failure read as given up")
+	if gaveUpRecorded(rec) || !s.rt(rec).gaveUp {
+		t.Errorf("an ordinary failure read as given up, or the leader's hold dropped by it")
+	}
+	// A restart asked on a standby reaches the leader through the record.
+	rec.Message = retryAsked
+	if r := s.rt(rec); r.gaveUp || r.attempts != 0 {
+		t.Errorf("restart asked: runtime %+v still holds the node", r)
 	}
 
 	for _, tc := range []struct {

@@ -563,10 +563,13 @@ func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, err
 }
 
 // rt is node n's runtime, created if need be (held if its record says
-// it was given up on: a new leader does not relaunch it); s.mu must be
-// held.
+// it was given up on: a new leader does not relaunch it; released when
+// its record says a restart was asked); s.mu must be held.
 func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
 	if r := s.runtime[key(n)]; r != nil {
+		if r.gaveUp && n.TaskID == "" && n.Message == retryAsked {
+			r.attempts, r.gaveUp, r.nextTry = 0, false, time.Time{}
+		}
 		return r
 	}
 	r := s.rtKey(key(n))
