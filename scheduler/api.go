@@ -42,6 +42,9 @@ type NodeView struct {
 	Generation   int64         `json:"generation"`
 	Message      string        `json:"message,omitempty"`
 	NotPlacedWhy string        `json:"not_placed_because,omitempty"`
+	// GaveUp: the node failed --relaunch-max-tries times in a row and is
+	// not relaunched until restarted (POST .../restart).
+	GaveUp bool `json:"gave_up"`
 	// Ready: the node runs, serves KV and agrees on the ring (as its
 	// executor reports; a running node whose executor reports no status,
 	// StatusReported false, counts as ready). TransfersPending and
@@ -91,17 +94,18 @@ func apiState(n zkstate.NodeRecord) string {
 
 func (s *Scheduler) view(n zkstate.NodeRecord) NodeView {
 	s.mu.Lock()
-	why := ""
+	why, gaveUp := "", gaveUpRecorded(n)
 	if r := s.runtime[key(n)]; r != nil {
 		why = r.why
-		if r.gaveUp {
-			why = "gave up after too many failures"
-		}
+		gaveUp = gaveUp || (r.gaveUp && n.TaskID == "")
 	}
 	s.mu.Unlock()
+	if gaveUp {
+		why = "gave up after too many failures in a row: restart the node to try again"
+	}
 	v := NodeView{Name: n.Name, Cluster: n.Cluster, State: apiState(n), Desired: string(n.DesiredState), Agent: n.AgentID, Hostname: n.Hostname,
 		Host: n.Host, PBPort: n.Ports.PB, HTTPPort: n.Ports.HTTP, Ports: n.Ports, NodeName: n.RiakNodeName, TaskID: n.TaskID,
-		Generation: n.Generation, Message: n.Message, NotPlacedWhy: why, Replaces: n.ReplacesRiakNodeName}
+		Generation: n.Generation, Message: n.Message, NotPlacedWhy: why, GaveUp: gaveUp, Replaces: n.ReplacesRiakNodeName}
 	v.Ready = n.ObservedState == zkstate.ObservedRunning && (n.Status == nil || n.Status.Ready)
 	if st := n.Status; st != nil {
 		v.StatusReported, v.TransfersPending, v.Transfers, v.ConfigCheck = true, st.TransfersPending, st.Transfers, st.ConfigCheck
@@ -122,15 +126,18 @@ func apiErr(status int, format string, a ...any) error {
 }
 
 // Handler is the scheduler's HTTP API under /api/v1 (see docs/http-api.md),
-// plus /static/ for the executor artifact. With Config.APIToken, mutating
-// calls need the token.
+// plus /static/ for the executor artifact and /metrics. With
+// Config.APIToken, mutating calls and /metrics (as the director's admin
+// /metrics) need the token. Every answer is counted in /metrics.
 func (s *Scheduler) Handler(staticDir string) http.Handler {
-	return httpauth.New(s.cfg.APIToken).Wrap(s.mux(staticDir), httpauth.Mutating, func(w http.ResponseWriter, msg string) {
+	mux := s.mux(staticDir)
+	guarded := func(r *http.Request) bool { return httpauth.Mutating(r) || r.URL.Path == "/metrics" }
+	return s.instrument(mux, httpauth.New(s.cfg.APIToken).Wrap(mux, guarded, func(w http.ResponseWriter, msg string) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
-	})
+	}))
 }
 
-func (s *Scheduler) mux(staticDir string) http.Handler {
+func (s *Scheduler) mux(staticDir string) *http.ServeMux {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn func(r *http.Request) (int, any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -165,6 +172,7 @@ func (s *Scheduler) mux(staticDir string) http.Handler {
 	h("GET /api/v1/agents", func(r *http.Request) (int, any, error) { return 200, s.Agents(), nil })
 	mux.HandleFunc("GET /{$}", s.serveStatusPage)
 	h("GET /api/v1/healthcheck", func(r *http.Request) (int, any, error) { return 200, map[string]bool{"ok": true}, nil })
+	mux.Handle("GET /metrics", s.metricsHandler())
 	h("GET /api/v1/clusters", s.listClusters)
 	h("GET /api/v1/clusters/{c}", s.getCluster)
 	h("PUT /api/v1/clusters/{c}", s.createCluster)
@@ -631,6 +639,13 @@ func (s *Scheduler) restartNode(r *http.Request) (int, any, error) {
 	n, err := s.nodeOf(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if v := s.view(n); v.GaveUp && n.DesiredState == zkstate.DesiredRunning {
+		rec, err := s.retryGivenUp(r.Context(), n)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusAccepted, s.view(rec), nil
 	}
 	if n.TaskID == "" || n.ObservedState != zkstate.ObservedRunning {
 		return 0, nil, apiErr(http.StatusConflict, "node %s is %s, not running", n.Name, apiState(n))

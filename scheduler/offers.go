@@ -68,6 +68,7 @@ func newOfferView(o mesos.Offer, role string) *offerView {
 // desired and observed state, lets planOffers decide, and applies the
 // plan (applyOfferPlan).
 func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
+	s.counters.offersReceived.Add(uint64(len(offers)))
 	snap, err := s.offerSnapshot(ctx, offers)
 	if err != nil {
 		// Without the whole desired state, every reservation would look
@@ -75,7 +76,7 @@ func (s *Scheduler) onOffers(ctx context.Context, offers []mesos.Offer) {
 		// nothing, and look again soon.
 		s.log.Warn("cannot read the desired state; declining offers until ZooKeeper answers", "offers", len(offers), "err", err)
 		for _, o := range offers {
-			s.call(ctx, calls.Decline(o.ID).With(calls.RefuseSeconds(2*time.Second)))
+			s.decline(ctx, o.ID, 2*time.Second)
 		}
 		return
 	}
@@ -144,6 +145,7 @@ func (s *Scheduler) applyOfferPlan(ctx context.Context, p offerPlan) {
 	}
 	pending := p.Pending
 	accept := make([]calls.OfferOperations, len(p.Offers))
+	launches := make([][]nodeChange, len(p.Offers)) // the placements each accept launches
 	for i, d := range p.Offers {
 		for _, g := range d.Ops {
 			if g.Change >= 0 && !recorded[g.Change] {
@@ -151,6 +153,9 @@ func (s *Scheduler) applyOfferPlan(ctx context.Context, p offerPlan) {
 				continue
 			}
 			accept[i] = append(accept[i], g.Ops...)
+			if g.Change >= 0 && p.Changes[g.Change].Kind == changePlace {
+				launches[i] = append(launches[i], p.Changes[g.Change])
+			}
 		}
 		if len(d.Ops) == 0 && len(d.Orphans) > 0 {
 			s.log.Info("releasing reservations no node needs", "agent", d.Offer.Hostname, "operations", len(d.Orphans))
@@ -159,7 +164,9 @@ func (s *Scheduler) applyOfferPlan(ctx context.Context, p offerPlan) {
 	}
 	for i, d := range p.Offers {
 		if len(accept[i]) > 0 {
-			s.call(ctx, calls.Accept(accept[i].WithOffers(d.Offer.ID)).With(calls.RefuseSeconds(time.Second)))
+			if s.call(ctx, calls.Accept(accept[i].WithOffers(d.Offer.ID)).With(calls.RefuseSeconds(time.Second))) == nil {
+				s.counters.countAccept(launches[i])
+			}
 			continue
 		}
 		refuse := time.Second // nodes wait (e.g. a relaunch backoff): look again soon
@@ -169,7 +176,15 @@ func (s *Scheduler) applyOfferPlan(ctx context.Context, p offerPlan) {
 			s.suppressed = true // filters set: revive as soon as work appears
 			s.mu.Unlock()
 		}
-		s.call(ctx, calls.Decline(d.Offer.ID).With(calls.RefuseSeconds(refuse)))
+		s.decline(ctx, d.Offer.ID, refuse)
+	}
+}
+
+// decline declines an offer for refuse, counting it once the master
+// took it.
+func (s *Scheduler) decline(ctx context.Context, id mesos.OfferID, refuse time.Duration) {
+	if s.call(ctx, calls.Decline(id).With(calls.RefuseSeconds(refuse))) == nil {
+		s.counters.offersDeclined.Add(1)
 	}
 }
 

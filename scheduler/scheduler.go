@@ -76,10 +76,16 @@ type Config struct {
 	// Fencing is what executors do with their node when they lose touch
 	// with ZooKeeper: nodetask.FencingVolume (default) or FencingStrict.
 	Fencing string
-	// Relaunch backoff: first delay, maximum delay and tries before a
-	// failed node is given up on.
+	// Relaunch backoff: a failed node is relaunched after RelaunchDelay
+	// (default 1s), doubling with each failure in a row up to
+	// MaxRelaunchDelay (default 1m), and given up on after MaxRelaunches
+	// failures in a row (default 10; NoRelaunchLimit: never). A node given
+	// up on stays failed, with a message saying so, until restarted.
 	RelaunchDelay, MaxRelaunchDelay time.Duration
 	MaxRelaunches                   int
+	// WebUIURL is the FrameworkInfo webui_url Mesos links to (the
+	// scheduler's status page); empty: none.
+	WebUIURL string
 	// AgentTimeout is how long a node waits for offers from its agent
 	// (gone, or not coming back) before it is placed again elsewhere,
 	// with a new volume. Default 10m.
@@ -158,6 +164,8 @@ type Scheduler struct {
 	cfg Config
 	log *slog.Logger
 	fw  stateStore
+
+	counters counters // what /metrics counts; see metrics.go
 
 	mu          sync.Mutex
 	leader      bool
@@ -243,6 +251,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Flavor == nodetask.FlavorRiak && cfg.RiakTarball == "" {
 		return nil, errors.New("scheduler: flavor riak needs a Riak tarball URI")
 	}
+	if err := cfg.validateRelaunch(); err != nil {
+		return nil, err
+	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}}, nil
 }
 
@@ -324,6 +335,9 @@ func (s *Scheduler) lead(ctx context.Context) {
 	timeout := s.cfg.FailoverTimeout.Seconds()
 	info := &mesos.FrameworkInfo{User: s.cfg.User, Name: "riak (" + s.fw.Name() + ")", Role: &s.cfg.Role, Principal: &s.cfg.Principal,
 		FailoverTimeout: &timeout, Checkpoint: ptr(true)}
+	if s.cfg.WebUIURL != "" {
+		info.WebUiURL = &s.cfg.WebUIURL
+	}
 	if fid != "" {
 		info.ID = &mesos.FrameworkID{Value: fid}
 	}
@@ -457,24 +471,33 @@ func (s *Scheduler) onSubscribed(ctx context.Context, fid string) error {
 			tasks[n.TaskID] = n.AgentID
 		}
 	}
+	var errs []error
 	if len(tasks) > 0 {
-		s.call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks)))
+		errs = append(errs, s.call(ctx, calls.Reconcile(calls.ReconcileTasks(tasks))))
+		s.counters.reconciles.Add(1)
 	}
-	s.call(ctx, calls.Reconcile(nil))
+	errs = append(errs, s.call(ctx, calls.Reconcile(nil)))
+	s.counters.reconciles.Add(1)
+	if errors.Join(errs...) == nil {
+		s.counters.lastReconcile.Store(time.Now().UnixNano())
+	}
 	return nil
 }
 
-// call sends a call, logging failures (Mesos resends what matters).
-func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) {
+// call sends a call, logging failures (Mesos resends what matters), and
+// returns the failure for callers that count.
+func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
 	s.mu.Lock()
 	caller := s.caller
 	s.mu.Unlock()
 	if caller == nil {
-		return
+		return errors.New("scheduler: not subscribed")
 	}
-	if err := calls.CallNoData(ctx, caller, c); err != nil && ctx.Err() == nil {
+	err := calls.CallNoData(ctx, caller, c)
+	if err != nil && ctx.Err() == nil {
 		s.log.Warn("mesos call failed", "type", c.Type.String(), "err", err)
 	}
+	return err
 }
 
 // Nudge asks the leader to act on new desired state now.
@@ -539,8 +562,20 @@ func (s *Scheduler) readAllNodes(ctx context.Context) ([]zkstate.NodeRecord, err
 	return out, nil
 }
 
-// rt is node n's runtime, created if need be; s.mu must be held.
-func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime { return s.rtKey(key(n)) }
+// rt is node n's runtime, created if need be (held if its record says
+// it was given up on: a new leader does not relaunch it; released when
+// its record says a restart was asked); s.mu must be held.
+func (s *Scheduler) rt(n zkstate.NodeRecord) *nodeRuntime {
+	if r := s.runtime[key(n)]; r != nil {
+		if r.gaveUp && n.TaskID == "" && n.Message == retryAsked {
+			r.attempts, r.gaveUp, r.nextTry = 0, false, time.Time{}
+		}
+		return r
+	}
+	r := s.rtKey(key(n))
+	r.gaveUp = gaveUpRecorded(n)
+	return r
+}
 
 // rtKey is rt by key(n).
 func (s *Scheduler) rtKey(k string) *nodeRuntime {
@@ -618,9 +653,11 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) error {
 	}
 	s.mu.Lock()
 	gaveUp := s.afterUpdate(r, node.DesiredState, state, killAsked, time.Now())
+	attempts := r.attempts
 	s.mu.Unlock()
 	if gaveUp {
-		s.log.Error("node failed too often; not relaunching", "node", node.Name, "attempts", r.attempts)
+		s.log.Error("node failed too often; not relaunching", "cluster", node.Cluster, "node", node.Name, "attempts", attempts, "max_relaunches", s.cfg.MaxRelaunches)
+		s.recordGaveUp(ctx, *node, attempts)
 	}
 	if terminal || rep.Status != nil {
 		s.Nudge() // a relaunch, or a rollout's next step, may be due
@@ -722,8 +759,8 @@ func observeUpdate(rec *zkstate.NodeRecord, taskID string, state mesos.TaskState
 // afterUpdate changes what the leader knows of a node (desired as last
 // read) on an update of its task in state: a running task resets the
 // relaunch backoff; a task that ended when asked is forgotten; one that
-// failed backs the next relaunch off, and gives up after MaxRelaunches
-// (reported true).
+// failed backs the next relaunch off (relaunchDelay), and gives up after
+// MaxRelaunches in a row (givesUp; reported true).
 func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, state mesos.TaskState, killAsked bool, now time.Time) (gaveUp bool) {
 	terminal := isTerminal(state)
 	switch {
@@ -733,9 +770,8 @@ func (s *Scheduler) afterUpdate(r *nodeRuntime, desired zkstate.DesiredState, st
 		r.killAsked, r.killSentFor, r.leaveFor = false, "", ""
 	case terminal:
 		r.attempts++
-		delay := s.cfg.RelaunchDelay << min(r.attempts-1, 16)
-		r.nextTry = now.Add(min(delay, s.cfg.MaxRelaunchDelay))
-		if r.attempts >= s.cfg.MaxRelaunches {
+		r.nextTry = now.Add(s.cfg.relaunchDelay(r.attempts))
+		if s.cfg.givesUp(r.attempts) {
 			r.gaveUp = true
 			return true
 		}

@@ -22,6 +22,7 @@ func newSchedulerCmd() *cobra.Command {
 	var cfg scheduler.Config
 	var zk, executorZK, framework, api, advertise, staticDir string
 	var zkAuthF zkAuthFlags
+	var relaunchF relaunchFlags
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Riak Mesos framework scheduler",
@@ -51,6 +52,9 @@ which executors fetch.`,
 			if cfg.Fencing != nodetask.FencingVolume && cfg.Fencing != nodetask.FencingStrict {
 				return usageErrorf("--fencing %q: want %s or %s", cfg.Fencing, nodetask.FencingVolume, nodetask.FencingStrict)
 			}
+			if err := relaunchF.apply(&cfg); err != nil {
+				return err
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
 			zkAuth, err := zkAuthF.resolve()
@@ -76,6 +80,7 @@ which executors fetch.`,
 				cfg.ZooKeeper = executorZK
 			}
 			cfg.ID = fmt.Sprintf("%s:%d@%s", host, os.Getpid(), apiURL)
+			cfg.WebUIURL = apiURL + "/"
 			if cfg.ExecutorURI == "" && cfg.ExecutorCommand == "" {
 				cfg.ExecutorURI = apiURL + "/static/rmf"
 			}
@@ -114,6 +119,7 @@ which executors fetch.`,
 	f.StringVar(&cfg.APIToken, "api-token", "", "bearer token required on the API's mutating endpoints (empty: none)")
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
+	relaunchF.register(f)
 	f.DurationVar(&cfg.ConfigCheckTimeout, "config-check-timeout", scheduler.DefaultConfigCheckTimeout, "rolling restart: restart a node anyway (with a warning) whose executor has not answered the configuration check in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
 	f.StringVar(&cfg.Fencing, "fencing", nodetask.FencingVolume,
