@@ -37,11 +37,11 @@ func (s *Scheduler) setDesired(r *http.Request, want zkstate.DesiredState) (int,
 	if err != nil {
 		return 0, nil, err
 	}
-	if want == zkstate.DesiredRunning {
-		s.mu.Lock()
-		rt := s.rt(rec)
-		rt.gaveUp, rt.attempts = false, 0
-		s.mu.Unlock()
+	if want == zkstate.DesiredRunning && s.view(rec).GaveUp {
+		// As a restart of a node given up on: a fresh round of relaunches.
+		if rec, err = s.retryGivenUp(r.Context(), rec); err != nil {
+			return 0, nil, err
+		}
 	}
 	s.Nudge()
 	return http.StatusAccepted, s.view(rec), nil
