@@ -2,6 +2,7 @@ package mesoslocal
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -134,10 +135,13 @@ func (m *Master) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	}
 	user, pass, has := r.BasicAuth()
 	if has {
+		// Hashes of equal length, every entry compared in full: timing
+		// says nothing of which principal, or how much or how long a
+		// secret, matched.
+		u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 		for _, c := range m.cfg.Credentials {
-			// Compare every entry in full, so timing says nothing of which
-			// principal or how much of a secret matched.
-			if subtle.ConstantTimeCompare([]byte(user), []byte(c.Principal))&subtle.ConstantTimeCompare([]byte(pass), []byte(c.Secret)) == 1 {
+			cu, cp := sha256.Sum256([]byte(c.Principal)), sha256.Sum256([]byte(c.Secret))
+			if subtle.ConstantTimeCompare(u[:], cu[:])&subtle.ConstantTimeCompare(p[:], cp[:]) == 1 {
 				principal, ok = c.Principal, true
 			}
 		}
