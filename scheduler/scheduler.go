@@ -490,16 +490,14 @@ func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) {
 		return
 	}
 	if err := calls.CallNoData(ctx, caller, c); err != nil && ctx.Err() == nil {
-		if msg := s.authFailure(err); msg != "" {
-			s.log.Error(msg, "type", c.Type.String(), "err", err)
-			return
-		}
 		s.log.Warn("mesos call failed", "type", c.Type.String(), "err", err)
 	}
 }
 
 // authFailure is the one line that says the master refused the
-// framework's credentials (HTTP 401), "" for any other error.
+// framework's credentials (HTTP 401), "" for any other error. A 401 comes
+// on SUBSCRIBE: a master that took the credential there takes it on the
+// stream's later calls too.
 func (s *Scheduler) authFailure(err error) string {
 	var ae *apierrors.Error
 	if !errors.As(err, &ae) || !apierrors.CodeNotAuthenticated.Matches(ae) {

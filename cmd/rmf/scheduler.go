@@ -51,18 +51,18 @@ which executors fetch.`,
 			if cfg.Fencing != nodetask.FencingVolume && cfg.Fencing != nodetask.FencingStrict {
 				return usageErrorf("--fencing %q: want %s or %s", cfg.Fencing, nodetask.FencingVolume, nodetask.FencingStrict)
 			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			ctx := cmd.Context()
+			zkAuth, err := zkAuthF.resolve()
+			if err != nil {
+				return err
+			}
 			if secretFile != "" {
 				secret, err := readSecretFile(secretFile)
 				if err != nil {
 					return usageErrorf("--secret-file: %v", err)
 				}
 				cfg.Secret = secret
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			ctx := cmd.Context()
-			zkAuth, err := zkAuthF.resolve()
-			if err != nil {
-				return err
 			}
 			store, fw, err := connectZK(ctx, log, "scheduler", zk, zkAuth, framework)
 			if err != nil {
