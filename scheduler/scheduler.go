@@ -21,6 +21,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
 	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -59,6 +60,11 @@ type Config struct {
 	ID string
 	// Role and Principal of reservations. Default role "riak", principal = role.
 	Role, Principal string
+	// Secret, if set, is Principal's secret: every call to the master
+	// carries HTTP Basic authentication Principal:Secret (a master run
+	// with --credentials and --authenticate_http_frameworks requires it).
+	// Default: none sent.
+	Secret string
 	// User the executors run as (Mesos FrameworkInfo.user). Default "root".
 	User string
 	// FailoverTimeout is how long Mesos keeps the tasks of a disconnected
@@ -248,6 +254,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if f := cfg.ExecutorZKAuthFile; f != "" && (!filepath.IsAbs(f) || strings.ContainsFunc(f, unicode.IsSpace)) {
 		return nil, fmt.Errorf("scheduler: executor ZooKeeper credential file %q: want an absolute path without spaces", f)
 	}
+	if cfg.Secret != "" && strings.ContainsRune(cfg.Principal, ':') {
+		return nil, fmt.Errorf("scheduler: principal %q: a ':' cannot be sent in HTTP Basic authentication", cfg.Principal)
+	}
 	if cfg.Flavor == nodetask.FlavorRiak && cfg.RiakTarball == "" {
 		return nil, errors.New("scheduler: flavor riak needs a Riak tarball URI")
 	}
@@ -325,8 +334,12 @@ func (s *Scheduler) lead(ctx context.Context) {
 	if fid != "" {
 		_ = fidStore.Set(fid)
 	}
+	do := []httpcli.ConfigOpt{httpcli.Timeout(20 * time.Second)}
+	if s.cfg.Secret != "" {
+		do = append(do, httpcli.BasicAuth(s.cfg.Principal, s.cfg.Secret))
+	}
 	cli := httpcli.New(httpcli.Endpoint(strings.TrimRight(s.cfg.Master, "/")+"/api/v1/scheduler"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(httpcli.With(httpcli.Timeout(20*time.Second))))
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(httpcli.With(do...)))
 	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fidStore))).Caller(
 		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
 	s.mu.Lock()
@@ -352,6 +365,10 @@ func (s *Scheduler) lead(ctx context.Context) {
 			s.connected = false
 			s.mu.Unlock()
 			if err != nil && ctx.Err() == nil {
+				if msg := s.authFailure(err); msg != "" {
+					s.log.Error(msg+"; subscribing again with backoff", "err", err)
+					return
+				}
 				s.log.Warn("mesos subscription ended", "err", err)
 			}
 		}),
@@ -498,6 +515,21 @@ func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
 		s.log.Warn("mesos call failed", "type", c.Type.String(), "err", err)
 	}
 	return err
+}
+
+// authFailure is the one line that says the master refused the
+// framework's credentials (HTTP 401), "" for any other error. A 401 comes
+// on SUBSCRIBE: a master that took the credential there takes it on the
+// stream's later calls too.
+func (s *Scheduler) authFailure(err error) string {
+	var ae *apierrors.Error
+	if !errors.As(err, &ae) || !apierrors.CodeNotAuthenticated.Matches(ae) {
+		return ""
+	}
+	if s.cfg.Secret == "" {
+		return fmt.Sprintf("mesos master requires authentication and no secret is configured for principal %s (401)", s.cfg.Principal)
+	}
+	return fmt.Sprintf("mesos master refused the credentials for principal %s (401)", s.cfg.Principal)
 }
 
 // Nudge asks the leader to act on new desired state now.

@@ -14,7 +14,7 @@ import (
 
 func newMesosLocalCmd() *cobra.Command {
 	var cfg mesoslocal.Config
-	var listen string
+	var listen, credentials string
 	cmd := &cobra.Command{
 		Use:   "mesos-local",
 		Short: "Run a local Mesos master and agents on the v1 HTTP API (a stand-in for Mesos; not Mesos)",
@@ -29,6 +29,12 @@ executors as local processes in sandboxes under --work-dir, where persistent
 volumes also live. GET /state shows frameworks,
 agents, tasks, reservations and volumes; POST /faults/... injects failures.
 
+With --credentials (a file in the format of Mesos' --credentials: JSON
+{"credentials":[{"principal":"p","secret":"s"}]} or "principal secret" lines)
+the scheduler API requires HTTP Basic authentication, as Mesos' does with
+--authenticate_http_frameworks: 401 without a valid credential, 400 for a
+SUBSCRIBE whose FrameworkInfo.principal is not the authenticated principal.
+
 It is a development and test stand-in for Apache Mesos, not Mesos. See
 docs/mesos-local.md.`,
 		Args: cobra.NoArgs,
@@ -39,11 +45,24 @@ docs/mesos-local.md.`,
 			if cfg.Agents < 1 {
 				return usageErrorf("--agents must be at least 1")
 			}
+			if credentials != "" {
+				creds, err := mesoslocal.ReadCredentials(credentials)
+				if err != nil {
+					return usageErrorf("--credentials: %v", err)
+				}
+				cfg.Credentials = creds
+			}
 			if err := cfg.Validate(); err != nil {
 				return usageErrorf("%v", err)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			cfg.Logger = log
+			if fi, err := os.Stat(credentials); err == nil && fi.Mode().Perm()&0o004 != 0 {
+				log.Warn("credentials file is readable by everyone; chmod 600 it", "file", credentials)
+			}
+			if len(cfg.Credentials) > 0 {
+				log.Info("scheduler API requires HTTP Basic authentication", "principals", len(cfg.Credentials))
+			}
 			m, err := mesoslocal.New(cfg)
 			if err != nil {
 				return err
@@ -82,6 +101,7 @@ docs/mesos-local.md.`,
 	f.StringSliceVar(&cfg.AgentAddresses, "agent-addresses", nil, "the agents' own IP addresses, one per agent in order, comma-separated (default 127.0.0.2, 127.0.0.3, ...)")
 	f.StringArrayVar(&cfg.AgentAttributes, "agent-attributes", nil, "agent attributes, e.g. rack:r1;zone:a (once for all agents, or once per agent in order)")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", mesoslocal.DefaultHeartbeatInterval, "HEARTBEAT period on scheduler streams")
+	f.StringVar(&credentials, "credentials", "", `file of credentials the scheduler API requires (HTTP Basic), Mesos' format: JSON {"credentials":[{"principal":"p","secret":"s"}]} or "principal secret" lines (default: no authentication)`)
 	f.DurationVar(&cfg.StatusRetryInterval, "status-retry-interval", mesoslocal.DefaultStatusRetryInterval, "resend an unacknowledged status update after this long")
 	return annotateEnv(cmd)
 }

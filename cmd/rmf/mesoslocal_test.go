@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,79 @@ func testMesosLocalServes(t *testing.T, extra []string, second string) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("mesos-local did not stop")
+	}
+}
+
+// TestMesosLocalCredentials: a bad --credentials file is a one-line usage
+// error; a good one makes the scheduler API require it.
+func TestMesosLocalCredentials(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for name, file := range map[string]string{
+		"missing":         filepath.Join(dir, "nope"),
+		"bad JSON":        write("bad-json", `{"credentials":[{"principal":"riak",`),
+		"empty principal": write("empty-principal", `{"credentials":[{"principal":"","secret":"s"}]}`),
+		"empty":           write("empty", ""),
+		"bad line":        write("bad-line", "riak\n"),
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"mesos-local", "--work-dir", t.TempDir(), "--credentials", file}, &stdout, &stderr)
+		msg := strings.TrimSpace(stderr.String())
+		if code != exitUsage || strings.Contains(msg, "\n") || !strings.Contains(msg, "--credentials") {
+			t.Errorf("%s: exit %d, stderr %q; want %d and one line", name, code, msg, exitUsage)
+		}
+	}
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"mesos-local", "--listen", addr, "--agents", "1", "--work-dir", t.TempDir(),
+		"--credentials", write("good", "riak s3cret\n")})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	}()
+	post := func(user, pass string) (int, string) {
+		body := `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"t","principal":"riak"}}}`
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/scheduler", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := post("", ""); code != 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("mesos-local not serving")
+		}
+	}
+	if code, hdr := post("riak", "wrong"); code != http.StatusUnauthorized || hdr != `Basic realm="mesos-master-scheduler"` {
+		t.Errorf("wrong secret: %d %q", code, hdr)
+	}
+	if code, _ := post("riak", "s3cret"); code != http.StatusOK {
+		t.Errorf("right secret: %d", code)
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 func newSchedulerCmd() *cobra.Command {
 	var cfg scheduler.Config
-	var zk, executorZK, framework, api, advertise, staticDir string
+	var zk, executorZK, framework, api, advertise, staticDir, secretFile string
 	var zkAuthF zkAuthFlags
 	var relaunchF relaunchFlags
 	cmd := &cobra.Command{
@@ -60,6 +60,13 @@ which executors fetch.`,
 			zkAuth, err := zkAuthF.resolve()
 			if err != nil {
 				return err
+			}
+			if secretFile != "" {
+				secret, err := readSecretFile(secretFile)
+				if err != nil {
+					return usageErrorf("--secret-file: %v", err)
+				}
+				cfg.Secret = secret
 			}
 			store, fw, err := connectZK(ctx, log, "scheduler", zk, zkAuth, framework)
 			if err != nil {
@@ -115,6 +122,7 @@ which executors fetch.`,
 	f.StringVar(&advertise, "advertise-api", "", "API URL to publish in ZooKeeper and give executors (default http://<--api>)")
 	f.StringVar(&cfg.Role, "role", scheduler.DefaultRole, "Mesos role of reservations")
 	f.StringVar(&cfg.Principal, "principal", "riak", "Mesos principal")
+	f.StringVar(&secretFile, "secret-file", "", "file (not readable by others) with --principal's secret, sent to the Mesos master as HTTP Basic authentication on every call; one trailing newline is ignored (default: none sent)")
 	f.DurationVar(&cfg.FailoverTimeout, "failover-timeout", scheduler.DefaultFailoverTimeout, "framework failover timeout")
 	f.StringVar(&cfg.APIToken, "api-token", "", "bearer token required on the API's mutating endpoints (empty: none)")
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")

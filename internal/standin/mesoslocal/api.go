@@ -124,7 +124,13 @@ func slogErrorLog(l *slog.Logger) *log.Logger {
 }
 
 // serveSchedulerAPI is the master's POST /api/v1/scheduler.
+// With Config.Credentials every request must authenticate first, as
+// Mesos authenticates before its handler runs.
 func (m *Master) serveSchedulerAPI(w http.ResponseWriter, r *http.Request) {
+	principal, ok := m.authenticate(w, r)
+	if !ok {
+		return
+	}
 	codec, ok := requestCodec(w, r)
 	if !ok {
 		return
@@ -134,7 +140,7 @@ func (m *Master) serveSchedulerAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call.Type == scheduler.Call_SUBSCRIBE {
-		m.subscribe(w, r, codec, &call)
+		m.subscribe(w, r, codec, &call, principal)
 		return
 	}
 	if call.Type == scheduler.Call_UNKNOWN {
@@ -153,6 +159,10 @@ func (m *Master) serveSchedulerAPI(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "Framework is not subscribed")
 		return
 	}
+	if principal != "" && principal != fw.info.GetPrincipal() {
+		httpError(w, http.StatusBadRequest, principalMismatch(principal, fw.info.GetPrincipal()))
+		return
+	}
 	if sid := r.Header.Get("Mesos-Stream-Id"); sid != fw.stream.id {
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", sid, fwID))
 		return
@@ -165,8 +175,10 @@ func (m *Master) serveSchedulerAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // subscribe handles SUBSCRIBE: a new framework, a failover of a known one,
-// or a re-registration after a master failover.
-func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, codec encoding.Codec, call *scheduler.Call) {
+// or a re-registration after a master failover. principal is the
+// authenticated one ("" without authentication): FrameworkInfo.principal
+// must be it or empty (then it is set to it), as in Mesos.
+func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, codec encoding.Codec, call *scheduler.Call, principal string) {
 	sub := call.Subscribe
 	if sub == nil || sub.FrameworkInfo == nil {
 		httpError(w, http.StatusBadRequest, "Expecting 'subscribe.framework_info' to be present")
@@ -180,6 +192,16 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, codec encodin
 	if id := call.GetFrameworkID().GetValue(); id != info.GetID().GetValue() {
 		httpError(w, http.StatusBadRequest, "'framework_id' differs from 'subscribe.framework_info.id'")
 		return
+	}
+	if principal != "" {
+		if info.Principal == nil {
+			m.log.Warn("setting FrameworkInfo.principal to the authenticated principal", "principal", principal, "name", info.Name)
+			info.Principal = &principal
+		} else if p := info.GetPrincipal(); p != principal {
+			m.log.Warn("SUBSCRIBE refused: principal differs from the authenticated one", "principal", clipPrincipal(p), "authenticated", principal)
+			httpError(w, http.StatusBadRequest, principalMismatch(principal, p))
+			return
+		}
 	}
 	role, multi, err := frameworkRole(info)
 	if err != nil {

@@ -68,6 +68,14 @@ type Config struct {
 	// SHUTDOWN before it is killed; executors also get it as
 	// MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD. Default 5s, as Mesos.
 	ExecutorShutdownGrace time.Duration
+	// Credentials, if any, make the scheduler API (/api/v1/scheduler)
+	// require HTTP Basic authentication with one of them (realm
+	// SchedulerRealm), as Mesos' --credentials with
+	// --authenticate_http_frameworks; a SUBSCRIBE must then name the
+	// authenticated principal in FrameworkInfo.principal (or none). Read
+	// a Mesos credentials file with ReadCredentials. Default: none, no
+	// authentication.
+	Credentials []Credential
 	// Logger receives the master's and agents' events. Default: discard.
 	Logger *slog.Logger
 }
@@ -84,6 +92,11 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{"HeartbeatInterval": c.HeartbeatInterval, "StatusRetryInterval": c.StatusRetryInterval, "AllocationInterval": c.AllocationInterval, "ExecutorShutdownGrace": c.ExecutorShutdownGrace} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("mesoslocal: %s is negative (%v)", name, d))
+		}
+	}
+	if len(c.Credentials) > 0 {
+		if err := checkCredentials(c.Credentials); err != nil {
+			errs = append(errs, fmt.Errorf("mesoslocal: Credentials: %w", err))
 		}
 	}
 	cc := c.withDefaults()

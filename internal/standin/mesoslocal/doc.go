@@ -21,8 +21,15 @@
 // executors, so tasks of different agents bind different addresses as on
 // a real cluster.
 //
+// With Config.Credentials (Mesos' --credentials) the scheduler API
+// requires HTTP Basic authentication, as Mesos' default HTTP framework
+// authenticator does: 401 with WWW-Authenticate: Basic
+// realm="mesos-master-scheduler" without a valid credential, 400 for a
+// call whose authenticated principal is not the framework's.
+//
 // Where it differs (see docs/mesos-local.md): one role per framework;
 // custom executors only (no command tasks, no LAUNCH_GROUP); no
-// authentication; frameworks and tasks are in memory, while the master ID
-// and agents' reservations and volumes are checkpointed in the work dir.
+// authorization (ACLs), no agent or executor authentication; frameworks
+// and tasks are in memory, while the master ID and agents' reservations
+// and volumes are checkpointed in the work dir.
 package mesoslocal

@@ -128,3 +128,37 @@ func FuzzParseAttributes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCredentials: any file gives credentials or a one-line error;
+// what it gives passes the master's own check and every credential can
+// be sent in HTTP Basic and matched.
+func FuzzParseCredentials(f *testing.F) {
+	for _, s := range []string{`{"credentials":[{"principal":"riak","secret":"s"}]}`, "riak s\nops t\n", "riak s\r\n", "",
+		`{"credentials":[{"principal":""}]}`, `{"credentials":[`, "a b c", "a:b c", "a b:c", "a s\na t", "{}", " {\"credentials\":null}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		creds, err := ParseCredentials(b)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		if len(creds) == 0 {
+			t.Fatal("no credentials and no error")
+		}
+		if err := checkCredentials(creds); err != nil {
+			t.Fatalf("accepted %v: %v", creds, err)
+		}
+		m := &Master{cfg: Config{Credentials: creds}.withDefaults()}
+		m.log = m.cfg.Logger
+		for _, c := range creds {
+			r := httptest.NewRequest(http.MethodPost, "/api/v1/scheduler", nil)
+			r.SetBasicAuth(c.Principal, c.Secret)
+			if p, ok := m.authenticate(httptest.NewRecorder(), r); !ok || p != c.Principal {
+				t.Fatalf("credential %+v not accepted (%q, %v)", c, p, ok)
+			}
+		}
+	})
+}

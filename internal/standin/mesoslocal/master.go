@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,6 +83,7 @@ func New(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg.Credentials = slices.Clone(cfg.Credentials)
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("mesoslocal: work dir: %w", err)
 	}

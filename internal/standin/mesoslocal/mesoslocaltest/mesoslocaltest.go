@@ -50,13 +50,17 @@ func Start(t testing.TB, cfg mesoslocal.Config) (*mesoslocal.Master, string) {
 }
 
 // Options configure a test scheduler. Zero values: protobuf, a one-minute
-// failover timeout, updates acknowledged automatically, role "riak".
+// failover timeout, updates acknowledged automatically, role "riak",
+// principal = role, no authentication.
 type Options struct {
 	Name      string
 	MediaType encoding.MediaType
 	Failover  time.Duration
 	NoAck     bool
 	Role      string
+	// Principal is FrameworkInfo.principal; with Secret set it is also
+	// sent with Secret as HTTP Basic authentication on every call.
+	Principal, Secret string
 }
 
 // Scheduler is a mesos-go scheduler (httpsched + controller) that
@@ -87,15 +91,22 @@ func StartScheduler(t testing.TB, master string, o Options) *Scheduler {
 	if o.Name == "" {
 		o.Name = "mesoslocal-test"
 	}
+	if o.Principal == "" {
+		o.Principal = o.Role
+	}
+	do := []httpcli.ConfigOpt{httpcli.Timeout(10 * time.Second)}
+	if o.Secret != "" {
+		do = append(do, httpcli.BasicAuth(o.Principal, o.Secret))
+	}
 	cli := httpcli.New(httpcli.Endpoint(master+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[o.MediaType]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
+		httpcli.Do(httpcli.With(do...)))
 	fid := store.NewInMemorySingleton()
 	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fid))).Caller(
 		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Scheduler{t: t, caller: caller, fid: fid, events: make(chan *scheduler.Event, 4096), held: map[string]mesos.Offer{}, cancel: cancel, done: make(chan struct{})}
 	failover := o.Failover.Seconds()
-	info := &mesos.FrameworkInfo{User: "root", Name: o.Name, Role: &o.Role, Principal: &o.Role,
+	info := &mesos.FrameworkInfo{User: "root", Name: o.Name, Role: &o.Role, Principal: &o.Principal,
 		Checkpoint: ptr(true), FailoverTimeout: &failover}
 	forward := func(_ context.Context, e *scheduler.Event) error {
 		select {
