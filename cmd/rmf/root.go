@@ -150,20 +150,27 @@ func (z *zkAuthFlags) resolve() (string, error) {
 	return cred, nil
 }
 
+// readPrivateFile reads a small file holding what (a credential, a
+// secret), refusing one that everyone may read or that is too big to be
+// one.
+func readPrivateFile(path, what string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return nil, fmt.Errorf("%s is readable by everyone (mode %#o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	if fi.Size() > 4096 {
+		return nil, fmt.Errorf("%s: %d bytes is not %s", path, fi.Size(), what)
+	}
+	return os.ReadFile(path)
+}
+
 // readCredentialFile reads a USER:PASSWORD credential from a file that
 // others cannot read, as ssh insists for its keys.
 func readCredentialFile(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("%s is readable by everyone (mode %#o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	if fi.Size() > 4096 {
-		return "", fmt.Errorf("%s: %d bytes is not a credential", path, fi.Size())
-	}
-	b, err := os.ReadFile(path)
+	b, err := readPrivateFile(path, "a credential")
 	if err != nil {
 		return "", err
 	}

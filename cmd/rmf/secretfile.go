@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"unicode"
 )
@@ -13,17 +12,7 @@ import (
 // read. One trailing newline is dropped; an empty file, or one of more
 // than a line, is an error.
 func readSecretFile(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("%s is readable by everyone (mode %#o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	if fi.Size() > 4096 {
-		return "", fmt.Errorf("%s: %d bytes is not a secret", path, fi.Size())
-	}
-	b, err := os.ReadFile(path)
+	b, err := readPrivateFile(path, "a secret")
 	if err != nil {
 		return "", err
 	}
