@@ -128,8 +128,6 @@ type apiStatusError struct {
 
 func (e *apiStatusError) Error() string { return e.msg }
 
-func asAPIStatus(err error, target **apiStatusError) bool { return errors.As(err, target) }
-
 func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -452,9 +450,6 @@ func newNodeCmd() *cobra.Command {
 			if err := checkCluster(); err != nil {
 				return err
 			}
-			if err := zkstate.ValidateName(args[0]); err != nil {
-				return usageErrorf("node %q: %v", args[0], err)
-			}
 			var n scheduler.NodeView
 			if err := o.do(c.Context(), http.MethodPost, "/api/v1/clusters/"+cluster+"/nodes/"+args[0]+"/"+verb, nil, "", &n); err != nil {
 				return err
@@ -469,9 +464,6 @@ func newNodeCmd() *cobra.Command {
 	stats := &cobra.Command{Use: "stats NAME", Short: "Print the node's own statistics (Riak's GET /stats), as JSON", Args: oneArg("node name"), RunE: func(c *cobra.Command, args []string) error {
 		if err := checkCluster(); err != nil {
 			return err
-		}
-		if err := zkstate.ValidateName(args[0]); err != nil {
-			return usageErrorf("node %q: %v", args[0], err)
 		}
 		var raw json.RawMessage
 		if err := o.do(c.Context(), http.MethodGet, "/api/v1/clusters/"+cluster+"/nodes/"+args[0]+"/stats", nil, "", &raw); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,7 @@ func waitReady(ctx context.Context, o *apiOpts, what, path string, timeout time.
 // waiting may see it back.
 func transientAPIError(err error) bool {
 	var ae *apiStatusError
-	if asAPIStatus(err, &ae) {
+	if errors.As(err, &ae) {
 		return ae.status >= 500
 	}
 	return true
@@ -75,9 +76,6 @@ func missingList(m []scheduler.NotReady) string {
 func newClusterEndpointsCmd(o *apiOpts) *cobra.Command {
 	return &cobra.Command{Use: "endpoints NAME", Short: "Print the PB and HTTP address of every ready node", Args: oneArg("cluster name"),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := zkstate.ValidateName(args[0]); err != nil {
-				return usageErrorf("cluster %q: %v", args[0], err)
-			}
 			var e scheduler.Endpoints
 			if err := o.do(c.Context(), http.MethodGet, "/api/v1/clusters/"+args[0]+"/endpoints", nil, "", &e); err != nil {
 				return err
@@ -98,9 +96,6 @@ func newClusterWaitCmd(o *apiOpts) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{Use: "wait NAME", Short: "Wait until every node of the cluster runs and is ready (exit 1 at --timeout)", Args: oneArg("cluster name"),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := zkstate.ValidateName(args[0]); err != nil {
-				return usageErrorf("cluster %q: %v", args[0], err)
-			}
 			if timeout <= 0 {
 				return usageErrorf("--timeout must be positive")
 			}
@@ -117,9 +112,6 @@ func newNodeWaitCmd(o *apiOpts, cluster *string, checkCluster func() error) *cob
 			if err := checkCluster(); err != nil {
 				return err
 			}
-			if err := zkstate.ValidateName(args[0]); err != nil {
-				return usageErrorf("node %q: %v", args[0], err)
-			}
 			if timeout <= 0 {
 				return usageErrorf("--timeout must be positive")
 			}
@@ -132,9 +124,6 @@ func newNodeWaitCmd(o *apiOpts, cluster *string, checkCluster func() error) *cob
 func newClusterExportCmd(o *apiOpts) *cobra.Command {
 	return &cobra.Command{Use: "export NAME", Short: "Print the cluster's definition (templates, resources, constraints, node count) as JSON", Args: oneArg("cluster name"),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := zkstate.ValidateName(args[0]); err != nil {
-				return usageErrorf("cluster %q: %v", args[0], err)
-			}
 			var e scheduler.ClusterExport
 			if err := o.do(c.Context(), http.MethodGet, "/api/v1/clusters/"+args[0]+"/export", nil, "", &e); err != nil {
 				return err
