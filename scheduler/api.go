@@ -483,18 +483,11 @@ func (s *Scheduler) restartCluster(r *http.Request) (int, any, error) {
 }
 
 func (s *Scheduler) listNodes(r *http.Request) (int, any, error) {
-	name, err := clusterName(r)
+	_, views, err := s.clusterViews(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
-	}
-	out := []NodeView{}
-	for _, n := range s.nodesOf(r.Context(), name) {
-		out = append(out, s.view(n))
-	}
-	return 200, out, nil
+	return 200, views, nil
 }
 
 // maxNodesPerCall bounds POST /nodes?count=.

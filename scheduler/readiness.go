@@ -91,6 +91,8 @@ func endpointsOf(cluster string, views []NodeView) Endpoints {
 	return e
 }
 
+// clusterViews reads the cluster of the request's path and its nodes'
+// views (404 if the cluster does not exist).
 func (s *Scheduler) clusterViews(r *http.Request) (string, []NodeView, error) {
 	name, err := clusterName(r)
 	if err != nil {
@@ -99,7 +101,7 @@ func (s *Scheduler) clusterViews(r *http.Request) (string, []NodeView, error) {
 	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
 		return "", nil, notFound(err, "cluster %s", name)
 	}
-	var out []NodeView
+	out := []NodeView{} // an empty cluster lists [], not null
 	for _, n := range s.nodesOf(r.Context(), name) {
 		out = append(out, s.view(n))
 	}
