@@ -339,14 +339,7 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline t
 	case berr != nil:
 		bc.close()
 		st.pool.closeIdle()
-		unsent := notWritten(berr)
-		if unsent {
-			berr = &notSentError{berr}
-		}
-		if reused && !c.relayed && (unsent || isDeadConn(berr)) {
-			berr = &staleConnError{berr}
-		}
-		return balancer.Failure, berr
+		return balancer.Failure, typedFailure(berr, reused && !c.relayed)
 	case !complete:
 		// The client went away in the middle of the answer: the rest is
 		// still on its way from the node, so this connection is spent.

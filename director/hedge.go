@@ -285,12 +285,5 @@ func (c *clientConn) legFailed(l *hedgeLeg, reused bool, err error) error {
 	l.err = err
 	l.finish(time.Now())
 	l.st.pool.closeIdle()
-	unsent := notWritten(err)
-	if unsent {
-		err = &notSentError{err}
-	}
-	if reused && (unsent || isDeadConn(err)) {
-		err = &staleConnError{err}
-	}
-	return err
+	return typedFailure(err, reused)
 }

@@ -39,6 +39,21 @@ type staleConnError struct{ err error }
 func (e *staleConnError) Error() string { return e.err.Error() }
 func (e *staleConnError) Unwrap() error { return e.err }
 
+// typedFailure types a failed attempt's backend error for the retry
+// policy: a *notSentError when none of the request was written, wrapped in
+// a *staleConnError when the connection was a reused pooled one (and
+// nothing was relayed yet) that most likely died while idle.
+func typedFailure(err error, reusedUnrelayed bool) error {
+	unsent := notWritten(err)
+	if unsent {
+		err = &notSentError{err}
+	}
+	if reusedUnrelayed && (unsent || isDeadConn(err)) {
+		err = &staleConnError{err}
+	}
+	return err
+}
+
 // reachedNode reports whether a failed attempt's request may have reached
 // its node.
 func reachedNode(err error) bool {
