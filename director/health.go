@@ -72,7 +72,8 @@ func (p *Proxy) startHealthLocked() {
 
 // tuneLoop recomputes, every tunePeriod, what the request path reads from
 // atomics (the hedge delay and budget), and evaluates outliers every
-// outlier interval (balancer.Set.EvaluateOutliers).
+// outlier interval (balancer.Set.EvaluateOutliers). The table shows an
+// ejected node down when it is read (Proxy.Table): nothing to write here.
 func (p *Proxy) tuneLoop(ctx context.Context) {
 	t := time.NewTicker(tunePeriod)
 	defer t.Stop()
@@ -87,11 +88,9 @@ func (p *Proxy) tuneLoop(ctx context.Context) {
 				p.ejections.Add(1)
 				p.log.Warn("director: node ejected as an outlier", "node", n.ID, "until", n.EjectedUntil().Format(time.RFC3339Nano),
 					"ejections", n.Ejections(), "latency", n.LatencyEWMA())
-				p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
 			}
 			for _, n := range restored {
 				p.log.Info("director: outlier let back in (slow start)", "node", n.ID)
-				p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
 			}
 		}
 		select {
