@@ -35,10 +35,11 @@ func nodeIDs(p *Proxy) map[string]bool {
 	return ids
 }
 
-// TestZooKeeperDiscovery: nodes appearing and disappearing under live/
-// enter and leave rotation within 1 s with no client error, and the
-// director keeps serving while ZooKeeper is down.
-func TestZooKeeperDiscovery(t *testing.T) {
+// zkDiscovery starts ZooKeeper with cluster c1 and a proxy without nodes
+// whose discovery watches c1's live records, all stopped when the test
+// ends.
+func zkDiscovery(t *testing.T, health time.Duration) (*testutil.ZooKeeper, *zkstate.Framework, *Proxy, string, *Discovery) {
+	t.Helper()
 	zk := testutil.StartZooKeeper(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -46,7 +47,7 @@ func TestZooKeeperDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(store.Close)
 	fw, err := store.Framework("riak")
 	if err != nil {
 		t.Fatal(err)
@@ -54,14 +55,24 @@ func TestZooKeeperDiscovery(t *testing.T) {
 	if err := fw.CreateCluster(ctx, zkstate.ClusterRecord{Name: "c1", NodeResources: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024}}); err != nil {
 		t.Fatal(err)
 	}
-	nodes := startCluster(t, 2)
-	p, addr := startProxy(t, Config{Logger: logger(), HealthInterval: 200 * time.Millisecond}, nil)
-	var d Discovery
+	p, addr := startProxy(t, Config{Logger: logger(), HealthInterval: health}, nil)
+	d := &Discovery{}
 	wctx, wcancel := context.WithCancel(context.Background())
-	defer wcancel()
+	t.Cleanup(wcancel)
 	if err := d.WatchZooKeeper(wctx, fw, "c1", p, logger()); err != nil {
 		t.Fatal(err)
 	}
+	return zk, fw, p, addr, d
+}
+
+// TestZooKeeperDiscovery: nodes appearing and disappearing under live/
+// enter and leave rotation within 1 s with no client error, and the
+// director keeps serving while ZooKeeper is down.
+func TestZooKeeperDiscovery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	zk, fw, p, addr, d := zkDiscovery(t, 200*time.Millisecond)
+	nodes := startCluster(t, 2)
 	reg1, err := fw.RegisterLive(ctx, "c1", liveRecord(t, nodes[0], "dev1"))
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +125,7 @@ func TestZooKeeperDiscovery(t *testing.T) {
 		t.Errorf("discovery status %+v", ds)
 	}
 	// The admin views show where the nodes come from and how fresh they are.
-	admin := httptest.NewServer(p.AdminHandler(&d))
+	admin := httptest.NewServer(p.AdminHandler(d))
 	defer admin.Close()
 	doc := getStatus(t, admin.URL)
 	if doc.Discovery.Source != "zookeeper" || !doc.Discovery.Connected || doc.Discovery.Updated == "" ||
@@ -165,29 +176,10 @@ func TestZooKeeperDiscovery(t *testing.T) {
 // unmarked serves only while it passes health checks; once it stops
 // answering it leaves rotation, and clients see no error.
 func TestUnlistedNodeLeavesWhenUnhealthy(t *testing.T) {
-	zk := testutil.StartZooKeeper(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	store, err := zkstate.Connect(ctx, zk.Servers(), zkstate.WithSessionTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	fw, err := store.Framework("riak")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.CreateCluster(ctx, zkstate.ClusterRecord{Name: "c1", NodeResources: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024}}); err != nil {
-		t.Fatal(err)
-	}
+	_, fw, p, addr, d := zkDiscovery(t, 100*time.Millisecond)
 	nodes := startCluster(t, 3)
-	p, addr := startProxy(t, Config{Logger: logger(), HealthInterval: 100 * time.Millisecond}, nil)
-	var d Discovery
-	wctx, wcancel := context.WithCancel(context.Background())
-	defer wcancel()
-	if err := d.WatchZooKeeper(wctx, fw, "c1", p, logger()); err != nil {
-		t.Fatal(err)
-	}
 	var regs []*zkstate.Registration
 	for i, n := range nodes {
 		reg, err := fw.RegisterLive(ctx, "c1", liveRecord(t, n, fmt.Sprintf("dev%d", i+1)))
