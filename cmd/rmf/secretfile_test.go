@@ -20,16 +20,7 @@ import (
 // is refused with a one-line error naming it.
 func TestReadSecretFile(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string, mode os.FileMode) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string, mode os.FileMode) string { return writeFileMode(t, dir, name, content, mode) }
 	for content, want := range map[string]string{"s3cret\n": "s3cret", "s3cret": "s3cret", "s3cret\r\n": "s3cret", " s p \n": " s p "} {
 		if got, err := readSecretFile(write("good", content, 0o600)); err != nil || got != want {
 			t.Errorf("%q: got %q, %v; want %q", content, got, err, want)

@@ -14,16 +14,7 @@ import (
 // anything connects.
 func TestZKAuthFile(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string, mode os.FileMode) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string, mode os.FileMode) string { return writeFileMode(t, dir, name, content, mode) }
 	good := write("good", "rmf:s3cret\n", 0o600)
 	if got, err := (&zkAuthFlags{file: good}).resolve(); err != nil || got != "rmf:s3cret" {
 		t.Fatalf("resolve(%s) = %q, %v", good, got, err)
@@ -53,4 +44,18 @@ func TestZKAuthFile(t *testing.T) {
 			t.Errorf("rmf %s: exit %d, stderr %q; want %d and one line", strings.Join(args, " "), code, msg, exitUsage)
 		}
 	}
+}
+
+// writeFileMode writes content to dir/name with exactly mode (the umask
+// does not apply) and returns its path.
+func writeFileMode(t *testing.T, dir, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
