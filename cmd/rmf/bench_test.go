@@ -16,7 +16,7 @@ import (
 	"github.com/rmf-go/rmf/internal/standin/devnode"
 )
 
-func TestBenchRunUsageErrors(t *testing.T) {
+func TestBenchUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
@@ -31,26 +31,6 @@ func TestBenchRunUsageErrors(t *testing.T) {
 		{"bad value size", []string{"bench", "run", "--pb", "127.0.0.1:1", "--value-size", "9-1"}, "value size"},
 		{"bad driver", []string{"bench", "run", "--pb", "127.0.0.1:1", "--driver", "curl"}, "driver"},
 		{"bad target", []string{"bench", "compare", "--targets", "direct,nginx"}, "--targets"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			if code := run(tc.args, &stdout, &stderr); code != exitUsage {
-				t.Fatalf("exit code %d, want %d (stderr %q)", code, exitUsage, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tc.want) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
-			}
-		})
-	}
-}
-
-func TestBenchCompareUsageErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want string
-	}{
 		{"unknown scenario", []string{"bench", "compare", "--scenario", "steady,partition"}, "--scenario"},
 		{"empty scenario", []string{"bench", "compare", "--scenario", "steady", "--scenario", ""}, "bad scenario"},
 		{"degraded on one node", []string{"bench", "compare", "--scenario", "degraded", "--nodes", "1"}, "--nodes 2"},
