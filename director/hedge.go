@@ -173,10 +173,16 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	if hedgeAt.After(tryDL) {
 		hedgeAt = tryDL
 	}
-	bc.setDeadline(hedgeAt, false, 0)
+	// The request goes out under the attempt's own deadline; only the
+	// wait for the answer has the hedge's, which may have passed already.
+	bc.setDeadline(tryDL, false, 0)
 	if err := bc.send(raw); err != nil {
 		return c.legFailed(first, reused, err)
 	}
+	if err := bc.io.flush(); err != nil {
+		return c.legFailed(first, reused, err)
+	}
+	bc.setDeadline(hedgeAt, false, 0)
 	answer, _, err := bc.rd.ReadRaw()
 	if err == nil || errors.Is(err, protocol.ErrUnknownCode) {
 		first.raw = answer

@@ -159,3 +159,24 @@ func httpBody(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestHedgeDelayPassedBeforeSend: a hedge delay that has already passed
+// when the request reaches its node's connection (a loaded machine, or a
+// tiny delay) still sends the request and waits for its answer, rather
+// than waiting on a request never written.
+func TestHedgeDelayPassedBeforeSend(t *testing.T) {
+	checkGoroutines(t)
+	a := startFake(t, nil)
+	_, addr := startProxySpecs(t, Config{HedgeDelay: time.Nanosecond, HealthInterval: -1, RequestTimeout: 3 * time.Second},
+		[]balancer.NodeSpec{{ID: "a", PBAddr: a.addr}})
+	c := dialRaw(t, addr)
+	for i := range 20 {
+		start := time.Now()
+		if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+			t.Fatalf("get %d: %v %q", i, f.Code, errMsg(t, f))
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("get %d took %v: its request waited for the request timeout", i, took)
+		}
+	}
+}
