@@ -280,18 +280,13 @@ type replicaReply struct {
 }
 
 // fetchQuorum asks every member holding a replica in pl for its copy of a
-// key, in parallel, and returns the replies once they settle the read
-// without a slow or hung replica, as Riak's get FSM answers at R:
-//   - r replicas (pr of them primaries) found the object; or
-//   - r replicas answered and every member believed up has answered (a
-//     "not found" from a replica that is catching up after a ring change
-//     must not hide the copy a slower replica holds); or
-//   - every member answered, or ctx ended.
+// key, in parallel, and counts the answers with g as Riak's get FSM does
+// (see getCore): it returns as soon as g has enough, or when ctx ends.
 //
 // The replies still pending are awaited in the background (bounded by
 // DefaultRequestTimeout); then every replica is repaired with the merge of
-// all the answers.
-func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket, key string, r, pr uint32) []replicaReply {
+// all the answers, as Riak's get FSM does after it has replied.
+func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket, key string, g *getCore) []replicaReply {
 	nodes := byNode(pl)
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultRequestTimeout)
 	ch := make(chan replicaReply, len(nodes))
@@ -308,41 +303,13 @@ func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket,
 		}()
 	}
 	var got []replicaReply
-	var ok, primaries, found, foundPrimaries uint32
-	settled := func() bool {
-		if found >= r && foundPrimaries >= pr {
-			return true
-		}
-		if ok < r || primaries < pr {
-			return false
-		}
-		for _, rn := range nodes {
-			if c.up(rn.node) && !slices.ContainsFunc(got, func(g replicaReply) bool { return g.node == rn.node }) {
-				return false
-			}
-		}
-		return true
-	}
-	recheck := time.NewTicker(50 * time.Millisecond) // members are marked down asynchronously
-	defer recheck.Stop()
 collect:
 	for len(got) < len(nodes) {
 		select {
 		case rep := <-ch:
 			got = append(got, rep)
-			if rep.err == nil {
-				ok += rep.replicas
-				primaries += rep.primaries
-				if rep.found {
-					found += rep.replicas
-					foundPrimaries += rep.primaries
-				}
-			}
-			if settled() {
-				break collect
-			}
-		case <-recheck.C:
-			if settled() {
+			g.add(rep)
+			if g.enough() {
 				break collect
 			}
 		case <-ctx.Done():
@@ -420,31 +387,38 @@ func (c *Cluster) Get(ctx context.Context, req kv.GetRequest, q service.Quorum) 
 	ctx, cancel := c.withTimeout(ctx, q)
 	defer cancel()
 	pl := c.preflist(req.Type, req.Bucket, req.Key, n, q.SloppyQuorum)
-	replies := c.fetchQuorum(ctx, pl, req.Type, req.Bucket, req.Key, r, pr)
-
-	var ok, primaries uint32
-	var objs []kv.Object
-	var lastErr error
-	for _, rep := range replies {
-		if rep.err != nil {
-			lastErr = rep.err
-			continue
-		}
-		ok += rep.replicas
-		primaries += rep.primaries
-		if rep.found {
-			objs = append(objs, rep.obj)
-		}
+	if uint32(len(pl)) < r {
+		return kv.GetResult{}, &service.QuorumError{Name: "insufficient_vnodes", Want: r, Got: uint32(len(pl))}
 	}
-	if ok < r || primaries < pr {
-		return kv.GetResult{}, fmt.Errorf("%w: %d of %d replicas answered (r=%d, pr=%d): %v", service.ErrQuorum, ok, len(pl), r, pr, lastErr)
+	if primaries := countPrimaries(pl); primaries < pr {
+		return kv.GetResult{}, &service.QuorumError{Name: "pr_val_unsatisfied", Want: pr, Got: primaries}
 	}
-	merged := kv.Object{}
-	for _, o := range objs {
-		merged = kv.Merge(merged, o)
+	g := newGetCore(uint32(len(pl)), r, pr, orBucket(q.NotFoundOK, props.NotFoundOK), orBucket(q.BasicQuorum, props.BasicQuorum))
+	replies := c.fetchQuorum(ctx, pl, req.Type, req.Bucket, req.Key, g)
+	merged, err := g.response()
+	if err != nil {
+		return kv.GetResult{}, err
 	}
 	c.readRepair(replies, req.Type, req.Bucket, req.Key, merged)
 	return getResult(merged, req), nil
+}
+
+// orBucket is a request's override of a bucket's boolean property.
+func orBucket(given *bool, bucket bool) bool {
+	if given != nil {
+		return *given
+	}
+	return bucket
+}
+
+func countPrimaries(pl []ring.Entry) uint32 {
+	var n uint32
+	for _, e := range pl {
+		if e.Primary {
+			n++
+		}
+	}
+	return n
 }
 
 // getResult applies a read's options to the merged object, as kv.Engine.Get does locally.
@@ -706,7 +680,8 @@ func (c *Cluster) coordinateDelete(ctx context.Context, req kv.DeleteRequest, pl
 // syncLocal merges the other replicas' copies of a key into the local one,
 // from a quorum of them (a hung replica does not hold a delete up).
 func (c *Cluster) syncLocal(ctx context.Context, pl []ring.Entry, typ, bucket, key string) error {
-	for _, rep := range c.fetchQuorum(ctx, pl, typ, bucket, key, uint32(len(pl))/2+1, 0) {
+	n := uint32(len(pl))
+	for _, rep := range c.fetchQuorum(ctx, pl, typ, bucket, key, newGetCore(n, n/2+1, 0, false, false)) {
 		if rep.err == nil && rep.found && rep.node != c.self.Name {
 			if _, _, err := c.engine.StoreReplica(ctx, typ, bucket, key, rep.obj); err != nil {
 				return err

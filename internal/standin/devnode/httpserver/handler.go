@@ -304,6 +304,10 @@ func errorText(err error) string {
 	case errors.Is(err, context.Canceled):
 		return "request canceled"
 	}
+	var riakText interface{ RiakHTTPText() string }
+	if errors.As(err, &riakText) {
+		return riakText.RiakHTTPText()
+	}
 	msg := err.Error()
 	if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
 		msg = msg[:i]
