@@ -115,7 +115,8 @@ func TestFailover(t *testing.T) {
 				return riakLike(fc, c, body)
 			})
 			// Every first try goes to the failing node.
-			p, addr := startProxySpecs(t, Config{HealthInterval: -1, Policy: prefer(a.addr)}, []balancer.NodeSpec{a.spec(), b.spec()})
+			// No not-found confirmation: it would ask the failed node again.
+			p, addr := startProxySpecs(t, Config{HealthInterval: -1, Policy: prefer(a.addr), ConfirmNotFound: ConfirmNever}, []balancer.NodeSpec{a.spec(), b.spec()})
 			c := dialRaw(t, addr)
 			f := c.do(tc.req)
 			if a.requests.Load() != 1 {

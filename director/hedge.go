@@ -273,7 +273,7 @@ func (c *clientConn) hedgeWon(w, first *hedgeLeg, now time.Time) error {
 func (c *clientConn) legWon(l *hedgeLeg, now time.Time) error {
 	c.lastCode = protocol.Code(l.raw[4])
 	var cerr error
-	if len(c.out) == 0 && !c.frameBuffered() {
+	if c.writeDirect() {
 		cerr = c.write(l.raw)
 	} else {
 		c.out = append(c.out, l.raw...)

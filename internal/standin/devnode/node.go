@@ -51,6 +51,13 @@ type Config struct {
 	// answered (tests that do not look at timing); rmf devnode's default is
 	// DefaultGossipDelay.
 	GossipDelay time.Duration
+	// HandoffDelay is how long a (re)started member waits before it takes
+	// its data back from the others (Riak's fallbacks hand a partition back
+	// only once idle, vnode_inactivity_timeout). Meanwhile it holds only
+	// what it kept (nothing, with the memory backend), answers "not found"
+	// to the others' reads for the rest, and, like a node whose riak_kv
+	// is not up, coordinates nothing. Zero: at once.
+	HandoffDelay time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -66,6 +73,9 @@ func (c Config) Validate() error {
 		return errors.New("devnode: --data directory is required")
 	case c.Backend != "" && c.Backend != "memory" && c.Backend != "disk":
 		return fmt.Errorf("devnode: unknown backend %q (want memory or disk)", c.Backend)
+	}
+	if c.HandoffDelay < 0 {
+		return fmt.Errorf("devnode: --handoff-delay %v is negative", c.HandoffDelay)
 	}
 	if c.GossipDelay < 0 {
 		return fmt.Errorf("devnode: --gossip-delay %v is negative", c.GossipDelay)
@@ -213,6 +223,14 @@ func (n *Node) start(ctx context.Context) error {
 		}
 	}
 	n.cluster.announce(ctx)
+	if d := n.cfg.HandoffDelay; d > 0 {
+		n.log.Info("devnode: waiting before taking data back", "handoff_delay", d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if err := n.cluster.catchUp(ctx); err != nil {
 		return err
 	}
