@@ -77,8 +77,7 @@ type Config struct {
 	// (plus a burst of 50). Default DefaultConfirmBudget.
 	ConfirmBudget float64
 	// TransitionSettle is how long a node that came back (passed its
-	// checks again, or joined the set) counts as in transition unless its
-	// live record reports no pending transfers. Default
+	// checks again, or joined the set) counts as in transition. Default
 	// DefaultTransitionSettle.
 	TransitionSettle time.Duration
 	// MaxAttempts is the most nodes one request is sent to (the first try

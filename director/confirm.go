@@ -35,8 +35,8 @@ const (
 	// DefaultConfirmBudget is Config.ConfirmBudget's default.
 	DefaultConfirmBudget = 0.1
 	// DefaultTransitionSettle is Config.TransitionSettle's default: how long
-	// a node that came back counts as in transition when nothing reports
-	// its handoffs. Riak's fallbacks hand data back once idle for
+	// a node that came back counts as in transition. Riak's
+	// fallbacks hand data back once idle for
 	// vnode_inactivity_timeout, 60 s by default.
 	DefaultTransitionSettle = 60 * time.Second
 	// confirmBurst is how many confirmations the budget allows at once.
@@ -46,19 +46,18 @@ const (
 )
 
 // transitions tracks which nodes may lack data that handoff will bring:
-// a node is in transition while it fails its checks, for the settle time
-// after it passed again (or joined the set after the first), and while
-// its live record reports pending transfers.
+// a node is in transition while it fails its checks, and for the settle
+// time after it failed a check or a request (refused, reset) or joined
+// the set after the first.
 type transitions struct {
 	settle time.Duration
 
-	mu        sync.Mutex
-	until     map[string]time.Time // node ID -> end of its settle time
-	transfers map[string]int       // node ID -> pending transfers reported
+	mu    sync.Mutex
+	until map[string]time.Time // node ID -> end of its settle time
 }
 
 func newTransitions(settle time.Duration) *transitions {
-	return &transitions{settle: settle, until: map[string]time.Time{}, transfers: map[string]int{}}
+	return &transitions{settle: settle, until: map[string]time.Time{}}
 }
 
 // cameBack starts id's settle time.
@@ -68,22 +67,6 @@ func (t *transitions) cameBack(id string, now time.Time) {
 	t.until[id] = now.Add(t.settle)
 }
 
-// reportTransfers records what a node's live record says of its handoffs
-// (negative: it says nothing). A report of none ends its settle time.
-func (t *transitions) reportTransfers(id string, pending int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch {
-	case pending < 0:
-		delete(t.transfers, id)
-	case pending == 0:
-		delete(t.transfers, id)
-		delete(t.until, id)
-	default:
-		t.transfers[id] = pending
-	}
-}
-
 // inTransition reports whether n may lack data (see transitions).
 func (t *transitions) inTransition(n *balancer.Node, now time.Time) bool {
 	if !n.Healthy() {
@@ -91,9 +74,6 @@ func (t *transitions) inTransition(n *balancer.Node, now time.Time) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.transfers[n.ID] > 0 {
-		return true
-	}
 	until, ok := t.until[n.ID]
 	if ok && !now.Before(until) {
 		delete(t.until, n.ID)

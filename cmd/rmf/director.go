@@ -79,7 +79,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.Float64Var(&o.cfg.HedgeBudget, "hedge-budget", director.DefaultHedgeBudget, "hedged reads as a fraction of requests, at most (plus a burst of 10; negative: no hedging)")
 	f.StringVar(&o.cfg.ConfirmNotFound, "confirm-notfound", director.ConfirmTransitions, "ask a GET's \"not found\" again of another node (r=1, notfound_ok=false) before answering: transitions (while a node is restarting or handing off), always or never")
 	f.Float64Var(&o.cfg.ConfirmBudget, "confirm-budget", director.DefaultConfirmBudget, "not-found confirmations as a fraction of GETs, at most (plus a burst of 50)")
-	f.DurationVar(&o.cfg.TransitionSettle, "transition-settle", director.DefaultTransitionSettle, "how long a node that came back counts as in transition when its live record reports no transfers")
+	f.DurationVar(&o.cfg.TransitionSettle, "transition-settle", director.DefaultTransitionSettle, "how long a node that failed a check or a request, or joined, counts as in transition (its partitions may still be handed back)")
 	f.IntVar(&o.cfg.Outliers.ConsecutiveFailures, "eject-after-failures", balancer.DefaultConsecutiveFailures, "eject a node as an outlier after this many transport failures in a row (negative: never)")
 	f.Float64Var(&o.cfg.Outliers.LatencyFactor, "eject-latency-factor", balancer.DefaultLatencyFactor, "eject a node whose latency is this many times its peers' median, and at least 10ms (negative: never)")
 	f.DurationVar(&o.cfg.Outliers.BaseEjection, "eject-for", balancer.DefaultBaseEjection, "how long an outlier's first ejection lasts (the k-th in a row lasts k times this, up to 60s)")
