@@ -1,7 +1,12 @@
 package director
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,10 +116,13 @@ func (c *confirmer) earn() {
 }
 
 // wanted decides whether a "not found" from first should be confirmed, and
-// which nodes the confirmation avoids: first, and every node in transition
-// unless that leaves none.
+// which nodes the confirmation avoids: first and every node in
+// transition, as long as an available node is left; else only first; and
+// when first is the only node available, none (asked again with r=1 and
+// notfound_ok=false, the same coordinator waits for a replica that has
+// the object).
 func (c *confirmer) wanted(nodes []*balancer.Node, first *balancer.Node, now time.Time) (avoid []*balancer.Node, ok bool) {
-	if c.mode == ConfirmNever || len(nodes) < 2 {
+	if c.mode == ConfirmNever {
 		return nil, false
 	}
 	avoid = []*balancer.Node{first}
@@ -130,10 +138,15 @@ func (c *confirmer) wanted(nodes []*balancer.Node, first *balancer.Node, now tim
 	if !moving && c.mode != ConfirmAlways {
 		return nil, false
 	}
-	if len(avoid) >= len(nodes) {
-		avoid = avoid[:1]
+	for _, keep := range []int{len(avoid), 1, 0} {
+		avoid = avoid[:keep]
+		for _, n := range nodes {
+			if n.Available() && !slices.Contains(avoid, n) {
+				return avoid, true
+			}
+		}
 	}
-	return avoid, true
+	return nil, true
 }
 
 // take spends one confirmation of the budget.
@@ -208,4 +221,51 @@ func getAnswer(out []byte) (found, ok bool) {
 	}
 	found, err := protocol.GetRespFound(out[protocol.HeaderSize:])
 	return found, err == nil
+}
+
+// maxNotFoundBody bounds the 404 body kept while a confirmation runs
+// (Riak's is "not found\n").
+const maxNotFoundBody = 64 << 10
+
+// confirmNotFound is handleGet's HTTP side: a GET of an object answered
+// 404 by first is asked again with r=1, notfound_ok=false of another
+// node while the policy says so; a 200 or 300 answer replaces the 404.
+func (t *httpRoundTripper) confirmNotFound(req *http.Request, hr *httpRequest, resp *http.Response, first *balancer.Node) *http.Response {
+	p := t.p
+	avoid, ok := p.confirm.wanted(p.set.Nodes(), first, time.Now())
+	if !ok {
+		return resp
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxNotFoundBody+1))
+	_ = resp.Body.Close()
+	if err != nil || len(body) > maxNotFoundBody {
+		// The 404 itself broke: nothing to give the client but an error.
+		resp.Body = io.NopCloser(bytes.NewReader(nil))
+		resp.StatusCode, resp.Status = http.StatusBadGateway, "502 Bad Gateway"
+		return resp
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	if !p.confirm.take() {
+		return resp
+	}
+	again := req.Clone(req.Context())
+	q := again.URL.Query()
+	q.Set("r", "1")
+	q.Set("notfound_ok", "false")
+	q.Set("basic_quorum", "false")
+	again.URL.RawQuery = q.Encode()
+	hr2 := *hr
+	hr2.confirmable, hr2.avoid = false, avoid
+	again = again.WithContext(context.WithValue(req.Context(), httpCtxKey{}, &hr2))
+	other, err := t.RoundTrip(again)
+	if err != nil {
+		return resp
+	}
+	if other.StatusCode == http.StatusOK || other.StatusCode == http.StatusMultipleChoices {
+		p.confirm.corrected.Add(1)
+		return other
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(other.Body, maxNotFoundBody))
+	_ = other.Body.Close()
+	return resp
 }

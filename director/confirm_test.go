@@ -3,6 +3,10 @@ package director
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,16 +137,25 @@ func TestNoFalseNotFoundDuringHandoff(t *testing.T) {
 // through the director until the node has taken its data back. Read
 // repair heals a key at its first read, so the first pass is the one that
 // tells: about one key in eight has two replicas on the restarted node.
+// Even keys are read over PB, odd ones over HTTP.
 func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirms uint64) {
-	const keys = 1000
+	const keys = 1200
 	otherErrs := 0
 	var cfgs []devnode.Config
 	nodes := startClusterWith(t, 3, func(i int, c *devnode.Config) {
 		c.PBAddr, c.HTTPAddr, c.RingSize = testutil.FreeAddr(t), testutil.FreeAddr(t), 8
 		cfgs = append(cfgs, *c)
 	})
-	p, addr := startProxy(t, Config{HealthInterval: 20 * time.Millisecond, HealthTimeout: 200 * time.Millisecond, ConfirmNotFound: mode, ConfirmBudget: 1}, nodes)
+	// Reads go to dev3 first: it holds no replica of the keys whose
+	// preference list holds dev1 twice, so its answer races dev1's two
+	// "not found" against dev2's copy (a coordinator holding a copy
+	// answers from its own first, and read repair heals a key at its first
+	// read, so only such first reads show the window).
+	p, addr := startProxy(t, Config{HealthInterval: 20 * time.Millisecond, HealthTimeout: 200 * time.Millisecond,
+		ConfirmNotFound: mode, ConfirmBudget: 1, Policy: prefer(nodes[2].PBAddr(), nodes[1].PBAddr())}, nodes)
 	c := client(t, addr)
+	web := httptest.NewServer(p.HTTPHandler())
+	t.Cleanup(web.Close)
 	for i := range keys {
 		if err := put(c, fmt.Sprint("k", i), "v"); err != nil {
 			t.Fatalf("put: %v", err)
@@ -156,6 +169,18 @@ func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirm
 	if err := nodes[0].Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	peersSee := func(up bool) func() bool {
+		return func() bool {
+			for _, n := range nodes[1:] {
+				connected, _ := n.Cluster().Stats()["connected_nodes"].([]string)
+				if slices.Contains(connected, restart.Name) != up {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the others take dev1 for down", peersSee(false))
 	started := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -166,6 +191,9 @@ func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirm
 		}
 		started <- err
 	}()
+	// The window opens when dev1 has announced itself: the others count
+	// its replicas again, and it has none of their data yet.
+	testutil.WaitFor(t, 10*time.Second, "the others count dev1 up again", peersSee(true))
 	for {
 		select {
 		case err := <-started:
@@ -179,8 +207,25 @@ func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirm
 		default:
 		}
 		for i := range keys {
-			cmd, _ := riak.NewFetchValueCommandBuilder().WithBucket("b").WithKey(fmt.Sprint("k", i)).Build()
 			reads++
+			if i%2 == 1 { // half the keys over HTTP
+				resp, err := http.Get(web.URL + "/buckets/b/keys/k" + fmt.Sprint(i))
+				if err != nil {
+					otherErrs++
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+				case http.StatusNotFound:
+					falseNotFound++
+				default:
+					otherErrs++
+				}
+				continue
+			}
+			cmd, _ := riak.NewFetchValueCommandBuilder().WithBucket("b").WithKey(fmt.Sprint("k", i)).Build()
 			if err := c.Execute(cmd); err != nil {
 				otherErrs++
 				continue
