@@ -139,7 +139,7 @@ func TestNoFalseNotFoundDuringHandoff(t *testing.T) {
 // tells: about one key in eight has two replicas on the restarted node.
 // Even keys are read over PB, odd ones over HTTP.
 func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirms uint64) {
-	const keys = 1200
+	const keys = 2000
 	otherErrs := 0
 	var cfgs []devnode.Config
 	nodes := startClusterWith(t, 3, func(i int, c *devnode.Config) {
@@ -150,9 +150,10 @@ func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirm
 	// preference list holds dev1 twice, so its answer races dev1's two
 	// "not found" against dev2's copy (a coordinator holding a copy
 	// answers from its own first, and read repair heals a key at its first
-	// read, so only such first reads show the window).
+	// read, so only such first reads show the window). No hedging: a
+	// hedged read to dev2 would win on a loaded machine and hide the window.
 	p, addr := startProxy(t, Config{HealthInterval: 20 * time.Millisecond, HealthTimeout: 200 * time.Millisecond,
-		ConfirmNotFound: mode, ConfirmBudget: 1, Policy: prefer(nodes[2].PBAddr(), nodes[1].PBAddr())}, nodes)
+		ConfirmNotFound: mode, ConfirmBudget: 1, HedgeDelay: -1, Policy: prefer(nodes[2].PBAddr(), nodes[1].PBAddr())}, nodes)
 	c := client(t, addr)
 	web := httptest.NewServer(p.HTTPHandler())
 	t.Cleanup(web.Close)
