@@ -127,6 +127,10 @@ type BucketProps struct {
 	SmallVClock, BigVClock uint32 // default 50
 	YoungVClock            uint32 // default 20 (seconds)
 	OldVClock              uint32 // default 86400 (seconds)
+	// Datatype is a bucket type's Riak data type (counter, set, map, hll,
+	// gset; "" for none). Set when the type is created, immutable after;
+	// it implies allow_mult.
+	Datatype string
 	// Extra holds properties the devnode stores and reports but does not
 	// interpret (precommit, postcommit, backend, search_index ...).
 	Extra map[string]json.RawMessage
@@ -160,6 +164,7 @@ type PropsUpdate struct {
 	BigVClock     *uint32
 	YoungVClock   *uint32
 	OldVClock     *uint32
+	Datatype      *string
 	Extra         map[string]json.RawMessage
 }
 
@@ -171,7 +176,7 @@ func (u PropsUpdate) IsEmpty() bool {
 	return u.NVal == nil && u.AllowMult == nil && u.LastWriteWins == nil && u.R == nil && u.W == nil &&
 		u.PR == nil && u.PW == nil && u.DW == nil && u.RW == nil && u.NotFoundOK == nil &&
 		u.BasicQuorum == nil && u.SmallVClock == nil && u.BigVClock == nil && u.YoungVClock == nil &&
-		u.OldVClock == nil && len(u.Extra) == 0
+		u.OldVClock == nil && u.Datatype == nil && len(u.Extra) == 0
 }
 
 // Apply returns p with u's set fields overlaid.
@@ -191,6 +196,7 @@ func (p BucketProps) Apply(u PropsUpdate) BucketProps {
 	set(&p.BigVClock, u.BigVClock)
 	set(&p.YoungVClock, u.YoungVClock)
 	set(&p.OldVClock, u.OldVClock)
+	set(&p.Datatype, u.Datatype)
 	if len(u.Extra) > 0 {
 		p.Extra = maps.Clone(p.Extra)
 		if p.Extra == nil {
@@ -218,6 +224,7 @@ func (u PropsUpdate) Merge(v PropsUpdate) PropsUpdate {
 	setP(&u.BigVClock, v.BigVClock)
 	setP(&u.YoungVClock, v.YoungVClock)
 	setP(&u.OldVClock, v.OldVClock)
+	setP(&u.Datatype, v.Datatype)
 	if len(v.Extra) > 0 {
 		u.Extra = maps.Clone(u.Extra)
 		if u.Extra == nil {
@@ -247,6 +254,14 @@ func (p BucketProps) Validate() error {
 	if p.NVal < 1 || p.NVal > 1024 {
 		return fmt.Errorf("%w: n_val must be 1..1024, got %d", ErrInvalidProps, p.NVal)
 	}
+	if p.Datatype != "" {
+		if !ValidDatatype(p.Datatype) {
+			return fmt.Errorf("%w: datatype: %s not supported for bucket datatype property", ErrInvalidProps, p.Datatype)
+		}
+		if !p.AllowMult {
+			return fmt.Errorf("%w: allow_mult: Data Type buckets must be allow_mult=true", ErrInvalidProps)
+		}
+	}
 	for _, q := range []struct {
 		name string
 		v    Quorum
@@ -262,17 +277,38 @@ func (p BucketProps) Validate() error {
 	return nil
 }
 
+// ValidDatatype reports whether s is a Riak data type a bucket type can
+// hold (riak_kv_crdt's supported modules).
+func ValidDatatype(s string) bool {
+	switch s {
+	case "counter", "set", "map", "hll", "gset":
+		return true
+	}
+	return false
+}
+
 // unsupportedProps are properties whose semantics the devnode lacks.
 var unsupportedProps = map[string]func(json.RawMessage) bool{
 	// Each reports whether the value asks for semantics the devnode lacks.
-	"datatype":   func(v json.RawMessage) bool { return !isJSONNullish(v) },
 	"consistent": func(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("true")) },
 	"write_once": func(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("true")) },
 }
 
-func isJSONNullish(v json.RawMessage) bool {
-	s := string(bytes.TrimSpace(v))
-	return s == "null" || s == `""` || s == "false"
+// CheckDatatypeUpdate checks an update of an existing bucket's or active
+// type's props against its current ones as riak_kv_bucket validates an
+// update: a datatype, once set, cannot change (nor be set where there was
+// none), and allow_mult must stay true.
+func CheckDatatypeUpdate(cur BucketProps, u PropsUpdate) error {
+	if u.Datatype != nil && *u.Datatype != cur.Datatype {
+		if cur.Datatype == "" {
+			return fmt.Errorf("%w: datatype: `datatype` must not be defined.", ErrInvalidProps)
+		}
+		return fmt.Errorf("%w: datatype: %s not supported for bucket datatype property", ErrInvalidProps, *u.Datatype)
+	}
+	if cur.Datatype != "" && u.AllowMult != nil && !*u.AllowMult {
+		return fmt.Errorf("%w: allow_mult: Cannot change datatype bucket from allow_mult=true", ErrInvalidProps)
+	}
+	return nil
 }
 
 // ParseProps parses bucket or bucket type properties in Riak's HTTP JSON
@@ -328,6 +364,13 @@ func ParseProps(data []byte) (PropsUpdate, error) {
 			u.YoungVClock, err = jsonUint32(v)
 		case "old_vclock":
 			u.OldVClock, err = jsonUint32(v)
+		case "datatype":
+			var dt string
+			if json.Unmarshal(v, &dt) != nil {
+				err = fmt.Errorf("want a string")
+			} else {
+				u.Datatype = &dt
+			}
 		case "name", "type":
 			// Riak's GET props echoes these; they are not settable.
 		default:
@@ -403,6 +446,7 @@ func (u PropsUpdate) MarshalJSON() ([]byte, error) {
 	putIf(m, "big_vclock", u.BigVClock)
 	putIf(m, "young_vclock", u.YoungVClock)
 	putIf(m, "old_vclock", u.OldVClock)
+	putIf(m, "datatype", u.Datatype)
 	return json.Marshal(m)
 }
 
@@ -429,13 +473,17 @@ func (p BucketProps) MarshalJSON() ([]byte, error) {
 }
 
 func (p BucketProps) asUpdate() PropsUpdate {
-	return PropsUpdate{
+	u := PropsUpdate{
 		NVal: &p.NVal, AllowMult: &p.AllowMult, LastWriteWins: &p.LastWriteWins,
 		R: &p.R, W: &p.W, PR: &p.PR, PW: &p.PW, DW: &p.DW, RW: &p.RW,
 		NotFoundOK: &p.NotFoundOK, BasicQuorum: &p.BasicQuorum,
 		SmallVClock: &p.SmallVClock, BigVClock: &p.BigVClock, YoungVClock: &p.YoungVClock, OldVClock: &p.OldVClock,
 		Extra: p.Extra,
 	}
+	if p.Datatype != "" {
+		u.Datatype = &p.Datatype
+	}
+	return u
 }
 
 // TypeStatus is a bucket type's lifecycle state.
