@@ -114,11 +114,9 @@ func (s *Set) normalize() error {
 		}
 		s.Elems[e] = sortDots(ds)
 	}
-	for i, d := range s.Deferred {
-		if d.Ctx == nil {
-			s.Deferred[i].Ctx = VClock{}
-		}
-	}
+	// Canonical form: deferred removes sorted, those already covered run.
+	s.Deferred = mergeDeferred(s.Deferred, nil)
+	s.applyDeferred()
 	return nil
 }
 
@@ -140,56 +138,48 @@ func (m *Map) normalize(depth int) error {
 		m.Fields = map[FieldKey]*Field{}
 	}
 	for k, f := range m.Fields {
-		if f == nil || len(f.Dots) == 0 {
-			return fmt.Errorf("%w: map field without dots", ErrCorrupt)
+		if f == nil || len(f.Entries) == 0 {
+			return fmt.Errorf("%w: map field without entries", ErrCorrupt)
 		}
-		f.Dots = sortDots(f.Dots)
-		var err error
-		switch k.Kind {
-		case FieldCounter:
-			err = checkOnly(f.Counter != nil, f.Set, f.Map, (*HLL)(nil), (*GSet)(nil))
-			if err == nil && (f.Register != nil || f.Flag != nil) {
-				err = fmt.Errorf("%w: field values of two kinds", ErrCorrupt)
+		seen := map[Dot]bool{}
+		for i := range f.Entries {
+			e := &f.Entries[i]
+			if seen[e.Dot] {
+				return fmt.Errorf("%w: map field with a dot twice", ErrCorrupt)
 			}
-		case FieldSet:
-			err = checkField(f.Set != nil, f, 1)
-			if err == nil {
-				err = f.Set.normalize()
+			seen[e.Dot] = true
+			if err := e.FieldValue.normalize(k.Kind, depth); err != nil {
+				return err
 			}
-		case FieldRegister:
-			err = checkField(f.Register != nil, f, 2)
-		case FieldFlag:
-			err = checkField(f.Flag != nil, f, 3)
-			if err == nil {
-				f.Flag.normalize()
-			}
-		case FieldMap:
-			err = checkField(f.Map != nil, f, 4)
-			if err == nil {
-				err = f.Map.normalize(depth + 1)
-			}
-		default:
-			err = fmt.Errorf("%w: field kind %q", ErrCorrupt, k.Kind)
 		}
-		if err != nil {
-			return err
-		}
+		slices.SortFunc(f.Entries, func(x, y FieldEntry) int { return compareDots(x.Dot, y.Dot) })
 	}
+	m.Deferred = mergeMapDeferred(m.Deferred, nil)
+	m.applyDeferred()
 	return nil
 }
 
-// checkField checks a field holds exactly its kind's value (index: 0
-// counter, 1 set, 2 register, 3 flag, 4 map).
-func checkField(have bool, f *Field, idx int) error {
+// normalize checks a field value holds exactly its kind's member.
+func (f *FieldValue) normalize(k FieldKind, depth int) error {
 	set := []bool{f.Counter != nil, f.Set != nil, f.Register != nil, f.Flag != nil, f.Map != nil}
+	idx := map[FieldKind]int{FieldCounter: 0, FieldSet: 1, FieldRegister: 2, FieldFlag: 3, FieldMap: 4}
+	i, ok := idx[k]
 	n := 0
 	for _, s := range set {
 		if s {
 			n++
 		}
 	}
-	if !have || n != 1 || !set[idx] {
-		return fmt.Errorf("%w: map field value does not match its kind", ErrCorrupt)
+	if !ok || n != 1 || !set[i] {
+		return fmt.Errorf("%w: map field value does not match its kind %q", ErrCorrupt, k)
+	}
+	switch k {
+	case FieldSet:
+		return f.Set.normalize()
+	case FieldFlag:
+		f.Flag.normalize()
+	case FieldMap:
+		return f.Map.normalize(depth + 1)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ package crdt
 
 import (
 	"bytes"
+	"cmp"
 	"maps"
 	"slices"
 )
@@ -74,19 +75,15 @@ func (c VClock) next(actor string) Dot {
 	return Dot{actor, c[actor]}
 }
 
+func compareDots(a, b Dot) int {
+	if c := cmp.Compare(a.Actor, b.Actor); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.N, b.N)
+}
+
 func sortDots(ds []Dot) []Dot {
-	slices.SortFunc(ds, func(a, b Dot) int {
-		if c := bytes.Compare([]byte(a.Actor), []byte(b.Actor)); c != 0 {
-			return c
-		}
-		switch {
-		case a.N < b.N:
-			return -1
-		case a.N > b.N:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ds, compareDots)
 	return slices.Compact(ds)
 }
 
@@ -209,7 +206,7 @@ func (s *Set) Add(actor string, e []byte) {
 // is not there is Riak's precondition error.
 func (s *Set) Remove(e []byte, ctx VClock) error {
 	if ctx != nil && !s.Clock.Descends(ctx) {
-		s.Deferred = append(s.Deferred, deferred{Ctx: maps.Clone(ctx), Elems: []string{string(e)}})
+		s.Deferred = mergeDeferred(s.Deferred, []deferred{{Ctx: maps.Clone(ctx), Elems: []string{string(e)}}})
 		return nil
 	}
 	dots, ok := s.Elems[string(e)]
@@ -260,6 +257,9 @@ func mergeDeferred(a, b []deferred) []deferred {
 	// Canonical order and no duplicates, so merge stays idempotent and
 	// commutative in its encoding too.
 	for i := range out {
+		if out[i].Ctx == nil {
+			out[i].Ctx = VClock{}
+		}
 		out[i].Elems = slices.Compact(slices.Sorted(slices.Values(out[i].Elems)))
 	}
 	slices.SortFunc(out, func(x, y deferred) int { return bytes.Compare(deferredKey(x), deferredKey(y)) })

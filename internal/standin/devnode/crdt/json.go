@@ -281,7 +281,8 @@ func stringList(bs [][]byte) []string {
 
 func mapJSON(m *Map) map[string]any {
 	out := make(map[string]any, len(m.Fields))
-	for k, f := range m.Fields {
+	for k := range m.Fields {
+		f := m.Value(k)
 		var v any
 		switch k.Kind {
 		case FieldCounter:

@@ -41,10 +41,8 @@ func compareFieldKeys(a, b FieldKey) int {
 	return cmp.Compare(a.Kind, b.Kind)
 }
 
-// Field is a map entry: the dots of the updates that keep it present
-// (observed-remove, as set elements) and its value.
-type Field struct {
-	Dots     []Dot     `json:"dots"`
+// FieldValue is a field's value: the member of its kind is set.
+type FieldValue struct {
 	Counter  *Counter  `json:"counter,omitempty"`
 	Set      *Set      `json:"set,omitempty"`
 	Register *Register `json:"register,omitempty"`
@@ -52,8 +50,21 @@ type Field struct {
 	Map      *Map      `json:"map,omitempty"`
 }
 
-// Map is Riak's map: fields present while an update's dot survives;
-// values merge by their own type.
+// FieldEntry is one update's value of a field, under the update's dot.
+// The value under a dot never changes, so entries merge as set elements do.
+type FieldEntry struct {
+	Dot Dot `json:"dot"`
+	FieldValue
+}
+
+// Field is a map entry, as riak_dt_map keeps it: the values of the updates
+// not yet removed, each under its dot (observed-remove, as set elements).
+// Its value is their merge; an update replaces the entries it saw with one.
+type Field struct {
+	Entries []FieldEntry `json:"entries"`
+}
+
+// Map is Riak's map: fields present while an update's entry survives.
 type Map struct {
 	Clock    VClock
 	Fields   map[FieldKey]*Field
@@ -68,8 +79,8 @@ type mapDeferred struct {
 // NewMap returns an empty map.
 func NewMap() *Map { return &Map{Clock: VClock{}, Fields: map[FieldKey]*Field{}} }
 
-func newField(k FieldKind) *Field {
-	f := &Field{}
+func emptyValue(k FieldKind) FieldValue {
+	var f FieldValue
 	switch k {
 	case FieldCounter:
 		f.Counter = &Counter{}
@@ -90,22 +101,48 @@ func (m *Map) Keys() []FieldKey {
 	return slices.SortedFunc(maps.Keys(m.Fields), compareFieldKeys)
 }
 
-// touch marks field k updated by actor (a fresh dot replaces those seen)
-// and returns it, creating it empty when absent.
-func (m *Map) touch(actor string, k FieldKey) *Field {
+// Value returns a field's value (the merge of its entries), nil when absent.
+// The result must not be changed.
+func (m *Map) Value(k FieldKey) *FieldValue {
 	f, ok := m.Fields[k]
-	if !ok {
-		f = newField(k.Kind)
-		m.Fields[k] = f
+	if !ok || len(f.Entries) == 0 {
+		return nil
 	}
-	f.Dots = []Dot{m.Clock.next(actor)}
-	return f
+	v := f.Entries[0].FieldValue
+	for _, e := range f.Entries[1:] {
+		v = mergeValue(k.Kind, v, e.FieldValue)
+	}
+	return &v
+}
+
+// update applies fn to a copy of field k's value (empty when absent) and
+// stores the result as the field's one entry, under a fresh dot of actor.
+func (m *Map) update(actor string, k FieldKey, fn func(*FieldValue) error) error {
+	var v FieldValue
+	if cur := m.Value(k); cur != nil {
+		v = cloneValue(k.Kind, *cur)
+	} else {
+		v = emptyValue(k.Kind)
+	}
+	if err := fn(&v); err != nil {
+		return err
+	}
+	m.Fields[k] = &Field{Entries: []FieldEntry{{Dot: m.Clock.next(actor), FieldValue: v}}}
+	return nil
+}
+
+// cloneValue deep-copies a field value (through the stored encoding).
+func cloneValue(k FieldKind, v FieldValue) FieldValue {
+	tmp := NewMap()
+	tmp.Fields[FieldKey{Kind: k}] = &Field{Entries: []FieldEntry{{Dot: Dot{"c", 1}, FieldValue: v}}}
+	c := Clone(&Value{Kind: KindMap, Map: tmp})
+	return c.Map.Fields[FieldKey{Kind: k}].Entries[0].FieldValue
 }
 
 // RemoveField removes a field, as Set.Remove removes an element.
 func (m *Map) RemoveField(k FieldKey, ctx VClock) error {
 	if ctx != nil && !m.Clock.Descends(ctx) {
-		m.Deferred = append(m.Deferred, mapDeferred{Ctx: maps.Clone(ctx), Fields: []FieldKey{k}})
+		m.Deferred = mergeMapDeferred(m.Deferred, []mapDeferred{{Ctx: maps.Clone(ctx), Fields: []FieldKey{k}}})
 		return nil
 	}
 	f, ok := m.Fields[k]
@@ -116,55 +153,75 @@ func (m *Map) RemoveField(k FieldKey, ctx VClock) error {
 		delete(m.Fields, k)
 		return nil
 	}
-	var keep []Dot
-	for _, d := range f.Dots {
-		if !ctx.Covers(d) {
-			keep = append(keep, d)
+	var keep []FieldEntry
+	for _, e := range f.Entries {
+		if !ctx.Covers(e.Dot) {
+			keep = append(keep, e)
 		}
 	}
 	if len(keep) == 0 {
 		delete(m.Fields, k)
 	} else {
-		f.Dots = keep
+		m.Fields[k] = &Field{Entries: keep}
 	}
 	return nil
 }
 
-// MergeMap merges two maps: presence as an OR-set, values by type.
+// MergeMap merges two maps: each field's entries as an OR-set of dots.
 func MergeMap(a, b *Map) *Map {
 	out := &Map{Clock: mergeClock(a.Clock, b.Clock), Fields: map[FieldKey]*Field{}}
-	for k, fa := range a.Fields {
-		fb := b.Fields[k]
-		var db []Dot
-		if fb != nil {
-			db = fb.Dots
+	keys := maps.Clone(a.Fields)
+	maps.Copy(keys, b.Fields)
+	for k := range keys {
+		var ea, eb []FieldEntry
+		if f := a.Fields[k]; f != nil {
+			ea = f.Entries
 		}
-		d := mergeDots(fa.Dots, a.Clock, db, b.Clock)
-		if len(d) == 0 {
-			continue
+		if f := b.Fields[k]; f != nil {
+			eb = f.Entries
 		}
-		var f *Field
-		if fb != nil {
-			f = mergeField(k.Kind, fa, fb)
-		} else {
-			c := *fa
-			f = &c
-		}
-		f.Dots = d
-		out.Fields[k] = f
-	}
-	for k, fb := range b.Fields {
-		if _, done := a.Fields[k]; done {
-			continue
-		}
-		if d := mergeDots(nil, a.Clock, fb.Dots, b.Clock); len(d) > 0 {
-			f := *fb
-			f.Dots = d
-			out.Fields[k] = &f
+		if e := mergeEntries(ea, a.Clock, eb, b.Clock); len(e) > 0 {
+			out.Fields[k] = &Field{Entries: e}
 		}
 	}
-	all := append(slices.Clone(a.Deferred), b.Deferred...)
+	out.Deferred = mergeMapDeferred(a.Deferred, b.Deferred)
+	out.applyDeferred()
+	return out
+}
+
+// mergeEntries is mergeDots for entries carrying values.
+func mergeEntries(ea []FieldEntry, ca VClock, eb []FieldEntry, cb VClock) []FieldEntry {
+	byDot := map[Dot]FieldEntry{}
+	for _, e := range ea {
+		byDot[e.Dot] = e
+	}
+	for _, e := range eb {
+		if _, ok := byDot[e.Dot]; !ok {
+			byDot[e.Dot] = e
+		}
+	}
+	var da, db []Dot
+	for _, e := range ea {
+		da = append(da, e.Dot)
+	}
+	for _, e := range eb {
+		db = append(db, e.Dot)
+	}
+	var out []FieldEntry
+	for _, d := range mergeDots(da, ca, db, cb) {
+		out = append(out, byDot[d])
+	}
+	return out
+}
+
+// mergeMapDeferred is the union of two deferred-remove lists in canonical
+// order, so that merges are commutative and idempotent in encoding too.
+func mergeMapDeferred(a, b []mapDeferred) []mapDeferred {
+	all := append(slices.Clone(a), b...)
 	for i := range all {
+		if all[i].Ctx == nil {
+			all[i].Ctx = VClock{}
+		}
 		all[i].Fields = slices.CompactFunc(slices.SortedFunc(slices.Values(all[i].Fields), compareFieldKeys),
 			func(x, y FieldKey) bool { return x == y })
 	}
@@ -176,9 +233,7 @@ func MergeMap(a, b *Map) *Map {
 		return s
 	}
 	slices.SortFunc(all, func(x, y mapDeferred) int { return cmp.Compare(key(x), key(y)) })
-	out.Deferred = slices.CompactFunc(all, func(x, y mapDeferred) bool { return key(x) == key(y) })
-	out.applyDeferred()
-	return out
+	return slices.CompactFunc(all, func(x, y mapDeferred) bool { return key(x) == key(y) })
 }
 
 func (m *Map) applyDeferred() {
@@ -195,8 +250,8 @@ func (m *Map) applyDeferred() {
 	m.Deferred = left
 }
 
-func mergeField(k FieldKind, a, b *Field) *Field {
-	f := &Field{}
+func mergeValue(k FieldKind, a, b FieldValue) FieldValue {
+	var f FieldValue
 	switch k {
 	case FieldCounter:
 		f.Counter = MergeCounter(a.Counter, b.Counter)

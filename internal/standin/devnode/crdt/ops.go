@@ -113,32 +113,33 @@ func applyMap(m *Map, op *MapOp, actor string, ctx VClock, now Clock) error {
 		if err := checkUpdate(u); err != nil {
 			return err
 		}
-		f := m.touch(actor, u.Field)
-		switch u.Field.Kind {
-		case FieldCounter:
-			f.Counter.Increment(actor, u.Counter.Inc)
-		case FieldSet:
-			// The context is the map's; a nested set's removes check the
-			// set as this replica has it.
-			if err := applySet(f.Set, u.Set, actor, nil); err != nil {
-				return err
+		err := m.update(actor, u.Field, func(f *FieldValue) error {
+			switch u.Field.Kind {
+			case FieldCounter:
+				f.Counter.Increment(actor, u.Counter.Inc)
+			case FieldSet:
+				// The context is the map's; a nested set's removes check
+				// the set as this replica has it.
+				return applySet(f.Set, u.Set, actor, nil)
+			case FieldRegister:
+				ts := now()
+				if ts <= f.Register.TS {
+					ts = f.Register.TS + 1 // later than what it replaces
+				}
+				f.Register = &Register{Value: append([]byte(nil), u.Register.Value...), TS: ts, Actor: actor}
+			case FieldFlag:
+				if u.Flag.Enable {
+					f.Flag.Enable(actor)
+				} else {
+					f.Flag.Disable()
+				}
+			case FieldMap:
+				return applyMap(f.Map, u.Map, actor, nil, now)
 			}
-		case FieldRegister:
-			ts := now()
-			if ts <= f.Register.TS {
-				ts = f.Register.TS + 1 // later than what it replaces
-			}
-			f.Register = &Register{Value: append([]byte(nil), u.Register.Value...), TS: ts, Actor: actor}
-		case FieldFlag:
-			if u.Flag.Enable {
-				f.Flag.Enable(actor)
-			} else {
-				f.Flag.Disable()
-			}
-		case FieldMap:
-			if err := applyMap(f.Map, u.Map, actor, nil, now); err != nil {
-				return err
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -54,7 +54,18 @@ func Merge(a, b *Value) *Value {
 	case KindGSet:
 		out.GSet = MergeGSet(a.GSet, b.GSet)
 	}
-	return out
+	// The parts merged from one side are shared with it; a copy keeps a
+	// later in-place ApplyOp on the result from changing a or b.
+	return Clone(out)
+}
+
+// Clone returns a deep copy of v.
+func Clone(v *Value) *Value {
+	c, err := Decode(Encode(v))
+	if err != nil {
+		panic(fmt.Sprintf("crdt: clone: %v", err)) // Encode's output always decodes
+	}
+	return c
 }
 
 // Context is what a client gets back with a set or map and sends with a

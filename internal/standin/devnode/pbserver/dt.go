@@ -253,7 +253,7 @@ var fieldTypes = map[crdt.FieldKind]rpbDT.MapField_MapFieldType{
 func mapEntries(m *crdt.Map) []*rpbDT.MapEntry {
 	var out []*rpbDT.MapEntry
 	for _, k := range m.Keys() {
-		f := m.Fields[k]
+		f := m.Value(k)
 		e := &rpbDT.MapEntry{Field: &rpbDT.MapField{Name: []byte(k.Name), Type: fieldTypes[k.Kind].Enum()}}
 		switch k.Kind {
 		case crdt.FieldCounter:
