@@ -46,7 +46,7 @@ func TestConcurrentDataTypeUpdatesConverge(t *testing.T) {
 		wg.Go(func() {
 			for j := range perNode {
 				_, err := execute(c, riak.NewUpdateCounterCommandBuilder().WithBucketType("counters").
-					WithBucket("converge").WithKey("c").WithIncrement(int64(i + 1)))
+					WithBucket("converge").WithKey("c").WithIncrement(int64(i+1)))
 				if err != nil {
 					errs <- err
 				}
