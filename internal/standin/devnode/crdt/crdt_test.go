@@ -91,7 +91,7 @@ func enc(v *Value) string { return string(Encode(v)) }
 func TestMergeLaws(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(string(k), func(t *testing.T) {
-			for seed := range uint64(300) {
+			for seed := range uint64(150) {
 				r := rand.New(rand.NewPCG(seed, 7))
 				reps := simulate(r, k, 5+r.IntN(40))
 				a, b, c := reps[0], reps[1], reps[2]
