@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -50,6 +51,23 @@ func TestDatatypeBucketTypes(t *testing.T) {
 		}
 		if err := ev.e.UpdateBucketType("pending", PropsUpdate{Datatype: Ptr("gset")}); err != nil {
 			t.Fatal(err)
+		}
+		// hll_precision: 14 by default, 4..16, never increased.
+		ev.mustType("hlls", PropsUpdate{Datatype: Ptr("hll")})
+		if bt, _ := ev.e.BucketType("hlls"); string(bt.Props.Extra["hll_precision"]) != "14" {
+			t.Fatalf("hll precision %s", bt.Props.Extra["hll_precision"])
+		}
+		prec := func(v string) PropsUpdate { return PropsUpdate{Extra: map[string]json.RawMessage{"hll_precision": json.RawMessage(v)}} }
+		if err := ev.e.UpdateBucketType("hlls", prec("12")); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"13", "3", "17", `"x"`} {
+			if err := ev.e.UpdateBucketType("hlls", prec(bad)); !errors.Is(err, ErrInvalidProps) || !strings.Contains(err.Error(), "not supported for Hyperloglog precision") {
+				t.Errorf("hll_precision %s: %v", bad, err)
+			}
+		}
+		if err := ev.e.CreateBucketType("hll17", PropsUpdate{Datatype: Ptr("hll"), Extra: prec("17").Extra}); !errors.Is(err, ErrInvalidProps) {
+			t.Errorf("create with precision 17: %v", err)
 		}
 		if !ev.kind.persistent {
 			return

@@ -261,6 +261,11 @@ func (p BucketProps) Validate() error {
 		if !p.AllowMult {
 			return fmt.Errorf("%w: allow_mult: Data Type buckets must be allow_mult=true", ErrInvalidProps)
 		}
+		if raw, ok := p.Extra["hll_precision"]; ok && p.Datatype == "hll" {
+			if _, ok := hllPrecision(raw); !ok {
+				return hllPrecisionError(raw)
+			}
+		}
 	}
 	for _, q := range []struct {
 		name string
@@ -294,6 +299,38 @@ var unsupportedProps = map[string]func(json.RawMessage) bool{
 	"write_once": func(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("true")) },
 }
 
+// DefaultHLLPrecision is Riak's hll_precision for hll bucket types.
+const DefaultHLLPrecision = 14
+
+// hllPrecision reads hll_precision (a number or a numeric string) and
+// checks Riak's range, 4..16.
+func hllPrecision(raw json.RawMessage) (int, bool) {
+	p, err := jsonUint32(raw)
+	if err != nil || *p < 4 || *p > 16 {
+		return 0, false
+	}
+	return int(*p), true
+}
+
+func hllPrecisionError(raw json.RawMessage) error {
+	return fmt.Errorf("%w: hll_precision: %s not supported for Hyperloglog precision property for bucket type. "+
+		"Precision must be an integer between 4 and 16, inclusive (3 < p < 17) and precision can be reduced but never increased after initial setting",
+		ErrInvalidProps, bytes.TrimSpace(raw))
+}
+
+// withHLLDefault reports hll_precision 14 for hll types that do not set it,
+// as Riak stores it at creation.
+func (p BucketProps) withHLLDefault() BucketProps {
+	if p.Datatype == "hll" && p.Extra["hll_precision"] == nil {
+		p.Extra = maps.Clone(p.Extra)
+		if p.Extra == nil {
+			p.Extra = map[string]json.RawMessage{}
+		}
+		p.Extra["hll_precision"] = json.RawMessage(strconv.Itoa(DefaultHLLPrecision))
+	}
+	return p
+}
+
 // CheckDatatypeUpdate checks an update of an existing bucket's or active
 // type's props against its current ones as riak_kv_bucket validates an
 // update: a datatype, once set, cannot change (nor be set where there was
@@ -307,6 +344,13 @@ func CheckDatatypeUpdate(cur BucketProps, u PropsUpdate) error {
 	}
 	if cur.Datatype != "" && u.AllowMult != nil && !*u.AllowMult {
 		return fmt.Errorf("%w: allow_mult: Cannot change datatype bucket from allow_mult=true", ErrInvalidProps)
+	}
+	if raw, ok := u.Extra["hll_precision"]; ok && cur.Datatype == "hll" {
+		next, ok := hllPrecision(raw)
+		old, _ := hllPrecision(cur.Extra["hll_precision"])
+		if !ok || (old != 0 && next > old) {
+			return hllPrecisionError(raw)
+		}
 	}
 	return nil
 }

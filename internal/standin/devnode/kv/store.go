@@ -114,7 +114,7 @@ type typeState struct {
 }
 
 func newTypeState(name string, rec typeRecord) typeState {
-	return typeState{rec: rec, eff: DefaultProps(name != DefaultType).Apply(rec.Props)}
+	return typeState{rec: rec, eff: DefaultProps(name != DefaultType).Apply(rec.Props).withHLLDefault()}
 }
 
 // Open starts an engine over opts.Backend, loading bucket types, bucket
