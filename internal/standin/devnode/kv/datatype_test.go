@@ -57,7 +57,9 @@ func TestDatatypeBucketTypes(t *testing.T) {
 		if bt, _ := ev.e.BucketType("hlls"); string(bt.Props.Extra["hll_precision"]) != "14" {
 			t.Fatalf("hll precision %s", bt.Props.Extra["hll_precision"])
 		}
-		prec := func(v string) PropsUpdate { return PropsUpdate{Extra: map[string]json.RawMessage{"hll_precision": json.RawMessage(v)}} }
+		prec := func(v string) PropsUpdate {
+			return PropsUpdate{Extra: map[string]json.RawMessage{"hll_precision": json.RawMessage(v)}}
+		}
 		if err := ev.e.UpdateBucketType("hlls", prec("12")); err != nil {
 			t.Fatal(err)
 		}
