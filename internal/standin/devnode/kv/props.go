@@ -256,10 +256,10 @@ func (p BucketProps) Validate() error {
 	}
 	if p.Datatype != "" {
 		if !ValidDatatype(p.Datatype) {
-			return fmt.Errorf("%w: datatype: %s not supported for bucket datatype property", ErrInvalidProps, p.Datatype)
+			return &PropError{"datatype", p.Datatype + " not supported for bucket datatype property"}
 		}
 		if !p.AllowMult {
-			return fmt.Errorf("%w: allow_mult: Data Type buckets must be allow_mult=true", ErrInvalidProps)
+			return &PropError{"allow_mult", "Data Type buckets must be allow_mult=true"}
 		}
 		if raw, ok := p.Extra["hll_precision"]; ok && p.Datatype == "hll" {
 			if _, ok := hllPrecision(raw); !ok {
@@ -299,6 +299,24 @@ var unsupportedProps = map[string]func(json.RawMessage) bool{
 	"write_once": func(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("true")) },
 }
 
+// PropError is a property riak_kv_bucket refuses, with its reason in
+// Riak's words. It wraps ErrInvalidProps.
+type PropError struct {
+	Prop, Reason string
+}
+
+func (e *PropError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidProps, e.Prop, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidProps) hold.
+func (e *PropError) Unwrap() error { return ErrInvalidProps }
+
+// RiakErrorMessage is riak_kv_pb_bucket's answer: its ~p of the errors.
+func (e *PropError) RiakErrorMessage() string {
+	return fmt.Sprintf("Invalid bucket properties: [{%s,%s}]", e.Prop, strconv.Quote(e.Reason))
+}
+
 // DefaultHLLPrecision is Riak's hll_precision for hll bucket types.
 const DefaultHLLPrecision = 14
 
@@ -313,9 +331,8 @@ func hllPrecision(raw json.RawMessage) (int, bool) {
 }
 
 func hllPrecisionError(raw json.RawMessage) error {
-	return fmt.Errorf("%w: hll_precision: %s not supported for Hyperloglog precision property for bucket type. "+
-		"Precision must be an integer between 4 and 16, inclusive (3 < p < 17) and precision can be reduced but never increased after initial setting",
-		ErrInvalidProps, bytes.TrimSpace(raw))
+	return &PropError{"hll_precision", string(bytes.TrimSpace(raw)) + " not supported for Hyperloglog precision property for bucket type. " +
+		"Precision must be an integer between 4 and 16, inclusive (3 < p < 17) and precision can be reduced but never increased after initial setting"}
 }
 
 // withHLLDefault reports hll_precision 14 for hll types that do not set it,
@@ -338,12 +355,12 @@ func (p BucketProps) withHLLDefault() BucketProps {
 func CheckDatatypeUpdate(cur BucketProps, u PropsUpdate) error {
 	if u.Datatype != nil && *u.Datatype != cur.Datatype {
 		if cur.Datatype == "" {
-			return fmt.Errorf("%w: datatype: `datatype` must not be defined.", ErrInvalidProps)
+			return &PropError{"datatype", "`datatype` must not be defined."}
 		}
-		return fmt.Errorf("%w: datatype: %s not supported for bucket datatype property", ErrInvalidProps, *u.Datatype)
+		return &PropError{"datatype", *u.Datatype + " not supported for bucket datatype property"}
 	}
 	if cur.Datatype != "" && u.AllowMult != nil && !*u.AllowMult {
-		return fmt.Errorf("%w: allow_mult: Cannot change datatype bucket from allow_mult=true", ErrInvalidProps)
+		return &PropError{"allow_mult", "Cannot change datatype bucket from allow_mult=true"}
 	}
 	if raw, ok := u.Extra["hll_precision"]; ok && cur.Datatype == "hll" {
 		next, ok := hllPrecision(raw)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	riak "github.com/basho/riak-go-client"
+	rpbRiak "github.com/basho/riak-go-client/rpb/riak"
 	rpbDT "github.com/basho/riak-go-client/rpb/riak_dt"
 	"github.com/golang/protobuf/proto"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -149,5 +150,20 @@ func TestDtHLLAndGSetRaw(t *testing.T) {
 				t.Fatalf("gset fetch %v %x", resp.GetType(), raw)
 			}
 		}
+	}
+}
+
+func TestDtTypeDatatypeImmutable(t *testing.T) {
+	e := dtEnv(t)
+	r := dialRaw(t, e.srv.Addr)
+	r.send(protocol.CodeSetBucketTypeReq, &rpbRiak.RpbSetBucketTypeReq{Type: []byte("maps"), Props: &rpbRiak.RpbBucketProps{Datatype: []byte("set")}})
+	r.expectError(`Invalid bucket properties: [{datatype,"set not supported for bucket datatype property"}]`)
+	r.send(protocol.CodeSetBucketTypeReq, &rpbRiak.RpbSetBucketTypeReq{Type: []byte("plain"), Props: &rpbRiak.RpbBucketProps{Datatype: []byte("map")}})
+	r.expectError("Invalid bucket properties: [{datatype,\"`datatype` must not be defined.\"}]")
+	r.send(protocol.CodeGetBucketTypeReq, &rpbRiak.RpbGetBucketTypeReq{Type: []byte("maps")})
+	f := r.read()
+	var resp rpbRiak.RpbGetBucketResp
+	if err := proto.Unmarshal(f.Body, &resp); err != nil || string(resp.Props.Datatype) != "map" || !resp.Props.GetAllowMult() {
+		t.Fatalf("type props %v %v", resp.Props, err)
 	}
 }
