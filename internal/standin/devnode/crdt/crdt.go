@@ -2,9 +2,9 @@
 // sets (OR-set without tombstones, with contexts for removes), maps (of
 // counters, sets, LWW registers, enable-wins flags and nested maps), HLLs
 // and grow-only sets. The types are pure values with a convergent Merge
-// (commutative, associative, idempotent), operations applied by one actor,
-// and a stored encoding; Store runs Riak's read, apply, write cycle over a
-// service.Service.
+// (commutative, associative, idempotent), operations applied by one actor
+// (ApplyOp), a stored encoding and Riak's JSON forms; Fetch and Apply run
+// Riak's read, merge, apply, write cycle over a service.Service.
 package crdt
 
 import (

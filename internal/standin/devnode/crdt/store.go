@@ -17,11 +17,10 @@ import (
 // BucketError is why a bucket cannot hold data types; its message is
 // Riak's (riak_kv_pb_crdt, riak_kv_wm_crdt).
 type BucketError struct {
-	NoType    bool   // the bucket type does not exist
-	Type      string // the bucket type
-	NotMult   bool   // allow_mult is false
-	Datatype  string // the bucket's datatype ("" for none)
-	Unsupport bool   // the datatype is none or not supported
+	NoType   bool   // the bucket type does not exist
+	Type     string // the bucket type
+	NotMult  bool   // allow_mult is false
+	Datatype string // the bucket's datatype ("" for none); else unsupported
 }
 
 func (e *BucketError) Error() string {
@@ -66,7 +65,7 @@ func BucketKind(ctx context.Context, svc service.Service, typ, bucket string) (K
 	}
 	k, ok := ParseKind(p.Datatype)
 	if !ok {
-		return "", &BucketError{Type: typ, Datatype: p.Datatype, Unsupport: true}
+		return "", &BucketError{Type: typ, Datatype: p.Datatype}
 	}
 	return k, nil
 }

@@ -30,12 +30,6 @@ const (
 	addOpAdds                         protowire.Number = 1
 )
 
-// dtError is an error sent with its text as is.
-type dtError string
-
-func (e dtError) Error() string            { return string(e) }
-func (e dtError) RiakErrorMessage() string { return string(e) }
-
 func (c *conn) dtKind(typ, bucket []byte) (crdt.Kind, bool) {
 	if string(typ) == kv.DefaultType {
 		// Riak maps these to its legacy 1.4 counters, which the devnode lacks.
