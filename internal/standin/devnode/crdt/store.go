@@ -99,8 +99,11 @@ func Fetch(ctx context.Context, svc service.Service, kind Kind, typ, bucket, key
 		if v.Kind != kind {
 			continue
 		}
-		r.Value = Merge(r.Value, v)
-		r.Found = true
+		if r.Found {
+			r.Value = Merge(r.Value, v)
+		} else {
+			r.Value, r.Found = v, true // decoded afresh: nothing shares it
+		}
 	}
 	return r, nil
 }
