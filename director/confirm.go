@@ -92,10 +92,10 @@ func (t *transitions) inTransition(n *balancer.Node, now time.Time) bool {
 type confirmer struct {
 	mode   string
 	budget float64
-	tokens atomic.Int64 // thousandths of a confirmation
-	trans  *transitions
+	tokenBudget
+	trans *transitions
 
-	sent, corrected, denied atomic.Uint64
+	corrected atomic.Uint64
 }
 
 func validConfirmMode(m string) error {
@@ -148,17 +148,6 @@ func (c *confirmer) wanted(nodes []*balancer.Node, first *balancer.Node, now tim
 		}
 	}
 	return nil, true
-}
-
-// take spends one confirmation of the budget.
-func (c *confirmer) take() bool {
-	if c.tokens.Add(-hedgeToken) >= 0 {
-		c.sent.Add(1)
-		return true
-	}
-	c.tokens.Add(hedgeToken)
-	c.denied.Add(1)
-	return false
 }
 
 // handleGet serves an RpbGetReq: balanced as any read, and its "not found"
