@@ -37,21 +37,25 @@ type Cluster struct {
 	mu         sync.RWMutex
 	membership Membership
 	ring       *ring.Ring
+	prevRing   *ring.Ring           // the ring before the last change of members
 	down       map[string]time.Time // member -> until when it is considered down
 
-	ready    atomic.Bool
-	leaving  atomic.Bool  // a leave is handing off (admin transfers)
-	syncing  atomic.Int32 // catch-ups running (admin transfers)
-	meta     *metaStore
-	mergeMu  sync.Mutex    // serialises membership merges
-	leaveMu  sync.Mutex    // one leave at a time
-	left     chan struct{} // closed once this node has left
-	leftOnce sync.Once
-	persist  func(Membership) error // saves the membership; nil in tests
-	stats    clusterStats
-	hints    hints           // keys owed to primaries that missed them (hints.go)
-	runCtx   context.Context // ends with the node; nil before it serves
-	bg       sync.WaitGroup  // hint deliveries, delayed metadata gossip
+	ready atomic.Bool
+	// ringMovedAt: when the ring last changed here, or a resync after a
+	// change ended (UnixNano; ringmove.go).
+	ringMovedAt atomic.Int64
+	leaving     atomic.Bool  // a leave is handing off (admin transfers)
+	syncing     atomic.Int32 // catch-ups running (admin transfers)
+	meta        *metaStore
+	mergeMu     sync.Mutex    // serialises membership merges
+	leaveMu     sync.Mutex    // one leave at a time
+	left        chan struct{} // closed once this node has left
+	leftOnce    sync.Once
+	persist     func(Membership) error // saves the membership; nil in tests
+	stats       clusterStats
+	hints       hints           // keys owed to primaries that missed them (hints.go)
+	runCtx      context.Context // ends with the node; nil before it serves
+	bg          sync.WaitGroup  // hint deliveries, delayed metadata gossip
 
 	// gossipDelay: metadata changes reach the other members this long
 	// after they are made here (Config.GossipDelay).
@@ -95,6 +99,9 @@ func (c *Cluster) setMembership(m Membership) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.ring != nil && !slices.Equal(c.ring.Members(), r.Members()) {
+		c.prevRing = c.ring // writes still reach its owners while the ring moves (ringmove.go)
+	}
 	c.membership, c.ring = m, r
 	c.mu.Unlock()
 	return nil
@@ -394,6 +401,9 @@ func (c *Cluster) Get(ctx context.Context, req kv.GetRequest, q service.Quorum) 
 		return kv.GetResult{}, &service.QuorumError{Name: "pr_val_unsatisfied", Want: pr, Got: primaries}
 	}
 	g := newGetCore(uint32(len(pl)), r, pr, orBucket(q.NotFoundOK, props.NotFoundOK), orBucket(q.BasicQuorum, props.BasicQuorum))
+	if c.ringMoving() {
+		g.settleOnAll()
+	}
 	replies := c.fetchQuorum(ctx, pl, req.Type, req.Bucket, req.Key, g)
 	merged, err := g.response()
 	if err != nil {
@@ -603,6 +613,7 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 			acks <- ack{replicaNode: rn, err: err}
 		}()
 	}
+	extra := c.oldOwnersStore(bg, nodes, typ, bucket, key, obj, &pendingStores)
 	var lastErr error
 	for (acked < wq.w || primaries < wq.pw) && pending > 0 {
 		var a ack
@@ -622,6 +633,7 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 	if acked < wq.w || primaries < wq.pw {
 		return fmt.Errorf("%w: %d of %d replicas acknowledged (w=%d, pw=%d): %v", service.ErrQuorum, acked, len(pl), wq.w, wq.pw, lastErr)
 	}
+	extra.wait(ctx)
 	return nil
 }
 

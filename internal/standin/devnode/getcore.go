@@ -22,7 +22,11 @@ type getCore struct {
 	failThreshold uint32
 	notFoundOK    bool
 
+	// onAll: "not found" only once every replica answered (settleOnAll).
+	onAll bool
+
 	ok, primaryOK, notFound, failed, deleted uint32
+	foundReplicas                            uint32
 	found                                    []kv.Object
 	lastErr                                  error
 }
@@ -46,6 +50,7 @@ func (g *getCore) add(rep replicaReply) {
 		g.failed += rep.replicas
 		g.lastErr = rep.err
 	case rep.found:
+		g.foundReplicas += rep.replicas
 		g.ok += rep.replicas
 		g.primaryOK += rep.primaries
 		if rep.obj.IsTombstone() {
@@ -60,8 +65,18 @@ func (g *getCore) add(rep replicaReply) {
 	}
 }
 
+// settleOnAll makes the read answer "not found" only once every replica
+// answered (found ones still answer at r): while the ring moves, a new
+// owner may not hold a key its old owners do (ringmove.go).
+func (g *getCore) settleOnAll() {
+	g.onAll, g.notFoundOK = true, true
+}
+
 // enough reports whether the read can be answered now.
 func (g *getCore) enough() bool {
+	if g.onAll {
+		return (g.foundReplicas >= g.r && g.primaryOK >= g.pr) || g.ok+g.notFound+g.failed >= g.n
+	}
 	switch {
 	case g.ok >= g.r && g.primaryOK >= g.pr:
 		return true

@@ -101,3 +101,31 @@ func reply(replicas uint32, primary bool, obj kv.Object, found bool, err error) 
 	}
 	return replicaReply{replicaNode: rn, obj: obj, found: found, err: err}
 }
+
+// TestGetCoreSettleOnAll: while the ring moves, "not found" waits for every
+// replica, and one found copy among them wins.
+func TestGetCoreSettleOnAll(t *testing.T) {
+	t.Parallel()
+	obj := kv.Object{Siblings: []kv.Content{{Value: []byte("v")}}}
+	g := newGetCore(3, 2, 0, true, false)
+	g.settleOnAll()
+	g.add(reply(1, true, kv.Object{}, false, nil))
+	g.add(reply(1, true, kv.Object{}, false, nil))
+	if g.enough() {
+		t.Fatal("two not founds of three ended the read while the ring moves")
+	}
+	g.add(reply(1, true, obj, true, nil))
+	if !g.enough() {
+		t.Fatal("every replica answered, read not ended")
+	}
+	if got, err := g.response(); err != nil || !got.IsLive() {
+		t.Fatalf("response %v, %v; want the found copy", got, err)
+	}
+	g = newGetCore(3, 2, 0, true, false)
+	g.settleOnAll()
+	g.add(reply(1, true, obj, true, nil))
+	g.add(reply(1, true, obj, true, nil))
+	if !g.enough() {
+		t.Fatal("r found copies did not end the read")
+	}
+}

@@ -316,3 +316,31 @@ func TestRestartedNodeReadsEveryAcknowledgedWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinUnderLoad: a fourth member joins under a write-then-read-back
+// load. The ring changes at once (round-robin claim moves most
+// partitions); every member takes its new share in the background and
+// reads wait for every replica before "not found" meanwhile, so no
+// acknowledged write reads as missing, during the join or after it,
+// through any member.
+func TestJoinUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts devnodes")
+	}
+	nodes := fixedNodes(t, 3)
+	c := newClient(t, nodes[0].pb, nodes[1].pb, nodes[2].pb)
+	l := startWriteLoad(t, c, 8, "join")
+	l.waitWrites(t, 100, "before the join")
+	fourth := &fixedNode{name: "dev4@127.0.0.1", dir: t.TempDir(), pb: testutil.FreeAddr(t), http: testutil.FreeAddr(t)}
+	fourth.start(t, nodes[0].pb)
+	l.waitWrites(t, 100, "after the join")
+	l.stop()
+	if l.readErr.Load() != 0 {
+		t.Errorf("%d acknowledged writes did not read back at once during the join", l.readErr.Load())
+	}
+	for _, f := range append(nodes, fourth) {
+		if m := l.missing(newClient(t, f.pb)); len(m) > 0 {
+			t.Errorf("through %s: %d of %d acknowledged writes not readable, e.g. %v", f.name, len(m), l.writes.Load(), m[:min(5, len(m))])
+		}
+	}
+}
