@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rmf-go/rmf/internal/zkstate"
+	"github.com/rmf-go/rmf/scheduler"
 )
 
 // Health check paths of the apps `rmf marathon` prints: the scheduler API's
@@ -374,8 +375,8 @@ repeat one this command sets.`,
 			if master == "" {
 				return usageErrorf("--master is required: the Mesos master URL as the agents reach it")
 			}
-			if !strings.HasPrefix(master, "http://") && !strings.HasPrefix(master, "https://") {
-				return usageErrorf("--master %q: want an http(s):// URL", master)
+			if err := scheduler.ValidateMaster(master); err != nil {
+				return usageErrorf("--master: %v", err)
 			}
 			constraints, err := parseConstraints(o.constraints)
 			if err != nil {

@@ -43,8 +43,8 @@ which executors fetch.`,
 			if err := zkstate.ValidateName(framework); err != nil {
 				return usageErrorf("--framework: %v", err)
 			}
-			if !strings.HasPrefix(cfg.Master, "http://") && !strings.HasPrefix(cfg.Master, "https://") {
-				return usageErrorf("--master %q: want an http(s):// URL", cfg.Master)
+			if err := scheduler.ValidateMaster(cfg.Master); err != nil {
+				return usageErrorf("--master: %v", err)
 			}
 			if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
 				return usageErrorf("--flavor %q: want devnode or riak", cfg.Flavor)
@@ -113,7 +113,7 @@ which executors fetch.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master URL")
+	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master: a URL, a comma-separated list of URLs, or zk://host:port[,host:port]/mesos (the masters' --zk); the scheduler follows the leader")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
 	f.StringVar(&executorZK, "executor-zk", "", "ZooKeeper servers as executors on the agents reach them (default --zk)")
 	zkAuthF.register(f)

@@ -64,7 +64,6 @@ func (e *fakeElection) leader(t *testing.T) string {
 	return mi.Address.IP + ":" + strconv.Itoa(mi.Address.Port)
 }
 
-
 // TestTwoMasters: the standby redirects the scheduler API to the leader
 // (307, Location //leader/api/v1/scheduler); MoveLeader ends the
 // scheduler's stream, the old leader then redirects to the new one, the
