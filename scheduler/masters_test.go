@@ -59,7 +59,9 @@ func TestMasterSetFollows(t *testing.T) {
 		"b:2": func() (*http.Response, error) {
 			return &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {"//c:3/api/v1/scheduler"}}, Body: io.NopCloser(strings.NewReader(""))}, nil
 		},
-		"c:3": func() (*http.Response, error) { return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(""))}, nil },
+		"c:3": func() (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(""))}, nil
+		},
 	}
 	do := ms.wrapDoer(func(r *http.Request) (*http.Response, error) {
 		hosts = append(hosts, r.URL.Host)
