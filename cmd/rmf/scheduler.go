@@ -23,6 +23,7 @@ func newSchedulerCmd() *cobra.Command {
 	var zk, executorZK, framework, api, advertise, staticDir, secretFile string
 	var zkAuthF zkAuthFlags
 	var relaunchF relaunchFlags
+	var tlsF tlsFlags
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Riak Mesos framework scheduler",
@@ -55,6 +56,10 @@ which executors fetch.`,
 			if err := relaunchF.apply(&cfg); err != nil {
 				return err
 			}
+			tlsCfg, err := tlsF.config()
+			if err != nil {
+				return err
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
 			zkAuth, err := zkAuthF.resolve()
@@ -77,7 +82,7 @@ which executors fetch.`,
 			if err != nil {
 				return fmt.Errorf("scheduler: %w", err)
 			}
-			apiURL := "http://" + ln.Addr().String()
+			apiURL := scheme(tlsCfg) + "://" + ln.Addr().String()
 			if advertise != "" {
 				apiURL = strings.TrimRight(advertise, "/")
 			}
@@ -96,8 +101,9 @@ which executors fetch.`,
 				ln.Close()
 				return usageErrorf("%v", err)
 			}
-			srv := &http.Server{Handler: s.Handler(staticDir), ReadHeaderTimeout: 10 * time.Second}
-			go func() { _ = srv.Serve(ln) }()
+			srv := &http.Server{Handler: s.Handler(staticDir), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg,
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			go func() { _ = serveHTTP(srv, ln) }()
 			if err := fw.SetURI(ctx, apiURL); err != nil {
 				log.Warn("publish API URL", "err", err)
 			}
@@ -128,6 +134,7 @@ which executors fetch.`,
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
 	relaunchF.register(f)
+	tlsF.register(f, "the API and its page")
 	f.DurationVar(&cfg.ConfigCheckTimeout, "config-check-timeout", scheduler.DefaultConfigCheckTimeout, "rolling restart: restart a node anyway (with a warning) whose executor has not answered the configuration check in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
 	f.StringVar(&cfg.Fencing, "fencing", nodetask.FencingVolume,
