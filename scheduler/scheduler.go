@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,9 @@ type Config struct {
 	// a comma-separated list of them, or zk://host:port[,host:port]/mesos
 	// (the masters' --zk); the scheduler follows the leader (masters.go).
 	Master string
+	// MasterTLS, if set, is the TLS configuration of calls to https://
+	// masters (the CAs to trust). Default: the system's CAs.
+	MasterTLS *tls.Config
 	// Framework is the framework's ZooKeeper state; FrameworkName its name.
 	Framework *zkstate.Framework
 	// ZooKeeper is the servers string given to executors.
@@ -359,6 +363,9 @@ func (s *Scheduler) lead(ctx context.Context) {
 	do := []httpcli.ConfigOpt{httpcli.Timeout(20 * time.Second)}
 	if s.cfg.Secret != "" {
 		do = append(do, httpcli.BasicAuth(s.cfg.Principal, s.cfg.Secret))
+	}
+	if s.cfg.MasterTLS != nil {
+		do = append(do, httpcli.TLSConfig(s.cfg.MasterTLS.Clone()))
 	}
 	// The endpoint's host is a placeholder: masters.wrapDoer sends every
 	// call to the current master.

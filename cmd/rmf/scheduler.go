@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/tlsconf"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )
@@ -24,6 +25,7 @@ func newSchedulerCmd() *cobra.Command {
 	var zkAuthF zkAuthFlags
 	var relaunchF relaunchFlags
 	var tlsF tlsFlags
+	var masterCA string
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Riak Mesos framework scheduler",
@@ -59,6 +61,11 @@ which executors fetch.`,
 			tlsCfg, err := tlsF.config()
 			if err != nil {
 				return err
+			}
+			if masterCA != "" {
+				if cfg.MasterTLS, err = tlsconf.Client(masterCA); err != nil {
+					return usageErrorf("--master-ca-file: %v", err)
+				}
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
@@ -135,6 +142,7 @@ which executors fetch.`,
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
 	relaunchF.register(f)
 	tlsF.register(f, "the API and its page")
+	f.StringVar(&masterCA, "master-ca-file", "", "PEM file of CA certificates to trust for https:// Mesos masters, besides the system's")
 	f.DurationVar(&cfg.ConfigCheckTimeout, "config-check-timeout", scheduler.DefaultConfigCheckTimeout, "rolling restart: restart a node anyway (with a warning) whose executor has not answered the configuration check in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
 	f.StringVar(&cfg.Fencing, "fencing", nodetask.FencingVolume,
