@@ -131,3 +131,20 @@ func TestMesosElection(t *testing.T) {
 		t.Errorf("withdrawing twice: %v", err)
 	}
 }
+
+// FuzzParseMesosZK: any input parses or is refused, never panics; what
+// parses has servers and a clean absolute path other than "/".
+func FuzzParseMesosZK(f *testing.F) {
+	for _, s := range []string{"zk://a:2181/mesos", "zk://u:p@a:1,b:2/x/y", "zk://", "zk://a:1/", "zk://@a:1/m", "http://a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		z, err := zkstate.ParseMesosZK(s)
+		if err != nil {
+			return
+		}
+		if len(z.Servers) == 0 || !strings.HasPrefix(z.Path, "/") || z.Path == "/" || strings.Contains(z.Path, "//") {
+			t.Errorf("ParseMesosZK(%q) = %+v", s, z)
+		}
+	})
+}
