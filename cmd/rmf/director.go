@@ -46,6 +46,7 @@ type directorOpts struct {
 	pbAddr, httpAddr, adminAddr string
 	zk, framework, cluster      string
 	zkAuth                      zkAuthFlags
+	tls                         tlsFlags
 	policyName                  string
 	nodes                       []string
 	cfg                         director.Config
@@ -72,6 +73,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&o.zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	o.zkAuth.register(f)
+	o.tls.register(f, "the HTTP and admin listeners (not PB)")
 	f.StringVar(&o.framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&o.cluster, "cluster", "", "cluster name in ZooKeeper")
 	f.StringVar(&o.policyName, "policy", balancer.PolicyPeakEWMA, "balancing policy: peak-ewma (latency-aware), least-outstanding, round-robin or p2c")
@@ -125,6 +127,10 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := o.tls.config()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	o.cfg.Logger = log
 	var disc *director.Discovery
@@ -132,7 +138,7 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 		disc = &director.Discovery{}
 	}
 	srv, err := director.NewServer(director.ServerConfig{Proxy: o.cfg, Discovery: disc,
-		PBAddr: o.pbAddr, HTTPAddr: o.httpAddr, AdminAddr: o.adminAddr})
+		PBAddr: o.pbAddr, HTTPAddr: o.httpAddr, AdminAddr: o.adminAddr, TLS: tlsCfg})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
