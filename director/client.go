@@ -267,7 +267,9 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		}
 		var outcome balancer.Outcome
 		var err error
-		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && f.attempts == 1 {
+		// A sticky read is not hedged: its second leg would go to a node
+		// that may not have the metadata change yet.
+		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && !sticky && f.attempts == 1 {
 			// Booked by attemptHedged, both legs.
 			err = c.attemptHedged(f, hedgeLeg{n: n, st: st, done: done, began: began}, raw, delay)
 		} else {
