@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,11 +110,13 @@ func TestSchedulerTLS(t *testing.T) {
 		t.Errorf("plain HTTP to the TLS API: %d %q, want 400 %q", status, body, tlsconf.PlainToTLSBody)
 	}
 
-	// Chromium: the page over HTTPS. Chromium reads trusted CAs from an
-	// NSS database only, so the test trusts the server key's SPKI instead.
+	// Chromium: the page over HTTPS, trusting the test CA. Chromium on
+	// Linux reads trusted CAs from the NSS database in $HOME/.pki/nssdb:
+	// the test makes one with NSS's certutil (Debian's libnss3-tools) in a
+	// home of its own.
+	home := nssHomeTrusting(t, ca.CAFile)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", ca.SPKI))
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-background-networking", true), chromedp.Env("HOME="+home))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
@@ -174,6 +178,30 @@ func TestDirectorTLS(t *testing.T) {
 	if code := run([]string{"director", "--node", "127.0.0.1:1,127.0.0.1:2", "--tls-key", ca.KeyFile}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "--tls-cert") {
 		t.Errorf("--tls-key alone: exit %d, %q", code, errb.String())
 	}
+}
+
+// nssHomeTrusting makes a home directory whose NSS database trusts the CA
+// in caFile for TLS servers, as Chromium reads it.
+func nssHomeTrusting(t *testing.T, caFile string) string {
+	t.Helper()
+	certutil, err := exec.LookPath("certutil")
+	if err != nil {
+		t.Fatal("certutil not installed: run `make test` (it installs libnss3-tools)")
+	}
+	home := t.TempDir()
+	db := filepath.Join(home, ".pki", "nssdb")
+	if err := os.MkdirAll(db, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-N", "-d", "sql:" + db, "--empty-password"},
+		{"-A", "-d", "sql:" + db, "-t", "C,,", "-n", "rmf-test-ca", "-i", caFile},
+	} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	return home
 }
 
 // chromiumPath finds Debian's chromium.

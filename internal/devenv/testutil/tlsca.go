@@ -4,10 +4,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -24,10 +22,6 @@ type TestCA struct {
 	CAFile, CertFile, KeyFile string
 	// Pool trusts the CA alone.
 	Pool *x509.CertPool
-	// SPKI is the server key's SubjectPublicKeyInfo SHA-256, base64: what
-	// Chromium's --ignore-certificate-errors-spki-list takes (Chromium
-	// reads its trusted CAs from an NSS database, not a flag).
-	SPKI string
 }
 
 // NewTestCA makes a CA and a loopback server certificate (ECDSA P-256,
@@ -64,13 +58,8 @@ func NewTestCA(t testing.TB) *TestCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spkiDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(spkiDER)
 	ca := &TestCA{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
-		Pool: x509.NewCertPool(), SPKI: base64.StdEncoding.EncodeToString(sum[:])}
+		Pool: x509.NewCertPool()}
 	ca.Pool.AddCert(caCert)
 	write := func(path, typ string, der []byte, mode os.FileMode) {
 		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
