@@ -180,7 +180,7 @@ func formatProps(p kv.BucketProps) string {
 		"basic_quorum": strconv.FormatBool(p.BasicQuorum), "small_vclock": strconv.Itoa(int(p.SmallVClock)),
 		"big_vclock": strconv.Itoa(int(p.BigVClock)), "young_vclock": strconv.Itoa(int(p.YoungVClock)),
 		"old_vclock": strconv.Itoa(int(p.OldVClock)),
-		"r": quorumTerm(p.R), "w": quorumTerm(p.W), "pr": quorumTerm(p.PR), "pw": quorumTerm(p.PW),
+		"r":          quorumTerm(p.R), "w": quorumTerm(p.W), "pr": quorumTerm(p.PR), "pw": quorumTerm(p.PW),
 		"dw": quorumTerm(p.DW), "rw": quorumTerm(p.RW),
 	}
 	for k, v := range p.Extra {
