@@ -183,6 +183,10 @@ type Scheduler struct {
 	wake        chan struct{}
 	suppressed  bool
 	agents      map[string]AgentView // from the latest offers
+
+	admin    adminWaiters  // admin requests waiting for replies (admin.go)
+	tornDown chan struct{} // closed by a framework teardown (teardown.go)
+	tearOnce sync.Once
 }
 
 // AgentView is an agent as the scheduler last saw it in an offer.
@@ -263,7 +267,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.validateRelaunch(); err != nil {
 		return nil, err
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}}, nil
+	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}, tornDown: make(chan struct{})}, nil
 }
 
 // Status is the scheduler's view for GET /api/v1/framework.
@@ -288,7 +292,7 @@ func (s *Scheduler) Status(ctx context.Context) Status {
 // Run campaigns for leadership and, while leader, runs the framework. It
 // returns when ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !s.isTornDown() {
 		s.log.Info("standing by for leadership", "id", s.cfg.ID)
 		l, err := s.fw.Campaign(ctx, s.cfg.ID)
 		if err != nil {
@@ -305,6 +309,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			select {
 			case <-l.Lost:
 				s.log.Warn("leadership lost")
+				cancel()
+			case <-s.tornDown:
+				s.log.Info("framework torn down: resigning and stopping")
 				cancel()
 			case <-lctx.Done():
 			}
@@ -407,6 +414,10 @@ func (s *Scheduler) eventHandler(fidStore store.Singleton) events.Handler {
 			}
 			return nil
 		}),
+		scheduler.Event_MESSAGE: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
+			s.onExecutorMessage(e.Message.Data)
+			return nil
+		}),
 		scheduler.Event_FAILURE: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
 			s.log.Warn("executor failure", "agent", e.Failure.GetAgentID().GetValue(), "executor", e.Failure.GetExecutorID().GetValue(), "status", e.Failure.GetStatus())
 			return nil
@@ -443,6 +454,10 @@ func checkEvent(e *scheduler.Event) error {
 	case scheduler.Event_UPDATE:
 		if e.GetUpdate() == nil || e.GetUpdate().Status.TaskID.Value == "" {
 			return errors.New("UPDATE without a task status")
+		}
+	case scheduler.Event_MESSAGE:
+		if e.GetMessage() == nil {
+			return errors.New("MESSAGE without data")
 		}
 	case scheduler.Event_ERROR:
 		if e.GetError() == nil {
