@@ -2,8 +2,12 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -22,16 +26,18 @@ type TeardownResult struct {
 	Status   string   `json:"status"`
 	Clusters []string `json:"clusters_destroyed"`
 	Nodes    int      `json:"nodes_killed"`
-	// HeldOn lists agents still holding reservations at the deadline.
-	HeldOn []string `json:"reservations_held_on,omitempty"`
+	// HeldOn lists what still held the framework's tasks or
+	// reservations when the answer was made (empty once torn down).
+	HeldOn []string `json:"held_on,omitempty"`
 }
 
 // teardown destroys every cluster (nodes killed, records deleted: no
 // handoff, the data goes with the framework), releases every reservation
-// and volume as the agents offer them back, then sends TEARDOWN, forgets
-// the framework ID and stops this scheduler. Reservations still held at
-// the deadline (?wait=, default DefaultTeardownWait) answer 504 without
-// TEARDOWN: calling again finishes the job.
+// and volume as the agents offer them back (until the master's state
+// shows none for the role and no task of the framework), then sends
+// TEARDOWN, forgets the framework ID and stops this scheduler. What is
+// still held at the deadline (?wait=, default DefaultTeardownWait)
+// answers 504 without TEARDOWN: calling again finishes the job.
 func (s *Scheduler) teardown(r *http.Request) (int, any, error) {
 	wait := DefaultTeardownWait
 	if v := r.URL.Query().Get("wait"); v != "" {
@@ -53,23 +59,11 @@ func (s *Scheduler) teardown(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	start := time.Now()
-	s.mu.Lock()
-	held := map[string]bool{}
-	for id, a := range s.agents {
-		if a.ReservedCPUs > 0 {
-			held[id] = true
-		}
-	}
-	s.mu.Unlock()
 	for _, c := range names {
 		for _, n := range s.nodesOf(ctx, c) {
 			if n.TaskID != "" {
 				s.kill(ctx, n, s.runtimeOf(n), zkstate.ObservedLeaving)
 				res.Nodes++
-			}
-			if n.AgentID != "" {
-				held[n.AgentID] = true
 			}
 			if err := s.deleteNode(ctx, n); err != nil && !isNotFound(err) {
 				return 0, nil, err
@@ -80,21 +74,29 @@ func (s *Scheduler) teardown(r *http.Request) (int, any, error) {
 		}
 		res.Clusters = append(res.Clusters, c)
 	}
-	s.log.Info("teardown: clusters destroyed; releasing reservations", "clusters", len(res.Clusters), "agents", len(held))
-	// Offers are filtered while nothing waits: revive so that every agent
-	// offers back what is reserved, and the offer plan releases it (no
-	// node needs it now).
-	s.mu.Lock()
-	s.suppressed = false
-	s.mu.Unlock()
-	_ = s.call(ctx, calls.Revive())
+	s.log.Info("teardown: clusters destroyed; releasing reservations", "clusters", len(res.Clusters))
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	lastRevive := time.Time{}
 	for {
-		res.HeldOn = s.stillHeld(held, start)
-		if len(res.HeldOn) == 0 {
+		// Offers are filtered while nothing waits: revive now and then so
+		// that every agent offers back what is reserved once the killed
+		// tasks ended, and the offer plan releases it (no node needs it).
+		if time.Since(lastRevive) > 5*time.Second {
+			s.mu.Lock()
+			s.suppressed = false
+			s.mu.Unlock()
+			_ = s.call(ctx, calls.Revive())
+			lastRevive = time.Now()
+		}
+		held, err := s.masterHeld(ctx)
+		if err != nil {
+			s.log.Warn("teardown: read the master's state", "err", err)
+		}
+		res.HeldOn = held
+		if err == nil && len(held) == 0 {
 			break
 		}
 		select {
@@ -104,8 +106,11 @@ func (s *Scheduler) teardown(r *http.Request) (int, any, error) {
 		case <-ctx.Done():
 			return 0, nil, ctx.Err()
 		}
-		res.Status = "reservations not released in time; call teardown again"
-		return 0, nil, apiErr(http.StatusGatewayTimeout, "teardown: agents %v have not offered back the framework's reservations within %v; the clusters are destroyed; call teardown again to finish", res.HeldOn, wait)
+		why := fmt.Sprintf("%v hold the framework's tasks or reservations", held)
+		if err != nil {
+			why = "the master's state cannot be read: " + err.Error()
+		}
+		return 0, nil, apiErr(http.StatusGatewayTimeout, "teardown: after %v, %s; the clusters are destroyed; call teardown again to finish", wait, why)
 	}
 	if err := s.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
 		return 0, nil, apiErr(http.StatusBadGateway, "teardown: the master refused TEARDOWN: %v", err)
@@ -125,24 +130,86 @@ func (s *Scheduler) teardown(r *http.Request) (int, any, error) {
 	return 200, res, nil
 }
 
-// stillHeld lists the agents of held whose latest offer, made after
-// since, still carries reserved resources of the framework (or that have
-// not offered since).
-func (s *Scheduler) stillHeld(held map[string]bool, since time.Time) []string {
+// masterHeld lists, from the master's state, the agents that still run
+// a task of this framework or hold resources reserved for its role
+// (Mesos' /master/state: frameworks[].tasks, slaves[].reserved_resources;
+// mesos-local's: tasks[], agents[].reserved_resources).
+func (s *Scheduler) masterHeld(ctx context.Context) ([]string, error) {
+	var ms struct {
+		Frameworks []struct {
+			ID    string `json:"id"`
+			Tasks []struct {
+				AgentID string `json:"slave_id"`
+				State   string `json:"state"`
+			} `json:"tasks"`
+		} `json:"frameworks"`
+		Tasks []struct {
+			FrameworkID string `json:"framework_id"`
+			AgentID     string `json:"agent_id"`
+			State       string `json:"state"`
+		} `json:"tasks"`
+		Slaves []agentReservations `json:"slaves"`
+		Agents []agentReservations `json:"agents"`
+	}
+	if err := s.getJSON(ctx, strings.TrimRight(s.cfg.Master, "/")+"/master/state", true, &ms); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for id := range held {
-		a, ok := s.agents[id]
-		if !ok {
-			continue // never seen in an offer: nothing to release through one
+	fid := s.frameworkID
+	s.mu.Unlock()
+	held := map[string]bool{}
+	for _, f := range ms.Frameworks {
+		if f.ID != fid {
+			continue
 		}
-		if !a.LastOffer.After(since) || a.ReservedCPUs > 0 {
-			out = append(out, a.Hostname+" ("+id+")")
+		for _, t := range f.Tasks {
+			if !terminalState(t.State) {
+				held["agent "+t.AgentID+" (task)"] = true
+			}
 		}
 	}
-	slices.Sort(out)
-	return out
+	for _, t := range ms.Tasks {
+		if t.FrameworkID == fid && !terminalState(t.State) {
+			held["agent "+t.AgentID+" (task)"] = true
+		}
+	}
+	for _, a := range append(ms.Slaves, ms.Agents...) {
+		if a.holds(s.cfg.Role) {
+			held["agent "+a.ID+" ("+a.Hostname+", reservations)"] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(held)), nil
+}
+
+// agentReservations is an agent's reserved_resources in a master's state.
+type agentReservations struct {
+	ID       string                                `json:"id"`
+	Hostname string                                `json:"hostname"`
+	Reserved map[string]map[string]json.RawMessage `json:"reserved_resources"`
+}
+
+// holds says whether the agent has a non-zero resource reserved for role.
+func (a agentReservations) holds(role string) bool {
+	for _, v := range a.Reserved[role] {
+		var f float64
+		if json.Unmarshal(v, &f) == nil && f == 0 {
+			continue
+		}
+		var str string
+		if json.Unmarshal(v, &str) == nil && (str == "" || str == "[]") {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func terminalState(st string) bool {
+	switch st {
+	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE":
+		return true
+	}
+	return false
 }
 
 // isTornDown says whether a teardown ended this scheduler's run.
