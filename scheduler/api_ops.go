@@ -20,6 +20,7 @@ import (
 // types, framework teardown.
 func (s *Scheduler) opsRoutes(h func(string, func(*http.Request) (int, any, error))) {
 	h("GET /api/v1/clusters/{c}/status", s.clusterStatus)
+	h("PATCH /api/v1/clusters/{c}", s.updateCluster)
 	h("GET /api/v1/clusters/{c}/nodes/{n}/transfers", func(r *http.Request) (int, any, error) { return s.adminText(r, "transfers") })
 	h("GET /api/v1/clusters/{c}/nodes/{n}/aae-status", func(r *http.Request) (int, any, error) { return s.adminText(r, "aae-status") })
 	h("GET /api/v1/clusters/{c}/nodes/{n}/logs", s.nodeLogs)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
 // realMemberStatus is riak_core_console:member_status's output (Riak KV
@@ -133,5 +135,29 @@ func TestAgentReservationsHolds(t *testing.T) {
 	_ = json.Unmarshal([]byte(`{"id":"a1","reserved_resources":{"riak":{"disk":512}}}`), &b)
 	if !b.holds("riak") {
 		t.Error("a reserved volume does not count as held")
+	}
+}
+
+func TestPlanResize(t *testing.T) {
+	have := zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 512}
+	for _, tc := range []struct {
+		name        string
+		want        zkstate.Resources
+		free, fmem  float64
+		cpus, mem   float64
+		cannot      string
+		reservedMem float64
+	}{
+		{"same", have, 0, 0, 0, 0, "", 1024},
+		{"grow mem", zkstate.Resources{CPUs: 1, MemMB: 1536, DiskMB: 512}, 0, 512, 0, 512, "", 1536},
+		{"shrink both", zkstate.Resources{CPUs: 0.5, MemMB: 512, DiskMB: 512}, 0, 0, -0.5, -512, "", 512},
+		{"no room", zkstate.Resources{CPUs: 1, MemMB: 4096, DiskMB: 512}, 4, 1000, 0, 0, "needs +0 cpus and +3072 MB mem more, agent h1 offers 4 cpus and 1000 MB free", 1024},
+		{"disk alone is no resize", zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 9999}, 0, 0, 0, 0, "", 1024},
+	} {
+		st := planResize(have, tc.want, tc.free, tc.fmem, "h1")
+		if st.CPUs != tc.cpus || st.Mem != tc.mem || st.Reserved.MemMB != tc.reservedMem || st.Reserved.DiskMB != 512 ||
+			(tc.cannot == "") != (st.CannotGrow == "") || !strings.Contains(st.CannotGrow, tc.cannot) {
+			t.Errorf("%s: %+v", tc.name, st)
+		}
 	}
 }

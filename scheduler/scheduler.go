@@ -218,6 +218,8 @@ func (s *Scheduler) Agents() []AgentView {
 
 // nodeRuntime is the leader's in-memory view of a node beyond its record.
 type nodeRuntime struct {
+	// resizeSince: see nodeFacts.ResizeSince.
+	resizeSince time.Time
 	attempts    int
 	nextTry     time.Time
 	why         string // why the last offers did not place it

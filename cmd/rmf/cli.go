@@ -216,7 +216,7 @@ func newClusterCmd() *cobra.Command {
 	o := &apiOpts{}
 	cmd := &cobra.Command{Use: "cluster", Short: "Manage Riak clusters", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, status, endpoints, wait, export, import")
+			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, status, update, endpoints, wait, export, import")
 		}}
 	o.register(cmd)
 	var cpus, mem, disk float64
@@ -311,7 +311,7 @@ func newClusterCmd() *cobra.Command {
 		return nil
 	}}
 	cmd.AddCommand(create, list, info, destroy, restart, templateCmd(o, "config", "config", "riak.conf template"), templateCmd(o, "advanced-config", "advancedConfig", "advanced.config template"),
-		newClusterEndpointsCmd(o), newClusterWaitCmd(o), newClusterExportCmd(o), newClusterImportCmd(o), newClusterStatusCmd(o))
+		newClusterEndpointsCmd(o), newClusterWaitCmd(o), newClusterExportCmd(o), newClusterImportCmd(o), newClusterStatusCmd(o), newClusterUpdateCmd(o))
 	return annotateTree(cmd)
 }
 

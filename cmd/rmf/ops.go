@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -288,5 +290,77 @@ func newNodeLogsCmd(o *apiOpts, cluster *string, checkCluster func() error) *cob
 	f.IntVar(&lines, "lines", 100, "print the last N lines")
 	f.BoolVar(&follow, "follow", false, "keep printing what is appended (until interrupted)")
 	f.DurationVar(&interval, "interval", time.Second, "--follow: time between reads")
+	return cmd
+}
+
+// newClusterUpdateCmd is `rmf cluster update C [--cpus X --mem MB --disk MB] [--constraints JSON]`.
+func newClusterUpdateCmd(o *apiOpts) *cobra.Command {
+	var cpus, mem, disk float64
+	var constraints string
+	cmd := &cobra.Command{Use: "update NAME", Short: "Change node resources (rolled out one node at a time on the same volume) or placement constraints",
+		Args: oneArg("cluster name"), RunE: func(c *cobra.Command, args []string) error {
+			var u scheduler.ClusterUpdate
+			fl := c.Flags()
+			if fl.Changed("cpus") || fl.Changed("mem") || fl.Changed("disk") {
+				var cv scheduler.ClusterView
+				if err := o.do(c.Context(), http.MethodGet, "/api/v1/clusters/"+args[0], nil, "", &cv); err != nil {
+					return err
+				}
+				nr := cv.NodeResources
+				if fl.Changed("cpus") {
+					nr.CPUs = cpus
+				}
+				if fl.Changed("mem") {
+					nr.MemMB = mem
+				}
+				if fl.Changed("disk") {
+					nr.DiskMB = disk
+				}
+				if nr.CPUs <= 0 || nr.MemMB <= 0 || nr.DiskMB <= 0 {
+					return usageErrorf("--cpus, --mem and --disk must be positive")
+				}
+				u.NodeResources = &nr
+			}
+			if fl.Changed("constraints") {
+				var cs []zkstate.Constraint
+				dec := json.NewDecoder(strings.NewReader(constraints))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&cs); err != nil {
+					return usageErrorf("--constraints %q: want JSON like '[[\"hostname\",\"UNIQUE\"]]': %v", constraints, err)
+				}
+				for _, con := range cs {
+					if err := scheduler.ValidateConstraint(con); err != nil {
+						return usageErrorf("--constraints: %v", err)
+					}
+				}
+				if cs == nil {
+					cs = []zkstate.Constraint{}
+				}
+				u.Constraints = &cs
+			}
+			if u.NodeResources == nil && u.Constraints == nil {
+				return usageErrorf("rmf cluster update needs --cpus, --mem, --disk or --constraints")
+			}
+			body, _ := json.Marshal(u)
+			var cv scheduler.ClusterView
+			if err := o.do(c.Context(), http.MethodPatch, "/api/v1/clusters/"+args[0], bytes.NewReader(body), "application/json", &cv); err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(c.OutOrStdout(), cv)
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "cluster %s: nodes %g cpus, %g MB mem, %g MB disk; generation %d\n", cv.Name, cv.NodeResources.CPUs, cv.NodeResources.MemMB, cv.NodeResources.DiskMB, cv.Generation)
+			fmt.Fprintln(w, rolloutLine(cv.Rollout))
+			for _, warn := range cv.Warnings {
+				fmt.Fprintln(w, "warning:", warn)
+			}
+			return nil
+		}}
+	f := cmd.Flags()
+	f.Float64Var(&cpus, "cpus", 0, "CPUs per node")
+	f.Float64Var(&mem, "mem", 0, "memory per node, MB")
+	f.Float64Var(&disk, "disk", 0, "disk per node, MB (nodes placed from now on)")
+	f.StringVar(&constraints, "constraints", "", `placement constraints as JSON, e.g. '[["hostname","UNIQUE"]]' (nodes placed from now on)`)
 	return cmd
 }

@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	riak "github.com/basho/riak-go-client"
 
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
 	"github.com/rmf-go/rmf/internal/zkstate"
@@ -183,6 +189,147 @@ func TestDevOperatorCommands(t *testing.T) {
 	root, _ := zkstate.FrameworkRoot(defaultFramework)
 	if ok, err := store.Exists(context.Background(), root); err != nil || ok {
 		t.Errorf("framework root %s exists %v (%v) after clean-metadata", root, ok, err)
+	}
+	_ = dev.Process.Signal(os.Interrupt)
+	_ = dev.Wait()
+}
+
+// TestDevClusterUpdateUnderLoad: `rmf cluster update --mem` rolls through
+// every node, one at a time on its volume, while riak-go-client writes
+// and reads through the director without a single error; every node's
+// reservation at the master then has the new memory. A growth no agent
+// can fit is refused up front, saying why.
+func TestDevClusterUpdateUnderLoad(t *testing.T) {
+	testutil.RequireZooKeeper(t)
+	zk := testutil.StartZooKeeper(t)
+	bin := testutil.RMF(t)
+	dir := t.TempDir()
+	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	dev := startDev(t, bin, dir, testutil.AgentResources(t), pb, httpA, admin, api, mesos, "--zk", zk.Addr)
+	rmf := func(args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--api", api)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := rmf("cluster", "wait", "default", "--timeout", "90s"); code != 0 {
+		t.Fatalf("cluster wait: exit %d, %q %q", code, out, errOut)
+	}
+	var before scheduler.ClusterView
+	if code, out, _ := rmf("cluster", "info", "default", "--json"); code != 0 || json.Unmarshal([]byte(out), &before) != nil {
+		t.Fatalf("cluster info: exit %d, %q", code, out)
+	}
+	newMem := before.NodeResources.MemMB + 256
+
+	c, err := riak.NewClient(&riak.NewClientOptions{RemoteAddresses: []string{pb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Stop() }()
+	var ops, errs atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("u%d-%d", w, i)
+				store, _ := riak.NewStoreValueCommandBuilder().WithBucket("update").WithKey(key).
+					WithContent(&riak.Object{ContentType: "text/plain", Value: []byte(key)}).Build()
+				fetch, _ := riak.NewFetchValueCommandBuilder().WithBucket("update").WithKey(key).Build()
+				if err := c.Execute(store); err != nil {
+					if errs.Add(1) <= 5 {
+						t.Logf("write %s: %v", key, err)
+					}
+					continue
+				}
+				if err := c.Execute(fetch); err != nil {
+					if errs.Add(1) <= 5 {
+						t.Logf("read %s: %v", key, err)
+					}
+					continue
+				} else if r := fetch.(*riak.FetchValueCommand).Response; r == nil || len(r.Values) != 1 || string(r.Values[0].Value) != key {
+					if errs.Add(1) <= 5 {
+						t.Logf("read %s: %+v", key, r)
+					}
+					continue
+				}
+				ops.Add(1)
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+
+	code, out, errOut := rmf("cluster", "update", "default", "--mem", fmt.Sprint(newMem))
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%g MB mem", newMem)) || !strings.Contains(out, "rollout to generation 1") {
+		t.Fatalf("cluster update --mem: exit %d, %q %q", code, out, errOut)
+	}
+	var cv scheduler.ClusterView
+	testutil.WaitFor(t, 3*time.Minute, "the rollout to generation 1 done", func() bool {
+		code, out, _ := rmf("cluster", "info", "default", "--json")
+		return code == 0 && json.Unmarshal([]byte(out), &cv) == nil && cv.Rollout.Generation == 1 && cv.Rollout.State == "done"
+	})
+	if code, _, errOut := rmf("cluster", "wait", "default", "--timeout", "60s"); code != 0 {
+		t.Errorf("cluster wait after the update: %q", errOut)
+	}
+	if code, out, _ := rmf("cluster", "info", "default", "--json"); code != 0 || json.Unmarshal([]byte(out), &cv) != nil {
+		t.Fatalf("cluster info: exit %d, %q", code, out)
+	}
+	close(stop)
+	wg.Wait()
+	if errs.Load() != 0 || ops.Load() == 0 {
+		t.Errorf("%d client errors, %d good write+read pairs during the rolling update", errs.Load(), ops.Load())
+	}
+	var ms struct {
+		Agents []struct {
+			Reserved map[string]map[string]any `json:"reserved_resources"`
+		}
+	}
+	resp, err := http.Get("http://" + mesos + "/master/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&ms)
+	resp.Body.Close()
+	for i, a := range ms.Agents {
+		if got := a.Reserved[scheduler.DefaultRole]["mem"]; got != newMem {
+			t.Errorf("agent %d reserves mem %v for the role, want %g", i, got, newMem)
+			lb, _ := os.ReadFile(filepath.Join(dir, "rmf-dev.log"))
+			t.Logf("rmf-dev.log tail:\n%s", tailN(string(lb), 20000))
+		}
+	}
+	for _, n := range cv.Nodes {
+		if n.Generation != 1 || !n.Ready {
+			t.Errorf("node %s: generation %d ready %v after the rollout", n.Name, n.Generation, n.Ready)
+		}
+	}
+	// Growth no agent has room for: refused, nothing restarts.
+	code, _, errOut = rmf("cluster", "update", "default", "--mem", "10000000")
+	if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "cannot grow where its data is") {
+		t.Errorf("cluster update beyond the agents: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := rmf("cluster", "update", "default"); code != 2 || !strings.Contains(errOut, "needs --cpus") {
+		t.Errorf("cluster update without a change: exit %d, %q", code, errOut)
 	}
 	_ = dev.Process.Signal(os.Interrupt)
 	_ = dev.Wait()
