@@ -10,18 +10,21 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
-// realMemberStatus is riak_core_console:member_status's output (Riak KV
-// 3.2.3, format "~-8s  ~5.1f%      --      ~p~n", pending variant
-// "~-8s  ~5.1f%    ~5.1f%    ~p~n") followed by nodetool's ok.
+// realMemberStatus is riak_core_console:member_status's output as Riak
+// KV 3.2.3 printed it on this machine (rows "~-8s  ~5.1f%      --      ~s",
+// with pending changes "~-8s  ~5.1f%    ~5.1f%    ~s"; the node names
+// unquoted), then nodetool's ok; a quoted name (as ~p prints an atom
+// that needs quotes) is read too.
 const realMemberStatus = `================================= Membership ==================================
 Status     Ring    Pending    Node
 -------------------------------------------------------------------------------
-valid      34.4%      --      'riak-c-1@10.0.0.2'
-leaving    32.8%     0.0%    'riak-c-2@10.0.0.3'
-joining     0.0%    32.8%    'riak-c-4@10.0.0.5'
+valid      34.4%      --      riak-c-1@10.0.0.2
+leaving    32.8%     0.0%    riak-c-2@10.0.0.3
+joining     0.0%    32.8%    riak-c-4@10.0.0.5
+valid     100.0%     34.4%    dev1@127.0.0.1
 down       32.8%      --      'old@10.0.0.4'
 -------------------------------------------------------------------------------
-Valid:1 / Leaving:1 / Exiting:0 / Joining:1 / Down:1
+Valid:2 / Leaving:1 / Exiting:0 / Joining:1 / Down:1
 ok`
 
 func TestParseMemberStatus(t *testing.T) {
@@ -30,6 +33,7 @@ func TestParseMemberStatus(t *testing.T) {
 		{"riak-c-1@10.0.0.2", "valid", 34.4, "--"},
 		{"riak-c-2@10.0.0.3", "leaving", 32.8, "0.0%"},
 		{"riak-c-4@10.0.0.5", "joining", 0, "32.8%"},
+		{"dev1@127.0.0.1", "valid", 100, "34.4%"},
 		{"old@10.0.0.4", "down", 32.8, "--"},
 	}
 	if len(got) != len(want) {

@@ -64,7 +64,7 @@ func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) str
 		if t.Status != kv.TypeActive {
 			head = name + " has been created and may be activated\n"
 		}
-		return head + "\n" + formatProps(t.Props) + rpcOK + "\n"
+		return head + "\n" + formatProps(t.Props) + fmt.Sprintf("active: %t\nclaimant: %s\n", t.Status == kv.TypeActive, erlAtom(c.self.Name)) + rpcOK + "\n"
 	case "activate":
 		t, err := c.engine.BucketType(name)
 		if err != nil {
@@ -75,7 +75,13 @@ func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) str
 				return name + " has been created but cannot be activated yet\n" + rpcError + "\n"
 			}
 		}
-		return name + " has been activated\n" + rpcOK + "\n"
+		out := name + " has been activated\n"
+		if !c.anyActiveTypeBut(name) {
+			// Riak warns when the first type is activated (the devnode's
+			// was active from its creation: it is the only one).
+			out += "\nWARNING: Nodes in this cluster can no longer be\ndowngraded to a version of Riak prior to 2.0\n"
+		}
+		return out + rpcOK + "\n"
 	case "create", "update":
 		verb := "creat"
 		if sub == "update" {
@@ -100,7 +106,7 @@ func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) str
 			if existErr == nil {
 				return "Error creating bucket type " + name + ":\nalready_active\n" + rpcError + "\n"
 			}
-			first := !c.anyActiveType()
+			first := !c.anyActiveTypeBut("")
 			if err := c.CreateBucketType(ctx, name, u); err != nil {
 				return "Error creating bucket type " + name + ":\n" + propsError(err) + "\n" + rpcError + "\n"
 			}
@@ -121,11 +127,12 @@ func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) str
 	return "Usage: riak admin bucket-type <command>\n" + rpcError + "\n"
 }
 
-// anyActiveType says whether a type other than default is active (Riak
-// warns about downgrades when the first one is created).
-func (c *Cluster) anyActiveType() bool {
+// anyActiveTypeBut says whether a type other than default and but is
+// active (Riak warns about downgrades at the first type's creation and
+// activation).
+func (c *Cluster) anyActiveTypeBut(but string) bool {
 	for _, t := range c.engine.BucketTypes() {
-		if t.Name != kv.DefaultType && t.Status == kv.TypeActive {
+		if t.Name != kv.DefaultType && t.Name != but && t.Status == kv.TypeActive {
 			return true
 		}
 	}
@@ -172,7 +179,8 @@ func propsError(err error) string {
 }
 
 // formatProps prints bucket_type_print_props's "key: value" lines, as
-// ~p prints the values the devnode holds.
+// ~p prints the values the devnode holds, in the order Riak 3.2.3 printed
+// them (its property list, reverse sorted by name).
 func formatProps(p kv.BucketProps) string {
 	m := map[string]string{
 		"n_val": strconv.Itoa(int(p.NVal)), "allow_mult": strconv.FormatBool(p.AllowMult),
@@ -187,7 +195,9 @@ func formatProps(p kv.BucketProps) string {
 		m[k] = jsonTerm(v)
 	}
 	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	keys := slices.Sorted(maps.Keys(m))
+	slices.Reverse(keys)
+	for _, k := range keys {
 		fmt.Fprintf(&b, "%s: %s\n", k, m[k])
 	}
 	return b.String()

@@ -31,7 +31,7 @@ func TestAdminBucketTypes(t *testing.T) {
 	if out := run(pb1, "create", "maps", `{"props":{"n_val":2}}`); out != want {
 		t.Errorf("create: %q, want %q", out, want)
 	}
-	if out := run(pb1, "activate", "maps", ""); out != "maps has been activated\nok\n" {
+	if out := run(pb1, "activate", "maps", ""); out != "maps has been activated\n\nWARNING: Nodes in this cluster can no longer be\ndowngraded to a version of Riak prior to 2.0\nok\n" {
 		t.Errorf("activate: %q", out)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the type listed on the other member", func() bool {
@@ -53,7 +53,8 @@ func TestAdminBucketTypes(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "the update seen on the first member", func() bool {
 		return strings.Contains(run(pb1, "status", "maps", ""), "\nn_val: 1\n")
 	})
-	if out := run(pb1, "status", "maps", ""); !strings.HasPrefix(out, "maps is active\n\nallow_mult: true\n") || !strings.HasSuffix(out, "young_vclock: 20\nok\n") {
+	if out := run(pb1, "status", "maps", ""); !strings.HasPrefix(out, "maps is active\n\nyoung_vclock: 20\nw: quorum\n") ||
+		!strings.HasSuffix(out, "allow_mult: true\nactive: true\nclaimant: 'dev1@127.0.0.1'\nok\n") {
 		t.Errorf("status: %q", out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
