@@ -70,6 +70,9 @@ func TestRiakRefusal(t *testing.T) {
 		{"already active", "Error creating bucket type counters:\nalready_active\nerror", 0, http.StatusConflict, "Error creating bucket type counters: already_active"},
 		{"no props", "Cannot create bucket type x: no props field found in json\nerror", 0, http.StatusBadRequest, "Cannot create bucket type x: no props field found in json"},
 		{"node down", "Node is not running!", 1, http.StatusConflict, "Node is not running!"},
+		// Riak KV 3.2.3's answer to an update of a counter type to a set.
+		{"datatype change", "Error updating bucket type counters:\nset not supported for bucket datatype property\nerror", 0, http.StatusConflict,
+			"Error updating bucket type counters: set not supported for bucket datatype property"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := riakRefusal(tc.out, tc.exit)
