@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ func (s *Scheduler) nodeLogs(r *http.Request) (int, any, error) {
 	file := q.Get("file")
 	if file == "" {
 		file = "console"
+	}
+	if !slices.Contains(LogFiles, file) {
+		return 0, nil, apiErr(http.StatusBadRequest, "file %q: want one of %s", file, strings.Join(LogFiles, ", "))
 	}
 	lines := 100
 	if v := q.Get("lines"); v != "" {
