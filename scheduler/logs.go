@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,6 +40,9 @@ type LogChunk struct {
 	Path   string `json:"path"`
 	Data   string `json:"data"`
 	Offset int64  `json:"offset"`
+	// Missing: the file does not exist (yet): Riak writes error.log and
+	// crash.log at the first error, so none is no failure.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // logPath is file's path in the sandbox for the flavor: the devnode has
@@ -100,6 +104,10 @@ func (s *Scheduler) nodeLogs(r *http.Request) (int, any, error) {
 		return s.readFile(ctx, agent, p, off, length)
 	}
 	_, size, err := read(-1, 0)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return 200, LogChunk{File: file, Path: p, Missing: true}, nil
+	}
 	if err != nil {
 		return 0, nil, err
 	}

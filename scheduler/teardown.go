@@ -23,9 +23,10 @@ const DefaultTeardownWait = 2 * time.Minute
 
 // TeardownResult is the answer to POST /api/v1/framework/teardown.
 type TeardownResult struct {
-	Status   string   `json:"status"`
-	Clusters []string `json:"clusters_destroyed"`
-	Nodes    int      `json:"nodes_killed"`
+	Framework string   `json:"framework"`
+	Status    string   `json:"status"`
+	Clusters  []string `json:"clusters_destroyed"`
+	Nodes     int      `json:"nodes_killed"`
 	// HeldOn lists what still held the framework's tasks or
 	// reservations when the answer was made (empty once torn down).
 	HeldOn []string `json:"held_on,omitempty"`
@@ -54,7 +55,7 @@ func (s *Scheduler) teardown(r *http.Request) (int, any, error) {
 		return 0, nil, apiErr(http.StatusServiceUnavailable, "this scheduler is not the connected leader: ask the leader (GET /api/v1/framework)")
 	}
 	ctx := r.Context()
-	res := TeardownResult{Clusters: []string{}}
+	res := TeardownResult{Framework: s.fw.Name(), Clusters: []string{}}
 	names, err := s.fw.ListClusters(ctx)
 	if err != nil {
 		return 0, nil, err

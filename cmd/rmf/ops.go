@@ -67,12 +67,16 @@ func printClusterStatus(w io.Writer, st scheduler.ClusterStatus) {
 	for _, m := range st.OtherMembers {
 		fmt.Fprintf(w, "ring member %s (%s, %.1f%%) is no node of the cluster\n", m.Node, m.Status, m.RingPct)
 	}
+	// riak admin transfers is cluster-wide: the same text from every node
+	// is printed once.
+	shown := map[string]bool{}
 	for _, n := range st.Nodes {
 		if n.RiakError != "" {
 			fmt.Fprintf(w, "%s: %s\n", n.Name, n.RiakError)
 		}
-		if n.Transfers != "" {
-			fmt.Fprintf(w, "%s transfers:\n%s\n", n.Name, strings.TrimSpace(n.Transfers))
+		if t := strings.TrimSpace(n.Transfers); t != "" && !shown[t] {
+			shown[t] = true
+			fmt.Fprintf(w, "transfers (riak admin transfers on %s):\n%s\n", n.Name, t)
 		}
 	}
 	if st.Error != "" {
@@ -204,7 +208,7 @@ func newFrameworkCmd() *cobra.Command {
 				return printJSON(c.OutOrStdout(), res)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "framework %s: %s (%d clusters destroyed: %s; %d nodes killed; reservations released)\n",
-				o.framework, res.Status, len(res.Clusters), dash(strings.Join(res.Clusters, ", ")), res.Nodes)
+				res.Framework, res.Status, len(res.Clusters), dash(strings.Join(res.Clusters, ", ")), res.Nodes)
 			return nil
 		}}
 	teardown.Flags().DurationVar(&wait, "wait", scheduler.DefaultTeardownWait, "how long to wait for the agents to give back the reservations")
@@ -263,6 +267,9 @@ func newNodeLogsCmd(o *apiOpts, cluster *string, checkCluster func() error) *cob
 				return err
 			}
 			out := c.OutOrStdout()
+			if ch.Missing {
+				fmt.Fprintf(c.ErrOrStderr(), "rmf: %s does not exist (yet)\n", ch.Path)
+			}
 			if _, err := io.WriteString(out, ch.Data); err != nil {
 				return err
 			}
