@@ -391,6 +391,18 @@ func (n *Node) restore(now time.Time, slowStart time.Duration, v verdict) {
 	n.ejected.Store(false) // last: never seen back at full weight
 }
 
+// SlowStart gives the node a slow start of d from now (its Weight rises
+// from 0.1 to 1), unless it is ejected: for a node that has just come
+// back and may still be catching up (a Riak node whose partitions are
+// being handed back), so it takes its share of traffic gradually.
+func (n *Node) SlowStart(now time.Time, d time.Duration) {
+	if d <= 0 || n.ejected.Load() {
+		return
+	}
+	start := mono(now)
+	n.ramp.Store(&slowStartRamp{start: start, end: start + int64(d)})
+}
+
 // Ejected reports whether the node is ejected as an outlier.
 func (n *Node) Ejected() bool { return n.ejected.Load() }
 

@@ -80,8 +80,21 @@ func (s *Set) Update(specs []NodeSpec) (added, removed []*Node) {
 // has already used). It returns nil when no node is available.
 func (s *Set) Pick(tried ...*Node) *Node {
 	nodes := *s.nodes.Load()
-	if len(tried) == 0 {
-		return s.policy.Select(nodes, nil)
+	var skip func(*Node) bool
+	if len(tried) > 0 {
+		skip = func(n *Node) bool { return slices.Contains(tried, n) }
 	}
-	return s.policy.Select(nodes, func(n *Node) bool { return slices.Contains(tried, n) })
+	if n := s.policy.Select(nodes, skip); n != nil {
+		return n
+	}
+	// Slow start only lowers a node's share: when its draw refused every
+	// candidate, the available node with the fewest requests in flight
+	// takes the request rather than none.
+	var best *Node
+	for _, n := range nodes {
+		if n.Available() && (skip == nil || !skip(n)) && (best == nil || n.Outstanding() < best.Outstanding()) {
+			best = n
+		}
+	}
+	return best
 }

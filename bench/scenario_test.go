@@ -290,14 +290,12 @@ func TestCompareFaultScenarios(t *testing.T) {
 		}
 	}
 	// Workers on the frozen node wait up to 50ms (few operations: the
-	// fake node answers at once otherwise, so only the maximum shows it);
-	// the others do not.
-	dmax, hmax := direct.Rounds[0].Result.All.Latency.Max, healthy.Rounds[0].Result.All.Latency.Max
-	if dmax < 30_000 {
+	// fake node answers at once otherwise, so only the maximum shows it).
+	// direct-healthy avoids that node (its addresses, above); its own
+	// maximum is not compared: on a loaded machine a scheduling stall of
+	// its own can exceed 50 ms (seen in make test: 192 ms against 120).
+	if dmax := direct.Rounds[0].Result.All.Latency.Max; dmax < 30_000 {
 		t.Errorf("degraded direct max latency %.0fus: the frozen node did not slow it", dmax)
-	}
-	if hmax >= dmax {
-		t.Errorf("direct-healthy max latency %.0fus not below direct's %.0fus", hmax, dmax)
 	}
 
 	// kill9: the last node dies a quarter in and comes back; direct's

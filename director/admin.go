@@ -301,6 +301,7 @@ var (
 	descInFlight   = prometheus.NewDesc("rmf_director_node_in_flight", "Requests in flight to a node.", []string{"node"}, nil)
 	descUp         = prometheus.NewDesc("rmf_director_node_up", "1 when the node is available (healthy, breaker not open, not ejected).", []string{"node"}, nil)
 	descEjected    = prometheus.NewDesc("rmf_director_node_ejected", "1 while the node is ejected as an outlier.", []string{"node"}, nil)
+	descTransition = prometheus.NewDesc("rmf_director_node_in_transition", "1 while the node may lack data handoff will bring (restarted, failing checks, transfers pending): its \"not found\" answers are confirmed.", []string{"node"}, nil)
 	descWeight     = prometheus.NewDesc("rmf_director_node_weight", "The node's selection weight: 1 normally, 0 ejected, rising during slow start.", []string{"node"}, nil)
 	descEWMA       = prometheus.NewDesc("rmf_director_node_latency_ewma_seconds", "The node's peak-sensitive latency average.", []string{"node"}, nil)
 	descBreaker    = prometheus.NewDesc("rmf_director_node_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", []string{"node"}, nil)
@@ -314,7 +315,7 @@ var (
 )
 
 func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descErrors, descInFlight, descUp, descEjected, descWeight, descEWMA, descBreaker, descLatency, descBackend, descClients, descPinned, descTotals, descDiscovered, descZKUp} {
+	for _, d := range []*prometheus.Desc{descRequests, descErrors, descInFlight, descUp, descEjected, descTransition, descWeight, descEWMA, descBreaker, descLatency, descBackend, descClients, descPinned, descTotals, descDiscovered, descZKUp} {
 		ch <- d
 	}
 }
@@ -341,6 +342,11 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 			ejected = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descEjected, prometheus.GaugeValue, ejected, n.ID)
+		moving := 0.0
+		if n.InTransition {
+			moving = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descTransition, prometheus.GaugeValue, moving, n.ID)
 		ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, n.Weight, n.ID)
 		ch <- prometheus.MustNewConstMetric(descEWMA, prometheus.GaugeValue, n.LatencyEWMA.Seconds(), n.ID)
 		// The enum's values are the metric's: 0 closed, 1 half-open, 2 open.
@@ -368,7 +374,8 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
 		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
 		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode,
-		"hedges": st.HedgesSent, "hedge_wins": st.HedgeWins, "hedges_denied": st.HedgesDenied, "ejections": st.Ejections} {
+		"hedges": st.HedgesSent, "hedge_wins": st.HedgeWins, "hedges_denied": st.HedgesDenied, "ejections": st.Ejections,
+		"notfound_confirms": st.Confirms, "notfound_confirms_found": st.ConfirmsFound, "notfound_confirms_denied": st.ConfirmsDenied} {
 		ch <- prometheus.MustNewConstMetric(descTotals, prometheus.CounterValue, float64(v), name)
 	}
 	connected := 0.0

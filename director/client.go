@@ -79,6 +79,14 @@ type clientConn struct {
 	// tableID is the connection's row in the connection table.
 	tableID string
 
+	// hold keeps the current answer in out (not written straight from the
+	// node's buffer), so it can be looked at and replaced (handleGet).
+	hold bool
+	// avoid lists nodes the current request is not sent to (handleGet's
+	// confirmation); answeredBy is the node that answered it, or nil.
+	avoid      []*balancer.Node
+	answeredBy *balancer.Node
+
 	pinned  *backendConn // set by the first connection-scoped request
 	pinNode atomic.Pointer[balancer.Node]
 	tunnel  atomic.Bool
@@ -210,6 +218,9 @@ func (c *clientConn) handle(raw []byte, code protocol.Code) bool {
 		return c.handlePinned(raw, code, streams)
 	}
 	sticky := c.p.home.sticky(info.metadata, c.now)
+	if code == protocol.CodeGetReq {
+		return c.handleGet(raw, sticky)
+	}
 	return c.handleBalanced(raw, streams, info.retryable, sticky, info.metadata && !info.retryable)
 }
 
@@ -240,6 +251,10 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	if sticky {
 		f.home = p.home.node.Load()
 	}
+	for _, n := range c.avoid {
+		f.exclude(n)
+	}
+	c.answeredBy = nil
 	mark := len(c.out)
 	c.relayed = false
 	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
@@ -270,6 +285,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		}
 		if err == nil {
 			f.succeeded(n)
+			c.answeredBy = n
 			return true
 		}
 		if _, ok := err.(*clientGoneError); ok {
@@ -286,6 +302,8 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		c.out = c.out[:mark]
 		if isTimeout(err) {
 			p.timeouts.Add(1)
+		} else {
+			p.confirm.trans.cameBack(n.ID, time.Now()) // refused, reset: it may be restarting
 		}
 		if !f.tryAgain(n, err) {
 			break
@@ -382,7 +400,7 @@ func (c *clientConn) relay(bc *backendConn, streams bool, tryDL, deadline time.T
 				return false, fmt.Errorf("director: bad streamed frame from node: %w", err), nil
 			}
 		}
-		if last && len(c.out) == 0 && !c.frameBuffered() {
+		if last && c.writeDirect() {
 			return true, nil, c.write(raw)
 		}
 		c.out = append(c.out, raw...)
@@ -538,6 +556,13 @@ func tunnelCopy(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
 	_ = dst.Close()
 	_ = src.Close()
+}
+
+// writeDirect reports whether an answer may be written straight to the
+// client: nothing is pending before it, no request follows it in the
+// buffer, and it is not held for a look (hold).
+func (c *clientConn) writeDirect() bool {
+	return !c.hold && len(c.out) == 0 && !c.frameBuffered()
 }
 
 // errorResp queues the director's own RpbErrorResp.

@@ -68,6 +68,18 @@ type Config struct {
 	// (plus a burst of 10). Default DefaultHedgeBudget; negative: no
 	// hedging.
 	HedgeBudget float64
+	// ConfirmNotFound says when a GET answered "not found" is asked again
+	// of another node with r=1 and notfound_ok=false before the answer
+	// goes to the client (confirm.go): ConfirmTransitions (default: while
+	// a node is in transition), ConfirmAlways or ConfirmNever.
+	ConfirmNotFound string
+	// ConfirmBudget bounds confirmations to this fraction of the GETs
+	// (plus a burst of 50). Default DefaultConfirmBudget.
+	ConfirmBudget float64
+	// TransitionSettle is how long a node that came back (passed its
+	// checks again, or joined the set) counts as in transition. Default
+	// DefaultTransitionSettle.
+	TransitionSettle time.Duration
 	// MaxAttempts is the most nodes one request is sent to (the first try
 	// and its failovers). Default 3.
 	MaxAttempts int
@@ -143,6 +155,15 @@ func (c Config) Validate() error {
 	if c.HedgeBudget > 1 {
 		errs = append(errs, fmt.Errorf("director: HedgeBudget %v is more than 1 (a hedge for every request)", c.HedgeBudget))
 	}
+	if err := validConfirmMode(c.ConfirmNotFound); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ConfirmBudget < 0 || c.ConfirmBudget > 1 {
+		errs = append(errs, fmt.Errorf("director: ConfirmBudget %v is not between 0 and 1", c.ConfirmBudget))
+	}
+	if c.TransitionSettle < 0 {
+		errs = append(errs, fmt.Errorf("director: TransitionSettle is negative (%v)", c.TransitionSettle))
+	}
 	if c.MaxFrameSize > 0 && c.MaxFrameSize < 64 {
 		errs = append(errs, fmt.Errorf("director: MaxFrameSize %d is too small for any Riak answer", c.MaxFrameSize))
 	}
@@ -170,6 +191,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MetadataSettle == 0 {
 		c.MetadataSettle = DefaultMetadataSettle
+	}
+	if c.ConfirmNotFound == "" {
+		c.ConfirmNotFound = ConfirmTransitions
+	}
+	if c.ConfirmBudget == 0 {
+		c.ConfirmBudget = DefaultConfirmBudget
+	}
+	if c.TransitionSettle == 0 {
+		c.TransitionSettle = DefaultTransitionSettle
 	}
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = protocol.DefaultMaxFrameSize

@@ -141,6 +141,7 @@ func (p *Proxy) checkLoop(ctx context.Context, st *nodeState) {
 			return
 		}
 		st.health.set(start, time.Since(start), err)
+		p.noteCheck(st, err)
 		if st.node.RecordCheck(err == nil, p.cfg.Health) {
 			if err == nil {
 				p.log.Info("director: node healthy", "node", st.node.ID)
@@ -178,4 +179,22 @@ func (p *Proxy) ping(ctx context.Context, addr string) error {
 		return fmt.Errorf("ping answered with %v", f.Code)
 	}
 	return nil
+}
+
+// noteCheck keeps a node that failed a check in transition (confirm.go):
+// a node that restarted, even between two checks, may lack what was
+// written while it was away until handoff brings it. Its first pass after
+// a failure also starts a slow start, so it takes reads back gradually.
+func (p *Proxy) noteCheck(st *nodeState, err error) {
+	now := time.Now()
+	if err != nil {
+		st.checkFailed = true
+		p.confirm.trans.cameBack(st.node.ID, now)
+		return
+	}
+	if st.checkFailed {
+		st.checkFailed = false
+		p.confirm.trans.cameBack(st.node.ID, now)
+		st.node.SlowStart(now, min(p.cfg.TransitionSettle, recoverySlowStart))
+	}
 }

@@ -38,12 +38,12 @@ type hedger struct {
 	floor  time.Duration // Config.HedgeDelay: the least delay; negative: off
 	budget float64       // Config.HedgeBudget
 
-	delay  atomic.Int64 // nanoseconds; 0: off
-	tokens atomic.Int64 // in thousandths of a hedge, so small budgets add up
+	delay atomic.Int64 // nanoseconds; 0: off
+	tokenBudget
 
 	lastRequests uint64 // sum of the nodes' Requests at the last tune (tune only)
 
-	sent, wins, denied atomic.Uint64
+	wins atomic.Uint64
 }
 
 func (h *hedger) enabled() bool { return h.floor >= 0 && h.budget > 0 }
@@ -82,14 +82,23 @@ func hedgeDelay(lats []time.Duration, floor time.Duration) time.Duration {
 	return max(floor, hedgeFactor*lats[(len(lats)-1)/2])
 }
 
-// take reports whether the budget allows one more hedge, and spends it.
-func (h *hedger) take() bool {
-	if h.tokens.Add(-hedgeToken) >= 0 {
-		h.sent.Add(1)
+// tokenBudget bounds extra requests (hedges, not-found confirmations) to
+// a share of the requests: tokens in thousandths of one extra request, so
+// small shares add up.
+type tokenBudget struct {
+	tokens       atomic.Int64
+	sent, denied atomic.Uint64
+}
+
+// take reports whether the budget allows one more extra request, and
+// spends it.
+func (b *tokenBudget) take() bool {
+	if b.tokens.Add(-hedgeToken) >= 0 {
+		b.sent.Add(1)
 		return true
 	}
-	h.tokens.Add(hedgeToken)
-	h.denied.Add(1)
+	b.tokens.Add(hedgeToken)
+	b.denied.Add(1)
 	return false
 }
 
@@ -273,7 +282,7 @@ func (c *clientConn) hedgeWon(w, first *hedgeLeg, now time.Time) error {
 func (c *clientConn) legWon(l *hedgeLeg, now time.Time) error {
 	c.lastCode = protocol.Code(l.raw[4])
 	var cerr error
-	if len(c.out) == 0 && !c.frameBuffered() {
+	if c.writeDirect() {
 		cerr = c.write(l.raw)
 	} else {
 		c.out = append(c.out, l.raw...)

@@ -86,6 +86,10 @@ type httpRequest struct {
 	buf    []byte
 	hasBuf bool
 	client context.Context // the inbound request's context
+	// confirmable: a GET of one object, whose 404 may be confirmed
+	// (confirm.go); avoid: nodes a confirmation is not sent to.
+	confirmable bool
+	avoid       []*balancer.Node
 }
 
 // httpError is a response the director makes itself.
@@ -129,7 +133,11 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer stop()
 
 	hr := &httpRequest{retryable: protocol.HTTPRetryable(r.Method, rt), metadata: protocol.HTTPMetadata(rt),
-		timed: rt.Kind == protocol.HTTPObject || rt.Kind == protocol.HTTPDatatype || rt.Kind == protocol.HTTPPing, client: r.Context()}
+		timed: rt.Kind == protocol.HTTPObject || rt.Kind == protocol.HTTPDatatype || rt.Kind == protocol.HTTPPing, client: r.Context(),
+		confirmable: r.Method == http.MethodGet && rt.Kind == protocol.HTTPObject && rt.Key != ""}
+	if hr.confirmable {
+		p.confirm.earn()
+	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if hr.retryable {
@@ -225,6 +233,9 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 			f.exclude(n)
 		}
 	}
+	for _, n := range hr.avoid {
+		f.exclude(n)
+	}
 	var shared *sharedBody
 	if !hr.hasBuf && req.Body != nil && req.Body != http.NoBody {
 		shared = &sharedBody{r: req.Body}
@@ -236,6 +247,9 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp, err := h.attempt(req, hr, shared, n, st, done, start)
 		if err == nil {
 			f.succeeded(n)
+			if hr.confirmable && resp.StatusCode == http.StatusNotFound {
+				return t.confirmNotFound(req, hr, resp, n), nil
+			}
 			return resp, nil
 		}
 		if stop, ok := err.(*httpStop); ok {

@@ -39,6 +39,11 @@ type Proxy struct {
 
 	home  metaHome // where cluster-metadata requests go (sticky.go)
 	hedge hedger   // hedged reads (hedge.go)
+	// confirm is not-found confirmation (confirm.go).
+	confirm confirmer
+	// seeded: the first node set is in; nodes added later are new to the
+	// cluster (in transition until settled).
+	seeded bool
 
 	mu        sync.Mutex
 	running   bool // health checkers run from the first Serve until Shutdown
@@ -76,7 +81,9 @@ type nodeState struct {
 	pool   *pool
 	cancel context.CancelFunc // stops the health checker
 	health healthStatus
-	http   httpBackend // the HTTP proxy's connections (httpproxy.go)
+	// checkFailed: the last active check failed (checkLoop only).
+	checkFailed bool
+	http        httpBackend // the HTTP proxy's connections (httpproxy.go)
 }
 
 // NewProxy validates cfg, resolves its defaults and returns a proxy with
@@ -110,6 +117,9 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	}
 	p.hedge.floor, p.hedge.budget = p.cfg.HedgeDelay, p.cfg.HedgeBudget
 	p.hedge.tokens.Store(hedgeBurst * hedgeToken)
+	p.confirm.mode, p.confirm.budget = p.cfg.ConfirmNotFound, p.cfg.ConfirmBudget
+	p.confirm.trans = newTransitions(p.cfg.TransitionSettle)
+	p.confirm.tokens.Store(confirmBurst * hedgeToken)
 	p.base, p.cancelBase = context.WithCancel(context.Background())
 	if p.cfg.MaxConns > 0 {
 		p.sem = make(chan struct{}, p.cfg.MaxConns)
@@ -171,7 +181,11 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 			p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: NodeDraining})
 		}
 	}
+	now := time.Now()
 	for _, n := range added {
+		if p.seeded {
+			p.confirm.trans.cameBack(n.ID, now)
+		}
 		st := &nodeState{node: n, pool: newPool(n, &p.cfg)}
 		st.pool.table = p.table
 		if st.lat = p.lat[n.ID]; st.lat == nil {
@@ -185,6 +199,7 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 		}
 	}
 	p.states.Store(&next)
+	p.seeded = true
 	p.pruneDrainedLocked()
 }
 
@@ -428,6 +443,9 @@ type Stats struct {
 	HedgeWins        uint64 // hedged reads the second node answered first
 	HedgesDenied     uint64 // hedges the budget refused
 	Ejections        uint64 // outlier ejections of any node
+	Confirms         uint64 // "not found" answers asked again of another node (confirm.go)
+	ConfirmsFound    uint64 // of which another node found the object: false "not found" kept from the client
+	ConfirmsDenied   uint64 // confirmations the budget refused
 	HTTPRequests     uint64 // HTTP requests received (HTTPHandler)
 	HTTPRetries      uint64 // HTTP attempts after a request's first
 	HTTPFailovers    uint64 // HTTP requests answered by another node than the first one tried
@@ -457,6 +475,7 @@ type NodeStats struct {
 	EjectedUntil         time.Time
 	Ejections            uint64  // outlier ejections so far
 	Weight               float64 // 1 normally, 0 ejected, the slow-start ramp after
+	InTransition         bool    // may lack data handoff will bring (confirm.go)
 }
 
 // Stats returns a snapshot of the counters and of every current node.
@@ -475,6 +494,7 @@ func (p *Proxy) Stats() Stats {
 	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
 	s.HedgesSent, s.HedgeWins, s.HedgesDenied = p.hedge.sent.Load(), p.hedge.wins.Load(), p.hedge.denied.Load()
 	s.Ejections = p.ejections.Load()
+	s.Confirms, s.ConfirmsFound, s.ConfirmsDenied = p.confirm.sent.Load(), p.confirm.corrected.Load(), p.confirm.denied.Load()
 	p.http.stats(&s)
 	states := *p.states.Load()
 	for _, n := range p.set.Nodes() {
@@ -483,6 +503,7 @@ func (p *Proxy) Stats() Stats {
 			Available: n.Available(), Healthy: n.Healthy(), Breaker: n.Breaker(),
 			Outstanding: n.Outstanding(), Requests: n.Requests(), Failures: n.Failures(),
 			LatencyEWMA: n.LatencyEWMA(), Ejected: n.Ejected(), EjectedUntil: n.EjectedUntil(), Ejections: n.Ejections(), Weight: n.Weight(),
+			InTransition: p.confirm.trans.inTransition(n, time.Now()),
 		}
 		if st := states[n]; st != nil {
 			ns.ConnsOpen, ns.ConnsIdle = st.pool.counts()

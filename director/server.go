@@ -3,6 +3,7 @@ package director
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,12 @@ type ServerConfig struct {
 	// HTTPMaxHeaderBytes bounds a request's headers (larger: 431).
 	// Default 1 MiB.
 	HTTPMaxHeaderBytes int
+	// TLS, if set, serves the HTTP and admin listeners over TLS (plain
+	// HTTP to them gets Go's 400 "Client sent an HTTP request to an HTTPS
+	// server."). The PB listener is not affected: Riak clients ask for
+	// TLS inside the protocol (StartTls), which the director relays to
+	// the nodes. Default nil: plain HTTP.
+	TLS *tls.Config
 }
 
 func (c ServerConfig) headerTimeout() time.Duration {
@@ -150,7 +157,16 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		IdleTimeout:       s.cfg.idleTimeout(),
 		MaxHeaderBytes:    s.cfg.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.cfg.TLS.Clone(),
 	}
+}
+
+// serveMaybeTLS serves srv on ln, over TLS when ServerConfig.TLS is set.
+func serveMaybeTLS(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
 }
 
 // goServe runs a listener's serve loop on a goroutine labelled for
@@ -171,7 +187,7 @@ func (s *Server) servePB() {
 }
 
 func (s *Server) serveHTTP() {
-	if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+	if err := serveMaybeTLS(s.http, s.httpLn); !errors.Is(err, http.ErrServerClosed) {
 		s.failed <- fmt.Errorf("director: http: %w", err)
 	}
 }
@@ -179,7 +195,7 @@ func (s *Server) serveHTTP() {
 func (s *Server) serveAdmin() {
 	// The admin listener is for operators: its failure is logged, not
 	// fatal to the proxy.
-	if err := s.admin.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
+	if err := serveMaybeTLS(s.admin, s.adminLn); !errors.Is(err, http.ErrServerClosed) {
 		s.log.Warn("director: admin listener failed", "err", err)
 	}
 }

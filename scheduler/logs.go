@@ -170,7 +170,7 @@ func (s *Scheduler) findSandbox(ctx context.Context, n zkstate.NodeRecord) (stri
 			ExecutorAPI string `json:"executor_api"`
 		} `json:"agents"`
 	}
-	if err := s.getJSON(ctx, strings.TrimRight(s.cfg.Master, "/")+"/master/state", true, &ms); err != nil {
+	if err := s.getJSON(ctx, s.masterURL()+"/master/state", true, &ms); err != nil {
 		return "", "", apiErr(http.StatusBadGateway, "find node %s's agent: %v", n.Name, err)
 	}
 	addr := ""
@@ -247,8 +247,20 @@ type httpStatusError struct {
 
 func (e *httpStatusError) Error() string { return e.msg }
 
-// getJSON GETs u (10 s; the master with the framework's credentials)
-// into v.
+// masterURL is the base URL of the master the scheduler calls now (the
+// leader once subscribed; Config.Master's first before).
+func (s *Scheduler) masterURL() string {
+	if s.masters != nil {
+		if u := s.masters.current(); u != "" {
+			return strings.TrimRight(u, "/")
+		}
+	}
+	u, _, _ := strings.Cut(s.cfg.Master, ",")
+	return strings.TrimRight(u, "/")
+}
+
+// getJSON GETs u (10 s; the master with the framework's credentials and
+// TLS configuration) into v.
 func (s *Scheduler) getJSON(ctx context.Context, u string, master bool, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -259,7 +271,11 @@ func (s *Scheduler) getJSON(ctx context.Context, u string, master bool, v any) e
 	if master && s.cfg.Secret != "" {
 		req.SetBasicAuth(s.cfg.Principal, s.cfg.Secret)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if master && s.cfg.MasterTLS != nil {
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: s.cfg.MasterTLS.Clone()}}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

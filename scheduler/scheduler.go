@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,8 +51,13 @@ const (
 
 // Config is the scheduler's configuration.
 type Config struct {
-	// Master is the Mesos master URL (http://host:5050).
+	// Master is where the Mesos masters are: one URL (http://host:5050),
+	// a comma-separated list of them, or zk://host:port[,host:port]/mesos
+	// (the masters' --zk); the scheduler follows the leader (masters.go).
 	Master string
+	// MasterTLS, if set, is the TLS configuration of calls to https://
+	// masters (the CAs to trust). Default: the system's CAs.
+	MasterTLS *tls.Config
 	// Framework is the framework's ZooKeeper state; FrameworkName its name.
 	Framework *zkstate.Framework
 	// ZooKeeper is the servers string given to executors.
@@ -171,6 +177,9 @@ type Scheduler struct {
 	log *slog.Logger
 	fw  stateStore
 
+	masters   *masterSet      // where the leading Mesos master is
+	zkMasters *zkMasterLeader // for a zk:// Master, else nil
+
 	counters counters // what /metrics counts; see metrics.go
 
 	mu          sync.Mutex
@@ -251,6 +260,10 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Master == "" || cfg.Framework == nil || cfg.ZooKeeper == "" {
 		return nil, errors.New("scheduler: Master, Framework and ZooKeeper are required")
 	}
+	spec, err := parseMasters(cfg.Master)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
 		return nil, fmt.Errorf("scheduler: flavor %q: want devnode or riak", cfg.Flavor)
 	}
@@ -269,7 +282,14 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.validateRelaunch(); err != nil {
 		return nil, err
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}, tornDown: make(chan struct{})}, nil
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}, tornDown: make(chan struct{})}
+	var leader MasterLeader
+	if spec.zk != nil {
+		s.zkMasters = &zkMasterLeader{zk: *spec.zk, log: cfg.Logger}
+		leader = s.zkMasters
+	}
+	s.masters = newMasterSet(spec, leader, cfg.Logger)
+	return s, nil
 }
 
 // Status is the scheduler's view for GET /api/v1/framework.
@@ -279,7 +299,10 @@ type Status struct {
 	IsLeader    bool   `json:"is_leader"`
 	Connected   bool   `json:"connected"`
 	Master      string `json:"master"`
-	ID          string `json:"id"`
+	// MasterURL is the master the scheduler calls now (the leader, once
+	// subscribed).
+	MasterURL string `json:"master_url,omitempty"`
+	ID        string `json:"id"`
 }
 
 // Status reports leadership and the Mesos connection.
@@ -288,12 +311,15 @@ func (s *Scheduler) Status(ctx context.Context) Status {
 	fid, _ := s.fw.FrameworkID(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{FrameworkID: fid, Leader: leader, IsLeader: s.leader, Connected: s.connected, Master: s.cfg.Master, ID: s.cfg.ID}
+	return Status{FrameworkID: fid, Leader: leader, IsLeader: s.leader, Connected: s.connected, Master: s.cfg.Master, MasterURL: s.masters.current(), ID: s.cfg.ID}
 }
 
 // Run campaigns for leadership and, while leader, runs the framework. It
 // returns when ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
+	if s.zkMasters != nil {
+		defer s.zkMasters.close()
+	}
 	for ctx.Err() == nil && !s.isTornDown() {
 		s.log.Info("standing by for leadership", "id", s.cfg.ID)
 		l, err := s.fw.Campaign(ctx, s.cfg.ID)
@@ -347,10 +373,15 @@ func (s *Scheduler) lead(ctx context.Context) {
 	if s.cfg.Secret != "" {
 		do = append(do, httpcli.BasicAuth(s.cfg.Principal, s.cfg.Secret))
 	}
-	cli := httpcli.New(httpcli.Endpoint(strings.TrimRight(s.cfg.Master, "/")+"/api/v1/scheduler"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(httpcli.With(do...)))
+	if s.cfg.MasterTLS != nil {
+		do = append(do, httpcli.TLSConfig(s.cfg.MasterTLS.Clone()))
+	}
+	// The endpoint's host is a placeholder: masters.wrapDoer sends every
+	// call to the current master.
+	cli := httpcli.New(httpcli.Endpoint("http://mesos-master.invalid/api/v1/scheduler"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(s.masters.wrapDoer(httpcli.With(do...))))
 	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fidStore))).Caller(
-		httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" })))
+		s.masters.subscribeCaller(httpsched.NewCaller(cli, httpsched.EndpointCandidates(func() string { return "" }))))
 	s.mu.Lock()
 	s.caller = caller
 	s.mu.Unlock()

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -152,7 +151,7 @@ func (s *Scheduler) masterHeld(ctx context.Context) ([]string, error) {
 		Slaves []agentReservations `json:"slaves"`
 		Agents []agentReservations `json:"agents"`
 	}
-	if err := s.getJSON(ctx, strings.TrimRight(s.cfg.Master, "/")+"/master/state", true, &ms); err != nil {
+	if err := s.getJSON(ctx, s.masterURL()+"/master/state", true, &ms); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

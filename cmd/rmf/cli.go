@@ -21,11 +21,13 @@ import (
 	"github.com/rmf-go/rmf/scheduler"
 
 	"github.com/rmf-go/rmf/internal/httpauth"
+	"github.com/rmf-go/rmf/internal/tlsconf"
 )
 
 // apiOpts are the flags every cluster and node command shares.
 type apiOpts struct {
 	api, zk, framework, token string
+	caFile                    string // --ca-file (tlsflags.go)
 	json                      bool
 	// timeout bounds one call (default 30 s).
 	timeout time.Duration
@@ -38,6 +40,7 @@ func (o *apiOpts) register(cmd *cobra.Command) {
 	pf.StringVar(&o.framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	pf.StringVar(&o.token, "api-token", "", "bearer token the scheduler API requires for changes (its --api-token)")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
+	o.registerCAFile(pf)
 }
 
 // baseURL resolves the scheduler API URL.
@@ -95,14 +98,21 @@ func (o *apiOpts) do(ctx context.Context, method, path string, body io.Reader, c
 	if o.token != "" {
 		req.Header.Set(httpauth.Header, "Bearer "+o.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := o.httpClient()
 	if err != nil {
-		return fmt.Errorf("scheduler API %s: %w", base, unwrapURLError(err))
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return apiCallError(base, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
+	}
+	if tlsconf.IsPlainToTLS(resp.StatusCode, b) {
+		return &apiStatusError{status: resp.StatusCode, msg: tlsconf.PlainToTLSLine("scheduler API " + base)}
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }

@@ -70,6 +70,8 @@ node then exits 0 (as "riak admin cluster leave" does).`,
 	f.StringVar(&cfg.Backend, "backend", "memory", "storage backend: memory or disk (bbolt)")
 	f.StringVar(&cfg.Join, "join", "", "PB address of a node of the cluster to join")
 	f.IntVar(&cfg.RingSize, "ring-size", 64, "number of ring partitions of a new cluster (power of two)")
+	f.DurationVar(&cfg.HandoffDelay, "handoff-delay", 0, "how long a (re)started node waits before taking its data back from the others; meanwhile it answers not found for what it lacks, as a Riak node does while its partitions are handed back")
+	f.StringVar(&cfg.DeleteMode, "delete-mode", "3s", "Riak's delete_mode: keep tombstones for ever (keep), reap them at once (immediate), or after this long")
 	f.DurationVar(&cfg.GossipDelay, "gossip-delay", devnode.DefaultGossipDelay, "how long bucket and bucket-type property changes take to reach the other nodes, as Riak's gossip does (0: at once)")
 	f.StringArrayVar(&bucketTypes, "bucket-type", nil, `create and activate a bucket type cluster-wide: NAME=JSON, e.g. maps='{"props":{"allow_mult":true}}' (repeatable)`)
 	f.BoolVar(&sync, "sync", true, "disk backend: fsync before acknowledging a write (--sync=false trades durability for speed)")

@@ -46,6 +46,7 @@ type directorOpts struct {
 	pbAddr, httpAddr, adminAddr string
 	zk, framework, cluster      string
 	zkAuth                      zkAuthFlags
+	tls                         tlsFlags
 	policyName                  string
 	nodes                       []string
 	cfg                         director.Config
@@ -72,11 +73,15 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&o.zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	o.zkAuth.register(f)
+	o.tls.register(f, "the HTTP and admin listeners (not PB)")
 	f.StringVar(&o.framework, "framework", defaultFramework, "framework name in ZooKeeper")
 	f.StringVar(&o.cluster, "cluster", "", "cluster name in ZooKeeper")
 	f.StringVar(&o.policyName, "policy", balancer.PolicyPeakEWMA, "balancing policy: peak-ewma (latency-aware), least-outstanding, round-robin or p2c")
 	f.DurationVar(&o.cfg.HedgeDelay, "hedge-delay", director.DefaultHedgeDelay, "least wait before a slow read is also sent to a second node (3x the median node latency when longer; negative: no hedging)")
 	f.Float64Var(&o.cfg.HedgeBudget, "hedge-budget", director.DefaultHedgeBudget, "hedged reads as a fraction of requests, at most (plus a burst of 10; negative: no hedging)")
+	f.StringVar(&o.cfg.ConfirmNotFound, "confirm-notfound", director.ConfirmTransitions, "ask a GET's \"not found\" again of another node (r=1, notfound_ok=false) before answering: transitions (while a node is restarting or handing off), always or never")
+	f.Float64Var(&o.cfg.ConfirmBudget, "confirm-budget", director.DefaultConfirmBudget, "not-found confirmations as a fraction of GETs, at most (plus a burst of 50)")
+	f.DurationVar(&o.cfg.TransitionSettle, "transition-settle", director.DefaultTransitionSettle, "how long a node that failed a check or a request, or joined, counts as in transition (its partitions may still be handed back)")
 	f.IntVar(&o.cfg.Outliers.ConsecutiveFailures, "eject-after-failures", balancer.DefaultConsecutiveFailures, "eject a node as an outlier after this many transport failures in a row (negative: never)")
 	f.Float64Var(&o.cfg.Outliers.LatencyFactor, "eject-latency-factor", balancer.DefaultLatencyFactor, "eject a node whose latency is this many times its peers' median, and at least 10ms (negative: never)")
 	f.DurationVar(&o.cfg.Outliers.BaseEjection, "eject-for", balancer.DefaultBaseEjection, "how long an outlier's first ejection lasts (the k-th in a row lasts k times this, up to 60s)")
@@ -122,6 +127,10 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := o.tls.config()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	o.cfg.Logger = log
 	var disc *director.Discovery
@@ -129,7 +138,7 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 		disc = &director.Discovery{}
 	}
 	srv, err := director.NewServer(director.ServerConfig{Proxy: o.cfg, Discovery: disc,
-		PBAddr: o.pbAddr, HTTPAddr: o.httpAddr, AdminAddr: o.adminAddr})
+		PBAddr: o.pbAddr, HTTPAddr: o.httpAddr, AdminAddr: o.adminAddr, TLS: tlsCfg})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rmf-go/rmf/internal/zkstate"
+	"github.com/rmf-go/rmf/scheduler"
 )
 
 // Health check paths of the apps `rmf marathon` prints: the scheduler API's
@@ -96,6 +97,16 @@ type marathonOpts struct {
 	instances                int
 	constraints              []string
 	zkAuthFile, apiTokenFile string
+	tlsCert, tlsKey          string // files on the agents (TLS on the listeners Marathon or Mesos checks)
+}
+
+// tlsArgs are the --tls-cert/--tls-key words of the command line ("" when
+// off).
+func (o *marathonOpts) tlsArgs() []shellWord {
+	if o.tlsCert == "" {
+		return nil
+	}
+	return []shellWord{lit("--tls-cert"), lit(o.tlsCert), lit("--tls-key"), lit(o.tlsKey)}
 }
 
 func (o *marathonOpts) register(f *pflag.FlagSet, defID, what string, cpus, mem float64) {
@@ -109,6 +120,8 @@ func (o *marathonOpts) register(f *pflag.FlagSet, defID, what string, cpus, mem 
 	f.Float64Var(&o.disk, "disk", 0, "disk (MB) of each "+what+" task")
 	f.StringArrayVar(&o.constraints, "constraint", nil, "extra Marathon constraint field:OPERATOR[:value], e.g. rack:GROUP_BY (repeatable)")
 	f.StringVar(&o.zkAuthFile, "zk-auth-file", "", "file on the agents with the ZooKeeper credential USER:PASSWORD (absolute path)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file on the agents: the "+what+" serves its HTTP listeners over TLS and is health-checked over HTTPS (absolute path; with --tls-key)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM key file on the agents of --tls-cert (absolute path)")
 	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file on the agents with the "+what+"'s --api-token: read at start into RMF_API_TOKEN, so the token is in neither the app definition nor the process's arguments (absolute path)")
 }
 
@@ -151,12 +164,23 @@ func (o *marathonOpts) check() error {
 	if o.instances < 1 {
 		return usageErrorf("--instances %d: want at least 1", o.instances)
 	}
-	for _, f := range []struct{ name, v string }{{"--zk-auth-file", o.zkAuthFile}, {"--api-token-file", o.apiTokenFile}} {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageErrorf("--tls-cert and --tls-key go together")
+	}
+	for _, f := range []struct{ name, v string }{{"--zk-auth-file", o.zkAuthFile}, {"--api-token-file", o.apiTokenFile}, {"--tls-cert", o.tlsCert}, {"--tls-key", o.tlsKey}} {
 		if f.v != "" && (!strings.HasPrefix(f.v, "/") || strings.ContainsFunc(f.v, isSpace)) {
 			return usageErrorf("%s %q: want an absolute path without spaces", f.name, f.v)
 		}
 	}
 	return nil
+}
+
+// scheme is the listeners' URL scheme: https with --tls-cert.
+func (o *marathonOpts) scheme() string {
+	if o.tlsCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // envSet names the flags the cmd sets through the environment.
@@ -374,8 +398,8 @@ repeat one this command sets.`,
 			if master == "" {
 				return usageErrorf("--master is required: the Mesos master URL as the agents reach it")
 			}
-			if !strings.HasPrefix(master, "http://") && !strings.HasPrefix(master, "https://") {
-				return usageErrorf("--master %q: want an http(s):// URL", master)
+			if err := scheduler.ValidateMaster(master); err != nil {
+				return usageErrorf("--master: %v", err)
 			}
 			constraints, err := parseConstraints(o.constraints)
 			if err != nil {
@@ -383,7 +407,8 @@ repeat one this command sets.`,
 			}
 			argv := []shellWord{lit(o.rmfPath), lit("scheduler"),
 				lit("--master"), lit(master), lit("--zk"), lit(o.zk), lit("--framework"), lit(o.framework),
-				lit("--api"), tmpl("0.0.0.0:${PORT0}"), lit("--advertise-api"), tmpl("http://${HOST}:${PORT0}")}
+				lit("--api"), tmpl("0.0.0.0:${PORT0}"), lit("--advertise-api"), tmpl(o.scheme() + "://${HOST}:${PORT0}")}
+			argv = append(argv, o.tlsArgs()...)
 			if principal != "" {
 				argv = append(argv, lit("--principal"), lit(principal))
 			}
@@ -400,7 +425,7 @@ repeat one this command sets.`,
 			app.PortDefinitions = []marathonPort{{Port: 0, Protocol: "tcp", Name: "api"}}
 			// Marathon itself checks the API: other hosts (CLI, executors)
 			// must reach it, and it binds 0.0.0.0.
-			app.HealthChecks = []marathonHealth{{Protocol: "HTTP", Path: schedulerHealthPath, PortIndex: 0,
+			app.HealthChecks = []marathonHealth{{Protocol: strings.ToUpper(o.scheme()), Path: schedulerHealthPath, PortIndex: 0,
 				GracePeriodSeconds: schedulerHealthGrace, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 3}}
 			app.Constraints = append([][]string{{"hostname", "UNIQUE"}}, constraints...)
 			app.UpgradeStrategy = marathonUpgrade{MinimumHealthCapacity: 1, MaximumOverCapacity: 1}
@@ -481,6 +506,7 @@ repeat one this command sets.`,
 			argv := []shellWord{lit(o.rmfPath), lit("director"),
 				lit("--zk"), lit(o.zk), lit("--framework"), lit(o.framework), lit("--cluster"), lit(cluster),
 				lit("--pb"), lit(pb), lit("--http"), lit(httpAddr), lit("--admin"), tmpl("127.0.0.1:${PORT0}")}
+			argv = append(argv, o.tlsArgs()...)
 			if o.zkAuthFile != "" {
 				argv = append(argv, lit("--zk-auth-file"), lit(o.zkAuthFile))
 			}
@@ -494,7 +520,7 @@ repeat one this command sets.`,
 			app := o.app(shellLine(o.apiTokenFile, argv))
 			app.PortDefinitions = []marathonPort{{Port: 0, Protocol: "tcp", Name: "admin"}}
 			// Mesos checks from the agent: the admin listener is on loopback.
-			app.HealthChecks = []marathonHealth{{Protocol: "MESOS_HTTP", Path: directorHealthPath, PortIndex: 0,
+			app.HealthChecks = []marathonHealth{{Protocol: "MESOS_" + strings.ToUpper(o.scheme()), Path: directorHealthPath, PortIndex: 0,
 				GracePeriodSeconds: directorHealthGrace, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 0}}
 			app.Constraints = append(placement, constraints...)
 			// One director per host, bound to that host's loopback ports: a

@@ -395,7 +395,7 @@ func TestMarathonUsageErrors(t *testing.T) {
 		{"no verb", []string{"marathon"}, "needs one of: [scheduler director]"},
 		{"no zk", []string{"marathon", "scheduler", "--rmf-uri", "http://f/rmf", "--master", "http://m"}, "--zk is required"},
 		{"no master", []string{"marathon", "scheduler", "--rmf-uri", "http://f/rmf", "--zk", "z:1"}, "--master is required"},
-		{"bad master", with(sched, "--master", "mesos:5050"), "want an http(s):// URL"},
+		{"bad master", with(sched, "--master", "mesos:5050"), "want http://host:port, a comma-separated list of them, or zk://"},
 		{"no rmf uri", []string{"marathon", "scheduler", "--master", "http://m", "--zk", "z:1"}, "--rmf-uri is required"},
 		{"rmf uri without file", with(sched, "--rmf-uri", "http://files/"), "want a URL naming a file"},
 		{"bad framework", with(sched, "--framework", "a/b"), "--framework"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,11 +11,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
+	"github.com/rmf-go/rmf/internal/zkstate"
 )
+
+// zkContender publishes mesos-local's masters in ZooKeeper as Mesos does.
+type zkContender struct {
+	ctx  context.Context
+	st   *zkstate.Store
+	path string
+}
+
+func (c zkContender) Contend(info []byte) (func() error, error) {
+	return c.st.ContendMesosMaster(c.ctx, c.path, info)
+}
 
 func newMesosLocalCmd() *cobra.Command {
 	var cfg mesoslocal.Config
-	var listen, credentials string
+	var listen, credentials, standby, zkURL string
 	cmd := &cobra.Command{
 		Use:   "mesos-local",
 		Short: "Run a local Mesos master and agents on the v1 HTTP API (a stand-in for Mesos; not Mesos)",
@@ -34,6 +47,14 @@ With --credentials (a file in the format of Mesos' --credentials: JSON
 the scheduler API requires HTTP Basic authentication, as Mesos' does with
 --authenticate_http_frameworks: 401 without a valid credential, 400 for a
 SUBSCRIBE whose FrameworkInfo.principal is not the authenticated principal.
+
+With --standby-listen a second master serves there, sharing the first one's
+state; the first leads. The one that does not lead answers the scheduler API
+with 307 Temporary Redirect to the leader, as Mesos does; POST
+/faults/leader/move (on either) hands leadership to the other, ending every
+scheduler stream. With --zk zk://host:port[,host:port]/path the masters are
+published in ZooKeeper as Mesos publishes them (json.info_<seq>, the lowest
+leads), so "rmf scheduler --master zk://..." finds the leader.
 
 It is a development and test stand-in for Apache Mesos, not Mesos. See
 docs/mesos-local.md.`,
@@ -63,6 +84,23 @@ docs/mesos-local.md.`,
 			if len(cfg.Credentials) > 0 {
 				log.Info("scheduler API requires HTTP Basic authentication", "principals", len(cfg.Credentials))
 			}
+			ctx := cmd.Context()
+			if zkURL != "" {
+				z, err := zkstate.ParseMesosZK(zkURL)
+				if err != nil {
+					return usageErrorf("--zk: %v", err)
+				}
+				opts := []zkstate.Option{zkstate.WithLogger(log)}
+				if z.Auth != "" {
+					opts = append(opts, zkstate.WithDigestAuth(z.Auth))
+				}
+				st, err := zkstate.Connect(ctx, z.Servers, opts...)
+				if err != nil {
+					return fmt.Errorf("mesos-local: %w", err)
+				}
+				defer st.Close()
+				cfg.Contender = zkContender{ctx: context.WithoutCancel(ctx), st: st, path: z.Path}
+			}
 			m, err := mesoslocal.New(cfg)
 			if err != nil {
 				return err
@@ -72,9 +110,17 @@ docs/mesos-local.md.`,
 				_ = m.Close()
 				return fmt.Errorf("mesos-local: %w", err)
 			}
-			errc := make(chan error, 1)
+			errc := make(chan error, 2)
 			go func() { errc <- m.Serve(ln) }()
-			ctx := cmd.Context()
+			if standby != "" {
+				sln, err := net.Listen("tcp", standby)
+				if err != nil {
+					_ = m.Close()
+					<-errc
+					return fmt.Errorf("mesos-local: standby master: %w", err)
+				}
+				go func() { errc <- m.ServeStandby(sln) }()
+			}
 			select {
 			case err = <-errc:
 			case <-ctx.Done():
@@ -95,6 +141,8 @@ docs/mesos-local.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", defaultMesosAddr, "master listen address")
+	f.StringVar(&standby, "standby-listen", "", "listen address of a second, standby master sharing the first one's state (default: none)")
+	f.StringVar(&zkURL, "zk", "", "publish the masters in ZooKeeper as Mesos does: zk://host:port[,host:port]/path (default: not published)")
 	f.IntVar(&cfg.Agents, "agents", mesoslocal.DefaultAgents, "number of agents")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "work directory for agents, sandboxes and volumes (required)")
 	f.StringVar(&cfg.AgentResources, "agent-resources", mesoslocal.DefaultAgentResources, "resources of each agent, Mesos syntax; agent N's port ranges are shifted down by N-1 widths")

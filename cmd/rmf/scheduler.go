@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rmf-go/rmf/internal/nodetask"
+	"github.com/rmf-go/rmf/internal/tlsconf"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )
@@ -23,6 +24,8 @@ func newSchedulerCmd() *cobra.Command {
 	var zk, executorZK, framework, api, advertise, staticDir, secretFile string
 	var zkAuthF zkAuthFlags
 	var relaunchF relaunchFlags
+	var tlsF tlsFlags
+	var masterCA string
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Riak Mesos framework scheduler",
@@ -43,8 +46,8 @@ which executors fetch.`,
 			if err := zkstate.ValidateName(framework); err != nil {
 				return usageErrorf("--framework: %v", err)
 			}
-			if !strings.HasPrefix(cfg.Master, "http://") && !strings.HasPrefix(cfg.Master, "https://") {
-				return usageErrorf("--master %q: want an http(s):// URL", cfg.Master)
+			if err := scheduler.ValidateMaster(cfg.Master); err != nil {
+				return usageErrorf("--master: %v", err)
 			}
 			if cfg.Flavor != nodetask.FlavorDevnode && cfg.Flavor != nodetask.FlavorRiak {
 				return usageErrorf("--flavor %q: want devnode or riak", cfg.Flavor)
@@ -54,6 +57,15 @@ which executors fetch.`,
 			}
 			if err := relaunchF.apply(&cfg); err != nil {
 				return err
+			}
+			tlsCfg, err := tlsF.config()
+			if err != nil {
+				return err
+			}
+			if masterCA != "" {
+				if cfg.MasterTLS, err = tlsconf.Client(masterCA); err != nil {
+					return usageErrorf("--master-ca-file: %v", err)
+				}
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx := cmd.Context()
@@ -77,7 +89,7 @@ which executors fetch.`,
 			if err != nil {
 				return fmt.Errorf("scheduler: %w", err)
 			}
-			apiURL := "http://" + ln.Addr().String()
+			apiURL := scheme(tlsCfg) + "://" + ln.Addr().String()
 			if advertise != "" {
 				apiURL = strings.TrimRight(advertise, "/")
 			}
@@ -96,8 +108,9 @@ which executors fetch.`,
 				ln.Close()
 				return usageErrorf("%v", err)
 			}
-			srv := &http.Server{Handler: s.Handler(staticDir), ReadHeaderTimeout: 10 * time.Second}
-			go func() { _ = srv.Serve(ln) }()
+			srv := &http.Server{Handler: s.Handler(staticDir), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg,
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			go func() { _ = serveHTTP(srv, ln) }()
 			if err := fw.SetURI(ctx, apiURL); err != nil {
 				log.Warn("publish API URL", "err", err)
 			}
@@ -113,7 +126,7 @@ which executors fetch.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master URL")
+	f.StringVar(&cfg.Master, "master", "http://"+defaultMesosAddr, "Mesos master: a URL, a comma-separated list of URLs, or zk://host:port[,host:port]/mesos (the masters' --zk); the scheduler follows the leader")
 	f.StringVar(&zk, "zk", "", "ZooKeeper servers host:port[,host:port...] (required)")
 	f.StringVar(&executorZK, "executor-zk", "", "ZooKeeper servers as executors on the agents reach them (default --zk)")
 	zkAuthF.register(f)
@@ -128,6 +141,8 @@ which executors fetch.`,
 	f.DurationVar(&cfg.AgentTimeout, "agent-timeout", scheduler.DefaultAgentTimeout, "place a node elsewhere when its agent offers nothing this long")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", scheduler.DefaultLeaveTimeout, "kill a removed node that has not left its cluster (handed off its data) in this time")
 	relaunchF.register(f)
+	tlsF.register(f, "the API and its page")
+	f.StringVar(&masterCA, "master-ca-file", "", "PEM file of CA certificates to trust for https:// Mesos masters, besides the system's")
 	f.DurationVar(&cfg.ConfigCheckTimeout, "config-check-timeout", scheduler.DefaultConfigCheckTimeout, "rolling restart: restart a node anyway (with a warning) whose executor has not answered the configuration check in this time")
 	f.StringVar(&cfg.Flavor, "flavor", nodetask.FlavorDevnode, "node flavor: devnode or riak")
 	f.StringVar(&cfg.Fencing, "fencing", nodetask.FencingVolume,

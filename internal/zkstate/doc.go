@@ -13,6 +13,10 @@
 //	clusters/<cluster>/locks/<n>/lock-<seq>  LockRecord, ephemeral sequential: node lock (executor)
 //	erlpmd/<erlang-node-name>      ErlpmdRecord, ephemeral (erlpmd)
 //
+// Outside this tree, mesos.go reads (and, for mesos-local, writes) the
+// Mesos masters' election under the user's own path, given as a zk://
+// URL (ParseMesosZK): <path>/json.info_<seq>, the lowest leading.
+//
 // Records are JSON objects with "version": 1. Readers reject a missing or
 // unknown version (ErrUnknownVersion) and validate every record, because
 // ZooKeeper data is input from outside the process (ErrInvalidRecord).

@@ -37,21 +37,25 @@ type Cluster struct {
 	mu         sync.RWMutex
 	membership Membership
 	ring       *ring.Ring
+	prevRing   *ring.Ring           // the ring before the last change of members
 	down       map[string]time.Time // member -> until when it is considered down
 
-	ready    atomic.Bool
-	leaving  atomic.Bool  // a leave is handing off (admin transfers)
-	syncing  atomic.Int32 // catch-ups running (admin transfers)
-	meta     *metaStore
-	mergeMu  sync.Mutex    // serialises membership merges
-	leaveMu  sync.Mutex    // one leave at a time
-	left     chan struct{} // closed once this node has left
-	leftOnce sync.Once
-	persist  func(Membership) error // saves the membership; nil in tests
-	stats    clusterStats
-	hints    hints           // keys owed to primaries that missed them (hints.go)
-	runCtx   context.Context // ends with the node; nil before it serves
-	bg       sync.WaitGroup  // hint deliveries, delayed metadata gossip
+	ready atomic.Bool
+	// ringMovedAt: when the ring last changed here, or a resync after a
+	// change ended (UnixNano; ringmove.go).
+	ringMovedAt atomic.Int64
+	leaving     atomic.Bool  // a leave is handing off (admin transfers)
+	syncing     atomic.Int32 // catch-ups running (admin transfers)
+	meta        *metaStore
+	mergeMu     sync.Mutex    // serialises membership merges
+	leaveMu     sync.Mutex    // one leave at a time
+	left        chan struct{} // closed once this node has left
+	leftOnce    sync.Once
+	persist     func(Membership) error // saves the membership; nil in tests
+	stats       clusterStats
+	hints       hints           // keys owed to primaries that missed them (hints.go)
+	runCtx      context.Context // ends with the node; nil before it serves
+	bg          sync.WaitGroup  // hint deliveries, delayed metadata gossip
 
 	// gossipDelay: metadata changes reach the other members this long
 	// after they are made here (Config.GossipDelay).
@@ -95,6 +99,9 @@ func (c *Cluster) setMembership(m Membership) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.ring != nil && !slices.Equal(c.ring.Members(), r.Members()) {
+		c.prevRing = c.ring // writes still reach its owners while the ring moves (ringmove.go)
+	}
 	c.membership, c.ring = m, r
 	c.mu.Unlock()
 	return nil
@@ -280,18 +287,13 @@ type replicaReply struct {
 }
 
 // fetchQuorum asks every member holding a replica in pl for its copy of a
-// key, in parallel, and returns the replies once they settle the read
-// without a slow or hung replica, as Riak's get FSM answers at R:
-//   - r replicas (pr of them primaries) found the object; or
-//   - r replicas answered and every member believed up has answered (a
-//     "not found" from a replica that is catching up after a ring change
-//     must not hide the copy a slower replica holds); or
-//   - every member answered, or ctx ended.
+// key, in parallel, and counts the answers with g as Riak's get FSM does
+// (see getCore): it returns as soon as g has enough, or when ctx ends.
 //
 // The replies still pending are awaited in the background (bounded by
 // DefaultRequestTimeout); then every replica is repaired with the merge of
-// all the answers.
-func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket, key string, r, pr uint32) []replicaReply {
+// all the answers, as Riak's get FSM does after it has replied.
+func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket, key string, g *getCore) []replicaReply {
 	nodes := byNode(pl)
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultRequestTimeout)
 	ch := make(chan replicaReply, len(nodes))
@@ -308,41 +310,13 @@ func (c *Cluster) fetchQuorum(ctx context.Context, pl []ring.Entry, typ, bucket,
 		}()
 	}
 	var got []replicaReply
-	var ok, primaries, found, foundPrimaries uint32
-	settled := func() bool {
-		if found >= r && foundPrimaries >= pr {
-			return true
-		}
-		if ok < r || primaries < pr {
-			return false
-		}
-		for _, rn := range nodes {
-			if c.up(rn.node) && !slices.ContainsFunc(got, func(g replicaReply) bool { return g.node == rn.node }) {
-				return false
-			}
-		}
-		return true
-	}
-	recheck := time.NewTicker(50 * time.Millisecond) // members are marked down asynchronously
-	defer recheck.Stop()
 collect:
 	for len(got) < len(nodes) {
 		select {
 		case rep := <-ch:
 			got = append(got, rep)
-			if rep.err == nil {
-				ok += rep.replicas
-				primaries += rep.primaries
-				if rep.found {
-					found += rep.replicas
-					foundPrimaries += rep.primaries
-				}
-			}
-			if settled() {
-				break collect
-			}
-		case <-recheck.C:
-			if settled() {
+			g.add(rep)
+			if g.enough() {
 				break collect
 			}
 		case <-ctx.Done():
@@ -420,31 +394,41 @@ func (c *Cluster) Get(ctx context.Context, req kv.GetRequest, q service.Quorum) 
 	ctx, cancel := c.withTimeout(ctx, q)
 	defer cancel()
 	pl := c.preflist(req.Type, req.Bucket, req.Key, n, q.SloppyQuorum)
-	replies := c.fetchQuorum(ctx, pl, req.Type, req.Bucket, req.Key, r, pr)
-
-	var ok, primaries uint32
-	var objs []kv.Object
-	var lastErr error
-	for _, rep := range replies {
-		if rep.err != nil {
-			lastErr = rep.err
-			continue
-		}
-		ok += rep.replicas
-		primaries += rep.primaries
-		if rep.found {
-			objs = append(objs, rep.obj)
-		}
+	if uint32(len(pl)) < r {
+		return kv.GetResult{}, &service.QuorumError{Name: "insufficient_vnodes", Want: r, Got: uint32(len(pl))}
 	}
-	if ok < r || primaries < pr {
-		return kv.GetResult{}, fmt.Errorf("%w: %d of %d replicas answered (r=%d, pr=%d): %v", service.ErrQuorum, ok, len(pl), r, pr, lastErr)
+	if primaries := countPrimaries(pl); primaries < pr {
+		return kv.GetResult{}, &service.QuorumError{Name: "pr_val_unsatisfied", Want: pr, Got: primaries}
 	}
-	merged := kv.Object{}
-	for _, o := range objs {
-		merged = kv.Merge(merged, o)
+	g := newGetCore(uint32(len(pl)), r, pr, orBucket(q.NotFoundOK, props.NotFoundOK), orBucket(q.BasicQuorum, props.BasicQuorum))
+	if c.ringMoving() {
+		g.settleOnAll()
+	}
+	replies := c.fetchQuorum(ctx, pl, req.Type, req.Bucket, req.Key, g)
+	merged, err := g.response()
+	if err != nil {
+		return kv.GetResult{}, err
 	}
 	c.readRepair(replies, req.Type, req.Bucket, req.Key, merged)
 	return getResult(merged, req), nil
+}
+
+// orBucket is a request's override of a bucket's boolean property.
+func orBucket(given *bool, bucket bool) bool {
+	if given != nil {
+		return *given
+	}
+	return bucket
+}
+
+func countPrimaries(pl []ring.Entry) uint32 {
+	var n uint32
+	for _, e := range pl {
+		if e.Primary {
+			n++
+		}
+	}
+	return n
 }
 
 // getResult applies a read's options to the merged object, as kv.Engine.Get does locally.
@@ -629,6 +613,7 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 			acks <- ack{replicaNode: rn, err: err}
 		}()
 	}
+	extra := c.oldOwnersStore(bg, nodes, typ, bucket, key, obj, &pendingStores)
 	var lastErr error
 	for (acked < wq.w || primaries < wq.pw) && pending > 0 {
 		var a ack
@@ -648,6 +633,7 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 	if acked < wq.w || primaries < wq.pw {
 		return fmt.Errorf("%w: %d of %d replicas acknowledged (w=%d, pw=%d): %v", service.ErrQuorum, acked, len(pl), wq.w, wq.pw, lastErr)
 	}
+	extra.wait(ctx)
 	return nil
 }
 
@@ -706,7 +692,8 @@ func (c *Cluster) coordinateDelete(ctx context.Context, req kv.DeleteRequest, pl
 // syncLocal merges the other replicas' copies of a key into the local one,
 // from a quorum of them (a hung replica does not hold a delete up).
 func (c *Cluster) syncLocal(ctx context.Context, pl []ring.Entry, typ, bucket, key string) error {
-	for _, rep := range c.fetchQuorum(ctx, pl, typ, bucket, key, uint32(len(pl))/2+1, 0) {
+	n := uint32(len(pl))
+	for _, rep := range c.fetchQuorum(ctx, pl, typ, bucket, key, newGetCore(n, n/2+1, 0, false, false)) {
 		if rep.err == nil && rep.found && rep.node != c.self.Name {
 			if _, _, err := c.engine.StoreReplica(ctx, typ, bucket, key, rep.obj); err != nil {
 				return err

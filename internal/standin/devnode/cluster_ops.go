@@ -137,8 +137,12 @@ func (c *Cluster) adopt(m Membership) error {
 		return err
 	}
 	c.hints.retain(func(member string) bool { _, ok := m.Get(member); return ok })
-	if newlyReplaced(prev, m) {
+	switch {
+	case newlyReplaced(prev, m):
+		c.noteRingChange()
 		c.resyncAfterReplace()
+	case membersChanged(prev, m):
+		c.resyncAfterRingChange()
 	}
 	if c.persist != nil {
 		return c.persist(m)

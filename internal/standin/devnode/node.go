@@ -51,8 +51,36 @@ type Config struct {
 	// answered (tests that do not look at timing); rmf devnode's default is
 	// DefaultGossipDelay.
 	GossipDelay time.Duration
+	// HandoffDelay is how long a (re)started member waits before it takes
+	// its data back from the others (Riak's fallbacks hand a partition back
+	// only once idle, vnode_inactivity_timeout). Meanwhile it holds only
+	// what it kept (nothing, with the memory backend), answers "not found"
+	// to the others' reads for the rest, and, like a node whose riak_kv
+	// is not up, coordinates nothing. Zero: at once.
+	HandoffDelay time.Duration
+	// DeleteMode is Riak's delete_mode: how long a tombstone is kept
+	// before it is reaped: "keep" (never), "immediate", or a duration such
+	// as "3s" (the default, Riak's).
+	DeleteMode string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// deleteOptions turns a delete_mode into the store's reaping options.
+func deleteOptions(mode string) (delay time.Duration, keep bool, err error) {
+	switch mode {
+	case "":
+		return 0, false, nil
+	case "keep":
+		return 0, true, nil
+	case "immediate":
+		return time.Nanosecond, false, nil
+	}
+	d, err := time.ParseDuration(mode)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("devnode: --delete-mode %q is not keep, immediate or a positive duration such as 3s", mode)
+	}
+	return d, false, nil
 }
 
 // Validate checks a Config before anything is started.
@@ -66,6 +94,12 @@ func (c Config) Validate() error {
 		return errors.New("devnode: --data directory is required")
 	case c.Backend != "" && c.Backend != "memory" && c.Backend != "disk":
 		return fmt.Errorf("devnode: unknown backend %q (want memory or disk)", c.Backend)
+	}
+	if c.HandoffDelay < 0 {
+		return fmt.Errorf("devnode: --handoff-delay %v is negative", c.HandoffDelay)
+	}
+	if _, _, err := deleteOptions(c.DeleteMode); err != nil {
+		return err
 	}
 	if c.GossipDelay < 0 {
 		return fmt.Errorf("devnode: --gossip-delay %v is negative", c.GossipDelay)
@@ -133,7 +167,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devnode: open %s backend: %w", cfg.Backend, err)
 	}
-	engine, err := kv.Open(kv.Options{Backend: be})
+	delay, keep, _ := deleteOptions(cfg.DeleteMode) // checked by Validate
+	opts := kv.Options{Backend: be, TombstoneDelay: delay, KeepTombstones: keep}
+	if delay > 0 && delay < time.Second {
+		opts.ReapInterval = max(delay/2, 10*time.Millisecond)
+	}
+	engine, err := kv.Open(opts)
 	if err != nil {
 		be.Close()
 		return nil, fmt.Errorf("devnode: open store: %w", err)
@@ -213,6 +252,14 @@ func (n *Node) start(ctx context.Context) error {
 		}
 	}
 	n.cluster.announce(ctx)
+	if d := n.cfg.HandoffDelay; d > 0 {
+		n.log.Info("devnode: waiting before taking data back", "handoff_delay", d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if err := n.cluster.catchUp(ctx); err != nil {
 		return err
 	}

@@ -254,7 +254,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, codec encodin
 	fw.stream, fw.connected = s, true
 	hb := m.cfg.HeartbeatInterval.Seconds()
 	s.send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
-		FrameworkID: &mesos.FrameworkID{Value: id}, HeartbeatIntervalSeconds: &hb, MasterInfo: masterInfo(m.id, m.addr)}})
+		FrameworkID: &mesos.FrameworkID{Value: id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.leaderInfoLocked()}})
 	m.retryUpdatesLocked(true)
 	m.allocateLocked()
 	m.mu.Unlock()

@@ -76,6 +76,10 @@ type Config struct {
 	// a Mesos credentials file with ReadCredentials. Default: none, no
 	// authentication.
 	Credentials []Credential
+	// Contender, if set, publishes the masters (Serve, ServeStandby) in a
+	// leader election as Mesos does in ZooKeeper; see Contender. Default:
+	// none.
+	Contender Contender
 	// Logger receives the master's and agents' events. Default: discard.
 	Logger *slog.Logger
 }

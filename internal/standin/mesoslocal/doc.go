@@ -27,6 +27,12 @@
 // realm="mesos-master-scheduler" without a valid credential, 400 for a
 // call whose authenticated principal is not the framework's.
 //
+// Several masters (masters.go): ServeStandby serves a second master on
+// the same state; the one that does not lead redirects the scheduler API
+// (307, Location //leader/api/v1/scheduler) as Mesos does; MoveLeader
+// hands leadership over, ending every scheduler stream; a Contender
+// publishes the masters as Mesos does in ZooKeeper (json.info_<seq>).
+//
 // Where it differs (see docs/mesos-local.md): one role per framework;
 // custom executors only (no command tasks, no LAUNCH_GROUP); no
 // authorization (ACLs), no agent or executor authentication; frameworks

@@ -111,6 +111,7 @@ func (m *Master) faultRoutes(mux *http.ServeMux) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+	m.leaderRoutes(mux)
 	mux.HandleFunc("POST /faults/agents/{agent}/stop", func(w http.ResponseWriter, r *http.Request) { reply(w, m.StopAgent(r.PathValue("agent"))) })
 	mux.HandleFunc("POST /faults/agents/{agent}/restart", func(w http.ResponseWriter, r *http.Request) { reply(w, m.RestartAgent(r.PathValue("agent"))) })
 	mux.HandleFunc("POST /faults/frameworks/{id}/drop", func(w http.ResponseWriter, r *http.Request) { reply(w, m.DropFramework(r.PathValue("id"))) })

@@ -45,6 +45,10 @@ type Master struct {
 	closed      bool
 	completed   []*task // recently finished tasks, for /state
 	allocateNow chan struct{}
+	eps         []*masterEndpoint // master listeners, in the order they started serving
+	leader      int               // index in eps of the leading master
+	electMu     sync.Mutex        // serializes publishing masters (Contender)
+	primaryUp   chan struct{}     // closed once Serve's master is registered
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -101,7 +105,7 @@ func New(cfg Config) (*Master, error) {
 		cfg: cfg, log: cfg.Logger, id: id,
 		frameworks: map[string]*framework{}, removedFWs: map[string]bool{},
 		agentByID: map[string]*agent{}, offers: map[string]*offer{},
-		allocateNow: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		allocateNow: make(chan struct{}, 1), primaryUp: make(chan struct{}), ctx: ctx, cancel: cancel,
 	}
 	for i := 1; i <= cfg.Agents; i++ {
 		a, err := newAgent(m, i)
@@ -118,6 +122,10 @@ func New(cfg Config) (*Master, error) {
 // Serve starts the agents and serves the master's HTTP API on ln until
 // Close. It returns ErrClosed after Close.
 func (m *Master) Serve(ln net.Listener) error {
+	ep, err := m.addEndpoint(ln.Addr().String())
+	if err != nil {
+		return err
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -130,12 +138,12 @@ func (m *Master) Serve(ln net.Listener) error {
 			return err
 		}
 	}
-	m.srv = &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(m.log)}
+	m.srv = &http.Server{Handler: m.endpointHandler(ep), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(m.log)}
 	m.wg.Add(1)
 	go m.loop()
 	m.mu.Unlock()
 	m.log.Info("mesos-local master serving", "addr", m.addr, "agents", len(m.agents))
-	err := m.srv.Serve(ln)
+	err = m.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrClosed
 	}
@@ -169,6 +177,7 @@ func (m *Master) Close() error {
 	srv := m.srv
 	m.mu.Unlock()
 	m.cancel()
+	m.closeEndpoints()
 	for _, a := range agents {
 		a.stop(false)
 	}

@@ -22,9 +22,10 @@
 //	GET|PUT /types/T/props                       bucket type properties
 //	GET  .../buckets/B/index/I/V[/V2]            secondary index query
 //	GET  .../keys/K/preflist                     the key's preference list
+//	GET|POST /types/T/buckets/B/datatypes[/K]    Riak data types (riak_kv_wm_crdt)
 //
-// MapReduce (/mapred), Search (/search/...), data types (.../datatypes) and
-// Time Series (/ts/...) answer 501 Not Implemented.
+// MapReduce (/mapred), Search (/search/...) and Time Series (/ts/...)
+// answer 501 Not Implemented.
 //
 // # Differences from Riak
 //
@@ -73,4 +74,10 @@
 //     (chash_keyfun, linkfun, ... are absent unless set).
 //   - pagination_sort is validated and ignored: index results are always
 //     sorted. asis is ignored.
+//   - Data types in the default bucket type answer Riak's 301 to the
+//     legacy counters URL, which the devnode does not serve (404 there).
+//   - Data type values and register contents are written as JSON strings
+//     (invalid UTF-8 becomes U+FFFD); the "context" is the devnode's own
+//     opaque encoding, not Riak's, so contexts do not move between a devnode
+//     and a Riak node.
 package httpserver

@@ -141,6 +141,7 @@ var methods = map[protocol.HTTPKind][]string{
 	protocol.HTTPPreflist:     {http.MethodGet, http.MethodHead},
 	protocol.HTTPIndex:        {http.MethodGet, http.MethodHead},
 	protocol.HTTPLegacyBucket: {http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut},
+	protocol.HTTPDatatype:     {http.MethodGet, http.MethodHead, http.MethodPost},
 }
 
 func (h *Handler) route(x *exchange) error {
@@ -211,6 +212,8 @@ func (h *Handler) route(x *exchange) error {
 		return h.index(x)
 	case protocol.HTTPPreflist:
 		return h.preflist(x)
+	case protocol.HTTPDatatype:
+		return h.datatype(x)
 	}
 	return fmt.Errorf("httpserver: unrouted resource %s", x.rt.Kind)
 }
@@ -303,6 +306,10 @@ func errorText(err error) string {
 		return "request timed out"
 	case errors.Is(err, context.Canceled):
 		return "request canceled"
+	}
+	var riakText interface{ RiakHTTPText() string }
+	if errors.As(err, &riakText) {
+		return riakText.RiakHTTPText()
 	}
 	msg := err.Error()
 	if i := strings.IndexAny(msg, "\r\n"); i >= 0 {

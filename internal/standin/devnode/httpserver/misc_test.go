@@ -64,8 +64,6 @@ func TestUnsupported(t *testing.T) {
 		{"search index list", "GET", "/search/index"},
 		{"search index", "PUT", "/search/index/idx"},
 		{"search schema", "GET", "/search/schema/s"},
-		{"datatype fetch", "GET", "/types/sibs/buckets/b/datatypes/k"},
-		{"datatype update", "POST", "/types/sibs/buckets/b/datatypes"},
 		{"ts query", "POST", "/ts/v1/query"},
 		{"ts keys", "GET", "/ts/v1/tables/t/keys/a/1"},
 		{"ts list keys", "GET", "/ts/v1/tables/t/list_keys"},

@@ -481,7 +481,8 @@ func TestParseProps(t *testing.T) {
 		{"negative n_val", `{"n_val":-1}`, ErrInvalidProps, nil},
 		{"bad quorum", `{"r":"most"}`, ErrInvalidProps, nil},
 		{"bad bool", `{"allow_mult":1}`, ErrInvalidProps, nil},
-		{"datatype", `{"props":{"datatype":"map"}}`, ErrUnsupportedProp, nil},
+		{"datatype", `{"props":{"datatype":"map"}}`, nil, func(u PropsUpdate) bool { return *u.Datatype == "map" }},
+		{"datatype not a string", `{"props":{"datatype":1}}`, ErrInvalidProps, nil},
 		{"consistent", `{"consistent":true}`, ErrUnsupportedProp, nil},
 		{"consistent false ok", `{"consistent":false}`, nil, func(u PropsUpdate) bool { return u.Extra["consistent"] != nil }},
 	}

@@ -127,6 +127,10 @@ type BucketProps struct {
 	SmallVClock, BigVClock uint32 // default 50
 	YoungVClock            uint32 // default 20 (seconds)
 	OldVClock              uint32 // default 86400 (seconds)
+	// Datatype is a bucket type's Riak data type (counter, set, map, hll,
+	// gset; "" for none). Set when the type is created, immutable after;
+	// it implies allow_mult.
+	Datatype string
 	// Extra holds properties the devnode stores and reports but does not
 	// interpret (precommit, postcommit, backend, search_index ...).
 	Extra map[string]json.RawMessage
@@ -160,6 +164,7 @@ type PropsUpdate struct {
 	BigVClock     *uint32
 	YoungVClock   *uint32
 	OldVClock     *uint32
+	Datatype      *string
 	Extra         map[string]json.RawMessage
 }
 
@@ -171,7 +176,7 @@ func (u PropsUpdate) IsEmpty() bool {
 	return u.NVal == nil && u.AllowMult == nil && u.LastWriteWins == nil && u.R == nil && u.W == nil &&
 		u.PR == nil && u.PW == nil && u.DW == nil && u.RW == nil && u.NotFoundOK == nil &&
 		u.BasicQuorum == nil && u.SmallVClock == nil && u.BigVClock == nil && u.YoungVClock == nil &&
-		u.OldVClock == nil && len(u.Extra) == 0
+		u.OldVClock == nil && u.Datatype == nil && len(u.Extra) == 0
 }
 
 // Apply returns p with u's set fields overlaid.
@@ -191,6 +196,7 @@ func (p BucketProps) Apply(u PropsUpdate) BucketProps {
 	set(&p.BigVClock, u.BigVClock)
 	set(&p.YoungVClock, u.YoungVClock)
 	set(&p.OldVClock, u.OldVClock)
+	set(&p.Datatype, u.Datatype)
 	if len(u.Extra) > 0 {
 		p.Extra = maps.Clone(p.Extra)
 		if p.Extra == nil {
@@ -218,6 +224,7 @@ func (u PropsUpdate) Merge(v PropsUpdate) PropsUpdate {
 	setP(&u.BigVClock, v.BigVClock)
 	setP(&u.YoungVClock, v.YoungVClock)
 	setP(&u.OldVClock, v.OldVClock)
+	setP(&u.Datatype, v.Datatype)
 	if len(v.Extra) > 0 {
 		u.Extra = maps.Clone(u.Extra)
 		if u.Extra == nil {
@@ -247,6 +254,19 @@ func (p BucketProps) Validate() error {
 	if p.NVal < 1 || p.NVal > 1024 {
 		return fmt.Errorf("%w: n_val must be 1..1024, got %d", ErrInvalidProps, p.NVal)
 	}
+	if p.Datatype != "" {
+		if !ValidDatatype(p.Datatype) {
+			return &PropError{"datatype", p.Datatype + " not supported for bucket datatype property"}
+		}
+		if !p.AllowMult {
+			return &PropError{"allow_mult", "Data Type buckets must be allow_mult=true"}
+		}
+		if raw, ok := p.Extra["hll_precision"]; ok && p.Datatype == "hll" {
+			if _, ok := hllPrecision(raw); !ok {
+				return hllPrecisionError(raw)
+			}
+		}
+	}
 	for _, q := range []struct {
 		name string
 		v    Quorum
@@ -262,17 +282,94 @@ func (p BucketProps) Validate() error {
 	return nil
 }
 
+// ValidDatatype reports whether s is a Riak data type a bucket type can
+// hold (riak_kv_crdt's supported modules).
+func ValidDatatype(s string) bool {
+	switch s {
+	case "counter", "set", "map", "hll", "gset":
+		return true
+	}
+	return false
+}
+
 // unsupportedProps are properties whose semantics the devnode lacks.
 var unsupportedProps = map[string]func(json.RawMessage) bool{
 	// Each reports whether the value asks for semantics the devnode lacks.
-	"datatype":   func(v json.RawMessage) bool { return !isJSONNullish(v) },
 	"consistent": func(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("true")) },
 	"write_once": func(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("true")) },
 }
 
-func isJSONNullish(v json.RawMessage) bool {
-	s := string(bytes.TrimSpace(v))
-	return s == "null" || s == `""` || s == "false"
+// PropError is a property riak_kv_bucket refuses, with its reason in
+// Riak's words. It wraps ErrInvalidProps.
+type PropError struct {
+	Prop, Reason string
+}
+
+func (e *PropError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidProps, e.Prop, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidProps) hold.
+func (e *PropError) Unwrap() error { return ErrInvalidProps }
+
+// RiakErrorMessage is riak_kv_pb_bucket's answer: its ~p of the errors.
+func (e *PropError) RiakErrorMessage() string {
+	return fmt.Sprintf("Invalid bucket properties: [{%s,%s}]", e.Prop, strconv.Quote(e.Reason))
+}
+
+// DefaultHLLPrecision is Riak's hll_precision for hll bucket types.
+const DefaultHLLPrecision = 14
+
+// hllPrecision reads hll_precision (a number or a numeric string) and
+// checks Riak's range, 4..16.
+func hllPrecision(raw json.RawMessage) (int, bool) {
+	p, err := jsonUint32(raw)
+	if err != nil || *p < 4 || *p > 16 {
+		return 0, false
+	}
+	return int(*p), true
+}
+
+func hllPrecisionError(raw json.RawMessage) error {
+	return &PropError{"hll_precision", string(bytes.TrimSpace(raw)) + " not supported for Hyperloglog precision property for bucket type. " +
+		"Precision must be an integer between 4 and 16, inclusive (3 < p < 17) and precision can be reduced but never increased after initial setting"}
+}
+
+// withHLLDefault reports hll_precision 14 for hll types that do not set it,
+// as Riak stores it at creation.
+func (p BucketProps) withHLLDefault() BucketProps {
+	if p.Datatype == "hll" && p.Extra["hll_precision"] == nil {
+		p.Extra = maps.Clone(p.Extra)
+		if p.Extra == nil {
+			p.Extra = map[string]json.RawMessage{}
+		}
+		p.Extra["hll_precision"] = json.RawMessage(strconv.Itoa(DefaultHLLPrecision))
+	}
+	return p
+}
+
+// CheckDatatypeUpdate checks an update of an existing bucket's or active
+// type's props against its current ones as riak_kv_bucket validates an
+// update: a datatype, once set, cannot change (nor be set where there was
+// none), and allow_mult must stay true.
+func CheckDatatypeUpdate(cur BucketProps, u PropsUpdate) error {
+	if u.Datatype != nil && *u.Datatype != cur.Datatype {
+		if cur.Datatype == "" {
+			return &PropError{"datatype", "`datatype` must not be defined."}
+		}
+		return &PropError{"datatype", *u.Datatype + " not supported for bucket datatype property"}
+	}
+	if cur.Datatype != "" && u.AllowMult != nil && !*u.AllowMult {
+		return &PropError{"allow_mult", "Cannot change datatype bucket from allow_mult=true"}
+	}
+	if raw, ok := u.Extra["hll_precision"]; ok && cur.Datatype == "hll" {
+		next, ok := hllPrecision(raw)
+		old, _ := hllPrecision(cur.Extra["hll_precision"])
+		if !ok || (old != 0 && next > old) {
+			return hllPrecisionError(raw)
+		}
+	}
+	return nil
 }
 
 // ParseProps parses bucket or bucket type properties in Riak's HTTP JSON
@@ -328,6 +425,13 @@ func ParseProps(data []byte) (PropsUpdate, error) {
 			u.YoungVClock, err = jsonUint32(v)
 		case "old_vclock":
 			u.OldVClock, err = jsonUint32(v)
+		case "datatype":
+			var dt string
+			if json.Unmarshal(v, &dt) != nil {
+				err = fmt.Errorf("want a string")
+			} else {
+				u.Datatype = &dt
+			}
 		case "name", "type":
 			// Riak's GET props echoes these; they are not settable.
 		default:
@@ -403,6 +507,7 @@ func (u PropsUpdate) MarshalJSON() ([]byte, error) {
 	putIf(m, "big_vclock", u.BigVClock)
 	putIf(m, "young_vclock", u.YoungVClock)
 	putIf(m, "old_vclock", u.OldVClock)
+	putIf(m, "datatype", u.Datatype)
 	return json.Marshal(m)
 }
 
@@ -429,13 +534,17 @@ func (p BucketProps) MarshalJSON() ([]byte, error) {
 }
 
 func (p BucketProps) asUpdate() PropsUpdate {
-	return PropsUpdate{
+	u := PropsUpdate{
 		NVal: &p.NVal, AllowMult: &p.AllowMult, LastWriteWins: &p.LastWriteWins,
 		R: &p.R, W: &p.W, PR: &p.PR, PW: &p.PW, DW: &p.DW, RW: &p.RW,
 		NotFoundOK: &p.NotFoundOK, BasicQuorum: &p.BasicQuorum,
 		SmallVClock: &p.SmallVClock, BigVClock: &p.BigVClock, YoungVClock: &p.YoungVClock, OldVClock: &p.OldVClock,
 		Extra: p.Extra,
 	}
+	if p.Datatype != "" {
+		u.Datatype = &p.Datatype
+	}
+	return u
 }
 
 // TypeStatus is a bucket type's lifecycle state.

@@ -114,7 +114,7 @@ type typeState struct {
 }
 
 func newTypeState(name string, rec typeRecord) typeState {
-	return typeState{rec: rec, eff: DefaultProps(name != DefaultType).Apply(rec.Props)}
+	return typeState{rec: rec, eff: DefaultProps(name != DefaultType).Apply(rec.Props).withHLLDefault()}
 }
 
 // Open starts an engine over opts.Backend, loading bucket types, bucket
@@ -954,6 +954,14 @@ func (e *Engine) SetBucketProps(typ, bucket string, u PropsUpdate) error {
 		return err
 	}
 	id := bucketID{k.Type, k.Bucket}
+	// As riak_kv_bucket: buckets of the default type may set anything
+	// (data types there are legacy counters); typed buckets keep their
+	// type's datatype.
+	if k.Type != DefaultType {
+		if err := CheckDatatypeUpdate(ts.eff.Apply(e.bprops[id]), u); err != nil {
+			return err
+		}
+	}
 	merged := e.bprops[id].Merge(u)
 	if err := ts.eff.Apply(merged).Validate(); err != nil {
 		return err
@@ -1060,6 +1068,11 @@ func (e *Engine) UpdateBucketType(name string, u PropsUpdate) error {
 	ts, ok := e.types[name]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrNoType, name)
+	}
+	if ts.rec.Status == TypeActive || name == DefaultType {
+		if err := CheckDatatypeUpdate(ts.eff, u); err != nil {
+			return err
+		}
 	}
 	rec := ts.rec
 	rec.Props = rec.Props.Merge(u)

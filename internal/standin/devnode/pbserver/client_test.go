@@ -643,9 +643,7 @@ func TestUnsupportedRequests(t *testing.T) {
 		name string
 		b    builder
 	}{
-		{"counter fetch (DtFetchReq)", riak.NewFetchCounterCommandBuilder().WithBucketType("counters").WithBucket("b").WithKey("k")},
-		{"counter update (DtUpdateReq)", riak.NewUpdateCounterCommandBuilder().WithBucketType("counters").WithBucket("b").WithKey("k").WithIncrement(1)},
-		{"map fetch", riak.NewFetchMapCommandBuilder().WithBucketType("maps").WithBucket("b").WithKey("k")},
+		{"legacy counter (default type)", riak.NewUpdateCounterCommandBuilder().WithBucket("b").WithKey("k").WithIncrement(1)},
 		{"mapreduce", riak.NewMapReduceCommandBuilder().WithQuery(`{"inputs":"b","query":[]}`)},
 		{"search", riak.NewSearchCommandBuilder().WithIndexName("idx").WithQuery("*:*")},
 		{"yokozuna index", riak.NewFetchIndexCommandBuilder().WithIndexName("idx")},

@@ -202,9 +202,8 @@ func propsToRpb(p kv.BucketProps) *rpbRiak.RpbBucketProps {
 	if extra(&p, "search_index", &s) && s != "" {
 		out.SearchIndex = []byte(s)
 	}
-	s = ""
-	if extra(&p, "datatype", &s) && s != "" {
-		out.Datatype = []byte(s)
+	if p.Datatype != "" {
+		out.Datatype = []byte(p.Datatype)
 	}
 	var flag bool
 	if extra(&p, "search", &flag) {
@@ -225,8 +224,8 @@ func propsToRpb(p kv.BucketProps) *rpbRiak.RpbBucketProps {
 // propsFromRpb converts the properties of an RpbSetBucketReq or
 // RpbSetBucketTypeReq to an update: unset fields stay unset. Static
 // properties go to Extra in Riak's HTTP JSON form and through
-// kv.ParseProps, which refuses what the devnode cannot honour (datatype,
-// consistent, write_once).
+// kv.ParseProps, which refuses what the devnode cannot honour (consistent,
+// write_once).
 func propsFromRpb(pb *rpbRiak.RpbBucketProps) (kv.PropsUpdate, error) {
 	var u kv.PropsUpdate
 	if pb == nil {
@@ -299,7 +298,7 @@ func propsFromRpb(pb *rpbRiak.RpbBucketProps) (kv.PropsUpdate, error) {
 	if err != nil {
 		return u, err
 	}
-	u.Extra = parsed.Extra
+	u.Extra, u.Datatype = parsed.Extra, parsed.Datatype
 	return u, nil
 }
 

@@ -148,7 +148,6 @@ func TestPropsConversion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []*rpbRiak.RpbBucketProps{
-		{Datatype: []byte("counter")},
 		{Consistent: kv.Ptr(true)},
 		{WriteOnce: kv.Ptr(true)},
 	} {

@@ -4,7 +4,7 @@
 // so that riak-go-client and other Riak clients work against the devnode
 // unchanged. It is a development stand-in, not Riak: the server version
 // says devnode, and requests outside Riak KV's core (MapReduce, Yokozuna
-// search, data types, counters, time series, security, coverage ...) are
+// search, legacy counters, time series, security, coverage ...) are
 // answered with an RpbErrorResp saying they are "not supported by devnode
 // (RMF-Go development node; not Riak)".
 //
@@ -15,8 +15,9 @@
 // (streamed or not), RpbListKeysReq (streamed), RpbIndexReq (exact and
 // range, $bucket and $key, terms, pagination, regex; streamed or not),
 // RpbGetBucketReq / RpbSetBucketReq / RpbResetBucketReq,
-// RpbGetBucketTypeReq / RpbSetBucketTypeReq and
-// RpbGetBucketKeyPreflistReq. Answers follow riak_kv_pb_object and its
+// RpbGetBucketTypeReq / RpbSetBucketTypeReq,
+// RpbGetBucketKeyPreflistReq, and DtFetchReq / DtUpdateReq (Riak data
+// types, package crdt; riak_kv_pb_crdt's answers and error texts). Answers follow riak_kv_pb_object and its
 // siblings: a missing key is an empty RpbGetResp, a tombstone asked for
 // with deletedvclock is an RpbGetResp with only its clock, an unchanged
 // object (if_modified) is RpbGetResp{unchanged}, a put answers contents

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	rpbRiak "github.com/basho/riak-go-client/rpb/riak"
+	rpbDT "github.com/basho/riak-go-client/rpb/riak_dt"
 	rpbRiakKV "github.com/basho/riak-go-client/rpb/riak_kv"
 	"github.com/golang/protobuf/proto"
 	protov2 "google.golang.org/protobuf/proto"
@@ -41,6 +42,8 @@ var responseTypes = map[protocol.Code]func() proto.Message{
 	protocol.CodeIndexResp:                func() proto.Message { return &rpbRiakKV.RpbIndexResp{} },
 	protocol.CodeGetBucketResp:            func() proto.Message { return &rpbRiak.RpbGetBucketResp{} },
 	protocol.CodeGetBucketKeyPreflistResp: func() proto.Message { return &rpbRiakKV.RpbGetBucketKeyPreflistResp{} },
+	protocol.CodeDtFetchResp:              func() proto.Message { return &rpbDT.DtFetchResp{} },
+	protocol.CodeDtUpdateResp:             func() proto.Message { return &rpbDT.DtUpdateResp{} },
 }
 
 // checkAnswer verifies that out is a complete, well-formed answer to a
@@ -136,6 +139,19 @@ func seedFrames(t testing.TB) []protocol.Frame {
 		mk(protocol.CodeGetBucketKeyPreflistReq, &rpbRiakKV.RpbGetBucketKeyPreflistReq{Bucket: []byte("b"), Key: []byte("k")}),
 		{Code: protocol.CodeMapRedReq, Body: []byte("x")},
 		{Code: protocol.CodeDtFetchReq},
+		mk(protocol.CodeDtFetchReq, &rpbDT.DtFetchReq{Bucket: []byte("b"), Key: []byte("k"), Type: []byte("maps")}),
+		mk(protocol.CodeDtUpdateReq, &rpbDT.DtUpdateReq{Bucket: []byte("b"), Key: []byte("k"), Type: []byte("maps"), ReturnBody: tr(),
+			Op: &rpbDT.DtOp{MapOp: &rpbDT.MapOp{
+				Removes: []*rpbDT.MapField{{Name: []byte("x"), Type: rpbDT.MapField_FLAG.Enum()}},
+				Updates: []*rpbDT.MapUpdate{
+					{Field: &rpbDT.MapField{Name: []byte("c"), Type: rpbDT.MapField_COUNTER.Enum()}, CounterOp: &rpbDT.CounterOp{Increment: kv.Ptr[int64](2)}},
+					{Field: &rpbDT.MapField{Name: []byte("m"), Type: rpbDT.MapField_MAP.Enum()}, MapOp: &rpbDT.MapOp{Updates: []*rpbDT.MapUpdate{
+						{Field: &rpbDT.MapField{Name: []byte("s"), Type: rpbDT.MapField_SET.Enum()}, SetOp: &rpbDT.SetOp{Adds: [][]byte{[]byte("e")}}}}}},
+				}}}}),
+		mk(protocol.CodeDtUpdateReq, &rpbDT.DtUpdateReq{Bucket: []byte("b"), Type: []byte("sets"), Context: []byte{0xd7, 1, 'a', 1},
+			Op: &rpbDT.DtOp{SetOp: &rpbDT.SetOp{Adds: [][]byte{[]byte("a")}, Removes: [][]byte{[]byte("b")}}}}),
+		mk(protocol.CodeDtUpdateReq, &rpbDT.DtUpdateReq{Bucket: []byte("b"), Key: []byte("k"), Type: []byte("hlls"),
+			Op: &rpbDT.DtOp{XXX_unrecognized: []byte{0x22, 0x03, 0x0a, 0x01, 'a'}}}),
 		{Code: protocol.CodeGetResp},
 		{Code: 150, Body: []byte{1, 2, 3}},
 	}
@@ -155,6 +171,14 @@ func FuzzHandleFrame(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { e.Close() })
+	for name, dt := range map[string]string{"counters": "counter", "sets": "set", "maps": "map", "hlls": "hll", "gsets": "gset"} {
+		if err := e.CreateBucketType(name, kv.PropsUpdate{Datatype: kv.Ptr(dt)}); err != nil {
+			f.Fatal(err)
+		}
+		if err := e.ActivateBucketType(name); err != nil {
+			f.Fatal(err)
+		}
+	}
 	var panics panicCounter
 	srv := &Server{Service: service.NewLocal(e, testNode), Logger: panics.logger()}
 	f.Fuzz(func(t *testing.T, code byte, body []byte) {

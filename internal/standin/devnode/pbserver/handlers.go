@@ -51,6 +51,10 @@ func (c *conn) dispatch(code protocol.Code, body []byte) {
 		c.setBucketType(body)
 	case protocol.CodeGetBucketKeyPreflistReq:
 		c.preflist(body)
+	case protocol.CodeDtFetchReq:
+		c.dtFetch(body)
+	case protocol.CodeDtUpdateReq:
+		c.dtUpdate(body)
 	default:
 		c.other(code, body)
 	}

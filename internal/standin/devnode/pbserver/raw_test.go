@@ -52,7 +52,7 @@ func TestMalformedInputKeepsConnection(t *testing.T) {
 		{"get bad if_modified", mustFrame(t, protocol.CodeGetReq, &rpbRiakKV.RpbGetReq{Bucket: []byte("b"), Key: []byte("k"), IfModified: []byte{9}}), "if_modified: kv: invalid vclock"},
 		{"2i eq without key", mustFrame(t, protocol.CodeIndexReq, &rpbRiakKV.RpbIndexReq{Bucket: []byte("b"), Index: []byte("x_bin"), Qtype: rpbRiakKV.RpbIndexReq_eq.Enum()}), "Invalid equality query"},
 		{"2i cover context", mustFrame(t, protocol.CodeIndexReq, &rpbRiakKV.RpbIndexReq{Bucket: []byte("b"), Index: []byte("x_bin"), Key: []byte("a"), Qtype: rpbRiakKV.RpbIndexReq_eq.Enum(), CoverContext: []byte("c")}), "not supported by devnode"},
-		{"set datatype prop", mustFrame(t, protocol.CodeSetBucketReq, &rpbRiak.RpbSetBucketReq{Bucket: []byte("b"), Props: &rpbRiak.RpbBucketProps{Datatype: []byte("counter")}}), "unsupported bucket property: datatype"},
+		{"set consistent prop", mustFrame(t, protocol.CodeSetBucketReq, &rpbRiak.RpbSetBucketReq{Bucket: []byte("b"), Props: &rpbRiak.RpbBucketProps{Consistent: kv.Ptr(true)}}), "unsupported bucket property: consistent"},
 		{"auth", protocol.AppendFrame(nil, protocol.CodeAuthReq, nil), "RpbAuthReq is not supported by devnode"},
 		{"starttls", protocol.AppendFrame(nil, protocol.CodeStartTLS, nil), "RpbStartTls is not supported by devnode"},
 		{"coverage", protocol.AppendFrame(nil, protocol.CodeCoverageReq, nil), "RpbCoverageReq is not supported by devnode"},
@@ -295,7 +295,7 @@ func TestExtension(t *testing.T) {
 	r.expect(protocol.CodeMapRedResp, nil)
 	r.write(protocol.AppendFrame(nil, 247, nil))
 	r.expectError("unknown message code 247")
-	r.send(protocol.CodeDtFetchReq, nil)
+	r.send(protocol.CodeCounterGetReq, nil)
 	r.expectError("not supported by devnode")
 	r.ping() // served natively, never offered to the extension
 }

@@ -113,13 +113,15 @@ func (r *Ring) PartitionOf(hash [sha1.Size]byte) int {
 	return (idx + 1) % len(r.owners)
 }
 
-// Preflist returns where the n replicas of a key live. Walking the ring from
-// the key's first partition, each distinct member found is a primary; when
-// up reports a primary as unavailable, the next available members further
-// along the ring stand in as fallbacks (Riak's sloppy quorum). With fewer
-// members than n, members hold several replicas (as Riak puts several vnodes
-// of a preference list on one node): the list is filled with the following
-// partitions' owners. up may be nil (every member is up).
+// Preflist returns where the n replicas of a key live, as Riak's
+// riak_core_apl does: the owners of the n partitions that follow the key's
+// hash are its primaries, even where one member owns two of them (Riak's
+// claim cannot avoid that with fewer members than it targets: a 64-partition
+// ring on three nodes has two such preference lists, and a member holding
+// two replicas of a key answers for both). When up reports a primary as
+// unavailable, the next available members further along the ring, not
+// already in the list, stand in as fallbacks (Riak's sloppy quorum). up may
+// be nil (every member is up).
 func (r *Ring) Preflist(bucketType, bucket, key []byte, n int, up func(node string) bool) []Entry {
 	return r.PreflistFrom(r.PartitionOf(KeyHash(bucketType, bucket, key)), n, up)
 }
@@ -130,28 +132,17 @@ func (r *Ring) PreflistFrom(start, n int, up func(node string) bool) []Entry {
 		return nil
 	}
 	n = min(n, len(r.owners))
-	distinct := min(n, len(r.members))
 	if up == nil {
 		up = func(string) bool { return true }
 	}
 	size := len(r.owners)
 	seen := make(map[string]bool, n)
 	primaries := make([]Entry, 0, n)
-	// Primaries: the first n distinct owners along the ring.
 	p := start
-	for walked := 0; walked < size && len(primaries) < distinct; walked++ {
-		if o := r.owners[p]; !seen[o] {
-			seen[o] = true
-			primaries = append(primaries, Entry{Partition: p, Node: o, Primary: true})
-		}
+	for range n {
+		seen[r.owners[p]] = true
+		primaries = append(primaries, Entry{Partition: p, Node: r.owners[p], Primary: true})
 		p = (p + 1) % size
-	}
-	// Fewer members than replicas: the next partitions after the key's
-	// first, whatever their owner, hold the rest.
-	for q := start; len(primaries) < n; q = (q + 1) % size {
-		if !slices.ContainsFunc(primaries, func(e Entry) bool { return e.Partition == q }) {
-			primaries = append(primaries, Entry{Partition: q, Node: r.owners[q], Primary: true})
-		}
 	}
 	out := make([]Entry, 0, n)
 	var down []Entry

@@ -79,14 +79,32 @@ func TestPreflistDistinctPrimaries(t *testing.T) {
 	}
 }
 
+// TestPreflistWrapsAroundTheRing: as in Riak, the primaries are the owners
+// of the next n partitions, even when one member owns two of them.
 func TestPreflistWrapsAroundTheRing(t *testing.T) {
 	t.Parallel()
 	// 64 partitions over 3 members: partitions 63 and 0 are both claimed by "a".
 	r, _ := New(64, []string{"a", "b", "c"})
 	pl := r.PreflistFrom(63, 3, nil)
-	want := []Entry{{63, "a", true}, {1, "b", true}, {2, "c", true}}
+	want := []Entry{{63, "a", true}, {0, "a", true}, {1, "b", true}}
 	if fmt.Sprint(pl) != fmt.Sprint(want) {
 		t.Fatalf("PreflistFrom(63) = %v, want %v", pl, want)
+	}
+	// With "a" down, the one member left stands in for one of its replicas.
+	pl = r.PreflistFrom(63, 3, func(n string) bool { return n != "a" })
+	want = []Entry{{1, "b", true}, {63, "c", false}}
+	if fmt.Sprint(pl) != fmt.Sprint(want) {
+		t.Fatalf("PreflistFrom(63) with a down = %v, want %v", pl, want)
+	}
+	dups := 0
+	for p := range 64 {
+		pl := r.PreflistFrom(p, 3, nil)
+		if pl[0].Node == pl[1].Node || pl[1].Node == pl[2].Node || pl[0].Node == pl[2].Node {
+			dups++
+		}
+	}
+	if dups != 2 {
+		t.Errorf("%d preference lists hold a member twice, want 2 (as Riak's 3-node, 64-partition ring)", dups)
 	}
 }
 

@@ -8,6 +8,8 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rmf-go/rmf/internal/standin/devnode/kv"
@@ -16,6 +18,35 @@ import (
 // ErrQuorum means too few replicas answered to satisfy the request's
 // quorum (PB: RpbErrorResp "insufficient_vnodes..."; HTTP: 503).
 var ErrQuorum = errors.New("service: quorum not met")
+
+// QuorumError is a quorum failure Riak's FSMs report by name, such as
+// {r_val_unsatisfied,2,1}: Want replicas were needed, Got answered.
+type QuorumError struct {
+	Name      string // r_val_unsatisfied, pr_val_unsatisfied, ...
+	Want, Got uint32
+	Cause     error // the last replica failure, if any
+}
+
+func (e *QuorumError) Error() string {
+	msg := fmt.Sprintf("%v: %s: %d of %d", ErrQuorum, e.Name, e.Got, e.Want)
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
+}
+
+func (e *QuorumError) Unwrap() error { return ErrQuorum }
+
+// RiakErrorMessage is riak_kv_pb_object's errmsg: the error tuple, printed.
+func (e *QuorumError) RiakErrorMessage() string {
+	return fmt.Sprintf("{%s,%d,%d}", e.Name, e.Want, e.Got)
+}
+
+// RiakHTTPText is riak_kv_wm_object's 503 body ("R-value unsatisfied: 1/2").
+func (e *QuorumError) RiakHTTPText() string {
+	label := strings.ToUpper(strings.TrimSuffix(e.Name, "_val_unsatisfied"))
+	return fmt.Sprintf("%s-value unsatisfied: %d/%d", label, e.Got, e.Want)
+}
 
 // ErrUnavailable means the node is not ready to serve (starting, catching up, stopping).
 var ErrUnavailable = errors.New("service: node not ready")
