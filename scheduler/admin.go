@@ -140,7 +140,7 @@ func (s *Scheduler) adminText(r *http.Request, args ...string) (int, any, error)
 // nodetool's closing "ok" or "error".
 func oneLine(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if l := len(lines); l > 0 && (lines[l-1] == "error" || lines[l-1] == "ok") {
+	if l := len(lines); l > 0 && rpcResult(lines[l-1]) != "" {
 		lines = lines[:l-1]
 	}
 	var kept []string
@@ -152,15 +152,18 @@ func oneLine(out string) string {
 	return strings.Join(kept, " ")
 }
 
-// rpcResult is nodetool's last line of riak admin's output: ok, error,
-// or "" when there is none.
+// rpcResult is nodetool's last line of riak admin's output: ok, error
+// (also for an {error,Reason} tuple), or "" when there is none.
 func rpcResult(out string) string {
 	out = strings.TrimSpace(out)
 	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
 		out = out[i+1:]
 	}
-	if out == "ok" || out == "error" {
+	switch {
+	case out == "ok" || out == "error":
 		return out
+	case strings.HasPrefix(out, "{error,"):
+		return "error"
 	}
 	return ""
 }

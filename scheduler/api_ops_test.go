@@ -70,6 +70,7 @@ func TestRiakRefusal(t *testing.T) {
 		{"already active", "Error creating bucket type counters:\nalready_active\nerror", 0, http.StatusConflict, "Error creating bucket type counters: already_active"},
 		{"no props", "Cannot create bucket type x: no props field found in json\nerror", 0, http.StatusBadRequest, "Cannot create bucket type x: no props field found in json"},
 		{"node down", "Node is not running!", 1, http.StatusConflict, "Node is not running!"},
+		{"activate of no type", "nosuchtype is not an existing bucket type\n{error,undefined}", 0, http.StatusConflict, "nosuchtype is not an existing bucket type"},
 		// Riak KV 3.2.3's answer to an update of a counter type to a set.
 		{"datatype change", "Error updating bucket type counters:\nset not supported for bucket datatype property\nerror", 0, http.StatusConflict,
 			"Error updating bucket type counters: set not supported for bucket datatype property"},

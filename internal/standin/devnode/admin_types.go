@@ -38,7 +38,9 @@ func (c *Cluster) adminText(ctx context.Context, req adminRequest) textReply {
 	return textReply{c.bucketTypeOp(ctx, req.Sub, req.Old, req.New)}
 }
 
-// bucketTypeOp is riak_kv_console's bucket_type_* for the devnode.
+// bucketTypeOp is riak_kv_console's bucket_type_* for the devnode. Its
+// status and activate of an unknown type return {error,undefined}, which
+// nodetool prints as is (Riak KV 3.2.3 did so on this machine).
 func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) string {
 	switch sub {
 	case "list":
@@ -58,7 +60,7 @@ func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) str
 	case "status":
 		t, err := c.engine.BucketType(name)
 		if err != nil {
-			return name + " is not an existing bucket type\n" + rpcError + "\n"
+			return name + " is not an existing bucket type\n{error,undefined}\n"
 		}
 		head := name + " is active\n"
 		if t.Status != kv.TypeActive {
@@ -68,11 +70,11 @@ func (c *Cluster) bucketTypeOp(ctx context.Context, sub, name, props string) str
 	case "activate":
 		t, err := c.engine.BucketType(name)
 		if err != nil {
-			return name + " is not an existing bucket type\n" + rpcError + "\n"
+			return name + " is not an existing bucket type\n{error,undefined}\n"
 		}
 		if t.Status != kv.TypeActive {
 			if err := c.engine.ActivateBucketType(name); err != nil {
-				return name + " has been created but cannot be activated yet\n" + rpcError + "\n"
+				return name + " has been created but cannot be activated yet\n{error,not_ready}\n"
 			}
 		}
 		out := name + " has been activated\n"

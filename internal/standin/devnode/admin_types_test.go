@@ -42,8 +42,8 @@ func TestAdminBucketTypes(t *testing.T) {
 		{"create", "x", `{"n_val":2}`, "Cannot create bucket type x: no props field found in json\nerror\n"},
 		{"create", "x", `{`, "Cannot create bucket type x: invalid json\nerror\n"},
 		{"update", "x", `{`, "Cannot update bucket type: x: invalid json\nerror\n"},
-		{"status", "nope", "", "nope is not an existing bucket type\nerror\n"},
-		{"activate", "nope", "", "nope is not an existing bucket type\nerror\n"},
+		{"status", "nope", "", "nope is not an existing bucket type\n{error,undefined}\n"},
+		{"activate", "nope", "", "nope is not an existing bucket type\n{error,undefined}\n"},
 		{"update", "maps", `{"props":{"n_val":1}}`, "maps updated\nok\n"},
 	} {
 		if out := run(pb2, tc.sub, tc.name, tc.props); out != tc.want {
