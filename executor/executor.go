@@ -179,10 +179,12 @@ type pendingUpdate struct {
 
 // Executor is the state of one executor process.
 type Executor struct {
-	cfg        Config
-	log        *slog.Logger
-	sender     calls.Sender
-	subscriber calls.Sender
+	cfg    Config
+	log    *slog.Logger
+	sender calls.Sender
+	// adminReplies are the last admin requests' replies (admin.go).
+	adminReplies adminCache
+	subscriber   calls.Sender
 
 	kick chan struct{} // wakes the update sender
 
@@ -443,6 +445,8 @@ func (e *Executor) message(data []byte) {
 	switch m.Op {
 	case nodetask.OpCheckConfig:
 		r.requestCheck(m)
+	case nodetask.OpAdmin:
+		e.admin(r, m)
 	default:
 		r.requestLeave()
 	}

@@ -89,6 +89,9 @@ type Plan struct {
 	// cluster (a removed node); the node then hands off its data and exits
 	// by itself, as Riak does after `riak admin cluster leave`.
 	Leave []Command
+	// Admin is `riak admin` (or the devnode's): the scheduler's admin
+	// verbs (nodetask.OpAdmin) are appended to its Args.
+	Admin Command
 }
 
 // Sandbox layout (relative to $MESOS_SANDBOX).
@@ -170,6 +173,7 @@ func DevnodeCommands(t nodetask.Task, sandbox, exe string) (Plan, error) {
 	p.Ready, p.RingReady = []Command{wait}, &ring
 	transfers := admin("transfers")
 	p.Transfers = &transfers
+	p.Admin = admin()
 	return p, nil
 }
 
@@ -308,6 +312,7 @@ func RiakCommands(t nodetask.Task, sandbox string, opts RiakOptions) (Plan, erro
 	leave := cmd("cluster", "leave")
 	leave.Expect = []string{"Success: staged leave request", "already in the process of leaving"}
 	p.Leave = []Command{leave, plan, commit}
+	p.Admin = cmd()
 	return p, nil
 }
 

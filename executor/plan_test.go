@@ -345,3 +345,34 @@ func TestErlpmdAddrs(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminCommand: the scheduler's admin verbs run with the plan's riak
+// admin (the devnode's for the devnode flavor), nothing else runs.
+func TestAdminCommand(t *testing.T) {
+	t.Parallel()
+	task := testTask()
+	task.Flavor, task.RiakTarball = nodetask.FlavorDevnode, ""
+	p, err := DevnodeCommands(task, "/sb", "/bin/rmf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := AdminCommand(p, []string{"bucket-type", "create", "counters", `{"props":{"datatype":"counter"}}`})
+	want := []string{"/bin/rmf", "devnode", "admin", "--pb", "10.0.0.5:31000", "bucket-type", "create", "counters", `{"props":{"datatype":"counter"}}`}
+	if err != nil || !slices.Equal(c.Args, want) || c.Dir != "/sb" {
+		t.Errorf("devnode admin command %+v, %v; want %v", c, err, want)
+	}
+	rp, err := RiakCommands(testTask(), "/sb", RiakOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = AdminCommand(rp, []string{"member-status"})
+	if err != nil || !slices.Equal(c.Args, []string{"/sb/riak/bin/riak", "admin", "member-status"}) || len(c.Env) == 0 {
+		t.Errorf("riak admin command %+v, %v", c, err)
+	}
+	if _, err := AdminCommand(rp, []string{"cluster", "leave"}); err == nil {
+		t.Error("cluster leave ran as an admin verb")
+	}
+	if _, err := AdminCommand(Plan{}, []string{"ringready"}); err == nil {
+		t.Error("a plan without riak admin ran a verb")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -52,10 +53,13 @@ type runner struct {
 	proc    *process
 	ended   bool
 
-	plan    Plan
-	opts    RiakOptions
-	sandbox string
-	status  nodetask.Status // of the last TASK_RUNNING update
+	plan Plan
+	// adminPlan is plan once prepared, for admin messages (read from the
+	// event loop while run writes plan).
+	adminPlan atomic.Pointer[Plan]
+	opts      RiakOptions
+	sandbox   string
+	status    nodetask.Status // of the last TASK_RUNNING update
 
 	fenceDone chan struct{} // closed when fence has returned
 	fenceMu   sync.Mutex
@@ -217,6 +221,7 @@ func (r *runner) run() {
 		return
 	}
 	r.plan, r.sandbox = plan, sandbox
+	r.adminPlan.Store(&plan)
 	if err := r.runCommands(plan.Check, "config check", 1); err != nil {
 		if r.isKilled() {
 			r.killedBeforeStart()

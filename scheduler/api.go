@@ -195,6 +195,7 @@ func (s *Scheduler) mux(staticDir string) *http.ServeMux {
 	h("GET /api/v1/clusters/{c}/endpoints", s.getEndpoints)
 	h("GET /api/v1/clusters/{c}/readiness", s.clusterReadiness)
 	h("GET /api/v1/clusters/{c}/nodes/{n}/readiness", s.nodeReadiness)
+	s.opsRoutes(h)
 	h("/api/", func(r *http.Request) (int, any, error) {
 		return 0, nil, apiErr(http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
 	})

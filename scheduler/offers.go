@@ -103,7 +103,7 @@ func (s *Scheduler) offerSnapshot(ctx context.Context, offers []mesos.Offer) (of
 	s.mu.Lock()
 	for _, n := range nodes {
 		r := s.rt(n)
-		snap.Facts[key(n)] = nodeFacts{Hold: r.gaveUp || snap.Now.Before(r.nextTry) || r.killAsked, WaitingAgentSince: r.waitingAgentSince}
+		snap.Facts[key(n)] = nodeFacts{Hold: r.gaveUp || snap.Now.Before(r.nextTry) || r.killAsked, WaitingAgentSince: r.waitingAgentSince, ResizeSince: r.resizeSince}
 	}
 	s.mu.Unlock()
 	for _, o := range offers {
@@ -126,6 +126,9 @@ func (s *Scheduler) applyOfferPlan(ctx context.Context, p offerPlan) {
 	}
 	for k, since := range p.Waiting {
 		s.rtKey(k).waitingAgentSince = since
+	}
+	for k, since := range p.ResizeWait {
+		s.rtKey(k).resizeSince = since
 	}
 	s.mu.Unlock()
 	recorded := make([]bool, len(p.Changes))

@@ -36,6 +36,9 @@ type nodeFacts struct {
 	// WaitingAgentSince is when it started waiting for an offer from its
 	// agent (zero: not waiting).
 	WaitingAgentSince time.Time
+	// ResizeSince is when it started waiting for its agent to offer room
+	// to grow it (zero: not waiting; resize.go).
+	ResizeSince time.Time
 }
 
 // changeKind is what a nodeChange does to a node record.
@@ -95,6 +98,9 @@ type offerPlan struct {
 	// Waiting is, by key(n), since when a node waits for an offer from its
 	// agent (zero: no longer waiting).
 	Waiting map[string]time.Time
+	// ResizeWait is, by key(n), since when a node waits for room to grow
+	// on its agent (zero: no longer waiting).
+	ResizeWait map[string]time.Time
 	// Pending: nodes still wait to be placed, so declined offers are
 	// refused only briefly.
 	Pending bool
@@ -107,7 +113,7 @@ type offerPlan struct {
 // a node was not placed. It reads nothing but snap and the configuration,
 // and changes nothing: applyOfferPlan acts on what it returns.
 func (s *Scheduler) planOffers(snap offerSnapshot) offerPlan {
-	p := offerPlan{Why: map[string]string{}, Waiting: map[string]time.Time{}}
+	p := offerPlan{Why: map[string]string{}, Waiting: map[string]time.Time{}, ResizeWait: map[string]time.Time{}}
 	nodes := slices.Clone(snap.Nodes) // updated as nodes are placed: later ones may join them
 	views := make([]*offerView, 0, len(snap.Offers))
 	for i, o := range snap.Offers {
@@ -290,8 +296,30 @@ func (s *Scheduler) planLaunch(p *offerPlan, snap offerSnapshot, v *offerView, n
 		p.Why[key(n)] = "bad task data: " + err.Error()
 		return false
 	}
-	plain, vol := s.nodeResources(n)
 	var ops calls.OfferOperations
+	if !fresh && (n.Reserved.CPUs != c.NodeResources.CPUs || n.Reserved.MemMB != c.NodeResources.MemMB) {
+		step := planResize(n.Reserved, c.NodeResources, v.cpus, v.mem, v.offer.Hostname)
+		if step.CannotGrow != "" {
+			// The offer may hold only the node's freed reservation (the
+			// agent's free resources filtered for a while): wait a little
+			// for an offer with room, then run as it was.
+			since := snap.Facts[key(n)].ResizeSince
+			if since.IsZero() {
+				since = snap.Now
+			}
+			if snap.Now.Sub(since) < resizeWait {
+				p.ResizeWait[key(n)] = since
+				p.Why[key(n)] = "waiting for its agent to offer room to grow: " + step.CannotGrow
+				return false
+			}
+			p.Why[key(n)] = step.CannotGrow
+		}
+		ops = append(ops, s.resizeOps(step)...)
+		v.cpus, v.mem = v.cpus-step.CPUs, v.mem-step.Mem
+		n.Reserved = step.Reserved
+	}
+	p.ResizeWait[key(n)] = time.Time{}
+	plain, vol := s.nodeResources(n)
 	if fresh {
 		disk := mesos.Resources{resources.NewDisk(n.Reserved.DiskMB).Resource}.PushReservation(s.reservation())
 		ops = append(ops, calls.OpReserve(append(plain.Clone(), disk...)...), calls.OpCreate(vol...))

@@ -192,6 +192,10 @@ type Scheduler struct {
 	wake        chan struct{}
 	suppressed  bool
 	agents      map[string]AgentView // from the latest offers
+
+	admin    adminWaiters  // admin requests waiting for replies (admin.go)
+	tornDown chan struct{} // closed by a framework teardown (teardown.go)
+	tearOnce sync.Once
 }
 
 // AgentView is an agent as the scheduler last saw it in an offer.
@@ -223,6 +227,8 @@ func (s *Scheduler) Agents() []AgentView {
 
 // nodeRuntime is the leader's in-memory view of a node beyond its record.
 type nodeRuntime struct {
+	// resizeSince: see nodeFacts.ResizeSince.
+	resizeSince time.Time
 	attempts    int
 	nextTry     time.Time
 	why         string // why the last offers did not place it
@@ -276,7 +282,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.validateRelaunch(); err != nil {
 		return nil, err
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, fw: cfg.Framework, runtime: map[string]*nodeRuntime{}, wake: make(chan struct{}, 1), agents: map[string]AgentView{}, tornDown: make(chan struct{})}
 	var leader MasterLeader
 	if spec.zk != nil {
 		s.zkMasters = &zkMasterLeader{zk: *spec.zk, log: cfg.Logger}
@@ -314,7 +320,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if s.zkMasters != nil {
 		defer s.zkMasters.close()
 	}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !s.isTornDown() {
 		s.log.Info("standing by for leadership", "id", s.cfg.ID)
 		l, err := s.fw.Campaign(ctx, s.cfg.ID)
 		if err != nil {
@@ -331,6 +337,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			select {
 			case <-l.Lost:
 				s.log.Warn("leadership lost")
+				cancel()
+			case <-s.tornDown:
+				s.log.Info("framework torn down: resigning and stopping")
 				cancel()
 			case <-lctx.Done():
 			}
@@ -438,6 +447,10 @@ func (s *Scheduler) eventHandler(fidStore store.Singleton) events.Handler {
 			}
 			return nil
 		}),
+		scheduler.Event_MESSAGE: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
+			s.onExecutorMessage(e.Message.Data)
+			return nil
+		}),
 		scheduler.Event_FAILURE: events.HandlerFunc(func(_ context.Context, e *scheduler.Event) error {
 			s.log.Warn("executor failure", "agent", e.Failure.GetAgentID().GetValue(), "executor", e.Failure.GetExecutorID().GetValue(), "status", e.Failure.GetStatus())
 			return nil
@@ -474,6 +487,10 @@ func checkEvent(e *scheduler.Event) error {
 	case scheduler.Event_UPDATE:
 		if e.GetUpdate() == nil || e.GetUpdate().Status.TaskID.Value == "" {
 			return errors.New("UPDATE without a task status")
+		}
+	case scheduler.Event_MESSAGE:
+		if e.GetMessage() == nil {
+			return errors.New("MESSAGE without data")
 		}
 	case scheduler.Event_ERROR:
 		if e.GetError() == nil {

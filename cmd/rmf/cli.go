@@ -29,6 +29,8 @@ type apiOpts struct {
 	api, zk, framework, token string
 	caFile                    string // --ca-file (tlsflags.go)
 	json                      bool
+	// timeout bounds one call (default 30 s).
+	timeout time.Duration
 }
 
 func (o *apiOpts) register(cmd *cobra.Command) {
@@ -80,7 +82,11 @@ func (o *apiOpts) do(ctx context.Context, method, path string, body io.Reader, c
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	timeout := o.timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
@@ -220,7 +226,7 @@ func newClusterCmd() *cobra.Command {
 	o := &apiOpts{}
 	cmd := &cobra.Command{Use: "cluster", Short: "Manage Riak clusters", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, endpoints, wait, export, import")
+			return usageErrorf("rmf cluster needs one of: create, list, info, destroy, config, advanced-config, restart, status, update, endpoints, wait, export, import")
 		}}
 	o.register(cmd)
 	var cpus, mem, disk float64
@@ -315,7 +321,7 @@ func newClusterCmd() *cobra.Command {
 		return nil
 	}}
 	cmd.AddCommand(create, list, info, destroy, restart, templateCmd(o, "config", "config", "riak.conf template"), templateCmd(o, "advanced-config", "advancedConfig", "advanced.config template"),
-		newClusterEndpointsCmd(o), newClusterWaitCmd(o), newClusterExportCmd(o), newClusterImportCmd(o))
+		newClusterEndpointsCmd(o), newClusterWaitCmd(o), newClusterExportCmd(o), newClusterImportCmd(o), newClusterStatusCmd(o), newClusterUpdateCmd(o))
 	return annotateTree(cmd)
 }
 
@@ -368,7 +374,7 @@ func newNodeCmd() *cobra.Command {
 	var cluster string
 	cmd := &cobra.Command{Use: "node", Short: "Manage the nodes of a Riak cluster", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, stop, start, stats, wait")
+			return usageErrorf("rmf node needs one of: add, list, info, remove, restart, stop, start, stats, transfers, aae-status, logs, wait")
 		}}
 	o.register(cmd)
 	cmd.PersistentFlags().StringVar(&cluster, "cluster", "default", "cluster name")
@@ -484,6 +490,7 @@ func newNodeCmd() *cobra.Command {
 	stop := desired("stop", "Stop a node, keeping its reservation and volume (rmf node start runs it again on its data)")
 	start := desired("start", "Start a stopped node again on its reservation and volume")
 	cmd.AddCommand(add, list, info, remove, restart, stop, start, stats, newNodeWaitCmd(o, &cluster, checkCluster))
+	cmd.AddCommand(newNodeOpsCmds(o, &cluster, checkCluster)...)
 	return annotateTree(cmd)
 }
 

@@ -255,10 +255,10 @@ func TestDevEndToEnd(t *testing.T) {
 }
 
 // startDev starts `rmf dev` and waits until it has printed its endpoints.
-func startDev(t *testing.T, bin, dir, agentResources, pb, httpA, admin, api, mesos string) *exec.Cmd {
+func startDev(t *testing.T, bin, dir, agentResources, pb, httpA, admin, api, mesos string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--nodes", "3", "--dir", dir, "--agent-resources", agentResources, "--director-pb", pb, "--director-http", httpA,
-		"--director-admin", admin, "--api", api, "--mesos", mesos)
+	cmd := exec.Command(bin, append([]string{"dev", "--nodes", "3", "--dir", dir, "--agent-resources", agentResources, "--director-pb", pb, "--director-http", httpA,
+		"--director-admin", admin, "--api", api, "--mesos", mesos}, extra...)...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -113,7 +113,7 @@ the same data directory.`,
 }
 
 // adminVerbs lists the verbs of "rmf devnode admin", as riak admin spells them.
-const adminVerbs = "wait-for-service, ringready, transfers, member-status, cluster replace|force-replace|plan|commit"
+const adminVerbs = "wait-for-service, ringready, transfers, member-status, aae-status, bucket-type, cluster replace|force-replace|plan|commit"
 
 // newDevnodeAdminCmd is the devnode's "riak admin": the same verbs, the
 // same output and exit codes as Riak KV 3.2.3, so the executor drives both
@@ -136,6 +136,8 @@ func newDevnodeAdminCmd() *cobra.Command {
   cluster force-replace OLD NEW       retire OLD (down) in favour of NEW
   cluster replace OLD NEW             OLD (up) hands off to the others and leaves
   cluster plan | cluster commit       no staging in the devnode: nothing to plan
+  aae-status                          the AAE tables (empty: the devnode has no AAE)
+  bucket-type list|status T|activate T|create T [JSON]|update T JSON
 
 As riak admin does (through nodetool), each verb but wait-for-service ends
 with the console function's return value, ok or error, and exits 0 either
@@ -219,6 +221,8 @@ func runDevnodeAdmin(ctx context.Context, out, errOut io.Writer, pb string, inte
 		return nil
 	case "cluster":
 		return runDevnodeAdminCluster(ctx, out, errOut, pb, rest, fail, notRunning)
+	case "aae-status", "aae_status", "bucket-type", "bucket_type":
+		return runDevnodeAdminOps(ctx, out, pb, verb, rest, fail, notRunning)
 	}
 	return fail("devnode admin: unknown verb %q (want %s)", verb, adminVerbs)
 }

@@ -68,12 +68,16 @@ func TestContractSpellings(t *testing.T) {
 		"bench":       nil,
 		"marathon":    nil,
 		"dev":         {"nodes", "dir", "director-pb", "director-http", "director-admin", "api", "mesos", "zk"},
+		"bucket-type": {"api"},
+		"framework":   {"api", "zk", "framework"},
 	}
 	verbs := map[string][]string{
-		"cluster":  {"create", "list", "info", "destroy", "config", "restart", "endpoints", "wait", "export", "import"},
-		"node":     {"add", "list", "info", "remove", "restart", "stop", "start", "stats", "wait"},
-		"bench":    {"run", "compare", "chaos"},
-		"marathon": {"scheduler", "director"},
+		"cluster":     {"create", "list", "info", "destroy", "config", "restart", "status", "endpoints", "wait", "export", "import"},
+		"node":        {"add", "list", "info", "remove", "restart", "stop", "start", "stats", "transfers", "aae-status", "logs", "wait"},
+		"bucket-type": {"create", "update", "list"},
+		"framework":   {"teardown", "clean-metadata"},
+		"bench":       {"run", "compare", "chaos"},
+		"marathon":    {"scheduler", "director"},
 	}
 	root := newRootCmd()
 	for name, flags := range want {

@@ -21,6 +21,10 @@ type Message struct {
 	Generation     int64  `json:"generation,omitempty"`
 	RiakConf       string `json:"riak_conf,omitempty"`
 	AdvancedConfig string `json:"advanced_config,omitempty"`
+	// AdminID and AdminArgs are, for OpAdmin, the request's id (the
+	// reply carries it back) and the `riak admin` verb and arguments.
+	AdminID   string   `json:"admin_id,omitempty"`
+	AdminArgs []string `json:"admin_args,omitempty"`
 }
 
 // OpLeave asks the node to leave its cluster, handing its data to the
@@ -34,6 +38,11 @@ const OpLeave = "leave"
 // restarts a node only after its check passed, so a configuration Riak
 // refuses stops the rollout at the first node, which keeps running.
 const OpCheckConfig = "check-config"
+
+// OpAdmin asks the running node's executor to run one `riak admin` verb
+// (see AdminVerbAllowed) and send its output back in an AdminReply
+// (an executor MESSAGE to the scheduler).
+const OpAdmin = "admin"
 
 // Marshal encodes m for a MESSAGE call.
 func (m Message) Marshal() []byte {
@@ -51,11 +60,19 @@ func ParseMessage(data []byte) (Message, error) {
 	if m.Version != Version {
 		return Message{}, fmt.Errorf("nodetask: message version %d, want %d", m.Version, Version)
 	}
-	if m.Op != OpLeave && m.Op != OpCheckConfig {
+	if m.Op != OpLeave && m.Op != OpCheckConfig && m.Op != OpAdmin {
 		return Message{}, fmt.Errorf("nodetask: unknown message op %q", m.Op)
 	}
 	if m.Op == OpCheckConfig && (m.Generation < 1 || len(m.RiakConf) > MaxTemplateSize || len(m.AdvancedConfig) > MaxTemplateSize) {
 		return Message{}, fmt.Errorf("nodetask: check-config needs a generation and templates of at most %d bytes", MaxTemplateSize)
+	}
+	if m.Op == OpAdmin {
+		if m.AdminID == "" || len(m.AdminID) > 64 {
+			return Message{}, fmt.Errorf("nodetask: admin message needs an id of 1..64 bytes")
+		}
+		if err := CheckAdminArgs(m.AdminArgs); err != nil {
+			return Message{}, err
+		}
 	}
 	if m.TaskID == "" {
 		return Message{}, fmt.Errorf("nodetask: message without a task id")

@@ -36,6 +36,8 @@ type adminRequest struct {
 	Old   string `json:"old,omitempty"`
 	New   string `json:"new,omitempty"`
 	Force bool   `json:"force,omitempty"`
+	// Sub is the bucket-type verb (Old: the type, New: its JSON).
+	Sub string `json:"sub,omitempty"`
 }
 
 // NodeStatus is one node's answer to the admin status request.
@@ -74,6 +76,8 @@ func (c *Cluster) pbAdmin(ctx context.Context, body []byte) (protocol.Code, []by
 		}
 		out, reason := c.replace(ctx, req.Old, req.New, req.Force)
 		reply = replaceReply{Outcome: out, Reason: reason}
+	case adminBucketType, adminAAEStatus:
+		reply = c.adminText(ctx, req)
 	default:
 		return protocol.CodeErrorResp, protocol.ErrorResp("devnode: unknown admin op "+req.Op, 0)[protocol.HeaderSize:], true
 	}

@@ -3,8 +3,9 @@
 // is not installed. Not Riak: its bin/riak answers as Riak KV 3.2.3's
 // does, word for word, for the commands the executor runs (chkconfig,
 // foreground, ping, admin cluster join|force-replace|leave|plan|commit,
-// wait-for-service, ringready, transfers), and runs the devnode as the
-// node. `chkconfig` refuses a riak.conf key that Riak KV 3.2.3's schemas
+// wait-for-service, ringready, transfers; member-status, aae-status and
+// bucket-type through the devnode's riak admin), and runs the devnode as
+// the node. `chkconfig` refuses a riak.conf key that Riak KV 3.2.3's schemas
 // do not have, saying only "Cuttlefish failed! Oh no!: " as Riak's does;
 // bin/cuttlefish, run by erts-*/bin/escript, says why in cuttlefish's
 // words.

@@ -62,6 +62,10 @@ admin)
     echo "Active Transfers:"
     echo
     echo ok ;;
+  # The node is a devnode, whose riak admin prints Riak's tables and
+  # riak_kv_console's bucket-type texts.
+  member-status|aae-status|"bucket-type "*)
+    exec "$FAKE_RIAK_RMF" devnode admin --pb "$(get listener.protobuf.internal)" "$@" ;;
   *) echo "Usage: riak-admin { cluster | join | leave | ... }"; exit 1 ;;
   esac ;;
 *) echo "unknown command $1" >&2; exit 1 ;;

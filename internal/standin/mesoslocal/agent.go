@@ -164,6 +164,8 @@ func (a *agent) startLocked() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/executor", a.serveExecutorAPI)
 	mux.HandleFunc("/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.m.State().agent(a.id)) })
+	mux.HandleFunc("GET /files/read", a.serveFilesRead)
+	mux.HandleFunc("GET /files/browse", a.serveFilesBrowse)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(a.m.log)}
 	srv := a.srv
 	go func() { _ = srv.Serve(ln) }()

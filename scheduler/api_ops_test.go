@@ -1,0 +1,171 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/rmf-go/rmf/internal/zkstate"
+)
+
+// realMemberStatus is riak_core_console:member_status's output as Riak
+// KV 3.2.3 printed it on this machine (rows "~-8s  ~5.1f%      --      ~s",
+// with pending changes "~-8s  ~5.1f%    ~5.1f%    ~s"; the node names
+// unquoted), then nodetool's ok; a quoted name (as ~p prints an atom
+// that needs quotes) is read too.
+const realMemberStatus = `================================= Membership ==================================
+Status     Ring    Pending    Node
+-------------------------------------------------------------------------------
+valid      34.4%      --      riak-c-1@10.0.0.2
+leaving    32.8%     0.0%    riak-c-2@10.0.0.3
+joining     0.0%    32.8%    riak-c-4@10.0.0.5
+valid     100.0%     34.4%    dev1@127.0.0.1
+down       32.8%      --      'old@10.0.0.4'
+-------------------------------------------------------------------------------
+Valid:2 / Leaving:1 / Exiting:0 / Joining:1 / Down:1
+ok`
+
+func TestParseMemberStatus(t *testing.T) {
+	got := ParseMemberStatus(realMemberStatus)
+	want := []MemberRow{
+		{"riak-c-1@10.0.0.2", "valid", 34.4, "--"},
+		{"riak-c-2@10.0.0.3", "leaving", 32.8, "0.0%"},
+		{"riak-c-4@10.0.0.5", "joining", 0, "32.8%"},
+		{"dev1@127.0.0.1", "valid", 100, "34.4%"},
+		{"old@10.0.0.4", "down", 32.8, "--"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("rows %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if rows := ParseMemberStatus("Node is not running!\n"); len(rows) != 0 {
+		t.Errorf("rows of a node that is down: %+v", rows)
+	}
+}
+
+func TestParseBucketTypeList(t *testing.T) {
+	got := ParseBucketTypeList("default (active)\ncounters (active)\nmaps (not active)\nok\n")
+	want := []BucketType{{"default", true}, {"counters", true}, {"maps", false}}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("types %+v, want %+v", got, want)
+	}
+}
+
+// TestRiakRefusal: riak admin output ending in nodetool's "error" is a
+// refusal with Riak's words on one line; JSON Riak cannot read is a 400.
+func TestRiakRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		exit      int
+		status    int
+		msg       string
+	}{
+		{"created", "counters created\n\nWARNING: After activating counters, nodes in this cluster\ncan no longer be downgraded to a version of Riak prior to 2.0\nok", 0, 0, ""},
+		{"already active", "Error creating bucket type counters:\nalready_active\nerror", 0, http.StatusConflict, "Error creating bucket type counters: already_active"},
+		{"no props", "Cannot create bucket type x: no props field found in json\nerror", 0, http.StatusBadRequest, "Cannot create bucket type x: no props field found in json"},
+		{"node down", "Node is not running!", 1, http.StatusConflict, "Node is not running!"},
+		{"activate of no type", "nosuchtype is not an existing bucket type\n{error,undefined}", 0, http.StatusConflict, "nosuchtype is not an existing bucket type"},
+		// Riak KV 3.2.3's answer to an update of a counter type to a set.
+		{"datatype change", "Error updating bucket type counters:\nset not supported for bucket datatype property\nerror", 0, http.StatusConflict,
+			"Error updating bucket type counters: set not supported for bucket datatype property"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := riakRefusal(tc.out, tc.exit)
+			var ae *APIError
+			switch {
+			case tc.status == 0 && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.status != 0 && (!errors.As(err, &ae) || ae.Status != tc.status || ae.Message != tc.msg):
+				t.Errorf("error %v, want %d %q", err, tc.status, tc.msg)
+			}
+		})
+	}
+}
+
+func TestTail(t *testing.T) {
+	var content strings.Builder
+	for i := range 5000 {
+		content.WriteString(strings.Repeat("x", i%50) + "|line\n")
+	}
+	data := content.String()
+	reads := 0
+	read := func(off, length int64) (string, int64, error) {
+		reads++
+		return data[off : off+length], off, nil
+	}
+	got, err := tail(read, int64(len(data)), 3)
+	lines := strings.Split(data, "\n")
+	want := strings.Join(lines[len(lines)-4:], "\n")
+	if err != nil || got != want {
+		t.Errorf("tail 3 = %q, want %q (%v)", got, want, err)
+	}
+	if reads != 1 {
+		t.Errorf("%d reads for 3 lines, want 1", reads)
+	}
+	all, _ := tail(read, int64(len(data)), 10000)
+	if all != data {
+		t.Errorf("tail of more lines than the file has: %d bytes, want the whole %d", len(all), len(data))
+	}
+	if s, _ := tail(read, 0, 10); s != "" {
+		t.Errorf("tail of an empty file: %q", s)
+	}
+}
+
+func TestLogPath(t *testing.T) {
+	for _, tc := range []struct{ flavor, file, want, err string }{
+		{"riak", "console", "/sb/log/console.log", ""},
+		{"riak", "crash", "/sb/log/crash.log", ""},
+		{"riak", "stdout", "/sb/stdout", ""},
+		{"devnode", "console", "/sb/node.stderr", ""},
+		{"devnode", "error", "", "writes no error.log"},
+		{"riak", "../etc/passwd", "", "want one of"},
+	} {
+		got, err := logPath(tc.flavor, "/sb", tc.file)
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("logPath(%s, %s) = %q, %v; want %q, %q", tc.flavor, tc.file, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestAgentReservationsHolds(t *testing.T) {
+	var a agentReservations
+	_ = json.Unmarshal([]byte(`{"id":"a1","reserved_resources":{"riak":{"cpus":0,"mem":0,"ports":"[]"},"other":{"cpus":1}}}`), &a)
+	if a.holds("riak") || !a.holds("other") {
+		t.Errorf("holds: riak %v (want false), other %v (want true)", a.holds("riak"), a.holds("other"))
+	}
+	var b agentReservations
+	_ = json.Unmarshal([]byte(`{"id":"a1","reserved_resources":{"riak":{"disk":512}}}`), &b)
+	if !b.holds("riak") {
+		t.Error("a reserved volume does not count as held")
+	}
+}
+
+func TestPlanResize(t *testing.T) {
+	have := zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 512}
+	for _, tc := range []struct {
+		name        string
+		want        zkstate.Resources
+		free, fmem  float64
+		cpus, mem   float64
+		cannot      string
+		reservedMem float64
+	}{
+		{"same", have, 0, 0, 0, 0, "", 1024},
+		{"grow mem", zkstate.Resources{CPUs: 1, MemMB: 1536, DiskMB: 512}, 0, 512, 0, 512, "", 1536},
+		{"shrink both", zkstate.Resources{CPUs: 0.5, MemMB: 512, DiskMB: 512}, 0, 0, -0.5, -512, "", 512},
+		{"no room", zkstate.Resources{CPUs: 1, MemMB: 4096, DiskMB: 512}, 4, 1000, 0, 0, "needs +0 cpus and +3072 MB mem more, agent h1 offers 4 cpus and 1000 MB free", 1024},
+		{"disk alone is no resize", zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 9999}, 0, 0, 0, 0, "", 1024},
+	} {
+		st := planResize(have, tc.want, tc.free, tc.fmem, "h1")
+		if st.CPUs != tc.cpus || st.Mem != tc.mem || st.Reserved.MemMB != tc.reservedMem || st.Reserved.DiskMB != 512 ||
+			(tc.cannot == "") != (st.CannotGrow == "") || !strings.Contains(st.CannotGrow, tc.cannot) {
+			t.Errorf("%s: %+v", tc.name, st)
+		}
+	}
+}
