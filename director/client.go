@@ -73,8 +73,9 @@ type clientConn struct {
 	// relayed: part of the current answer has been written to the client,
 	// so it can no longer be retried or replaced by an error.
 	relayed bool
-	// lastCode is the code of the last frame relayed.
-	lastCode protocol.Code
+	// lastCode is the code of the last frame relayed; reqCode is the
+	// current request's.
+	lastCode, reqCode protocol.Code
 
 	// tableID is the connection's row in the connection table.
 	tableID string
@@ -198,6 +199,7 @@ func (c *clientConn) linger() {
 
 // handle answers one request. It reports whether the connection goes on.
 func (c *clientConn) handle(raw []byte, code protocol.Code) bool {
+	c.reqCode = code
 	info := &reqTable[code]
 	if !info.request {
 		c.p.protocolErrors.Add(1)
@@ -271,7 +273,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		// that may not have the metadata change yet.
 		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && !sticky && f.attempts == 1 {
 			// Booked by attemptHedged, both legs.
-			err = c.attemptHedged(f, hedgeLeg{n: n, st: st, done: done, began: began}, raw, delay)
+			err = c.attemptHedged(f, hedgeLeg{req: c.reqCode, n: n, st: st, done: done, began: began}, raw, delay)
 		} else {
 			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
 			done(outcome)
@@ -356,6 +358,10 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline t
 		complete, berr, cerr = c.relay(bc, streams, tryDL, deadline)
 	}
 	switch {
+	case berr == errNotServed:
+		bc.close()
+		st.pool.closeIdle()
+		return balancer.Failure, &notSentError{berr}
 	case berr != nil:
 		bc.close()
 		st.pool.closeIdle()
@@ -391,6 +397,9 @@ func (c *clientConn) relay(bc *backendConn, streams bool, tryDL, deadline time.T
 		}
 		if firstFrame {
 			firstFrame = false
+			if code == protocol.CodeErrorResp && notServed(raw, c.reqCode) {
+				return false, errNotServed, nil
+			}
 			if tryDL != deadline { // the answer started: the request's own deadline applies now
 				bc.setDeadline(deadline, false, 0)
 			}

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -74,6 +75,17 @@ func (pp *preferPolicy) Select(nodes []*balancer.Node, skip func(*balancer.Node)
 	return nil
 }
 
+// notServing answers reads and writes as a stopping Riak KV 3.2.3 does
+// once it has unregistered its PB services (pings, for the test's
+// counters, as usual).
+func notServing(fc *fakeConn, c protocol.Code, body []byte) bool {
+	if c == protocol.CodePingReq {
+		return riakLike(fc, c, body)
+	}
+	fc.reply(protocol.ErrorResp(fmt.Sprintf("Unknown message code: %d", c), 0))
+	return true
+}
+
 func TestFailover(t *testing.T) {
 	listKeys := frame(protocol.CodeListKeysReq, []byte{0x0a, 0x01, 'b'})
 	tests := []struct {
@@ -96,6 +108,10 @@ func TestFailover(t *testing.T) {
 			}
 			return riakLike(fc, c, b)
 		}, req: getReq(t, "b", "k"), wantCode: protocol.CodeGetResp},
+		// Riak at `riak stop`: its PB services are gone, the port still
+		// accepts; nothing was run, so even a write goes elsewhere.
+		{name: "write is retried when the node no longer serves it", a: notServing, req: putReq(t, "b", "k", "v"), wantCode: protocol.CodePutResp},
+		{name: "read is retried when the node no longer serves it", a: notServing, req: getReq(t, "b", "k"), wantCode: protocol.CodeGetResp},
 		{name: "malformed answer is a node failure", a: func(fc *fakeConn, c protocol.Code, b []byte) bool {
 			if c == protocol.CodeListKeysReq {
 				fc.reply(frame(protocol.CodeListKeysResp, []byte{0xff, 0xff}))

@@ -104,6 +104,7 @@ func (b *tokenBudget) take() bool {
 
 // hedgeLeg is one node's side of a hedged read.
 type hedgeLeg struct {
+	req   protocol.Code // the request's code
 	n     *balancer.Node
 	st    *nodeState
 	bc    *backendConn
@@ -120,9 +121,12 @@ func (l *hedgeLeg) readAnswer(ctx context.Context, dl time.Time) {
 	stop := context.AfterFunc(ctx, func() { _ = l.bc.nc.SetReadDeadline(time.Now()) })
 	defer stop()
 	raw, _, err := l.bc.rd.ReadRaw()
-	if err != nil && !errors.Is(err, protocol.ErrUnknownCode) {
+	switch {
+	case err != nil && !errors.Is(err, protocol.ErrUnknownCode):
 		l.err = err
-	} else {
+	case notServed(raw, l.req):
+		l.err = errNotServed
+	default:
 		l.raw = raw
 	}
 }
@@ -193,6 +197,9 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	}
 	bc.setDeadline(hedgeAt, false, 0)
 	answer, _, err := bc.rd.ReadRaw()
+	if err == nil && notServed(answer, c.reqCode) {
+		err = errNotServed
+	}
 	if err == nil || errors.Is(err, protocol.ErrUnknownCode) {
 		first.raw = answer
 		return c.legWon(first, time.Now())
@@ -252,7 +259,7 @@ func (c *clientConn) startHedge(f *failover, raw []byte) *hedgeLeg {
 	if err != nil {
 		return nil
 	}
-	leg := &hedgeLeg{n: n, st: st, done: done, began: time.Now()}
+	leg := &hedgeLeg{req: c.reqCode, n: n, st: st, done: done, began: time.Now()}
 	bc, _, err := st.pool.get(p.base, f.deadline, false, false)
 	if err != nil {
 		done(balancer.Failure)

@@ -3,7 +3,9 @@ package director
 import (
 	"context"
 	"errors"
+	"github.com/rmf-go/rmf/protocol"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -191,4 +193,21 @@ func (f *failover) tryAgain(n *balancer.Node, err error) bool {
 		f.stale, f.same = true, n
 	}
 	return true
+}
+
+// errNotServed: the node answered that it serves no such request. Riak
+// does so (RpbErrorResp "Unknown message code: N") for about a second
+// while it stops: it has unregistered its PB services but still accepts
+// connections (seen on Riak KV 3.2.3 at `riak stop`). The request was not
+// run, so any request, a write too, may go to another node.
+var errNotServed = errors.New("director: the node no longer serves this request (Riak stopping)")
+
+// notServed reports whether answer (a whole frame) is Riak's refusal of a
+// request with code req that it has no service for.
+func notServed(answer []byte, req protocol.Code) bool {
+	if len(answer) <= protocol.HeaderSize || protocol.Code(answer[4]) != protocol.CodeErrorResp {
+		return false
+	}
+	msg, _, err := protocol.ParseErrorResp(answer[protocol.HeaderSize:])
+	return err == nil && msg == "Unknown message code: "+strconv.Itoa(int(req))
 }
