@@ -60,6 +60,9 @@ type transitions struct {
 
 	mu    sync.Mutex
 	until map[string]time.Time // node ID -> end of its settle time
+	// latest is the end of the last settle time started (UnixNano): the
+	// request path's cheap test that no node can be in transition.
+	latest atomic.Int64
 }
 
 func newTransitions(settle time.Duration) *transitions {
@@ -70,7 +73,26 @@ func newTransitions(settle time.Duration) *transitions {
 func (t *transitions) cameBack(id string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.until[id] = now.Add(t.settle)
+	end := now.Add(t.settle)
+	t.until[id] = end
+	if e := end.UnixNano(); e > t.latest.Load() {
+		t.latest.Store(e) // under mu: no lost update
+	}
+}
+
+// possible reports whether any of nodes may be in transition at now: one
+// fails its checks, or a settle time has not ended. False is certain;
+// true says to look closer (inTransition).
+func (t *transitions) possible(nodes []*balancer.Node, now time.Time) bool {
+	if now.UnixNano() < t.latest.Load() {
+		return true
+	}
+	for _, n := range nodes {
+		if !n.Healthy() {
+			return true
+		}
+	}
+	return false
 }
 
 // inTransition reports whether n may lack data (see transitions).
@@ -155,6 +177,10 @@ func (c *confirmer) wanted(nodes []*balancer.Node, first *balancer.Node, now tim
 func (c *clientConn) handleGet(raw []byte, sticky bool) bool {
 	p := c.p
 	p.confirm.earn()
+	if m := p.confirm.mode; m == ConfirmNever || (m == ConfirmTransitions && !p.confirm.trans.possible(p.set.Nodes(), c.now)) {
+		// Nothing to confirm: the answer may go straight to the client.
+		return c.handleBalanced(raw, false, true, sticky, false)
+	}
 	mark := len(c.out)
 	c.hold = true
 	goOn := c.handleBalanced(raw, false, true, sticky, false)

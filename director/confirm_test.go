@@ -164,6 +164,16 @@ func handoffWindow(t *testing.T, mode string) (falseNotFound, reads int, confirm
 			t.Fatalf("put: %v", err)
 		}
 	}
+	// Reads are careful while the ring that formed the cluster settles
+	// (devnode ringmove.go): the window is a restart's, after that.
+	testutil.WaitFor(t, 20*time.Second, "the ring settled on every node", func() bool {
+		for _, n := range nodes {
+			if settled, _ := n.Cluster().Stats()["ring_settled"].(bool); !settled {
+				return false
+			}
+		}
+		return true
+	})
 	// Restart the node holding two replicas of some keys (on 8 partitions
 	// over 3 nodes, the first member by name owns partitions 0, 3, 6).
 	restart := cfgs[0]

@@ -187,6 +187,7 @@ func (c *Cluster) Stats() service.Stats {
 		"ring_num_partitions":          m.RingSize,
 		"connected_nodes":              connected,
 		"ready":                        c.ready.Load(),
+		"ring_settled":                 !c.ringMoving(), // devnode: no ring change being taken in (ringmove.go)
 		"node_gets_total":              c.stats.gets.Load(),
 		"node_puts_total":              c.stats.puts.Load(),
 		"node_deletes_total":           c.stats.deletes.Load(),
