@@ -117,6 +117,11 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	}
 	p.hedge.floor, p.hedge.budget = p.cfg.HedgeDelay, p.cfg.HedgeBudget
 	p.hedge.tokens.Store(hedgeBurst * hedgeToken)
+	if p.hedge.enabled() {
+		// Until the tune loop's first pass: hedging is on from the first
+		// request, not from whenever that goroutine first runs.
+		p.hedge.delay.Store(int64(p.cfg.HedgeDelay))
+	}
 	p.confirm.mode, p.confirm.budget = p.cfg.ConfirmNotFound, p.cfg.ConfirmBudget
 	p.confirm.trans = newTransitions(p.cfg.TransitionSettle)
 	p.confirm.tokens.Store(confirmBurst * hedgeToken)
