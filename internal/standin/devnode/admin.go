@@ -200,32 +200,6 @@ func newlyReplaced(prev, next Membership) bool {
 	return false
 }
 
-// resyncAfterReplace catches up again in the background, so this node
-// gets the keys of its new share of the ring (what the replaced node held)
-// from the surviving replicas.
-func (c *Cluster) resyncAfterReplace() {
-	if !c.ready.Load() {
-		return // catching up already, with the new membership
-	}
-	c.mu.Lock()
-	ctx := c.runCtx
-	if ctx != nil {
-		c.bg.Add(1)
-	}
-	c.mu.Unlock()
-	if ctx == nil {
-		return
-	}
-	c.syncing.Add(1) // counted from now, so transfers shows it at once
-	go func() {
-		defer c.bg.Done()
-		defer c.syncing.Add(-1)
-		if err := c.catchUp(ctx); err != nil {
-			c.log.Warn("resync after replace", "err", err)
-		}
-	}()
-}
-
 // ValidateNodeName checks a Riak node name (name@host).
 func ValidateNodeName(name string) error {
 	n, h, ok := strings.Cut(name, "@")

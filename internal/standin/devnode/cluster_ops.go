@@ -137,11 +137,9 @@ func (c *Cluster) adopt(m Membership) error {
 		return err
 	}
 	c.hints.retain(func(member string) bool { _, ok := m.Get(member); return ok })
-	switch {
-	case newlyReplaced(prev, m):
-		c.noteRingChange()
-		c.resyncAfterReplace()
-	case membersChanged(prev, m):
+	if newlyReplaced(prev, m) || membersChanged(prev, m) {
+		// A replace, join or leave: take this member's new share (after a
+		// replace, what the replaced node held) from the others.
 		c.resyncAfterRingChange()
 	}
 	if c.persist != nil {
