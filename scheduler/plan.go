@@ -297,8 +297,8 @@ func (s *Scheduler) planLaunch(p *offerPlan, snap offerSnapshot, v *offerView, n
 		return false
 	}
 	var ops calls.OfferOperations
-	if !fresh && (n.Reserved.CPUs != c.NodeResources.CPUs || n.Reserved.MemMB != c.NodeResources.MemMB) {
-		step := planResize(n.Reserved, c.NodeResources, v.cpus, v.mem, v.offer.Hostname)
+	if !fresh && needsResize(n.Reserved, c.NodeResources) {
+		step := planResize(n.Reserved, c.NodeResources, v.cpus, v.mem, v.disk, v.offer.Hostname)
 		if step.CannotGrow != "" {
 			// The offer may hold only the node's freed reservation (the
 			// agent's free resources filtered for a while): wait a little
@@ -314,8 +314,10 @@ func (s *Scheduler) planLaunch(p *offerPlan, snap offerSnapshot, v *offerView, n
 			}
 			p.Why[key(n)] = step.CannotGrow
 		}
-		ops = append(ops, s.resizeOps(step)...)
-		v.cpus, v.mem = v.cpus-step.CPUs, v.mem-step.Mem
+		if _, vol := s.nodeResources(n); len(vol) > 0 {
+			ops = append(ops, s.resizeOps(step, vol[0])...)
+		}
+		v.cpus, v.mem, v.disk = v.cpus-step.CPUs, v.mem-step.Mem, v.disk-step.Disk
 		n.Reserved = step.Reserved
 	}
 	p.ResizeWait[key(n)] = time.Time{}
