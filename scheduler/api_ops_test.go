@@ -213,3 +213,24 @@ func TestResizeOps(t *testing.T) {
 		t.Errorf("no change: %v", types(ops))
 	}
 }
+
+// TestOrphanOpsKeepsAResizedVolume: a volume whose size its node's record
+// does not match (a resize that did not apply) is never destroyed as an
+// orphan; one no node holds is.
+func TestOrphanOpsKeepsAResizedVolume(t *testing.T) {
+	s := fuzzScheduler()
+	o := seedOffers()[1] // agent a2 holds node 1's 1024 MB volume
+	n := zkstate.NodeRecord{Cluster: "c1", Name: "riak-c1-1", PersistenceID: "c1-riak-c1-1-1",
+		Reserved: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 2048},
+		Ports:    zkstate.Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
+	plain, vol := s.nodeResources(n)
+	for _, op := range s.orphanOps(o, append(plain, vol...)) {
+		if op.Destroy != nil {
+			t.Errorf("destroys %v held by a node record of another size", op.Destroy.Volumes)
+		}
+	}
+	ops := s.orphanOps(o, nil)
+	if len(ops) == 0 || ops[0].Destroy == nil {
+		t.Errorf("an unheld volume is not destroyed: %v", ops)
+	}
+}
