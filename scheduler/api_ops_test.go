@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
@@ -149,23 +153,84 @@ func TestAgentReservationsHolds(t *testing.T) {
 func TestPlanResize(t *testing.T) {
 	have := zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 512}
 	for _, tc := range []struct {
-		name        string
-		want        zkstate.Resources
-		free, fmem  float64
-		cpus, mem   float64
-		cannot      string
-		reservedMem float64
+		name               string
+		want               zkstate.Resources
+		free, fmem, fdisk  float64
+		cpus, mem, disk    float64
+		cannot             string
+		reservedMem, rdisk float64
 	}{
-		{"same", have, 0, 0, 0, 0, "", 1024},
-		{"grow mem", zkstate.Resources{CPUs: 1, MemMB: 1536, DiskMB: 512}, 0, 512, 0, 512, "", 1536},
-		{"shrink both", zkstate.Resources{CPUs: 0.5, MemMB: 512, DiskMB: 512}, 0, 0, -0.5, -512, "", 512},
-		{"no room", zkstate.Resources{CPUs: 1, MemMB: 4096, DiskMB: 512}, 4, 1000, 0, 0, "needs +0 cpus and +3072 MB mem more, agent h1 offers 4 cpus and 1000 MB free", 1024},
-		{"disk alone is no resize", zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 9999}, 0, 0, 0, 0, "", 1024},
+		{"same", have, 0, 0, 0, 0, 0, 0, "", 1024, 512},
+		{"grow mem", zkstate.Resources{CPUs: 1, MemMB: 1536, DiskMB: 512}, 0, 512, 0, 0, 512, 0, "", 1536, 512},
+		{"shrink both", zkstate.Resources{CPUs: 0.5, MemMB: 512, DiskMB: 512}, 0, 0, 0, -0.5, -512, 0, "", 512, 512},
+		{"no room", zkstate.Resources{CPUs: 1, MemMB: 4096, DiskMB: 512}, 4, 1000, 9999, 0, 0, 0,
+			"needs +0 cpus, +3072 MB mem and +0 MB disk more, agent h1 offers 4 cpus, 1000 MB mem and 9999 MB disk free; it keeps 1 cpus, 1024 MB mem and 512 MB disk", 1024, 512},
+		{"grow disk", zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024}, 0, 0, 512, 0, 0, 512, "", 1024, 1024},
+		{"shrink disk", zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 256}, 0, 0, 0, 0, 0, -256, "", 1024, 256},
+		{"no room for disk", zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 2048}, 8, 8192, 1000, 0, 0, 0,
+			"needs +0 cpus, +0 MB mem and +1536 MB disk more, agent h1 offers 8 cpus, 8192 MB mem and 1000 MB disk free", 1024, 512},
+		{"grow mem, shrink disk", zkstate.Resources{CPUs: 1, MemMB: 2048, DiskMB: 128}, 0, 1024, 0, 0, 1024, -384, "", 2048, 128},
 	} {
-		st := planResize(have, tc.want, tc.free, tc.fmem, "h1")
-		if st.CPUs != tc.cpus || st.Mem != tc.mem || st.Reserved.MemMB != tc.reservedMem || st.Reserved.DiskMB != 512 ||
+		st := planResize(have, tc.want, tc.free, tc.fmem, tc.fdisk, "h1")
+		if st.CPUs != tc.cpus || st.Mem != tc.mem || st.Disk != tc.disk || st.Reserved.MemMB != tc.reservedMem || st.Reserved.DiskMB != tc.rdisk ||
 			(tc.cannot == "") != (st.CannotGrow == "") || !strings.Contains(st.CannotGrow, tc.cannot) {
 			t.Errorf("%s: %+v", tc.name, st)
 		}
+	}
+}
+
+// TestResizeOps: the disk difference resizes the volume in place, the
+// growth reserved first and the surplus unreserved last.
+func TestResizeOps(t *testing.T) {
+	s := &Scheduler{cfg: Config{Role: "riak", Principal: "rmf"}}
+	n := zkstate.NodeRecord{Name: "riak-1", PersistenceID: "c-riak-1-1", Reserved: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 512},
+		Ports: zkstate.Ports{PB: 1, HTTP: 2, Handoff: 3, Disterl: 4, Erlpmd: 5}}
+	_, vol := s.nodeResources(n)
+	types := func(ops calls.OfferOperations) (out []string) {
+		for _, op := range ops {
+			out = append(out, op.Type.String())
+		}
+		return out
+	}
+	grow := s.resizeOps(resizeStep{CPUs: 1, Disk: 512}, vol[0])
+	if got := types(grow); !slices.Equal(got, []string{"RESERVE", "GROW_VOLUME"}) {
+		t.Fatalf("grow: %v", got)
+	}
+	g := grow[1].GrowVolume
+	if !g.Volume.Equivalent(vol[0]) || g.Addition.GetScalar().GetValue() != 512 || g.Addition.ReservationRole() != "riak" ||
+		g.Addition.IsPersistentVolume() || !resources.Contains(grow[0].Reserve.Resources, g.Addition) {
+		t.Errorf("grow volume %v by %v after reserving %v", g.Volume, g.Addition, grow[0].Reserve.Resources)
+	}
+	shrink := s.resizeOps(resizeStep{Mem: 512, Disk: -256}, vol[0])
+	if got := types(shrink); !slices.Equal(got, []string{"RESERVE", "SHRINK_VOLUME", "UNRESERVE"}) {
+		t.Fatalf("shrink: %v", got)
+	}
+	if sv, un := shrink[1].ShrinkVolume, shrink[2].Unreserve.Resources; !sv.Volume.Equivalent(vol[0]) || sv.Subtract.GetValue() != 256 ||
+		len(un) != 1 || un[0].Name != "disk" || un[0].GetScalar().GetValue() != 256 || un[0].ReservationRole() != "riak" {
+		t.Errorf("shrink volume %v by %v, then unreserve %v", sv.Volume, sv.Subtract, un)
+	}
+	if ops := s.resizeOps(resizeStep{}, vol[0]); len(ops) != 0 {
+		t.Errorf("no change: %v", types(ops))
+	}
+}
+
+// TestOrphanOpsKeepsAResizedVolume: a volume whose size its node's record
+// does not match (a resize that did not apply) is never destroyed as an
+// orphan; one no node holds is.
+func TestOrphanOpsKeepsAResizedVolume(t *testing.T) {
+	s := fuzzScheduler()
+	o := seedOffers()[1] // agent a2 holds node 1's 1024 MB volume
+	n := zkstate.NodeRecord{Cluster: "c1", Name: "riak-c1-1", PersistenceID: "c1-riak-c1-1-1",
+		Reserved: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 2048},
+		Ports:    zkstate.Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
+	plain, vol := s.nodeResources(n)
+	for _, op := range s.orphanOps(o, append(plain, vol...)) {
+		if op.Destroy != nil {
+			t.Errorf("destroys %v held by a node record of another size", op.Destroy.Volumes)
+		}
+	}
+	ops := s.orphanOps(o, nil)
+	if len(ops) == 0 || ops[0].Destroy == nil {
+		t.Errorf("an unheld volume is not destroyed: %v", ops)
 	}
 }

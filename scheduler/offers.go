@@ -23,13 +23,14 @@ type offerView struct {
 	disk       float64
 	ports      []PortRange
 	used       map[uint64]bool
-	reservedBy map[string]bool // persistence IDs of our volumes in the offer
-	hostIP     string          // the address a node placed here binds
-	planned    []plannedOps    // what this round does with the offer, in order
+	reservedBy map[string]bool    // persistence IDs of our volumes in the offer
+	volumeMB   map[string]float64 // their sizes
+	hostIP     string             // the address a node placed here binds
+	planned    []plannedOps       // what this round does with the offer, in order
 }
 
 func newOfferView(o mesos.Offer, role string) *offerView {
-	v := &offerView{offer: o, used: map[uint64]bool{}, reservedBy: map[string]bool{}}
+	v := &offerView{offer: o, used: map[uint64]bool{}, reservedBy: map[string]bool{}, volumeMB: map[string]float64{}}
 	v.host = Host{AgentID: o.AgentID.Value, Hostname: o.Hostname, Attributes: map[string]string{}}
 	for _, a := range o.Attributes {
 		switch a.Type {
@@ -42,6 +43,7 @@ func newOfferView(o mesos.Offer, role string) *offerView {
 	for _, r := range o.Resources {
 		if r.IsPersistentVolume() && r.ReservationRole() == role {
 			v.reservedBy[r.GetDisk().GetPersistence().GetID()] = true
+			v.volumeMB[r.GetDisk().GetPersistence().GetID()] = r.GetScalar().GetValue()
 		}
 		if !r.IsUnreserved() {
 			continue

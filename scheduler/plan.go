@@ -156,6 +156,7 @@ func (s *Scheduler) planOffers(snap offerSnapshot) offerPlan {
 		switch {
 		case n.DesiredState == zkstate.DesiredRemoved && n.AgentID != "" && n.TaskID == "":
 			if v := byAgent[n.AgentID]; v != nil && v.reservedBy[n.PersistenceID] {
+				n.Reserved.DiskMB = v.volumeMB[n.PersistenceID] // destroy the volume as the agent has it
 				v.planned = append(v.planned, plannedOps{Ops: s.releaseOps(v.offer, n), Change: -1})
 				delete(v.reservedBy, n.PersistenceID)
 				p.Changes = append(p.Changes, nodeChange{Kind: changeRelease, Node: n, JoinsChange: -1})
@@ -297,8 +298,13 @@ func (s *Scheduler) planLaunch(p *offerPlan, snap offerSnapshot, v *offerView, n
 		return false
 	}
 	var ops calls.OfferOperations
-	if !fresh && (n.Reserved.CPUs != c.NodeResources.CPUs || n.Reserved.MemMB != c.NodeResources.MemMB) {
-		step := planResize(n.Reserved, c.NodeResources, v.cpus, v.mem, v.offer.Hostname)
+	if mb, ok := v.volumeMB[n.PersistenceID]; ok && !fresh {
+		// The agent's volume is the truth (a resize that did not apply
+		// leaves the record saying otherwise): the task uses it as it is.
+		n.Reserved.DiskMB = mb
+	}
+	if !fresh && needsResize(n.Reserved, c.NodeResources) {
+		step := planResize(n.Reserved, c.NodeResources, v.cpus, v.mem, v.disk, v.offer.Hostname)
 		if step.CannotGrow != "" {
 			// The offer may hold only the node's freed reservation (the
 			// agent's free resources filtered for a while): wait a little
@@ -314,8 +320,10 @@ func (s *Scheduler) planLaunch(p *offerPlan, snap offerSnapshot, v *offerView, n
 			}
 			p.Why[key(n)] = step.CannotGrow
 		}
-		ops = append(ops, s.resizeOps(step)...)
-		v.cpus, v.mem = v.cpus-step.CPUs, v.mem-step.Mem
+		if _, vol := s.nodeResources(n); len(vol) > 0 {
+			ops = append(ops, s.resizeOps(step, vol[0])...)
+		}
+		v.cpus, v.mem, v.disk = v.cpus-step.CPUs, v.mem-step.Mem, v.disk-step.Disk
 		n.Reserved = step.Reserved
 	}
 	p.ResizeWait[key(n)] = time.Time{}
@@ -462,8 +470,16 @@ func (s *Scheduler) releaseOps(o mesos.Offer, n zkstate.NodeRecord) calls.OfferO
 }
 
 // orphanOps destroys the volumes and unreserves the resources of this
-// role in an offer that no node needs.
+// role in an offer that no node needs. A volume whose persistence ID a
+// needed volume has is never destroyed, whatever its size (a resize that
+// did not apply leaves the record and the agent disagreeing on it).
 func (s *Scheduler) orphanOps(o mesos.Offer, needed mesos.Resources) calls.OfferOperations {
+	held := map[string]bool{}
+	for _, r := range needed {
+		if r.IsPersistentVolume() {
+			held[r.GetDisk().GetPersistence().GetID()] = true
+		}
+	}
 	var mine mesos.Resources
 	for _, r := range o.Resources {
 		if r.IsUnreserved() || r.ReservationRole() != s.cfg.Role || !r.IsDynamicallyReserved() {
@@ -482,6 +498,9 @@ func (s *Scheduler) orphanOps(o mesos.Offer, needed mesos.Resources) calls.Offer
 			continue
 		}
 		if r.IsPersistentVolume() {
+			if held[r.GetDisk().GetPersistence().GetID()] {
+				continue
+			}
 			vols = append(vols, r)
 			plain := r
 			plain.Disk = nil

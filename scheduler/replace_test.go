@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -91,5 +92,56 @@ func TestReplacedNodeReplacesItsOldName(t *testing.T) {
 	p, _ = plan(same)
 	if td := launchedTask(t, p, "riak-c1-1"); td.Replaces != "" {
 		t.Errorf("same name: replaces %q, want none", td.Replaces)
+	}
+}
+
+// TestRelaunchResizesItsVolume: a node relaunching on its agent after the
+// cluster's disk changed resizes its volume in the ACCEPT of its launch
+// (RESERVE + GROW_VOLUME, SHRINK_VOLUME + UNRESERVE) and launches on the
+// resized volume; a record that disagrees with the agent's volume (a
+// resize that did not apply) is planned from what the agent has.
+func TestRelaunchResizesItsVolume(t *testing.T) {
+	s := fuzzScheduler()
+	offer := seedOffers()[1] // agent a2: node 1's 1 cpu, 1024 MB mem, 1024 MB volume, 20000 MB free disk
+	rec := zkstate.NodeRecord{Cluster: "c1", Name: "riak-c1-1", DesiredState: zkstate.DesiredRunning, ObservedState: zkstate.ObservedFailed,
+		AgentID: "a2", Hostname: "agent-2", Host: "127.0.0.1", RiakNodeName: "riak-c1-1@127.0.0.1", PersistenceID: "c1-riak-c1-1-1",
+		Reserved: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: 1024}, Ports: zkstate.Ports{PB: 31000, HTTP: 31001, Handoff: 31002, Disterl: 31003, Erlpmd: 31004}}
+	for _, tc := range []struct {
+		name         string
+		recordDisk   float64
+		clusterDisk  float64
+		types        []string
+		launchVolume float64
+	}{
+		{"grow", 1024, 2048, []string{"RESERVE", "GROW_VOLUME", "LAUNCH"}, 2048},
+		{"shrink", 1024, 512, []string{"SHRINK_VOLUME", "UNRESERVE", "LAUNCH"}, 512},
+		{"record ahead of the agent", 2048, 2048, []string{"RESERVE", "GROW_VOLUME", "LAUNCH"}, 2048},
+		{"same", 1024, 1024, []string{"LAUNCH"}, 1024},
+	} {
+		r := rec
+		r.Reserved.DiskMB = tc.recordDisk
+		snap := offerSnapshot{Now: time.Unix(1700000000, 0), Framework: "riak", Offers: []mesos.Offer{offer}, HostIPs: []string{"127.0.0.1"},
+			Clusters: map[string]zkstate.ClusterRecord{"c1": {Name: "c1", Generation: 1, NodeResources: zkstate.Resources{CPUs: 1, MemMB: 1024, DiskMB: tc.clusterDisk}}},
+			Nodes:    []zkstate.NodeRecord{r}}
+		p := s.planOffers(snap)
+		ch, ok := launchedFor(p, r)
+		if !ok || len(p.Offers) != 1 || len(p.Offers[0].Ops) != 1 {
+			t.Fatalf("%s: not launched: %v", tc.name, p.Why)
+		}
+		var types []string
+		var vol float64
+		for _, op := range p.Offers[0].Ops[0].Ops {
+			types = append(types, op.Type.String())
+			for _, ti := range op.GetLaunch().GetTaskInfos() {
+				for _, res := range ti.Resources {
+					if res.IsPersistentVolume() {
+						vol = res.GetScalar().GetValue()
+					}
+				}
+			}
+		}
+		if !slices.Equal(types, tc.types) || vol != tc.launchVolume || ch.Node.Reserved.DiskMB != tc.launchVolume {
+			t.Errorf("%s: ops %v, launched on a %g MB volume, record %g MB; want %v on %g MB", tc.name, types, vol, ch.Node.Reserved.DiskMB, tc.types, tc.launchVolume)
+		}
 	}
 }

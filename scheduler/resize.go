@@ -13,49 +13,57 @@ import (
 	"github.com/rmf-go/rmf/internal/zkstate"
 )
 
-// Resizing a node where it is (rmf cluster update --cpus/--mem): when a
-// node relaunches on its reservation (a rolling restart to the cluster's
-// generation) and the cluster's node resources differ from what it
-// reserved, the difference in cpus and memory is reserved from (or
-// unreserved to) its agent's offer in the same ACCEPT as its launch, so
-// it runs again on the same volume with the new resources. The volume
-// keeps its size: Mesos grows volumes with GROW_VOLUME, which mesos-local
-// does not have, so a new disk size is for nodes placed from then on.
+// Resizing a node where it is (rmf cluster update --cpus/--mem/--disk):
+// when a node relaunches on its reservation (a rolling restart to the
+// cluster's generation) and the cluster's node resources differ from what
+// it reserved, the difference in cpus and memory is reserved from (or
+// unreserved to) its agent's offer in the same ACCEPT as its launch, and
+// so is the difference in disk, which resizes its volume in place (Mesos
+// >= 1.6: RESERVE then GROW_VOLUME, or SHRINK_VOLUME then UNRESERVE). It
+// runs again on the same volume, its data kept, with the new resources.
 
 // resizeWait bounds how long a relaunching node waits for its agent to
 // offer the room to grow it before it runs again as it was.
 const resizeWait = 20 * time.Second
 
 // resizeStep is what relaunching a node with want instead of have takes
-// on an offer with free unreserved cpus and mem: the resources it will
-// hold, the cpus and mem to reserve (positive) or unreserve (negative),
-// and why not when the agent cannot fit the growth ("" if it can).
+// on an offer with free unreserved cpus, mem and disk: the resources it
+// will hold, the cpus, mem and disk to reserve (positive) or unreserve
+// (negative; disk grows or shrinks its volume), and why not when the
+// agent cannot fit the growth ("" if it can).
 type resizeStep struct {
-	Reserved   zkstate.Resources
-	CPUs, Mem  float64
-	CannotGrow string
+	Reserved        zkstate.Resources
+	CPUs, Mem, Disk float64
+	CannotGrow      string
+}
+
+// needsResize reports whether a node holding have is to be resized to want.
+func needsResize(have, want zkstate.Resources) bool {
+	return have.CPUs != want.CPUs || have.MemMB != want.MemMB || have.DiskMB != want.DiskMB
 }
 
 // planResize decides a node's resize from its reservation, the cluster's
 // resources and what its agent offers unreserved (a pure function).
-func planResize(have, want zkstate.Resources, freeCPUs, freeMem float64, agent string) resizeStep {
+func planResize(have, want zkstate.Resources, freeCPUs, freeMem, freeDisk float64, agent string) resizeStep {
 	st := resizeStep{Reserved: have}
-	dc, dm := want.CPUs-have.CPUs, want.MemMB-have.MemMB
-	if dc == 0 && dm == 0 {
+	dc, dm, dd := want.CPUs-have.CPUs, want.MemMB-have.MemMB, want.DiskMB-have.DiskMB
+	if dc == 0 && dm == 0 && dd == 0 {
 		return st
 	}
-	if (dc > 0 && freeCPUs < dc) || (dm > 0 && freeMem < dm) {
-		st.CannotGrow = fmt.Sprintf("cannot grow where its data is: it needs %+g cpus and %+g MB mem more, agent %s offers %g cpus and %g MB free; it keeps %g cpus and %g MB",
-			dc, dm, agent, freeCPUs, freeMem, have.CPUs, have.MemMB)
+	if (dc > 0 && freeCPUs < dc) || (dm > 0 && freeMem < dm) || (dd > 0 && freeDisk < dd) {
+		st.CannotGrow = fmt.Sprintf("cannot grow where its data is: it needs %+g cpus, %+g MB mem and %+g MB disk more, agent %s offers %g cpus, %g MB mem and %g MB disk free; it keeps %g cpus, %g MB mem and %g MB disk",
+			dc, dm, dd, agent, freeCPUs, freeMem, freeDisk, have.CPUs, have.MemMB, have.DiskMB)
 		return st
 	}
-	st.Reserved.CPUs, st.Reserved.MemMB = want.CPUs, want.MemMB
-	st.CPUs, st.Mem = dc, dm
+	st.Reserved = want
+	st.CPUs, st.Mem, st.Disk = dc, dm, dd
 	return st
 }
 
-// resizeOps are the RESERVE and UNRESERVE operations of step.
-func (s *Scheduler) resizeOps(step resizeStep) calls.OfferOperations {
+// resizeOps are the operations of step on a node whose volume is vol
+// (before the step): RESERVE the growth, GROW_VOLUME or SHRINK_VOLUME the
+// volume by the disk difference, UNRESERVE the surplus.
+func (s *Scheduler) resizeOps(step resizeStep, vol mesos.Resource) calls.OfferOperations {
 	var grow, shrink mesos.Resources
 	add := func(d float64, r mesos.Resource) {
 		if d > 0 {
@@ -67,9 +75,21 @@ func (s *Scheduler) resizeOps(step resizeStep) calls.OfferOperations {
 	abs := func(f float64) float64 { return max(f, -f) }
 	add(step.CPUs, resources.NewCPUs(abs(step.CPUs)).Resource)
 	add(step.Mem, resources.NewMemory(abs(step.Mem)).Resource)
+	var disk mesos.Resource
+	if step.Disk != 0 {
+		disk = mesos.Resources{resources.NewDisk(abs(step.Disk)).Resource}.PushReservation(s.reservation())[0]
+		add(step.Disk, resources.NewDisk(abs(step.Disk)).Resource)
+	}
 	var ops calls.OfferOperations
 	if len(grow) > 0 {
 		ops = append(ops, calls.OpReserve(grow.PushReservation(s.reservation())...))
+	}
+	if step.Disk > 0 {
+		ops = append(ops, mesos.Offer_Operation{Type: mesos.Offer_Operation_GROW_VOLUME,
+			GrowVolume: &mesos.Offer_Operation_GrowVolume{Volume: vol, Addition: disk}})
+	} else if step.Disk < 0 {
+		ops = append(ops, mesos.Offer_Operation{Type: mesos.Offer_Operation_SHRINK_VOLUME,
+			ShrinkVolume: &mesos.Offer_Operation_ShrinkVolume{Volume: vol, Subtract: mesos.Value_Scalar{Value: -step.Disk}}})
 	}
 	if len(shrink) > 0 {
 		ops = append(ops, calls.OpUnreserve(shrink.PushReservation(s.reservation())...))
@@ -85,11 +105,11 @@ type ClusterUpdate struct {
 }
 
 // updateCluster changes a cluster's node resources and constraints. New
-// cpus or mem bump the generation: the rolling restart relaunches one
-// node at a time on its volume with the new resources, each only once
-// every node is ready with no transfers pending. The answer's warnings
-// say what does not apply to the nodes already placed (a new disk size,
-// new constraints: a node stays where its data is). A node whose agent's
+// cpus, mem or disk bump the generation: the rolling restart relaunches
+// one node at a time on its volume with the new resources (its volume
+// resized in place), each only once every node is ready with no
+// transfers pending. The answer's warnings say what does not apply to the
+// nodes already placed (new constraints: a node stays where its data is). A node whose agent's
 // last offer had too little free to grow it refuses the update (409,
 // saying why).
 func (s *Scheduler) updateCluster(r *http.Request) (int, any, error) {
@@ -129,10 +149,7 @@ func (s *Scheduler) updateCluster(r *http.Request) (int, any, error) {
 		warnings = nil
 		restart := false
 		if nr := u.NodeResources; nr != nil {
-			restart = nr.CPUs != c.NodeResources.CPUs || nr.MemMB != c.NodeResources.MemMB
-			if nr.DiskMB != c.NodeResources.DiskMB && len(nodes) > 0 {
-				warnings = append(warnings, fmt.Sprintf("disk %g MB is for nodes placed from now on: a placed node keeps its volume's size", nr.DiskMB))
-			}
+			restart = needsResize(c.NodeResources, *nr)
 			c.NodeResources = *nr
 		}
 		if u.Constraints != nil {
@@ -170,7 +187,7 @@ func (s *Scheduler) growWarnings(c zkstate.ClusterRecord, nodes []zkstate.NodeRe
 		if !ok || n.DesiredState != zkstate.DesiredRunning {
 			continue
 		}
-		if st := planResize(n.Reserved, c.NodeResources, a.FreeCPUs, a.FreeMemMB, n.Hostname); st.CannotGrow != "" {
+		if st := planResize(n.Reserved, c.NodeResources, a.FreeCPUs, a.FreeMemMB, a.FreeDiskMB, n.Hostname); st.CannotGrow != "" {
 			out = append(out, n.Name+": "+st.CannotGrow)
 		}
 	}

@@ -367,7 +367,7 @@ func newClusterUpdateCmd(o *apiOpts) *cobra.Command {
 	f := cmd.Flags()
 	f.Float64Var(&cpus, "cpus", 0, "CPUs per node")
 	f.Float64Var(&mem, "mem", 0, "memory per node, MB")
-	f.Float64Var(&disk, "disk", 0, "disk per node, MB (nodes placed from now on)")
+	f.Float64Var(&disk, "disk", 0, "disk per node, MB (placed nodes' volumes resized in place)")
 	f.StringVar(&constraints, "constraints", "", `placement constraints as JSON, e.g. '[["hostname","UNIQUE"]]' (nodes placed from now on)`)
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	riak "github.com/basho/riak-go-client"
 
 	"github.com/rmf-go/rmf/internal/devenv/testutil"
+	"github.com/rmf-go/rmf/internal/standin/mesoslocal"
 	"github.com/rmf-go/rmf/internal/zkstate"
 	"github.com/rmf-go/rmf/scheduler"
 )
@@ -197,7 +198,9 @@ func TestDevOperatorCommands(t *testing.T) {
 // TestDevClusterUpdateUnderLoad: `rmf cluster update --mem` rolls through
 // every node, one at a time on its volume, while riak-go-client writes
 // and reads through the director without a single error; every node's
-// reservation at the master then has the new memory. A growth no agent
+// reservation at the master then has the new memory. Then --disk grows
+// every node's volume in place (each volume at its agent and each node
+// record the new size, a key written before read back after). A growth no agent
 // can fit is refused up front, saying why.
 func TestDevClusterUpdateUnderLoad(t *testing.T) {
 	testutil.RequireZooKeeper(t)
@@ -323,6 +326,79 @@ func TestDevClusterUpdateUnderLoad(t *testing.T) {
 			t.Errorf("node %s: generation %d ready %v after the rollout", n.Name, n.Generation, n.Ready)
 		}
 	}
+
+	// A bigger disk: the rollout grows every node's volume in place on its
+	// agent (RESERVE + GROW_VOLUME), and what was written before reads back.
+	store1, _ := riak.NewStoreValueCommandBuilder().WithBucket("disk").WithKey("before").
+		WithContent(&riak.Object{ContentType: "text/plain", Value: []byte("kept")}).Build()
+	if err := c.Execute(store1); err != nil {
+		t.Fatal(err)
+	}
+	newDisk := before.NodeResources.DiskMB + 512
+	code, out, errOut = rmf("cluster", "update", "default", "--disk", fmt.Sprint(newDisk))
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%g MB disk", newDisk)) || !strings.Contains(out, "rollout to generation 2") || strings.Contains(out, "warning:") {
+		t.Fatalf("cluster update --disk: exit %d, %q %q", code, out, errOut)
+	}
+	testutil.WaitFor(t, 3*time.Minute, "the rollout to generation 2 done", func() bool {
+		code, out, _ := rmf("cluster", "info", "default", "--json")
+		return code == 0 && json.Unmarshal([]byte(out), &cv) == nil && cv.Rollout.Generation == 2 && cv.Rollout.State == "done"
+	})
+	if code, _, errOut := rmf("cluster", "wait", "default", "--timeout", "60s"); code != 0 {
+		t.Errorf("cluster wait after the disk update: %q", errOut)
+	}
+	var vs struct {
+		Agents []struct {
+			Reserved map[string]map[string]any `json:"reserved_resources"`
+			Volumes  []mesoslocal.VolumeState  `json:"volumes"`
+		}
+	}
+	resp, err = http.Get("http://" + mesos + "/master/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&vs)
+	resp.Body.Close()
+	volumes := 0
+	for i, a := range vs.Agents {
+		for _, v := range a.Volumes {
+			volumes++
+			if v.DiskMB != newDisk {
+				t.Errorf("agent %d: volume %s is %g MB, want %g", i, v.PersistenceID, v.DiskMB, newDisk)
+			}
+		}
+		if got, _ := a.Reserved[scheduler.DefaultRole]["disk"].(float64); got != newDisk*float64(len(a.Volumes)) {
+			t.Errorf("agent %d reserves disk %v for the role, want %g per volume", i, got, newDisk)
+		}
+	}
+	if volumes != len(cv.Nodes) {
+		t.Errorf("%d volumes at the master for %d nodes", volumes, len(cv.Nodes))
+	}
+	zs, err := zkstate.Connect(context.Background(), zk.Servers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zs.Close()
+	fw, _ := zs.Framework(defaultFramework)
+	names, err := fw.ListNodes(context.Background(), "default")
+	if err != nil || len(names) != len(cv.Nodes) {
+		t.Fatalf("node records: %v %v", names, err)
+	}
+	for _, name := range names {
+		n, _, err := fw.GetNode(context.Background(), "default", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Reserved.DiskMB != newDisk || n.Reserved.MemMB != newMem || n.Generation != 2 {
+			t.Errorf("node %s record: reserved %+v generation %d, want %g MB disk at generation 2", n.Name, n.Reserved, n.Generation, newDisk)
+		}
+	}
+	fetch1, _ := riak.NewFetchValueCommandBuilder().WithBucket("disk").WithKey("before").Build()
+	if err := c.Execute(fetch1); err != nil {
+		t.Errorf("read after the disk update: %v", err)
+	} else if r := fetch1.(*riak.FetchValueCommand).Response; r == nil || len(r.Values) != 1 || string(r.Values[0].Value) != "kept" {
+		t.Errorf("read after the disk update: %+v", r)
+	}
+
 	// Growth no agent has room for: refused, nothing restarts.
 	code, _, errOut = rmf("cluster", "update", "default", "--mem", "10000000")
 	if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "cannot grow where its data is") {

@@ -7,7 +7,8 @@
 //
 // What it does as Mesos does: SUBSCRIBE streams (Mesos-Stream-Id,
 // SUBSCRIBED, OFFERS, HEARTBEAT), framework failover within
-// failover_timeout, ACCEPT with RESERVE/UNRESERVE/CREATE/DESTROY/LAUNCH,
+// failover_timeout, ACCEPT with
+// RESERVE/UNRESERVE/CREATE/DESTROY/GROW_VOLUME/SHRINK_VOLUME/LAUNCH,
 // DECLINE with refuse_seconds, REVIVE, SUPPRESS, KILL, SHUTDOWN,
 // ACKNOWLEDGE, RECONCILE (explicit and implicit), MESSAGE, TEARDOWN;
 // dynamic reservations and persistent volumes offered back only to their
@@ -18,8 +19,8 @@
 // tasks TASK_FAILED and sends FAILURE. Each agent has its own loopback
 // address (127.0.0.2, 127.0.0.3, ... by default), offered as its hostname
 // and IP and bound by its executor API and, through LIBPROCESS_IP, by its
-// executors, so tasks of different agents bind different addresses as on
-// a real cluster.
+// executors, so tasks of different agents bind different addresses as on a
+// real cluster.
 //
 // With Config.Credentials (Mesos' --credentials) the scheduler API
 // requires HTTP Basic authentication, as Mesos' default HTTP framework

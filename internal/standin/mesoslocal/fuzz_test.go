@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	execapi "github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -159,6 +160,32 @@ func FuzzParseCredentials(f *testing.F) {
 			if p, ok := m.authenticate(httptest.NewRecorder(), r); !ok || p != c.Principal {
 				t.Fatalf("credential %+v not accepted (%q, %v)", c, p, ok)
 			}
+		}
+	})
+}
+
+// FuzzCheckAddition is GROW_VOLUME's check of the addition to a volume:
+// any addition is refused or accepted without a panic, and accepted only
+// as positive, non-persistent disk of the volume's role.
+func FuzzCheckAddition(f *testing.F) {
+	f.Add("disk", "riak", 10.0, false)
+	f.Add("disk", "web", 10.0, false)
+	f.Add("cpus", "riak", 1.0, false)
+	f.Add("disk", "riak", 0.0, false)
+	f.Add("disk", "riak", -5.0, true)
+	f.Fuzz(func(t *testing.T, name, role string, value float64, persistent bool) {
+		resv := func(role string) []mesos.Resource_ReservationInfo {
+			return []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: &role}}
+		}
+		vol := mesos.Resource{Name: "disk", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 100}, Reservations: resv("riak"),
+			Disk: &mesos.Resource_DiskInfo{Persistence: &mesos.Resource_DiskInfo_Persistence{ID: "v1"}, Volume: &mesos.Volume{ContainerPath: "data", Mode: mesos.RW.Enum()}}}
+		add := mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: value}, Reservations: resv(role)}
+		if persistent {
+			add.Disk = vol.Disk
+		}
+		err := checkAddition(vol, add)
+		if ok := name == "disk" && role == "riak" && value > 0 && !persistent; ok != (err == nil) {
+			t.Errorf("checkAddition(%v) = %v", add, err)
 		}
 	})
 }

@@ -159,6 +159,37 @@ func (m *Master) applyOperationLocked(fw *framework, a *agent, avail *mesos.Reso
 			_ = os.RemoveAll(a.volumeDir(v))
 		}
 		return nil
+	case mesos.Offer_Operation_GROW_VOLUME:
+		if op.GrowVolume == nil {
+			return errors.New("missing grow_volume")
+		}
+		vol, err := a.resizedVolumeLocked("GROW_VOLUME", op.GrowVolume.Volume)
+		if err != nil {
+			return err
+		}
+		addition := unallocated([]mesos.Resource{op.GrowVolume.Addition})[0]
+		if err := checkAddition(vol, addition); err != nil {
+			return err
+		}
+		grown := vol
+		grown.Scalar = &mesos.Value_Scalar{Value: vol.GetScalar().GetValue() + addition.GetScalar().GetValue()}
+		return a.transformLocked(avail, mesos.Resources{vol, addition}, mesos.Resources{grown})
+	case mesos.Offer_Operation_SHRINK_VOLUME:
+		if op.ShrinkVolume == nil {
+			return errors.New("missing shrink_volume")
+		}
+		vol, err := a.resizedVolumeLocked("SHRINK_VOLUME", op.ShrinkVolume.Volume)
+		if err != nil {
+			return err
+		}
+		sub, size := op.ShrinkVolume.Subtract.GetValue(), vol.GetScalar().GetValue()
+		if !(sub > 0) || !(sub < size) { // !(x) also refuses NaN
+			return fmt.Errorf("invalid SHRINK_VOLUME operation: subtract %v must be positive and less than the volume's %v", sub, size)
+		}
+		shrunk, freed := vol, plainDisk(vol)
+		shrunk.Scalar = &mesos.Value_Scalar{Value: size - sub}
+		freed.Scalar = &mesos.Value_Scalar{Value: sub}
+		return a.transformLocked(avail, mesos.Resources{vol}, mesos.Resources{shrunk, freed})
 	case mesos.Offer_Operation_LAUNCH:
 		if op.Launch == nil {
 			return errors.New("missing launch")
@@ -222,6 +253,55 @@ func (a *agent) checkNewVolumeLocked(v mesos.Resource) error {
 		}
 	}
 	return nil
+}
+
+// resizedVolumeLocked validates the volume of a GROW_VOLUME or
+// SHRINK_VOLUME (what, as Mesos names it): a persistent, unshared volume
+// on agent a with that persistence ID. Whether the offer holds it (not in
+// use, same size) transformLocked checks.
+func (a *agent) resizedVolumeLocked(what string, v mesos.Resource) (mesos.Resource, error) {
+	v = unallocated([]mesos.Resource{v})[0]
+	if v.Name != "disk" || !v.IsPersistentVolume() {
+		return v, fmt.Errorf("invalid %s operation: %v is not a persistent volume", what, v)
+	}
+	if v.Shared != nil {
+		return v, fmt.Errorf("invalid %s operation: shared persistent volume %v cannot be resized", what, v)
+	}
+	id := v.GetDisk().GetPersistence().GetID()
+	for _, r := range a.total {
+		if r.IsPersistentVolume() && r.GetDisk().GetPersistence().GetID() == id {
+			return v, nil
+		}
+	}
+	return v, fmt.Errorf("invalid %s operation: persistent volume %q does not exist on agent %s", what, id, a.id)
+}
+
+// checkAddition validates a GROW_VOLUME's addition to vol: positive,
+// non-persistent disk with the volume's reservations and disk source.
+func checkAddition(vol, add mesos.Resource) error {
+	if add.Name != "disk" || add.GetScalar() == nil || !(add.GetScalar().GetValue() > 0) {
+		return fmt.Errorf("invalid GROW_VOLUME operation: addition %v must be a positive disk resource", add)
+	}
+	if add.IsPersistentVolume() || add.GetDisk().GetVolume() != nil || add.Shared != nil {
+		return fmt.Errorf("invalid GROW_VOLUME operation: addition %v must not be a volume", add)
+	}
+	want := plainDisk(vol)
+	want.Scalar = add.Scalar
+	if !want.Equivalent(add) {
+		return fmt.Errorf("invalid GROW_VOLUME operation: addition %v must have the reservations and disk source of volume %v", add, vol)
+	}
+	return nil
+}
+
+// plainDisk is the reserved disk under volume v (no persistence, no
+// volume, same source and reservations).
+func plainDisk(v mesos.Resource) mesos.Resource {
+	out := v
+	out.Disk = nil
+	if src := v.GetDisk().GetSource(); src != nil {
+		out.Disk = &mesos.Resource_DiskInfo{Source: src}
+	}
+	return out
 }
 
 func checkContainerPath(p string) error {
