@@ -288,6 +288,15 @@ func startDev(t *testing.T, bin, dir, agentResources, pb, httpA, admin, api, mes
 	select {
 	case <-ready:
 	case <-time.After(3 * time.Minute):
+		// The Go runtime prints every goroutine on SIGQUIT (to the test's
+		// stderr): where the scheduler, in-process in rmf dev, is stuck.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		lb, _ := os.ReadFile(filepath.Join(dir, "rmf-dev.log"))
