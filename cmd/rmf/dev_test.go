@@ -137,20 +137,7 @@ func TestDevEndToEnd(t *testing.T) {
 	checkSchedulerPage(t, "http://"+api+"/")
 
 	// What scripts ask: is the cluster ready, where are its nodes.
-	rmf := func(args ...string) (int, string, string) {
-		t.Helper()
-		cmd := exec.Command(bin, append(args, "--api", api)...)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, stdout.String(), stderr.String()
-	}
+	rmf := cliRunner(t, bin, api)
 	if code, out, errOut := rmf("cluster", "wait", "default", "--timeout", "60s"); code != 0 || !strings.Contains(out, "cluster default ready: 3 of 3 nodes") {
 		t.Errorf("cluster wait default: exit %d, %q %q", code, out, errOut)
 	}
@@ -347,6 +334,25 @@ func checkSchedulerPage(t *testing.T, url string) {
 		}
 		_ = os.MkdirAll(dir, 0o755)
 		_ = os.WriteFile(filepath.Join(dir, "scheduler-status.png"), png, 0o644)
+	}
+}
+
+// cliRunner returns a runner of the rmf CLI against the API at api: its
+// exit code, stdout and stderr.
+func cliRunner(t *testing.T, bin, api string) func(args ...string) (int, string, string) {
+	return func(args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--api", api)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
 	}
 }
 

@@ -22,32 +22,32 @@ import (
 	"github.com/rmf-go/rmf/scheduler"
 )
 
+// ownDev is an `rmf dev` on a ZooKeeper of its own, on addresses the test
+// picked.
+type ownDev struct {
+	zk                                     *testutil.ZooKeeper
+	cmd                                    *exec.Cmd
+	bin, dir, pb, httpA, admin, api, mesos string
+}
+
+func startOwnDev(t *testing.T) *ownDev {
+	t.Helper()
+	testutil.RequireZooKeeper(t)
+	d := &ownDev{zk: testutil.StartZooKeeper(t), bin: testutil.RMF(t), dir: t.TempDir()}
+	d.pb, d.httpA, d.admin, d.api, d.mesos = testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	d.cmd = startDev(t, d.bin, d.dir, testutil.AgentResources(t), d.pb, d.httpA, d.admin, d.api, d.mesos, "--zk", d.zk.Addr)
+	return d
+}
+
 // TestDevOperatorCommands runs the operator's commands against `rmf dev`
 // (mesos-local, devnodes): cluster status, node transfers, aae-status and
 // logs (with --follow), bucket types (Riak's refusals exit 1, bad input
 // 2), then framework teardown (nothing reserved left on any agent) and
 // clean-metadata (refused while the scheduler leads, then done).
 func TestDevOperatorCommands(t *testing.T) {
-	testutil.RequireZooKeeper(t)
-	zk := testutil.StartZooKeeper(t)
-	bin := testutil.RMF(t)
-	dir := t.TempDir()
-	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	dev := startDev(t, bin, dir, testutil.AgentResources(t), pb, httpA, admin, api, mesos, "--zk", zk.Addr)
-	rmf := func(args ...string) (int, string, string) {
-		t.Helper()
-		cmd := exec.Command(bin, append(args, "--api", api)...)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, stdout.String(), stderr.String()
-	}
+	d := startOwnDev(t)
+	zk, dev, rmf := d.zk, d.cmd, cliRunner(t, d.bin, d.api)
+	bin, api, mesos := d.bin, d.api, d.mesos
 	if code, out, errOut := rmf("cluster", "wait", "default", "--timeout", "90s"); code != 0 {
 		t.Fatalf("cluster wait: exit %d, %q %q", code, out, errOut)
 	}
@@ -203,26 +203,9 @@ func TestDevOperatorCommands(t *testing.T) {
 // record the new size, a key written before read back after). A growth no agent
 // can fit is refused up front, saying why.
 func TestDevClusterUpdateUnderLoad(t *testing.T) {
-	testutil.RequireZooKeeper(t)
-	zk := testutil.StartZooKeeper(t)
-	bin := testutil.RMF(t)
-	dir := t.TempDir()
-	pb, httpA, admin, api, mesos := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	dev := startDev(t, bin, dir, testutil.AgentResources(t), pb, httpA, admin, api, mesos, "--zk", zk.Addr)
-	rmf := func(args ...string) (int, string, string) {
-		t.Helper()
-		cmd := exec.Command(bin, append(args, "--api", api)...)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, stdout.String(), stderr.String()
-	}
+	d := startOwnDev(t)
+	zk, dev, rmf := d.zk, d.cmd, cliRunner(t, d.bin, d.api)
+	dir, pb, mesos := d.dir, d.pb, d.mesos
 	if code, out, errOut := rmf("cluster", "wait", "default", "--timeout", "90s"); code != 0 {
 		t.Fatalf("cluster wait: exit %d, %q %q", code, out, errOut)
 	}
