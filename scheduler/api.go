@@ -282,14 +282,24 @@ func (s *Scheduler) listClusters(r *http.Request) (int, any, error) {
 	return 200, out, nil
 }
 
-func (s *Scheduler) getCluster(r *http.Request) (int, any, error) {
+// requestedCluster is the cluster the request's path names, or the API's
+// error for a bad name (400) or a cluster that does not exist (404).
+func (s *Scheduler) requestedCluster(r *http.Request) (string, zkstate.ClusterRecord, error) {
 	name, err := clusterName(r)
 	if err != nil {
-		return 0, nil, err
+		return "", zkstate.ClusterRecord{}, err
 	}
 	c, _, err := s.fw.GetCluster(r.Context(), name)
 	if err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
+		return "", zkstate.ClusterRecord{}, notFound(err, "cluster %s", name)
+	}
+	return name, c, nil
+}
+
+func (s *Scheduler) getCluster(r *http.Request) (int, any, error) {
+	_, c, err := s.requestedCluster(r)
+	if err != nil {
+		return 0, nil, err
 	}
 	return 200, s.clusterView(r.Context(), c), nil
 }
@@ -375,12 +385,9 @@ func (s *Scheduler) newCluster(ctx context.Context, name string, spec ClusterSpe
 }
 
 func (s *Scheduler) destroyCluster(r *http.Request) (int, any, error) {
-	name, err := clusterName(r)
+	name, _, err := s.requestedCluster(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
 	}
 	nodes := s.nodesOf(r.Context(), name)
 	if len(nodes) > 0 {
@@ -402,13 +409,9 @@ func (s *Scheduler) destroyCluster(r *http.Request) (int, any, error) {
 }
 
 func (s *Scheduler) getTemplate(r *http.Request, advanced bool) (int, any, error) {
-	name, err := clusterName(r)
+	_, c, err := s.requestedCluster(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	c, _, err := s.fw.GetCluster(r.Context(), name)
-	if err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
 	}
 	if advanced {
 		return 200, c.AdvancedConfig, nil

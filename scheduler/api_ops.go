@@ -107,12 +107,9 @@ type ClusterStatus struct {
 }
 
 func (s *Scheduler) clusterStatus(r *http.Request) (int, any, error) {
-	name, err := clusterName(r)
+	name, _, err := s.requestedCluster(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
 	}
 	nodes := s.nodesOf(r.Context(), name)
 	return 200, s.collectStatus(r.Context(), name, nodes), nil
@@ -198,12 +195,9 @@ func ParseBucketTypeList(out string) []BucketType {
 // clusterNode is the running node of the request's cluster that answers
 // cluster-wide verbs.
 func (s *Scheduler) clusterNode(r *http.Request) (zkstate.NodeRecord, error) {
-	name, err := clusterName(r)
+	name, _, err := s.requestedCluster(r)
 	if err != nil {
 		return zkstate.NodeRecord{}, err
-	}
-	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
-		return zkstate.NodeRecord{}, notFound(err, "cluster %s", name)
 	}
 	n, err := firstRunning(s.nodesOf(r.Context(), name))
 	if err != nil {

@@ -36,13 +36,9 @@ func exportOf(c zkstate.ClusterRecord, nodes []zkstate.NodeRecord) ClusterExport
 }
 
 func (s *Scheduler) exportCluster(r *http.Request) (int, any, error) {
-	name, err := clusterName(r)
+	name, c, err := s.requestedCluster(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	c, _, err := s.fw.GetCluster(r.Context(), name)
-	if err != nil {
-		return 0, nil, notFound(err, "cluster %s", name)
 	}
 	return 200, exportOf(c, s.nodesOf(r.Context(), name)), nil
 }

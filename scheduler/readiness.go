@@ -94,12 +94,9 @@ func endpointsOf(cluster string, views []NodeView) Endpoints {
 // clusterViews reads the cluster of the request's path and its nodes'
 // views (404 if the cluster does not exist).
 func (s *Scheduler) clusterViews(r *http.Request) (string, []NodeView, error) {
-	name, err := clusterName(r)
+	name, _, err := s.requestedCluster(r)
 	if err != nil {
 		return "", nil, err
-	}
-	if _, _, err := s.fw.GetCluster(r.Context(), name); err != nil {
-		return "", nil, notFound(err, "cluster %s", name)
 	}
 	out := []NodeView{} // an empty cluster lists [], not null
 	for _, n := range s.nodesOf(r.Context(), name) {
