@@ -3,6 +3,7 @@ package director
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -231,8 +232,7 @@ func getAnswer(out []byte) (found, ok bool) {
 	if len(out) < protocol.HeaderSize || protocol.Code(out[4]) != protocol.CodeGetResp {
 		return false, false
 	}
-	size := int(out[0])<<24 | int(out[1])<<16 | int(out[2])<<8 | int(out[3])
-	if size+4 != len(out) {
+	if uint64(binary.BigEndian.Uint32(out))+4 != uint64(len(out)) {
 		return false, false
 	}
 	found, err := protocol.GetRespFound(out[protocol.HeaderSize:])

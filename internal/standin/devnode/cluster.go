@@ -614,7 +614,7 @@ func (c *Cluster) replicate(ctx context.Context, pl []ring.Entry, typ, bucket, k
 			acks <- ack{replicaNode: rn, err: err}
 		}()
 	}
-	extra := c.oldOwnersStore(bg, nodes, typ, bucket, key, obj, &pendingStores)
+	extra := c.oldOwnersStore(bg, nodes, int(wq.n), typ, bucket, key, obj, &pendingStores)
 	var lastErr error
 	for (acked < wq.w || primaries < wq.pw) && pending > 0 {
 		var a ack

@@ -87,12 +87,12 @@ func (o oldOwners) wait(ctx context.Context) {
 }
 
 // oldOwnersStore, while the ring moves, also sends a write to the members
-// that owned the key on the previous ring and are not among its replicas
-// now: a member that has not adopted the new ring yet reads from them (in
+// that held one of the key's n replicas on the previous ring and hold
+// none now: a member that has not adopted the new ring yet reads from them (in
 // Riak, the old owner keeps a partition's writes until it has handed it
 // off). Their answers do not count toward w; the write waits for them
 // (wait) so that a read right after it finds it either way.
-func (c *Cluster) oldOwnersStore(ctx context.Context, now []replicaNode, typ, bucket, key string, obj kv.Object, wg *sync.WaitGroup) oldOwners {
+func (c *Cluster) oldOwnersStore(ctx context.Context, now []replicaNode, n int, typ, bucket, key string, obj kv.Object, wg *sync.WaitGroup) oldOwners {
 	c.mu.RLock()
 	prev := c.prevRing
 	c.mu.RUnlock()
@@ -100,7 +100,7 @@ func (c *Cluster) oldOwnersStore(ctx context.Context, now []replicaNode, typ, bu
 		return oldOwners{}
 	}
 	var targets []string
-	for _, e := range prev.Preflist([]byte(typ), []byte(bucket), []byte(key), len(now)+1, c.up) {
+	for _, e := range prev.Preflist([]byte(typ), []byte(bucket), []byte(key), n, c.up) {
 		if e.Node != c.self.Name && !slices.ContainsFunc(now, func(r replicaNode) bool { return r.node == e.Node }) && !slices.Contains(targets, e.Node) {
 			targets = append(targets, e.Node)
 		}
