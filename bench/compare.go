@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,6 +330,7 @@ type compareRun struct {
 	nodeArgs         [][]string
 	addrs            map[string][]string // target -> PB addresses the workers use
 	proxies          map[string]*Proc    // target -> its proxy process (none for direct)
+	directorAdmin    string              // the director's admin (metrics) address
 	results          map[string]*TargetResult
 
 	mu       sync.Mutex
@@ -357,7 +359,36 @@ func (c *compareRun) run(ctx context.Context) (*Comparison, error) {
 	if err := c.measureRounds(ctx); err != nil {
 		return nil, err
 	}
+	c.saveDirectorMetrics(ctx)
 	return c.comparison(), nil
+}
+
+// saveDirectorMetrics keeps the director's /metrics at the end of the
+// scenario in the process log directory (director-metrics.txt), for the
+// hedges, ejections, retries and confirmations behind its figures.
+func (c *compareRun) saveDirectorMetrics(ctx context.Context) {
+	if c.directorAdmin == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.directorAdmin+"/metrics", nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.logf("director metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "director-metrics.txt"), body, 0o644); err != nil {
+		c.logf("director metrics: %v", err)
+	}
 }
 
 // backend is the devnodes' storage in this scenario: kill9 restarts the
@@ -461,7 +492,8 @@ func (c *compareRun) startTargets(ctx context.Context) error {
 // startDirector starts an rmf director with every devnode as a --node.
 func (c *compareRun) startDirector(ctx context.Context) error {
 	pb := FreeAddr()
-	args := []string{"director", "--pb", pb, "--http", "", "--admin", FreeAddr()}
+	c.directorAdmin = FreeAddr()
+	args := []string{"director", "--pb", pb, "--http", "", "--admin", c.directorAdmin}
 	for i := range c.nodePB {
 		args = append(args, "--node", c.nodePB[i]+","+c.nodeHTTP[i])
 	}
