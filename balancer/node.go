@@ -122,6 +122,17 @@ type Node struct {
 	tau     float64      // latency decay constant in ns
 	latency peakEWMA
 
+	// Stall detection: progress is the clock reading of the node's last
+	// answer, or of when it last became busy (no request in flight before);
+	// stallAfter (ns, 0: off) is how long a busy node may go without
+	// answering before Stalled says so.
+	progress   atomic.Int64
+	stallAfter atomic.Int64
+	// stalls counts stall episodes (outlier evidence): a stall seen with a
+	// progress stamp other than the last counted one's, stallMark.
+	stalls    atomic.Uint64
+	stallMark atomic.Int64
+
 	// Outlier ejection. The atomics are read on the hot path; the rest is
 	// EvaluateOutliers' bookkeeping.
 	ejected        atomic.Bool
@@ -135,6 +146,7 @@ type Node struct {
 	cleanSince   time.Time // in without a step down of multiplier since
 	evidenceFrom uint64    // Requests() when the latency evidence window opened
 	cleanFrom    uint64    // Requests() at cleanSince
+	stallsFrom   uint64    // Stalls() at the last evaluation
 }
 
 // NewNode returns a node that starts healthy with a closed breaker.
@@ -208,7 +220,9 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
 	}
-	n.outstanding.Add(1)
+	if n.outstanding.Add(1) == 1 {
+		n.progress.Store(n.clock())
+	}
 	var once atomic.Bool
 	return func(o Outcome) {
 		if !once.CompareAndSwap(false, true) {
@@ -217,6 +231,7 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 		n.outstanding.Add(-1)
 		switch o {
 		case Success:
+			n.progress.Store(n.clock())
 			n.requests.Add(1)
 			if n.consecFailures.Load() != 0 {
 				n.consecFailures.Store(0)
@@ -233,6 +248,36 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 		}
 	}, nil
 }
+
+// SetStallAfter sets how long the node may have requests in flight without
+// answering any before Stalled reports it; 0 turns stall detection off.
+// The director sets it from the cluster's recent latency.
+func (n *Node) SetStallAfter(d time.Duration) { n.stallAfter.Store(int64(max(d, 0))) }
+
+// Stalled reports whether the node has requests in flight and has answered
+// none of them (nor any other) for longer than SetStallAfter's duration:
+// it is frozen or stuck right now, whatever its latency estimate says. A
+// frozen node has few requests in flight, so an estimate weighted by them
+// would keep sending it more; a stalled node gets none until it answers.
+func (n *Node) Stalled() bool { return n.stalledAt(n.clock()) }
+
+func (n *Node) stalledAt(now int64) bool {
+	th := n.stallAfter.Load()
+	if th <= 0 || n.outstanding.Load() == 0 {
+		return false
+	}
+	p := n.progress.Load()
+	if now-p <= th {
+		return false
+	}
+	if n.stallMark.Swap(p) != p { // a new episode
+		n.stalls.Add(1)
+	}
+	return true
+}
+
+// Stalls counts the separate times the node was seen stalled.
+func (n *Node) Stalls() uint64 { return n.stalls.Load() }
 
 // HealthThresholds decide when active checks flip a node's health.
 // Zero values take the documented defaults.

@@ -35,6 +35,14 @@ type OutlierSettings struct {
 	// came back, so a node the policy avoids is judged once it has new
 	// evidence, never again on old evidence. Default 5.
 	MinRequests int
+	// StallEpisodes: a node seen stalled (Node.Stalled: requests in flight,
+	// none answered for longer than most requests take) this many
+	// separate times within one Interval, while the median of its peers'
+	// episodes is at most a third of that, is an outlier: it freezes again
+	// and again, which its latency estimate, weighted down by the few
+	// requests it gets, does not show. Default 3; negative disables this
+	// check.
+	StallEpisodes int
 	// BaseEjection is how long the first ejection in a row lasts; the k-th
 	// lasts k×BaseEjection, at most MaxEjection. The count steps down by one
 	// for every BaseEjection+SlowStart a node stays in and finishes at least
@@ -60,6 +68,7 @@ const (
 	DefaultLatencyFactor       = 3.0
 	DefaultMinLatency          = 10 * time.Millisecond
 	DefaultMinRequests         = 5
+	DefaultStallEpisodes       = 3
 	DefaultBaseEjection        = 5 * time.Second
 	DefaultMaxEjection         = 60 * time.Second
 	DefaultMaxEjectedPercent   = 34
@@ -117,6 +126,9 @@ func (o OutlierSettings) withDefaults() OutlierSettings {
 	}
 	if o.MinRequests == 0 {
 		o.MinRequests = DefaultMinRequests
+	}
+	if o.StallEpisodes == 0 {
+		o.StallEpisodes = DefaultStallEpisodes
 	}
 	if o.MaxEjectedPercent == 0 {
 		o.MaxEjectedPercent = DefaultMaxEjectedPercent
@@ -210,6 +222,7 @@ type nodeStats struct {
 	consecutiveFailures uint64
 	requests            uint64        // finished in the latency evidence window
 	latency             time.Duration // LatencyEWMA as of the last answer; 0 unknown
+	stalls              uint64        // stall episodes since the previous evaluation
 }
 
 // verdict is decideOutliers' decision for one node.
@@ -255,6 +268,13 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		}
 	}
 	slices.Sort(peers)
+	var peerStalls []float64
+	for i, s := range stats {
+		if in[i] && !vs[i].restore {
+			peerStalls = append(peerStalls, float64(s.stalls))
+		}
+	}
+	slices.Sort(peerStalls)
 
 	type candidate struct {
 		i        int
@@ -269,6 +289,12 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		if o.ConsecutiveFailures > 0 && s.consecutiveFailures >= uint64(o.ConsecutiveFailures) {
 			cands = append(cands, candidate{i, true, float64(s.consecutiveFailures)})
 			continue
+		}
+		if o.StallEpisodes > 0 && s.stalls >= uint64(o.StallEpisodes) {
+			if med, ok := medianWithout(peerStalls, float64(s.stalls)); ok && 3*med <= float64(s.stalls) {
+				cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1)})
+				continue
+			}
 		}
 		if o.LatencyFactor <= 0 || s.requests < uint64(o.MinRequests) || s.latency <= 0 {
 			continue
@@ -350,11 +376,14 @@ func medianWithout(sorted []float64, v float64) (m float64, ok bool) {
 }
 
 // outlierStats snapshots the node for decideOutliers, with its total of
-// finished requests.
+// finished requests, and opens the next window of stall episodes.
 func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
 	total := n.requests.Load()
+	stalls := n.stalls.Load()
+	since := stalls - min(n.stallsFrom, stalls)
+	n.stallsFrom = stalls
 	return nodeStats{
 		available:           n.serving(),
 		ejected:             n.ejected.Load(),
@@ -365,6 +394,7 @@ func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 		consecutiveFailures: n.consecFailures.Load(),
 		requests:            total - min(n.evidenceFrom, total),
 		latency:             time.Duration(n.latency.observed(mono(now), n.tau)),
+		stalls:              since,
 	}, total
 }
 

@@ -14,6 +14,13 @@ func in(lat time.Duration) nodeStats {
 	return nodeStats{available: true, requests: 100, latency: lat}
 }
 
+// stalling is a node in rotation seen stalled k separate times.
+func stalling(k uint64) nodeStats {
+	s := in(time.Millisecond)
+	s.stalls = k
+	return s
+}
+
 func failing(k uint64) nodeStats {
 	s := in(time.Millisecond)
 	s.consecutiveFailures = k
@@ -56,6 +63,11 @@ func TestDecideOutliers(t *testing.T) {
 		{"six nodes, four failing: 34% is two", []nodeStats{failing(5), failing(8), failing(6), failing(7), in(ms), in(ms)}, []int{1, 3}},
 		{"failures before latency", []nodeStats{in(90 * ms), failing(5), in(ms), in(ms)}, []int{1}},
 		{"available before unavailable", []nodeStats{{consecutiveFailures: 50}, failing(5), in(ms), in(ms)}, []int{1}},
+		{"stalled 3 times, peers never", []nodeStats{in(ms), stalling(3), in(ms)}, []int{1}},
+		{"stalled twice: too few", []nodeStats{in(ms), stalling(2), in(ms)}, nil},
+		{"stalled 9 times, peers 3 and 4: the cluster is slow", []nodeStats{stalling(3), stalling(9), stalling(4)}, nil},
+		{"stalled 12 times, peers 3 and 4", []nodeStats{stalling(3), stalling(12), stalling(4)}, []int{1}},
+		{"two stall, the worse", []nodeStats{stalling(5), stalling(20), in(ms), in(ms), in(ms)}, []int{1}},
 		{"already one ejected of three", []nodeStats{{ejected: true, until: now.Add(time.Second)}, failing(5), in(ms)}, nil},
 	}
 	for _, tc := range tests {
@@ -145,9 +157,9 @@ func TestDecideOutliersRestoreAndBackoff(t *testing.T) {
 
 func TestDecideOutliersDisabled(t *testing.T) {
 	now := epoch.Add(time.Hour)
-	o := OutlierSettings{ConsecutiveFailures: -1, LatencyFactor: -1}.withDefaults()
-	if got := ejectedIdx(decideOutliers([]nodeStats{failing(50), in(time.Second), in(time.Millisecond), in(time.Millisecond)}, o, now)); got != nil {
-		t.Fatalf("ejected %v with both checks disabled", got)
+	o := OutlierSettings{ConsecutiveFailures: -1, LatencyFactor: -1, StallEpisodes: -1}.withDefaults()
+	if got := ejectedIdx(decideOutliers([]nodeStats{failing(50), in(time.Second), stalling(100), in(time.Millisecond), in(time.Millisecond)}, o, now)); got != nil {
+		t.Fatalf("ejected %v with every check disabled", got)
 	}
 }
 

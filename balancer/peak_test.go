@@ -271,3 +271,113 @@ func BenchmarkSelect(b *testing.B) {
 		})
 	}
 }
+
+// TestPeakEWMASkipsStalledNode: a node that stops answering is picked
+// while it has few requests in flight (its estimate, weighted by them,
+// looks cheap) until it has been silent for the stall threshold; from then
+// on it gets nothing while another node is eligible, and it is picked
+// again once it answers.
+func TestPeakEWMASkipsStalledNode(t *testing.T) {
+	s := newSim(10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond)
+	frozen := s.ns[2]
+	for _, n := range s.ns {
+		n.SetStallAfter(20 * time.Millisecond)
+	}
+	p := &PeakEWMA{}
+	// Warm up: every node answers in 10 ms.
+	s.run(t, p, 300, time.Millisecond)
+	// The third node freezes: its requests finish only when it thaws.
+	s.lat[frozen] = time.Hour
+	var picks []int64 // clock readings of the frozen node's picks
+	var held []func(Outcome)
+	for range 200 {
+		s.c.advance(time.Millisecond)
+		s.finish()
+		n := p.Select(s.ns, nil)
+		done, err := n.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == frozen {
+			picks = append(picks, s.c.now())
+			held = append(held, done)
+			continue
+		}
+		heap.Push(&s.pending, request{at: s.c.now() + int64(s.lat[n]), n: n, d: s.lat[n], done: done})
+	}
+	if len(picks) == 0 {
+		t.Fatal("the frozen node was never picked: the test does not exercise the stall")
+	}
+	if !frozen.Stalled() {
+		t.Fatal("a node silent for 180 ms with requests in flight is not stalled")
+	}
+	// Its last pick came before its silence passed the threshold (its
+	// last answer was at most 10 ms before the freeze, plus 20 ms).
+	freeze := s.c.now() - int64(200*time.Millisecond)
+	if last := picks[len(picks)-1]; last > freeze+int64(31*time.Millisecond) {
+		t.Errorf("the frozen node was picked %v after it froze, past the stall threshold", time.Duration(last-freeze))
+	}
+	for _, n := range s.ns[:2] {
+		if n.Stalled() {
+			t.Errorf("node %s answers every 10 ms but is stalled", n.ID)
+		}
+	}
+	// It thaws and answers what it held: no longer stalled, and picked
+	// again once its estimate has decayed.
+	for i, done := range held {
+		frozen.observeLatencyAt(time.Duration(s.c.now()-picks[i]), s.c.now())
+		done(Success)
+	}
+	if frozen.Stalled() {
+		t.Fatal("still stalled right after its answers")
+	}
+	s.lat[frozen] = 10 * time.Millisecond
+	if got := s.run(t, p, 8000, time.Millisecond)[frozen]; got == 0 {
+		t.Error("the thawed node got no requests")
+	}
+}
+
+// TestStalledNeedsRequestsInFlight: an idle node is never stalled, a busy
+// one only after the threshold without an answer, and never with the
+// threshold off.
+func TestStalledNeedsRequestsInFlight(t *testing.T) {
+	c := newFakeClock()
+	n := NewNode("a", "", "", BreakerSettings{})
+	c.attach(n)
+	n.SetStallAfter(50 * time.Millisecond)
+	c.advance(time.Second)
+	if n.Stalled() {
+		t.Fatal("an idle node is stalled")
+	}
+	done, _ := n.Begin()
+	c.advance(40 * time.Millisecond)
+	if n.Stalled() {
+		t.Fatal("stalled 40 ms after becoming busy, threshold 50 ms")
+	}
+	c.advance(20 * time.Millisecond)
+	if !n.Stalled() {
+		t.Fatal("not stalled 60 ms after becoming busy without an answer")
+	}
+	n.Stalled()
+	if got := n.Stalls(); got != 1 {
+		t.Fatalf("one stall seen twice counts %d episodes, want 1", got)
+	}
+	n.SetStallAfter(0)
+	if n.Stalled() {
+		t.Fatal("stalled with detection off")
+	}
+	n.SetStallAfter(50 * time.Millisecond)
+	done2, _ := n.Begin()
+	done(Success)
+	if n.Stalled() {
+		t.Fatal("stalled right after an answer")
+	}
+	c.advance(60 * time.Millisecond)
+	if !n.Stalled() || n.Stalls() != 2 {
+		t.Fatalf("a second silence: stalled %v, episodes %d; want true and 2", n.Stalled(), n.Stalls())
+	}
+	done2(Success)
+	if n.Stalled() {
+		t.Fatal("an idle node is stalled after its answer")
+	}
+}

@@ -89,9 +89,15 @@ func (p *RoundRobin) Select(nodes []*Node, skip func(*Node) bool) *Node {
 // sampleTwo reservoir-samples two eligible nodes in one pass, without
 // allocating; b is nil when fewer than two are eligible.
 func sampleTwo(nodes []*Node, skip func(*Node) bool) (a, b *Node) {
+	return sampleTwoAt(nodes, skip, -1)
+}
+
+// sampleTwoAt is sampleTwo leaving out nodes stalled at now (Node.Stalled);
+// now < 0: stalled nodes are not left out.
+func sampleTwoAt(nodes []*Node, skip func(*Node) bool, now int64) (a, b *Node) {
 	seen := 0
 	for _, n := range nodes {
-		if !eligible(n, skip) {
+		if !eligible(n, skip) || (now >= 0 && n.stalledAt(now)) {
 			continue
 		}
 		seen++
@@ -139,17 +145,25 @@ func (PowerOfTwo) Select(nodes []*Node, skip func(*Node) bool) *Node {
 // flight plus one, as Finagle's and Linkerd's PeakEWMA balancers do: it
 // steers away from slow nodes at once and back as their estimate decays.
 // A node of unknown latency is costed at its rival's latency, so it gets a
-// fair share by outstanding requests: neither starved nor flooded. The
-// default policy.
+// fair share by outstanding requests: neither starved nor flooded. A
+// stalled node (Node.Stalled) is not sampled while another is eligible:
+// its estimate cannot know yet that it stopped answering. The default
+// policy.
 type PeakEWMA struct{}
 
 // Select implements Policy.
 func (*PeakEWMA) Select(nodes []*Node, skip func(*Node) bool) *Node {
-	a, b := sampleTwo(nodes, skip)
+	if len(nodes) == 0 {
+		return nil
+	}
+	now := nodes[0].clock()
+	a, b := sampleTwoAt(nodes, skip, now)
+	if a == nil { // every eligible node is stalled: pick among them
+		a, b = sampleTwo(nodes, skip)
+	}
 	if b == nil {
 		return a
 	}
-	now := a.clock()
 	la, lb := a.latencyAt(now), b.latencyAt(now)
 	switch {
 	case la == 0:

@@ -163,6 +163,15 @@ func discoveryDoc(d *Discovery) StatusDiscovery {
 	return dd
 }
 
+// latencySum is the sum of the nodes' latency histograms.
+func (p *Proxy) latencySum() (sum histSnapshot) {
+	for _, h := range p.latencies() {
+		s := h.snapshot()
+		sum.add(&s)
+	}
+	return sum
+}
+
 // latencies copies the map of the nodes' latency histograms.
 func (p *Proxy) latencies() map[string]*latencyHist {
 	p.mu.Lock()
@@ -355,15 +364,7 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(ns.ConnsBusy), n.ID, BackendBusy)
 		ch <- prometheus.MustNewConstMetric(descBackend, prometheus.GaugeValue, float64(x.pinned), n.ID, BackendPinned)
 		if x.hasHist {
-			buckets := map[float64]uint64{}
-			var cum uint64
-			var sum float64
-			for i, cnt := range x.lat.counts {
-				cum += cnt
-				upper := float64(uint64(1)<<i) / 1e6
-				buckets[upper] = cum
-				sum += float64(cnt) * upper * 0.75 // bucket midpoint estimate
-			}
+			buckets, sum := x.lat.promBuckets()
 			ch <- prometheus.MustNewConstHistogram(descLatency, x.lat.total, sum, buckets, n.ID)
 		}
 	}

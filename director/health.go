@@ -80,14 +80,15 @@ func (p *Proxy) tuneLoop(ctx context.Context) {
 	every := p.set.OutlierSettings().Interval
 	next := time.Now().Add(every)
 	for {
-		p.hedge.tune(p.set.Nodes())
+		lat := p.latencySum()
+		p.hedge.tune(p.set.Nodes(), &lat)
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(every)
 			ejected, restored := p.set.EvaluateOutliers(now)
 			for _, n := range ejected {
 				p.ejections.Add(1)
 				p.log.Warn("director: node ejected as an outlier", "node", n.ID, "until", n.EjectedUntil().Format(time.RFC3339Nano),
-					"ejections", n.Ejections(), "latency", n.LatencyEWMA())
+					"ejections", n.Ejections(), "latency", n.LatencyEWMA(), "stalls", n.Stalls())
 			}
 			for _, n := range restored {
 				p.log.Info("director: outlier let back in (slow start)", "node", n.ID)

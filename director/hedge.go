@@ -3,7 +3,6 @@ package director
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -12,7 +11,9 @@ import (
 )
 
 // Hedged reads: a read that is safe to send twice and has not begun to
-// answer after a delay is sent to a second node as well; the first answer
+// answer after a delay, its node having answered nothing meanwhile
+// (stalled), or after twice the delay in any case, is sent to a second
+// node as well; the first answer
 // goes to the client and the other is read to its end in the background
 // (its connection goes back to the pool) or dropped with its connection.
 // A stalled node then costs a read the delay, not the stall. Hedges are
@@ -20,10 +21,13 @@ import (
 // requests of the last tuning period, plus a small burst.
 
 const (
-	// hedgeFactor: the delay is this multiple of the median node latency
-	// (peak-sensitive EWMA), so a read is hedged only once it is clearly
-	// slower than the cluster usually is.
-	hedgeFactor = 3
+	// hedgeQuantile: the delay is this quantile of the latency of the
+	// requests of the last hedgeWindow tuning periods, over every node.
+	hedgeQuantile = 0.9
+	// hedgeWindow tuning periods make the window of that quantile (1 s).
+	hedgeWindow = 10
+	// hedgeMinSamples: a window with fewer requests keeps the delay it has.
+	hedgeMinSamples = 50
 	// hedgeBurst hedges may go ahead of the budget.
 	hedgeBurst = 10
 	// hedgeToken is one hedge in hedger.tokens.
@@ -41,45 +45,46 @@ type hedger struct {
 	delay atomic.Int64 // nanoseconds; 0: off
 	tokenBudget
 
-	lastRequests uint64 // sum of the nodes' Requests at the last tune (tune only)
+	// tune only:
+	lastRequests uint64                    // sum of the nodes' Requests at the last tune
+	past         [hedgeWindow]histSnapshot // the latency histograms' sum at the last tunes, a ring
+	head         int                       // the oldest of past
+	stallAfter   time.Duration             // the nodes' stall threshold
 
 	wins atomic.Uint64
 }
 
 func (h *hedger) enabled() bool { return h.floor >= 0 && h.budget > 0 }
 
-// tune recomputes the delay from the nodes' latency and refills the
-// budget from the requests since the last call.
-func (h *hedger) tune(nodes []*balancer.Node) {
-	if !h.enabled() {
-		return
+// tune recomputes, from lat (the sum of the nodes' latency histograms),
+// the quantile of the last second's latencies; it makes the hedge delay
+// (at least the floor) and each node's stall threshold (at least
+// DefaultHedgeDelay): a node with requests in flight that answers none for
+// longer than most requests take is stalled (balancer.Node.Stalled). It
+// also refills the budget from the requests since the last call.
+func (h *hedger) tune(nodes []*balancer.Node, lat *histSnapshot) {
+	window := lat.since(&h.past[h.head])
+	h.past[h.head] = *lat
+	h.head = (h.head + 1) % hedgeWindow
+	if window.total >= hedgeMinSamples {
+		q := window.quantile(hedgeQuantile)
+		h.stallAfter = max(DefaultHedgeDelay, q)
+		if h.enabled() {
+			h.delay.Store(int64(max(h.floor, q)))
+		}
 	}
-	var lats []time.Duration
 	var requests uint64
 	for _, n := range nodes {
 		requests += n.Requests()
-		if n.Available() {
-			if l := n.LatencyEWMA(); l > 0 {
-				lats = append(lats, l)
-			}
-		}
+		n.SetStallAfter(h.stallAfter)
 	}
-	h.delay.Store(int64(hedgeDelay(lats, h.floor)))
+	if !h.enabled() {
+		return
+	}
 	fresh := int64(float64(requests-min(requests, h.lastRequests)) * h.budget * hedgeToken)
 	h.lastRequests = requests
 	// Unused tokens carry over up to the burst.
 	h.tokens.Store(min(h.tokens.Load()+fresh, hedgeBurst*hedgeToken+fresh))
-}
-
-// hedgeDelay is the hedge delay for nodes whose latencies are lats:
-// hedgeFactor times their median (the lower one of an even count, so one
-// slow node of two does not set it), at least floor.
-func hedgeDelay(lats []time.Duration, floor time.Duration) time.Duration {
-	if len(lats) == 0 {
-		return floor
-	}
-	slices.Sort(lats)
-	return max(floor, hedgeFactor*lats[(len(lats)-1)/2])
 }
 
 // tokenBudget bounds extra requests (hedges, not-found confirmations) to
@@ -197,6 +202,17 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	}
 	bc.setDeadline(hedgeAt, false, 0)
 	answer, _, err := bc.rd.ReadRaw()
+	if isTimeout(err) && !first.n.Stalled() && time.Now().Before(tryDL) {
+		// Its node answers other requests: this read is slow, the node is
+		// not stalled. Hedge it only at twice the delay, so that a
+		// healthy cluster's slower reads do not spend the budget.
+		later := first.began.Add(2 * delay)
+		if later.After(tryDL) {
+			later = tryDL
+		}
+		bc.setDeadline(later, false, 0)
+		answer, _, err = bc.rd.ReadRaw()
+	}
 	if err == nil && notServed(answer, c.reqCode) {
 		err = errNotServed
 	}

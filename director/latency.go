@@ -6,25 +6,44 @@ import (
 	"time"
 )
 
-// latencyHist is a lock-free latency histogram with power-of-two
-// microsecond buckets (bucket i holds latencies below 2^i µs), cheap
-// enough to record every request: one atomic add.
+// latencyHist is a lock-free latency histogram with quarter-octave
+// microsecond buckets (four per power of two, so a quantile is within
+// 19%), cheap enough to record every request: one atomic add.
 type latencyHist struct {
-	buckets [32]atomic.Uint64
+	buckets [histBuckets]atomic.Uint64
+}
+
+// histBuckets covers 0 to 2^31 µs (about 36 minutes) at four buckets per
+// power of two.
+const histBuckets = 124
+
+// histIndex is the bucket of us microseconds: below 4 µs one bucket per
+// µs; above, the power of two and the two bits after the leading one.
+func histIndex(us uint64) int {
+	if us < 4 {
+		return int(us)
+	}
+	l := bits.Len64(us) // ≥ 3
+	i := 4*(l-2) + int(us>>(l-3)&3)
+	return min(i, histBuckets-1)
+}
+
+// histUpper is the upper bound of bucket i (exclusive), in µs.
+func histUpper(i int) uint64 {
+	if i < 4 {
+		return uint64(i) + 1
+	}
+	l, top := i/4+2, uint64(i%4+4)
+	return (top + 1) << (l - 3)
 }
 
 func (h *latencyHist) record(d time.Duration) {
-	us := uint64(d / time.Microsecond)
-	i := bits.Len64(us)
-	if i >= len(h.buckets) {
-		i = len(h.buckets) - 1
-	}
-	h.buckets[i].Add(1)
+	h.buckets[histIndex(uint64(max(d, 0)/time.Microsecond))].Add(1)
 }
 
 // histSnapshot is a copy of a latencyHist's counts.
 type histSnapshot struct {
-	counts [32]uint64
+	counts [histBuckets]uint64
 	total  uint64
 }
 
@@ -40,8 +59,26 @@ func (h *latencyHist) snapshot() (s histSnapshot) {
 	return s
 }
 
+// add adds o's counts to s.
+func (s *histSnapshot) add(o *histSnapshot) {
+	for i := range s.counts {
+		s.counts[i] += o.counts[i]
+	}
+	s.total += o.total
+}
+
+// since is s less an earlier snapshot of the same histograms: what was
+// recorded in between.
+func (s histSnapshot) since(earlier *histSnapshot) (d histSnapshot) {
+	for i := range s.counts {
+		d.counts[i] = s.counts[i] - min(s.counts[i], earlier.counts[i])
+		d.total += d.counts[i]
+	}
+	return d
+}
+
 // quantile returns the upper bound of the bucket holding quantile q
-// (0 when there are no samples): accurate to a factor of two.
+// (0 when there are no samples).
 func (s histSnapshot) quantile(q float64) time.Duration {
 	if s.total == 0 {
 		return 0
@@ -51,8 +88,30 @@ func (s histSnapshot) quantile(q float64) time.Duration {
 	for i, c := range s.counts {
 		cum += c
 		if cum >= rank {
-			return time.Duration(uint64(1)<<i) * time.Microsecond
+			return time.Duration(histUpper(i)) * time.Microsecond
 		}
 	}
-	return time.Duration(uint64(1)<<31) * time.Microsecond
+	return time.Duration(histUpper(histBuckets-1)) * time.Microsecond
+}
+
+// promBuckets is s as Prometheus histogram buckets at powers of two
+// microseconds (1 µs to 2^31 µs, upper bounds in seconds, cumulative), and
+// the sum of the samples estimated from the bucket midpoints.
+func (s *histSnapshot) promBuckets() (buckets map[float64]uint64, sum float64) {
+	buckets = make(map[float64]uint64, 32)
+	var cum uint64
+	i := 0
+	for k := range 32 {
+		le := uint64(1) << k
+		for ; i < histBuckets && histUpper(i) <= le; i++ {
+			cum += s.counts[i]
+			lower := uint64(0)
+			if i > 0 {
+				lower = histUpper(i - 1)
+			}
+			sum += float64(s.counts[i]) * float64(lower+histUpper(i)) / 2 / 1e6
+		}
+		buckets[float64(le)/1e6] = cum
+	}
+	return buckets, sum
 }

@@ -29,7 +29,10 @@ func RMF(t testing.TB) string {
 			return
 		}
 		b.bin = filepath.Join(b.dir, "rmf")
-		out, err := exec.Command("go", "build", "-o", b.bin, "github.com/rmf-go/rmf/cmd/rmf").CombinedOutput()
+		// Static, as make build makes it (see the Makefile).
+		cmd := exec.Command("go", "build", "-o", b.bin, "github.com/rmf-go/rmf/cmd/rmf")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.err = errors.New("testutil: go build rmf: " + err.Error() + "\n" + string(out))
 		}

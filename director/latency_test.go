@@ -1,0 +1,87 @@
+package director
+
+import (
+	"testing"
+	"time"
+)
+
+// TestHistBucketsCoverEveryValue: each value falls in the bucket whose
+// bounds hold it, buckets are contiguous, and a bucket is at most a
+// quarter octave wide.
+func TestHistBucketsCoverEveryValue(t *testing.T) {
+	for _, us := range []uint64{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 100, 1000, 4095, 4096, 1 << 20, 1<<31 - 1} {
+		i := histIndex(us)
+		if us >= histUpper(i) || (i > 0 && us < histUpper(i-1)) {
+			t.Errorf("%d µs in bucket %d [%d, %d)", us, i, histUpper(max(i-1, 0)), histUpper(i))
+		}
+	}
+	for i := 1; i < histBuckets; i++ {
+		lo, hi := histUpper(i-1), histUpper(i)
+		if hi <= lo || (lo >= 4 && float64(hi)/float64(lo) > 1.26) {
+			t.Errorf("bucket %d is [%d, %d)", i, lo, hi)
+		}
+		if histIndex(lo) != i || histIndex(hi-1) != i {
+			t.Errorf("bucket %d [%d, %d): its bounds index %d and %d", i, lo, hi, histIndex(lo), histIndex(hi-1))
+		}
+	}
+	if histIndex(1<<40) != histBuckets-1 {
+		t.Error("a huge value is not in the last bucket")
+	}
+}
+
+// TestHistQuantileAndWindow: quantiles are within a bucket of the truth,
+// and since keeps only what was recorded after a snapshot.
+func TestHistQuantileAndWindow(t *testing.T) {
+	var h latencyHist
+	for i := 1; i <= 1000; i++ {
+		h.record(time.Duration(i) * 10 * time.Microsecond) // 10 µs .. 10 ms
+	}
+	s := h.snapshot()
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 5 * time.Millisecond}, {0.9, 9 * time.Millisecond}, {0.99, 9900 * time.Microsecond}} {
+		got := s.quantile(c.q)
+		if got < c.want || float64(got) > 1.26*float64(c.want) {
+			t.Errorf("q%.2f = %v, want %v to %v", c.q, got, c.want, time.Duration(1.26*float64(c.want)))
+		}
+	}
+	for range 100 {
+		h.record(time.Second)
+	}
+	w := h.snapshot().since(&s)
+	if w.total != 100 {
+		t.Fatalf("window holds %d samples, want 100", w.total)
+	}
+	if got := w.quantile(0.5); got < time.Second || got > 1260*time.Millisecond {
+		t.Errorf("window median %v, want about 1s", got)
+	}
+	var sum histSnapshot
+	sum.add(&s)
+	sum.add(&w)
+	if sum.total != 1100 {
+		t.Errorf("sum of snapshots holds %d, want 1100", sum.total)
+	}
+	if (histSnapshot{}).quantile(0.5) != 0 {
+		t.Error("the quantile of nothing is not 0")
+	}
+}
+
+// TestHistPromBuckets: the Prometheus view counts each sample in the
+// power-of-two buckets at and above it.
+func TestHistPromBuckets(t *testing.T) {
+	var h latencyHist
+	for _, d := range []time.Duration{time.Microsecond, 3 * time.Microsecond, 5 * time.Millisecond, 5 * time.Millisecond} {
+		h.record(d)
+	}
+	s := h.snapshot()
+	b, sum := s.promBuckets()
+	for le, want := range map[float64]uint64{1e-6: 0, 2e-6: 1, 4e-6: 2, 4096e-6: 2, 8192e-6: 4, float64(uint64(1)<<31) / 1e6: 4} {
+		if b[le] != want {
+			t.Errorf("bucket le=%g holds %d, want %d", le, b[le], want)
+		}
+	}
+	if sum < 0.009 || sum > 0.011 { // midpoints: within a quarter octave
+		t.Errorf("sum %v s, want about 0.01", sum)
+	}
+}
