@@ -23,13 +23,13 @@ type backendConn struct {
 	tableID string
 	// idleSince is when the connection was put back, for BackendIdleTimeout.
 	idleSince time.Time
-	// dl is the deadline last set on nc.
-	dl time.Time
+	// rdl and wdl are the read and write deadlines last set on nc.
+	rdl, wdl time.Time
 
 	// rc and the peek fields serve alive(); peekFn is bound once so a
 	// check does not allocate.
 	rc       syscall.RawConn
-	peekFn   func(fd uintptr) bool
+	peekFn   func(fd uintptr)
 	peekOpen bool // the last peek found the connection open and quiet
 	peekBuf  [1]byte
 }
@@ -76,24 +76,44 @@ func notWritten(err error) bool {
 // a request then times out between dl and dl+slack.
 func (bc *backendConn) setDeadline(dl time.Time, lenient bool, slack time.Duration) {
 	if lenient {
-		if !bc.dl.Before(dl) {
+		if !bc.rdl.Before(dl) && !bc.wdl.Before(dl) {
 			return
 		}
 		dl = dl.Add(slack)
 	}
-	bc.dl = dl
+	bc.rdl, bc.wdl = dl, dl
 	_ = bc.nc.SetDeadline(dl)
+}
+
+// setReadDeadline sets nc's read deadline to dl, exactly (a hedge's).
+func (bc *backendConn) setReadDeadline(dl time.Time) {
+	bc.rdl = dl
+	_ = bc.nc.SetReadDeadline(dl)
+}
+
+// setWriteDeadline makes nc's write deadline dl at the earliest, leniently
+// as setDeadline does.
+func (bc *backendConn) setWriteDeadline(dl time.Time, slack time.Duration) {
+	if !bc.wdl.Before(dl) {
+		return
+	}
+	bc.wdl = dl.Add(slack)
+	_ = bc.nc.SetWriteDeadline(bc.wdl)
 }
 
 // alive reports whether an idle connection still looks usable: a
 // non-blocking MSG_PEEK finds nothing to read. End of stream (the node
 // closed it), an error, or unexpected bytes mean it is not. One syscall,
 // no allocation; connections without a file descriptor (test hooks) pass.
+//
+// The peek runs through RawConn.Control, not Read: Read refuses to start
+// once the connection's read deadline has passed, and a connection whose
+// last exchange was a hedged read keeps the hedge's deadline, long passed.
 func (bc *backendConn) alive() bool {
 	if bc.rc == nil {
 		return true
 	}
-	if err := bc.rc.Read(bc.peekFn); err != nil {
+	if err := bc.rc.Control(bc.peekFn); err != nil {
 		return false
 	}
 	return bc.peekOpen

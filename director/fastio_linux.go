@@ -54,24 +54,6 @@ func (c *fastConn) send(req []byte) error {
 	return nil
 }
 
-// flush writes a request send deferred, now, instead of at the next Read:
-// for a caller that then reads under a deadline which may already have
-// passed (a hedged read), since a Read whose deadline has passed returns
-// before it writes anything. A failure is a *sendError.
-func (c *fastConn) flush() error {
-	req := c.pending
-	if req == nil {
-		return nil
-	}
-	c.pending = nil
-	n, err := c.Write(req[c.sent:])
-	c.sent += n
-	if err != nil {
-		return &sendError{written: c.sent, err: err}
-	}
-	return nil
-}
-
 func (c *fastConn) init(nc net.Conn) {
 	c.nc = nc
 	if sc, ok := nc.(syscall.Conn); ok {

@@ -11,9 +11,6 @@ type fastConn struct {
 
 func (c *fastConn) init(nc net.Conn) { c.Conn = nc }
 
-// flush does nothing: send has written the request already.
-func (c *fastConn) flush() error { return nil }
-
 // send writes req now; a failure is a *sendError saying how much of req
 // was written.
 func (c *fastConn) send(req []byte) error {

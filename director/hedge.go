@@ -191,17 +191,26 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	if hedgeAt.After(tryDL) {
 		hedgeAt = tryDL
 	}
-	// The request goes out under the attempt's own deadline; only the
-	// wait for the answer has the hedge's, which may have passed already.
-	bc.setDeadline(tryDL, false, 0)
+	// The request is written by the read that waits for its answer
+	// (fastConn.send: no read attempt before the answer can be there),
+	// under the hedge's read deadline; any write that must wait has the
+	// attempt's. One deadline set per read: the hedge's.
+	bc.setWriteDeadline(tryDL, p.cfg.RequestTimeout/10)
+	bc.setReadDeadline(hedgeAt)
 	if err := bc.send(raw); err != nil {
 		return c.legFailed(first, reused, err)
 	}
-	if err := bc.io.flush(); err != nil {
-		return c.legFailed(first, reused, err)
-	}
-	bc.setDeadline(hedgeAt, false, 0)
 	answer, _, err := bc.rd.ReadRaw()
+	if se := (*sendError)(nil); errors.As(err, &se) && isTimeout(se.err) && time.Now().Before(tryDL) {
+		// The hedge's deadline passed before the request was all
+		// written (a loaded machine, a tiny delay): write the rest now;
+		// the hedge is due.
+		n, werr := bc.io.Write(raw[se.written:])
+		if werr != nil {
+			return c.legFailed(first, reused, &sendError{written: se.written + n, err: werr})
+		}
+		err = se.err
+	}
 	if isTimeout(err) && !first.n.Stalled() && time.Now().Before(tryDL) {
 		// Its node answers other requests: this read is slow, the node is
 		// not stalled. Hedge it only at twice the delay, so that a
@@ -210,7 +219,7 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 		if later.After(tryDL) {
 			later = tryDL
 		}
-		bc.setDeadline(later, false, 0)
+		bc.setReadDeadline(later)
 		answer, _, err = bc.rd.ReadRaw()
 	}
 	if err == nil && notServed(answer, c.reqCode) {

@@ -180,3 +180,29 @@ func TestHedgeDelayPassedBeforeSend(t *testing.T) {
 		}
 	}
 }
+
+// TestHedgedReadLeavesConnReusable: a connection that served a hedged-path
+// read (whose read deadline was the hedge's, long passed) is reused by the
+// next write, which checks that pooled connections are alive: the check
+// must not mistake a passed deadline for a dead connection (it did, and
+// every write after a read dialed a new connection).
+func TestHedgedReadLeavesConnReusable(t *testing.T) {
+	checkGoroutines(t)
+	a := startFake(t, nil)
+	p, addr := startProxySpecs(t, Config{HedgeDelay: time.Millisecond, HealthInterval: -1},
+		[]balancer.NodeSpec{{ID: "a", PBAddr: a.addr}})
+	c := dialRaw(t, addr)
+	for i := range 5 {
+		if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+			t.Fatalf("get: %v %q", f.Code, errMsg(t, f))
+		}
+		time.Sleep(10 * time.Millisecond) // idle past the hedge deadline
+		if f := c.do(putReq(t, "b", "k", "v")); f.Code != protocol.CodePutResp {
+			t.Fatalf("put %d: %v %q", i, f.Code, errMsg(t, f))
+		}
+	}
+	n := p.Stats().Nodes[0]
+	if n.Dials != 1 || n.StaleDropped != 0 {
+		t.Errorf("10 requests one after another dialed %d connections and found %d dead; want 1 and 0", n.Dials, n.StaleDropped)
+	}
+}
