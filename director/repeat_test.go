@@ -1,0 +1,147 @@
+package director
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	riak "github.com/basho/riak-go-client"
+	"github.com/basho/riak-go-client/rpb/riak_kv"
+	"github.com/golang/protobuf/proto"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
+)
+
+func delReq(t testing.TB, bucket, key string) []byte {
+	return marshal(t, protocol.CodeDelReq, &riak_kv.RpbDelReq{Bucket: []byte(bucket), Key: []byte(key)})
+}
+
+// condPutReq is an if_none_match put: not repeatable.
+func condPutReq(t testing.TB, bucket, key, value string) []byte {
+	return marshal(t, protocol.CodePutReq, &riak_kv.RpbPutReq{Bucket: []byte(bucket), Key: []byte(key), IfNoneMatch: proto.Bool(true),
+		Content: &riak_kv.RpbContent{Value: []byte(value), ContentType: []byte("text/plain")}})
+}
+
+// closeOnWrites drops the connection, unanswered, once it has read a put
+// or a delete: a node killed with the write in flight.
+func closeOnWrites(fc *fakeConn, c protocol.Code, body []byte) bool {
+	if c == protocol.CodePutReq || c == protocol.CodeDelReq {
+		return false
+	}
+	return riakLike(fc, c, body)
+}
+
+// hangOnWrites reads a put or a delete and never answers: a frozen node.
+func hangOnWrites(fc *fakeConn, c protocol.Code, body []byte) bool {
+	if c == protocol.CodePutReq || c == protocol.CodeDelReq {
+		_, _ = io.Copy(io.Discard, fc.nc) // until the director gives up
+		return false
+	}
+	return riakLike(fc, c, body)
+}
+
+// TestRepeatableWrites: a write whose first node broke the connection
+// after reading it goes to the next node (a devnode) when repeating it is
+// safe; a conditional write, a write that timed out, and any write under
+// RetryWrites "never" get the error instead and reach no other node.
+func TestRepeatableWrites(t *testing.T) {
+	dev := startCluster(t, 1)[0]
+	direct := client(t, dev.PBAddr())
+	devSpec := balancer.NodeSpec{ID: dev.PBAddr(), PBAddr: dev.PBAddr()}
+	conditional := condPutReq(t, "b", "cond", "c")
+	tests := []struct {
+		name     string
+		node     func(*fakeConn, protocol.Code, []byte) bool // the first node
+		cfg      Config
+		setup    func(t *testing.T) // before the request, straight to the devnode
+		req      []byte
+		wantCode protocol.Code      // the answer, or
+		wantErr  []string           // fragments of the director's error
+		check    func(t *testing.T) // the devnode's data afterwards
+	}{
+		{name: "put is repeated", node: closeOnWrites, req: putReq(t, "b", "put", "v1"), wantCode: protocol.CodePutResp,
+			check: func(t *testing.T) {
+				if v, err := get(direct, "put"); err != nil || v != "v1" {
+					t.Fatalf("the repeated put is not stored: %q %v", v, err)
+				}
+			}},
+		{name: "delete is repeated", node: closeOnWrites, req: delReq(t, "b", "del"), wantCode: protocol.CodeDelResp,
+			setup: func(t *testing.T) {
+				if err := put(direct, "del", "doomed"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T) {
+				if v, err := get(direct, "del"); err == nil || !strings.Contains(err.Error(), "notfound=true") {
+					t.Fatalf("the repeated delete did not delete: %q %v", v, err)
+				}
+			}},
+		{name: "conditional put is not repeated", node: closeOnWrites, req: conditional,
+			wantErr: []string{"not retried because it is not idempotent and not a repeatable write"},
+			check:   notStored(direct, "cond")},
+		{name: "timed-out put is not repeated", node: hangOnWrites, cfg: Config{TryTimeout: 200 * time.Millisecond, RequestTimeout: 5 * time.Second},
+			req: putReq(t, "b", "late", "v"), wantErr: []string{"not retried because it is not idempotent and it timed out", "timeout"},
+			check: notStored(direct, "late")},
+		{name: "never: put is not repeated", node: closeOnWrites, cfg: Config{RetryWrites: RetryWritesNever},
+			req: putReq(t, "b", "never", "v"), wantErr: []string{"not retried because it is not idempotent and retry-writes is never"},
+			check: notStored(direct, "never")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup(t)
+			}
+			a := startFake(t, tc.node)
+			cfg := tc.cfg
+			cfg.HealthInterval, cfg.Policy, cfg.HedgeDelay, cfg.ConfirmNotFound = -1, prefer(a.addr), -1, ConfirmNever
+			p, addr := startProxySpecs(t, cfg, []balancer.NodeSpec{a.spec(), devSpec})
+			c := dialRaw(t, addr)
+			start := time.Now()
+			f := c.do(tc.req)
+			if a.requests.Load() != 1 {
+				t.Fatalf("first node saw %d requests, want 1", a.requests.Load())
+			}
+			s := p.Stats()
+			if tc.wantErr != nil {
+				msg := errMsg(t, f)
+				for _, w := range tc.wantErr {
+					if !strings.Contains(msg, w) {
+						t.Fatalf("answer %q, want %q", msg, w)
+					}
+				}
+				if s.WriteRepeats != 0 || s.Retries != 0 {
+					t.Fatalf("write repeats %d, retries %d, want none", s.WriteRepeats, s.Retries)
+				}
+			} else {
+				if f.Code != tc.wantCode {
+					t.Fatalf("answer %v (%q), want %v", f.Code, f.Body, tc.wantCode)
+				}
+				if s.WriteRepeats != 1 || s.Retries != 1 || s.Failovers != 1 {
+					t.Fatalf("write repeats %d, retries %d, failovers %d, want 1, 1, 1", s.WriteRepeats, s.Retries, s.Failovers)
+				}
+			}
+			if tc.cfg.TryTimeout > 0 {
+				if d := time.Since(start); d < tc.cfg.TryTimeout || d > tc.cfg.RequestTimeout/2 {
+					t.Fatalf("answered after %v, want about TryTimeout", d)
+				}
+			}
+			tc.check(t)
+			// The connection goes on.
+			if f := c.do(pingReq); f.Code != protocol.CodePingResp {
+				t.Fatalf("ping: %v", f.Code)
+			}
+		})
+	}
+}
+
+// notStored checks that key is not on the devnode behind c.
+func notStored(c *riak.Client, key string) func(t *testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		if v, err := get(c, key); err == nil || !strings.Contains(err.Error(), "notfound=true") {
+			t.Fatalf("%s reached the other node: %q %v", key, v, err)
+		}
+	}
+}
