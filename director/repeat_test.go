@@ -2,6 +2,7 @@ package director
 
 import (
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,63 @@ func notStored(c *riak.Client, key string) func(t *testing.T) {
 		if v, err := get(c, key); err == nil || !strings.Contains(err.Error(), "notfound=true") {
 			t.Fatalf("%s reached the other node: %q %v", key, v, err)
 		}
+	}
+}
+
+// TestHTTPRepeatableWrites: a PUT or DELETE of a key whose first node
+// closed the connection after reading it is answered by the next node (a
+// devnode), body and all; a conditional PUT and a POST are not repeated.
+func TestHTTPRepeatableWrites(t *testing.T) {
+	checkGoroutines(t)
+	dev := startCluster(t, 1)[0]
+	dying := startDyingBackend(t)
+	specs := []balancer.NodeSpec{
+		{ID: "a-dying", PBAddr: deadAddr(t), HTTPAddr: dying.ln.Addr().String()},
+		{ID: dev.PBAddr(), PBAddr: dev.PBAddr(), HTTPAddr: dev.HTTPAddr()},
+	}
+	p, _ := startProxySpecs(t, Config{Policy: prefer("a-dying"), HealthInterval: -1, HedgeDelay: -1, ConfirmNotFound: ConfirmNever,
+		Breaker: balancer.BreakerSettings{ConsecutiveFailures: 100}, Outliers: balancer.OutlierSettings{ConsecutiveFailures: -1}}, specs)
+	url, c := startHTTP(t, p), httpClient(t)
+	direct := "http://" + dev.HTTPAddr()
+	sent := func(want string) {
+		t.Helper()
+		if got := <-dying.bodies; got != want {
+			t.Fatalf("dying node got %q, want %q", got, want)
+		}
+	}
+
+	for i, obj := range []string{"/types/default/buckets/b/keys/h1", "/buckets/b/keys/h2", "/riak/b/h3"} {
+		wantStatus(t, "put "+obj, do(t, c, "PUT", url+obj, strings.NewReader("v"+obj), "Content-Type", "text/plain"), http.StatusNoContent)
+		sent("PUT v" + obj)
+		r := do(t, c, "GET", direct+"/buckets/b/keys/"+obj[len(obj)-2:], nil)
+		if r.status != http.StatusOK || r.body != "v"+obj {
+			t.Fatalf("after the repeated put %d: %d %q", i, r.status, r.body)
+		}
+	}
+	wantStatus(t, "delete", do(t, c, "DELETE", url+"/buckets/b/keys/h1", nil), http.StatusNoContent)
+	sent("DELETE ")
+	wantStatus(t, "get deleted", do(t, c, "GET", direct+"/buckets/b/keys/h1", nil), http.StatusNotFound)
+	if s := p.Stats(); s.HTTPWriteRepeats != 4 || s.HTTPRetries != 4 || s.HTTPErrors != 0 {
+		t.Fatalf("write repeats %d, retries %d, errors %d, want 4, 4, 0", s.HTTPWriteRepeats, s.HTTPRetries, s.HTTPErrors)
+	}
+
+	r := do(t, c, "PUT", url+"/buckets/b/keys/h4", strings.NewReader("cond"), "Content-Type", "text/plain", "If-None-Match", "*")
+	wantStatus(t, "conditional put", r, http.StatusBadGateway)
+	if !strings.Contains(r.body, "not retried because PUT is not idempotent and not a repeatable write") {
+		t.Errorf("conditional put: %q", r.body)
+	}
+	sent("PUT cond")
+	wantStatus(t, "get conditional", do(t, c, "GET", direct+"/buckets/b/keys/h4", nil), http.StatusNotFound)
+
+	// A POST to a bucket makes a new key each time: never repeated.
+	r = do(t, c, "POST", url+"/buckets/p/keys", strings.NewReader("posted"), "Content-Type", "text/plain")
+	wantStatus(t, "post", r, http.StatusBadGateway)
+	sent("POST posted")
+	r = do(t, c, "GET", direct+"/buckets/p/keys?keys=true", nil)
+	if r.status != http.StatusOK || strings.Contains(r.body, `"keys":["`) {
+		t.Fatalf("the POST reached the devnode: %d %q", r.status, r.body)
+	}
+	if s := p.Stats(); s.HTTPWriteRepeats != 4 || s.HTTPRetries != 4 || s.HTTPErrors != 2 {
+		t.Fatalf("write repeats %d, retries %d, errors %d, want 4, 4, 2", s.HTTPWriteRepeats, s.HTTPRetries, s.HTTPErrors)
 	}
 }
