@@ -61,9 +61,9 @@ func (e *brokenConnError) Unwrap() error { return e.err }
 // policy: a *notSentError when none of the request was written, else
 // (typedFailureAnswer) a *brokenConnError when the node broke the
 // connection before any byte of the answer (noAnswer: none was read);
-// either wrapped in a
-// *staleConnError when the connection was a reused pooled one (and
-// nothing was relayed yet) that most likely died while idle.
+// either wrapped in a *staleConnError when the connection was a reused
+// pooled one (and nothing was relayed yet) that most likely died while
+// idle.
 func typedFailure(err error, reusedUnrelayed bool) error {
 	return typedFailureAnswer(err, reusedUnrelayed, false)
 }
