@@ -1,8 +1,10 @@
 package director
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +143,11 @@ func TestRepeatableWrites(t *testing.T) {
 			}
 			if s.WriteRepeats != want || s.Retries != want || s.Failovers != want {
 				t.Fatalf("write repeats %d, retries %d, failovers %d, want %d each", s.WriteRepeats, s.Retries, s.Failovers, want)
+			}
+			rec := httptest.NewRecorder()
+			p.AdminHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			if line := fmt.Sprintf(`rmf_director_events_total{event="write_repeats"} %d`, want); !strings.Contains(rec.Body.String(), line+"\n") {
+				t.Fatalf("/metrics has no %s", line)
 			}
 		})
 	}
