@@ -371,10 +371,10 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	st := &doc.Stats
 	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(doc.ClientConns))
 	ch <- prometheus.MustNewConstMetric(descPinned, prometheus.GaugeValue, float64(doc.PinnedConns))
-	for name, v := range map[string]uint64{"requests": st.Requests, "retries": st.Retries, "failovers": st.Failovers,
+	for name, v := range map[string]uint64{"requests": st.Requests, "retries": st.Retries, "failovers": st.Failovers, "write_repeats": st.WriteRepeats,
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
 		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
-		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode,
+		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_write_repeats": st.HTTPWriteRepeats, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode,
 		"hedges": st.HedgesSent, "hedge_wins": st.HedgeWins, "hedges_denied": st.HedgesDenied, "ejections": st.Ejections,
 		"notfound_confirms": st.Confirms, "notfound_confirms_found": st.ConfirmsFound, "notfound_confirms_denied": st.ConfirmsDenied} {
 		ch <- prometheus.MustNewConstMetric(descTotals, prometheus.CounterValue, float64(v), name)

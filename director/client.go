@@ -231,7 +231,7 @@ func (c *clientConn) startFailover(idempotent bool, deadline time.Time, counted 
 	f := &c.fo
 	*f = failover{p: c.p, idempotent: idempotent, deadline: deadline, tried: f.tried[:0]}
 	if counted {
-		f.retries, f.failovers = &c.p.retries, &c.p.failovers
+		f.retries, f.failovers, f.repeats = &c.p.retries, &c.p.failovers, &c.p.writeRepeats
 	}
 	return f
 }
@@ -250,6 +250,9 @@ func (e *clientGoneError) Error() string { return e.err.Error() }
 func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, changesMeta bool) bool {
 	p := c.p
 	f := c.startFailover(retryable, c.now.Add(p.cfg.RequestTimeout), true)
+	if !retryable {
+		f.repeat = writeRule(p.cfg.RetryWrites, protocol.RepeatableWrite(c.reqCode, raw[protocol.HeaderSize:]))
+	}
 	if sticky {
 		f.home = p.home.node.Load()
 	}
@@ -315,7 +318,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	}
 	switch {
 	case f.notRetried:
-		c.errorResp(fmt.Sprintf("director: node %s failed after the request was sent; not retried because it is not idempotent: %v", f.lastNode.ID, f.lastErr))
+		c.errorResp(fmt.Sprintf("director: node %s failed after the request was sent; not retried because it is not idempotent and %s: %v", f.lastNode.ID, f.whyNot, f.lastErr))
 	case f.timedOut && f.expired():
 		c.errorResp(fmt.Sprintf("director: request timed out after %v (last node %s)", p.cfg.RequestTimeout, f.lastNode.ID))
 	case f.lastErr == nil:
@@ -363,9 +366,10 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline t
 		st.pool.closeIdle()
 		return balancer.Failure, &notSentError{berr}
 	case berr != nil:
+		noAnswer := len(bc.rd.Buffered()) == 0 && !c.relayed
 		bc.close()
 		st.pool.closeIdle()
-		return balancer.Failure, typedFailure(berr, reused && !c.relayed)
+		return balancer.Failure, typedFailureAnswer(berr, reused && !c.relayed, noAnswer)
 	case !complete:
 		// The client went away in the middle of the answer: the rest is
 		// still on its way from the node, so this connection is spent.

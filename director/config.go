@@ -31,6 +31,15 @@ const (
 	DefaultHedgeBudget = 0.05
 )
 
+// Config.RetryWrites values.
+const (
+	// RetryWritesBrokenConn: repeat an unconditional put or a delete on
+	// another node when its connection broke before any answer.
+	RetryWritesBrokenConn = "broken-conn"
+	// RetryWritesNever: never repeat a write that may have reached a node.
+	RetryWritesNever = "never"
+)
+
 // Config holds the PB proxy's settings. Every zero value means the
 // documented default, so Config{} is a working configuration.
 type Config struct {
@@ -80,6 +89,12 @@ type Config struct {
 	// checks again, or joined the set) counts as in transition. Default
 	// DefaultTransitionSettle.
 	TransitionSettle time.Duration
+	// RetryWrites says when a write that may have reached a node is sent
+	// to another: RetryWritesBrokenConn (default): an unconditional put or
+	// a delete (protocol.RepeatableWrite, protocol.HTTPRepeatableWrite)
+	// whose connection broke before any byte of an answer, never after a
+	// timeout; RetryWritesNever: no write that may have reached a node.
+	RetryWrites string
 	// MaxAttempts is the most nodes one request is sent to (the first try
 	// and its failovers). Default 3.
 	MaxAttempts int
@@ -155,6 +170,11 @@ func (c Config) Validate() error {
 	if c.HedgeBudget > 1 {
 		errs = append(errs, fmt.Errorf("director: HedgeBudget %v is more than 1 (a hedge for every request)", c.HedgeBudget))
 	}
+	switch c.RetryWrites {
+	case "", RetryWritesBrokenConn, RetryWritesNever:
+	default:
+		errs = append(errs, fmt.Errorf("director: RetryWrites %q is not %s or %s", c.RetryWrites, RetryWritesBrokenConn, RetryWritesNever))
+	}
 	if err := validConfirmMode(c.ConfirmNotFound); err != nil {
 		errs = append(errs, err)
 	}
@@ -194,6 +214,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConfirmNotFound == "" {
 		c.ConfirmNotFound = ConfirmTransitions
+	}
+	if c.RetryWrites == "" {
+		c.RetryWrites = RetryWritesBrokenConn
 	}
 	if c.ConfirmBudget == 0 {
 		c.ConfirmBudget = DefaultConfirmBudget

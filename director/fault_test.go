@@ -99,7 +99,10 @@ func TestFailover(t *testing.T) {
 		bGetsNone bool
 	}{
 		{name: "read is retried after the node dropped it", a: closeOn(protocol.CodeGetReq), req: getReq(t, "b", "k"), wantCode: protocol.CodeGetResp},
-		{name: "write is not retried once sent", a: closeOn(protocol.CodePutReq), req: putReq(t, "b", "k", "v"), wantErr: "not retried", bGetsNone: true},
+		{name: "conditional write is not retried once sent", a: closeOn(protocol.CodePutReq), req: condPutReq(t, "b", "k", "v"), wantErr: "not retried", bGetsNone: true},
+		// Killed with the write in flight: an unconditional put is
+		// repeated (TestRepeatableWrites).
+		{name: "write is repeated after the node dropped it", a: closeOn(protocol.CodePutReq), req: putReq(t, "b", "k", "v"), wantCode: protocol.CodePutResp},
 		{name: "stream is retried when nothing was relayed", a: closeOn(protocol.CodeListKeysReq), req: listKeys, wantCode: protocol.CodeListKeysResp},
 		{name: "read is retried after half a frame", a: func(fc *fakeConn, c protocol.Code, b []byte) bool {
 			if c == protocol.CodeGetReq {
@@ -619,6 +622,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative timeout", Config{RequestTimeout: -time.Second}, "RequestTimeout"},
 		{"tiny frames", Config{MaxFrameSize: 10}, "too small"},
 		{"breaker", Config{Breaker: balancer.BreakerSettings{OpenTimeout: -1}}, "breaker"},
+		{"retry writes never", Config{RetryWrites: RetryWritesNever}, ""},
+		{"retry writes broken-conn", Config{RetryWrites: RetryWritesBrokenConn}, ""},
+		{"retry writes unknown", Config{RetryWrites: "always"}, `RetryWrites "always" is not broken-conn or never`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

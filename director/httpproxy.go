@@ -37,7 +37,7 @@ type httpProxy struct {
 	mu       sync.Mutex
 	backends map[*httpBackend]struct{} // backends that may hold connections
 
-	requests, retries, failovers, errorsSent, noNode, aborts atomic.Uint64
+	requests, retries, failovers, writeRepeats, errorsSent, noNode, aborts atomic.Uint64
 }
 
 // HTTPHandler returns the director's Riak HTTP proxy: serve it with an
@@ -77,12 +77,16 @@ type httpCtxKey struct{}
 // round tripper and the error handler through the request context.
 type httpRequest struct {
 	retryable bool
-	metadata  bool // protocol.HTTPMetadata: goes to the metadata home
+	// repeat: the rule for sending a write again after an attempt that
+	// may have run it (protocol.HTTPRepeatableWrite, Config.RetryWrites).
+	repeat   repeatRule
+	metadata bool // protocol.HTTPMetadata: goes to the metadata home
 	// timed: the response's time says how fast the node is (objects,
 	// data types, ping), unlike a listing's or a query's.
 	timed bool
-	// buf holds the body of a retryable request with a body (read whole
-	// before the first attempt, so each attempt can send it again).
+	// buf holds the body of a retryable request, or of a write that may be
+	// repeated, with a body (read whole before the first attempt, so each
+	// attempt can send it again).
 	buf    []byte
 	hasBuf bool
 	client context.Context // the inbound request's context
@@ -135,12 +139,15 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hr := &httpRequest{retryable: protocol.HTTPRetryable(r.Method, rt), metadata: protocol.HTTPMetadata(rt),
 		timed: rt.Kind == protocol.HTTPObject || rt.Kind == protocol.HTTPDatatype || rt.Kind == protocol.HTTPPing, client: r.Context(),
 		confirmable: r.Method == http.MethodGet && rt.Kind == protocol.HTTPObject && rt.Key != ""}
+	if !hr.retryable {
+		hr.repeat = writeRule(p.cfg.RetryWrites, protocol.HTTPRepeatableWrite(r.Method, rt, r.Header))
+	}
 	if hr.confirmable {
 		p.confirm.earn()
 	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		if hr.retryable {
+		if hr.retryable || hr.repeat == repeatBroken {
 			buf, err := io.ReadAll(r.Body)
 			if err != nil {
 				h.fail(w, bodyErrStatus(err), msgReadingBody+err.Error())
@@ -223,7 +230,8 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		hr = &httpRequest{client: ctx}
 	}
 	var scratch [8]*balancer.Node
-	f := failover{p: p, idempotent: hr.retryable, ctx: ctx, retries: &h.retries, failovers: &h.failovers, tried: scratch[:0]}
+	f := failover{p: p, idempotent: hr.retryable, repeat: hr.repeat, ctx: ctx, retries: &h.retries, failovers: &h.failovers,
+		repeats: &h.writeRepeats, tried: scratch[:0]}
 	sticky := p.home.sticky(hr.metadata, start)
 	if sticky {
 		f.home = p.home.node.Load()
@@ -256,7 +264,7 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 			return nil, stop.err
 		}
 		if err == errBodyConsumed { // the failure of an earlier attempt stands
-			f.notRetried = true
+			f.notRetried, f.whyNot = true, "part of its body was sent already"
 			break
 		}
 		p.log.Debug("director: http attempt failed", "node", n.ID, "method", req.Method, "path", req.URL.Path, "err", err)
@@ -344,8 +352,14 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 	done(balancer.Failure)
 	b.closeIdle() // most likely dead too
 	var de *httpDialError
-	if errors.As(err, &de) {
+	switch {
+	case errors.As(err, &de):
 		return nil, &notSentError{err}
+	case brokenByNode(err):
+		// The transport returns before the response's headers: the
+		// node closed the connection before any byte of them (a cut
+		// in the middle is io.ErrUnexpectedEOF).
+		return nil, &brokenConnError{err}
 	}
 	return nil, err
 }
@@ -365,7 +379,7 @@ func (h *httpProxy) verdict(f *failover, hr *httpRequest, req *http.Request) err
 		}
 		return &httpError{http.StatusGatewayTimeout, fmt.Sprintf("director: request timed out after %v%s", p.cfg.RequestTimeout, last)}
 	case f.notRetried && f.failNode != nil:
-		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: Riak node %s failed after the request was sent; not retried because %s is not safe to repeat: %v", f.failNode.ID, req.Method, f.failErr)}
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: Riak node %s failed after the request was sent; not retried because %s is not idempotent and %s: %v", f.failNode.ID, req.Method, f.whyNot, f.failErr)}
 	case f.notRetried:
 		return &httpError{http.StatusBadGateway, fmt.Sprintf("director: no Riak node answered and the request body cannot be sent again (%d tried)", f.attempts-1)}
 	case f.failErr == nil:
@@ -645,6 +659,7 @@ func (h *httpProxy) closeAll() {
 // stats fills the HTTP fields of s.
 func (h *httpProxy) stats(s *Stats) {
 	s.HTTPRequests, s.HTTPRetries, s.HTTPFailovers = h.requests.Load(), h.retries.Load(), h.failovers.Load()
+	s.HTTPWriteRepeats = h.writeRepeats.Load()
 	s.HTTPErrors, s.HTTPNoNode, s.HTTPAborts = h.errorsSent.Load(), h.noNode.Load(), h.aborts.Load()
 }
 

@@ -397,9 +397,9 @@ func countingBackend(t *testing.T, count *atomic.Int64) *httptest.Server {
 
 func hostOf(srv *httptest.Server) string { return strings.TrimPrefix(srv.URL, "http://") }
 
-// TestHTTPPutNotRetriedAfterSent: a PUT whose node closes the connection
-// after reading it is not sent anywhere else; a GET in the same situation
-// is.
+// TestHTTPPutNotRetriedAfterSent: with RetryWrites "never", a PUT whose
+// node closes the connection after reading it is not sent anywhere else; a
+// GET in the same situation is. (TestHTTPRepeatableWrites: the default.)
 func TestHTTPPutNotRetriedAfterSent(t *testing.T) {
 	checkGoroutines(t)
 	dying := startDyingBackend(t)
@@ -410,12 +410,13 @@ func TestHTTPPutNotRetriedAfterSent(t *testing.T) {
 		{ID: "a-dying", PBAddr: dead, HTTPAddr: dying.ln.Addr().String()},
 		{ID: "b-ok", PBAddr: dead, HTTPAddr: hostOf(ok)},
 	}
-	p, _ := startProxySpecs(t, Config{Policy: firstPolicy{}, HealthInterval: -1, Breaker: balancer.BreakerSettings{ConsecutiveFailures: 100}}, specs)
+	p, _ := startProxySpecs(t, Config{Policy: firstPolicy{}, HealthInterval: -1, Breaker: balancer.BreakerSettings{ConsecutiveFailures: 100},
+		RetryWrites: RetryWritesNever}, specs)
 	url, c := startHTTP(t, p), httpClient(t)
 
 	r := do(t, c, "PUT", url+"/buckets/b/keys/k", strings.NewReader("payload"), "Content-Type", "text/plain")
 	wantStatus(t, "put", r, http.StatusBadGateway)
-	if !strings.Contains(r.body, "not retried") {
+	if !strings.Contains(r.body, "not retried because PUT is not idempotent and retry-writes is never") {
 		t.Errorf("put: body %q", r.body)
 	}
 	if got := <-dying.bodies; got != "PUT payload" {

@@ -60,7 +60,7 @@ type Proxy struct {
 	// cache line.
 	accepted, closedRequests                         atomic.Uint64
 	retries, failovers, errorsSent, noNode, timeouts atomic.Uint64
-	ejections                                        atomic.Uint64
+	ejections, writeRepeats                          atomic.Uint64
 	protocolErrors, clientAborts, midStreamCloses    atomic.Uint64
 	pinnedNow, tunnelsNow                            atomic.Int64
 
@@ -438,6 +438,7 @@ type Stats struct {
 	Requests         uint64 // requests read from clients
 	Retries          uint64 // attempts after a request's first (failovers and stale-connection retries)
 	Failovers        uint64 // requests answered by another node than the first one tried
+	WriteRepeats     uint64 // writes sent to another node after their connection broke (Config.RetryWrites)
 	ErrorsSent       uint64 // RpbErrorResp made by the director (not relayed from Riak)
 	NoNode           uint64 // requests answered "no available Riak node"
 	Timeouts         uint64 // attempts that hit TryTimeout or RequestTimeout
@@ -454,6 +455,7 @@ type Stats struct {
 	HTTPRequests     uint64 // HTTP requests received (HTTPHandler)
 	HTTPRetries      uint64 // HTTP attempts after a request's first
 	HTTPFailovers    uint64 // HTTP requests answered by another node than the first one tried
+	HTTPWriteRepeats uint64 // HTTP writes sent to another node after their connection broke
 	HTTPErrors       uint64 // HTTP error responses made by the director (400, 413, 502, 503, 504; not relayed from Riak)
 	HTTPNoNode       uint64 // HTTP requests no node answered (503 or 502)
 	HTTPAborts       uint64 // HTTP responses cut short because a node failed after the status was relayed
@@ -498,7 +500,7 @@ func (p *Proxy) Stats() Stats {
 	s.ErrorsSent, s.NoNode, s.Timeouts = p.errorsSent.Load(), p.noNode.Load(), p.timeouts.Load()
 	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
 	s.HedgesSent, s.HedgeWins, s.HedgesDenied = p.hedge.sent.Load(), p.hedge.wins.Load(), p.hedge.denied.Load()
-	s.Ejections = p.ejections.Load()
+	s.Ejections, s.WriteRepeats = p.ejections.Load(), p.writeRepeats.Load()
 	s.Confirms, s.ConfirmsFound, s.ConfirmsDenied = p.confirm.sent.Load(), p.confirm.corrected.Load(), p.confirm.denied.Load()
 	p.http.stats(&s)
 	states := *p.states.Load()

@@ -3,13 +3,15 @@ package director
 import (
 	"context"
 	"errors"
-	"github.com/rmf-go/rmf/protocol"
+	"io"
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
 )
 
 // Retry meaning travels in the error of a failed attempt, not in flags
@@ -21,8 +23,15 @@ import (
 //   - *staleConnError: a reused pooled connection failed before any answer,
 //     so it most likely died while idle: worth once more on the same node
 //     over a new connection;
+//   - *brokenConnError: the node closed or reset the connection before
+//     any byte of an answer came (a node killed under the request): the
+//     request may have run, and a repeatable write (an unconditional put,
+//     a delete: protocol.RepeatableWrite) is sent to another node, as
+//     riak-go-client itself would (Config.RetryWrites);
 //   - any other error: the request may have reached the node; only an
-//     idempotent request is sent again.
+//     idempotent request is sent again. A write that timed out is never
+//     repeated: its node may be frozen and run it later, after the
+//     client's next write to the key, which the late one would undo.
 //
 // Failures that end a request whatever the policy (the client went away,
 // the director shuts down, part of the answer already reached the client)
@@ -41,19 +50,85 @@ type staleConnError struct{ err error }
 func (e *staleConnError) Error() string { return e.err.Error() }
 func (e *staleConnError) Unwrap() error { return e.err }
 
+// brokenConnError wraps the failure of an attempt whose connection the
+// node broke (end of stream, reset) before any byte of the answer.
+type brokenConnError struct{ err error }
+
+func (e *brokenConnError) Error() string { return e.err.Error() }
+func (e *brokenConnError) Unwrap() error { return e.err }
+
 // typedFailure types a failed attempt's backend error for the retry
-// policy: a *notSentError when none of the request was written, wrapped in
-// a *staleConnError when the connection was a reused pooled one (and
-// nothing was relayed yet) that most likely died while idle.
+// policy: a *notSentError when none of the request was written, else
+// (typedFailureAnswer) a *brokenConnError when the node broke the
+// connection before any byte of the answer (noAnswer: none was read);
+// either wrapped in a *staleConnError when the connection was a reused
+// pooled one (and nothing was relayed yet) that most likely died while
+// idle.
 func typedFailure(err error, reusedUnrelayed bool) error {
+	return typedFailureAnswer(err, reusedUnrelayed, false)
+}
+
+// typedFailureAnswer is typedFailure knowing whether any of the answer
+// was read.
+func typedFailureAnswer(err error, reusedUnrelayed, noAnswer bool) error {
 	unsent := notWritten(err)
 	if unsent {
 		err = &notSentError{err}
+	} else if noAnswer && brokenByNode(err) {
+		err = &brokenConnError{err}
 	}
 	if reusedUnrelayed && (unsent || isDeadConn(err)) {
 		err = &staleConnError{err}
 	}
 	return err
+}
+
+// brokenByNode reports whether err is the node's end of a connection:
+// end of stream, reset, broken pipe. Not a timeout, and not the director
+// closing the connection itself (net.ErrClosed: the node may still be
+// running the request).
+func brokenByNode(err error) bool {
+	return !isTimeout(err) && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED))
+}
+
+// repeatRule says whether a request that is not idempotent may be sent
+// again after an attempt that may have run it.
+type repeatRule uint8
+
+const (
+	repeatNo     repeatRule = iota // not a repeatable write
+	repeatOff                      // a repeatable write, but RetryWrites is never
+	repeatBroken                   // a repeatable write: again after a broken connection
+)
+
+// writeRule is the repeat rule of a write under the RetryWrites setting
+// mode; repeatable: protocol.RepeatableWrite or HTTPRepeatableWrite.
+func writeRule(mode string, repeatable bool) repeatRule {
+	switch {
+	case !repeatable:
+		return repeatNo
+	case mode == RetryWritesNever:
+		return repeatOff
+	}
+	return repeatBroken
+}
+
+// noRepeat returns why a request that is not idempotent, and may have
+// run on its node (err), is not sent again; "" when it is.
+func (f *failover) noRepeat(err error) string {
+	var be *brokenConnError
+	switch {
+	case f.repeat == repeatNo:
+		return "not a repeatable write (an unconditional put or a delete)"
+	case f.repeat == repeatOff:
+		return "retry-writes is never"
+	case isTimeout(err):
+		return "it timed out, so its node may still run it"
+	case !errors.As(err, &be):
+		return "its node did not just break the connection before any answer"
+	}
+	return ""
 }
 
 // reachedNode reports whether a failed attempt's request may have reached
@@ -115,9 +190,18 @@ type failover struct {
 	// failErr and failNode: the last failed attempt.
 	lastErr, failErr   error
 	lastNode, failNode *balancer.Node
+	// repeat: whether the request, if it is not idempotent, may be sent
+	// again after an attempt that may have run it; repeats counts such
+	// requests (nil: not counted).
+	repeat  repeatRule
+	repeats *atomic.Uint64
+	// repeating: an attempt that may have run the write failed and the
+	// write goes on; repeated: it was counted.
+	repeating, repeated bool
 	// notRetried: the last attempt may have reached its node and the
-	// request is not idempotent.
+	// request is not idempotent; whyNot says why it is not repeated.
 	notRetried bool
+	whyNot     string
 	timedOut   bool // an attempt timed out
 }
 
@@ -162,6 +246,12 @@ func (f *failover) next() (n *balancer.Node, st *nodeState, done func(balancer.O
 		} else if f.retries != nil {
 			f.retries.Add(1)
 		}
+		if f.repeating && !f.repeated {
+			f.repeated = true
+			if f.repeats != nil {
+				f.repeats.Add(1)
+			}
+		}
 		f.attempts++
 		return n, st, done
 	}
@@ -185,8 +275,11 @@ func (f *failover) tryAgain(n *balancer.Node, err error) bool {
 		f.timedOut = true
 	}
 	if !f.idempotent && reachedNode(err) {
-		f.notRetried = true
-		return false
+		if why := f.noRepeat(err); why != "" {
+			f.notRetried, f.whyNot = true, why
+			return false
+		}
+		f.repeating = true
 	}
 	var se *staleConnError
 	if !f.stale && errors.As(err, &se) {

@@ -29,7 +29,8 @@ type Message struct {
 	// Retryable: the request only reads, so a proxy may send it again,
 	// possibly to another node, as long as no response frame has been
 	// relayed to the client yet. Writes, deletes, queue operations and
-	// connection-scoped requests are not retryable.
+	// connection-scoped requests are not retryable (RepeatableWrite says
+	// which writes may still be sent again, and when).
 	Retryable bool
 	// ConnScoped: the request reads or changes per-connection server state
 	// (client id, TLS, authentication). A proxy must not spread such a

@@ -80,6 +80,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.cfg.HedgeDelay, "hedge-delay", director.DefaultHedgeDelay, "least wait before a slow read is also sent to a second node (the 90th percentile of the last second's latencies when longer; a read whose node answers other requests waits twice that; negative: no hedging)")
 	f.Float64Var(&o.cfg.HedgeBudget, "hedge-budget", director.DefaultHedgeBudget, "hedged reads as a fraction of requests, at most (plus a burst of 10; negative: no hedging)")
 	f.StringVar(&o.cfg.ConfirmNotFound, "confirm-notfound", director.ConfirmTransitions, "ask a GET's \"not found\" again of another node (r=1, notfound_ok=false) before answering: transitions (while a node is restarting or handing off), always or never")
+	f.StringVar(&o.cfg.RetryWrites, "retry-writes", director.RetryWritesBrokenConn, "send a put or delete that may have reached a node to another one: broken-conn (an unconditional put or a delete whose node broke the connection before answering; never after a timeout) or never")
 	f.Float64Var(&o.cfg.ConfirmBudget, "confirm-budget", director.DefaultConfirmBudget, "not-found confirmations as a fraction of GETs, at most (plus a burst of 50)")
 	f.DurationVar(&o.cfg.TransitionSettle, "transition-settle", director.DefaultTransitionSettle, "how long a node that failed a check or a request, or joined, counts as in transition (its partitions may still be handed back)")
 	f.IntVar(&o.cfg.Outliers.ConsecutiveFailures, "eject-after-failures", balancer.DefaultConsecutiveFailures, "eject a node as an outlier after this many transport failures in a row (negative: never)")
@@ -113,6 +114,9 @@ func (o *directorOpts) check() ([]balancer.NodeSpec, error) {
 	}
 	if o.cfg.Policy, err = balancer.PolicyByName(o.policyName); err != nil {
 		return nil, usageErrorf("--policy: %v", err)
+	}
+	if m := o.cfg.RetryWrites; m != director.RetryWritesBrokenConn && m != director.RetryWritesNever {
+		return nil, usageErrorf("--retry-writes: %q is not %s or %s", m, director.RetryWritesBrokenConn, director.RetryWritesNever)
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return nil, usageErrorf("%v", err)

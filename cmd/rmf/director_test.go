@@ -26,6 +26,8 @@ func TestDirectorUsageErrors(t *testing.T) {
 		{"node twice", []string{"director", "--node", "127.0.0.1:8087", "--node", "127.0.0.1:8087,127.0.0.1:8098"}, "given twice"},
 		{"bad policy", []string{"director", "--node", "127.0.0.1:8087", "--policy", "random"}, "unknown policy"},
 		{"negative timeout", []string{"director", "--node", "127.0.0.1:8087", "--request-timeout", "-1s"}, "RequestTimeout is negative"},
+		{"bad retry-writes", []string{"director", "--node", "127.0.0.1:8087", "--retry-writes", "always"}, `--retry-writes: "always" is not broken-conn or never`},
+		{"empty retry-writes", []string{"director", "--node", "127.0.0.1:8087", "--retry-writes", ""}, `--retry-writes: "" is not broken-conn or never`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
