@@ -278,7 +278,10 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 			// Booked by attemptHedged, both legs.
 			err = c.attemptHedged(f, hedgeLeg{req: c.reqCode, n: n, st: st, done: done, began: began}, raw, delay)
 		} else {
-			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable)
+			// A pooled connection is checked alive first (a syscall) only
+			// for a write that a dead connection must not swallow: a
+			// repeatable one goes to a new connection if it meets one.
+			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable && f.repeat != repeatBroken)
 			done(outcome)
 		}
 		if outcome == balancer.Success {

@@ -202,7 +202,9 @@ func TestWriteRetriedWhenNeverSent(t *testing.T) {
 
 // TestStalePooledConnections: the node closes every connection (a restart
 // between requests). Writes are not lost to the dead pooled connections:
-// the liveness peek finds them; reads retry on a new connection.
+// for a write that must not be repeated (a conditional put) the liveness
+// peek finds them; a repeatable write and a read go again on a new
+// connection.
 func TestStalePooledConnections(t *testing.T) {
 	n := startFake(t, nil)
 	p, addr := startProxySpecs(t, Config{HealthInterval: -1}, []balancer.NodeSpec{n.spec()})
@@ -220,9 +222,12 @@ func TestStalePooledConnections(t *testing.T) {
 		n.dropConns()
 		time.Sleep(20 * time.Millisecond)
 		for _, c := range clients {
-			req, want := putReq(t, "b", "k", "v"), protocol.CodePutResp
-			if round == 1 {
+			req, want := condPutReq(t, "b", "k", "v"), protocol.CodePutResp
+			switch round {
+			case 1:
 				req, want = getReq(t, "b", "k"), protocol.CodeGetResp
+			case 2:
+				req = putReq(t, "b", "k", "v")
 			}
 			if f := c.do(req); f.Code != want {
 				t.Fatalf("round %d: %v (%s)", round, f.Code, f.Body)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -49,6 +50,8 @@ type directorOpts struct {
 	tls                         tlsFlags
 	policyName                  string
 	nodes                       []string
+	procs                       int
+	procsChanged                bool // --procs given
 	cfg                         director.Config
 }
 
@@ -59,7 +62,10 @@ func newDirectorCmd() *cobra.Command {
 		Short: "Run the director: a Riak PB sidecar that balances each request across the cluster",
 		Long:  directorLong,
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runDirector(cmd.Context(), &o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.procsChanged = cmd.Flags().Changed("procs")
+			return runDirector(cmd.Context(), &o)
+		},
 	}
 	o.register(cmd.Flags())
 	return annotateEnv(cmd)
@@ -70,6 +76,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.StringVar(&o.httpAddr, "http", defaultHTTPAddr, "Riak HTTP API listen address (empty: no HTTP proxy)")
 	f.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "admin listen address: status page, /status, /metrics, /health (empty: off)")
 	f.StringVar(&o.cfg.AdminToken, "api-token", "", "bearer token required on the admin listener but /health (browsers: ?token=...; empty: none)")
+	f.IntVar(&o.procs, "procs", 1, "CPUs the director runs Go code on at once (GOMAXPROCS; 0: every CPU). One serves a sidecar's load with the least CPU per request; a GOMAXPROCS environment variable wins over the default")
 	f.StringArrayVar(&o.nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&o.zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	o.zkAuth.register(f)
@@ -107,6 +114,8 @@ func (o *directorOpts) check() ([]balancer.NodeSpec, error) {
 		return nil, usageErrorf("director: --zk needs --cluster")
 	case o.zk == "" && len(o.nodes) == 0:
 		return nil, usageErrorf("director: give at least one --node PBADDR,HTTPADDR, or --zk with --cluster")
+	case o.procs < 0:
+		return nil, usageErrorf("director: --procs %d: want 0 (every CPU) or more", o.procs)
 	}
 	specs, err := parseNodes(o.nodes)
 	if err != nil {
@@ -131,6 +140,11 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 	specs, err := o.check()
 	if err != nil {
 		return err
+	}
+	if n := directorProcs(o.procs, o.procsChanged, os.Getenv("GOMAXPROCS")); n > 0 {
+		// Restored on return, for the tests that run the command in
+		// their process.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	}
 	tlsCfg, err := o.tls.config()
 	if err != nil {
@@ -162,6 +176,23 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 	}
 	logListening(log, srv, len(specs), o)
 	return serveDirector(ctx, log, srv)
+}
+
+// directorProcs is the GOMAXPROCS the director sets (0: leave it): the
+// --procs value, unless it is the default and the GOMAXPROCS environment
+// variable (env) already says. One P by default, as Linkerd's sidecar runs
+// one worker: at a sidecar's load the director spends its CPU on waking
+// up for each request, and with a second P the Go scheduler also wakes and
+// spins a second thread (measured: 80-88 against 100-102 µs of CPU per
+// request of the riak-go-client mix; docs/performance.md).
+func directorProcs(flag int, changed bool, env string) int {
+	if !changed && env != "" {
+		return 0
+	}
+	if flag <= 0 {
+		return runtime.NumCPU()
+	}
+	return flag
 }
 
 // watchZooKeeper keeps p's nodes equal to the cluster's live nodes; the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestDirectorUsageErrors(t *testing.T) {
 		{"bad policy", []string{"director", "--node", "127.0.0.1:8087", "--policy", "random"}, "unknown policy"},
 		{"negative timeout", []string{"director", "--node", "127.0.0.1:8087", "--request-timeout", "-1s"}, "RequestTimeout is negative"},
 		{"bad retry-writes", []string{"director", "--node", "127.0.0.1:8087", "--retry-writes", "always"}, `--retry-writes: "always" is not broken-conn or never`},
+		{"negative procs", []string{"director", "--node", "127.0.0.1:8087", "--procs", "-1"}, "--procs -1: want 0 (every CPU) or more"},
 		{"empty retry-writes", []string{"director", "--node", "127.0.0.1:8087", "--retry-writes", ""}, `--retry-writes: "" is not broken-conn or never`},
 	}
 	for _, tc := range tests {
@@ -39,6 +41,26 @@ func TestDirectorUsageErrors(t *testing.T) {
 				t.Fatalf("stderr %q, want %q", stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestDirectorProcs: one P by default, all CPUs for 0, and a GOMAXPROCS
+// environment variable is kept unless --procs is given.
+func TestDirectorProcs(t *testing.T) {
+	for _, c := range []struct {
+		flag    int
+		changed bool
+		env     string
+		want    int
+	}{
+		{1, false, "", 1},
+		{1, false, "4", 0},
+		{3, true, "4", 3},
+		{0, true, "", runtime.NumCPU()},
+	} {
+		if got := directorProcs(c.flag, c.changed, c.env); got != c.want {
+			t.Errorf("directorProcs(%d, %v, %q) = %d, want %d", c.flag, c.changed, c.env, got, c.want)
+		}
 	}
 }
 
