@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rmf-go/rmf/internal/httpauth"
@@ -263,7 +264,10 @@ func (p *Proxy) AdminHandler(d *Discovery) http.Handler {
 
 func (p *Proxy) adminMux(d *Discovery) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&proxyCollector{p: p, d: d})
+	// The process's own memory, CPU and file descriptors, and the Go
+	// runtime's, as an operator of a sidecar expects next to its figures.
+	reg.MustRegister(&proxyCollector{p: p, d: d}, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

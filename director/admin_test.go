@@ -104,7 +104,8 @@ func TestAdmin(t *testing.T) {
 	for _, name := range []string{"rmf_director_node_requests_total", "rmf_director_node_up", "rmf_director_node_breaker_state",
 		"rmf_director_node_in_flight", "rmf_director_node_request_duration_seconds", "rmf_director_backend_connections",
 		"rmf_director_client_connections", "rmf_director_events_total", "rmf_director_discovery_age_seconds",
-		"rmf_director_node_errors_total", "rmf_director_pinned_connections", "rmf_director_discovery_connected"} {
+		"rmf_director_node_errors_total", "rmf_director_pinned_connections", "rmf_director_discovery_connected",
+		"process_resident_memory_bytes", "process_cpu_seconds_total", "go_goroutines", "go_memstats_heap_inuse_bytes"} {
 		if fams[name] == nil {
 			t.Errorf("metric %s missing", name)
 		}
