@@ -254,6 +254,9 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 // The director sets it from the cluster's recent latency.
 func (n *Node) SetStallAfter(d time.Duration) { n.stallAfter.Store(int64(max(d, 0))) }
 
+// StallAfter is the threshold SetStallAfter set; 0: stall detection off.
+func (n *Node) StallAfter() time.Duration { return time.Duration(n.stallAfter.Load()) }
+
 // Stalled reports whether the node has requests in flight and has answered
 // none of them (nor any other) for longer than SetStallAfter's duration:
 // it is frozen or stuck right now, whatever its latency estimate says. A

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -432,6 +433,10 @@ func (r *bytesReaderT) Read(b []byte) (int, error) {
 // request finishes, and its connections close.
 func TestDrainOnRemoval(t *testing.T) {
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	// A failed check must not leave the node's handler blocked: cleanup
+	// waits for it.
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	a := startFake(t, func(fc *fakeConn, c protocol.Code, body []byte) bool {
 		if c == protocol.CodeGetReq {
 			<-release
@@ -439,7 +444,8 @@ func TestDrainOnRemoval(t *testing.T) {
 		return riakLike(fc, c, body)
 	})
 	b := startFake(t, nil)
-	p, addr := startProxySpecs(t, Config{HealthInterval: -1}, []balancer.NodeSpec{a.spec()})
+	// No hedging: the held get must stay on the removed node.
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, HedgeDelay: -1}, []balancer.NodeSpec{a.spec()})
 	// An idle pooled connection and a busy one to a.
 	c1, c2 := dialRaw(t, addr), dialRaw(t, addr)
 	if f := c1.do(pingReq); f.Code != protocol.CodePingResp {
@@ -457,7 +463,7 @@ func TestDrainOnRemoval(t *testing.T) {
 	if a.requests.Load() != 2 || b.requests.Load() != 5 {
 		t.Fatalf("after removal: a saw %d, b %d", a.requests.Load(), b.requests.Load())
 	}
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	if f, err := c2.recv(); err != nil || f.Code != protocol.CodeGetResp {
 		t.Fatalf("in-flight request on the removed node: %v %v", f.Code, err)
 	}

@@ -211,10 +211,12 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 		}
 		err = se.err
 	}
-	if isTimeout(err) && !first.n.Stalled() && time.Now().Before(tryDL) {
+	if isTimeout(err) && first.n.StallAfter() > 0 && !first.n.Stalled() && time.Now().Before(tryDL) {
 		// Its node answers other requests: this read is slow, the node is
 		// not stalled. Hedge it only at twice the delay, so that a
-		// healthy cluster's slower reads do not spend the budget.
+		// healthy cluster's slower reads do not spend the budget. (Until
+		// the first second of answers sets the stall threshold, every
+		// slow read is hedged at the delay.)
 		later := first.began.Add(2 * delay)
 		if later.After(tryDL) {
 			later = tryDL

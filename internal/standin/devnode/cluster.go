@@ -549,14 +549,44 @@ func (c *Cluster) Put(ctx context.Context, req kv.PutRequest, q service.Quorum) 
 	if uint32(len(pl)) < wq.w {
 		return kv.PutResult{}, fmt.Errorf("%w: %d replicas available, w=%d", service.ErrQuorum, len(pl), wq.w)
 	}
-	coord, _ := c.coordinator(pl)
-	if coord != c.self.Name {
+	var res kv.PutResult
+	err = c.forwardWrite(pl, func() (err error) {
+		res, err = c.coordinatePut(ctx, req, pl, wq)
+		return err
+	}, func(coord string) (err error) {
+		res, err = c.peers.put(ctx, c.member(coord), req, q)
+		return err
+	})
+	return res, err
+}
+
+// forwardWrite runs a write where Riak's put FSM would (riak_kv_put_fsm
+// prepare): here when this node is in the preference list (local), else
+// on the first member of the list (remote). A coordinator that cannot be
+// reached is marked bad and the next one tried, as Riak does with
+// retry_put_coordinator_failure (on by default; Riak waits up to
+// put_coordinator_failure_timeout, 3 s, for the forward's ack first).
+// The write may have run on the bad one: a put or a delete repeated
+// stores the same thing.
+func (c *Cluster) forwardWrite(pl []ring.Entry, local func() error, remote func(coord string) error) error {
+	var bad []string
+	var lastErr error
+	for {
+		coord, ok := c.coordinator(slices.DeleteFunc(slices.Clone(pl), func(e ring.Entry) bool { return slices.Contains(bad, e.Node) }))
+		switch {
+		case !ok:
+			return lastErr
+		case coord == c.self.Name:
+			return local()
+		}
 		c.stats.forwarded.Add(1)
-		res, err := c.peers.put(ctx, c.member(coord), req, q)
+		err := remote(coord)
 		c.noteResult(coord, err)
-		return res, err
+		if err == nil || !isTransport(err) {
+			return err
+		}
+		bad, lastErr = append(bad, coord), err
 	}
-	return c.coordinatePut(ctx, req, pl, wq)
 }
 
 // coordinatePut writes locally, then replicates the stored object.
@@ -662,14 +692,8 @@ func (c *Cluster) Delete(ctx context.Context, req kv.DeleteRequest, q service.Qu
 	if uint32(len(pl)) < wq.w {
 		return fmt.Errorf("%w: %d replicas available, w=%d", service.ErrQuorum, len(pl), wq.w)
 	}
-	coord, _ := c.coordinator(pl)
-	if coord != c.self.Name {
-		c.stats.forwarded.Add(1)
-		err := c.peers.del(ctx, c.member(coord), req, q)
-		c.noteResult(coord, err)
-		return err
-	}
-	return c.coordinateDelete(ctx, req, pl, wq)
+	return c.forwardWrite(pl, func() error { return c.coordinateDelete(ctx, req, pl, wq) },
+		func(coord string) error { return c.peers.del(ctx, c.member(coord), req, q) })
 }
 
 // coordinateDelete writes the tombstone locally and replicates it. Like

@@ -2,6 +2,7 @@ package devnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 	"testing"
 
 	riak "github.com/basho/riak-go-client"
+
+	"github.com/rmf-go/rmf/internal/standin/devnode/kv"
+	"github.com/rmf-go/rmf/internal/standin/devnode/ring"
 )
 
 // threeNodes starts a 3-node cluster and waits until every node sees all members.
@@ -233,5 +237,39 @@ func TestClusterHTTP(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `"pb"`) || !strings.Contains(string(body), `"page"`) {
 		t.Fatalf("keys through node 1: %s", body)
+	}
+}
+
+// TestForwardWriteTriesNextCoordinator: a write forwarded to a coordinator
+// that cannot be reached goes to the next member of the preference list,
+// as Riak's put FSM does (retry_put_coordinator_failure); an answer, an
+// error answer included, ends it; a node in the list coordinates itself.
+func TestForwardWriteTriesNextCoordinator(t *testing.T) {
+	nodes := threeNodes(t, nil)
+	c := nodes[2].Cluster() // dev3
+	pl := []ring.Entry{{Node: "dev1@127.0.0.1", Primary: true}, {Node: "dev1@127.0.0.1", Primary: true}, {Node: "dev2@127.0.0.1", Primary: true}}
+	var tried []string
+	remote := func(answer map[string]error) func(string) error {
+		tried = nil
+		return func(coord string) error {
+			tried = append(tried, coord)
+			return answer[coord]
+		}
+	}
+	local := func() error { t.Fatal("dev3 is not in the list but coordinated"); return nil }
+	unreachable := &transportError{io.EOF}
+	if err := c.forwardWrite(pl, local, remote(map[string]error{"dev1@127.0.0.1": unreachable})); err != nil || !slices.Equal(tried, []string{"dev1@127.0.0.1", "dev2@127.0.0.1"}) {
+		t.Errorf("unreachable first coordinator: err %v, tried %v; want nil after dev1, dev2", err, tried)
+	}
+	if err := c.forwardWrite(pl, local, remote(map[string]error{"dev1@127.0.0.1": kv.ErrModified})); !errors.Is(err, kv.ErrModified) || len(tried) != 1 {
+		t.Errorf("an error answer: err %v, tried %v; want it from dev1 alone", err, tried)
+	}
+	if err := c.forwardWrite(pl, local, remote(map[string]error{"dev1@127.0.0.1": unreachable, "dev2@127.0.0.1": unreachable})); !isTransport(err) || len(tried) != 2 {
+		t.Errorf("every coordinator unreachable: err %v, tried %v; want the transport error after both", err, tried)
+	}
+	ran := false
+	withSelf := append(slices.Clone(pl), ring.Entry{Node: "dev3@127.0.0.1", Primary: true})
+	if err := c.forwardWrite(withSelf, func() error { ran = true; return nil }, remote(nil)); err != nil || !ran || len(tried) != 0 {
+		t.Errorf("dev3 in the list: err %v, coordinated itself %v, forwarded to %v", err, ran, tried)
 	}
 }
