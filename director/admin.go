@@ -376,6 +376,7 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(doc.ClientConns))
 	ch <- prometheus.MustNewConstMetric(descPinned, prometheus.GaugeValue, float64(doc.PinnedConns))
 	for name, v := range map[string]uint64{"requests": st.Requests, "retries": st.Retries, "failovers": st.Failovers, "write_repeats": st.WriteRepeats,
+		"type_settle_waits": st.TypeSettleWaits, "type_unsettled": st.TypeUnsettled,
 		"errors_sent": st.ErrorsSent, "no_node": st.NoNode, "timeouts": st.Timeouts, "protocol_errors": st.ProtocolErrors,
 		"client_aborts": st.ClientAborts, "mid_stream_closes": st.MidStreamCloses, "http_requests": st.HTTPRequests,
 		"http_retries": st.HTTPRetries, "http_failovers": st.HTTPFailovers, "http_write_repeats": st.HTTPWriteRepeats, "http_errors": st.HTTPErrors, "http_no_node": st.HTTPNoNode,

@@ -220,8 +220,11 @@ func (c *clientConn) handle(raw []byte, code protocol.Code) bool {
 		return c.handlePinned(raw, code, streams)
 	}
 	sticky := c.p.home.sticky(info.metadata, c.now)
-	if code == protocol.CodeGetReq {
+	switch code {
+	case protocol.CodeGetReq:
 		return c.handleGet(raw, sticky)
+	case protocol.CodeSetBucketTypeReq:
+		return c.handleSetBucketType(raw)
 	}
 	return c.handleBalanced(raw, streams, info.retryable, sticky, info.metadata && !info.retryable)
 }

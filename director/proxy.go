@@ -61,6 +61,7 @@ type Proxy struct {
 	accepted, closedRequests                         atomic.Uint64
 	retries, failovers, errorsSent, noNode, timeouts atomic.Uint64
 	ejections, writeRepeats                          atomic.Uint64
+	typeSettleWaits, typeUnsettled                   atomic.Uint64
 	protocolErrors, clientAborts, midStreamCloses    atomic.Uint64
 	pinnedNow, tunnelsNow                            atomic.Int64
 
@@ -439,6 +440,8 @@ type Stats struct {
 	Retries          uint64 // attempts after a request's first (failovers and stale-connection retries)
 	Failovers        uint64 // requests answered by another node than the first one tried
 	WriteRepeats     uint64 // writes sent to another node after their connection broke (Config.RetryWrites)
+	TypeSettleWaits  uint64 // polls of a node that did not show a bucket-type change yet (handleSetBucketType)
+	TypeUnsettled    uint64 // bucket-type changes acknowledged before their node showed them (after 2 s)
 	ErrorsSent       uint64 // RpbErrorResp made by the director (not relayed from Riak)
 	NoNode           uint64 // requests answered "no available Riak node"
 	Timeouts         uint64 // attempts that hit TryTimeout or RequestTimeout
@@ -501,6 +504,7 @@ func (p *Proxy) Stats() Stats {
 	s.ProtocolErrors, s.ClientAborts, s.MidStreamCloses = p.protocolErrors.Load(), p.clientAborts.Load(), p.midStreamCloses.Load()
 	s.HedgesSent, s.HedgeWins, s.HedgesDenied = p.hedge.sent.Load(), p.hedge.wins.Load(), p.hedge.denied.Load()
 	s.Ejections, s.WriteRepeats = p.ejections.Load(), p.writeRepeats.Load()
+	s.TypeSettleWaits, s.TypeUnsettled = p.typeSettleWaits.Load(), p.typeUnsettled.Load()
 	s.Confirms, s.ConfirmsFound, s.ConfirmsDenied = p.confirm.sent.Load(), p.confirm.corrected.Load(), p.confirm.denied.Load()
 	p.http.stats(&s)
 	states := *p.states.Load()

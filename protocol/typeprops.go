@@ -1,0 +1,129 @@
+package protocol
+
+import "google.golang.org/protobuf/encoding/protowire"
+
+// Riak executes a bucket-type property change on its claimant node and
+// spreads it by gossip, so the node that acknowledged an
+// RpbSetBucketTypeReq may still answer RpbGetBucketTypeReq with the old
+// properties for some milliseconds (seen on Riak KV 3.2.3: a client of a
+// node other than the claimant reads back the old n_val 5 times in 6). A
+// proxy that wants its client to read its own change asks the node until
+// it has it; these functions decode and build what it needs.
+
+// PropsWant is the part of a bucket-type change a proxy can check: the
+// type, and the varint fields of its RpbBucketProps (n_val, allow_mult,
+// the quorums, ...) by field number. Bytes and message fields (backend,
+// hooks, chash_keyfun) are not compared.
+type PropsWant struct {
+	Type   []byte
+	Fields map[protowire.Number]uint64
+}
+
+// SetBucketTypeWant decodes an RpbSetBucketTypeReq body (type = 1, props
+// = 2) into what a later RpbGetBucketTypeReq must show. ErrMalformed when
+// it does not parse; Fields is empty when it sets no varint field.
+func SetBucketTypeWant(body []byte) (PropsWant, error) {
+	var w PropsWant
+	for b := body; len(b) > 0; {
+		num, typ, n := nextField(b)
+		if n < 0 {
+			return PropsWant{}, ErrMalformed
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == 1 || num == 2) {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return PropsWant{}, ErrMalformed
+			}
+			if num == 1 {
+				w.Type = v
+			} else {
+				f, err := varintFields(v)
+				if err != nil {
+					return PropsWant{}, err
+				}
+				w.Fields = f
+			}
+			b = b[m:]
+			continue
+		}
+		m := skipField(num, typ, b)
+		if m < 0 {
+			return PropsWant{}, ErrMalformed
+		}
+		b = b[m:]
+	}
+	return w, nil
+}
+
+// varintFields returns the varint fields of a message, the last
+// occurrence of each winning, as in a full decode.
+func varintFields(msg []byte) (map[protowire.Number]uint64, error) {
+	out := map[protowire.Number]uint64{}
+	for b := msg; len(b) > 0; {
+		num, typ, n := nextField(b)
+		if n < 0 {
+			return nil, ErrMalformed
+		}
+		b = b[n:]
+		if typ == protowire.VarintType {
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return nil, ErrMalformed
+			}
+			out[num] = v
+			b = b[m:]
+			continue
+		}
+		m := skipField(num, typ, b)
+		if m < 0 {
+			return nil, ErrMalformed
+		}
+		b = b[m:]
+	}
+	return out, nil
+}
+
+// AppendGetBucketTypeReq appends an RpbGetBucketTypeReq frame for typ.
+func AppendGetBucketTypeReq(dst, typ []byte) []byte {
+	body := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), typ)
+	return AppendFrame(dst, CodeGetBucketTypeReq, body)
+}
+
+// GetBucketRespHas reports whether an RpbGetBucketResp body (props = 1)
+// shows every field of want with its value. ErrMalformed when it does not
+// parse.
+func GetBucketRespHas(body []byte, want PropsWant) (bool, error) {
+	var props []byte
+	for b := body; len(b) > 0; {
+		num, typ, n := nextField(b)
+		if n < 0 {
+			return false, ErrMalformed
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return false, ErrMalformed
+			}
+			props = v
+			b = b[m:]
+			continue
+		}
+		m := skipField(num, typ, b)
+		if m < 0 {
+			return false, ErrMalformed
+		}
+		b = b[m:]
+	}
+	got, err := varintFields(props)
+	if err != nil {
+		return false, err
+	}
+	for num, v := range want.Fields {
+		if g, ok := got[num]; !ok || g != v {
+			return false, nil
+		}
+	}
+	return true, nil
+}
