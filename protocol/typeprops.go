@@ -24,64 +24,61 @@ type PropsWant struct {
 // it does not parse; Fields is empty when it sets no varint field.
 func SetBucketTypeWant(body []byte) (PropsWant, error) {
 	var w PropsWant
-	for b := body; len(b) > 0; {
-		num, typ, n := nextField(b)
-		if n < 0 {
-			return PropsWant{}, ErrMalformed
+	var props []byte
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, v []byte) {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			w.Type = v
+		case num == 2 && typ == protowire.BytesType:
+			props = v
 		}
-		b = b[n:]
-		if typ == protowire.BytesType && (num == 1 || num == 2) {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return PropsWant{}, ErrMalformed
-			}
-			if num == 1 {
-				w.Type = v
-			} else {
-				f, err := varintFields(v)
-				if err != nil {
-					return PropsWant{}, err
-				}
-				w.Fields = f
-			}
-			b = b[m:]
-			continue
-		}
-		m := skipField(num, typ, b)
-		if m < 0 {
-			return PropsWant{}, ErrMalformed
-		}
-		b = b[m:]
+	})
+	if err != nil {
+		return PropsWant{}, err
+	}
+	if w.Fields, err = varintFields(props); err != nil {
+		return PropsWant{}, err
 	}
 	return w, nil
+}
+
+// eachField calls visit with every field of msg, in order: its number,
+// its wire type and its value (a varint's bytes, a length-delimited
+// field's payload, a fixed field's bytes). ErrMalformed when msg does not
+// parse; visit may have seen some fields by then.
+func eachField(msg []byte, visit func(num protowire.Number, typ protowire.Type, v []byte)) error {
+	for b := msg; len(b) > 0; {
+		num, typ, n := nextField(b)
+		if n < 0 {
+			return ErrMalformed
+		}
+		b = b[n:]
+		m := skipField(num, typ, b)
+		if m < 0 {
+			return ErrMalformed
+		}
+		v := b[:m]
+		if typ == protowire.BytesType {
+			_, k := protowire.ConsumeVarint(v) // the length, valid: skipField took it
+			v = v[k:]
+		}
+		visit(num, typ, v)
+		b = b[m:]
+	}
+	return nil
 }
 
 // varintFields returns the varint fields of a message, the last
 // occurrence of each winning, as in a full decode.
 func varintFields(msg []byte) (map[protowire.Number]uint64, error) {
 	out := map[protowire.Number]uint64{}
-	for b := msg; len(b) > 0; {
-		num, typ, n := nextField(b)
-		if n < 0 {
-			return nil, ErrMalformed
-		}
-		b = b[n:]
+	err := eachField(msg, func(num protowire.Number, typ protowire.Type, v []byte) {
 		if typ == protowire.VarintType {
-			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return nil, ErrMalformed
-			}
-			out[num] = v
-			b = b[m:]
-			continue
+			x, _ := protowire.ConsumeVarint(v)
+			out[num] = x
 		}
-		m := skipField(num, typ, b)
-		if m < 0 {
-			return nil, ErrMalformed
-		}
-		b = b[m:]
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // AppendGetBucketTypeReq appends an RpbGetBucketTypeReq frame for typ.
@@ -95,26 +92,12 @@ func AppendGetBucketTypeReq(dst, typ []byte) []byte {
 // parse.
 func GetBucketRespHas(body []byte, want PropsWant) (bool, error) {
 	var props []byte
-	for b := body; len(b) > 0; {
-		num, typ, n := nextField(b)
-		if n < 0 {
-			return false, ErrMalformed
-		}
-		b = b[n:]
+	if err := eachField(body, func(num protowire.Number, typ protowire.Type, v []byte) {
 		if num == 1 && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return false, ErrMalformed
-			}
 			props = v
-			b = b[m:]
-			continue
 		}
-		m := skipField(num, typ, b)
-		if m < 0 {
-			return false, ErrMalformed
-		}
-		b = b[m:]
+	}); err != nil {
+		return false, err
 	}
 	got, err := varintFields(props)
 	if err != nil {
