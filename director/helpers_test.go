@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,3 +249,15 @@ func quietLogger() *slog.Logger {
 }
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "director-bench") }
+
+// releaser returns a func that closes ch once, and has cleanup call it
+// too: a test that fails while a fake node's handler waits on ch then
+// fails instead of hanging (the node's own cleanup waits for its
+// handlers). Call it after the node is started, so that its cleanup runs
+// first.
+func releaser(t testing.TB, ch chan struct{}) func() {
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return release
+}

@@ -593,6 +593,7 @@ func TestHTTPShutdown(t *testing.T) {
 		_, _ = io.WriteString(w, "slow")
 	}))
 	t.Cleanup(backend.Close)
+	unblock := releaser(t, release)
 	dead := deadAddr(t)
 	p, _ := startProxySpecs(t, Config{HealthInterval: -1}, []balancer.NodeSpec{{ID: "n", PBAddr: dead, HTTPAddr: hostOf(backend)}})
 	url, c := startHTTP(t, p), httpClient(t)
@@ -619,7 +620,7 @@ func TestHTTPShutdown(t *testing.T) {
 		t.Fatalf("Shutdown returned %v with a request in flight", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	close(release)
+	unblock()
 	if r := <-slow; r.status != http.StatusOK || r.body != "slow" {
 		t.Fatalf("in-flight request: %d %q", r.status, r.body)
 	}
