@@ -375,7 +375,7 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline t
 		noAnswer := len(bc.rd.Buffered()) == 0 && !c.relayed
 		bc.close()
 		st.pool.closeIdle()
-		return balancer.Failure, typedFailureAnswer(berr, reused && !c.relayed, noAnswer)
+		return balancer.Failure, typedFailure(berr, reused && !c.relayed, noAnswer)
 	case !complete:
 		// The client went away in the middle of the answer: the rest is
 		// still on its way from the node, so this connection is spent.

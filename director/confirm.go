@@ -3,7 +3,6 @@ package director
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -229,10 +228,7 @@ func foundAnswer(out []byte) bool {
 }
 
 func getAnswer(out []byte) (found, ok bool) {
-	if len(out) < protocol.HeaderSize || protocol.Code(out[4]) != protocol.CodeGetResp {
-		return false, false
-	}
-	if uint64(binary.BigEndian.Uint32(out))+4 != uint64(len(out)) {
+	if !oneFrameOf(out, protocol.CodeGetResp) {
 		return false, false
 	}
 	found, err := protocol.GetRespFound(out[protocol.HeaderSize:])

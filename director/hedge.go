@@ -334,5 +334,5 @@ func (c *clientConn) legFailed(l *hedgeLeg, reused bool, err error) error {
 	l.err = err
 	l.finish(time.Now())
 	l.st.pool.closeIdle()
-	return typedFailure(err, reused)
+	return typedFailure(err, reused, false) // a read: repeatable whatever broke
 }

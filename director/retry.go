@@ -58,19 +58,12 @@ func (e *brokenConnError) Error() string { return e.err.Error() }
 func (e *brokenConnError) Unwrap() error { return e.err }
 
 // typedFailure types a failed attempt's backend error for the retry
-// policy: a *notSentError when none of the request was written, else
-// (typedFailureAnswer) a *brokenConnError when the node broke the
-// connection before any byte of the answer (noAnswer: none was read);
-// either wrapped in a *staleConnError when the connection was a reused
-// pooled one (and nothing was relayed yet) that most likely died while
-// idle.
-func typedFailure(err error, reusedUnrelayed bool) error {
-	return typedFailureAnswer(err, reusedUnrelayed, false)
-}
-
-// typedFailureAnswer is typedFailure knowing whether any of the answer
-// was read.
-func typedFailureAnswer(err error, reusedUnrelayed, noAnswer bool) error {
+// policy: a *notSentError when none of the request was written, else a
+// *brokenConnError when the node broke the connection before any byte of
+// the answer (noAnswer: none was read); either wrapped in a
+// *staleConnError when the connection was a reused pooled one (and
+// nothing was relayed yet) that most likely died while idle.
+func typedFailure(err error, reusedUnrelayed, noAnswer bool) error {
 	unsent := notWritten(err)
 	if unsent {
 		err = &notSentError{err}

@@ -89,12 +89,13 @@ func (c *clientConn) handleSetBucketType(raw []byte) bool {
 			return false
 		}
 		out := c.out[mark2:]
-		has := oneFrameOf(out, protocol.CodeGetBucketResp) && c.answeredBy == node
+		moved := c.answeredBy != node // the home failed over: nothing left to wait for
+		has := !moved && oneFrameOf(out, protocol.CodeGetBucketResp)
 		if has {
 			has, _ = protocol.GetBucketRespHas(out[protocol.HeaderSize:], want)
 		}
 		c.out = c.out[:mark2]
-		if has || c.answeredBy != node || time.Now().Add(wait).After(deadline) {
+		if has || moved || time.Now().Add(wait).After(deadline) {
 			if !has {
 				p.typeUnsettled.Add(1)
 			}
@@ -108,5 +109,5 @@ func (c *clientConn) handleSetBucketType(raw []byte) bool {
 // oneFrameOf reports whether out is exactly one frame with the code.
 func oneFrameOf(out []byte, code protocol.Code) bool {
 	return len(out) >= protocol.HeaderSize && protocol.Code(out[4]) == code &&
-		int(binary.BigEndian.Uint32(out))+4 == len(out)
+		uint64(binary.BigEndian.Uint32(out))+4 == uint64(len(out))
 }

@@ -87,12 +87,21 @@ func (g *gossipCluster) applyType(typ string, props *rpb.RpbBucketProps) {
 	}
 }
 
+// decodeReq decodes a request body into m, or answers the client an
+// RpbErrorResp naming the message and reports false.
+func decodeReq(fc *fakeConn, body []byte, m proto.Message) bool {
+	if proto.Unmarshal(body, m) != nil {
+		fc.reply(protocol.ErrorResp(fmt.Sprintf("fake: bad %T", m), 0))
+		return false
+	}
+	return true
+}
+
 func (g *gossipCluster) handle(i int, fc *fakeConn, code protocol.Code, body []byte) bool {
 	switch code {
 	case protocol.CodeSetBucketTypeReq:
 		var req rpb.RpbSetBucketTypeReq
-		if proto.Unmarshal(body, &req) != nil {
-			fc.reply(protocol.ErrorResp("fake: bad RpbSetBucketTypeReq", 0))
+		if !decodeReq(fc, body, &req) {
 			return true
 		}
 		g.mu.Lock()
@@ -106,8 +115,7 @@ func (g *gossipCluster) handle(i int, fc *fakeConn, code protocol.Code, body []b
 		fc.reply(frame(protocol.CodeSetBucketResp, nil))
 	case protocol.CodeGetBucketTypeReq:
 		var req rpb.RpbGetBucketTypeReq
-		if proto.Unmarshal(body, &req) != nil {
-			fc.reply(protocol.ErrorResp("fake: bad RpbGetBucketTypeReq", 0))
+		if !decodeReq(fc, body, &req) {
 			return true
 		}
 		g.mu.Lock()
@@ -120,8 +128,7 @@ func (g *gossipCluster) handle(i int, fc *fakeConn, code protocol.Code, body []b
 		fc.reply(frame(protocol.CodeGetBucketResp, b))
 	case protocol.CodeSetBucketReq:
 		var req rpb.RpbSetBucketReq
-		if proto.Unmarshal(body, &req) != nil {
-			fc.reply(protocol.ErrorResp("fake: bad RpbSetBucketReq", 0))
+		if !decodeReq(fc, body, &req) {
 			return true
 		}
 		g.mu.Lock()
@@ -135,16 +142,14 @@ func (g *gossipCluster) handle(i int, fc *fakeConn, code protocol.Code, body []b
 		fc.reply(frame(protocol.CodeSetBucketResp, nil))
 	case protocol.CodeResetBucketReq:
 		var req rpb.RpbResetBucketReq
-		if proto.Unmarshal(body, &req) != nil {
-			fc.reply(protocol.ErrorResp("fake: bad RpbResetBucketReq", 0))
+		if !decodeReq(fc, body, &req) {
 			return true
 		}
 		g.apply(i, string(req.Bucket), nil)
 		fc.reply(frame(protocol.CodeResetBucketResp, nil))
 	case protocol.CodeGetBucketReq:
 		var req rpb.RpbGetBucketReq
-		if proto.Unmarshal(body, &req) != nil {
-			fc.reply(protocol.ErrorResp("fake: bad RpbGetBucketReq", 0))
+		if !decodeReq(fc, body, &req) {
 			return true
 		}
 		g.mu.Lock()

@@ -30,44 +30,18 @@ func RepeatableWrite(code Code, body []byte) bool {
 	}
 	// The last occurrence of each flag wins, as in a full decode.
 	var flags [putReqAsis + 1]bool
-	for b := body; len(b) > 0; {
-		num, typ, n := nextField(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, v []byte) {
 		if typ == protowire.VarintType && (num == putReqIfNotModified || num == putReqIfNoneMatch || num == putReqAsis) {
-			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return false
-			}
-			flags[num] = v != 0
-			b = b[m:]
-			continue
+			x, _ := protowire.ConsumeVarint(v)
+			flags[num] = x != 0
 		}
-		m := skipField(num, typ, b)
-		if m < 0 {
-			return false
-		}
-		b = b[m:]
-	}
-	return !flags[putReqIfNotModified] && !flags[putReqIfNoneMatch] && !flags[putReqAsis]
+	})
+	return err == nil && !flags[putReqIfNotModified] && !flags[putReqIfNoneMatch] && !flags[putReqAsis]
 }
 
 // wellFormed reports whether body is valid at the top level.
 func wellFormed(body []byte) bool {
-	for b := body; len(b) > 0; {
-		num, typ, n := nextField(b)
-		if n < 0 {
-			return false
-		}
-		m := skipField(num, typ, b[n:])
-		if m < 0 {
-			return false
-		}
-		b = b[n+m:]
-	}
-	return true
+	return eachField(body, func(protowire.Number, protowire.Type, []byte) {}) == nil
 }
 
 // httpConditionals are the request headers that make a Riak HTTP write

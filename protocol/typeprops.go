@@ -42,32 +42,6 @@ func SetBucketTypeWant(body []byte) (PropsWant, error) {
 	return w, nil
 }
 
-// eachField calls visit with every field of msg, in order: its number,
-// its wire type and its value (a varint's bytes, a length-delimited
-// field's payload, a fixed field's bytes). ErrMalformed when msg does not
-// parse; visit may have seen some fields by then.
-func eachField(msg []byte, visit func(num protowire.Number, typ protowire.Type, v []byte)) error {
-	for b := msg; len(b) > 0; {
-		num, typ, n := nextField(b)
-		if n < 0 {
-			return ErrMalformed
-		}
-		b = b[n:]
-		m := skipField(num, typ, b)
-		if m < 0 {
-			return ErrMalformed
-		}
-		v := b[:m]
-		if typ == protowire.BytesType {
-			_, k := protowire.ConsumeVarint(v) // the length, valid: skipField took it
-			v = v[k:]
-		}
-		visit(num, typ, v)
-		b = b[m:]
-	}
-	return nil
-}
-
 // varintFields returns the varint fields of a message, the last
 // occurrence of each winning, as in a full decode.
 func varintFields(msg []byte) (map[protowire.Number]uint64, error) {

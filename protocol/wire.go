@@ -59,6 +59,32 @@ func skipField(num protowire.Number, typ protowire.Type, b []byte) int {
 	return protowire.ConsumeFieldValue(num, typ, b)
 }
 
+// eachField calls visit with every field of msg, in order: its number,
+// its wire type and its value (a varint's bytes, a length-delimited
+// field's payload, a fixed field's bytes). ErrMalformed when msg does not
+// parse; visit may have seen some fields by then.
+func eachField(msg []byte, visit func(num protowire.Number, typ protowire.Type, v []byte)) error {
+	for b := msg; len(b) > 0; {
+		num, typ, n := nextField(b)
+		if n < 0 {
+			return ErrMalformed
+		}
+		b = b[n:]
+		m := skipField(num, typ, b)
+		if m < 0 {
+			return ErrMalformed
+		}
+		v := b[:m]
+		if typ == protowire.BytesType {
+			_, k := protowire.ConsumeVarint(v) // the length, valid: skipField took it
+			v = v[k:]
+		}
+		visit(num, typ, v)
+		b = b[m:]
+	}
+	return nil
+}
+
 // scanBool returns the last value of the singular bool field num (< 16) in
 // b, or def when the field is absent.
 func scanBool(b []byte, num protowire.Number, def bool) (bool, error) {
