@@ -106,6 +106,14 @@ type TargetRound struct {
 	ProxyCPU  float64 `json:"proxy_cpu_s"`
 	NodesCPU  float64 `json:"nodes_cpu_s"`
 	ClientCPU float64 `json:"client_cpu_s"`
+	// ProxyPeakRSSKB is the proxy's peak resident set while this round's
+	// load ran (warmup and measured window: its VmHWM, reset when the
+	// round starts), and ProxyAnonRSSKB its anonymous part (RssAnon) when
+	// the window closed: the memory that is the proxy's alone, where the
+	// rest is file pages of its binary and libraries that every process
+	// running them shares.
+	ProxyPeakRSSKB int64 `json:"proxy_peak_rss_kb,omitempty"`
+	ProxyAnonRSSKB int64 `json:"proxy_anon_rss_kb,omitempty"`
 	// Timeline is the successful ops/s of each second of the measured
 	// window.
 	Timeline []float64 `json:"ops_per_s_timeline"`
@@ -125,9 +133,11 @@ type TargetResult struct {
 	P999       Spread        `json:"p99_9_us"`
 	Errors     int64         `json:"errors"`
 	// ProxyCPUPer1k is the proxy process's CPU seconds per 1,000 ok ops
-	// (nil for direct); ProxyPeakRSSMB its VmHWM at the end.
+	// (nil for direct); ProxyPeakRSSMB and ProxyAnonRSSMB the largest of
+	// its rounds' ProxyPeakRSSKB and ProxyAnonRSSKB.
 	ProxyCPUPer1k  *Spread `json:"proxy_cpu_s_per_1k_ops,omitempty"`
 	ProxyPeakRSSMB float64 `json:"proxy_peak_rss_mb,omitempty"`
+	ProxyAnonRSSMB float64 `json:"proxy_anon_rss_mb,omitempty"`
 	NodesCPUPer1k  Spread  `json:"nodes_cpu_s_per_1k_ops"`
 	ClientCPUPer1k Spread  `json:"client_cpu_s_per_1k_ops"`
 }
@@ -621,6 +631,10 @@ func (c *compareRun) measure(ctx context.Context, t string, round, order int) (T
 	run.Label = fmt.Sprintf("%s %s round %d", c.scenario, t, round)
 	run.PBAddrs = c.addrs[t]
 	var before, after cpuSample
+	var mem procMemory
+	if p := c.proxies[t]; p != nil {
+		resetPeakRSS(p) // the peak of this round's load, not of the proxy's start
+	}
 	var fi *FaultInfo
 	var faultErr error
 	f := c.fault(ctx)
@@ -638,6 +652,9 @@ func (c *compareRun) measure(ctx context.Context, t string, round, order int) (T
 			fi, faultErr = f.stop()
 		}
 		after = c.sampleCPU(t)
+		if p := c.proxies[t]; p != nil {
+			mem = readProcMemory(p)
+		}
 	}
 	c.logf("%s round %d/%d: %s (%s)", c.scenario, round, c.cfg.Rounds, t, strings.Join(c.addrs[t], ","))
 	res, err := Run(ctx, run)
@@ -653,6 +670,7 @@ func (c *compareRun) measure(ctx context.Context, t string, round, order int) (T
 	tr := TargetRound{Round: round, Order: order, OpsPS: res.All.Throughput, Count: res.All.Count,
 		P50: res.All.Latency.Median, P99: res.All.Latency.P99, P999: res.All.Latency.P999, Errors: res.All.Errors,
 		ProxyCPU: round2(after.proxy - before.proxy), NodesCPU: round2(after.nodes - before.nodes), ClientCPU: round2(after.client - before.client),
+		ProxyPeakRSSKB: mem.peakKB, ProxyAnonRSSKB: mem.anonKB,
 		Timeline: timeline(res), Fault: fi, Result: res}
 	c.logf("  %s: %.0f ops/s, p99 %.2f ms, %d failed", t, tr.OpsPS, tr.P99/1000, tr.Errors)
 	return tr, nil
@@ -715,7 +733,9 @@ func (c *compareRun) comparison() *Comparison {
 func summarizeTarget(r *TargetResult, p *Proc) TargetResult {
 	slices.SortFunc(r.Rounds, func(a, b TargetRound) int { return a.Round - b.Round })
 	var ops, p50, p99, p999, pcpu, ncpu, ccpu []float64
+	var peakKB, anonKB int64
 	for _, x := range r.Rounds {
+		peakKB, anonKB = max(peakKB, x.ProxyPeakRSSKB), max(anonKB, x.ProxyAnonRSSKB)
 		ops, p50, p99, p999 = append(ops, x.OpsPS), append(p50, x.P50), append(p99, x.P99), append(p999, x.P999)
 		r.Errors += x.Errors
 		k := float64(max(x.Count, 1)) / 1000
@@ -726,7 +746,7 @@ func summarizeTarget(r *TargetResult, p *Proc) TargetResult {
 	if p != nil {
 		s := spreadOf(pcpu)
 		r.ProxyCPUPer1k = &s
-		r.ProxyPeakRSSMB = round(float64(peakRSSKB(p))/1024, 1)
+		r.ProxyPeakRSSMB, r.ProxyAnonRSSMB = round(float64(peakKB)/1024, 1), round(float64(anonKB)/1024, 1)
 	}
 	return *r
 }
@@ -806,17 +826,17 @@ backend riak_nodes
 // scenario and target, then each scenario's fault and ratios.
 func WriteCompareTable(w io.Writer, rep *CompareReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttarget\tops/s mean\tmin-max\tspread\tp50 ms\tp99 ms\tp99 min-max\tp99.9 ms\tfailed\tproxy CPU s/1k ops\tproxy peak RSS MB\t")
+	fmt.Fprintln(tw, "scenario\ttarget\tops/s mean\tmin-max\tspread\tp50 ms\tp99 ms\tp99 min-max\tp99.9 ms\tfailed\tproxy CPU s/1k ops\tproxy peak RSS MB\tanon MB\t")
 	for _, c := range rep.Scenarios {
 		for _, t := range c.Targets {
-			cpu, rss := "-", "-"
+			cpu, rss, anon := "-", "-", "-"
 			if t.ProxyCPUPer1k != nil {
 				cpu = fmt.Sprintf("%.4f", t.ProxyCPUPer1k.Mean)
-				rss = fmt.Sprintf("%.1f", t.ProxyPeakRSSMB)
+				rss, anon = fmt.Sprintf("%.1f", t.ProxyPeakRSSMB), fmt.Sprintf("%.1f", t.ProxyAnonRSSMB)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f-%.0f\t%.1f%%\t%.3f\t%.3f\t%.3f-%.3f\t%.3f\t%d\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f-%.0f\t%.1f%%\t%.3f\t%.3f\t%.3f-%.3f\t%.3f\t%d\t%s\t%s\t%s\t\n",
 				c.Scenario, t.Name, t.Throughput.Mean, t.Throughput.Min, t.Throughput.Max, t.Throughput.SpreadPct,
-				t.P50.Mean/1000, t.P99.Mean/1000, t.P99.Min/1000, t.P99.Max/1000, t.P999.Mean/1000, t.Errors, cpu, rss)
+				t.P50.Mean/1000, t.P99.Mean/1000, t.P99.Min/1000, t.P99.Max/1000, t.P999.Mean/1000, t.Errors, cpu, rss, anon)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -51,8 +51,8 @@ func TestProcParsing(t *testing.T) {
 	if got := parseStatCPU(stat); got != 3 {
 		t.Errorf("parseStatCPU = %v, want 3 (250+50 ticks)", got)
 	}
-	if got := parseVmHWM("Name:\trmf\nVmPeak:\t  9000 kB\nVmHWM:\t    20480 kB\nVmRSS:\t 100 kB\n"); got != 20480 {
-		t.Errorf("parseVmHWM = %d", got)
+	if got := parseProcMemory("Name:\trmf\nVmPeak:\t  9000 kB\nVmHWM:\t    20480 kB\nVmRSS:\t 100 kB\nRssAnon:\t    4120 kB\n"); got != (procMemory{peakKB: 20480, anonKB: 4120}) {
+		t.Errorf("parseProcMemory = %+v", got)
 	}
 	// Our own /proc/self/stat: spin until a clock tick is charged.
 	x := 0

@@ -207,17 +207,37 @@ func parseStatCPU(stat string) float64 {
 	return float64(ut+st) / clockTicks
 }
 
-func peakRSSKB(p *Proc) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	return parseVmHWM(string(b))
+// resetPeakRSS makes p's VmHWM restart from its current resident set
+// (writing 5 to /proc/PID/clear_refs), so that the next reading is the
+// peak of what runs from then on. Without the reset (an older kernel, no
+// permission) the reading is the peak since p started.
+func resetPeakRSS(p *Proc) { _ = resetPeakRSSOf(p.cmd.Process.Pid) }
+
+func resetPeakRSSOf(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
-func parseVmHWM(status string) int64 {
-	for _, line := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+// procMemory is a reading of a process's memory, in kB.
+type procMemory struct{ peakKB, anonKB int64 }
+
+func readProcMemory(p *Proc) procMemory {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return procMemory{}
+	}
+	return parseProcMemory(string(b))
+}
+
+// parseProcMemory reads VmHWM and RssAnon from a /proc/PID/status text.
+func parseProcMemory(status string) procMemory {
+	return procMemory{peakKB: statusKB(status, "VmHWM:"), anonKB: statusKB(status, "RssAnon:")}
+}
+
+// statusKB is the value in kB of the /proc/PID/status line key (with its
+// colon), 0 when there is none.
+func statusKB(status, key string) int64 {
+	for line := range strings.SplitSeq(status, "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			var kb int64
 			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
 			return kb
