@@ -84,9 +84,9 @@ type httpRequest struct {
 	// timed: the response's time says how fast the node is (objects,
 	// data types, ping), unlike a listing's or a query's.
 	timed bool
-	// buf holds the body of a retryable request, or of a write that may be
-	// repeated, with a body (read whole before the first attempt, so each
-	// attempt can send it again).
+	// buf holds the body of a retryable request, of a write that may be
+	// repeated, or of a PUT /types/T/props (read whole before the first
+	// attempt, so each attempt can send it again and the hold can read it).
 	buf    []byte
 	hasBuf bool
 	client context.Context // the inbound request's context
@@ -94,6 +94,9 @@ type httpRequest struct {
 	// (confirm.go); avoid: nodes a confirmation is not sent to.
 	confirmable bool
 	avoid       []*balancer.Node
+	// typeWant: the properties a PUT /types/T/props sets, whose answer
+	// is held until its node shows them (httptypes.go); nil: no hold.
+	typeWant map[string]any
 }
 
 // httpError is a response the director makes itself.
@@ -147,13 +150,17 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		if hr.retryable || hr.repeat == repeatBroken {
+		typeChange := holdsTypeChange(r.Method, rt)
+		if hr.retryable || hr.repeat == repeatBroken || typeChange {
 			buf, err := io.ReadAll(r.Body)
 			if err != nil {
 				h.fail(w, bodyErrStatus(err), msgReadingBody+err.Error())
 				return
 			}
 			hr.buf, hr.hasBuf = buf, true
+			if typeChange {
+				hr.typeWant = typePropsWant(buf)
+			}
 		}
 	}
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, httpCtxKey{}, hr)))
@@ -257,6 +264,9 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 			f.succeeded(n)
 			if hr.confirmable && resp.StatusCode == http.StatusNotFound {
 				return t.confirmNotFound(req, hr, resp, n), nil
+			}
+			if hr.typeWant != nil {
+				h.holdTypeChange(req, hr, resp, n)
 			}
 			return resp, nil
 		}
