@@ -208,6 +208,48 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 	}
 }
 
+// TestBreakerWithRequestsInFlight: a request begun while the breaker was
+// closed and clean (one the breaker is not asked about unless it fails)
+// does not close a breaker that opened meanwhile when it succeeds, and
+// one that fails counts; an open breaker turns available after its
+// timeout through Available alone.
+func TestBreakerWithRequestsInFlight(t *testing.T) {
+	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: 30 * time.Millisecond})
+	begin := func() func(Outcome) {
+		t.Helper()
+		done, err := n.Begin()
+		if err != nil {
+			t.Fatalf("Begin: %v", err)
+		}
+		return done
+	}
+	early, failing := begin(), begin()
+	for range 2 {
+		begin()(Failure)
+	}
+	failing(Failure) // the third in a row, begun before the other two
+	if n.Breaker() != BreakerOpen {
+		t.Fatalf("breaker %s after 3 failures, one begun on a clean breaker: want open", n.Breaker())
+	}
+	early(Success)
+	if n.Available() || n.Breaker() != BreakerOpen {
+		t.Fatalf("breaker %s after a success begun before it opened: want it still open", n.Breaker())
+	}
+	testutil.WaitFor(t, breakerWait, "available after the open timeout", n.Available)
+	probe := begin()
+	probe(Success)
+	if n.Breaker() != BreakerClosed {
+		t.Fatalf("breaker %s after a good probe, want closed", n.Breaker())
+	}
+	// Closed again and clean: two failures, a success, two failures stay under 3.
+	for _, o := range []Outcome{Failure, Failure, Success, Failure, Failure} {
+		begin()(o)
+	}
+	if n.Breaker() != BreakerClosed {
+		t.Fatalf("breaker %s after failures a success interrupted, want closed", n.Breaker())
+	}
+}
+
 func TestFailedProbeReopens(t *testing.T) {
 	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Millisecond})
 	done, _ := n.Begin()

@@ -108,11 +108,15 @@ type Node struct {
 	PBAddr   string
 	HTTPAddr string
 
-	breaker     *gobreaker.TwoStepCircuitBreaker[struct{}]
-	outstanding atomic.Int64
-	healthy     atomic.Bool
-	requests    atomic.Uint64
-	failures    atomic.Uint64
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// breakerClosed and breakerOpen mirror the breaker's state (set in
+	// its OnStateChange), so that the hot path asks the breaker, which
+	// takes a mutex and reads the clock, only when its answer can matter.
+	breakerClosed, breakerOpen atomic.Bool
+	outstanding                atomic.Int64
+	healthy                    atomic.Bool
+	requests                   atomic.Uint64
+	failures                   atomic.Uint64
 
 	healthMu     sync.Mutex
 	healthPasses int
@@ -154,6 +158,7 @@ func NewNode(id, pbAddr, httpAddr string, bs BreakerSettings) *Node {
 	bs = bs.withDefaults()
 	n := &Node{ID: id, PBAddr: pbAddr, HTTPAddr: httpAddr, clock: nanotime, tau: float64(bs.Latency.Decay)}
 	n.healthy.Store(true)
+	n.breakerClosed.Store(true)
 	onChange := bs.OnStateChange
 	n.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        id,
@@ -164,6 +169,8 @@ func NewNode(id, pbAddr, httpAddr string, bs BreakerSettings) *Node {
 		},
 		IsExcluded: func(err error) bool { return err == errAbandoned },
 		OnStateChange: func(name string, from, to gobreaker.State) {
+			n.breakerClosed.Store(to == gobreaker.StateClosed)
+			n.breakerOpen.Store(to == gobreaker.StateOpen)
 			if onChange != nil {
 				onChange(name, breakerState(from), breakerState(to))
 			}
@@ -182,7 +189,8 @@ func (n *Node) Available() bool {
 // serving reports whether the node is healthy and its breaker not open:
 // available but for outlier ejection.
 func (n *Node) serving() bool {
-	return n.healthy.Load() && n.breaker.State() != gobreaker.StateOpen
+	// An open breaker turns half-open when asked after its timeout: ask.
+	return n.healthy.Load() && (!n.breakerOpen.Load() || n.breaker.State() != gobreaker.StateOpen)
 }
 
 // Outstanding is the number of requests sent to the node and not finished.
@@ -216,9 +224,15 @@ const (
 // Begin reserves a request on the node: the breaker must allow it, and it
 // counts as outstanding until done is called, exactly once, with the outcome.
 func (n *Node) Begin() (done func(Outcome), err error) {
-	report, err := n.breaker.Allow()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
+	// A closed breaker with no failure to forget allows every request, and
+	// a success changes nothing in it: such a request asks the breaker
+	// nothing unless it fails (lateReport). Otherwise (half-open: a
+	// limited number of trial requests) the breaker decides.
+	var report func(error)
+	if !n.breakerClosed.Load() || n.consecFailures.Load() != 0 {
+		if report, err = n.breaker.Allow(); err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
+		}
 	}
 	if n.outstanding.Add(1) == 1 {
 		n.progress.Store(n.clock())
@@ -233,20 +247,43 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 		case Success:
 			n.progress.Store(n.clock())
 			n.requests.Add(1)
-			if n.consecFailures.Load() != 0 {
+			r := report
+			if n.consecFailures.Load() != 0 { // others failed meanwhile: reset the breaker's count too
 				n.consecFailures.Store(0)
+				if r == nil {
+					r = n.lateReport()
+				}
 			}
-			report(nil)
+			if r != nil {
+				r(nil)
+			}
 		case Failure:
 			n.requests.Add(1)
 			n.failures.Add(1)
 			n.consecFailures.Add(1)
-			report(errTransport)
+			if r := report; r != nil {
+				r(errTransport)
+			} else if r = n.lateReport(); r != nil {
+				r(errTransport)
+			}
 		default:
 			// Neither success nor failure: frees a half-open slot without a verdict.
-			report(errAbandoned)
+			if report != nil {
+				report(errAbandoned)
+			}
 		}
 	}, nil
+}
+
+// lateReport takes a breaker slot for the outcome of a request begun
+// without one, reported at once; nil when the breaker refuses (it opened
+// meanwhile, and would have ignored the outcome of a request from before).
+func (n *Node) lateReport() func(error) {
+	report, err := n.breaker.Allow()
+	if err != nil {
+		return nil
+	}
+	return report
 }
 
 // SetStallAfter sets how long the node may have requests in flight without

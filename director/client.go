@@ -645,6 +645,9 @@ func (c *clientConn) close() {
 }
 
 func isTimeout(err error) bool {
+	if err == nil { // before ne, which errors.As moves to the heap
+		return false
+	}
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

@@ -201,15 +201,17 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 		return c.legFailed(first, reused, err)
 	}
 	answer, _, err := bc.rd.ReadRaw()
-	if se := (*sendError)(nil); errors.As(err, &se) && isTimeout(se.err) && time.Now().Before(tryDL) {
-		// The hedge's deadline passed before the request was all
-		// written (a loaded machine, a tiny delay): write the rest now;
-		// the hedge is due.
-		n, werr := bc.io.Write(raw[se.written:])
-		if werr != nil {
-			return c.legFailed(first, reused, &sendError{written: se.written + n, err: werr})
+	if err != nil { // (se, which errors.As moves to the heap, only then)
+		if se := (*sendError)(nil); errors.As(err, &se) && isTimeout(se.err) && time.Now().Before(tryDL) {
+			// The hedge's deadline passed before the request was all
+			// written (a loaded machine, a tiny delay): write the rest
+			// now; the hedge is due.
+			n, werr := bc.io.Write(raw[se.written:])
+			if werr != nil {
+				return c.legFailed(first, reused, &sendError{written: se.written + n, err: werr})
+			}
+			err = se.err
 		}
-		err = se.err
 	}
 	if isTimeout(err) && first.n.StallAfter() > 0 && !first.n.Stalled() && time.Now().Before(tryDL) {
 		// Its node answers other requests: this read is slow, the node is
