@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/director"
+	"github.com/rmf-go/rmf/internal/autoprocs"
 	"github.com/rmf-go/rmf/internal/procmem"
 )
 
@@ -52,7 +54,7 @@ type directorOpts struct {
 	tls                         tlsFlags
 	policyName                  string
 	nodes                       []string
-	procs                       int
+	procs                       string
 	procsChanged                bool // --procs given
 	cfg                         director.Config
 }
@@ -78,7 +80,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.StringVar(&o.httpAddr, "http", defaultHTTPAddr, "Riak HTTP API listen address (empty: no HTTP proxy)")
 	f.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "admin listen address: status page, /status, /metrics, /health (empty: off)")
 	f.StringVar(&o.cfg.AdminToken, "api-token", "", "bearer token required on the admin listener but /health (browsers: ?token=...; empty: none)")
-	f.IntVar(&o.procs, "procs", 1, "CPUs the director runs Go code on at once (GOMAXPROCS; 0: every CPU). One serves a sidecar's load with the least CPU per request; a GOMAXPROCS environment variable wins over the default")
+	f.StringVar(&o.procs, "procs", procsAuto, "CPUs the director runs Go code on at once (GOMAXPROCS): auto (one while it uses less than half a CPU, every CPU above: one costs the least CPU per request at a sidecar's load, more serve a saturating one), N, or 0 (every CPU); a GOMAXPROCS environment variable wins over the default")
 	f.StringArrayVar(&o.nodes, "node", nil, "static backend node PBADDR,HTTPADDR (repeatable; instead of --zk)")
 	f.StringVar(&o.zk, "zk", "", "ZooKeeper servers host:port[,host:port...] for node discovery (instead of --node)")
 	o.zkAuth.register(f)
@@ -116,8 +118,9 @@ func (o *directorOpts) check() ([]balancer.NodeSpec, error) {
 		return nil, usageErrorf("director: --zk needs --cluster")
 	case o.zk == "" && len(o.nodes) == 0:
 		return nil, usageErrorf("director: give at least one --node PBADDR,HTTPADDR, or --zk with --cluster")
-	case o.procs < 0:
-		return nil, usageErrorf("director: --procs %d: want 0 (every CPU) or more", o.procs)
+	}
+	if _, _, err := directorProcs(o.procs, true, ""); err != nil {
+		return nil, usageErrorf("director: %v", err)
 	}
 	specs, err := parseNodes(o.nodes)
 	if err != nil {
@@ -145,7 +148,8 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 	}
 	// Both restored on return, for the tests that run the command in
 	// their process.
-	if n := directorProcs(o.procs, o.procsChanged, os.Getenv("GOMAXPROCS")); n > 0 {
+	n, auto, _ := directorProcs(o.procs, o.procsChanged, os.Getenv("GOMAXPROCS"))
+	if n > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	}
 	if os.Getenv("GOGC") == "" {
@@ -185,6 +189,17 @@ func runDirector(ctx context.Context, o *directorOpts) error {
 	}
 	logListening(log, srv, len(specs), o)
 	releaseStartupPages(log)
+	if auto {
+		procsCtx, stopProcs := context.WithCancel(ctx)
+		procsDone := make(chan struct{})
+		go func() {
+			defer close(procsDone)
+			autoprocs.Run(procsCtx, autoprocs.Policy{}, func(procs int, use float64) {
+				log.Debug("director: GOMAXPROCS changed", "procs", procs, "cpu_use", use)
+			})
+		}()
+		defer func() { stopProcs(); <-procsDone }() // restores GOMAXPROCS
+	}
 	return serveDirector(ctx, log, srv)
 }
 
@@ -204,21 +219,33 @@ func releaseStartupPages(log *slog.Logger) {
 // directorGCPercent is the director's GOGC unless the environment sets one.
 const directorGCPercent = 50
 
-// directorProcs is the GOMAXPROCS the director sets (0: leave it): the
-// --procs value, unless it is the default and the GOMAXPROCS environment
-// variable (env) already says. One P by default, as Linkerd's sidecar runs
-// one worker: at a sidecar's load the director spends its CPU on waking
-// up for each request, and with a second P the Go scheduler also wakes and
-// spins a second thread (measured: 80-88 against 100-102 µs of CPU per
-// request of the riak-go-client mix; docs/performance.md).
-func directorProcs(flag int, changed bool, env string) int {
+// procsAuto is --procs's default: GOMAXPROCS follows the load
+// (autoprocs).
+const procsAuto = "auto"
+
+// directorProcs reads --procs (flag; changed: given on the command line)
+// and the GOMAXPROCS environment variable (env): the GOMAXPROCS to set
+// (0: leave it) and whether autoprocs sizes it instead. The default is
+// auto unless env says: at a sidecar's load the director spends its CPU
+// on waking up for each request, and with a second P the Go scheduler
+// also wakes and spins a second thread (measured: 80-88 against 100-102
+// µs of CPU per request of the riak-go-client mix), while a saturating
+// load needs every CPU (docs/performance.md).
+func directorProcs(flag string, changed bool, env string) (n int, auto bool, err error) {
 	if !changed && env != "" {
-		return 0
+		return 0, false, nil
 	}
-	if flag <= 0 {
-		return runtime.NumCPU()
+	if flag == procsAuto {
+		return 0, true, nil
 	}
-	return flag
+	v, err := strconv.Atoi(flag)
+	switch {
+	case err != nil || v < 0:
+		return 0, false, fmt.Errorf("--procs %s: want auto, 0 (every CPU) or a number of CPUs", flag)
+	case v == 0:
+		return runtime.NumCPU(), false, nil
+	}
+	return v, false, nil
 }
 
 // watchZooKeeper keeps p's nodes equal to the cluster's live nodes; the

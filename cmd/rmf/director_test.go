@@ -28,7 +28,8 @@ func TestDirectorUsageErrors(t *testing.T) {
 		{"bad policy", []string{"director", "--node", "127.0.0.1:8087", "--policy", "random"}, "unknown policy"},
 		{"negative timeout", []string{"director", "--node", "127.0.0.1:8087", "--request-timeout", "-1s"}, "RequestTimeout is negative"},
 		{"bad retry-writes", []string{"director", "--node", "127.0.0.1:8087", "--retry-writes", "always"}, `--retry-writes: "always" is not broken-conn or never`},
-		{"negative procs", []string{"director", "--node", "127.0.0.1:8087", "--procs", "-1"}, "--procs -1: want 0 (every CPU) or more"},
+		{"negative procs", []string{"director", "--node", "127.0.0.1:8087", "--procs", "-1"}, "--procs -1: want auto, 0 (every CPU) or a number of CPUs"},
+		{"bad procs", []string{"director", "--node", "127.0.0.1:8087", "--procs", "many"}, "--procs many: want auto"},
 		{"empty retry-writes", []string{"director", "--node", "127.0.0.1:8087", "--retry-writes", ""}, `--retry-writes: "" is not broken-conn or never`},
 	}
 	for _, tc := range tests {
@@ -44,22 +45,26 @@ func TestDirectorUsageErrors(t *testing.T) {
 	}
 }
 
-// TestDirectorProcs: one P by default, all CPUs for 0, and a GOMAXPROCS
-// environment variable is kept unless --procs is given.
+// TestDirectorProcs: auto by default, all CPUs for 0, N for N, and a
+// GOMAXPROCS environment variable is kept unless --procs is given.
 func TestDirectorProcs(t *testing.T) {
 	for _, c := range []struct {
-		flag    int
+		flag    string
 		changed bool
 		env     string
 		want    int
+		auto    bool
 	}{
-		{1, false, "", 1},
-		{1, false, "4", 0},
-		{3, true, "4", 3},
-		{0, true, "", runtime.NumCPU()},
+		{"auto", false, "", 0, true},
+		{"auto", false, "4", 0, false},
+		{"auto", true, "4", 0, true},
+		{"1", true, "", 1, false},
+		{"3", true, "4", 3, false},
+		{"0", true, "", runtime.NumCPU(), false},
 	} {
-		if got := directorProcs(c.flag, c.changed, c.env); got != c.want {
-			t.Errorf("directorProcs(%d, %v, %q) = %d, want %d", c.flag, c.changed, c.env, got, c.want)
+		n, auto, err := directorProcs(c.flag, c.changed, c.env)
+		if err != nil || n != c.want || auto != c.auto {
+			t.Errorf("directorProcs(%q, %v, %q) = %d, %v, %v; want %d, %v", c.flag, c.changed, c.env, n, auto, err, c.want, c.auto)
 		}
 	}
 }
