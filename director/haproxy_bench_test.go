@@ -169,7 +169,11 @@ func startDirectorProc(bin, backend string) (string, int, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "director", "--pb", addr, "--http", "", "--admin", "", "--node", backend)
+	args := []string{"director", "--pb", addr, "--http", "", "--admin", "", "--node", backend}
+	// RMF_BENCH_DIRECTOR_FLAGS adds flags, to compare settings
+	// (RMF_BENCH_DIRECTOR_FLAGS="--procs 2").
+	args = append(args, strings.Fields(os.Getenv("RMF_BENCH_DIRECTOR_FLAGS"))...)
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", 0, err

@@ -440,8 +440,8 @@ type Stats struct {
 	Retries          uint64 // attempts after a request's first (failovers and stale-connection retries)
 	Failovers        uint64 // requests answered by another node than the first one tried
 	WriteRepeats     uint64 // writes sent to another node after their connection broke (Config.RetryWrites)
-	TypeSettleWaits  uint64 // polls of a node that did not show a bucket-type change yet (handleSetBucketType)
-	TypeUnsettled    uint64 // bucket-type changes acknowledged before their node showed them (after 2 s)
+	TypeSettleWaits  uint64 // polls of a node that did not show a bucket-type change yet (PB handleSetBucketType, HTTP holdTypeChange)
+	TypeUnsettled    uint64 // bucket-type changes answered before their node showed them (2 s passed, the home moved, a poll failed)
 	ErrorsSent       uint64 // RpbErrorResp made by the director (not relayed from Riak)
 	NoNode           uint64 // requests answered "no available Riak node"
 	Timeouts         uint64 // attempts that hit TryTimeout or RequestTimeout
