@@ -449,7 +449,7 @@ read.`,
 	f.DurationVar(&cfg.ZKOutage, "zk-outage", 60*time.Second, "how long the zookeeper scenarios keep ZooKeeper down")
 	f.DurationVar(&cfg.PartitionFor, "partition-for", 20*time.Second, "how long the partition scenarios cut one executor off from ZooKeeper")
 	f.IntVar(&cfg.Workers, "workers", 16, "concurrent clients")
-	f.DurationVar(&cfg.TryTimeout, "try-timeout", 500*time.Millisecond, "the director's --try-timeout")
+	f.DurationVar(&cfg.TryTimeout, "try-timeout", 500*time.Millisecond, "the director's --try-timeout in the node scenarios (the framework scenarios' director has its default: the request's remaining time)")
 	f.StringVar(&cfg.Bin, "bin", "", "rmf binary for the devnodes and the director (default: this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "keep node data and process logs here (default: a temporary directory)")
 	f.StringVar(&out, "out", "", "write chaos.json and chaos.md here")

@@ -58,8 +58,9 @@ type Config struct {
 	StopFor time.Duration
 	// Workers is the number of concurrent clients; default 16.
 	Workers int
-	// TryTimeout is the director's --try-timeout: how long one attempt
-	// may wait before a read fails over; default 500ms.
+	// TryTimeout is the director's --try-timeout in the node scenarios:
+	// how long one attempt may wait before a read fails over; default
+	// 500ms. The framework scenarios' director has its default.
 	TryTimeout time.Duration
 	// AgentDown is how long the agent scenario keeps the agent stopped;
 	// default 10s.
