@@ -45,26 +45,34 @@ func holdsTypeChange(method string, rt protocol.HTTPRoute) bool {
 // decoded; nil (no hold) unless it is a JSON object whose "props" is a
 // non-empty object.
 func typePropsWant(body []byte) map[string]any {
+	if props, ok := decodeProps(body); ok && len(props) > 0 {
+		return props
+	}
+	return nil
+}
+
+// decodeProps decodes a `{"props":{...}}` body, as Riak's bucket-type
+// resource takes and gives it; ok is false unless it is JSON with a
+// "props" object.
+func decodeProps(body []byte) (props map[string]any, ok bool) {
 	var doc struct {
 		Props map[string]any `json:"props"`
 	}
-	if json.Unmarshal(body, &doc) != nil || len(doc.Props) == 0 {
-		return nil
+	if json.Unmarshal(body, &doc) != nil || doc.Props == nil {
+		return nil, false
 	}
-	return doc.Props
+	return doc.Props, true
 }
 
 // propsShow reports whether a GET /types/T/props body shows every
 // property of want with an equal JSON value.
 func propsShow(body []byte, want map[string]any) bool {
-	var doc struct {
-		Props map[string]any `json:"props"`
-	}
-	if json.Unmarshal(body, &doc) != nil || doc.Props == nil {
+	props, ok := decodeProps(body)
+	if !ok {
 		return false
 	}
 	for k, v := range want {
-		got, ok := doc.Props[k]
+		got, ok := props[k]
 		if !ok || !jsonEqual(got, v) {
 			return false
 		}

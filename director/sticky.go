@@ -57,8 +57,8 @@ const (
 
 // handleSetBucketType runs an RpbSetBucketTypeReq on the metadata home
 // and, once it is acknowledged, holds the acknowledgement until that node
-// answers RpbGetBucketTypeReq with the change (protocol.PropsWant), for at
-// most typeSettleMax. Riak runs a bucket-type change on its claimant and
+// answers RpbGetBucketTypeReq with the change (protocol.SetBucketTypeWant),
+// for at most typeSettleMax (settleNext decides, as for the HTTP hold). Riak runs a bucket-type change on its claimant and
 // gossips it, so the node that acknowledged it may still serve the old
 // properties: without the wait the client's next read, sent to the same
 // node, comes back stale (Riak KV 3.2.3, riak-go-client's
@@ -95,8 +95,8 @@ func (c *clientConn) handleSetBucketType(raw []byte) bool {
 			has, _ = protocol.GetBucketRespHas(out[protocol.HeaderSize:], want)
 		}
 		c.out = c.out[:mark2]
-		if has || moved || time.Now().Add(wait).After(deadline) {
-			if !has {
+		if stop, settled := settleNext(has, moved, time.Now(), deadline, wait); stop {
+			if !settled {
 				p.typeUnsettled.Add(1)
 			}
 			return true
