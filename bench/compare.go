@@ -179,14 +179,16 @@ type Comparison struct {
 
 // WorkloadInfo describes the load every measurement ran.
 type WorkloadInfo struct {
-	Driver      string  `json:"driver"`
-	Ops         string  `json:"ops"`
-	Concurrency int     `json:"concurrency"`
-	Keys        int     `json:"keys"`
-	KeyDist     string  `json:"key_dist"`
-	ValueSize   string  `json:"value_size"`
-	DurationS   float64 `json:"duration_s"`
-	WarmupS     float64 `json:"warmup_s"`
+	Driver      string `json:"driver"`
+	Ops         string `json:"ops"`
+	Concurrency int    `json:"concurrency"`
+	// Rate is the offered load of open-loop runs (ops/s; 0: closed loop).
+	Rate      float64 `json:"rate_ops_per_s,omitempty"`
+	Keys      int     `json:"keys"`
+	KeyDist   string  `json:"key_dist"`
+	ValueSize string  `json:"value_size"`
+	DurationS float64 `json:"duration_s"`
+	WarmupS   float64 `json:"warmup_s"`
 	// SingleConn: each worker had one PB connection of its own.
 	SingleConn bool `json:"single_conn"`
 }
@@ -318,7 +320,7 @@ func (cfg *CompareConfig) resolve() (Config, error) {
 }
 
 func workloadInfo(wl Config) WorkloadInfo {
-	return WorkloadInfo{Driver: wl.Driver, Ops: wl.Mix.String(), Concurrency: wl.Concurrency, Keys: wl.Keys,
+	return WorkloadInfo{Driver: wl.Driver, Ops: wl.Mix.String(), Concurrency: wl.Concurrency, Rate: wl.Rate, Keys: wl.Keys,
 		KeyDist: string(wl.KeyDist), ValueSize: wl.ValueSize.String(), DurationS: wl.Duration.Seconds(), WarmupS: wl.Warmup.Seconds(),
 		SingleConn: wl.SingleConn}
 }

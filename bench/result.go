@@ -7,18 +7,20 @@ import (
 
 // Result is the outcome of one Run, as written to summary.json.
 type Result struct {
-	Label       string    `json:"label"`
-	Driver      string    `json:"driver"`
-	PBAddrs     []string  `json:"pb_addrs,omitempty"`
-	HTTPAddr    string    `json:"http_addr,omitempty"`
-	Mix         string    `json:"ops"`
-	Concurrency int       `json:"concurrency"`
-	Keys        int       `json:"keys"`
-	KeyDist     string    `json:"key_dist"`
-	ValueSize   string    `json:"value_size"`
-	WarmupS     float64   `json:"warmup_s"`
-	DurationS   float64   `json:"duration_s"`
-	Start       time.Time `json:"start"`
+	Label       string   `json:"label"`
+	Driver      string   `json:"driver"`
+	PBAddrs     []string `json:"pb_addrs,omitempty"`
+	HTTPAddr    string   `json:"http_addr,omitempty"`
+	Mix         string   `json:"ops"`
+	Concurrency int      `json:"concurrency"`
+	// Rate is the offered load of an open-loop run (ops/s; 0: closed loop).
+	Rate      float64   `json:"rate_ops_per_s,omitempty"`
+	Keys      int       `json:"keys"`
+	KeyDist   string    `json:"key_dist"`
+	ValueSize string    `json:"value_size"`
+	WarmupS   float64   `json:"warmup_s"`
+	DurationS float64   `json:"duration_s"`
+	Start     time.Time `json:"start"`
 	// ElapsedS is the measured time: from the end of warmup until every
 	// worker stopped.
 	ElapsedS float64 `json:"elapsed_s"`
@@ -70,7 +72,7 @@ type WindowOp struct {
 func newResult(cfg Config) *Result {
 	r := &Result{
 		Label: cfg.Label, Driver: cfg.Driver, PBAddrs: cfg.PBAddrs, HTTPAddr: cfg.HTTPAddr,
-		Mix: cfg.Mix.String(), Concurrency: cfg.Concurrency, Keys: cfg.Keys, KeyDist: string(cfg.KeyDist),
+		Mix: cfg.Mix.String(), Concurrency: cfg.Concurrency, Rate: cfg.Rate, Keys: cfg.Keys, KeyDist: string(cfg.KeyDist),
 		ValueSize: cfg.ValueSize.String(), WarmupS: cfg.Warmup.Seconds(), DurationS: cfg.Duration.Seconds(),
 		Errors: map[string]int64{}, runningErrors: map[string]int64{}, errorSamples: map[string]string{},
 	}

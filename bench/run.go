@@ -47,6 +47,14 @@ type Config struct {
 	// SingleConn gives each worker one PB connection of its own (see
 	// DriverConfig.SingleConn).
 	SingleConn bool
+	// Rate, when positive, is the offered load in operations per second
+	// over all workers (open loop): each worker starts its operations on
+	// a fixed schedule and latency counts from the scheduled start (see
+	// schedule). 0: closed loop, each worker starting its next operation
+	// when the last one answers. Tail latencies compared at a rate below
+	// every target's capacity say what a client sees at that load; a
+	// closed loop saturates the machine and measures its queues.
+	Rate float64
 	// Seed makes the key and op sequences reproducible (0: random).
 	Seed uint64
 	// Progress receives a live progress line each second (nil: quiet).
@@ -98,6 +106,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bench: concurrency %d out of range 1..10000", c.Concurrency)
 	case c.Keys < 0:
 		return fmt.Errorf("%w: --keys must be positive", ErrBadKeyDist)
+	case !validRate(c.Rate):
+		return fmt.Errorf("bench: rate %v ops/s: want 0 (closed loop) or a positive number up to 1e7", c.Rate)
 	}
 	if _, err := NewKeyGen(orDefault(c.KeyDist, KeyUniform), max(c.Keys, 1)); err != nil {
 		return err
@@ -151,7 +161,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	var stop atomic.Bool
+	stopped := make(chan struct{})
 	var wg sync.WaitGroup
+	launched := time.Now()
 	for i, w := range workers {
 		wg.Add(1)
 		go func() {
@@ -160,6 +172,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			r := rand.New(rand.NewPCG(seed, uint64(i)+1))
 			ws := stats[i]
 			key := make([]byte, 0, 32)
+			var pace schedule
+			var pacer *time.Timer
+			if cfg.Rate > 0 {
+				pace = newSchedule(launched, i, cfg.Concurrency, cfg.Rate)
+				pacer = time.NewTimer(time.Hour)
+				defer pacer.Stop()
+			}
 			for !stop.Load() {
 				op := cfg.Mix.Pick(r)
 				key = AppendKey(key[:0], keys.Next(r))
@@ -167,7 +186,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if op == OpPut || op == OpUpdate {
 					v = vals.next(r)
 				}
-				t0 := time.Now()
+				var t0 time.Time
+				if pacer == nil {
+					t0 = time.Now()
+				} else {
+					t0 = pace.take()
+					if wait := time.Until(t0); wait > 0 {
+						pacer.Reset(wait)
+						select {
+						case <-pacer.C:
+						case <-stopped:
+							return
+						}
+					}
+				}
 				err := w.Do(op, key, v)
 				ws.record(op, time.Since(t0).Microseconds(), err)
 			}
@@ -177,6 +209,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	go func() { wg.Wait(); close(done) }()
 	halt := func() {
 		stop.Store(true)
+		close(stopped)
 		<-done
 	}
 

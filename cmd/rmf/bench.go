@@ -38,6 +38,7 @@ measures them side by side. See docs/performance.md.`,
 type workloadFlags struct {
 	duration, warmup, timeout time.Duration
 	concurrency, keys         int
+	rate                      float64
 	ops, workload, keyDist    string
 	valueSize, driver, out    string
 	bucket                    string
@@ -49,6 +50,7 @@ func (w *workloadFlags) register(cmd *cobra.Command, duration, warmup time.Durat
 	f.DurationVar(&w.duration, "duration", duration, "measured time of each run")
 	f.DurationVar(&w.warmup, "warmup", warmup, "load before measuring (not counted)")
 	f.IntVar(&w.concurrency, "concurrency", 32, "workers, each with one operation in flight")
+	f.Float64Var(&w.rate, "rate", 0, "offered load in ops/s over all workers, each on a fixed schedule, latency counted from the scheduled start (open loop); 0: closed loop, as fast as answers come")
 	f.StringVar(&w.ops, "ops", "", "operation mix op:weight,... of get, put, update (get then put with the vclock), delete (default: --workload balanced = get:4,put:4,update:1,delete:1)")
 	f.StringVar(&w.workload, "workload", "", "named mix: "+strings.Join(bench.WorkloadNames(), ", ")+" (instead of --ops)")
 	f.IntVar(&w.keys, "keys", 100000, "key space size")
@@ -63,7 +65,7 @@ func (w *workloadFlags) register(cmd *cobra.Command, duration, warmup time.Durat
 
 func (w *workloadFlags) config() (bench.Config, error) {
 	cfg := bench.Config{Driver: w.driver, Bucket: w.bucket, Duration: w.duration, Warmup: w.warmup,
-		Concurrency: w.concurrency, Keys: w.keys, KeyDist: bench.KeyDist(w.keyDist), Timeout: w.timeout, Seed: w.seed}
+		Concurrency: w.concurrency, Rate: w.rate, Keys: w.keys, KeyDist: bench.KeyDist(w.keyDist), Timeout: w.timeout, Seed: w.seed}
 	var err error
 	switch {
 	case w.ops != "" && w.workload != "":
@@ -92,6 +94,9 @@ func (w *workloadFlags) config() (bench.Config, error) {
 	}
 	if w.keys <= 0 {
 		return cfg, usageErrorf("--keys must be positive")
+	}
+	if w.rate < 0 {
+		return cfg, usageErrorf("--rate must be 0 (closed loop) or positive")
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
@@ -136,7 +141,8 @@ func newBenchRunCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Drive a workload at Riak PB (or HTTP) endpoints and report throughput and latency",
 		Long: `Drive a closed-loop workload (--concurrency workers, one operation in flight
-each) at --pb addresses (workers spread over them) or, with --driver http, at
+each; with --rate, an open loop at that many operations per second, latency
+counted from each operation's scheduled start) at --pb addresses (workers spread over them) or, with --driver http, at
 --http. After --warmup, it measures for --duration: per-op throughput, latency
 percentiles (p50, p95, p99, p99.9, max; HdrHistogram), errors by kind and a
 per-second time series. A live progress line is printed on a terminal.
@@ -324,11 +330,20 @@ func printCompareHeader(w io.Writer, rep *bench.CompareReport, wl bench.Config) 
 	if rep.Workload.SingleConn || rep.Workload.Driver == bench.DriverRaw {
 		conns = "one connection per worker"
 	}
-	fmt.Fprintf(w, "%d devnodes, %d rounds x %s per target (+%s warmup), driver %s (%s), ops %s, concurrency %d, %d CPUs\n",
-		rep.Nodes, rep.Rounds, wl.Duration, wl.Warmup, rep.Workload.Driver, conns, rep.Workload.Ops, rep.Workload.Concurrency, rep.Machine.CPUs)
+	fmt.Fprintf(w, "%d devnodes, %d rounds x %s per target (+%s warmup), driver %s (%s), ops %s, concurrency %d%s, %d CPUs\n",
+		rep.Nodes, rep.Rounds, wl.Duration, wl.Warmup, rep.Workload.Driver, conns, rep.Workload.Ops, rep.Workload.Concurrency, rateText(rep.Workload.Rate), rep.Machine.CPUs)
 	for _, c := range rep.Scenarios {
 		fmt.Fprintf(w, "  %s: devnodes %s\n", c.Scenario, c.Backend)
 	}
+}
+
+// rateText says how the load was offered, for the line above a table:
+// nothing for a closed loop.
+func rateText(rate float64) string {
+	if rate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", open loop at %g ops/s (latency from the scheduled start)", rate)
 }
 
 // chaosScenarios parses --scenarios, comma-separated ("": none given,
