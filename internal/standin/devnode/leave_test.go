@@ -31,7 +31,7 @@ func TestLeaveHandsOffUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	load := startWriteLoad(t, newClient(t, n2.PBAddr()), 4, "during")
+	load := startWriteLoad(t, []string{n2.PBAddr()}, 4, "during")
 	load.waitWrites(t, 20, "before the leave")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -80,7 +80,8 @@ func fixedNodes(t *testing.T, n int) []*fixedNode {
 }
 
 // writeLoad writes unique keys and reads each back, through every node
-// (round-robin, as the director does), until stopped.
+// (round-robin, as the director does), until stopped. Its workers are
+// pbLoad clients (see there why not riak-go-client).
 type writeLoad struct {
 	acked              sync.Map
 	writes, errs       atomic.Int64
@@ -90,12 +91,15 @@ type writeLoad struct {
 	writeErrs, readErr atomic.Int64
 }
 
-func startWriteLoad(t *testing.T, c *riak.Client, workers int, prefix string) *writeLoad {
+func startWriteLoad(t *testing.T, addrs []string, workers int, prefix string) *writeLoad {
 	l := &writeLoad{stopc: make(chan struct{})}
 	for w := range workers {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			c := newPBLoad(addrs...)
+			defer c.close()
+			c.next = w // workers start on different nodes
 			for i := 0; ; i++ {
 				select {
 				case <-l.stopc:
@@ -103,13 +107,14 @@ func startWriteLoad(t *testing.T, c *riak.Client, workers int, prefix string) *w
 				default:
 				}
 				key := fmt.Sprintf("%s-%d-%d", prefix, w, i)
-				if err := store(c, "default", "load", key, key); err != nil {
+				if err := c.store("load", key, key); err != nil {
 					l.writeErrs.Add(1)
+					l.firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
 				l.writes.Add(1)
 				l.acked.Store(key, true)
-				if vals, err := fetch(c, "default", "load", key); err != nil || len(vals) != 1 || vals[0] != key {
+				if vals, err := c.fetch("load", key); err != nil || len(vals) != 1 || vals[0] != key {
 					l.readErr.Add(1)
 					if l.readErr.Load() <= 3 {
 						t.Logf("read back %s: %v %v", key, vals, err)
@@ -161,8 +166,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	foreign := &fixedNode{name: "other1@127.0.0.1", dir: t.TempDir(), pb: gone.pb, http: gone.http}
 	foreign.start(t, "")
 
-	c := newClient(t, nodes[0].pb, nodes[1].pb, nodes[2].pb)
-	l := startWriteLoad(t, c, 8, "roll")
+	l := startWriteLoad(t, []string{nodes[0].pb, nodes[1].pb, nodes[2].pb}, 8, "roll")
 	l.waitWrites(t, 20, "before the first restart")
 	for i, f := range nodes {
 		f.stop(t)
@@ -171,7 +175,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		l.waitWrites(t, 20, fmt.Sprintf("with node %d back", i+1))
 	}
 	l.stop()
-	t.Logf("writes %d, write errors %d, read-back errors %d", l.writes.Load(), l.writeErrs.Load(), l.readErr.Load())
+	t.Logf("writes %d, write errors %d (first: %v), read-back errors %d", l.writes.Load(), l.writeErrs.Load(), l.firstErr.Load(), l.readErr.Load())
 	if l.writes.Load() < 100 {
 		t.Errorf("only %d writes acknowledged during the rolling restart", l.writes.Load())
 	}
@@ -299,7 +303,7 @@ func TestRestartedNodeReadsEveryAcknowledgedWrite(t *testing.T) {
 		t.Skip("starts devnodes")
 	}
 	nodes := fixedNodes(t, 3)
-	writer, restarted := newClient(t, nodes[1].pb), nodes[0]
+	writer, restarted := []string{nodes[1].pb}, nodes[0]
 	const rounds = 20
 	for round := range rounds {
 		l := startWriteLoad(t, writer, 4, fmt.Sprint("r", round))
@@ -328,8 +332,7 @@ func TestJoinUnderLoad(t *testing.T) {
 		t.Skip("starts devnodes")
 	}
 	nodes := fixedNodes(t, 3)
-	c := newClient(t, nodes[0].pb, nodes[1].pb, nodes[2].pb)
-	l := startWriteLoad(t, c, 8, "join")
+	l := startWriteLoad(t, []string{nodes[0].pb, nodes[1].pb, nodes[2].pb}, 8, "join")
 	l.waitWrites(t, 100, "before the join")
 	fourth := &fixedNode{name: "dev4@127.0.0.1", dir: t.TempDir(), pb: testutil.FreeAddr(t), http: testutil.FreeAddr(t)}
 	fourth.start(t, nodes[0].pb)
