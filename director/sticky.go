@@ -58,7 +58,9 @@ const (
 // handleSetBucketType runs an RpbSetBucketTypeReq on the metadata home
 // and, once it is acknowledged, holds the acknowledgement until that node
 // answers RpbGetBucketTypeReq with the change (protocol.SetBucketTypeWant),
-// for at most typeSettleMax (settleNext decides, as for the HTTP hold). Riak runs a bucket-type change on its claimant and
+// for at most typeSettleMax, and not past a poll the node fails
+// (settleNext decides, as for the HTTP hold). Riak runs a bucket-type
+// change on its claimant and
 // gossips it, so the node that acknowledged it may still serve the old
 // properties: without the wait the client's next read, sent to the same
 // node, comes back stale (Riak KV 3.2.3, riak-go-client's
@@ -89,13 +91,15 @@ func (c *clientConn) handleSetBucketType(raw []byte) bool {
 			return false
 		}
 		out := c.out[mark2:]
-		moved := c.answeredBy != node // the home failed over: nothing left to wait for
-		has := !moved && oneFrameOf(out, protocol.CodeGetBucketResp)
-		if has {
+		// The home failed over (nothing left to wait for) or the node
+		// failed the poll (an error frame): the hold ends, as over HTTP.
+		answered := c.answeredBy == node && oneFrameOf(out, protocol.CodeGetBucketResp)
+		has := false
+		if answered {
 			has, _ = protocol.GetBucketRespHas(out[protocol.HeaderSize:], want)
 		}
 		c.out = c.out[:mark2]
-		if stop, settled := settleNext(has, moved, time.Now(), deadline, wait); stop {
+		if stop, settled := settleNext(has, !answered, time.Now(), deadline, wait); stop {
 			if !settled {
 				p.typeUnsettled.Add(1)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,10 +27,12 @@ import (
 // name of the node that served it.
 type gossipCluster struct {
 	delay time.Duration
-	mu    sync.Mutex
-	props []map[string]*rpb.RpbBucketProps // per node: bucket -> props
-	types []map[string]*rpb.RpbBucketProps // per node: bucket type -> props
-	nodes []*fakeNode
+	// typeGetFails: an RpbGetBucketTypeReq answers an RpbErrorResp.
+	typeGetFails atomic.Bool
+	mu           sync.Mutex
+	props        []map[string]*rpb.RpbBucketProps // per node: bucket -> props
+	types        []map[string]*rpb.RpbBucketProps // per node: bucket type -> props
+	nodes        []*fakeNode
 }
 
 func startGossipCluster(t *testing.T, n int, delay time.Duration) *gossipCluster {
@@ -116,6 +119,10 @@ func (g *gossipCluster) handle(i int, fc *fakeConn, code protocol.Code, body []b
 	case protocol.CodeGetBucketTypeReq:
 		var req rpb.RpbGetBucketTypeReq
 		if !decodeReq(fc, body, &req) {
+			return true
+		}
+		if g.typeGetFails.Load() {
+			fc.reply(protocol.ErrorResp("fake: no", 0))
 			return true
 		}
 		g.mu.Lock()
@@ -264,6 +271,29 @@ func TestBucketTypeReadYourWrites(t *testing.T) {
 	if served := g.nodes[1].requests.Load(); served == 0 || g.nodes[0].requests.Load()+g.nodes[2].requests.Load() != 0 {
 		t.Errorf("requests on the nodes %d, %d, %d: want all on node 1 (the home, not the claimant)",
 			g.nodes[0].requests.Load(), served, g.nodes[2].requests.Load())
+	}
+}
+
+// TestBucketTypePollFails: when the node answers the hold's poll with an
+// RpbErrorResp, the hold stops at once and the set's answer goes out
+// unchanged, as over HTTP (TestHTTPBucketTypePollFails).
+func TestBucketTypePollFails(t *testing.T) {
+	g := startGossipCluster(t, 3, 30*time.Millisecond)
+	g.typeGetFails.Store(true)
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, Policy: prefer(g.nodes[1].addr)}, g.specs())
+	cmd, err := riak.NewStoreBucketTypePropsCommandBuilder().WithBucketType("plain").WithNVal(4).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := client(t, addr).Execute(cmd); err != nil {
+		t.Fatalf("set: %v, want the node's success", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("set took %v: the hold should stop at the failed poll", took)
+	}
+	if st := p.Stats(); st.TypeSettleWaits != 0 || st.TypeUnsettled != 1 {
+		t.Errorf("type settle waits %d, unsettled %d: want 0 and 1", st.TypeSettleWaits, st.TypeUnsettled)
 	}
 }
 
