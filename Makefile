@@ -39,10 +39,10 @@ demo: deps build
 
 ## bench: a side-by-side compare (3 devnodes; direct, director, HAProxy) in each scenario of
 ## BENCH_SCENARIOS (default steady,degraded,kill9), printing its table; BENCH_SINGLE_CONN=1 gives
-## each worker one connection; BENCH_GO=1 also runs the Go benchmarks of the hot paths (not part of make test)
+## each worker one connection; BENCH_RATE=N offers N ops/s (open loop); BENCH_GO=1 also runs the Go benchmarks of the hot paths (not part of make test)
 bench: build
 	./bin/rmf bench compare --nodes 3 --driver $${BENCH_DRIVER:-riak-go-client} --duration $${BENCH_DURATION:-10s} --rounds $${BENCH_ROUNDS:-3} \
-		--scenario $${BENCH_SCENARIOS:-steady,degraded,kill9} $${BENCH_SINGLE_CONN:+--single-conn} --out bench-out/compare
+		--scenario $${BENCH_SCENARIOS:-steady,degraded,kill9} $${BENCH_SINGLE_CONN:+--single-conn} $${BENCH_RATE:+--rate $$BENCH_RATE} --out bench-out/compare
 	@if [ -n "$(BENCH_GO)" ]; then $(GO) test -run '^$$' -bench . -benchmem ./...; fi
 
 ## chaos: node-level fault scenarios under load (kill -9, SIGSTOP 10 s, restart);
