@@ -208,6 +208,35 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 	}
 }
 
+// TestBookFailure: a failure booked after the request (Abandoned at the
+// time) counts as a failed request does: three open a breaker of three,
+// and a success in between resets the count.
+func TestBookFailure(t *testing.T) {
+	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute})
+	refused := func() {
+		t.Helper()
+		done, err := n.Begin()
+		if err != nil {
+			t.Fatalf("Begin: %v", err)
+		}
+		done(Abandoned)
+		n.BookFailure()
+	}
+	refused()
+	refused()
+	done, _ := n.Begin()
+	done(Success)
+	refused()
+	refused()
+	if n.Breaker() != BreakerClosed || n.Failures() != 4 {
+		t.Fatalf("breaker %s, %d failures: want closed (not consecutive) and 4", n.Breaker(), n.Failures())
+	}
+	refused()
+	if n.Breaker() != BreakerOpen || n.Available() {
+		t.Fatalf("breaker %s after three booked failures in a row, want open", n.Breaker())
+	}
+}
+
 // TestBreakerWithRequestsInFlight: a request begun while the breaker was
 // closed and clean (one the breaker is not asked about unless it fails)
 // does not close a breaker that opened meanwhile when it succeeds, and

@@ -275,6 +275,19 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 	}, nil
 }
 
+// BookFailure counts a failure of the node learned after its request was
+// booked as Abandoned: the node refused a request that another node then
+// served, so the refusal was the node's own (a Riak node stopping), not
+// the request's. It counts as a Failure outcome does, for the breaker
+// and the outlier detector.
+func (n *Node) BookFailure() {
+	n.failures.Add(1)
+	n.consecFailures.Add(1)
+	if r := n.lateReport(); r != nil {
+		r(errTransport)
+	}
+}
+
 // lateReport takes a breaker slot for the outcome of a request begun
 // without one, reported at once; nil when the breaker refuses (it opened
 // meanwhile, and would have ignored the outcome of a request from before).

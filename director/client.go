@@ -87,6 +87,10 @@ type clientConn struct {
 	// confirmation); answeredBy is the node that answered it, or nil.
 	avoid      []*balancer.Node
 	answeredBy *balancer.Node
+	// refusal is the last "Unknown message code" answer of a node to the
+	// current request (errNotServed), relayed as it came when every node
+	// tried gave it.
+	refusal []byte
 
 	pinned  *backendConn // set by the first connection-scoped request
 	pinNode atomic.Pointer[balancer.Node]
@@ -265,6 +269,12 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	c.answeredBy = nil
 	mark := len(c.out)
 	c.relayed = false
+	// Nodes that refused the request (errNotServed): the refusal is the
+	// node's own (Riak stopping) when another node then serves it, and
+	// the request's when every node refuses it (a message Riak KV 3 has
+	// no service for, such as Yokozuna's).
+	var refusedBy [4]*balancer.Node
+	refused := refusedBy[:0]
 	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
 		if sticky {
 			p.home.trying(n, changesMeta, c.now, p.cfg.MetadataSettle)
@@ -299,7 +309,13 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		if err == nil {
 			f.succeeded(n)
 			c.answeredBy = n
+			for _, r := range refused {
+				r.BookFailure()
+			}
 			return true
+		}
+		if errors.Is(err, errNotServed) {
+			refused = append(refused, n)
 		}
 		if _, ok := err.(*clientGoneError); ok {
 			p.clientAborts.Add(1)
@@ -323,6 +339,10 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		}
 	}
 	switch {
+	case len(refused) > 0 && len(refused) == f.attempts && len(c.refusal) > 0:
+		// Every node tried has no service for it: Riak's own answer, as
+		// a client of one node gets it.
+		c.out = append(c.out, c.refusal...)
 	case f.notRetried:
 		c.errorResp(fmt.Sprintf("director: node %s failed after the request was sent; not retried because it is not idempotent and %s: %v", f.lastNode.ID, f.whyNot, f.lastErr))
 	case f.timedOut && f.expired():
@@ -368,9 +388,10 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline t
 	}
 	switch {
 	case berr == errNotServed:
+		// Booked as neither: handleBalanced learns whose the refusal was.
 		bc.close()
 		st.pool.closeIdle()
-		return balancer.Failure, &notSentError{berr}
+		return balancer.Abandoned, &notSentError{berr}
 	case berr != nil:
 		noAnswer := len(bc.rd.Buffered()) == 0 && !c.relayed
 		bc.close()
@@ -408,6 +429,7 @@ func (c *clientConn) relay(bc *backendConn, streams bool, tryDL, deadline time.T
 		if firstFrame {
 			firstFrame = false
 			if code == protocol.CodeErrorResp && notServed(raw, c.reqCode) {
+				c.refusal = append(c.refusal[:0], raw...)
 				return false, errNotServed, nil
 			}
 			if tryDL != deadline { // the answer started: the request's own deadline applies now
@@ -469,6 +491,10 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	}
 	_, berr, cerr := c.relay(bc, streams, deadline, deadline)
 	switch {
+	case berr == errNotServed:
+		// A pinned request has nowhere else to go: Riak's answer, as it
+		// came, as a client of that node gets it.
+		c.out = append(c.out, c.refusal...)
 	case berr != nil:
 		report(balancer.Failure)
 		if isTimeout(berr) {

@@ -87,6 +87,63 @@ func notServing(fc *fakeConn, c protocol.Code, body []byte) bool {
 	return true
 }
 
+// nodeStats returns the stats of the node with id.
+func nodeStats(t *testing.T, p *Proxy, id string) NodeStats {
+	t.Helper()
+	for _, n := range p.Stats().Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	t.Fatalf("node %s missing", id)
+	return NodeStats{}
+}
+
+// TestRequestNoNodeServes: a request every node answers "Unknown message
+// code" (Riak KV 3 has no Yokozuna search: riak-go-client's Yokozuna
+// tests send codes 54-60) gets that answer as a client of one node does,
+// and costs the nodes nothing: through the director on real Riak KV 3.2.3,
+// counting each refusal as a node failure opened both breakers within
+// riak-go-client's suite, and the tests after the Yokozuna ones failed
+// with "no available Riak node".
+func TestRequestNoNodeServes(t *testing.T) {
+	a, b := startFake(t, notServing), startFake(t, notServing)
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, Breaker: balancer.BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute}},
+		[]balancer.NodeSpec{a.spec(), b.spec()})
+	c := dialRaw(t, addr)
+	const yzIndexGet = protocol.Code(54)
+	for i := range 10 {
+		if msg := errMsg(t, c.do(frame(yzIndexGet, []byte{0x0a, 0x01, 'i'}))); msg != "Unknown message code: 54" {
+			t.Fatalf("request %d: answer %q, want Riak's own", i, msg)
+		}
+	}
+	for _, id := range []string{a.addr, b.addr} {
+		if n := nodeStats(t, p, id); n.Failures != 0 || n.Breaker != balancer.BreakerClosed || !n.Available {
+			t.Errorf("node %s after the refusals: %d failures, breaker %s, available %v; want none, closed, true", id, n.Failures, n.Breaker, n.Available)
+		}
+	}
+	if st := p.Stats(); st.ErrorsSent != 0 {
+		t.Errorf("the director sent %d errors of its own, want none", st.ErrorsSent)
+	}
+}
+
+// TestRefusalOfAStoppingNode: a node that refuses what another serves is
+// stopping (Riak KV 3.2.3 at riak stop): the refusal counts as its failure.
+func TestRefusalOfAStoppingNode(t *testing.T) {
+	a, b := startFake(t, notServing), startFake(t, riakLike)
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, Policy: prefer(a.addr), ConfirmNotFound: ConfirmNever, HedgeDelay: -1}, []balancer.NodeSpec{a.spec(), b.spec()})
+	c := dialRaw(t, addr)
+	if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+		t.Fatalf("answer %v, want the other node's GetResp", f.Code)
+	}
+	if n := nodeStats(t, p, a.addr); n.Failures != 1 {
+		t.Errorf("the stopping node has %d failures, want 1", n.Failures)
+	}
+	if n := nodeStats(t, p, b.addr); n.Failures != 0 {
+		t.Errorf("the serving node has %d failures, want 0", n.Failures)
+	}
+}
+
 func TestFailover(t *testing.T) {
 	listKeys := frame(protocol.CodeListKeysReq, []byte{0x0a, 0x01, 'b'})
 	tests := []struct {

@@ -117,6 +117,8 @@ type hedgeLeg struct {
 	began time.Time
 	raw   []byte
 	err   error
+	// refusal: the node's answer when it was errNotServed.
+	refusal []byte
 }
 
 // readAnswer reads the leg's answer (one frame) until dl, or until the
@@ -131,6 +133,7 @@ func (l *hedgeLeg) readAnswer(ctx context.Context, dl time.Time) {
 		l.err = err
 	case notServed(raw, l.req):
 		l.err = errNotServed
+		l.refusal = append(l.refusal[:0], raw...)
 	default:
 		l.raw = raw
 	}
@@ -150,7 +153,11 @@ func (l *hedgeLeg) finish(now time.Time) {
 		if isTimeout(l.err) {
 			l.n.ObserveLatency(now.Sub(l.began))
 		}
-		l.done(balancer.Failure)
+		if l.err == errNotServed { // whose refusal it was is learned later (handleBalanced)
+			l.done(balancer.Abandoned)
+		} else {
+			l.done(balancer.Failure)
+		}
 		return
 	}
 	took := now.Sub(l.began)
@@ -227,6 +234,7 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 		answer, _, err = bc.rd.ReadRaw()
 	}
 	if err == nil && notServed(answer, c.reqCode) {
+		c.refusal = append(c.refusal[:0], answer...)
 		err = errNotServed
 	}
 	if err == nil || errors.Is(err, protocol.ErrUnknownCode) {
@@ -243,6 +251,7 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 		// No second node, or no budget: wait on the first leg as usual.
 		hl.readAnswer(p.base, tryDL)
 		if hl.err != nil {
+			c.keepRefusal(hl)
 			return c.legFailed(hl, reused, hl.err)
 		}
 		return c.legWon(hl, time.Now())
@@ -263,6 +272,8 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 		a.finish(now)
 		if b.err != nil {
 			b.finish(now)
+			c.keepRefusal(b)
+			c.keepRefusal(a)
 			return a.err
 		}
 		return c.hedgeWon(b, hl, now)
@@ -270,6 +281,13 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	// The other leg is read to its end in the background.
 	go func() { (<-results).finish(time.Now()) }()
 	return c.hedgeWon(a, hl, time.Now())
+}
+
+// keepRefusal keeps l's refusal, if it had one, as the request's.
+func (c *clientConn) keepRefusal(l *hedgeLeg) {
+	if l.err == errNotServed && len(l.refusal) > 0 {
+		c.refusal = append(c.refusal[:0], l.refusal...)
+	}
 }
 
 // startHedge sends raw to a second node, if the budget allows and one is
