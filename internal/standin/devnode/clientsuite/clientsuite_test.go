@@ -81,9 +81,9 @@ var included = []string{
 var excluded = map[string]string{
 	"TestConnectionTimeout":                  "not about Riak: dials 10.255.255.1 and expects the connect to time out, which depends on the host's network (on our CI machines it is answered)",
 	"TestMapReduceCommand":                   "MapReduce with JavaScript phases: Riak 3 runs no JavaScript, and the devnode has no MapReduce",
-	"TestStoreFetchAndDeleteAYokozunaIndex":  "Yokozuna search (Solr): not in the devnode",
-	"TestStoreFetchAndDeleteAYokozunaSchema": "Yokozuna search (Solr): not in the devnode",
-	"TestSearchViaYokozunaIndex":             "Yokozuna search (Solr): not in the devnode",
+	"TestStoreFetchAndDeleteAYokozunaIndex":  "Yokozuna search (Solr): Riak KV 3 has none (it answers \"Unknown message code: 56\"; it failed there too, 2026-12-02), nor has the devnode",
+	"TestStoreFetchAndDeleteAYokozunaSchema": "Yokozuna search (Solr): Riak KV 3 has none (it answers \"Unknown message code: 56\"; it failed there too, 2026-12-02), nor has the devnode",
+	"TestSearchViaYokozunaIndex":             "Yokozuna search (Solr): Riak KV 3 has none (it answers \"Unknown message code: 56\"; it failed there too, 2026-12-02), nor has the devnode",
 	// The Riak TS tests (ts_commands_i_test.go) carry the build tag
 	// timeseries, not integration: Riak TS is a separate product.
 }

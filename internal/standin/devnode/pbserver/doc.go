@@ -3,10 +3,13 @@
 // with Riak KV's semantics and wire conventions, and writes Riak's answers,
 // so that riak-go-client and other Riak clients work against the devnode
 // unchanged. It is a development stand-in, not Riak: the server version
-// says devnode, and requests outside Riak KV's core (MapReduce, Yokozuna
-// search, legacy counters, time series, security, coverage ...) are
-// answered with an RpbErrorResp saying they are "not supported by devnode
-// (RMF-Go development node; not Riak)".
+// says devnode, and requests Riak KV 3.2.3 serves but the devnode does
+// not (MapReduce, legacy counters, ...) are answered with an RpbErrorResp
+// saying they are "not supported by devnode (RMF-Go development node; not
+// Riak)". Requests Riak KV 3.2.3 has no service for (legacy search,
+// Yokozuna, coverage, time series, RpbAuthReq with security off) and codes
+// it does not know get its own answer, "Unknown message code: N", and
+// RpbStartTls its "Security not enabled; STARTTLS not allowed.".
 //
 // # Served requests
 //

@@ -18,6 +18,26 @@ var ErrServerClosed = errors.New("pbserver: server closed")
 // implement (MapReduce, search, data types, counters, TS, security ...).
 const notSupported = "not supported by devnode (RMF-Go development node; not Riak)"
 
+// riakHasNoService reports whether Riak KV 3.2.3 registers no PB service
+// for the request code, and so answers it "Unknown message code: N"
+// (errcode 0) before it decodes anything: seen by sending every request
+// code of riak_pb_messages.csv to a Riak KV 3.2.3 node with security off
+// (2026-12-02). Legacy search (27), Yokozuna (54-60), coverage (70), Riak
+// TS (90-104) and, with security off, RpbAuthReq (253). The devnode
+// answers them the same, so a client or the director sees what Riak
+// says; what Riak serves and the devnode does not gets notSupported.
+func riakHasNoService(code protocol.Code) bool {
+	switch {
+	case code == protocol.CodeSearchQueryReq, code == protocol.CodeCoverageReq, code == protocol.CodeAuthReq:
+		return true
+	case code >= protocol.CodeYokozunaIndexGetReq && code <= protocol.CodeYokozunaSchemaPutReq:
+		return true
+	case code >= protocol.CodeTsQueryReq && code <= protocol.CodeTsTtbMsg:
+		return true
+	}
+	return false
+}
+
 // RiakErrorMessage lets a Service error choose its RpbErrorResp text, e.g.
 // a cluster coordinator reporting "{n_val_violation,3}" exactly as Riak
 // words it. It is looked for anywhere in the error chain.

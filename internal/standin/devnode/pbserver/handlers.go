@@ -89,8 +89,10 @@ func (c *conn) other(code protocol.Code, body []byte) {
 	}
 	m, known := protocol.Lookup(code)
 	switch {
-	case !known || m.Embedded():
-		c.fail("unknown message code " + strconv.Itoa(int(code)))
+	case !known || m.Embedded() || riakHasNoService(code):
+		c.fail("Unknown message code: " + strconv.Itoa(int(code)))
+	case code == protocol.CodeStartTLS:
+		c.fail("Security not enabled; STARTTLS not allowed.")
 	case !m.Request:
 		c.fail(m.Name + " is a response, not a request")
 	default:

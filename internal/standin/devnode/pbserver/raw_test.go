@@ -35,8 +35,8 @@ func TestMalformedInputKeepsConnection(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{"unknown code", protocol.AppendFrame(nil, 150, []byte("whatever")), "unknown message code 150"},
-		{"embedded-only code", protocol.AppendFrame(nil, protocol.CodeTsRange, nil), "unknown message code 103"},
+		{"unknown code", protocol.AppendFrame(nil, 150, []byte("whatever")), "Unknown message code: 150"},
+		{"embedded-only code", protocol.AppendFrame(nil, protocol.CodeTsRange, nil), "Unknown message code: 103"},
 		{"zero-length frame", []byte{0, 0, 0, 0}, "empty frame"},
 		{"response code as request", protocol.AppendFrame(nil, protocol.CodeGetResp, nil), "RpbGetResp is a response, not a request"},
 		{"error code as request", protocol.AppendFrame(nil, protocol.CodeErrorResp, nil), "RpbErrorResp is a response, not a request"},
@@ -53,12 +53,12 @@ func TestMalformedInputKeepsConnection(t *testing.T) {
 		{"2i eq without key", mustFrame(t, protocol.CodeIndexReq, &rpbRiakKV.RpbIndexReq{Bucket: []byte("b"), Index: []byte("x_bin"), Qtype: rpbRiakKV.RpbIndexReq_eq.Enum()}), "Invalid equality query"},
 		{"2i cover context", mustFrame(t, protocol.CodeIndexReq, &rpbRiakKV.RpbIndexReq{Bucket: []byte("b"), Index: []byte("x_bin"), Key: []byte("a"), Qtype: rpbRiakKV.RpbIndexReq_eq.Enum(), CoverContext: []byte("c")}), "not supported by devnode"},
 		{"set consistent prop", mustFrame(t, protocol.CodeSetBucketReq, &rpbRiak.RpbSetBucketReq{Bucket: []byte("b"), Props: &rpbRiak.RpbBucketProps{Consistent: kv.Ptr(true)}}), "unsupported bucket property: consistent"},
-		{"auth", protocol.AppendFrame(nil, protocol.CodeAuthReq, nil), "RpbAuthReq is not supported by devnode"},
-		{"starttls", protocol.AppendFrame(nil, protocol.CodeStartTLS, nil), "RpbStartTls is not supported by devnode"},
-		{"coverage", protocol.AppendFrame(nil, protocol.CodeCoverageReq, nil), "RpbCoverageReq is not supported by devnode"},
+		{"auth", protocol.AppendFrame(nil, protocol.CodeAuthReq, nil), "Unknown message code: 253"}, // Riak KV 3.2.3 with security off
+		{"starttls", protocol.AppendFrame(nil, protocol.CodeStartTLS, nil), "Security not enabled; STARTTLS not allowed."},
+		{"coverage", protocol.AppendFrame(nil, protocol.CodeCoverageReq, nil), "Unknown message code: 70"},
 		{"counter get", protocol.AppendFrame(nil, protocol.CodeCounterGetReq, nil), "RpbCounterGetReq is not supported by devnode"},
-		{"yokozuna schema", protocol.AppendFrame(nil, protocol.CodeYokozunaSchemaPutReq, nil), "RpbYokozunaSchemaPutReq is not supported by devnode"},
-		{"ts ttb", protocol.AppendFrame(nil, protocol.CodeTsTtbMsg, nil), "TsTtbMsg is not supported by devnode"},
+		{"yokozuna schema", protocol.AppendFrame(nil, protocol.CodeYokozunaSchemaPutReq, nil), "Unknown message code: 60"},
+		{"ts ttb", protocol.AppendFrame(nil, protocol.CodeTsTtbMsg, nil), "Unknown message code: 104"},
 	}
 	r := dialRaw(t, srv.Addr) // one connection for all: each case must leave it usable
 	for _, tc := range tests {
@@ -110,7 +110,7 @@ func TestFatalInputClosesConnection(t *testing.T) {
 		r := dialRaw(t, srv.Addr)
 		body := make([]byte, 1023)
 		r.write(protocol.AppendFrame(nil, 150, body))
-		r.expectError("unknown message code 150")
+		r.expectError("Unknown message code: 150")
 		r.ping()
 	})
 }
@@ -184,7 +184,7 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	if len(get.Content) != 1 || string(get.Content[0].Value) != "v" {
 		t.Fatalf("get %v", &get)
 	}
-	r.expectError("unknown message code 150")
+	r.expectError("Unknown message code: 150")
 	var lk rpbRiakKV.RpbListKeysResp
 	r.expect(protocol.CodeListKeysResp, &lk)
 	if len(lk.Keys) != 1 || lk.GetDone() {
@@ -294,7 +294,7 @@ func TestExtension(t *testing.T) {
 	r.send(protocol.CodeMapRedReq, nil)
 	r.expect(protocol.CodeMapRedResp, nil)
 	r.write(protocol.AppendFrame(nil, 247, nil))
-	r.expectError("unknown message code 247")
+	r.expectError("Unknown message code: 247")
 	r.send(protocol.CodeCounterGetReq, nil)
 	r.expectError("not supported by devnode")
 	r.ping() // served natively, never offered to the extension
