@@ -163,9 +163,11 @@ func (c *clientConn) readError(raw []byte, err error) bool {
 	p := c.p
 	switch {
 	case errors.Is(err, protocol.ErrUnknownCode):
-		// The whole frame was consumed: answer and go on.
+		// The whole frame was consumed: answer and go on, in Riak's own
+		// words for a code no service handles (riak_api_pb_server), as a
+		// client of one node hears them.
 		p.protocolErrors.Add(1)
-		c.errorResp(fmt.Sprintf("director: unknown message code %d", raw[4]))
+		c.errorResp(fmt.Sprintf("Unknown message code: %d", raw[4]))
 		return true
 	case errors.Is(err, protocol.ErrEmptyFrame):
 		p.protocolErrors.Add(1)

@@ -204,7 +204,7 @@ func TestBadInput(t *testing.T) {
 		want      []string // error message fragments of answers before the ping's answer
 		closes    bool     // the director closes the connection after the answers
 	}{
-		{name: "unknown code then ping", send: frame(unknownCode, []byte("x")), want: []string{fmt.Sprintf("unknown message code %d", unknownCode)}},
+		{name: "unknown code then ping", send: frame(unknownCode, []byte("x")), want: []string{fmt.Sprintf("Unknown message code: %d", unknownCode)}},
 		{name: "empty frame then ping", send: []byte{0, 0, 0, 0}, want: []string{"empty frame"}},
 		{name: "response code then ping", send: frame(protocol.CodePingResp, nil), want: []string{"RpbPingResp is not a request"}},
 		{name: "malformed stream flag then ping", send: frame(protocol.CodeListBucketsReq, []byte{0x10}), want: []string{"malformed RpbListBucketsReq"}},
