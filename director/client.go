@@ -167,7 +167,7 @@ func (c *clientConn) readError(raw []byte, err error) bool {
 		// words for a code no service handles (riak_api_pb_server), as a
 		// client of one node hears them.
 		p.protocolErrors.Add(1)
-		c.errorResp(fmt.Sprintf("Unknown message code: %d", raw[4]))
+		c.errorResp(protocol.UnknownCodeMsg(protocol.Code(raw[4])))
 		return true
 	case errors.Is(err, protocol.ErrEmptyFrame):
 		p.protocolErrors.Add(1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -295,5 +294,5 @@ func notServed(answer []byte, req protocol.Code) bool {
 		return false
 	}
 	msg, _, err := protocol.ParseErrorResp(answer[protocol.HeaderSize:])
-	return err == nil && msg == "Unknown message code: "+strconv.Itoa(int(req))
+	return err == nil && msg == protocol.UnknownCodeMsg(req)
 }

@@ -21,6 +21,14 @@ func (e *Error) Error() string {
 // Frame returns e as a complete RpbErrorResp frame.
 func (e *Error) Frame() []byte { return ErrorResp(e.Msg, e.Code) }
 
+// UnknownCodeMsg is Riak's errmsg for a message code no PB service
+// handles (riak_api_pb_server, errcode 0): what Riak KV 3 answers for
+// Yokozuna, Riak TS and codes it does not know, and for every code for a
+// moment while it stops.
+func UnknownCodeMsg(code Code) string {
+	return "Unknown message code: " + strconv.Itoa(int(code))
+}
+
 // ErrorResp returns a complete encoded frame (code 0) carrying
 // RpbErrorResp{errmsg: msg, errcode: errcode}.
 func ErrorResp(msg string, errcode uint32) []byte {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"strconv"
 	"time"
 
 	rpbRiak "github.com/basho/riak-go-client/rpb/riak"
@@ -90,7 +89,7 @@ func (c *conn) other(code protocol.Code, body []byte) {
 	m, known := protocol.Lookup(code)
 	switch {
 	case !known || m.Embedded() || riakHasNoService(code):
-		c.fail("Unknown message code: " + strconv.Itoa(int(code)))
+		c.fail(protocol.UnknownCodeMsg(code))
 	case code == protocol.CodeStartTLS:
 		c.fail("Security not enabled; STARTTLS not allowed.")
 	case !m.Request:
