@@ -259,13 +259,7 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 			}
 		case Failure:
 			n.requests.Add(1)
-			n.failures.Add(1)
-			n.consecFailures.Add(1)
-			if r := report; r != nil {
-				r(errTransport)
-			} else if r = n.lateReport(); r != nil {
-				r(errTransport)
-			}
+			n.countFailure(report)
 		default:
 			// Neither success nor failure: frees a half-open slot without a verdict.
 			if report != nil {
@@ -280,11 +274,18 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 // served, so the refusal was the node's own (a Riak node stopping), not
 // the request's. It counts as a Failure outcome does, for the breaker
 // and the outlier detector.
-func (n *Node) BookFailure() {
+func (n *Node) BookFailure() { n.countFailure(nil) }
+
+// countFailure counts a failure in the node's counters and its breaker,
+// through report, the request's breaker slot, or a late one (nil).
+func (n *Node) countFailure(report func(error)) {
 	n.failures.Add(1)
 	n.consecFailures.Add(1)
-	if r := n.lateReport(); r != nil {
-		r(errTransport)
+	if report == nil {
+		report = n.lateReport()
+	}
+	if report != nil {
+		report(errTransport)
 	}
 }
 

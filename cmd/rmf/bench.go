@@ -95,9 +95,6 @@ func (w *workloadFlags) config() (bench.Config, error) {
 	if w.keys <= 0 {
 		return cfg, usageErrorf("--keys must be positive")
 	}
-	if w.rate < 0 {
-		return cfg, usageErrorf("--rate must be 0 (closed loop) or positive")
-	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
 	}

@@ -6,7 +6,8 @@ import (
 	"net"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
+	"github.com/basho/riak-go-client/rpb/riak_kv"
+	"github.com/golang/protobuf/proto"
 
 	"github.com/rmf-go/rmf/protocol"
 )
@@ -104,84 +105,34 @@ func (c *pbLoad) callOn(i int, code protocol.Code, body []byte, want protocol.Co
 	return nil, drop(fmt.Errorf("answer code %d, want %d", fr.Code, want))
 }
 
-// RpbPutReq and RpbGetReq fields (riak_kv.proto): bucket 1, key 2,
-// content 4 (put); RpbContent: value 1, content_type 2; RpbGetResp:
-// content 1 (repeated).
-func appendBucketKey(b []byte, bucket, key string) []byte {
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, bucket)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	return protowire.AppendString(b, key)
-}
-
 // store writes value under bucket/key of the default bucket type.
 func (c *pbLoad) store(bucket, key, value string) error {
-	var content []byte
-	content = protowire.AppendTag(content, 1, protowire.BytesType)
-	content = protowire.AppendString(content, value)
-	content = protowire.AppendTag(content, 2, protowire.BytesType)
-	content = protowire.AppendString(content, "text/plain")
-	body := appendBucketKey(nil, bucket, key)
-	body = protowire.AppendTag(body, 4, protowire.BytesType)
-	body = protowire.AppendBytes(body, content)
-	_, err := c.call(protocol.CodePutReq, body, protocol.CodePutResp)
+	body, err := proto.Marshal(&riak_kv.RpbPutReq{Bucket: []byte(bucket), Key: []byte(key),
+		Content: &riak_kv.RpbContent{Value: []byte(value), ContentType: []byte("text/plain")}})
+	if err != nil {
+		return err
+	}
+	_, err = c.call(protocol.CodePutReq, body, protocol.CodePutResp)
 	return err
 }
 
 // fetch returns the values of bucket/key (nil when not found).
 func (c *pbLoad) fetch(bucket, key string) ([]string, error) {
-	resp, err := c.call(protocol.CodeGetReq, appendBucketKey(nil, bucket, key), protocol.CodeGetResp)
+	body, err := proto.Marshal(&riak_kv.RpbGetReq{Bucket: []byte(bucket), Key: []byte(key)})
 	if err != nil {
 		return nil, err
 	}
+	resp, err := c.call(protocol.CodeGetReq, body, protocol.CodeGetResp)
+	if err != nil {
+		return nil, err
+	}
+	var got riak_kv.RpbGetResp
+	if err := proto.Unmarshal(resp, &got); err != nil {
+		return nil, err
+	}
 	var vals []string
-	for len(resp) > 0 {
-		num, typ, n := protowire.ConsumeTag(resp)
-		if n < 0 {
-			return nil, protowire.ParseError(n)
-		}
-		resp = resp[n:]
-		if num == 1 && typ == protowire.BytesType {
-			content, m := protowire.ConsumeBytes(resp)
-			if m < 0 {
-				return nil, protowire.ParseError(m)
-			}
-			v, err := contentValue(content)
-			if err != nil {
-				return nil, err
-			}
-			vals = append(vals, v)
-			resp = resp[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(num, typ, resp)
-		if m < 0 {
-			return nil, protowire.ParseError(m)
-		}
-		resp = resp[m:]
+	for _, content := range got.Content {
+		vals = append(vals, string(content.Value))
 	}
 	return vals, nil
-}
-
-func contentValue(b []byte) (string, error) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", protowire.ParseError(n)
-		}
-		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return "", protowire.ParseError(m)
-			}
-			return string(v), nil
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return "", protowire.ParseError(m)
-		}
-		b = b[m:]
-	}
-	return "", nil
 }
