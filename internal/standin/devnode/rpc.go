@@ -86,11 +86,6 @@ func ref(typ, bucket, key string) keyRef {
 	return keyRef{[]byte(typ), []byte(bucket), []byte(key)}
 }
 
-type fetchReply struct {
-	Found  bool      `json:"found"`
-	Object kv.Object `json:"object"`
-}
-
 type storeArgs struct {
 	keyRef
 	Object kv.Object `json:"object"`
@@ -241,29 +236,11 @@ func (p *peerClient) call(ctx context.Context, to Member, op string, args, reply
 	if err != nil {
 		return err
 	}
-	req, err := p.newRequest(ctx, to, op, body)
+	resp, err := p.send(ctx, to, op, "application/json", body)
 	if err != nil {
 		return err
 	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err() // our deadline or cancellation, not the peer's fault
-		}
-		return &transportError{err: err}
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusMisdirectedRequest {
-		return misdirected(op, to, resp)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			return &transportError{err: fmt.Errorf("%s: HTTP %d: %s", op, resp.StatusCode, bytes.TrimSpace(data))}
-		}
-		return decodeError(eb)
-	}
 	if reply == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
@@ -274,14 +251,73 @@ func (p *peerClient) call(ctx context.Context, to Member, op string, args, reply
 	return nil
 }
 
+// callBinary is call for the replica operations, whose request and reply
+// are binary (kv.AppendReplica) rather than JSON; errors still come as JSON.
+func (p *peerClient) callBinary(ctx context.Context, to Member, op string, body []byte) ([]byte, error) {
+	resp, err := p.send(ctx, to, op, binaryContentType, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxInternalBody+1))
+	if err != nil {
+		return nil, &transportError{err: fmt.Errorf("%s: reply: %w", op, err)}
+	}
+	if len(data) > maxInternalBody {
+		return nil, &transportError{err: fmt.Errorf("%s: reply over %d bytes", op, maxInternalBody)}
+	}
+	return data, nil
+}
+
+// send posts one internal request and returns a 200 answer; any other
+// status becomes the error it carries.
+func (p *peerClient) send(ctx context.Context, to Member, op, contentType string, body []byte) (*http.Response, error) {
+	req, err := p.newRequest(ctx, to, op, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := p.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // our deadline or cancellation, not the peer's fault
+		}
+		return nil, &transportError{err: err}
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return nil, misdirected(op, to, resp)
+	}
+	var eb errorBody
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+		return nil, &transportError{err: fmt.Errorf("%s: HTTP %d: %s", op, resp.StatusCode, bytes.TrimSpace(data))}
+	}
+	return nil, decodeError(eb)
+}
+
 func (p *peerClient) fetch(ctx context.Context, to Member, typ, bucket, key string) (kv.Object, bool, error) {
-	var r fetchReply
-	err := p.call(ctx, to, "fetch", ref(typ, bucket, key), &r)
-	return r.Object, r.Found, err
+	name := kv.ObjectKey{Type: typ, Bucket: bucket, Key: key}
+	data, err := p.callBinary(ctx, to, "fetch", kv.AppendReplica(nil, name, nil))
+	if err != nil {
+		return kv.Object{}, false, err
+	}
+	got, obj, found, err := kv.DecodeReplica(data)
+	if err == nil && got != name {
+		err = fmt.Errorf("answer for %q/%q/%q", got.Type, got.Bucket, got.Key)
+	}
+	if err != nil {
+		return kv.Object{}, false, &transportError{err: fmt.Errorf("fetch: bad reply: %w", err)}
+	}
+	return obj, found, nil
 }
 
 func (p *peerClient) store(ctx context.Context, to Member, typ, bucket, key string, obj kv.Object) error {
-	return p.call(ctx, to, "store", storeArgs{ref(typ, bucket, key), obj}, nil)
+	_, err := p.callBinary(ctx, to, "store", kv.AppendReplica(nil, kv.ObjectKey{Type: typ, Bucket: bucket, Key: key}, &obj))
+	return err
 }
 
 // storeBulk merges many replicas on to (a handoff) in one request.
@@ -381,6 +417,20 @@ func (p *peerClient) handoff(ctx context.Context, to Member, node string, fn fun
 	}
 }
 
+// binaryContentType marks the replica operations' bodies (kv.AppendReplica).
+const binaryContentType = "application/x-devnode-replica"
+
+// writeInternalError answers an internal request with err, by its sentinel.
+func writeInternalError(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
+	if errors.Is(err, service.ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(encodeError(err))
+}
+
 // internalHandler serves InternalPrefix for the other members.
 func (c *Cluster) internalHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -388,20 +438,38 @@ func (c *Cluster) internalHandler() http.Handler {
 		mux.HandleFunc("POST "+InternalPrefix+op, func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxInternalBody)
 			reply, err := fn(r)
-			w.Header().Set("Content-Type", "application/json")
 			if err != nil {
-				status := http.StatusBadRequest
-				if errors.Is(err, service.ErrUnavailable) {
-					status = http.StatusServiceUnavailable
-				}
-				w.WriteHeader(status)
-				_ = json.NewEncoder(w).Encode(encodeError(err))
+				writeInternalError(w, err)
 				return
 			}
 			if reply == nil {
 				reply = struct{}{}
 			}
+			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(reply)
+		})
+	}
+	// handleBinary serves a replica operation: its request and its answer
+	// are kv.AppendReplica's form.
+	handleBinary := func(op string, fn func(r *http.Request, k kv.ObjectKey, obj kv.Object, hasObject bool) ([]byte, error)) {
+		mux.HandleFunc("POST "+InternalPrefix+op, func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInternalBody))
+			if err != nil {
+				writeInternalError(w, fmt.Errorf("%w: bad internal request: %v", kv.ErrInvalidQuery, err))
+				return
+			}
+			k, obj, hasObject, err := kv.DecodeReplica(body)
+			if err != nil {
+				writeInternalError(w, fmt.Errorf("%w: bad internal request: %v", kv.ErrInvalidQuery, err))
+				return
+			}
+			reply, err := fn(r, k, obj, hasObject)
+			if err != nil {
+				writeInternalError(w, err)
+				return
+			}
+			w.Header().Set("Content-Type", binaryContentType)
+			_, _ = w.Write(reply)
 		})
 	}
 	decode := func(r *http.Request, v any) error {
@@ -415,20 +483,21 @@ func (c *Cluster) internalHandler() http.Handler {
 	// ping answers whenever the node is reachable, ready or still catching
 	// up: a catching-up node must still receive writes and metadata.
 	handle("ping", func(*http.Request) (any, error) { return nil, nil })
-	handle("fetch", func(r *http.Request) (any, error) {
-		var k keyRef
-		if err := decode(r, &k); err != nil {
-			return nil, err
+	handleBinary("fetch", func(r *http.Request, k kv.ObjectKey, _ kv.Object, hasObject bool) ([]byte, error) {
+		if hasObject {
+			return nil, fmt.Errorf("%w: bad internal request: fetch with an object", kv.ErrInvalidQuery)
 		}
-		obj, found, err := c.engine.FetchReplica(r.Context(), string(k.Type), string(k.Bucket), string(k.Key))
-		return fetchReply{Found: found, Object: obj}, err
+		obj, found, err := c.engine.FetchReplica(r.Context(), k.Type, k.Bucket, k.Key)
+		if err != nil || !found {
+			return kv.AppendReplica(nil, k, nil), err
+		}
+		return kv.AppendReplica(nil, k, &obj), nil
 	})
-	handle("store", func(r *http.Request) (any, error) {
-		var a storeArgs
-		if err := decode(r, &a); err != nil {
-			return nil, err
+	handleBinary("store", func(r *http.Request, k kv.ObjectKey, obj kv.Object, hasObject bool) ([]byte, error) {
+		if !hasObject {
+			return nil, fmt.Errorf("%w: bad internal request: store without an object", kv.ErrInvalidQuery)
 		}
-		_, _, err := c.engine.StoreReplica(r.Context(), string(a.Type), string(a.Bucket), string(a.Key), a.Object)
+		_, _, err := c.engine.StoreReplica(r.Context(), k.Type, k.Bucket, k.Key, obj)
 		return nil, err
 	})
 	handle("store-bulk", func(r *http.Request) (any, error) {

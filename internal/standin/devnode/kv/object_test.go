@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -354,4 +355,54 @@ func TestObjectAndVClockJSONKeepBytes(t *testing.T) {
 	if err := json.Unmarshal([]byte(`"AAAA"`), &vc); err == nil {
 		t.Error("a malformed clock decoded without error")
 	}
+}
+
+func TestReplicaRoundTrip(t *testing.T) {
+	t.Parallel()
+	name := ObjectKey{Type: "maps", Bucket: "b\x00\xff", Key: "k\xfe"}
+	o := Object{VClock: vc("a", 3), Siblings: []Content{{Value: []byte("v"), ContentType: "text/plain", VTag: "t"}}}
+	enc := AppendReplica(nil, name, &o)
+	k, got, has, err := DecodeReplica(enc)
+	if err != nil || !has || k != name || !sameObject(o, got) {
+		t.Fatalf("DecodeReplica = %+v, %+v, %v, %v", k, got, has, err)
+	}
+	k, _, has, err = DecodeReplica(AppendReplica(nil, name, nil))
+	if err != nil || has || k != name {
+		t.Fatalf("name only: %+v, %v, %v", k, has, err)
+	}
+	// Every cut of the name, and every cut inside the object, is refused.
+	nameLen := len(AppendReplica(nil, name, nil))
+	for i := range len(enc) {
+		if i == nameLen {
+			continue // the name alone is valid
+		}
+		if _, _, _, err := DecodeReplica(enc[:i]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("cut at %d of %d: err = %v", i, len(enc), err)
+		}
+	}
+	long := ObjectKey{Type: strings.Repeat("t", MaxTypeLen+1), Bucket: "b", Key: "k"}
+	if _, _, _, err := DecodeReplica(AppendReplica(nil, long, nil)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("over-long type: err = %v", err)
+	}
+}
+
+func FuzzDecodeReplica(f *testing.F) {
+	o := Object{VClock: vc("a", 1), Siblings: []Content{{Value: []byte("v")}}}
+	f.Add(AppendReplica(nil, ObjectKey{"default", "b", "k"}, &o))
+	f.Add(AppendReplica(nil, ObjectKey{"default", "b", "k"}, nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		k, got, has, err := DecodeReplica(in)
+		if err != nil {
+			return
+		}
+		var obj *Object
+		if has {
+			obj = &got
+		}
+		k2, again, has2, err := DecodeReplica(AppendReplica(nil, k, obj))
+		if err != nil || k2 != k || has2 != has || (has && !sameObject(got, again)) {
+			t.Fatalf("re-decode: %+v %v %v", k2, has2, err)
+		}
+	})
 }
