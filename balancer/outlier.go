@@ -246,7 +246,14 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		v.multiplier, v.cleanSince = s.multiplier, s.cleanSince
 		switch {
 		case s.ejected && !now.Before(s.until):
+			// It holds its place in the limit until the next call: the
+			// others' counts of this interval were made while they carried
+			// its load, so they do not show who stands out among all of
+			// them. Without this, the call that let a frozen node back in
+			// ejected a healthy one that had stalled under the extra load,
+			// leaving the frozen one in rotation.
 			v.restore, v.cleanSince = true, now
+			ejectedNow++
 		case s.ejected:
 			ejectedNow++
 			continue

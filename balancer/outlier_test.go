@@ -69,6 +69,8 @@ func TestDecideOutliers(t *testing.T) {
 		{"stalled 12 times, peers 3 and 4", []nodeStats{stalling(3), stalling(12), stalling(4)}, []int{1}},
 		{"two stall, the worse", []nodeStats{stalling(5), stalling(20), in(ms), in(ms), in(ms)}, []int{1}},
 		{"already one ejected of three", []nodeStats{{ejected: true, until: now.Add(time.Second)}, failing(5), in(ms)}, nil},
+		{"one of three restored now: no ejection this call", []nodeStats{{ejected: true, until: now}, stalling(17), stalling(5)}, nil},
+		{"one of six restored now, another ejectable", []nodeStats{{ejected: true, until: now}, failing(5), in(ms), in(ms), in(ms), in(ms)}, []int{1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
