@@ -151,6 +151,7 @@ type Node struct {
 	evidenceFrom uint64    // Requests() when the latency evidence window opened
 	cleanFrom    uint64    // Requests() at cleanSince
 	stallsFrom   uint64    // Stalls() at the last evaluation
+	standsOut    bool      // the last evaluation found it slow or stalling beyond its peers
 }
 
 // NewNode returns a node that starts healthy with a closed breaker.

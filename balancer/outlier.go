@@ -35,6 +35,11 @@ type OutlierSettings struct {
 	// came back, so a node the policy avoids is judged once it has new
 	// evidence, never again on old evidence. Default 5.
 	MinRequests int
+	// The latency and stall checks compare a node with its peers, so one
+	// evaluation's noise (a node's first answers, a GC pause) can make it
+	// stand out: a node is ejected by them only when it stands out in two
+	// evaluations in a row. Failures in a row eject at once.
+	//
 	// StallEpisodes: a node seen stalled (Node.Stalled: requests in flight,
 	// none answered for longer than most requests take) this many
 	// separate times within one Interval, while the median of its peers'
@@ -198,7 +203,7 @@ func (s *Set) EvaluateOutliers(now time.Time) (ejected, restored []*Node) {
 			ejected = append(ejected, n)
 		default:
 			n.outlierMu.Lock()
-			n.multiplier, n.cleanSince = v.multiplier, v.cleanSince
+			n.multiplier, n.cleanSince, n.standsOut = v.multiplier, v.cleanSince, v.standsOut
 			if v.judged {
 				n.evidenceFrom = totals[i]
 			}
@@ -223,6 +228,7 @@ type nodeStats struct {
 	requests            uint64        // finished in the latency evidence window
 	latency             time.Duration // LatencyEWMA as of the last answer; 0 unknown
 	stalls              uint64        // stall episodes since the previous evaluation
+	stoodOut            bool          // the previous evaluation found it slow or stalling beyond its peers
 }
 
 // verdict is decideOutliers' decision for one node.
@@ -233,6 +239,7 @@ type verdict struct {
 	cleanSince     time.Time
 	steppedDown    bool // multiplier stepped down: cleanSince is now
 	judged         bool // latency judged acceptable: open a new evidence window
+	standsOut      bool // slow or stalling beyond its peers now: ejectable if it stood out before
 }
 
 // decideOutliers is the pure decision of EvaluateOutliers: o has its
@@ -299,7 +306,10 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		}
 		if o.StallEpisodes > 0 && s.stalls >= uint64(o.StallEpisodes) {
 			if med, ok := medianWithout(peerStalls, float64(s.stalls)); ok && 3*med <= float64(s.stalls) {
-				cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1)})
+				vs[i].standsOut = true
+				if s.stoodOut {
+					cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1)})
+				}
 				continue
 			}
 		}
@@ -311,9 +321,18 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 			continue // no peer to compare with
 		}
 		if s.latency > o.MinLatency && float64(s.latency) > o.LatencyFactor*med {
-			cands = append(cands, candidate{i, false, float64(s.latency) / med})
+			vs[i].standsOut = true
+			if s.stoodOut {
+				cands = append(cands, candidate{i, false, float64(s.latency) / med})
+			}
 		} else {
 			vs[i].judged = true
+		}
+	}
+	// A node that stands out now is not forgiven an ejection now.
+	for i, s := range stats {
+		if v := &vs[i]; v.standsOut && v.steppedDown {
+			v.multiplier, v.cleanSince, v.steppedDown = s.multiplier, s.cleanSince, false
 		}
 	}
 	// Available nodes first (ejecting them changes routing), failures before
@@ -402,13 +421,14 @@ func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 		requests:            total - min(n.evidenceFrom, total),
 		latency:             time.Duration(n.latency.observed(mono(now), n.tau)),
 		stalls:              since,
+		stoodOut:            n.standsOut,
 	}, total
 }
 
 func (n *Node) eject(v verdict) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
-	n.ejectedUntil, n.multiplier, n.cleanSince = v.until, v.multiplier, v.cleanSince
+	n.ejectedUntil, n.multiplier, n.cleanSince, n.standsOut = v.until, v.multiplier, v.cleanSince, false
 	n.ejected.Store(true)
 	n.ejections.Add(1)
 }
@@ -418,7 +438,7 @@ func (n *Node) eject(v verdict) {
 func (n *Node) restore(now time.Time, slowStart time.Duration, v verdict) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
-	n.ejectedUntil, n.multiplier, n.cleanSince = time.Time{}, v.multiplier, v.cleanSince
+	n.ejectedUntil, n.multiplier, n.cleanSince, n.standsOut = time.Time{}, v.multiplier, v.cleanSince, false
 	n.consecFailures.Store(0)
 	n.evidenceFrom = n.requests.Load()
 	n.cleanFrom = n.evidenceFrom

@@ -9,9 +9,12 @@ import (
 
 var defaults = OutlierSettings{}.withDefaults()
 
-// in is an available node in rotation with enough requests to be judged.
+// in is an available node in rotation with enough requests to be judged,
+// which already stood out in the previous evaluation if it stands out now
+// (the latency and stall checks eject only the second time in a row:
+// TestRelativeOutliersNeedTwoEvaluations).
 func in(lat time.Duration) nodeStats {
-	return nodeStats{available: true, requests: 100, latency: lat}
+	return nodeStats{available: true, requests: 100, latency: lat, stoodOut: true}
 }
 
 // stalling is a node in rotation seen stalled k separate times.
@@ -84,6 +87,40 @@ func TestDecideOutliers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// One evaluation's noise ejects nobody: a node slow or stalling beyond its
+// peers is ejected when it stands out a second time in a row, and one
+// that stood out once and then not is forgotten.
+func TestRelativeOutliersNeedTwoEvaluations(t *testing.T) {
+	now := epoch.Add(time.Hour)
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		stats []nodeStats
+	}{
+		{"slow", []nodeStats{in(ms), in(50 * ms), in(ms)}},
+		{"stalling", []nodeStats{in(ms), stalling(9), in(ms)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.stats[1].stoodOut = false
+			vs := decideOutliers(tc.stats, defaults, now)
+			if ejectedIdx(vs) != nil || !vs[1].standsOut || vs[0].standsOut || vs[2].standsOut {
+				t.Fatalf("first time: ejected %v, stands out %v %v %v; want none ejected, node 1 standing out",
+					ejectedIdx(vs), vs[0].standsOut, vs[1].standsOut, vs[2].standsOut)
+			}
+			tc.stats[1].stoodOut = vs[1].standsOut
+			if got := ejectedIdx(decideOutliers(tc.stats, defaults, now)); !equalInts(got, []int{1}) {
+				t.Fatalf("second time: ejected %v, want [1]", got)
+			}
+		})
+	}
+	// Failures in a row eject at once.
+	f := failing(5)
+	f.stoodOut = false
+	if got := ejectedIdx(decideOutliers([]nodeStats{f, in(ms), in(ms)}, defaults, now)); !equalInts(got, []int{0}) {
+		t.Fatalf("failing node: ejected %v, want [0]", got)
 	}
 }
 
@@ -364,8 +401,13 @@ func TestEjectSlowNodeAndItsComeback(t *testing.T) {
 		answer(t, slow, slowLat, 5)
 	}
 	traffic(50 * time.Millisecond)
+	if e, _ := evaluate(t, s, c); e != nil {
+		t.Fatalf("ejected %v the first time c stood out, want none", e)
+	}
+	c.advance(time.Second)
+	traffic(50 * time.Millisecond)
 	if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "c" {
-		t.Fatalf("ejected %v with c at 50ms among 1ms, want [c]", e)
+		t.Fatalf("ejected %v with c at 50ms among 1ms twice, want [c]", e)
 	}
 	// Back after 5s, its estimate forgotten: unknown, at slow-start weight.
 	c.advance(5 * time.Second)
@@ -382,6 +424,11 @@ func TestEjectSlowNodeAndItsComeback(t *testing.T) {
 		}
 	}
 	// Still slow once it has answered enough: ejected again, for longer.
+	c.advance(time.Second)
+	traffic(50 * time.Millisecond)
+	if e, _ := evaluate(t, s, c); e != nil {
+		t.Fatalf("ejected %v the first time c stood out again, want none", e)
+	}
 	c.advance(time.Second)
 	traffic(50 * time.Millisecond)
 	if e, _ := evaluate(t, s, c); len(e) != 1 || !slow.EjectedUntil().Equal(c.time().Add(10*time.Second)) {
@@ -673,6 +720,10 @@ func TestLatencyJudgedAsOfLastAnswer(t *testing.T) {
 	if got := slow.LatencyEWMA(); got >= DefaultMinLatency {
 		t.Fatalf("idle estimate %v, want decayed below %v", got, DefaultMinLatency)
 	}
+	if e, _ := evaluate(t, s, c); e != nil {
+		t.Fatalf("ejected %v the first time it stood out, want none", e)
+	}
+	c.advance(time.Second)
 	if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "c" {
 		t.Fatalf("ejected %v, want [c] judged at its last answer's 50ms", e)
 	}
