@@ -38,7 +38,9 @@ type OutlierSettings struct {
 	// The latency and stall checks compare a node with its peers, so one
 	// evaluation's noise (a node's first answers, a GC pause) can make it
 	// stand out: a node is ejected by them only when it stands out in two
-	// evaluations in a row. Failures in a row eject at once.
+	// evaluations in a row, or once while an earlier ejection is not yet
+	// forgiven (its multiplier above zero: it has shown this before).
+	// Failures in a row eject at once.
 	//
 	// StallEpisodes: a node seen stalled (Node.Stalled: requests in flight,
 	// none answered for longer than most requests take) this many
@@ -307,7 +309,7 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		if o.StallEpisodes > 0 && s.stalls >= uint64(o.StallEpisodes) {
 			if med, ok := medianWithout(peerStalls, float64(s.stalls)); ok && 3*med <= float64(s.stalls) {
 				vs[i].standsOut = true
-				if s.stoodOut {
+				if s.stoodOut || s.multiplier > 0 {
 					cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1)})
 				}
 				continue
@@ -322,7 +324,7 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		}
 		if s.latency > o.MinLatency && float64(s.latency) > o.LatencyFactor*med {
 			vs[i].standsOut = true
-			if s.stoodOut {
+			if s.stoodOut || s.multiplier > 0 {
 				cands = append(cands, candidate{i, false, float64(s.latency) / med})
 			}
 		} else {

@@ -116,6 +116,12 @@ func TestRelativeOutliersNeedTwoEvaluations(t *testing.T) {
 			}
 		})
 	}
+	// A node ejected before and not yet forgiven is ejected the first time.
+	again := []nodeStats{in(ms), stalling(9), in(ms)}
+	again[1].stoodOut, again[1].multiplier = false, 1
+	if got := ejectedIdx(decideOutliers(again, defaults, now)); !equalInts(got, []int{1}) {
+		t.Fatalf("repeat offender: ejected %v, want [1]", got)
+	}
 	// Failures in a row eject at once.
 	f := failing(5)
 	f.stoodOut = false
@@ -423,12 +429,8 @@ func TestEjectSlowNodeAndItsComeback(t *testing.T) {
 			t.Fatalf("ejected %v without new evidence", e)
 		}
 	}
-	// Still slow once it has answered enough: ejected again, for longer.
-	c.advance(time.Second)
-	traffic(50 * time.Millisecond)
-	if e, _ := evaluate(t, s, c); e != nil {
-		t.Fatalf("ejected %v the first time c stood out again, want none", e)
-	}
+	// Still slow once it has answered enough: ejected again at once (it
+	// was ejected before and not yet forgiven), for longer.
 	c.advance(time.Second)
 	traffic(50 * time.Millisecond)
 	if e, _ := evaluate(t, s, c); len(e) != 1 || !slow.EjectedUntil().Equal(c.time().Add(10*time.Second)) {
