@@ -255,12 +255,12 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		v.multiplier, v.cleanSince = s.multiplier, s.cleanSince
 		switch {
 		case s.ejected && !now.Before(s.until):
-			// It holds its place in the limit until the next call: the
-			// others' counts of this interval were made while they carried
-			// its load, so they do not show who stands out among all of
-			// them. Without this, the call that let a frozen node back in
-			// ejected a healthy one that had stalled under the extra load,
-			// leaving the frozen one in rotation.
+			// It holds its place in the limit until the next call, and
+			// the others are not compared in this one (below): their
+			// counts of this interval were made while they carried its
+			// load. Without this, the call that let a frozen node back in
+			// (or the next) ejected a healthy one that had stalled under
+			// the extra load, leaving the frozen one in rotation.
 			v.restore, v.cleanSince = true, now
 			ejectedNow++
 		case s.ejected:
@@ -298,12 +298,18 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		severity float64
 	}
 	var cands []candidate
+	restoring := slices.ContainsFunc(vs, func(v verdict) bool { return v.restore })
 	for i, s := range stats {
 		if !in[i] || vs[i].restore {
 			continue // a restored node's counts predate its comeback
 		}
 		if o.ConsecutiveFailures > 0 && s.consecutiveFailures >= uint64(o.ConsecutiveFailures) {
 			cands = append(cands, candidate{i, true, float64(s.consecutiveFailures)})
+			continue
+		}
+		if restoring {
+			// The others' latencies and stalls of this interval were made
+			// while they carried the restored node's load: no comparison.
 			continue
 		}
 		if o.StallEpisodes > 0 && s.stalls >= uint64(o.StallEpisodes) {

@@ -74,6 +74,7 @@ func TestDecideOutliers(t *testing.T) {
 		{"already one ejected of three", []nodeStats{{ejected: true, until: now.Add(time.Second)}, failing(5), in(ms)}, nil},
 		{"one of three restored now: no ejection this call", []nodeStats{{ejected: true, until: now}, stalling(17), stalling(5)}, nil},
 		{"one of six restored now, another ejectable", []nodeStats{{ejected: true, until: now}, failing(5), in(ms), in(ms), in(ms), in(ms)}, []int{1}},
+		{"one of six restored now: no comparison this call", []nodeStats{{ejected: true, until: now}, stalling(20), in(ms), in(ms), in(ms), in(ms)}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
