@@ -152,6 +152,7 @@ type Node struct {
 	cleanFrom    uint64    // Requests() at cleanSince
 	stallsFrom   uint64    // Stalls() at the last evaluation
 	standsOut    bool      // the last evaluation found it slow or stalling beyond its peers
+	ejectReason  string    // why it was last ejected
 }
 
 // NewNode returns a node that starts healthy with a closed breaker.

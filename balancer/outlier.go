@@ -242,6 +242,7 @@ type verdict struct {
 	steppedDown    bool // multiplier stepped down: cleanSince is now
 	judged         bool // latency judged acceptable: open a new evidence window
 	standsOut      bool // slow or stalling beyond its peers now: ejectable if it stood out before
+	why            string // of an ejection: the check and its figures
 }
 
 // decideOutliers is the pure decision of EvaluateOutliers: o has its
@@ -296,6 +297,7 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		i        int
 		failures bool
 		severity float64
+		why      string
 	}
 	var cands []candidate
 	restoring := slices.ContainsFunc(vs, func(v verdict) bool { return v.restore })
@@ -304,7 +306,8 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 			continue // a restored node's counts predate its comeback
 		}
 		if o.ConsecutiveFailures > 0 && s.consecutiveFailures >= uint64(o.ConsecutiveFailures) {
-			cands = append(cands, candidate{i, true, float64(s.consecutiveFailures)})
+			cands = append(cands, candidate{i, true, float64(s.consecutiveFailures),
+				fmt.Sprintf("%d transport failures in a row", s.consecutiveFailures)})
 			continue
 		}
 		if restoring {
@@ -316,7 +319,8 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 			if med, ok := medianWithout(peerStalls, float64(s.stalls)); ok && 3*med <= float64(s.stalls) {
 				vs[i].standsOut = true
 				if s.stoodOut || s.multiplier > 0 {
-					cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1)})
+					cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1),
+						fmt.Sprintf("stalled %d times in the interval, its peers' median %g", s.stalls, med)})
 				}
 				continue
 			}
@@ -331,7 +335,8 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		if s.latency > o.MinLatency && float64(s.latency) > o.LatencyFactor*med {
 			vs[i].standsOut = true
 			if s.stoodOut || s.multiplier > 0 {
-				cands = append(cands, candidate{i, false, float64(s.latency) / med})
+				cands = append(cands, candidate{i, false, float64(s.latency) / med,
+					fmt.Sprintf("latency %v at its last answer, %.1fx its peers' median %v", s.latency.Round(10*time.Microsecond), float64(s.latency)/med, time.Duration(med).Round(10*time.Microsecond))})
 			}
 		} else {
 			vs[i].judged = true
@@ -374,7 +379,7 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		}
 		ejectedNow++
 		v := &vs[c.i]
-		v.eject = true
+		v.eject, v.why = true, c.why
 		v.multiplier = min(s.multiplier+1, maxMultiplier(o))
 		v.until = now.Add(o.ejectionTime(v.multiplier))
 	}
@@ -437,8 +442,17 @@ func (n *Node) eject(v verdict) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
 	n.ejectedUntil, n.multiplier, n.cleanSince, n.standsOut = v.until, v.multiplier, v.cleanSince, false
+	n.ejectReason = v.why
 	n.ejected.Store(true)
 	n.ejections.Add(1)
+}
+
+// EjectionReason says why the node was last ejected: the check and its
+// figures (empty if it never was).
+func (n *Node) EjectionReason() string {
+	n.outlierMu.Lock()
+	defer n.outlierMu.Unlock()
+	return n.ejectReason
 }
 
 // restore brings the node back at slow-start weight with its failure run

@@ -117,6 +117,19 @@ func TestRelativeOutliersNeedTwoEvaluations(t *testing.T) {
 			}
 		})
 	}
+	// The verdict says which check ejected it, with its figures.
+	for _, tc := range []struct {
+		stats []nodeStats
+		want  string
+	}{
+		{[]nodeStats{in(ms), in(50 * ms), in(ms)}, "latency 50ms at its last answer, 50.0x its peers' median 1ms"},
+		{[]nodeStats{in(ms), stalling(9), in(ms)}, "stalled 9 times in the interval, its peers' median 0"},
+		{[]nodeStats{in(ms), failing(7), in(ms)}, "7 transport failures in a row"},
+	} {
+		if v := decideOutliers(tc.stats, defaults, now)[1]; !v.eject || v.why != tc.want {
+			t.Errorf("eject %v why %q, want %q", v.eject, v.why, tc.want)
+		}
+	}
 	// A node ejected before and not yet forgiven is ejected the first time.
 	again := []nodeStats{in(ms), stalling(9), in(ms)}
 	again[1].stoodOut, again[1].multiplier = false, 1
@@ -415,6 +428,9 @@ func TestEjectSlowNodeAndItsComeback(t *testing.T) {
 	traffic(50 * time.Millisecond)
 	if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "c" {
 		t.Fatalf("ejected %v with c at 50ms among 1ms twice, want [c]", e)
+	}
+	if why := slow.EjectionReason(); !strings.HasPrefix(why, "latency 50ms") {
+		t.Fatalf("ejection reason %q, want its latency", why)
 	}
 	// Back after 5s, its estimate forgotten: unknown, at slow-start weight.
 	c.advance(5 * time.Second)

@@ -88,7 +88,7 @@ func (p *Proxy) tuneLoop(ctx context.Context) {
 			for _, n := range ejected {
 				p.ejections.Add(1)
 				p.log.Warn("director: node ejected as an outlier", "node", n.ID, "until", n.EjectedUntil().Format(time.RFC3339Nano),
-					"ejections", n.Ejections(), "latency", n.LatencyEWMA(), "stalls", n.Stalls())
+					"ejections", n.Ejections(), "why", n.EjectionReason())
 			}
 			for _, n := range restored {
 				p.log.Info("director: outlier let back in (slow start)", "node", n.ID)
