@@ -239,9 +239,9 @@ type verdict struct {
 	until          time.Time // of the new ejection
 	multiplier     int
 	cleanSince     time.Time
-	steppedDown    bool // multiplier stepped down: cleanSince is now
-	judged         bool // latency judged acceptable: open a new evidence window
-	standsOut      bool // slow or stalling beyond its peers now: ejectable if it stood out before
+	steppedDown    bool   // multiplier stepped down: cleanSince is now
+	judged         bool   // latency judged acceptable: open a new evidence window
+	standsOut      bool   // slow or stalling beyond its peers now: ejectable if it stood out before
 	why            string // of an ejection: the check and its figures
 }
 
