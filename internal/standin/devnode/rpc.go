@@ -219,7 +219,7 @@ const headerTo = "X-Devnode-To"
 const headerFrom = "X-Devnode-From"
 
 // newRequest builds an internal request to member to.
-func (p *peerClient) newRequest(ctx context.Context, to Member, op string, body []byte) (*http.Request, error) {
+func (p *peerClient) newRequest(ctx context.Context, to Member, op, contentType string, body []byte) (*http.Request, error) {
 	if to.HTTP == "" {
 		return nil, &transportError{err: fmt.Errorf("%s: no address for member %q", op, to.Name)}
 	}
@@ -227,7 +227,7 @@ func (p *peerClient) newRequest(ctx context.Context, to Member, op string, body 
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set(headerTo, to.Name)
 	req.Header.Set(headerFrom, p.self)
 	return req, nil
@@ -280,11 +280,10 @@ func (p *peerClient) callBinary(ctx context.Context, to Member, op string, body 
 // send posts one internal request and returns a 200 answer; any other
 // status becomes the error it carries.
 func (p *peerClient) send(ctx context.Context, to Member, op, contentType string, body []byte) (*http.Response, error) {
-	req, err := p.newRequest(ctx, to, op, body)
+	req, err := p.newRequest(ctx, to, op, contentType, body)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", contentType)
 	resp, err := p.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -392,7 +391,7 @@ func (p *peerClient) ping(ctx context.Context, to Member) error {
 // primary replica, calling fn for each.
 func (p *peerClient) handoff(ctx context.Context, to Member, node string, fn func(storeArgs) error) error {
 	body, _ := json.Marshal(handoffArgs{Node: node})
-	req, err := p.newRequest(ctx, to, "handoff", body)
+	req, err := p.newRequest(ctx, to, "handoff", "application/json", body)
 	if err != nil {
 		return err
 	}
@@ -461,12 +460,13 @@ func (c *Cluster) internalHandler() http.Handler {
 	// are kv.AppendReplica's form.
 	handleBinary := func(op string, fn func(r *http.Request, k kv.ObjectKey, obj kv.Object, hasObject bool) ([]byte, error)) {
 		mux.HandleFunc("POST "+InternalPrefix+op, func(w http.ResponseWriter, r *http.Request) {
+			var k kv.ObjectKey
+			var obj kv.Object
+			var hasObject bool
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInternalBody))
-			if err != nil {
-				writeInternalError(w, fmt.Errorf("%w: bad internal request: %v", kv.ErrInvalidQuery, err))
-				return
+			if err == nil {
+				k, obj, hasObject, err = kv.DecodeReplica(body)
 			}
-			k, obj, hasObject, err := kv.DecodeReplica(body)
 			if err != nil {
 				writeInternalError(w, fmt.Errorf("%w: bad internal request: %v", kv.ErrInvalidQuery, err))
 				return
@@ -496,8 +496,11 @@ func (c *Cluster) internalHandler() http.Handler {
 			return nil, fmt.Errorf("%w: bad internal request: fetch with an object", kv.ErrInvalidQuery)
 		}
 		obj, found, err := c.engine.FetchReplica(r.Context(), k.Type, k.Bucket, k.Key)
-		if err != nil || !found {
-			return kv.AppendReplica(nil, k, nil), err
+		switch {
+		case err != nil:
+			return nil, err
+		case !found:
+			return kv.AppendReplica(nil, k, nil), nil // the name alone: not found
 		}
 		return kv.AppendReplica(nil, k, &obj), nil
 	})
