@@ -61,8 +61,8 @@ const (
 // for at most typeSettleMax, and not past a poll the node fails
 // (settleNext decides, as for the HTTP hold). Riak runs a bucket-type
 // change on its claimant and gossips it, so the node that acknowledged it
-// may still serve the old properties: without the wait the client's next read, sent to the same
-// node, comes back stale (Riak KV 3.2.3, riak-go-client's
+// may still serve the old properties: without the wait the client's next
+// read, sent to the same node, comes back stale (Riak KV 3.2.3, riak-go-client's
 // TestSetAndResetBucketTypeProperties through a node other than the
 // claimant: 5 and 6 failures in 6).
 func (c *clientConn) handleSetBucketType(raw []byte) bool {
