@@ -136,6 +136,11 @@ func TestRefusalOfAStoppingNode(t *testing.T) {
 	if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
 		t.Fatalf("answer %v, want the other node's GetResp", f.Code)
 	}
+	// The answer can reach the client before the request's bookkeeping
+	// ends: the refusal is booked once the other node's answer is in.
+	testutil.WaitFor(t, 5*time.Second, "the request booked on both nodes", func() bool {
+		return nodeStats(t, p, a.addr).Failures > 0 && nodeStats(t, p, b.addr).Outstanding == 0
+	})
 	if n := nodeStats(t, p, a.addr); n.Failures != 1 {
 		t.Errorf("the stopping node has %d failures, want 1", n.Failures)
 	}
