@@ -256,14 +256,14 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		v.multiplier, v.cleanSince = s.multiplier, s.cleanSince
 		switch {
 		case s.ejected && !now.Before(s.until):
-			// It holds its place in the limit until the next call, and
-			// the others are not compared in this one (below): their
+			// The others are not compared in this call (below): their
 			// counts of this interval were made while they carried its
 			// load. Without this, the call that let a frozen node back in
-			// (or the next) ejected a healthy one that had stalled under
-			// the extra load, leaving the frozen one in rotation.
+			// ejected a healthy one that had stalled under the extra
+			// load, leaving the frozen one in rotation. Failures in a row
+			// are no such comparison: they still eject, since the node
+			// let back in is in rotation and holds no place in the limit.
 			v.restore, v.cleanSince = true, now
-			ejectedNow++
 		case s.ejected:
 			ejectedNow++
 			continue

@@ -73,6 +73,7 @@ func TestDecideOutliers(t *testing.T) {
 		{"two stall, the worse", []nodeStats{stalling(5), stalling(20), in(ms), in(ms), in(ms)}, []int{1}},
 		{"already one ejected of three", []nodeStats{{ejected: true, until: now.Add(time.Second)}, failing(5), in(ms)}, nil},
 		{"one of three restored now: no ejection this call", []nodeStats{{ejected: true, until: now}, stalling(17), stalling(5)}, nil},
+		{"one of three restored now, another failing in a row", []nodeStats{{ejected: true, until: now}, failing(5), in(ms)}, []int{1}},
 		{"one of six restored now, another ejectable", []nodeStats{{ejected: true, until: now}, failing(5), in(ms), in(ms), in(ms), in(ms)}, []int{1}},
 		{"one of six restored now: no comparison this call", []nodeStats{{ejected: true, until: now}, stalling(20), in(ms), in(ms), in(ms), in(ms)}, nil},
 	}
