@@ -136,6 +136,10 @@ type Node struct {
 	// progress stamp other than the last counted one's, stallMark.
 	stalls    atomic.Uint64
 	stallMark atomic.Int64
+	// stalledNs sums, over the stall episodes ended by an answer, the time
+	// each lasted past stallAfter (outlier evidence: how long, not only
+	// how often).
+	stalledNs atomic.Int64
 
 	// Outlier ejection. The atomics are read on the hot path; the rest is
 	// EvaluateOutliers' bookkeeping.
@@ -151,6 +155,9 @@ type Node struct {
 	evidenceFrom uint64    // Requests() when the latency evidence window opened
 	cleanFrom    uint64    // Requests() at cleanSince
 	stallsFrom   uint64    // Stalls() at the last evaluation
+	stalledFrom  int64     // stalledNs at the last evaluation
+	ongoingNs    int64     // of an episode still on at the last evaluation, the time it counted
+	statsAt      time.Time // of the last evaluation
 	standsOut    bool      // the last evaluation found it slow or stalling beyond its peers
 	ejectReason  string    // why it was last ejected
 }
@@ -247,7 +254,13 @@ func (n *Node) Begin() (done func(Outcome), err error) {
 		n.outstanding.Add(-1)
 		switch o {
 		case Success:
-			n.progress.Store(n.clock())
+			now := n.clock()
+			if prev := n.progress.Swap(now); prev != 0 && n.stallMark.Load() == prev {
+				// This answer ends a silence counted as a stall episode.
+				if d := now - prev - n.stallAfter.Load(); d > 0 {
+					n.stalledNs.Add(d)
+				}
+			}
 			n.requests.Add(1)
 			r := report
 			if n.consecFailures.Load() != 0 { // others failed meanwhile: reset the breaker's count too

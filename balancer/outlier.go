@@ -48,8 +48,15 @@ type OutlierSettings struct {
 	// episodes is at most a third of that, is an outlier: it freezes again
 	// and again, which its latency estimate, weighted down by the few
 	// requests it gets, does not show. Default 3; negative disables this
-	// check.
+	// check (and the next).
 	StallEpisodes int
+	// StalledShare: a node stalled, past the threshold, for at least this
+	// share of the time since the previous evaluation, and at least three
+	// times its peers' median share, is an outlier too. Where every node
+	// is seen stalled now and then (a loaded machine), a node that
+	// freezes half the time stalls not much more often than its peers,
+	// but far longer. Default 0.2; at most 1.
+	StalledShare float64
 	// BaseEjection is how long the first ejection in a row lasts; the k-th
 	// lasts k×BaseEjection, at most MaxEjection. The count steps down by one
 	// for every BaseEjection+SlowStart a node stays in and finishes at least
@@ -76,6 +83,7 @@ const (
 	DefaultMinLatency          = 10 * time.Millisecond
 	DefaultMinRequests         = 5
 	DefaultStallEpisodes       = 3
+	DefaultStalledShare        = 0.2
 	DefaultBaseEjection        = 5 * time.Second
 	DefaultMaxEjection         = 60 * time.Second
 	DefaultMaxEjectedPercent   = 34
@@ -98,6 +106,9 @@ func (o OutlierSettings) Validate() error {
 	}
 	if math.IsNaN(o.LatencyFactor) || math.IsInf(o.LatencyFactor, 0) || (o.LatencyFactor > 0 && o.LatencyFactor <= 1) {
 		errs = append(errs, fmt.Errorf("outlier latency factor %v: want more than 1 (or 0 for the default, negative to disable)", o.LatencyFactor))
+	}
+	if math.IsNaN(o.StalledShare) || o.StalledShare < 0 || o.StalledShare > 1 {
+		errs = append(errs, fmt.Errorf("outlier stalled share %v: want 0 to 1 (0 for the default)", o.StalledShare))
 	}
 	if o.MinRequests < 0 {
 		errs = append(errs, fmt.Errorf("negative outlier min requests %d", o.MinRequests))
@@ -136,6 +147,9 @@ func (o OutlierSettings) withDefaults() OutlierSettings {
 	}
 	if o.StallEpisodes == 0 {
 		o.StallEpisodes = DefaultStallEpisodes
+	}
+	if o.StalledShare == 0 {
+		o.StalledShare = DefaultStalledShare
 	}
 	if o.MaxEjectedPercent == 0 {
 		o.MaxEjectedPercent = DefaultMaxEjectedPercent
@@ -230,6 +244,8 @@ type nodeStats struct {
 	requests            uint64        // finished in the latency evidence window
 	latency             time.Duration // LatencyEWMA as of the last answer; 0 unknown
 	stalls              uint64        // stall episodes since the previous evaluation
+	stalledFor          time.Duration // time stalled past the threshold since then
+	window              time.Duration // since then (0: no previous evaluation)
 	stoodOut            bool          // the previous evaluation found it slow or stalling beyond its peers
 }
 
@@ -285,13 +301,15 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		}
 	}
 	slices.Sort(peers)
-	var peerStalls []float64
+	var peerStalls, peerShares []float64
 	for i, s := range stats {
 		if in[i] && !vs[i].restore {
 			peerStalls = append(peerStalls, float64(s.stalls))
+			peerShares = append(peerShares, s.stalledShare())
 		}
 	}
 	slices.Sort(peerStalls)
+	slices.Sort(peerShares)
 
 	type candidate struct {
 		i        int
@@ -315,12 +333,11 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 			// while they carried the restored node's load: no comparison.
 			continue
 		}
-		if o.StallEpisodes > 0 && s.stalls >= uint64(o.StallEpisodes) {
-			if med, ok := medianWithout(peerStalls, float64(s.stalls)); ok && 3*med <= float64(s.stalls) {
+		if o.StallEpisodes > 0 {
+			if why, severity, ok := stallsStandOut(s, o, peerStalls, peerShares); ok {
 				vs[i].standsOut = true
 				if s.stoodOut || s.multiplier > 0 {
-					cands = append(cands, candidate{i, false, float64(s.stalls) / max(med, 1),
-						fmt.Sprintf("stalled %d times in the interval, its peers' median %g", s.stalls, med)})
+					cands = append(cands, candidate{i, false, severity, why})
 				}
 				continue
 			}
@@ -386,6 +403,33 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 	return vs
 }
 
+// stallsStandOut is the stall check of a node against its peers' sorted
+// stall episodes and stalled shares: stalled at least StallEpisodes
+// times and three times its peers' median, or at least StalledShare of
+// the window and three times its peers' median share.
+func stallsStandOut(s nodeStats, o OutlierSettings, peerStalls, peerShares []float64) (why string, severity float64, ok bool) {
+	if s.stalls >= uint64(o.StallEpisodes) {
+		if med, ok := medianWithout(peerStalls, float64(s.stalls)); ok && 3*med <= float64(s.stalls) {
+			return fmt.Sprintf("stalled %d times in the interval, its peers' median %g", s.stalls, med), float64(s.stalls) / max(med, 1), true
+		}
+	}
+	if share := s.stalledShare(); share > 0 && share >= o.StalledShare {
+		if med, ok := medianWithout(peerShares, share); ok && 3*med <= share {
+			return fmt.Sprintf("stalled %.0f%% of the interval (%d times), its peers' median %.0f%%", 100*share, s.stalls, 100*med), share / max(med, 0.01), true
+		}
+	}
+	return "", 0, false
+}
+
+// stalledShare is the share of the window the node spent stalled past
+// the threshold (0 without a window).
+func (s nodeStats) stalledShare() float64 {
+	if s.window <= 0 {
+		return 0
+	}
+	return min(float64(s.stalledFor)/float64(s.window), 1)
+}
+
 // maxMultiplier bounds the ejection count past which MaxEjection applies.
 func maxMultiplier(o OutlierSettings) int {
 	return int(min(o.MaxEjection/o.BaseEjection+1, 1<<20))
@@ -420,9 +464,27 @@ func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
 	total := n.requests.Load()
-	stalls := n.stalls.Load()
+	// Time stalled in the window: the episodes ended since (less what the
+	// last evaluation counted of one then still on: it is in stalledNs now,
+	// or lost with an episode that ended without an answer), plus the part
+	// past the threshold of one still on.
+	ended := n.stalledNs.Load()
+	stalled := ended - n.stalledFrom - n.ongoingNs
+	n.stalledFrom, n.ongoingNs = ended, 0
+	if m := mono(now); n.stalledAt(m) {
+		if d := m - n.progress.Load() - n.stallAfter.Load(); d > 0 {
+			stalled += d
+			n.ongoingNs = d
+		}
+	}
+	stalls := n.stalls.Load() // after stalledAt: an episode it finds is this window's
 	since := stalls - min(n.stallsFrom, stalls)
 	n.stallsFrom = stalls
+	var window time.Duration
+	if !n.statsAt.IsZero() {
+		window = now.Sub(n.statsAt)
+	}
+	n.statsAt = now
 	return nodeStats{
 		available:           n.serving(),
 		ejected:             n.ejected.Load(),
@@ -434,6 +496,8 @@ func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 		requests:            total - min(n.evidenceFrom, total),
 		latency:             time.Duration(n.latency.observed(mono(now), n.tau)),
 		stalls:              since,
+		stalledFor:          time.Duration(max(stalled, 0)),
+		window:              window,
 		stoodOut:            n.standsOut,
 	}, total
 }

@@ -24,6 +24,15 @@ func stalling(k uint64) nodeStats {
 	return s
 }
 
+// stallingFor is a node in rotation seen stalled k times, for share of a
+// one-second window.
+func stallingFor(k uint64, share float64) nodeStats {
+	s := stalling(k)
+	s.window = time.Second
+	s.stalledFor = time.Duration(share * float64(time.Second))
+	return s
+}
+
 func failing(k uint64) nodeStats {
 	s := in(time.Millisecond)
 	s.consecutiveFailures = k
@@ -70,6 +79,10 @@ func TestDecideOutliers(t *testing.T) {
 		{"stalled twice: too few", []nodeStats{in(ms), stalling(2), in(ms)}, nil},
 		{"stalled 9 times, peers 3 and 4: the cluster is slow", []nodeStats{stalling(3), stalling(9), stalling(4)}, nil},
 		{"stalled 12 times, peers 3 and 4", []nodeStats{stalling(3), stalling(12), stalling(4)}, []int{1}},
+		{"stalled as often as its peers, but 45% of the time against 5% and 8%", []nodeStats{stallingFor(12, 0.05), stallingFor(14, 0.45), stallingFor(10, 0.08)}, []int{1}},
+		{"stalled 15% of the time: under the share", []nodeStats{stallingFor(12, 0.01), stallingFor(14, 0.15), stallingFor(10, 0.01)}, nil},
+		{"stalled 40% of the time, peers 15% and 20%: under 3x", []nodeStats{stallingFor(12, 0.15), stallingFor(14, 0.40), stallingFor(10, 0.20)}, nil},
+		{"stalled 30% of the time, peers never", []nodeStats{in(ms), stallingFor(2, 0.30), in(ms)}, []int{1}},
 		{"two stall, the worse", []nodeStats{stalling(5), stalling(20), in(ms), in(ms), in(ms)}, []int{1}},
 		{"already one ejected of three", []nodeStats{{ejected: true, until: now.Add(time.Second)}, failing(5), in(ms)}, nil},
 		{"one of three restored now: no ejection this call", []nodeStats{{ejected: true, until: now}, stalling(17), stalling(5)}, nil},
@@ -244,7 +257,7 @@ func TestMedianWithout(t *testing.T) {
 }
 
 func TestOutlierSettingsValidate(t *testing.T) {
-	good := []OutlierSettings{{}, {ConsecutiveFailures: -1, LatencyFactor: -1}, {MaxEjectedPercent: 100, LatencyFactor: 1.5}, {BaseEjection: time.Minute, MaxEjection: time.Minute}}
+	good := []OutlierSettings{{}, {ConsecutiveFailures: -1, LatencyFactor: -1}, {MaxEjectedPercent: 100, LatencyFactor: 1.5}, {BaseEjection: time.Minute, MaxEjection: time.Minute}, {StalledShare: 1}}
 	for _, o := range good {
 		if err := o.Validate(); err != nil {
 			t.Errorf("%+v: %v", o, err)
@@ -255,6 +268,7 @@ func TestOutlierSettingsValidate(t *testing.T) {
 		{MinRequests: -1}, {MaxEjectedPercent: -1}, {MaxEjectedPercent: 101},
 		{LatencyFactor: 1}, {LatencyFactor: 0.5}, {LatencyFactor: math.NaN()}, {LatencyFactor: math.Inf(1)},
 		{BaseEjection: 2 * time.Minute}, // above the default max
+		{StalledShare: -0.1}, {StalledShare: 1.5}, {StalledShare: math.NaN()},
 	}
 	s := NewSet(nil, BreakerSettings{})
 	for _, o := range bad {
@@ -746,5 +760,52 @@ func TestLatencyJudgedAsOfLastAnswer(t *testing.T) {
 	c.advance(time.Second)
 	if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "c" {
 		t.Fatalf("ejected %v, want [c] judged at its last answer's 50ms", e)
+	}
+}
+
+// TestStalledTimeAccounting: the evidence of the stalled-share check is
+// the time a node spent stalled past its threshold since the previous
+// evaluation, an episode still on at an evaluation counted up to it and
+// the rest at the next, never twice.
+func TestStalledTimeAccounting(t *testing.T) {
+	c := newFakeClock()
+	n := nodes("a")[0]
+	c.attach(n)
+	n.SetStallAfter(10 * time.Millisecond)
+	stats := func() nodeStats {
+		s, _ := n.outlierStats(c.time())
+		return s
+	}
+	if s := stats(); s.window != 0 || s.stalledFor != 0 {
+		t.Fatalf("first evaluation: window %v stalled %v, want 0 and 0", s.window, s.stalledFor)
+	}
+	// An episode: 50 ms without an answer, 40 past the threshold.
+	done, _ := n.Begin()
+	c.advance(50 * time.Millisecond)
+	if !n.Stalled() {
+		t.Fatal("not stalled after 50 ms with a request in flight")
+	}
+	done(Success)
+	// A slow answer that nobody saw as a stall is no evidence.
+	done, _ = n.Begin()
+	c.advance(30 * time.Millisecond)
+	done(Success)
+	// An episode still on at the evaluation.
+	done, _ = n.Begin()
+	c.advance(920 * time.Millisecond)
+	s := stats()
+	// The third began at 80 ms: 920 ms without an answer at 1 s.
+	if want := 40*time.Millisecond + 910*time.Millisecond; s.window != time.Second || s.stalledFor != want || s.stalls != 2 {
+		t.Fatalf("window %v: stalled %v in %d episodes, want 1s, %v in 2", s.window, s.stalledFor, s.stalls, want)
+	}
+	// It ends 100 ms into the next window: only those 100 ms are new.
+	c.advance(100 * time.Millisecond)
+	done(Success)
+	c.advance(900 * time.Millisecond)
+	if s := stats(); s.stalledFor != 100*time.Millisecond || s.stalls != 0 {
+		t.Fatalf("next window: stalled %v in %d new episodes, want 100ms in 0", s.stalledFor, s.stalls)
+	}
+	if s := stats(); s.stalledFor != 0 {
+		t.Fatalf("a quiet window: stalled %v, want 0", s.stalledFor)
 	}
 }
