@@ -92,6 +92,13 @@ type clientConn struct {
 	// tried gave it.
 	refusal []byte
 
+	// after runs once serving ends, before the connection closes: what
+	// reads the client itself (a tunnel, a linger), which it cannot do
+	// inside pollRead. ended: serving ended by its own decision, not by
+	// an error of pollRead's wait.
+	after func()
+	ended bool
+
 	pinned  *backendConn // set by the first connection-scoped request
 	pinNode atomic.Pointer[balancer.Node]
 	tunnel  atomic.Bool
@@ -112,42 +119,131 @@ func newClientConn(p *Proxy, nc net.Conn) *clientConn {
 // error, a failure after part of an answer was relayed, or shutdown.
 func (c *clientConn) serve() {
 	defer c.close()
-	p := c.p
+	// Inside the socket's own read where it can (fastConn.pollRead), so
+	// that waiting for the next request costs no read that finds nothing.
+	// An idle timeout needs to know when each wait begins, so with one
+	// the socket is read until it is empty, as a plain read does.
+	c.io.skip = c.p.cfg.IdleTimeout <= 0
 	for {
-		if !c.frameBuffered() {
-			// About to wait for the client: write what is pending first.
-			if c.flush() != nil {
-				return
+		polled, err := c.io.pollRead(c.serveReady)
+		if !polled {
+			for c.step() == stepOn {
 			}
-			if p.closing.Load() {
-				return
-			}
-			if p.cfg.IdleTimeout > 0 {
-				c.refreshReadDeadline()
-				// Shutdown may have set its past deadline just before ours.
-				if p.closing.Load() {
-					return
-				}
-			}
-		} else if p.closing.Load() {
-			return
+			break
 		}
-		raw, code, err := c.rd.ReadRaw()
-		c.now = time.Now()
-		if err != nil {
-			if !c.readError(raw, err) {
-				return
+		if err == nil || c.ended {
+			break
+		}
+		if c.io.skip && isTimeout(err) && !c.p.closing.Load() {
+			// endCheck's deadline: read again, with no deadline.
+			c.readDL = time.Time{}
+			_ = c.nc.SetReadDeadline(c.readDL)
+			if !c.p.closing.Load() { // Shutdown's deadline may have just been cleared
+				continue
 			}
-			continue
 		}
-		c.requests.Add(1)
-		if !c.handle(raw, code) {
-			return
-		}
-		if len(c.out) >= pendingFlush && c.flush() != nil {
-			return
+		c.readError(nil, err) // the wait ended: idle, shutdown, closed
+		break
+	}
+	if c.after != nil {
+		c.after()
+	}
+}
+
+// endCheck bounds a wait that follows a read skipped after a short one
+// (fastConn.skip). A short read proves that no data was left, not that
+// no end of stream or reset was: a FIN that came with the request, its
+// wakeup spent before the read, would otherwise wait unseen for good.
+// Such a wait therefore has a read deadline between endCheck and 1.1 x
+// endCheck after the request came; when it passes, the socket is read
+// again and the next wait has none. A busy connection moves its deadline
+// every 0.1 x endCheck; an idle one wakes once.
+const endCheck = time.Second
+
+// armEndCheck keeps the read deadline of a wait after a skipped read
+// within endCheck of the current request (see endCheck).
+func (c *clientConn) armEndCheck() {
+	if !c.readDL.IsZero() && c.readDL.Sub(c.now) >= endCheck {
+		return
+	}
+	c.readDL = c.now.Add(endCheck * 11 / 10)
+	_ = c.nc.SetReadDeadline(c.readDL)
+}
+
+// serveReady serves what the client has sent until it must wait for
+// more (false) or the connection ends (true): pollRead's step.
+func (c *clientConn) serveReady() bool {
+	for {
+		switch c.step() {
+		case stepWait:
+			return false
+		case stepEnd:
+			c.ended = true
+			return true
 		}
 	}
+}
+
+// stepResult says how serving goes on after one step.
+type stepResult int
+
+const (
+	stepOn   stepResult = iota // serve the next request
+	stepWait                   // wait until the client's socket is readable (polled only)
+	stepEnd                    // close the connection
+)
+
+// errWouldBlock: the client's socket has nothing to read now (polled
+// serving, fastConn.pollRead); the frame so far stays buffered.
+var errWouldBlock = errors.New("director: nothing to read yet")
+
+// step serves one request: it writes the pending answers when no whole
+// request is buffered, reads the next request and handles it.
+func (c *clientConn) step() stepResult {
+	p := c.p
+	if !c.frameBuffered() {
+		// About to wait for the client: write what is pending first.
+		if c.flush() != nil {
+			return stepEnd
+		}
+		if p.closing.Load() {
+			return stepEnd
+		}
+		if p.cfg.IdleTimeout > 0 {
+			c.refreshReadDeadline()
+			// Shutdown may have set its past deadline just before ours.
+			if p.closing.Load() {
+				return stepEnd
+			}
+		}
+	} else if p.closing.Load() {
+		return stepEnd
+	}
+	raw, code, err := c.rd.ReadRaw()
+	if err == errWouldBlock {
+		if c.io.skipped {
+			c.armEndCheck()
+			if p.closing.Load() { // Shutdown's deadline may have been moved
+				return stepEnd
+			}
+		}
+		return stepWait
+	}
+	c.now = time.Now()
+	if err != nil {
+		if !c.readError(raw, err) {
+			return stepEnd
+		}
+		return stepOn
+	}
+	c.requests.Add(1)
+	if !c.handle(raw, code) {
+		return stepEnd
+	}
+	if len(c.out) >= pendingFlush && c.flush() != nil {
+		return stepEnd
+	}
+	return stepOn
 }
 
 // frameBuffered reports whether a whole request frame is already buffered
@@ -178,7 +274,7 @@ func (c *clientConn) readError(raw []byte, err error) bool {
 		p.protocolErrors.Add(1)
 		c.errorResp(fmt.Sprintf("director: frame too large: the limit is %d bytes", p.cfg.MaxFrameSize))
 		if c.flush() == nil {
-			c.linger()
+			c.after = c.linger // it reads the client: not inside pollRead
 		}
 		return false
 	case errors.Is(err, protocol.ErrTruncatedFrame):
@@ -510,7 +606,7 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	}
 	report(balancer.Success)
 	if code == protocol.CodeStartTLS && c.lastCode == protocol.CodeStartTLS {
-		c.runTunnel()
+		c.after = c.runTunnel // it reads the client: not inside pollRead
 		return false
 	}
 	return true

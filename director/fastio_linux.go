@@ -5,6 +5,7 @@ package director
 import (
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -33,6 +34,72 @@ type fastConn struct {
 	pending []byte
 	sent    int
 	partial bool
+
+	// Polled serving (pollRead): Read runs inside the connection's own
+	// RawConn.Read, on fd, and returns errWouldBlock instead of waiting.
+	polled bool
+	fd     uintptr
+	// drained: the last read came back short, so the socket had no more
+	// data; until the poller reports it readable again, a read would find
+	// none. With skip, Read then returns errWouldBlock without reading
+	// (skipped): the caller must bound the wait, since a short read does
+	// not prove that no end of stream is pending (clientConn.endCheck).
+	drained, skip, skipped bool
+	// reads counts read system calls while polled (for tests).
+	reads atomic.Uint64
+}
+
+// pollRead runs step inside one read of the socket through its RawConn,
+// at once and again whenever the poller reports the socket readable,
+// until step returns true; it reports false, having run nothing, when
+// the connection has no RawConn. Inside, Read reads with one system call
+// and returns errWouldBlock when the socket is empty; step then returns
+// false to wait. The poller's readiness is reset only when a RawConn.Read
+// begins, never between the calls of step, so a read that came back
+// short needs no further read (EAGAIN) to learn that the socket has no
+// data (skip): data that comes after it wakes the wait, even data that
+// came while step was busy with a request (a client that pipelines).
+// That saves the read a request/answer client costs per request
+// otherwise. The error is the wait's: a deadline, the connection closed.
+func (c *fastConn) pollRead(step func() bool) (bool, error) {
+	if c.rc == nil {
+		return false, nil
+	}
+	c.polled = true
+	err := c.rc.Read(func(fd uintptr) bool {
+		c.fd, c.drained = fd, false // called at once or because it is readable
+		return step()
+	})
+	c.polled = false
+	return true, err
+}
+
+// pollReadOnce is Read while polled: one read system call, errWouldBlock
+// when there is nothing to read.
+func (c *fastConn) pollReadOnce(b []byte) (int, error) {
+	if c.drained && c.skip {
+		c.skipped = true
+		return 0, errWouldBlock
+	}
+	c.skipped = false
+	for {
+		c.reads.Add(1)
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, c.fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			c.drained = int(n) < len(b)
+			return int(n), nil
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			c.drained = true
+			return 0, errWouldBlock
+		default:
+			return 0, e
+		}
+	}
 }
 
 // send makes the next Read write req first, then wait for the answer
@@ -68,6 +135,9 @@ func (c *fastConn) init(nc net.Conn) {
 func (c *fastConn) Read(b []byte) (int, error) {
 	if c.rc == nil || len(b) == 0 {
 		return c.nc.Read(b)
+	}
+	if c.polled {
+		return c.pollReadOnce(b)
 	}
 	c.rbuf, c.rn, c.rerr = b, 0, nil
 	req := c.pending
