@@ -381,28 +381,28 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		if f.attempts > 1 {
 			began = time.Now()
 		}
-		var outcome balancer.Outcome
 		var err error
 		// A sticky read is not hedged: its second leg would go to a node
 		// that may not have the metadata change yet.
 		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && !sticky && f.attempts == 1 {
-			// Booked by attemptHedged, both legs.
+			// Booked by attemptHedged, both legs: outcome, latency.
 			err = c.attemptHedged(f, hedgeLeg{req: c.reqCode, n: n, st: st, done: done, began: began}, raw, delay)
 		} else {
 			// A pooled connection is checked alive first (a syscall) only
 			// for a write that a dead connection must not swallow: a
 			// repeatable one goes to a new connection if it meets one.
+			var outcome balancer.Outcome
 			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable && f.repeat != repeatBroken)
 			done(outcome)
-		}
-		if outcome == balancer.Success {
-			took := time.Since(began)
-			st.lat.record(took)
-			if !streams { // a listing's time says nothing about the node's speed
-				n.ObserveLatency(took)
+			if outcome == balancer.Success {
+				took := time.Since(began)
+				st.lat.record(took)
+				if !streams { // a listing's time says nothing about the node's speed
+					n.ObserveLatency(took)
+				}
+			} else if isTimeout(err) {
+				n.ObserveLatency(time.Since(began))
 			}
-		} else if isTimeout(err) {
-			n.ObserveLatency(time.Since(began))
 		}
 		if err == nil {
 			f.succeeded(n)

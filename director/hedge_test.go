@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,5 +205,42 @@ func TestHedgedReadLeavesConnReusable(t *testing.T) {
 	n := p.Stats().Nodes[0]
 	if n.Dials != 1 || n.StaleDropped != 0 {
 		t.Errorf("10 requests one after another dialed %d connections and found %d dead; want 1 and 0", n.Dials, n.StaleDropped)
+	}
+}
+
+// TestHedgedPathBooksOnce: a read on the hedged path is booked once: one
+// latency in its node's histogram, whether it answered or failed, so the
+// hedge delay and /metrics count requests, not twice some of them.
+func TestHedgedPathBooksOnce(t *testing.T) {
+	var fail atomic.Bool
+	n := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		if code == protocol.CodeGetReq && fail.Load() {
+			return false // reset: a failed attempt
+		}
+		return riakLike(fc, code, body)
+	})
+	p, addr := startProxySpecs(t, Config{HedgeDelay: 50 * time.Millisecond, HealthInterval: -1, MaxAttempts: 1}, []balancer.NodeSpec{n.spec()})
+	c := dialRaw(t, addr)
+	const gets = 30
+	for i := range gets {
+		if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+			t.Fatalf("get %d: %v %q", i, f.Code, errMsg(t, f))
+		}
+	}
+	recorded := func() uint64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		h := p.lat[n.spec().ID].snapshot()
+		return h.total
+	}
+	if got := recorded(); got != gets {
+		t.Fatalf("%d latencies recorded for %d answered gets, want one each", got, gets)
+	}
+	fail.Store(true)
+	if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeErrorResp {
+		t.Fatalf("get on a failing node: %v, want RpbErrorResp", f.Code)
+	}
+	if got := recorded(); got != gets {
+		t.Fatalf("%d latencies recorded after a failed get, want %d: a failure is no answer's latency", got, gets)
 	}
 }
