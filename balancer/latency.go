@@ -147,6 +147,12 @@ func (n *Node) ObserveLatency(d time.Duration) {
 	n.observeLatencyAt(d, n.clock())
 }
 
+// ObserveLatencyAt is ObserveLatency for a caller that has read the clock
+// at the answer already (now, from time.Now): it saves a reading.
+func (n *Node) ObserveLatencyAt(d time.Duration, now time.Time) {
+	n.observeLatencyAt(d, mono(now))
+}
+
 func (n *Node) observeLatencyAt(d time.Duration, now int64) {
 	if d < 0 {
 		return

@@ -164,3 +164,23 @@ func TestObserveLatencyDoesNotAllocate(t *testing.T) {
 
 // ms converts fractional milliseconds to a Duration.
 func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+
+// TestObserveLatencyAt: an observation stamped with the caller's reading
+// weighs as one stamped by the node's clock at that moment.
+func TestObserveLatencyAt(t *testing.T) {
+	c := newFakeClock()
+	n := nodes("a")[0]
+	c.attach(n)
+	t0 := c.time()
+	n.ObserveLatencyAt(50*time.Millisecond, t0)
+	c.advance(DefaultLatencyDecay)
+	// An answer read τ/2 after the first (the node's clock is at τ): 50ms
+	// has decayed by w = exp(-1/2), and 10ms pulls it down with weight w.
+	n.ObserveLatencyAt(10*time.Millisecond, t0.Add(DefaultLatencyDecay/2))
+	w := math.Exp(-0.5)
+	want := ms(50*w*w + 10*(1-w))
+	c.ns.Store(int64(t0.Add(DefaultLatencyDecay / 2).Sub(epoch))) // read it undecayed
+	if got := n.LatencyEWMA(); !near(got, want) {
+		t.Fatalf("reads %v, want %v", got, want)
+	}
+}
