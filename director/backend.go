@@ -85,10 +85,22 @@ func (bc *backendConn) setDeadline(dl time.Time, lenient bool, slack time.Durati
 	_ = bc.nc.SetDeadline(dl)
 }
 
-// setReadDeadline sets nc's read deadline to dl, exactly (a hedge's).
+// setReadDeadline sets nc's read deadline to dl, exactly.
 func (bc *backendConn) setReadDeadline(dl time.Time) {
 	bc.rdl = dl
 	_ = bc.nc.SetReadDeadline(dl)
+}
+
+// setReadDeadlineWithin makes nc's read deadline fall between earliest
+// and latest (a hedge's): one already there is kept, else it becomes
+// latest, so that the requests of the next moments on the connection
+// keep it too instead of each resetting its timer (two clock readings
+// and a timer update).
+func (bc *backendConn) setReadDeadlineWithin(earliest, latest time.Time) {
+	if !bc.rdl.Before(earliest) && !bc.rdl.After(latest) {
+		return
+	}
+	bc.setReadDeadline(latest)
 }
 
 // setWriteDeadline makes nc's write deadline dl at the earliest, leniently

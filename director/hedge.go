@@ -16,7 +16,8 @@ import (
 // node as well; the first answer
 // goes to the client and the other is read to its end in the background
 // (its connection goes back to the pool) or dropped with its connection.
-// A stalled node then costs a read the delay, not the stall. Hedges are
+// A stalled node then costs a read the delay, not the stall. (The delay
+// is kept to within a quarter: hedgeSlack.) Hedges are
 // bounded by a budget: at most HedgeBudget extra requests, over the
 // requests of the last tuning period, plus a small burst.
 
@@ -34,6 +35,10 @@ const (
 	hedgeToken = 1000
 	// tunePeriod is how often the delay and the budget are recomputed.
 	tunePeriod = 100 * time.Millisecond
+	// hedgeSlack: a hedge goes out between its delay and delay/hedgeSlack
+	// after it, so that a connection's read deadline serves the reads of
+	// that time, not one each.
+	hedgeSlack = 4
 )
 
 // hedger holds the hedging state of a Proxy. The hot path reads delay
@@ -151,7 +156,7 @@ func (l *hedgeLeg) finish(now time.Time) {
 	if l.err != nil {
 		l.bc.close()
 		if isTimeout(l.err) {
-			l.n.ObserveLatency(now.Sub(l.began))
+			l.n.ObserveLatencyAt(now.Sub(l.began), now)
 		}
 		if l.err == errNotServed { // whose refusal it was is learned later (handleBalanced)
 			l.done(balancer.Abandoned)
@@ -162,7 +167,7 @@ func (l *hedgeLeg) finish(now time.Time) {
 	}
 	took := now.Sub(l.began)
 	l.st.lat.record(took)
-	l.n.ObserveLatency(took)
+	l.n.ObserveLatencyAt(took, now)
 	l.st.pool.put(l.bc, now)
 	l.done(balancer.Success)
 }
@@ -198,12 +203,18 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	if hedgeAt.After(tryDL) {
 		hedgeAt = tryDL
 	}
+	// The hedge is due between the delay and hedgeSlack later.
+	hedgeBy := hedgeAt.Add(delay / hedgeSlack)
+	if hedgeBy.After(tryDL) {
+		hedgeBy = tryDL
+	}
 	// The request is written by the read that waits for its answer
 	// (fastConn.send: no read attempt before the answer can be there),
 	// under the hedge's read deadline; any write that must wait has the
-	// attempt's. One deadline set per read: the hedge's.
+	// attempt's. At most one deadline set per read: the hedge's, kept
+	// from an earlier read when it falls in the hedge's time.
 	bc.setWriteDeadline(tryDL, p.cfg.RequestTimeout/10)
-	bc.setReadDeadline(hedgeAt)
+	bc.setReadDeadlineWithin(hedgeAt, hedgeBy)
 	if err := bc.send(raw); err != nil {
 		return c.legFailed(first, reused, err)
 	}

@@ -2,6 +2,7 @@ package director
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -242,5 +243,43 @@ func TestHedgedPathBooksOnce(t *testing.T) {
 	}
 	if got := recorded(); got != gets {
 		t.Fatalf("%d latencies recorded after a failed get, want %d: a failure is no answer's latency", got, gets)
+	}
+}
+
+// TestHedgeDeadlineKeptWithinItsQuarter: a backend connection's read
+// deadline already between a hedge's due time and a quarter of its delay
+// later is kept; one outside is moved to the latest time allowed.
+func TestHedgeDeadlineKeptWithinItsQuarter(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	bc := &backendConn{nc: a}
+	due := time.Now().Add(time.Hour)
+	by := due.Add(time.Millisecond)
+	bc.setReadDeadlineWithin(due, by)
+	if !bc.rdl.Equal(by) {
+		t.Fatalf("deadline %v, want the latest allowed %v", bc.rdl, by)
+	}
+	// The next read, 300us on: its window still holds the deadline.
+	bc.setReadDeadlineWithin(due.Add(300*time.Microsecond), by.Add(300*time.Microsecond))
+	if !bc.rdl.Equal(by) {
+		t.Fatalf("deadline moved to %v though it was in the window", bc.rdl)
+	}
+	// 2ms on, it is before the hedge is due: moved.
+	bc.setReadDeadlineWithin(due.Add(2*time.Millisecond), by.Add(2*time.Millisecond))
+	if !bc.rdl.Equal(by.Add(2 * time.Millisecond)) {
+		t.Fatalf("deadline %v, want it moved to %v", bc.rdl, by.Add(2*time.Millisecond))
+	}
+	// A later one (a plain attempt's) is brought in.
+	bc.setReadDeadline(due.Add(time.Minute))
+	bc.setReadDeadlineWithin(due, by)
+	if !bc.rdl.Equal(by) {
+		t.Fatalf("deadline %v, want %v", bc.rdl, by)
+	}
+	// And the connection has it: a read times out at once once it passed.
+	past := time.Now().Add(-time.Millisecond)
+	bc.setReadDeadlineWithin(past.Add(-time.Millisecond), past)
+	if _, err := a.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("read with a passed deadline: %v, want a timeout", err)
 	}
 }
