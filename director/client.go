@@ -94,10 +94,8 @@ type clientConn struct {
 
 	// after runs once serving ends, before the connection closes: what
 	// reads the client itself (a tunnel, a linger), which it cannot do
-	// inside pollRead. ended: serving ended by its own decision, not by
-	// an error of pollRead's wait.
+	// inside pollRead.
 	after func()
-	ended bool
 
 	pinned  *backendConn // set by the first connection-scoped request
 	pinNode atomic.Pointer[balancer.Node]
@@ -123,18 +121,19 @@ func (c *clientConn) serve() {
 	// that waiting for the next request costs no read that finds nothing.
 	// An idle timeout needs to know when each wait begins, so with one
 	// the socket is read until it is empty, as a plain read does.
-	c.io.skip = c.p.cfg.IdleTimeout <= 0
+	skip := c.p.cfg.IdleTimeout <= 0
 	for {
-		polled, err := c.io.pollRead(c.serveReady)
+		// err is nil when serving ended by its own decision (step).
+		polled, err := c.io.pollRead(skip, c.serveReady)
 		if !polled {
 			for c.step() == stepOn {
 			}
 			break
 		}
-		if err == nil || c.ended {
+		if err == nil {
 			break
 		}
-		if c.io.skip && isTimeout(err) && !c.p.closing.Load() {
+		if skip && isTimeout(err) && !c.p.closing.Load() {
 			// endCheck's deadline: read again, with no deadline.
 			c.readDL = time.Time{}
 			_ = c.nc.SetReadDeadline(c.readDL)
@@ -151,7 +150,7 @@ func (c *clientConn) serve() {
 }
 
 // endCheck bounds a wait that follows a read skipped after a short one
-// (fastConn.skip). A short read proves that no data was left, not that
+// (errReadSkipped). A short read proves that no data was left, not that
 // no end of stream or reset was: a FIN that came with the request, its
 // wakeup spent before the read, would otherwise wait unseen for good.
 // Such a wait therefore has a read deadline between endCheck and 1.1 x
@@ -178,7 +177,6 @@ func (c *clientConn) serveReady() bool {
 		case stepWait:
 			return false
 		case stepEnd:
-			c.ended = true
 			return true
 		}
 	}
@@ -195,7 +193,12 @@ const (
 
 // errWouldBlock: the client's socket has nothing to read now (polled
 // serving, fastConn.pollRead); the frame so far stays buffered.
-var errWouldBlock = errors.New("director: nothing to read yet")
+// errReadSkipped: the same, learned from a short read without reading
+// again, so the wait must be bounded (endCheck).
+var (
+	errWouldBlock  = errors.New("director: nothing to read yet")
+	errReadSkipped = errors.New("director: nothing to read yet (the last read was short)")
+)
 
 // step serves one request: it writes the pending answers when no whole
 // request is buffered, reads the next request and handles it.
@@ -220,13 +223,14 @@ func (c *clientConn) step() stepResult {
 		return stepEnd
 	}
 	raw, code, err := c.rd.ReadRaw()
-	if err == errWouldBlock {
-		if c.io.skipped {
-			c.armEndCheck()
-			if p.closing.Load() { // Shutdown's deadline may have been moved
-				return stepEnd
-			}
+	switch err {
+	case errReadSkipped:
+		c.armEndCheck()
+		if p.closing.Load() { // Shutdown's deadline may have been moved
+			return stepEnd
 		}
+		return stepWait
+	case errWouldBlock:
 		return stepWait
 	}
 	c.now = time.Now()

@@ -41,10 +41,10 @@ type fastConn struct {
 	fd     uintptr
 	// drained: the last read came back short, so the socket had no more
 	// data; until the poller reports it readable again, a read would find
-	// none. With skip, Read then returns errWouldBlock without reading
-	// (skipped): the caller must bound the wait, since a short read does
-	// not prove that no end of stream is pending (clientConn.endCheck).
-	drained, skip, skipped bool
+	// none. With skip, Read then returns errReadSkipped without reading:
+	// the caller must bound the wait, since a short read does not prove
+	// that no end of stream is pending (clientConn.endCheck).
+	drained, skip bool
 	// reads counts read system calls while polled (for tests).
 	reads atomic.Uint64
 }
@@ -57,15 +57,16 @@ type fastConn struct {
 // false to wait. The poller's readiness is reset only when a RawConn.Read
 // begins, never between the calls of step, so a read that came back
 // short needs no further read (EAGAIN) to learn that the socket has no
-// data (skip): data that comes after it wakes the wait, even data that
-// came while step was busy with a request (a client that pipelines).
-// That saves the read a request/answer client costs per request
-// otherwise. The error is the wait's: a deadline, the connection closed.
-func (c *fastConn) pollRead(step func() bool) (bool, error) {
+// data: with skip, Read returns errReadSkipped instead. Data that comes
+// after the short read wakes the wait, even data that came while step
+// was busy with a request (a client that pipelines). That saves the read
+// a request/answer client costs per request otherwise. The error is the
+// wait's: a deadline, the connection closed.
+func (c *fastConn) pollRead(skip bool, step func() bool) (bool, error) {
 	if c.rc == nil {
 		return false, nil
 	}
-	c.polled = true
+	c.polled, c.skip = true, skip
 	err := c.rc.Read(func(fd uintptr) bool {
 		c.fd, c.drained = fd, false // called at once or because it is readable
 		return step()
@@ -75,29 +76,46 @@ func (c *fastConn) pollRead(step func() bool) (bool, error) {
 }
 
 // pollReadOnce is Read while polled: one read system call, errWouldBlock
-// when there is nothing to read.
+// when there is nothing to read, errReadSkipped (no call) when a short
+// read said so already.
 func (c *fastConn) pollReadOnce(b []byte) (int, error) {
 	if c.drained && c.skip {
-		c.skipped = true
-		return 0, errWouldBlock
+		return 0, errReadSkipped
 	}
-	c.skipped = false
+	c.reads.Add(1)
+	n, e := sysRead(c.fd, b)
+	switch e {
+	case 0:
+		if n == 0 {
+			return 0, io.EOF
+		}
+		c.drained = n < len(b)
+		return n, nil
+	case syscall.EAGAIN:
+		c.drained = true
+		return 0, errWouldBlock
+	default:
+		return 0, e
+	}
+}
+
+// sysRead is one read(2) of fd into b (not empty), repeated if a signal
+// interrupted it. The count means nothing unless the errno is 0.
+func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 	for {
-		c.reads.Add(1)
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, c.fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			if n == 0 {
-				return 0, io.EOF
-			}
-			c.drained = int(n) < len(b)
-			return int(n), nil
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			c.drained = true
-			return 0, errWouldBlock
-		default:
-			return 0, e
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e != syscall.EINTR {
+			return int(n), e
+		}
+	}
+}
+
+// sysWrite is one write(2) of b (not empty) to fd, as sysRead.
+func sysWrite(fd uintptr, b []byte) (int, syscall.Errno) {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e != syscall.EINTR {
+			return int(n), e
 		}
 	}
 }
@@ -177,12 +195,10 @@ func (c *fastConn) rawRead(fd uintptr) bool {
 			c.pending = nil
 			return false // wait for the answer
 		}
-		rest := c.pending[c.sent:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		n, e := sysWrite(fd, c.pending[c.sent:])
 		switch e {
 		case 0:
-			c.sent += int(n)
-		case syscall.EINTR:
+			c.sent += n
 		case syscall.EAGAIN:
 			c.partial = true
 			return true
@@ -191,20 +207,16 @@ func (c *fastConn) rawRead(fd uintptr) bool {
 			return true
 		}
 	}
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
-		switch e {
-		case 0:
-			c.rn = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false // park until readable
-		default:
-			c.rerr = e
-			return true
-		}
+	n, e := sysRead(fd, c.rbuf)
+	switch e {
+	case 0:
+		c.rn = n
+		return true
+	case syscall.EAGAIN:
+		return false // park until readable
+	default:
+		c.rerr = e
+		return true
 	}
 }
 
@@ -225,12 +237,10 @@ func (c *fastConn) Write(b []byte) (int, error) {
 
 func (c *fastConn) rawWrite(fd uintptr) bool {
 	for c.wn < len(c.wbuf) {
-		rest := c.wbuf[c.wn:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		n, e := sysWrite(fd, c.wbuf[c.wn:])
 		switch e {
 		case 0:
-			c.wn += int(n)
-		case syscall.EINTR:
+			c.wn += n
 		case syscall.EAGAIN:
 			return false // park until writable
 		default:

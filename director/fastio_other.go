@@ -7,13 +7,12 @@ import "net"
 // fastConn is the net.Conn itself on this platform (see fastio_linux.go).
 type fastConn struct {
 	net.Conn
-	skip, skipped bool // unused: there is no polled serving here
 }
 
 func (c *fastConn) init(nc net.Conn) { c.Conn = nc }
 
 // pollRead runs nothing here: serving reads the usual way.
-func (c *fastConn) pollRead(func() bool) (bool, error) { return false, nil }
+func (c *fastConn) pollRead(bool, func() bool) (bool, error) { return false, nil }
 
 // send writes req now; a failure is a *sendError saying how much of req
 // was written.
