@@ -79,6 +79,19 @@ func startFake(t testing.TB, handle func(fc *fakeConn, code protocol.Code, body 
 	return f
 }
 
+// holdingGets starts a node that answers like riakLike but holds every
+// RpbGetReq until release is called (at the latest when the test ends).
+func holdingGets(t testing.TB) (n *fakeNode, release func()) {
+	held := make(chan struct{})
+	n = startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		if code == protocol.CodeGetReq {
+			<-held
+		}
+		return riakLike(fc, code, body)
+	})
+	return n, releaser(t, held) // after startFake: its cleanup runs first
+}
+
 func (f *fakeNode) spec() balancer.NodeSpec {
 	return balancer.NodeSpec{ID: f.addr, PBAddr: f.addr}
 }

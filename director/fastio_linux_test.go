@@ -53,14 +53,7 @@ func TestPolledServingOneReadPerRequest(t *testing.T) {
 // when that one is answered: the wait that follows does not miss it,
 // though no read saw it come.
 func TestPolledServingPipelinedWhileBusy(t *testing.T) {
-	release := make(chan struct{})
-	n := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
-		if code == protocol.CodeGetReq {
-			<-release
-		}
-		return riakLike(fc, code, body)
-	})
-	free := releaser(t, release)
+	n, free := holdingGets(t)
 	_, addr := startProxySpecs(t, Config{HealthInterval: -1}, []balancer.NodeSpec{n.spec()})
 	c := dialRaw(t, addr)
 	c.do(pingReq) // the connection is served and waiting

@@ -494,14 +494,7 @@ func (r *bytesReaderT) Read(b []byte) (int, error) {
 // TestDrainOnRemoval: a removed node takes no new requests, its in-flight
 // request finishes, and its connections close.
 func TestDrainOnRemoval(t *testing.T) {
-	release := make(chan struct{})
-	a := startFake(t, func(fc *fakeConn, c protocol.Code, body []byte) bool {
-		if c == protocol.CodeGetReq {
-			<-release
-		}
-		return riakLike(fc, c, body)
-	})
-	unblock := releaser(t, release)
+	a, unblock := holdingGets(t)
 	b := startFake(t, nil)
 	// No hedging: the held get must stay on the removed node.
 	p, addr := startProxySpecs(t, Config{HealthInterval: -1, HedgeDelay: -1}, []balancer.NodeSpec{a.spec()})
