@@ -203,7 +203,7 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	if hedgeAt.After(tryDL) {
 		hedgeAt = tryDL
 	}
-	// The hedge is due between the delay and hedgeSlack later.
+	// The hedge goes out between hedgeAt and delay/hedgeSlack later.
 	hedgeBy := hedgeAt.Add(delay / hedgeSlack)
 	if hedgeBy.After(tryDL) {
 		hedgeBy = tryDL
