@@ -85,7 +85,7 @@ func TestPoliciesSkipUnavailableAndSkipped(t *testing.T) {
 
 func TestLeastOutstandingPrefersIdleNode(t *testing.T) {
 	ns := nodes("a", "b", "c")
-	var dones []func(Outcome)
+	var dones []Lease
 	for _, n := range ns[:2] {
 		done, err := n.Begin()
 		if err != nil {
@@ -100,7 +100,7 @@ func TestLeastOutstandingPrefersIdleNode(t *testing.T) {
 		}
 	}
 	for _, d := range dones {
-		d(Success)
+		d.End(Success)
 	}
 	// All idle: ties rotate, so every node gets picked.
 	picked := map[string]bool{}
@@ -135,7 +135,7 @@ func join(s []string) string {
 func TestPowerOfTwoAvoidsBusiestNode(t *testing.T) {
 	ns := nodes("a", "b")
 	done, _ := ns[0].Begin()
-	defer done(Success)
+	defer done.End(Success)
 	for i := 0; i < 50; i++ {
 		if got := (PowerOfTwo{}).Select(ns, nil); got != ns[1] {
 			t.Fatalf("p2c picked %s with a busy and b idle", got.ID)
@@ -170,7 +170,7 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Begin: %v", err)
 		}
-		done(o)
+		done.End(o)
 	}
 	finish(Failure)
 	finish(Failure)
@@ -197,7 +197,7 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 	if _, err := n.Begin(); !errors.Is(err, ErrBreakerOpen) {
 		t.Fatalf("second concurrent half-open request: %v, want refused", err)
 	}
-	done(Success)
+	done.End(Success)
 	if n.Breaker() != BreakerClosed {
 		t.Fatalf("breaker %s after a successful probe, want closed", n.Breaker())
 	}
@@ -219,13 +219,13 @@ func TestBookFailure(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Begin: %v", err)
 		}
-		done(Abandoned)
+		done.End(Abandoned)
 		n.BookFailure()
 	}
 	refused()
 	refused()
 	done, _ := n.Begin()
-	done(Success)
+	done.End(Success)
 	refused()
 	refused()
 	if n.Breaker() != BreakerClosed || n.Failures() != 4 {
@@ -244,7 +244,7 @@ func TestBookFailure(t *testing.T) {
 // timeout through Available alone.
 func TestBreakerWithRequestsInFlight(t *testing.T) {
 	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: 30 * time.Millisecond})
-	begin := func() func(Outcome) {
+	begin := func() Lease {
 		t.Helper()
 		done, err := n.Begin()
 		if err != nil {
@@ -254,25 +254,27 @@ func TestBreakerWithRequestsInFlight(t *testing.T) {
 	}
 	early, failing := begin(), begin()
 	for range 2 {
-		begin()(Failure)
+		l := begin()
+		l.End(Failure)
 	}
-	failing(Failure) // the third in a row, begun before the other two
+	failing.End(Failure) // the third in a row, begun before the other two
 	if n.Breaker() != BreakerOpen {
 		t.Fatalf("breaker %s after 3 failures, one begun on a clean breaker: want open", n.Breaker())
 	}
-	early(Success)
+	early.End(Success)
 	if n.Available() || n.Breaker() != BreakerOpen {
 		t.Fatalf("breaker %s after a success begun before it opened: want it still open", n.Breaker())
 	}
 	testutil.WaitFor(t, breakerWait, "available after the open timeout", n.Available)
 	probe := begin()
-	probe(Success)
+	probe.End(Success)
 	if n.Breaker() != BreakerClosed {
 		t.Fatalf("breaker %s after a good probe, want closed", n.Breaker())
 	}
 	// Closed again and clean: two failures, a success, two failures stay under 3.
 	for _, o := range []Outcome{Failure, Failure, Success, Failure, Failure} {
-		begin()(o)
+		l := begin()
+		l.End(o)
 	}
 	if n.Breaker() != BreakerClosed {
 		t.Fatalf("breaker %s after failures a success interrupted, want closed", n.Breaker())
@@ -282,26 +284,78 @@ func TestBreakerWithRequestsInFlight(t *testing.T) {
 func TestFailedProbeReopens(t *testing.T) {
 	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Millisecond})
 	done, _ := n.Begin()
-	done(Failure)
+	done.End(Failure)
 	testutil.WaitFor(t, breakerWait, "breaker half-open", func() bool { return n.Breaker() == BreakerHalfOpen })
 	done, err := n.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	done(Failure)
+	done.End(Failure)
 	if n.Breaker() != BreakerOpen {
 		t.Fatalf("breaker %s after a failed probe, want open", n.Breaker())
 	}
 }
 
-func TestDoneIsIdempotent(t *testing.T) {
+func TestEndIsIdempotent(t *testing.T) {
 	n := nodes("a")[0]
-	done, _ := n.Begin()
-	done(Success)
-	done(Success)
-	if n.Outstanding() != 0 || n.Requests() != 1 {
-		t.Fatalf("outstanding %d requests %d after double done, want 0 and 1", n.Outstanding(), n.Requests())
+	l, _ := n.Begin()
+	l.End(Success)
+	l.End(Success)
+	l.End(Failure)
+	if n.Outstanding() != 0 || n.Requests() != 1 || n.Failures() != 0 {
+		t.Fatalf("outstanding %d requests %d failures %d after ending one lease thrice, want 0, 1, 0", n.Outstanding(), n.Requests(), n.Failures())
 	}
+	var zero Lease // what a refused Begin returns
+	zero.End(Failure)
+	if n.Failures() != 0 || zero.Node() != nil {
+		t.Fatal("the zero Lease booked something")
+	}
+}
+
+// TestBeginAllocatesNothing: a lease lives with its request, so reserving
+// and ending a request on a clean node costs no allocation (it cost two
+// when the outcome was reported through a closure).
+func TestBeginAllocatesNothing(t *testing.T) {
+	n := nodes("a")[0]
+	if a := testing.AllocsPerRun(200, func() {
+		l, err := n.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.End(Success)
+	}); a != 0 {
+		t.Fatalf("Begin and End allocated %v times a request, want 0", a)
+	}
+}
+
+// TestEndAtUsesTheAnswersTime: EndAt stamps the node's progress with the
+// time it is given, not a new clock reading, so a node whose last answer
+// came long ago still counts as stalled.
+func TestEndAtUsesTheAnswersTime(t *testing.T) {
+	c := newFakeClock()
+	n := nodes("a")[0]
+	c.attach(n)
+	n.SetStallAfter(50 * time.Millisecond)
+	answered, pending := mustBegin(t, n), mustBegin(t, n)
+	answerAt := c.time().Add(30 * time.Millisecond)
+	c.advance(100 * time.Millisecond)
+	answered.EndAt(Success, answerAt)
+	if !n.Stalled() {
+		t.Fatal("not stalled 70ms after its last answer (threshold 50ms): EndAt took the clock's time, not the answer's")
+	}
+	pending.End(Success)
+	if n.Stalled() {
+		t.Fatal("stalled with nothing in flight")
+	}
+}
+
+func mustBegin(t *testing.T, n *Node) Lease {
+	t.Helper()
+	l, err := n.Begin()
+	if err != nil {
+		t.Fatalf("Begin: %v", err)
+	}
+	return l
 }
 
 func TestHealthThresholds(t *testing.T) {
@@ -383,7 +437,7 @@ func TestConcurrentPickAndUpdate(t *testing.T) {
 				}
 				if n := s.Pick(); n != nil {
 					if done, err := n.Begin(); err == nil {
-						done(Success)
+						done.End(Success)
 					}
 				}
 			}
@@ -424,7 +478,7 @@ func BenchmarkPick(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					done(Success)
+					done.End(Success)
 				}
 			})
 		})

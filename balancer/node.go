@@ -230,58 +230,89 @@ const (
 	Abandoned
 )
 
+// Lease is one request reserved on a node by Begin: the request counts as
+// outstanding on the node until End reports its outcome. It is a value,
+// kept with the request's own state, so that reserving a request costs no
+// allocation. End it exactly once, from one goroutine: a second End of the
+// same Lease does nothing, but a copy is a Lease of its own.
+type Lease struct {
+	n      *Node
+	report func(error) // the breaker's slot, when the breaker was asked
+}
+
 // Begin reserves a request on the node: the breaker must allow it, and it
-// counts as outstanding until done is called, exactly once, with the outcome.
-func (n *Node) Begin() (done func(Outcome), err error) {
+// counts as outstanding until the Lease's End.
+func (n *Node) Begin() (Lease, error) {
 	// A closed breaker with no failure to forget allows every request, and
 	// a success changes nothing in it: such a request asks the breaker
 	// nothing unless it fails (lateReport). Otherwise (half-open: a
 	// limited number of trial requests) the breaker decides.
 	var report func(error)
 	if !n.breakerClosed.Load() || n.consecFailures.Load() != 0 {
+		var err error
 		if report, err = n.breaker.Allow(); err != nil {
-			return nil, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
+			return Lease{}, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
 		}
 	}
 	if n.outstanding.Add(1) == 1 {
 		n.progress.Store(n.clock())
 	}
-	var once atomic.Bool
-	return func(o Outcome) {
-		if !once.CompareAndSwap(false, true) {
-			return
+	return Lease{n: n, report: report}, nil
+}
+
+// Node is the node the Lease reserved a request on; nil once ended (and
+// for the zero Lease).
+func (l *Lease) Node() *Node { return l.n }
+
+// End reports the request's outcome and ends the lease.
+func (l *Lease) End(o Outcome) {
+	if n := l.n; n != nil && o == Success {
+		l.end(o, n.clock())
+		return
+	}
+	l.end(o, 0)
+}
+
+// EndAt is End for a caller that read the clock already: now is when the
+// answer came (a time.Now reading).
+func (l *Lease) EndAt(o Outcome, now time.Time) { l.end(o, mono(now)) }
+
+// end is End with now, the node clock's reading of the answer (used only
+// for a Success).
+func (l *Lease) end(o Outcome, now int64) {
+	n, report := l.n, l.report
+	if n == nil {
+		return
+	}
+	l.n, l.report = nil, nil
+	n.outstanding.Add(-1)
+	switch o {
+	case Success:
+		if prev := n.progress.Swap(now); prev != 0 && n.stallMark.Load() == prev {
+			// This answer ends a silence counted as a stall episode.
+			if d := now - prev - n.stallAfter.Load(); d > 0 {
+				n.stalledNs.Add(d)
+			}
 		}
-		n.outstanding.Add(-1)
-		switch o {
-		case Success:
-			now := n.clock()
-			if prev := n.progress.Swap(now); prev != 0 && n.stallMark.Load() == prev {
-				// This answer ends a silence counted as a stall episode.
-				if d := now - prev - n.stallAfter.Load(); d > 0 {
-					n.stalledNs.Add(d)
-				}
-			}
-			n.requests.Add(1)
-			r := report
-			if n.consecFailures.Load() != 0 { // others failed meanwhile: reset the breaker's count too
-				n.consecFailures.Store(0)
-				if r == nil {
-					r = n.lateReport()
-				}
-			}
-			if r != nil {
-				r(nil)
-			}
-		case Failure:
-			n.requests.Add(1)
-			n.countFailure(report)
-		default:
-			// Neither success nor failure: frees a half-open slot without a verdict.
-			if report != nil {
-				report(errAbandoned)
+		n.requests.Add(1)
+		if n.consecFailures.Load() != 0 { // others failed meanwhile: reset the breaker's count too
+			n.consecFailures.Store(0)
+			if report == nil {
+				report = n.lateReport()
 			}
 		}
-	}, nil
+		if report != nil {
+			report(nil)
+		}
+	case Failure:
+		n.requests.Add(1)
+		n.countFailure(report)
+	default:
+		// Neither success nor failure: frees a half-open slot without a verdict.
+		if report != nil {
+			report(errAbandoned)
+		}
+	}
 }
 
 // BookFailure counts a failure of the node learned after its request was

@@ -312,7 +312,7 @@ func finish(t *testing.T, n *Node, o Outcome, times int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done(o)
+		done.End(o)
 	}
 }
 
@@ -325,7 +325,7 @@ func answer(t *testing.T, n *Node, d time.Duration, times int) {
 			t.Fatal(err)
 		}
 		n.ObserveLatency(d)
-		done(Success)
+		done.End(Success)
 	}
 }
 
@@ -553,7 +553,7 @@ func TestEvaluateOutliersConcurrentWithPicks(t *testing.T) {
 			if n := s.Pick(); n != nil {
 				if fin, err := n.Begin(); err == nil {
 					n.ObserveLatency(time.Millisecond)
-					fin(Failure)
+					fin.End(Failure)
 				}
 				_ = n.Weight()
 				_ = n.EjectedUntil()
@@ -785,11 +785,11 @@ func TestStalledTimeAccounting(t *testing.T) {
 	if !n.Stalled() {
 		t.Fatal("not stalled after 50 ms with a request in flight")
 	}
-	done(Success)
+	done.End(Success)
 	// A slow answer that nobody saw as a stall is no evidence.
 	done, _ = n.Begin()
 	c.advance(30 * time.Millisecond)
-	done(Success)
+	done.End(Success)
 	// An episode still on at the evaluation.
 	done, _ = n.Begin()
 	c.advance(920 * time.Millisecond)
@@ -800,7 +800,7 @@ func TestStalledTimeAccounting(t *testing.T) {
 	}
 	// It ends 100 ms into the next window: only those 100 ms are new.
 	c.advance(100 * time.Millisecond)
-	done(Success)
+	done.End(Success)
 	c.advance(900 * time.Millisecond)
 	if s := stats(); s.stalledFor != 100*time.Millisecond || s.stalls != 0 {
 		t.Fatalf("next window: stalled %v in %d new episodes, want 100ms in 0", s.stalledFor, s.stalls)

@@ -32,7 +32,7 @@ type request struct {
 	at   int64
 	n    *Node
 	d    time.Duration
-	done func(Outcome)
+	done Lease
 }
 
 type inflight []request
@@ -54,7 +54,7 @@ func (s *sim) finish() {
 	for s.pending.Len() > 0 && s.pending[0].at <= now {
 		r := heap.Pop(&s.pending).(request)
 		r.n.observeLatencyAt(r.d, r.at)
-		r.done(Success)
+		r.done.End(Success)
 	}
 }
 
@@ -143,7 +143,7 @@ func TestPeakEWMAUnknownNodeGetsFairShare(t *testing.T) {
 		t.Fatalf("unknown node got %d of 3000 picks against two idle 1ms peers, want about a third", picks["c"])
 	}
 	// Not flooded: with requests in flight it costs more than idle peers.
-	var dones []func(Outcome)
+	var dones []Lease
 	for range 3 {
 		done, _ := ns[2].Begin()
 		dones = append(dones, done)
@@ -154,12 +154,12 @@ func TestPeakEWMAUnknownNodeGetsFairShare(t *testing.T) {
 		}
 	}
 	for _, d := range dones {
-		d(Success)
+		d.End(Success)
 	}
 	// All unknown: outstanding alone decides, as in p2c.
 	fresh := nodes("x", "y")
 	done, _ := fresh[0].Begin()
-	defer done(Success)
+	defer done.End(Success)
 	for range 50 {
 		if got := p.Select(fresh, nil); got != fresh[1] {
 			t.Fatalf("all unknown: picked busy %s over idle y", got.ID)
@@ -180,14 +180,14 @@ func TestPeakEWMAWeighsOutstanding(t *testing.T) {
 		}
 	}
 	// a at 1ms × (4+1) costs more than b at 4ms × 1.
-	var dones []func(Outcome)
+	var dones []Lease
 	for range 4 {
 		done, _ := ns[0].Begin()
 		dones = append(dones, done)
 	}
 	defer func() {
 		for _, d := range dones {
-			d(Success)
+			d.End(Success)
 		}
 	}()
 	for range 50 {
@@ -243,7 +243,7 @@ func BenchmarkObserveLatencySelect(b *testing.B) {
 						b.Fatal(err)
 					}
 					n.ObserveLatency(time.Millisecond)
-					done(Success)
+					done.End(Success)
 				}
 			})
 		})
@@ -289,7 +289,7 @@ func TestPeakEWMASkipsStalledNode(t *testing.T) {
 	// The third node freezes: its requests finish only when it thaws.
 	s.lat[frozen] = time.Hour
 	var picks []int64 // clock readings of the frozen node's picks
-	var held []func(Outcome)
+	var held []Lease
 	for range 200 {
 		s.c.advance(time.Millisecond)
 		s.finish()
@@ -326,7 +326,7 @@ func TestPeakEWMASkipsStalledNode(t *testing.T) {
 	// again once its estimate has decayed.
 	for i, done := range held {
 		frozen.observeLatencyAt(time.Duration(s.c.now()-picks[i]), s.c.now())
-		done(Success)
+		done.End(Success)
 	}
 	if frozen.Stalled() {
 		t.Fatal("still stalled right after its answers")
@@ -368,7 +368,7 @@ func TestStalledNeedsRequestsInFlight(t *testing.T) {
 	}
 	n.SetStallAfter(50 * time.Millisecond)
 	done2, _ := n.Begin()
-	done(Success)
+	done.End(Success)
 	if n.Stalled() {
 		t.Fatal("stalled right after an answer")
 	}
@@ -376,7 +376,7 @@ func TestStalledNeedsRequestsInFlight(t *testing.T) {
 	if !n.Stalled() || n.Stalls() != 2 {
 		t.Fatalf("a second silence: stalled %v, episodes %d; want true and 2", n.Stalled(), n.Stalls())
 	}
-	done2(Success)
+	done2.End(Success)
 	if n.Stalled() {
 		t.Fatal("an idle node is stalled after its answer")
 	}

@@ -377,7 +377,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	// no service for, such as Yokozuna's).
 	var refusedBy [4]*balancer.Node
 	refused := refusedBy[:0]
-	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+	for n, st, lease := f.next(); n != nil; n, st, lease = f.next() {
 		if sticky {
 			p.home.trying(n, changesMeta, c.now, p.cfg.MetadataSettle)
 		}
@@ -390,22 +390,26 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		// that may not have the metadata change yet.
 		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && !sticky && f.attempts == 1 {
 			// Booked by attemptHedged, both legs: outcome, latency.
-			err = c.attemptHedged(f, hedgeLeg{req: c.reqCode, n: n, st: st, done: done, began: began}, raw, delay)
+			err = c.attemptHedged(f, hedgeLeg{req: c.reqCode, n: n, st: st, lease: lease, began: began}, raw, delay)
 		} else {
 			// A pooled connection is checked alive first (a syscall) only
 			// for a write that a dead connection must not swallow: a
 			// repeatable one goes to a new connection if it meets one.
 			var outcome balancer.Outcome
 			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable && f.repeat != repeatBroken)
-			done(outcome)
 			if outcome == balancer.Success {
-				took := time.Since(began)
+				now := time.Now()
+				lease.EndAt(outcome, now)
+				took := now.Sub(began)
 				st.lat.record(took)
 				if !streams { // a listing's time says nothing about the node's speed
-					n.ObserveLatency(took)
+					n.ObserveLatencyAt(took, now)
 				}
-			} else if isTimeout(err) {
-				n.ObserveLatency(time.Since(began))
+			} else {
+				lease.End(outcome)
+				if isTimeout(err) {
+					n.ObserveLatency(time.Since(began))
+				}
 			}
 		}
 		if err == nil {
@@ -578,17 +582,12 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	bc, n := c.pinned, c.pinNode.Load()
 	// The request can go nowhere else: it is sent even if the node's
 	// breaker refuses new requests, and then not counted.
-	done, _ := n.Begin()
-	report := func(o balancer.Outcome) {
-		if done != nil {
-			done(o)
-		}
-	}
+	lease, _ := n.Begin() // a refused one is the zero Lease: End does nothing
 	mark := len(c.out)
 	c.relayed = false
 	bc.setDeadline(deadline, false, 0)
 	if err := bc.send(raw); err != nil {
-		report(balancer.Failure)
+		lease.End(balancer.Failure)
 		return c.pinnedFailed(mark, err)
 	}
 	_, berr, cerr := c.relay(bc, streams, deadline, deadline)
@@ -598,17 +597,17 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 		// came, as a client of that node gets it.
 		c.out = append(c.out, c.refusal...)
 	case berr != nil:
-		report(balancer.Failure)
+		lease.End(balancer.Failure)
 		if isTimeout(berr) {
 			p.timeouts.Add(1)
 		}
 		return c.pinnedFailed(mark, berr)
 	case cerr != nil:
-		report(balancer.Abandoned)
+		lease.End(balancer.Abandoned)
 		p.clientAborts.Add(1)
 		return false
 	}
-	report(balancer.Success)
+	lease.End(balancer.Success)
 	if code == protocol.CodeStartTLS && c.lastCode == protocol.CodeStartTLS {
 		c.after = c.runTunnel // it reads the client: not inside pollRead
 		return false
@@ -623,14 +622,14 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 func (c *clientConn) pin(deadline time.Time) bool {
 	p := c.p
 	f := c.startFailover(false, deadline, false)
-	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+	for n, st, lease := f.next(); n != nil; n, st, lease = f.next() {
 		bc, _, err := st.pool.get(p.base, deadline, false, true)
 		if err != nil {
-			done(balancer.Failure)
+			lease.End(balancer.Failure)
 			f.tryAgain(n, &notSentError{err})
 			continue
 		}
-		done(balancer.Abandoned) // a connection, not yet an answer: no verdict
+		lease.End(balancer.Abandoned) // a connection, not yet an answer: no verdict
 		c.pinned = bc
 		c.pinNode.Store(n)
 		p.pinnedNow.Add(1)

@@ -118,7 +118,7 @@ type hedgeLeg struct {
 	n     *balancer.Node
 	st    *nodeState
 	bc    *backendConn
-	done  func(balancer.Outcome)
+	lease balancer.Lease
 	began time.Time
 	raw   []byte
 	err   error
@@ -159,9 +159,9 @@ func (l *hedgeLeg) finish(now time.Time) {
 			l.n.ObserveLatencyAt(now.Sub(l.began), now)
 		}
 		if l.err == errNotServed { // whose refusal it was is learned later (handleBalanced)
-			l.done(balancer.Abandoned)
+			l.lease.End(balancer.Abandoned)
 		} else {
-			l.done(balancer.Failure)
+			l.lease.End(balancer.Failure)
 		}
 		return
 	}
@@ -169,7 +169,7 @@ func (l *hedgeLeg) finish(now time.Time) {
 	l.st.lat.record(took)
 	l.n.ObserveLatencyAt(took, now)
 	l.st.pool.put(l.bc, now)
-	l.done(balancer.Success)
+	l.lease.EndAt(balancer.Success, now)
 }
 
 // attemptHedged is the first attempt of a read with a one-frame answer
@@ -186,9 +186,9 @@ func (c *clientConn) attemptHedged(f *failover, leg hedgeLeg, raw []byte, delay 
 	bc, reused, err := first.st.pool.get(p.base, f.deadline, f.fresh, false)
 	if err != nil {
 		if err == errPoolClosed {
-			first.done(balancer.Abandoned)
+			first.lease.End(balancer.Abandoned)
 		} else {
-			first.done(balancer.Failure)
+			first.lease.End(balancer.Failure)
 		}
 		return &notSentError{err}
 	}
@@ -313,21 +313,21 @@ func (c *clientConn) startHedge(f *failover, raw []byte) *hedgeLeg {
 	if st == nil || !p.hedge.take() {
 		return nil
 	}
-	done, err := n.Begin()
+	lease, err := n.Begin()
 	if err != nil {
 		return nil
 	}
-	leg := &hedgeLeg{req: c.reqCode, n: n, st: st, done: done, began: time.Now()}
+	leg := &hedgeLeg{req: c.reqCode, n: n, st: st, lease: lease, began: time.Now()}
 	bc, _, err := st.pool.get(p.base, f.deadline, false, false)
 	if err != nil {
-		done(balancer.Failure)
+		leg.lease.End(balancer.Failure)
 		return nil
 	}
 	leg.bc = bc
 	bc.setDeadline(f.deadline, false, 0)
 	if err := bc.send(raw); err != nil {
 		bc.close()
-		done(balancer.Failure)
+		leg.lease.End(balancer.Failure)
 		return nil
 	}
 	f.tried = append(f.tried, n)

@@ -255,11 +255,11 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	if !hr.hasBuf && req.Body != nil && req.Body != http.NoBody {
 		shared = &sharedBody{r: req.Body}
 	}
-	for n, st, done := f.next(); n != nil; n, st, done = f.next() {
+	for n, st, lease := f.next(); n != nil; n, st, lease = f.next() {
 		if sticky {
 			p.home.trying(n, hr.metadata && !hr.retryable, start, p.cfg.MetadataSettle)
 		}
-		resp, err := h.attempt(req, hr, shared, n, st, done, start)
+		resp, err := h.attempt(req, hr, shared, n, st, lease, start)
 		if err == nil {
 			f.succeeded(n)
 			if hr.confirmable && resp.StatusCode == http.StatusNotFound {
@@ -292,16 +292,16 @@ type httpStop struct{ err error }
 
 func (e *httpStop) Error() string { return e.err.Error() }
 
-// attempt is one HTTP attempt on n (reserved by failover.next: done gets
-// its outcome). It returns the response, whose body reports the outcome
+// attempt is one HTTP attempt on n (reserved by failover.next: the lease
+// ends with its outcome). It returns the response, whose body reports the outcome
 // when it ends; an *httpStop; errBodyConsumed; or the node's failure,
 // typed for the retry policy (a failed dial is a *notSentError).
-func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, done func(balancer.Outcome), start time.Time) (*http.Response, error) {
+func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, lease balancer.Lease, start time.Time) (*http.Response, error) {
 	p := h.p
 	b := &st.http
 	tr := b.transport(h)
 	if tr == nil { // drained since Pick
-		done(balancer.Abandoned)
+		lease.End(balancer.Abandoned)
 		return nil, &notSentError{errPoolClosed}
 	}
 	out := new(http.Request)
@@ -316,7 +316,7 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 	case shared != nil:
 		ab := shared.next()
 		if ab == nil { // an earlier attempt consumed part of it
-			done(balancer.Abandoned)
+			lease.End(balancer.Abandoned)
 			return nil, errBodyConsumed
 		}
 		out.Body = ab
@@ -343,23 +343,23 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 					n.ObserveLatency(took)
 				}
 			}
-			done(o)
+			lease.End(o)
 		}
 		return h.watch(resp, measured, b, hr, req.Context()), nil
 	}
 	switch {
 	case shared != nil && shared.failed() != nil:
-		done(balancer.Abandoned)
+		lease.End(balancer.Abandoned)
 		berr := shared.failed()
 		return nil, &httpStop{&httpError{bodyErrStatus(berr), msgReadingBody + berr.Error()}}
 	case hr.client.Err() != nil:
-		done(balancer.Abandoned)
+		lease.End(balancer.Abandoned)
 		return nil, &httpStop{hr.client.Err()}
 	case p.base.Err() != nil:
-		done(balancer.Abandoned)
+		lease.End(balancer.Abandoned)
 		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, msgShuttingDown}}
 	}
-	done(balancer.Failure)
+	lease.End(balancer.Failure)
 	b.closeIdle() // most likely dead too
 	var de *httpDialError
 	switch {

@@ -179,7 +179,7 @@ func (h *httpProxy) typePropsOf(ctx context.Context, req *http.Request, hr *http
 	if st == nil || p.home.node.Load() != n || !n.Available() {
 		return nil, true, nil
 	}
-	done, err := n.Begin()
+	lease, err := n.Begin()
 	if err != nil { // its breaker opened
 		return nil, true, nil
 	}
@@ -189,7 +189,7 @@ func (h *httpProxy) typePropsOf(ctx context.Context, req *http.Request, hr *http
 	if a := req.Header.Values("Authorization"); len(a) > 0 {
 		get.Header["Authorization"] = a
 	}
-	resp, err := h.attempt(get, &httpRequest{retryable: true, client: hr.client}, nil, n, st, done, time.Now())
+	resp, err := h.attempt(get, &httpRequest{retryable: true, client: hr.client}, nil, n, st, lease, time.Now())
 	if err != nil {
 		if s, ok := err.(*httpStop); ok {
 			err = s.err

@@ -208,12 +208,12 @@ func (f *failover) expired() bool {
 	return !time.Now().Before(f.deadline)
 }
 
-// next reserves the node of the next attempt (balancer.Node.Begin: done
-// must be called with the attempt's outcome) and returns it with its
+// next reserves the node of the next attempt (balancer.Node.Begin: the
+// lease must be ended with the attempt's outcome) and returns it with its
 // state; nil when the attempts or the time are used up or no node is
 // left. Nodes removed since the pick are skipped, and nodes whose breaker
 // refuses, without counting as an attempt.
-func (f *failover) next() (n *balancer.Node, st *nodeState, done func(balancer.Outcome)) {
+func (f *failover) next() (n *balancer.Node, st *nodeState, lease balancer.Lease) {
 	for f.attempts < f.p.cfg.MaxAttempts && !f.expired() {
 		n, f.same, f.fresh = f.same, nil, f.same != nil
 		if n == nil && f.attempts == 0 && f.home != nil && f.home.Available() && !slices.Contains(f.tried, f.home) {
@@ -221,14 +221,14 @@ func (f *failover) next() (n *balancer.Node, st *nodeState, done func(balancer.O
 			f.tried = append(f.tried, n)
 		} else if n == nil {
 			if n = f.p.set.Pick(f.tried...); n == nil {
-				return nil, nil, nil
+				return nil, nil, balancer.Lease{}
 			}
 			f.tried = append(f.tried, n)
 		}
 		if st = f.p.state(n); st == nil { // removed since Pick
 			continue
 		}
-		done, err := n.Begin()
+		lease, err := n.Begin()
 		if err != nil { // its breaker opened since Pick
 			f.lastErr, f.lastNode = err, n
 			continue
@@ -245,9 +245,9 @@ func (f *failover) next() (n *balancer.Node, st *nodeState, done func(balancer.O
 			}
 		}
 		f.attempts++
-		return n, st, done
+		return n, st, lease
 	}
-	return nil, nil, nil
+	return nil, nil, balancer.Lease{}
 }
 
 // succeeded records that n answered.
