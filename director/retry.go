@@ -214,7 +214,10 @@ func (f *failover) expired() bool {
 // left. Nodes removed since the pick are skipped, and nodes whose breaker
 // refuses, without counting as an attempt.
 func (f *failover) next() (n *balancer.Node, st *nodeState, lease balancer.Lease) {
-	for f.attempts < f.p.cfg.MaxAttempts && !f.expired() {
+	// A PB request's first attempt is never late: its deadline was set
+	// from its arrival moments ago, and checking would read the clock on
+	// every request.
+	for f.attempts < f.p.cfg.MaxAttempts && (f.attempts == 0 && f.ctx == nil || !f.expired()) {
 		n, f.same, f.fresh = f.same, nil, f.same != nil
 		if n == nil && f.attempts == 0 && f.home != nil && f.home.Available() && !slices.Contains(f.tried, f.home) {
 			n = f.home
