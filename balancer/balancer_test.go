@@ -166,11 +166,8 @@ func TestBreakerOpensOnFailuresNotOnSuccess(t *testing.T) {
 	})
 	finish := func(o Outcome) {
 		t.Helper()
-		done, err := n.Begin()
-		if err != nil {
-			t.Fatalf("Begin: %v", err)
-		}
-		done.End(o)
+		l := mustBegin(t, n)
+		l.End(o)
 	}
 	finish(Failure)
 	finish(Failure)
@@ -244,14 +241,7 @@ func TestBookFailure(t *testing.T) {
 // timeout through Available alone.
 func TestBreakerWithRequestsInFlight(t *testing.T) {
 	n := NewNode("a", "", "", BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: 30 * time.Millisecond})
-	begin := func() Lease {
-		t.Helper()
-		done, err := n.Begin()
-		if err != nil {
-			t.Fatalf("Begin: %v", err)
-		}
-		return done
-	}
+	begin := func() Lease { t.Helper(); return mustBegin(t, n) }
 	early, failing := begin(), begin()
 	for range 2 {
 		l := begin()

@@ -308,11 +308,8 @@ func outlierSet(t *testing.T, ids ...string) (*Set, *fakeClock) {
 func finish(t *testing.T, n *Node, o Outcome, times int) {
 	t.Helper()
 	for range times {
-		done, err := n.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		done.End(o)
+		l := mustBegin(t, n)
+		l.End(o)
 	}
 }
 
@@ -320,12 +317,9 @@ func finish(t *testing.T, n *Node, o Outcome, times int) {
 func answer(t *testing.T, n *Node, d time.Duration, times int) {
 	t.Helper()
 	for range times {
-		done, err := n.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustBegin(t, n)
 		n.ObserveLatency(d)
-		done.End(Success)
+		l.End(Success)
 	}
 }
 
