@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"gonum.org/v1/gonum/mathext"
 )
 
 // Compare targets.
@@ -144,11 +146,72 @@ type TargetResult struct {
 
 // Ratio compares two targets: A's number over B's, per round.
 type Ratio struct {
-	Name       string `json:"name"`
-	Throughput Spread `json:"throughput"`
-	P99        Spread `json:"p99"`
+	Name       string      `json:"name"`
+	Throughput RatioSpread `json:"throughput"`
+	P99        RatioSpread `json:"p99"`
 	// ProxyCPUPer1k is set when both targets are proxies.
-	ProxyCPUPer1k *Spread `json:"proxy_cpu_s_per_1k_ops,omitempty"`
+	ProxyCPUPer1k *RatioSpread `json:"proxy_cpu_s_per_1k_ops,omitempty"`
+}
+
+// RatioSpread summarizes a ratio over rounds: its Spread, and its
+// geometric mean with a 95% confidence interval (Student's t over the
+// rounds' logarithms). Rounds on a shared machine vary more than the
+// difference between two proxies often is; an interval that holds 1 says
+// the rounds do not tell the two targets apart, one wholly below or
+// above 1 that they do. CI95Low and CI95High are 0 with fewer than two
+// rounds. Rounds counts the rounds with a ratio.
+type RatioSpread struct {
+	Spread
+	Rounds   int     `json:"rounds"`
+	GeoMean  float64 `json:"geomean"`
+	CI95Low  float64 `json:"ci95_low,omitempty"`
+	CI95High float64 `json:"ci95_high,omitempty"`
+}
+
+// ratioSpreadOf summarizes per-round ratios (each > 0; others are left
+// out of the geometric mean and its interval).
+func ratioSpreadOf(vs []float64) RatioSpread {
+	r := RatioSpread{Spread: spreadOf(vs), Rounds: len(vs)}
+	var logs []float64
+	for _, v := range vs {
+		if v > 0 && !math.IsInf(v, 0) {
+			logs = append(logs, math.Log(v))
+		}
+	}
+	if len(logs) == 0 {
+		return r
+	}
+	n := float64(len(logs))
+	var mean, ss float64
+	for _, l := range logs {
+		mean += l / n
+	}
+	for _, l := range logs {
+		ss += (l - mean) * (l - mean)
+	}
+	r.GeoMean = round(math.Exp(mean), 4)
+	if n >= 2 {
+		sd := math.Sqrt(ss / (n - 1))
+		half := studentT975(n-1) * sd / math.Sqrt(n)
+		r.CI95Low, r.CI95High = round(math.Exp(mean-half), 4), round(math.Exp(mean+half), 4)
+	}
+	return r
+}
+
+// studentT975 is the 0.975 quantile of Student's t with df degrees of
+// freedom, from the inverse regularized incomplete beta function:
+// P(|T| > t) = I_x(df/2, 1/2) with x = df/(df+t²).
+func studentT975(df float64) float64 {
+	x := mathext.InvRegIncBeta(df/2, 0.5, 2*(1-0.975))
+	return math.Sqrt(df * (1/x - 1))
+}
+
+// String is the geometric mean and its interval: "0.974 [0.941-1.008]".
+func (r RatioSpread) String() string {
+	if r.CI95High == 0 {
+		return fmt.Sprintf("%.3f", r.GeoMean)
+	}
+	return fmt.Sprintf("%.3f [%.3f-%.3f]", r.GeoMean, r.CI95Low, r.CI95High)
 }
 
 // CompareReport is the outcome of Compare, as written to compare.json:
@@ -786,9 +849,9 @@ func ratios(res map[string]*TargetResult) []Ratio {
 				cpu = append(cpu, ca/cb)
 			}
 		}
-		r := Ratio{Name: p[0] + "/" + p[1], Throughput: spreadOf(tp), P99: spreadOf(p99)}
+		r := Ratio{Name: p[0] + "/" + p[1], Throughput: ratioSpreadOf(tp), P99: ratioSpreadOf(p99)}
 		if isProxy(p[0]) && isProxy(p[1]) {
-			s := spreadOf(cpu)
+			s := ratioSpreadOf(cpu)
 			r.ProxyCPUPer1k = &s
 		}
 		out = append(out, r)
@@ -856,6 +919,17 @@ func WriteCompareTable(w io.Writer, rep *CompareReport) error {
 				c.Scenario, r.Name, r.Throughput.Mean, r.Throughput.Min, r.Throughput.Max, r.P99.Mean, r.P99.Min, r.P99.Max)
 			if r.ProxyCPUPer1k != nil {
 				fmt.Fprintf(w, ", proxy CPU/1k ops %.3f (rounds %.3f-%.3f)", r.ProxyCPUPer1k.Mean, r.ProxyCPUPer1k.Min, r.ProxyCPUPer1k.Max)
+			}
+			fmt.Fprintln(w)
+		}
+		for _, r := range c.Ratios {
+			if r.Throughput.Rounds < 2 {
+				continue
+			}
+			fmt.Fprintf(w, "%s %s, geometric mean [95%% CI] over %d rounds: throughput %v, p99 latency %v",
+				c.Scenario, r.Name, r.Throughput.Rounds, r.Throughput, r.P99)
+			if r.ProxyCPUPer1k != nil {
+				fmt.Fprintf(w, ", proxy CPU/1k ops %v", r.ProxyCPUPer1k)
 			}
 			fmt.Fprintln(w)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,40 @@ func TestSpreadAndRatios(t *testing.T) {
 	}
 	if r := rs[1].P99; r.Mean != 1.5 {
 		t.Errorf("director/direct p99 = %+v", r)
+	}
+}
+
+// TestRatioInterval checks the geometric mean and its 95% interval against
+// figures worked out by hand (t quantiles 4.3027 for 2 degrees of freedom,
+// 2.7764 for 4): noisy rounds give an interval that holds 1, steady ones
+// one that does not, and one round gives no interval.
+func TestRatioInterval(t *testing.T) {
+	for _, c := range []struct {
+		vs             []float64
+		geo, low, high float64
+		text           string
+	}{
+		{[]float64{0.9, 1.0, 1.1}, 0.9967, 0.7767, 1.2789, "0.997 [0.777-1.279]"},
+		{[]float64{0.90, 0.92, 0.94, 0.91, 0.93}, 0.9199, 0.9005, 0.9397, "0.920 [0.900-0.940]"},
+		{[]float64{1.2}, 1.2, 0, 0, "1.200"},
+		{[]float64{0, 2, 2}, 2, 2, 2, "2.000 [2.000-2.000]"}, // a 0 (no figure) is left out
+	} {
+		r := ratioSpreadOf(c.vs)
+		if r.GeoMean != c.geo || r.CI95Low != c.low || r.CI95High != c.high || r.Rounds != len(c.vs) {
+			t.Errorf("ratioSpreadOf(%v) = %+v, want geomean %v [%v-%v]", c.vs, r, c.geo, c.low, c.high)
+		}
+		if got := r.String(); got != c.text {
+			t.Errorf("ratioSpreadOf(%v).String() = %q, want %q", c.vs, got, c.text)
+		}
+	}
+	// Printed tables of Student's t, two-sided 95%.
+	for df, want := range map[float64]float64{1: 12.7062, 2: 4.3027, 4: 2.7764, 10: 2.2281, 30: 2.0423} {
+		if got := studentT975(df); math.Abs(got-want) > 0.0001 {
+			t.Errorf("studentT975(%v) = %.5f, want %.4f", df, got, want)
+		}
+	}
+	if r := ratioSpreadOf(nil); r.GeoMean != 0 || r.String() != "0.000" {
+		t.Errorf("ratioSpreadOf(nil) = %+v", r)
 	}
 }
 
@@ -166,6 +201,7 @@ func TestCompareReport(t *testing.T) {
 		"degraded director/direct-healthy: throughput 0.750", "degraded: devnode3 faulted",
 		"kill9 director/haproxy: throughput 2.000",
 		"kill9: seconds into the window, killed/answering again: direct round 1 2.50/4.60, director round 1 2.50/4.60", "steady director/haproxy: throughput 1.125 (rounds 1.108-1.143), p99 latency 1.033 (rounds 1.029-1.037), proxy CPU/1k ops 0.889",
+		"steady director/haproxy, geometric mean [95% CI] over 2 rounds: throughput 1.125 [0.925-1.369], p99 latency 1.033 [0.985-1.084], proxy CPU/1k ops 0.889 [0.730-1.081]",
 		"10500",
 	} {
 		if !strings.Contains(out, want) {
@@ -175,7 +211,7 @@ func TestCompareReport(t *testing.T) {
 	// One row per scenario and target, in order.
 	var rows []string
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 2 && slices.Contains(Scenarios, f[0]) && !strings.HasSuffix(f[1], ":") {
+		if f := strings.Fields(line); len(f) > 2 && slices.Contains(Scenarios, f[0]) && !strings.HasSuffix(f[1], ":") && !strings.HasSuffix(f[1], ",") {
 			rows = append(rows, f[0]+"/"+f[1])
 		}
 	}
@@ -217,5 +253,9 @@ func TestCompareReport(t *testing.T) {
 		if dom != "" && !strings.Contains(dom, `data-scenario="`+sc+`"`) {
 			t.Errorf("compare.html lacks the %s section", sc)
 		}
+	}
+	// The ratio table shows each ratio's geometric mean and interval.
+	if dom != "" && !strings.Contains(dom, "1.125 [0.925-1.369]") {
+		t.Errorf("compare.html lacks steady director/haproxy's throughput interval")
 	}
 }
