@@ -147,6 +147,10 @@ type Node struct {
 	ejections      atomic.Uint64
 	consecFailures atomic.Uint64                 // transport failures since the last success
 	ramp           atomic.Pointer[slowStartRamp] // nil: full weight
+	// checkFailing: its last active check failed. backByCheck: since its
+	// ejection, a check passed after a failed one (it went away and came
+	// back): the end of an ejection for failures (EvaluateOutliers).
+	checkFailing, backByCheck atomic.Bool
 
 	outlierMu    sync.Mutex
 	ejectedUntil time.Time // while ejected
@@ -160,6 +164,7 @@ type Node struct {
 	statsAt      time.Time // of the last evaluation
 	standsOut    bool      // the last evaluation found it slow or stalling beyond its peers
 	ejectReason  string    // why it was last ejected
+	forFailures  bool      // ejected for transport failures in a row
 }
 
 // NewNode returns a node that starts healthy with a closed breaker.
@@ -404,6 +409,9 @@ func (n *Node) RecordCheck(ok bool, th HealthThresholds) (changed bool) {
 	th = th.withDefaults()
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
+	if n.checkFailing.Swap(!ok) && ok {
+		n.backByCheck.Store(true)
+	}
 	if ok {
 		n.healthFails = 0
 		n.healthPasses++

@@ -61,15 +61,28 @@ type OutlierSettings struct {
 	// lasts k×BaseEjection, at most MaxEjection. The count steps down by one
 	// for every BaseEjection+SlowStart a node stays in and finishes at least
 	// MinRequests requests: a node avoided by the policy is not forgiven
-	// without evidence. Default 5s.
+	// without evidence. Default 30s, as Envoy's: a node that freezes again
+	// and again (the degraded compare) is back in rotation, and holding
+	// up the requests it gets, between its ejections, so a short first
+	// ejection let it hurt every few seconds (see docs/performance.md).
 	BaseEjection time.Duration
-	// MaxEjection caps an ejection. Default 60s; at least BaseEjection.
+	// MaxEjection caps an ejection. Default 300s, as Envoy's; at least
+	// BaseEjection.
 	MaxEjection time.Duration
 	// MaxEjectedPercent of the nodes at most are ejected at once, but, as
 	// in Envoy, one node may always be (so one of two can be). The last
 	// available node never is. Default 34, so two thirds of a set of three
 	// or more stay in.
 	MaxEjectedPercent int
+	// A node ejected for transport failures in a row is let back in
+	// before its ejection ends once its active health check (Node.
+	// RecordCheck) has failed and then passed again since it was ejected:
+	// it was down, as a killed and restarted Riak node is, and answers
+	// again, so the ejection its outage caused does not keep it out (as
+	// Envoy lets an active health check uneject a host). A node ejected
+	// for latency or stalls answers its checks all along: it serves its
+	// whole ejection.
+	//
 	// SlowStart: after its ejection a node's Weight, the chance a policy
 	// considers it, rises linearly from 10% to 100% over this. Default 5s.
 	SlowStart time.Duration
@@ -84,8 +97,8 @@ const (
 	DefaultMinRequests         = 5
 	DefaultStallEpisodes       = 3
 	DefaultStalledShare        = 0.2
-	DefaultBaseEjection        = 5 * time.Second
-	DefaultMaxEjection         = 60 * time.Second
+	DefaultBaseEjection        = 30 * time.Second
+	DefaultMaxEjection         = 300 * time.Second
 	DefaultMaxEjectedPercent   = 34
 	DefaultSlowStart           = 5 * time.Second
 )
@@ -237,6 +250,7 @@ type nodeStats struct {
 	available           bool // healthy and breaker not open, ejection aside
 	ejected             bool
 	until               time.Time // the end of the current ejection
+	backByCheck         bool      // ejected for failures, its check failed and passed since
 	multiplier          int       // ejections in a row
 	cleanSince          time.Time // in, with no step down of multiplier, since
 	sinceClean          uint64    // requests finished since cleanSince
@@ -252,6 +266,7 @@ type nodeStats struct {
 // verdict is decideOutliers' decision for one node.
 type verdict struct {
 	restore, eject bool
+	forFailures    bool      // of an ejection: for transport failures in a row
 	until          time.Time // of the new ejection
 	multiplier     int
 	cleanSince     time.Time
@@ -271,7 +286,7 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		v := &vs[i]
 		v.multiplier, v.cleanSince = s.multiplier, s.cleanSince
 		switch {
-		case s.ejected && !now.Before(s.until):
+		case s.ejected && (!now.Before(s.until) || s.backByCheck):
 			// The others are not compared in this call (below): their
 			// counts of this interval were made while they carried its
 			// load. Without this, the call that let a frozen node back in
@@ -396,7 +411,7 @@ func decideOutliers(stats []nodeStats, o OutlierSettings, now time.Time) []verdi
 		}
 		ejectedNow++
 		v := &vs[c.i]
-		v.eject, v.why = true, c.why
+		v.eject, v.why, v.forFailures = true, c.why, c.failures
 		v.multiplier = min(s.multiplier+1, maxMultiplier(o))
 		v.until = now.Add(o.ejectionTime(v.multiplier))
 	}
@@ -489,6 +504,7 @@ func (n *Node) outlierStats(now time.Time) (nodeStats, uint64) {
 		available:           n.serving(),
 		ejected:             n.ejected.Load(),
 		until:               n.ejectedUntil,
+		backByCheck:         n.forFailures && n.backByCheck.Load(),
 		multiplier:          n.multiplier,
 		cleanSince:          n.cleanSince,
 		sinceClean:          total - min(n.cleanFrom, total),
@@ -506,7 +522,8 @@ func (n *Node) eject(v verdict) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
 	n.ejectedUntil, n.multiplier, n.cleanSince, n.standsOut = v.until, v.multiplier, v.cleanSince, false
-	n.ejectReason = v.why
+	n.ejectReason, n.forFailures = v.why, v.forFailures
+	n.backByCheck.Store(false)
 	n.ejected.Store(true)
 	n.ejections.Add(1)
 }
@@ -525,6 +542,8 @@ func (n *Node) restore(now time.Time, slowStart time.Duration, v verdict) {
 	n.outlierMu.Lock()
 	defer n.outlierMu.Unlock()
 	n.ejectedUntil, n.multiplier, n.cleanSince, n.standsOut = time.Time{}, v.multiplier, v.cleanSince, false
+	n.forFailures = false
+	n.backByCheck.Store(false)
 	n.consecFailures.Store(0)
 	n.evidenceFrom = n.requests.Load()
 	n.cleanFrom = n.evidenceFrom

@@ -201,7 +201,8 @@ func TestDecideOutliersRestoreAndBackoff(t *testing.T) {
 		t.Errorf("restored node: %+v, want restored and not ejected", vs[0])
 	}
 	// The k-th ejection in a row lasts k×base, capped.
-	for k, want := range map[int]time.Duration{0: 5 * time.Second, 1: 10 * time.Second, 2: 15 * time.Second, 11: 60 * time.Second, 1000: 60 * time.Second} {
+	b := o.BaseEjection
+	for k, want := range map[int]time.Duration{0: b, 1: 2 * b, 2: 3 * b, 11: o.MaxEjection, 1000: o.MaxEjection} {
 		s := failing(5)
 		s.multiplier = k
 		s.cleanSince = now
@@ -267,7 +268,7 @@ func TestOutlierSettingsValidate(t *testing.T) {
 		{Interval: -1}, {MinLatency: -1}, {BaseEjection: -1}, {MaxEjection: -1}, {SlowStart: -1},
 		{MinRequests: -1}, {MaxEjectedPercent: -1}, {MaxEjectedPercent: 101},
 		{LatencyFactor: 1}, {LatencyFactor: 0.5}, {LatencyFactor: math.NaN()}, {LatencyFactor: math.Inf(1)},
-		{BaseEjection: 2 * time.Minute}, // above the default max
+		{BaseEjection: 10 * time.Minute}, // above the default max
 		{StalledShare: -0.1}, {StalledShare: 1.5}, {StalledShare: math.NaN()},
 	}
 	s := NewSet(nil, BreakerSettings{})
@@ -295,6 +296,11 @@ func TestOutlierSettingsValidate(t *testing.T) {
 func outlierSet(t *testing.T, ids ...string) (*Set, *fakeClock) {
 	t.Helper()
 	s := NewSet(nil, BreakerSettings{ConsecutiveFailures: 1000})
+	// The tests below follow one node through ejections of 5s, 10s...:
+	// short, so that their simulated seconds stay few.
+	if err := s.SetOutlierSettings(OutlierSettings{BaseEjection: 5 * time.Second, MaxEjection: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
 	var specs []NodeSpec
 	for _, id := range ids {
 		specs = append(specs, NodeSpec{ID: id, PBAddr: id})
@@ -333,6 +339,90 @@ func evaluate(t *testing.T, s *Set, c *fakeClock) (ejected, restored []string) {
 		restored = append(restored, n.ID)
 	}
 	return ejected, restored
+}
+
+// TestBackByCheckEndsAFailureEjection: a node ejected for failures in a
+// row whose health check then fails and passes again (killed, restarted)
+// is let back in at the next evaluation; one whose checks only pass, or
+// one ejected for its latency whose check failed and passed, serves its
+// whole ejection.
+func TestBackByCheckEndsAFailureEjection(t *testing.T) {
+	th := HealthThresholds{Fails: 1, Passes: 1}
+	failOut := func(t *testing.T) (*Set, *fakeClock, *Node) {
+		s, c := outlierSet(t, "a", "b", "c")
+		a := s.Nodes()[0]
+		finish(t, a, Failure, 5)
+		if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "a" {
+			t.Fatalf("ejected %v after 5 failures in a row, want [a]", e)
+		}
+		return s, c, a
+	}
+	t.Run("down and back", func(t *testing.T) {
+		s, c, a := failOut(t)
+		a.RecordCheck(false, th)
+		c.advance(time.Second)
+		if _, r := evaluate(t, s, c); r != nil {
+			t.Fatalf("restored %v while its check fails", r)
+		}
+		a.RecordCheck(true, th)
+		c.advance(time.Second)
+		if _, r := evaluate(t, s, c); len(r) != 1 || r[0] != "a" || a.Ejected() || a.Weight() > 0.2 {
+			t.Fatalf("restored %v (ejected %v, weight %v) after its check failed and passed, want [a] at slow start", r, a.Ejected(), a.Weight())
+		}
+		// The comeback is used up: ejected again, it serves its time.
+		finish(t, a, Failure, 5)
+		if e, _ := evaluate(t, s, c); len(e) != 1 {
+			t.Fatalf("ejected %v after 5 more failures, want [a]", e)
+		}
+		c.advance(time.Second)
+		if _, r := evaluate(t, s, c); r != nil {
+			t.Fatalf("restored %v on the check of its previous ejection", r)
+		}
+	})
+	t.Run("checks only pass", func(t *testing.T) {
+		s, c, a := failOut(t)
+		for range 3 {
+			a.RecordCheck(true, th)
+			c.advance(time.Second)
+			if _, r := evaluate(t, s, c); r != nil {
+				t.Fatalf("restored %v with no failed check", r)
+			}
+		}
+	})
+	t.Run("a check failed before the ejection", func(t *testing.T) {
+		s, c := outlierSet(t, "a", "b", "c")
+		a := s.Nodes()[0]
+		a.RecordCheck(false, th)
+		a.RecordCheck(true, th) // back before the ejection: not evidence of a comeback after it
+		finish(t, a, Failure, 5)
+		if e, _ := evaluate(t, s, c); len(e) != 1 {
+			t.Fatalf("ejected %v, want [a]", e)
+		}
+		a.RecordCheck(true, th)
+		c.advance(time.Second)
+		if _, r := evaluate(t, s, c); r != nil {
+			t.Fatalf("restored %v on a comeback before its ejection", r)
+		}
+	})
+	t.Run("ejected for latency", func(t *testing.T) {
+		s, c := outlierSet(t, "a", "b", "c")
+		a, b, slow := s.Nodes()[0], s.Nodes()[1], s.Nodes()[2]
+		for range 2 {
+			answer(t, a, time.Millisecond, 10)
+			answer(t, b, time.Millisecond, 10)
+			answer(t, slow, 50*time.Millisecond, 5)
+			evaluate(t, s, c)
+			c.advance(time.Second)
+		}
+		if !slow.Ejected() {
+			t.Fatal("slow node not ejected")
+		}
+		slow.RecordCheck(false, th)
+		slow.RecordCheck(true, th)
+		if _, r := evaluate(t, s, c); r != nil || !slow.Ejected() {
+			t.Fatalf("restored %v: a latency ejection ended by a check", r)
+		}
+	})
 }
 
 func TestEjectOnConsecutiveFailuresThenSlowStart(t *testing.T) {
@@ -705,19 +795,21 @@ func TestPeakEWMAAndEjectionUnderLoad(t *testing.T) {
 	// PeakEWMA leaves it after its first answers, so it gathers its five
 	// requests of evidence from the probes its decaying estimate draws.
 	waitFor("slow node ejected", 15, isEjected)
-	if d := slow.EjectedUntil().Sub(c.time()); d != 5*time.Second {
-		t.Fatalf("first ejection for %v, want 5s", d)
+	base := set.OutlierSettings().BaseEjection
+	secs := func(d time.Duration) int { return int(d/time.Second) + 1 }
+	if d := slow.EjectedUntil().Sub(c.time()); d != base {
+		t.Fatalf("first ejection for %v, want %v", d, base)
 	}
-	waitFor("slow node restored", 6, isRestored)
+	waitFor("slow node restored", secs(base), isRestored)
 	// Unknown again at slow-start weight, it draws enough requests to be
 	// judged, and is still slow: ejected again, for longer.
 	waitFor("slow node ejected again", 15, isEjected)
-	if d := slow.EjectedUntil().Sub(c.time()); d != 10*time.Second {
-		t.Fatalf("second ejection for %v, want 10s", d)
+	if d := slow.EjectedUntil().Sub(c.time()); d != 2*base {
+		t.Fatalf("second ejection for %v, want %v", d, 2*base)
 	}
 	// It turns fast; after its next comeback it stays in and earns its share.
 	sm.lat[slow] = time.Millisecond
-	waitFor("restored again", 11, isRestored)
+	waitFor("restored again", secs(2*base), isRestored)
 	late := 0
 	for s := range 20 {
 		picks, ejected, _ := second()

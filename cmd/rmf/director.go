@@ -98,7 +98,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.Float64Var(&o.cfg.Outliers.LatencyFactor, "eject-latency-factor", balancer.DefaultLatencyFactor, "eject a node whose latency is this many times its peers' median, and at least 10ms (negative: never)")
 	f.IntVar(&o.cfg.Outliers.StallEpisodes, "eject-after-stalls", balancer.DefaultStallEpisodes, "eject a node seen stalled (requests in flight, none answered for longer than 90% of requests take) this many separate times in a second while its peers were not (negative: never)")
 	f.Float64Var(&o.cfg.Outliers.StalledShare, "eject-stalled-share", balancer.DefaultStalledShare, "eject a node stalled (as --eject-after-stalls says) for this share of a second and three times its peers' median share, however often its peers stall (0 to 1; off with --eject-after-stalls negative)")
-	f.DurationVar(&o.cfg.Outliers.BaseEjection, "eject-for", balancer.DefaultBaseEjection, "how long an outlier's first ejection lasts (the k-th in a row lasts k times this, up to 60s)")
+	f.DurationVar(&o.cfg.Outliers.BaseEjection, "eject-for", balancer.DefaultBaseEjection, fmt.Sprintf("how long an outlier's first ejection lasts (the k-th in a row lasts k times this, up to %v)", balancer.DefaultMaxEjection))
 	f.IntVar(&o.cfg.MaxConns, "max-conns", 0, "maximum client connections; more wait to be accepted (0: no limit)")
 	f.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never)")
 	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", director.DefaultRequestTimeout, "bound on one request, retries included")
