@@ -18,13 +18,28 @@ import (
 // reqInfo is the protocol table reduced to what the hot path needs.
 type reqInfo struct {
 	request, retryable, streaming, streamFlag, connScoped, metadata bool
-	name                                                            string
+	// timed: the answer's time says how fast the node is, so it feeds the
+	// node's latency estimate (and through it the policy and the outlier
+	// checks): objects, counters, data types and ping, as on the HTTP side.
+	// Not cluster metadata (Riak creates a search index on every node
+	// before it answers: 1.5 s against real Riak, which ejected the node
+	// that took it), searches (Solr's time) or queries and listings.
+	timed bool
+	name  string
 }
+
+// timedCodes are the requests whose answer time is the node's (reqInfo.timed).
+var timedCodes = []protocol.Code{protocol.CodeGetReq, protocol.CodePutReq, protocol.CodeDelReq,
+	protocol.CodeCounterGetReq, protocol.CodeCounterUpdateReq, protocol.CodeDtFetchReq, protocol.CodeDtUpdateReq,
+	protocol.CodePingReq}
 
 var reqTable = func() (t [256]reqInfo) {
 	for _, m := range protocol.Messages() {
 		t[m.Code] = reqInfo{request: m.Request, retryable: m.Retryable, streaming: m.Streaming,
 			streamFlag: m.StreamFlag, connScoped: m.ConnScoped, metadata: m.Metadata, name: m.Name}
+	}
+	for _, c := range timedCodes {
+		t[c].timed = true
 	}
 	return t
 }()
@@ -377,6 +392,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	// no service for, such as Yokozuna's).
 	var refusedBy [4]*balancer.Node
 	refused := refusedBy[:0]
+	timed := !streams && reqTable[c.reqCode].timed
 	for n, st, lease := f.next(); n != nil; n, st, lease = f.next() {
 		if sticky {
 			p.home.trying(n, changesMeta, c.now, p.cfg.MetadataSettle)
@@ -402,12 +418,12 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 				lease.EndAt(outcome, now)
 				took := now.Sub(began)
 				st.lat.record(took)
-				if !streams { // a listing's time says nothing about the node's speed
+				if timed {
 					n.ObserveLatencyAt(took, now)
 				}
 			} else {
 				lease.End(outcome)
-				if isTimeout(err) {
+				if timed && isTimeout(err) {
 					n.ObserveLatency(time.Since(began))
 				}
 			}

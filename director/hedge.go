@@ -155,7 +155,7 @@ func (l *hedgeLeg) read(ctx context.Context, dl time.Time, results chan<- *hedge
 func (l *hedgeLeg) finish(now time.Time) {
 	if l.err != nil {
 		l.bc.close()
-		if isTimeout(l.err) {
+		if isTimeout(l.err) && reqTable[l.req].timed {
 			l.n.ObserveLatencyAt(now.Sub(l.began), now)
 		}
 		if l.err == errNotServed { // whose refusal it was is learned later (handleBalanced)
@@ -167,7 +167,9 @@ func (l *hedgeLeg) finish(now time.Time) {
 	}
 	took := now.Sub(l.began)
 	l.st.lat.record(took)
-	l.n.ObserveLatencyAt(took, now)
+	if reqTable[l.req].timed {
+		l.n.ObserveLatencyAt(took, now)
+	}
 	l.st.pool.put(l.bc, now)
 	l.lease.EndAt(balancer.Success, now)
 }

@@ -3,6 +3,9 @@ package director
 import (
 	"testing"
 	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
 )
 
 // TestHistBucketsCoverEveryValue: each value falls in the bucket whose
@@ -83,5 +86,46 @@ func TestHistPromBuckets(t *testing.T) {
 	}
 	if sum < 0.009 || sum > 0.011 { // midpoints: within a quarter octave
 		t.Errorf("sum %v s, want about 0.01", sum)
+	}
+}
+
+// TestOnlyNodeSpeedIsTimed: a request whose answer time is the cluster's
+// or another program's (a search index created on every node: 1.5 s
+// against real Riak, which made the director eject the node that took
+// it) leaves the node's latency estimate alone; a data-type fetch as
+// slow raises it.
+func TestOnlyNodeSpeedIsTimed(t *testing.T) {
+	const slow = 150 * time.Millisecond
+	node := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		switch code {
+		case protocol.CodeYokozunaIndexPutReq:
+			time.Sleep(slow)
+			fc.reply(frame(protocol.CodePutResp, nil))
+			return true
+		case protocol.CodeDtFetchReq:
+			time.Sleep(slow)
+			fc.reply(frame(protocol.CodeDtFetchResp, nil))
+			return true
+		}
+		return riakLike(fc, code, body)
+	})
+	p, addr := startProxySpecs(t, Config{HedgeDelay: -1, HealthInterval: -1}, []balancer.NodeSpec{{ID: "n", PBAddr: node.addr}})
+	n := p.set.Nodes()[0]
+	c := dialRaw(t, addr)
+	if f := c.do(frame(protocol.CodeGetReq, nil)); f.Code != protocol.CodeGetResp {
+		t.Fatalf("get: %v", f.Code)
+	}
+	fast := n.LatencyEWMA()
+	if f := c.do(frame(protocol.CodeYokozunaIndexPutReq, nil)); f.Code != protocol.CodePutResp {
+		t.Fatalf("index put: %v", f.Code)
+	}
+	if got := n.LatencyEWMA(); got >= slow/2 {
+		t.Errorf("estimate %v after a %v search index put (%v before): it was timed", got, slow, fast)
+	}
+	if f := c.do(frame(protocol.CodeDtFetchReq, nil)); f.Code != protocol.CodeDtFetchResp {
+		t.Fatalf("data-type fetch: %v", f.Code)
+	}
+	if got := n.LatencyEWMA(); got < slow/2 {
+		t.Errorf("estimate %v after a %v data-type fetch: it was not timed", got, slow)
 	}
 }
