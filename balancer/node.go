@@ -114,6 +114,7 @@ type Node struct {
 	// takes a mutex and reads the clock, only when its answer can matter.
 	breakerClosed, breakerOpen atomic.Bool
 	outstanding                atomic.Int64
+	untimed                    atomic.Int64 // of outstanding, begun by BeginUntimed
 	healthy                    atomic.Bool
 	requests                   atomic.Uint64
 	failures                   atomic.Uint64
@@ -241,13 +242,23 @@ const (
 // allocation. End it exactly once, from one goroutine: a second End of the
 // same Lease does nothing, but a copy is a Lease of its own.
 type Lease struct {
-	n      *Node
-	report func(error) // the breaker's slot, when the breaker was asked
+	n       *Node
+	report  func(error) // the breaker's slot, when the breaker was asked
+	untimed bool        // begun by BeginUntimed
 }
 
 // Begin reserves a request on the node: the breaker must allow it, and it
 // counts as outstanding until the Lease's End.
-func (n *Node) Begin() (Lease, error) {
+func (n *Node) Begin() (Lease, error) { return n.begin(false) }
+
+// BeginUntimed is Begin for a request whose answer may take long for
+// reasons that are not the node's: a key listing, a MapReduce job, a
+// search index that Riak creates on every node before it answers. It
+// counts as outstanding, but while only such requests are in flight the
+// node is not Stalled: a long listing is not a frozen node.
+func (n *Node) BeginUntimed() (Lease, error) { return n.begin(true) }
+
+func (n *Node) begin(untimed bool) (Lease, error) {
 	// A closed breaker with no failure to forget allows every request, and
 	// a success changes nothing in it: such a request asks the breaker
 	// nothing unless it fails (lateReport). Otherwise (half-open: a
@@ -259,10 +270,13 @@ func (n *Node) Begin() (Lease, error) {
 			return Lease{}, fmt.Errorf("%w: %s", ErrBreakerOpen, n.ID)
 		}
 	}
-	if n.outstanding.Add(1) == 1 {
-		n.progress.Store(n.clock())
+	if untimed {
+		n.untimed.Add(1)
+		n.outstanding.Add(1)
+	} else if n.outstanding.Add(1)-n.untimed.Load() == 1 {
+		n.progress.Store(n.clock()) // the first timed request in flight: its wait starts now
 	}
-	return Lease{n: n, report: report}, nil
+	return Lease{n: n, report: report, untimed: untimed}, nil
 }
 
 // Node is the node the Lease reserved a request on; nil once ended (and
@@ -291,6 +305,9 @@ func (l *Lease) end(o Outcome, now int64) {
 	}
 	l.n, l.report = nil, nil
 	n.outstanding.Add(-1)
+	if l.untimed {
+		n.untimed.Add(-1)
+	}
 	switch o {
 	case Success:
 		if prev := n.progress.Swap(now); prev != 0 && n.stallMark.Load() == prev {
@@ -368,8 +385,8 @@ func (n *Node) Stalled() bool { return n.stalledAt(n.clock()) }
 
 func (n *Node) stalledAt(now int64) bool {
 	th := n.stallAfter.Load()
-	if th <= 0 || n.outstanding.Load() == 0 {
-		return false
+	if th <= 0 || n.outstanding.Load()-n.untimed.Load() <= 0 {
+		return false // none in flight, or only untimed ones
 	}
 	p := n.progress.Load()
 	if now-p <= th {

@@ -337,6 +337,40 @@ func TestPeakEWMASkipsStalledNode(t *testing.T) {
 	}
 }
 
+// TestUntimedRequestsDoNotStall: a node with only an untimed request in
+// flight (a listing) is never stalled, however long it takes; a timed one
+// begun beside it waits from its own start.
+func TestUntimedRequestsDoNotStall(t *testing.T) {
+	c := newFakeClock()
+	n := NewNode("a", "", "", BreakerSettings{})
+	c.attach(n)
+	n.SetStallAfter(50 * time.Millisecond)
+	listing, _ := n.BeginUntimed()
+	c.advance(10 * time.Second)
+	if n.Stalled() || n.Outstanding() != 1 {
+		t.Fatalf("stalled %v, outstanding %d with a 10 s listing in flight; want false, 1", n.Stalled(), n.Outstanding())
+	}
+	get, _ := n.Begin()
+	c.advance(40 * time.Millisecond)
+	if n.Stalled() {
+		t.Fatal("stalled 40 ms after a get began beside a long listing, threshold 50 ms")
+	}
+	c.advance(20 * time.Millisecond)
+	if !n.Stalled() {
+		t.Fatal("not stalled 60 ms into an unanswered get")
+	}
+	get.End(Success)
+	c.advance(time.Second)
+	if n.Stalled() {
+		t.Fatal("stalled with only the listing left in flight")
+	}
+	listing.End(Success)
+	listing.End(Success) // a second End does nothing
+	if n.Outstanding() != 0 || n.untimed.Load() != 0 {
+		t.Fatalf("outstanding %d, untimed %d after both ended", n.Outstanding(), n.untimed.Load())
+	}
+}
+
 // TestStalledNeedsRequestsInFlight: an idle node is never stalled, a busy
 // one only after the threshold without an answer, and never with the
 // threshold off.

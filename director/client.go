@@ -393,6 +393,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	var refusedBy [4]*balancer.Node
 	refused := refusedBy[:0]
 	timed := !streams && reqTable[c.reqCode].timed
+	f.untimed = !timed
 	for n, st, lease := f.next(); n != nil; n, st, lease = f.next() {
 		if sticky {
 			p.home.trying(n, changesMeta, c.now, p.cfg.MetadataSettle)
@@ -598,7 +599,12 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	bc, n := c.pinned, c.pinNode.Load()
 	// The request can go nowhere else: it is sent even if the node's
 	// breaker refuses new requests, and then not counted.
-	lease, _ := n.Begin() // a refused one is the zero Lease: End does nothing
+	var lease balancer.Lease // a refused one is the zero Lease: End does nothing
+	if streams || !reqTable[code].timed {
+		lease, _ = n.BeginUntimed()
+	} else {
+		lease, _ = n.Begin()
+	}
 	mark := len(c.out)
 	c.relayed = false
 	bc.setDeadline(deadline, false, 0)

@@ -315,7 +315,13 @@ func (c *clientConn) startHedge(f *failover, raw []byte) *hedgeLeg {
 	if st == nil || !p.hedge.take() {
 		return nil
 	}
-	lease, err := n.Begin()
+	var lease balancer.Lease
+	var err error
+	if reqTable[c.reqCode].timed {
+		lease, err = n.Begin()
+	} else {
+		lease, err = n.BeginUntimed()
+	}
 	if err != nil {
 		return nil
 	}

@@ -237,7 +237,7 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		hr = &httpRequest{client: ctx}
 	}
 	var scratch [8]*balancer.Node
-	f := failover{p: p, idempotent: hr.retryable, repeat: hr.repeat, ctx: ctx, retries: &h.retries, failovers: &h.failovers,
+	f := failover{p: p, idempotent: hr.retryable, untimed: !hr.timed, repeat: hr.repeat, ctx: ctx, retries: &h.retries, failovers: &h.failovers,
 		repeats: &h.writeRepeats, tried: scratch[:0]}
 	sticky := p.home.sticky(hr.metadata, start)
 	if sticky {

@@ -179,8 +179,8 @@ func (h *httpProxy) typePropsOf(ctx context.Context, req *http.Request, hr *http
 	if st == nil || p.home.node.Load() != n || !n.Available() {
 		return nil, true, nil
 	}
-	lease, err := n.Begin()
-	if err != nil { // its breaker opened
+	lease, err := n.BeginUntimed() // bucket-type properties: metadata
+	if err != nil {                // its breaker opened
 		return nil, true, nil
 	}
 	u := *req.URL

@@ -128,4 +128,31 @@ func TestOnlyNodeSpeedIsTimed(t *testing.T) {
 	if got := n.LatencyEWMA(); got < slow/2 {
 		t.Errorf("estimate %v after a %v data-type fetch: it was not timed", got, slow)
 	}
+
+	// Stalls: with a stall threshold set (from a hundred fast gets), the
+	// node is stalled while a fetch goes unanswered, but not while an
+	// index put does.
+	for range 100 {
+		c.do(frame(protocol.CodeGetReq, nil))
+	}
+	for deadline := time.Now().Add(5 * time.Second); n.StallAfter() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no stall threshold after 100 gets")
+		}
+	}
+	stalledDuring := func(code protocol.Code) bool {
+		c.send(frame(code, nil))
+		time.Sleep(slow / 2)
+		stalled := n.Stalled()
+		if _, err := c.recv(); err != nil {
+			t.Fatal(err)
+		}
+		return stalled
+	}
+	if stalledDuring(protocol.CodeYokozunaIndexPutReq) {
+		t.Errorf("stalled during a %v index put (threshold %v)", slow, n.StallAfter())
+	}
+	if !stalledDuring(protocol.CodeDtFetchReq) {
+		t.Errorf("not stalled during a %v data-type fetch (threshold %v)", slow, n.StallAfter())
+	}
 }

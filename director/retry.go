@@ -160,6 +160,9 @@ type failover struct {
 	// idempotent: the request may be sent to a node again after it may
 	// have reached one.
 	idempotent bool
+	// untimed: the answer's time is not the node's (a listing, metadata,
+	// a search): its attempts are begun by BeginUntimed.
+	untimed bool
 	// The time budget: the PB request's deadline, or the HTTP request's
 	// context (whose deadline is RequestTimeout).
 	deadline time.Time
@@ -231,7 +234,13 @@ func (f *failover) next() (n *balancer.Node, st *nodeState, lease balancer.Lease
 		if st = f.p.state(n); st == nil { // removed since Pick
 			continue
 		}
-		lease, err := n.Begin()
+		var lease balancer.Lease
+		var err error
+		if f.untimed {
+			lease, err = n.BeginUntimed()
+		} else {
+			lease, err = n.Begin()
+		}
 		if err != nil { // its breaker opened since Pick
 			f.lastErr, f.lastNode = err, n
 			continue
