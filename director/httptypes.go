@@ -179,8 +179,9 @@ func (h *httpProxy) typePropsOf(ctx context.Context, req *http.Request, hr *http
 	if st == nil || p.home.node.Load() != n || !n.Available() {
 		return nil, true, nil
 	}
-	lease, err := n.BeginUntimed() // bucket-type properties: metadata
-	if err != nil {                // its breaker opened
+	// Bucket-type properties are metadata: their time is not the node's.
+	lease, err := n.BeginUntimed()
+	if err != nil { // its breaker opened
 		return nil, true, nil
 	}
 	u := *req.URL
