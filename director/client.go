@@ -599,12 +599,7 @@ func (c *clientConn) handlePinned(raw []byte, code protocol.Code, streams bool) 
 	bc, n := c.pinned, c.pinNode.Load()
 	// The request can go nowhere else: it is sent even if the node's
 	// breaker refuses new requests, and then not counted.
-	var lease balancer.Lease // a refused one is the zero Lease: End does nothing
-	if streams || !reqTable[code].timed {
-		lease, _ = n.BeginUntimed()
-	} else {
-		lease, _ = n.Begin()
-	}
+	lease, _ := begin(n, !streams && reqTable[code].timed) // a refused one is the zero Lease: End does nothing
 	mark := len(c.out)
 	c.relayed = false
 	bc.setDeadline(deadline, false, 0)

@@ -315,13 +315,7 @@ func (c *clientConn) startHedge(f *failover, raw []byte) *hedgeLeg {
 	if st == nil || !p.hedge.take() {
 		return nil
 	}
-	var lease balancer.Lease
-	var err error
-	if reqTable[c.reqCode].timed {
-		lease, err = n.Begin()
-	} else {
-		lease, err = n.BeginUntimed()
-	}
+	lease, err := begin(n, reqTable[c.reqCode].timed)
 	if err != nil {
 		return nil
 	}

@@ -161,7 +161,7 @@ type failover struct {
 	// have reached one.
 	idempotent bool
 	// untimed: the answer's time is not the node's (a listing, metadata,
-	// a search): its attempts are begun by BeginUntimed.
+	// a search): its attempts are begun as such (begin).
 	untimed bool
 	// The time budget: the PB request's deadline, or the HTTP request's
 	// context (whose deadline is RequestTimeout).
@@ -211,6 +211,16 @@ func (f *failover) expired() bool {
 	return !time.Now().Before(f.deadline)
 }
 
+// begin reserves a request on n: with Begin when its answer's time is the
+// node's (reqInfo.timed), else with BeginUntimed, so that a long listing
+// or a metadata change in flight does not make the node look stalled.
+func begin(n *balancer.Node, timed bool) (balancer.Lease, error) {
+	if timed {
+		return n.Begin()
+	}
+	return n.BeginUntimed()
+}
+
 // next reserves the node of the next attempt (balancer.Node.Begin: the
 // lease must be ended with the attempt's outcome) and returns it with its
 // state; nil when the attempts or the time are used up or no node is
@@ -234,13 +244,7 @@ func (f *failover) next() (n *balancer.Node, st *nodeState, lease balancer.Lease
 		if st = f.p.state(n); st == nil { // removed since Pick
 			continue
 		}
-		var lease balancer.Lease
-		var err error
-		if f.untimed {
-			lease, err = n.BeginUntimed()
-		} else {
-			lease, err = n.Begin()
-		}
+		lease, err := begin(n, !f.untimed)
 		if err != nil { // its breaker opened since Pick
 			f.lastErr, f.lastNode = err, n
 			continue
