@@ -348,9 +348,14 @@ func evaluate(t *testing.T, s *Set, c *fakeClock) (ejected, restored []string) {
 // whole ejection.
 func TestBackByCheckEndsAFailureEjection(t *testing.T) {
 	th := HealthThresholds{Fails: 1, Passes: 1}
-	failOut := func(t *testing.T) (*Set, *fakeClock, *Node) {
+	// failOut ejects node a of three for 5 failures in a row, after
+	// before(a) when given.
+	failOut := func(t *testing.T, before func(a *Node)) (*Set, *fakeClock, *Node) {
 		s, c := outlierSet(t, "a", "b", "c")
 		a := s.Nodes()[0]
+		if before != nil {
+			before(a)
+		}
 		finish(t, a, Failure, 5)
 		if e, _ := evaluate(t, s, c); len(e) != 1 || e[0] != "a" {
 			t.Fatalf("ejected %v after 5 failures in a row, want [a]", e)
@@ -358,7 +363,7 @@ func TestBackByCheckEndsAFailureEjection(t *testing.T) {
 		return s, c, a
 	}
 	t.Run("down and back", func(t *testing.T) {
-		s, c, a := failOut(t)
+		s, c, a := failOut(t, nil)
 		a.RecordCheck(false, th)
 		c.advance(time.Second)
 		if _, r := evaluate(t, s, c); r != nil {
@@ -380,7 +385,7 @@ func TestBackByCheckEndsAFailureEjection(t *testing.T) {
 		}
 	})
 	t.Run("checks only pass", func(t *testing.T) {
-		s, c, a := failOut(t)
+		s, c, a := failOut(t, nil)
 		for range 3 {
 			a.RecordCheck(true, th)
 			c.advance(time.Second)
@@ -390,14 +395,10 @@ func TestBackByCheckEndsAFailureEjection(t *testing.T) {
 		}
 	})
 	t.Run("a check failed before the ejection", func(t *testing.T) {
-		s, c := outlierSet(t, "a", "b", "c")
-		a := s.Nodes()[0]
-		a.RecordCheck(false, th)
-		a.RecordCheck(true, th) // back before the ejection: not evidence of a comeback after it
-		finish(t, a, Failure, 5)
-		if e, _ := evaluate(t, s, c); len(e) != 1 {
-			t.Fatalf("ejected %v, want [a]", e)
-		}
+		s, c, a := failOut(t, func(a *Node) {
+			a.RecordCheck(false, th)
+			a.RecordCheck(true, th) // back before the ejection: not evidence of a comeback after it
+		})
 		a.RecordCheck(true, th)
 		c.advance(time.Second)
 		if _, r := evaluate(t, s, c); r != nil {
