@@ -413,7 +413,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 			// for a write that a dead connection must not swallow: a
 			// repeatable one goes to a new connection if it meets one.
 			var outcome balancer.Outcome
-			outcome, err = c.attempt(st, raw, streams, f.deadline, f.fresh, !retryable && f.repeat != repeatBroken)
+			outcome, err = c.attempt(st, raw, streams, p.tryDeadline(f), f.deadline, f.fresh, !retryable && f.repeat != repeatBroken)
 			if outcome == balancer.Success {
 				now := time.Now()
 				lease.EndAt(outcome, now)
@@ -480,14 +480,34 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 	return true
 }
 
+// tryDeadline is when an attempt of f stops waiting for the first frame
+// of its answer: --try-timeout from now for a request that may go to
+// another node after a timeout, the request's own deadline for one that
+// may not (a write). Ending a write's wait early cannot move it to a
+// healthier node; it only turns a late answer into an error that says
+// the write may have run, and an application that then writes again
+// races the late one. A node slow for a second (a SIGSTOP just over, a
+// disk behind on handoff) then delays its writes instead of failing them.
+func (p *Proxy) tryDeadline(f *failover) time.Time {
+	if p.cfg.TryTimeout <= 0 || !f.idempotent {
+		return f.deadline
+	}
+	if t := time.Now().Add(p.cfg.TryTimeout); t.Before(f.deadline) {
+		return t
+	}
+	return f.deadline
+}
+
 // attempt is one attempt: it sends raw to st's node on a pooled
-// connection (a new one with fresh) and relays the answer. check asks the
+// connection (a new one with fresh) and relays the answer, waiting for
+// its first frame until tryDL (tryDeadline) and for the rest until
+// deadline, the request's. check asks the
 // pool to make sure a reused connection is alive (for requests that must
 // not be sent twice). It returns the outcome for the node's breaker and
 // nil when the answer is complete (pending in out or written), a
 // *clientGoneError when the client failed, or the node's failure, typed
 // for the retry policy (retry.go).
-func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline time.Time, fresh, check bool) (balancer.Outcome, error) {
+func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, tryDL, deadline time.Time, fresh, check bool) (balancer.Outcome, error) {
 	p := c.p
 	bc, reused, err := st.pool.get(p.base, deadline, fresh, check)
 	if err != nil {
@@ -495,12 +515,6 @@ func (c *clientConn) attempt(st *nodeState, raw []byte, streams bool, deadline t
 			return balancer.Abandoned, &notSentError{err}
 		}
 		return balancer.Failure, &notSentError{err}
-	}
-	tryDL := deadline
-	if p.cfg.TryTimeout > 0 {
-		if t := time.Now().Add(p.cfg.TryTimeout); t.Before(deadline) {
-			tryDL = t
-		}
 	}
 	bc.setDeadline(tryDL, tryDL == deadline, p.cfg.RequestTimeout/10)
 	var complete bool

@@ -55,7 +55,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// TryTimeout bounds one attempt's wait for the first frame of its
 	// answer; an attempt that times out counts as a node failure and a
-	// retryable request moves on to another node. Once the answer has
+	// retryable request moves on to another node. A request that is not
+	// sent again after a timeout (a write) is not bound by it: it waits
+	// for its node's answer until RequestTimeout. Once the answer has
 	// started, only RequestTimeout applies. Default 0: the request's
 	// remaining time, i.e. no separate bound.
 	TryTimeout time.Duration

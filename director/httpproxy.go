@@ -299,7 +299,7 @@ func (e *httpStop) Error() string { return e.err.Error() }
 func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, lease balancer.Lease, start time.Time) (*http.Response, error) {
 	p := h.p
 	b := &st.http
-	tr := b.transport(h)
+	tr := b.transport(h, hr.retryable)
 	if tr == nil { // drained since Pick
 		lease.End(balancer.Abandoned)
 		return nil, &notSentError{errPoolClosed}
@@ -517,17 +517,23 @@ func (e *httpDialError) Unwrap() error { return e.err }
 // http.Transport made on first use, whose connections are tracked so that
 // the proxy's end closes them all. The zero value is ready.
 type httpBackend struct {
-	once   sync.Once
-	h      *httpProxy
-	tr     *http.Transport
-	closed atomic.Bool
+	once sync.Once
+	h    *httpProxy
+	// tr waits --try-timeout for a response's headers; untried, for the
+	// requests that are not sent again after a timeout (tryDeadline),
+	// waits as long as the request may: a second pool, made only when
+	// there is a try timeout (else it is tr).
+	tr, untried *http.Transport
+	closed      atomic.Bool
 
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
 }
 
-// transport returns the node's transport, nil once the node was drained.
-func (b *httpBackend) transport(h *httpProxy) *http.Transport {
+// transport returns the node's transport for a request that may (retry)
+// or may not go to another node after a timeout; nil once the node was
+// drained.
+func (b *httpBackend) transport(h *httpProxy, retry bool) *http.Transport {
 	b.once.Do(func() {
 		if b.closed.Load() {
 			return
@@ -549,9 +555,25 @@ func (b *httpBackend) transport(h *httpProxy) *http.Transport {
 			WriteBufferSize:    httpBufferSize,
 			ReadBufferSize:     httpBufferSize,
 		}
+		b.untried = b.tr
+		if p.cfg.TryTimeout > 0 {
+			b.untried = b.tr.Clone()
+			b.untried.ResponseHeaderTimeout = 0
+		}
 		h.remember(b)
 	})
+	if !retry {
+		return b.untried
+	}
 	return b.tr
+}
+
+// closeIdleConns closes both pools' idle connections.
+func (b *httpBackend) closeIdleConns() {
+	b.tr.CloseIdleConnections()
+	if b.untried != b.tr {
+		b.untried.CloseIdleConnections()
+	}
 }
 
 func (b *httpBackend) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -575,7 +597,7 @@ func (b *httpBackend) dial(ctx context.Context, network, addr string) (net.Conn,
 // closeIdle closes the idle connections (after a transport failure).
 func (b *httpBackend) closeIdle() {
 	if b.tr != nil {
-		b.tr.CloseIdleConnections()
+		b.closeIdleConns()
 	}
 }
 
@@ -598,7 +620,7 @@ func (b *httpBackend) close(force bool) {
 	if b.tr == nil {
 		return
 	}
-	b.tr.CloseIdleConnections()
+	b.closeIdleConns()
 	if force {
 		b.mu.Lock()
 		conns := make([]*trackedConn, 0, len(b.conns))

@@ -1,0 +1,87 @@
+package director
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rmf-go/rmf/balancer"
+	"github.com/rmf-go/rmf/protocol"
+)
+
+// TestSlowWriteWaitsPastTryTimeout: a write, which is not sent again once
+// it may have reached its node, waits for a slow node's answer past
+// --try-timeout (until --request-timeout) and succeeds; a read on the
+// same node gives up at the try timeout and is answered by the other.
+func TestSlowWriteWaitsPastTryTimeout(t *testing.T) {
+	const slow = 400 * time.Millisecond
+	a := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		if code == protocol.CodePutReq || code == protocol.CodeGetReq {
+			time.Sleep(slow)
+		}
+		return riakLike(fc, code, body)
+	})
+	b := startFake(t, nil)
+	_, addr := startProxySpecs(t, Config{HealthInterval: -1, HedgeDelay: -1, TryTimeout: 100 * time.Millisecond, Policy: prefer(a.addr)},
+		[]balancer.NodeSpec{a.spec(), b.spec()})
+	c := dialRaw(t, addr)
+	start := time.Now()
+	if f := c.do(putReq(t, "b", "k", "v")); f.Code != protocol.CodePutResp {
+		t.Fatalf("put through a node slower than the try timeout: %v %q", f.Code, f.Body)
+	}
+	if d := time.Since(start); d < slow {
+		t.Fatalf("put answered after %v, before its node could", d)
+	}
+	if a.requests.Load() != 1 || b.requests.Load() != 0 {
+		t.Fatalf("requests: slow node %d, other %d; want the put on the slow node only", a.requests.Load(), b.requests.Load())
+	}
+	start = time.Now()
+	if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+		t.Fatalf("get: %v", f.Code)
+	}
+	if d := time.Since(start); d >= slow || b.requests.Load() != 1 {
+		t.Fatalf("get answered after %v, %d requests on the other node; want it there after the try timeout", d, b.requests.Load())
+	}
+}
+
+// TestHTTPSlowWriteWaitsPastTryTimeout: the HTTP proxy's counterpart. A
+// PUT waits for a node slower than --try-timeout and gets its answer; a
+// GET to the same node moves to the other one at the try timeout.
+func TestHTTPSlowWriteWaitsPastTryTimeout(t *testing.T) {
+	checkGoroutines(t)
+	const slow = 400 * time.Millisecond
+	var slowCount, okCount atomic.Int64
+	slowSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		slowCount.Add(1)
+		time.Sleep(slow)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(slowSrv.Close)
+	ok := countingBackend(t, &okCount)
+	dead := deadAddr(t)
+	specs := []balancer.NodeSpec{
+		{ID: "a-slow", PBAddr: dead, HTTPAddr: hostOf(slowSrv)},
+		{ID: "b-ok", PBAddr: dead, HTTPAddr: hostOf(ok)},
+	}
+	p, _ := startProxySpecs(t, Config{Policy: firstPolicy{}, HealthInterval: -1, HedgeDelay: -1, TryTimeout: 100 * time.Millisecond,
+		Breaker: balancer.BreakerSettings{ConsecutiveFailures: 100}}, specs)
+	url, c := startHTTP(t, p), httpClient(t)
+
+	start := time.Now()
+	r := do(t, c, "PUT", url+"/buckets/b/keys/k", strings.NewReader("v"), "Content-Type", "text/plain")
+	wantStatus(t, "put", r, http.StatusNoContent)
+	if d := time.Since(start); d < slow || slowCount.Load() != 1 || okCount.Load() != 0 {
+		t.Fatalf("put answered after %v; slow node %d requests, other %d; want the slow node's answer", d, slowCount.Load(), okCount.Load())
+	}
+	start = time.Now()
+	r = do(t, c, "GET", url+"/buckets/b/keys/k", nil)
+	wantStatus(t, "get", r, http.StatusOK)
+	if d := time.Since(start); d >= slow || okCount.Load() != 1 {
+		t.Fatalf("get answered after %v, other node %d requests; want it there after the try timeout", d, okCount.Load())
+	}
+}
