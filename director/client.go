@@ -404,8 +404,11 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		}
 		var err error
 		// A sticky read is not hedged: its second leg would go to a node
-		// that may not have the metadata change yet.
-		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && !streams && !sticky && f.attempts == 1 {
+		// that may not have the metadata change yet. Nor an untimed one:
+		// the delay is the node's speed at objects, and a listing or an
+		// index query, which walks data on many nodes, would be sent
+		// twice every time, and end at the try timeout (tryDeadline).
+		if delay := time.Duration(p.hedge.delay.Load()); delay > 0 && retryable && timed && !sticky && f.attempts == 1 {
 			// Booked by attemptHedged, both legs: outcome, latency.
 			err = c.attemptHedged(f, hedgeLeg{req: c.reqCode, n: n, st: st, lease: lease, began: began}, raw, delay)
 		} else {
@@ -482,14 +485,20 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 
 // tryDeadline is when an attempt of f stops waiting for the first frame
 // of its answer: --try-timeout from now for a request that may go to
-// another node after a timeout, the request's own deadline for one that
-// may not (a write). Ending a write's wait early cannot move it to a
-// healthier node; it only turns a late answer into an error that says
-// the write may have run, and an application that then writes again
-// races the late one. A node slow for a second (a SIGSTOP just over, a
-// disk behind on handoff) then delays its writes instead of failing them.
+// another node after a timeout and whose answer's time is the node's
+// (reqInfo.timed), the request's own deadline otherwise.
+//
+// Ending a write's wait early cannot move it to a healthier node; it only
+// turns a late answer into an error that says the write may have run, and
+// an application that then writes again races the late one. A node slow
+// for a second (a SIGSTOP just over, a disk behind on handoff) then
+// delays its writes instead of failing them. And a listing, an index
+// query or a MapReduce job takes as long as the data it walks: real Riak
+// KV 3.2.3 took over 500 ms to begin answering a bucket listing, and at a
+// try timeout of 500 ms every node timed out in turn, its breaker opened,
+// and the requests after it found no node.
 func (p *Proxy) tryDeadline(f *failover) time.Time {
-	if p.cfg.TryTimeout <= 0 || !f.idempotent {
+	if p.cfg.TryTimeout <= 0 || !f.idempotent || f.untimed {
 		return f.deadline
 	}
 	if t := time.Now().Add(p.cfg.TryTimeout); t.Before(f.deadline) {

@@ -299,7 +299,8 @@ func (e *httpStop) Error() string { return e.err.Error() }
 func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, lease balancer.Lease, start time.Time) (*http.Response, error) {
 	p := h.p
 	b := &st.http
-	tr := b.transport(h, hr.retryable)
+	// The try timeout applies as in tryDeadline.
+	tr := b.transport(h, hr.retryable && hr.timed)
 	if tr == nil { // drained since Pick
 		lease.End(balancer.Abandoned)
 		return nil, &notSentError{errPoolClosed}

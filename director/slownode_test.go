@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basho/riak-go-client/rpb/riak_kv"
+	"github.com/golang/protobuf/proto"
+
 	"github.com/rmf-go/rmf/balancer"
 	"github.com/rmf-go/rmf/protocol"
 )
@@ -83,5 +86,57 @@ func TestHTTPSlowWriteWaitsPastTryTimeout(t *testing.T) {
 	wantStatus(t, "get", r, http.StatusOK)
 	if d := time.Since(start); d >= slow || okCount.Load() != 1 {
 		t.Fatalf("get answered after %v, other node %d requests; want it there after the try timeout", d, okCount.Load())
+	}
+}
+
+// TestSlowListingWaitsPastTryTimeout: a listing takes as long as the data
+// it walks, so neither --try-timeout nor a hedge bounds it: real Riak KV
+// 3.2.3 took over 500 ms to begin a bucket listing, and at a try timeout
+// of 500 ms each node timed out in turn and had its breaker opened. The
+// listing, streamed or not (a one-frame read, which gets are hedged as),
+// gets its answer from the node asked, which counts no failure.
+func TestSlowListingWaitsPastTryTimeout(t *testing.T) {
+	const slow = 400 * time.Millisecond
+	a := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		switch code {
+		case protocol.CodeListKeysReq:
+			time.Sleep(slow)
+			fc.reply(marshal(t, protocol.CodeListKeysResp, &riak_kv.RpbListKeysResp{Keys: [][]byte{[]byte("k")}}),
+				marshal(t, protocol.CodeListKeysResp, &riak_kv.RpbListKeysResp{Done: proto.Bool(true)}))
+			return true
+		case protocol.CodeListBucketsReq:
+			time.Sleep(slow)
+			fc.reply(marshal(t, protocol.CodeListBucketsResp, &riak_kv.RpbListBucketsResp{Buckets: [][]byte{[]byte("b")}}))
+			return true
+		}
+		return riakLike(fc, code, body)
+	})
+	b := startFake(t, nil)
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, HedgeDelay: time.Millisecond, TryTimeout: 100 * time.Millisecond, Policy: prefer(a.addr)},
+		[]balancer.NodeSpec{a.spec(), b.spec()})
+	c := dialRaw(t, addr)
+	for range 20 { // answered gets: a hedge delay to go by
+		if f := c.do(getReq(t, "b", "k")); f.Code != protocol.CodeGetResp {
+			t.Fatalf("get: %v", f.Code)
+		}
+	}
+	before := b.requests.Load()
+	c.send(marshal(t, protocol.CodeListKeysReq, &riak_kv.RpbListKeysReq{Bucket: []byte("b")}))
+	for i := range 2 {
+		f, err := c.recv()
+		if err != nil || f.Code != protocol.CodeListKeysResp {
+			t.Fatalf("key listing frame %d: %v %v %q", i, err, f.Code, f.Body)
+		}
+	}
+	if f := c.do(marshal(t, protocol.CodeListBucketsReq, &riak_kv.RpbListBucketsReq{})); f.Code != protocol.CodeListBucketsResp {
+		t.Fatalf("bucket listing: %v %q", f.Code, f.Body)
+	}
+	for _, n := range p.set.Nodes() {
+		if n.Failures() != 0 {
+			t.Fatalf("node %s: %d failures booked for listings slower than the try timeout", n.ID, n.Failures())
+		}
+	}
+	if got := b.requests.Load() - before; got != 0 {
+		t.Fatalf("the other node got %d of the listings (hedged or retried)", got)
 	}
 }
