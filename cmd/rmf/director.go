@@ -102,7 +102,7 @@ func (o *directorOpts) register(f *pflag.FlagSet) {
 	f.IntVar(&o.cfg.MaxConns, "max-conns", 0, "maximum client connections; more wait to be accepted (0: no limit)")
 	f.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never)")
 	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", director.DefaultRequestTimeout, "bound on one request, retries included")
-	f.DurationVar(&o.cfg.TryTimeout, "try-timeout", 0, "bound on one attempt's wait for the start of its answer; a retryable request then fails over, a write (never sent again after a timeout) waits on until --request-timeout (0: the request's remaining time)")
+	f.DurationVar(&o.cfg.TryTimeout, "try-timeout", 0, "bound on one attempt's wait for the start of its answer; an object read then fails over; writes, listings and queries wait on until --request-timeout (0: the request's remaining time)")
 	f.DurationVar(&o.cfg.MetadataSettle, "metadata-settle", director.DefaultMetadataSettle, "after a client changes bucket or bucket-type properties, send every request to the node that took the change for this long (negative: only the metadata requests)")
 	f.DurationVar(&o.cfg.DialTimeout, "dial-timeout", director.DefaultDialTimeout, "bound on dialing a Riak node")
 	f.DurationVar(&o.cfg.HealthInterval, "health-interval", director.DefaultHealthInterval, "period of the active RpbPingReq check of each node (negative: off)")
