@@ -55,9 +55,11 @@ type Config struct {
 	RequestTimeout time.Duration
 	// TryTimeout bounds one attempt's wait for the first frame of its
 	// answer; an attempt that times out counts as a node failure and a
-	// retryable request moves on to another node. A request that is not
-	// sent again after a timeout (a write) is not bound by it: it waits
-	// for its node's answer until RequestTimeout. Once the answer has
+	// retryable request moves on to another node. Only object reads (a
+	// get, a counter or data-type fetch, a ping: timed and retryable) are
+	// bound by it; a write, which is not sent again after a timeout, and a
+	// listing or query, which takes as long as its data, wait for their
+	// node's answer until RequestTimeout. Once the answer has
 	// started, only RequestTimeout applies. Default 0: the request's
 	// remaining time, i.e. no separate bound.
 	TryTimeout time.Duration
