@@ -164,20 +164,21 @@ func discoveryDoc(d *Discovery) StatusDiscovery {
 	return dd
 }
 
-// latencySum is the sum of the nodes' latency histograms.
-func (p *Proxy) latencySum() (sum histSnapshot) {
+// timedLatencySum is the sum of the nodes' histograms of timed requests
+// (nodeLatency), what the hedge delay and the stall threshold come from.
+func (p *Proxy) timedLatencySum() (sum histSnapshot) {
 	for _, h := range p.latencies() {
-		s := h.snapshot()
+		s := h.timed.snapshot()
 		sum.add(&s)
 	}
 	return sum
 }
 
 // latencies copies the map of the nodes' latency histograms.
-func (p *Proxy) latencies() map[string]*latencyHist {
+func (p *Proxy) latencies() map[string]*nodeLatency {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	lat := make(map[string]*latencyHist, len(p.lat))
+	lat := make(map[string]*nodeLatency, len(p.lat))
 	for k, v := range p.lat {
 		lat[k] = v
 	}

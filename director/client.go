@@ -421,7 +421,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 				now := time.Now()
 				lease.EndAt(outcome, now)
 				took := now.Sub(began)
-				st.lat.record(took)
+				st.lat.record(took, timed)
 				if timed {
 					n.ObserveLatencyAt(took, now)
 				}

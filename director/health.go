@@ -80,7 +80,7 @@ func (p *Proxy) tuneLoop(ctx context.Context) {
 	every := p.set.OutlierSettings().Interval
 	next := time.Now().Add(every)
 	for {
-		lat := p.latencySum()
+		lat := p.timedLatencySum()
 		p.hedge.tune(p.set.Nodes(), &lat)
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(every)

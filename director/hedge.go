@@ -166,7 +166,7 @@ func (l *hedgeLeg) finish(now time.Time) {
 		return
 	}
 	took := now.Sub(l.began)
-	l.st.lat.record(took)
+	l.st.lat.record(took, reqTable[l.req].timed)
 	if reqTable[l.req].timed {
 		l.n.ObserveLatencyAt(took, now)
 	}

@@ -339,7 +339,7 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 		measured := func(o balancer.Outcome) {
 			if o == balancer.Success {
 				took := time.Since(start)
-				lat.record(took)
+				lat.record(took, hr.timed)
 				if hr.timed {
 					n.ObserveLatency(took)
 				}

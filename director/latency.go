@@ -41,6 +41,30 @@ func (h *latencyHist) record(d time.Duration) {
 	h.buckets[histIndex(uint64(max(d, 0)/time.Microsecond))].Add(1)
 }
 
+// nodeLatency is a node's request latency, in two histograms: timed
+// requests' (objects, counters, data types, pings: reqInfo.timed, whose
+// time is the node's), from which the hedge delay and the stall threshold
+// are computed, and the others' (listings, queries, metadata, which take
+// as long as their data), which only /metrics and /status add in. One
+// record per request either way.
+type nodeLatency struct{ timed, untimed latencyHist }
+
+// record books one answered request of d.
+func (l *nodeLatency) record(d time.Duration, timed bool) {
+	if timed {
+		l.timed.record(d)
+	} else {
+		l.untimed.record(d)
+	}
+}
+
+// snapshot is every request's counts.
+func (l *nodeLatency) snapshot() histSnapshot {
+	s, u := l.timed.snapshot(), l.untimed.snapshot()
+	s.add(&u)
+	return s
+}
+
 // histSnapshot is a copy of a latencyHist's counts.
 type histSnapshot struct {
 	counts [histBuckets]uint64

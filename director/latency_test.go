@@ -168,3 +168,44 @@ func TestOnlyNodeSpeedIsTimed(t *testing.T) {
 		t.Errorf("not stalled during a %v data-type fetch (threshold %v)", slow, n.StallAfter())
 	}
 }
+
+// TestStallThresholdFromObjectsOnly: the stall threshold and the hedge
+// delay come from the last second's object requests. A client that also
+// puts search indexes (untimed: Riak creates one on every node before it
+// answers) does not raise them, yet /metrics' histogram counts every
+// request.
+func TestStallThresholdFromObjectsOnly(t *testing.T) {
+	const slow = 20 * time.Millisecond
+	node := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		if code == protocol.CodeYokozunaIndexPutReq {
+			time.Sleep(slow)
+			fc.reply(frame(protocol.CodePutResp, nil))
+			return true
+		}
+		return riakLike(fc, code, body)
+	})
+	p, addr := startProxySpecs(t, Config{HedgeDelay: time.Millisecond, HealthInterval: -1}, []balancer.NodeSpec{{ID: "n", PBAddr: node.addr}})
+	n := p.set.Nodes()[0]
+	c := dialRaw(t, addr)
+	for range 40 { // a quarter of the requests are slow index puts
+		for range 3 {
+			if f := c.do(frame(protocol.CodeGetReq, nil)); f.Code != protocol.CodeGetResp {
+				t.Fatalf("get: %v", f.Code)
+			}
+		}
+		if f := c.do(frame(protocol.CodeYokozunaIndexPutReq, nil)); f.Code != protocol.CodePutResp {
+			t.Fatalf("index put: %v", f.Code)
+		}
+	}
+	c.do(frame(protocol.CodePingReq, nil)) // the last put is booked (TestOnlyNodeSpeedIsTimed)
+	time.Sleep(3 * tunePeriod)             // tuned with all of them in its one-second window
+	if got := n.StallAfter(); got == 0 || got >= slow/2 {
+		t.Errorf("stall threshold %v: want the gets' (at least %v), not the index puts' %v", got, DefaultHedgeDelay, slow)
+	}
+	if got := time.Duration(p.hedge.delay.Load()); got >= slow/2 {
+		t.Errorf("hedge delay %v: want the gets', not the index puts' %v", got, slow)
+	}
+	if got := p.latencies()["n"].snapshot().total; got < 161 {
+		t.Errorf("latency histogram counts %d requests, want all 161", got)
+	}
+}

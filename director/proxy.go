@@ -72,13 +72,13 @@ type Proxy struct {
 	table *Table
 	// lat holds each node's request latencies by node ID (guarded by mu;
 	// the histograms themselves are atomic).
-	lat map[string]*latencyHist
+	lat map[string]*nodeLatency
 }
 
 // nodeState is what the proxy keeps per node besides the balancer's Node.
 type nodeState struct {
 	node   *balancer.Node
-	lat    *latencyHist // request latency through this node (atomic)
+	lat    *nodeLatency // request latency through this node (atomic)
 	pool   *pool
 	cancel context.CancelFunc // stops the health checker
 	health healthStatus
@@ -98,7 +98,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		done:      make(chan struct{}),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*clientConn]struct{}{},
-		lat:       map[string]*latencyHist{},
+		lat:       map[string]*nodeLatency{},
 	}
 	p.log = p.cfg.Logger
 	user := p.cfg.Breaker.OnStateChange
@@ -195,7 +195,7 @@ func (p *Proxy) SetNodes(specs []balancer.NodeSpec) {
 		st := &nodeState{node: n, pool: newPool(n, &p.cfg)}
 		st.pool.table = p.table
 		if st.lat = p.lat[n.ID]; st.lat == nil {
-			st.lat = &latencyHist{}
+			st.lat = &nodeLatency{}
 			p.lat[n.ID] = st.lat
 		}
 		p.table.setNode(NodeRow{ID: n.ID, PBAddr: n.PBAddr, HTTPAddr: n.HTTPAddr, State: tableNodeState(n.Available())})
