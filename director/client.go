@@ -426,7 +426,7 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 					n.ObserveLatencyAt(took, now)
 				}
 			} else {
-				lease.End(outcome)
+				lease.End(untimedTimeout(outcome, timed, err))
 				if timed && isTimeout(err) {
 					n.ObserveLatency(time.Since(began))
 				}
@@ -481,6 +481,19 @@ func (c *clientConn) handleBalanced(raw []byte, streams, retryable, sticky, chan
 		c.errorResp(fmt.Sprintf("%s (%d tried; last: %s: %v)", msgNoNode, f.attempts, f.lastNode.ID, f.lastErr))
 	}
 	return true
+}
+
+// untimedTimeout is the outcome booked for a failed attempt: a request
+// whose time is not the node's (a listing, a query, a MapReduce job) that
+// ran out of time says nothing about the node, which may still be walking
+// a large bucket, so it is no failure against the node's breaker or its
+// ejection (Abandoned). A hung node still fails its object requests and
+// its health checks.
+func untimedTimeout(o balancer.Outcome, timed bool, err error) balancer.Outcome {
+	if o == balancer.Failure && !timed && isTimeout(err) {
+		return balancer.Abandoned
+	}
+	return o
 }
 
 // tryDeadline is when an attempt of f stops waiting for the first frame

@@ -360,8 +360,12 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 		lease.End(balancer.Abandoned)
 		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, msgShuttingDown}}
 	}
-	lease.End(balancer.Failure)
-	b.closeIdle() // most likely dead too
+	if o := untimedTimeout(balancer.Failure, hr.timed, err); o == balancer.Failure {
+		lease.End(o)
+		b.closeIdle() // most likely dead too
+	} else {
+		lease.End(o) // a listing out of time: the node may be fine
+	}
 	var de *httpDialError
 	switch {
 	case errors.As(err, &de):

@@ -140,3 +140,60 @@ func TestSlowListingWaitsPastTryTimeout(t *testing.T) {
 		t.Fatalf("the other node got %d of the listings (hedged or retried)", got)
 	}
 }
+
+// TestListingOutOfTimeIsNoNodeFailure: a listing that runs past
+// --request-timeout fails for its client, but counts no failure against
+// its node (breaker, ejection): the node may be walking a large bucket.
+// An object read that times out does count.
+func TestListingOutOfTimeIsNoNodeFailure(t *testing.T) {
+	const slow = 500 * time.Millisecond
+	a := startFake(t, func(fc *fakeConn, code protocol.Code, body []byte) bool {
+		switch code {
+		case protocol.CodeListBucketsReq:
+			time.Sleep(slow)
+			fc.reply(marshal(t, protocol.CodeListBucketsResp, &riak_kv.RpbListBucketsResp{}))
+			return true
+		case protocol.CodeGetReq:
+			time.Sleep(slow)
+		}
+		return riakLike(fc, code, body)
+	})
+	p, addr := startProxySpecs(t, Config{HealthInterval: -1, HedgeDelay: -1, RequestTimeout: 200 * time.Millisecond},
+		[]balancer.NodeSpec{a.spec()})
+	n := p.set.Nodes()[0]
+	c := dialRaw(t, addr)
+	if msg := errMsg(t, c.do(marshal(t, protocol.CodeListBucketsReq, &riak_kv.RpbListBucketsReq{}))); !strings.Contains(msg, "timed out") {
+		t.Fatalf("listing: %q, want a timeout", msg)
+	}
+	if n.Failures() != 0 {
+		t.Fatalf("%d failures booked for a listing out of time", n.Failures())
+	}
+	c = dialRaw(t, addr)
+	if msg := errMsg(t, c.do(getReq(t, "b", "k"))); !strings.Contains(msg, "timed out") {
+		t.Fatalf("get: %q, want a timeout", msg)
+	}
+	if n.Failures() != 1 {
+		t.Fatalf("%d failures booked for a get out of time, want 1", n.Failures())
+	}
+}
+
+// TestHTTPListingOutOfTimeIsNoNodeFailure: the HTTP proxy's counterpart.
+func TestHTTPListingOutOfTimeIsNoNodeFailure(t *testing.T) {
+	slowSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(slowSrv.Close)
+	p, _ := startProxySpecs(t, Config{HealthInterval: -1, HedgeDelay: -1, RequestTimeout: 200 * time.Millisecond},
+		[]balancer.NodeSpec{{ID: "a", PBAddr: deadAddr(t), HTTPAddr: hostOf(slowSrv)}})
+	url, c := startHTTP(t, p), httpClient(t)
+	wantStatus(t, "listing", do(t, c, "GET", url+"/buckets?buckets=true", nil), http.StatusGatewayTimeout)
+	n := p.set.Nodes()[0]
+	if n.Failures() != 0 {
+		t.Fatalf("%d failures booked for a listing out of time", n.Failures())
+	}
+	wantStatus(t, "get", do(t, c, "GET", url+"/buckets/b/keys/k", nil), http.StatusGatewayTimeout)
+	if n.Failures() != 1 {
+		t.Fatalf("%d failures booked for a get out of time, want 1", n.Failures())
+	}
+}
