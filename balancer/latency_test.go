@@ -123,6 +123,9 @@ func TestLatencyConcurrentObserveAndRead(t *testing.T) {
 	n := nodes("a")[0]
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	// Before the first observation: the decay a read shows is since the
+	// last one, which may not be later than this.
+	start := time.Now()
 	for i := range 2 {
 		wg.Go(func() {
 			d := time.Duration(i+1) * time.Millisecond
@@ -138,7 +141,6 @@ func TestLatencyConcurrentObserveAndRead(t *testing.T) {
 	}
 	defer wg.Wait()
 	defer close(stop)
-	start := time.Now()
 	for deadline := start.Add(100 * time.Millisecond); time.Now().Before(deadline); {
 		// Every read lies within the observed range, less the idle decay
 		// since the last observation (at most the time since the start:
