@@ -511,7 +511,7 @@ func untimedTimeout(o balancer.Outcome, timed bool, err error) balancer.Outcome 
 // try timeout of 500 ms every node timed out in turn, its breaker opened,
 // and the requests after it found no node.
 func (p *Proxy) tryDeadline(f *failover) time.Time {
-	if p.cfg.TryTimeout <= 0 || !f.idempotent || f.untimed {
+	if p.cfg.TryTimeout <= 0 || !f.tryBound() {
 		return f.deadline
 	}
 	if t := time.Now().Add(p.cfg.TryTimeout); t.Before(f.deadline) {

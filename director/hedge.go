@@ -112,7 +112,8 @@ func (b *tokenBudget) take() bool {
 	return false
 }
 
-// hedgeLeg is one node's side of a hedged read.
+// hedgeLeg is one node's side of a hedged read. Hedged reads are timed
+// (handleBalanced): each leg is begun, booked and bounded as one.
 type hedgeLeg struct {
 	req   protocol.Code // the request's code
 	n     *balancer.Node
@@ -155,7 +156,7 @@ func (l *hedgeLeg) read(ctx context.Context, dl time.Time, results chan<- *hedge
 func (l *hedgeLeg) finish(now time.Time) {
 	if l.err != nil {
 		l.bc.close()
-		if isTimeout(l.err) && reqTable[l.req].timed {
+		if isTimeout(l.err) {
 			l.n.ObserveLatencyAt(now.Sub(l.began), now)
 		}
 		if l.err == errNotServed { // whose refusal it was is learned later (handleBalanced)
@@ -166,10 +167,8 @@ func (l *hedgeLeg) finish(now time.Time) {
 		return
 	}
 	took := now.Sub(l.began)
-	l.st.lat.record(took, reqTable[l.req].timed)
-	if reqTable[l.req].timed {
-		l.n.ObserveLatencyAt(took, now)
-	}
+	l.st.lat.record(took, true)
+	l.n.ObserveLatencyAt(took, now)
 	l.st.pool.put(l.bc, now)
 	l.lease.EndAt(balancer.Success, now)
 }
@@ -315,7 +314,7 @@ func (c *clientConn) startHedge(f *failover, raw []byte) *hedgeLeg {
 	if st == nil || !p.hedge.take() {
 		return nil
 	}
-	lease, err := begin(n, reqTable[c.reqCode].timed)
+	lease, err := n.Begin()
 	if err != nil {
 		return nil
 	}

@@ -259,7 +259,7 @@ func (t *httpRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		if sticky {
 			p.home.trying(n, hr.metadata && !hr.retryable, start, p.cfg.MetadataSettle)
 		}
-		resp, err := h.attempt(req, hr, shared, n, st, lease, start)
+		resp, err := h.attempt(req, hr, shared, n, st, lease, start, f.tryBound())
 		if err == nil {
 			f.succeeded(n)
 			if hr.confirmable && resp.StatusCode == http.StatusNotFound {
@@ -296,11 +296,10 @@ func (e *httpStop) Error() string { return e.err.Error() }
 // ends with its outcome). It returns the response, whose body reports the outcome
 // when it ends; an *httpStop; errBodyConsumed; or the node's failure,
 // typed for the retry policy (a failed dial is a *notSentError).
-func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, lease balancer.Lease, start time.Time) (*http.Response, error) {
+func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBody, n *balancer.Node, st *nodeState, lease balancer.Lease, start time.Time, tryBound bool) (*http.Response, error) {
 	p := h.p
 	b := &st.http
-	// The try timeout applies as in tryDeadline.
-	tr := b.transport(h, hr.retryable && hr.timed)
+	tr := b.transport(h, tryBound)
 	if tr == nil { // drained since Pick
 		lease.End(balancer.Abandoned)
 		return nil, &notSentError{errPoolClosed}
@@ -360,11 +359,10 @@ func (h *httpProxy) attempt(req *http.Request, hr *httpRequest, shared *sharedBo
 		lease.End(balancer.Abandoned)
 		return nil, &httpStop{&httpError{http.StatusServiceUnavailable, msgShuttingDown}}
 	}
-	if o := untimedTimeout(balancer.Failure, hr.timed, err); o == balancer.Failure {
-		lease.End(o)
-		b.closeIdle() // most likely dead too
-	} else {
-		lease.End(o) // a listing out of time: the node may be fine
+	o := untimedTimeout(balancer.Failure, hr.timed, err)
+	lease.End(o)
+	if o == balancer.Failure {
+		b.closeIdle() // most likely dead too (not after a listing out of time)
 	}
 	var de *httpDialError
 	switch {
@@ -525,9 +523,9 @@ type httpBackend struct {
 	once sync.Once
 	h    *httpProxy
 	// tr waits --try-timeout for a response's headers; untried, for the
-	// requests that are not sent again after a timeout (tryDeadline),
-	// waits as long as the request may: a second pool, made only when
-	// there is a try timeout (else it is tr).
+	// requests the try timeout does not bound (failover.tryBound), waits
+	// as long as the request may: a second pool, made only when there is
+	// a try timeout (else it is tr).
 	tr, untried *http.Transport
 	closed      atomic.Bool
 
@@ -535,10 +533,9 @@ type httpBackend struct {
 	conns map[*trackedConn]struct{}
 }
 
-// transport returns the node's transport for a request that may (retry)
-// or may not go to another node after a timeout; nil once the node was
-// drained.
-func (b *httpBackend) transport(h *httpProxy, retry bool) *http.Transport {
+// transport returns the node's transport for a request bound by the try
+// timeout or not (failover.tryBound); nil once the node was drained.
+func (b *httpBackend) transport(h *httpProxy, tryBound bool) *http.Transport {
 	b.once.Do(func() {
 		if b.closed.Load() {
 			return
@@ -567,7 +564,7 @@ func (b *httpBackend) transport(h *httpProxy, retry bool) *http.Transport {
 		}
 		h.remember(b)
 	})
-	if !retry {
+	if !tryBound {
 		return b.untried
 	}
 	return b.tr

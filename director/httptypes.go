@@ -190,7 +190,8 @@ func (h *httpProxy) typePropsOf(ctx context.Context, req *http.Request, hr *http
 	if a := req.Header.Values("Authorization"); len(a) > 0 {
 		get.Header["Authorization"] = a
 	}
-	resp, err := h.attempt(get, &httpRequest{retryable: true, client: hr.client}, nil, n, st, lease, time.Now())
+	// Untimed, so not bound by the try timeout (failover.tryBound).
+	resp, err := h.attempt(get, &httpRequest{retryable: true, client: hr.client}, nil, n, st, lease, time.Now(), false)
 	if err != nil {
 		if s, ok := err.(*httpStop); ok {
 			err = s.err

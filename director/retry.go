@@ -211,6 +211,12 @@ func (f *failover) expired() bool {
 	return !time.Now().Before(f.deadline)
 }
 
+// tryBound reports whether the request's attempts are bound by
+// --try-timeout (Proxy.tryDeadline, the HTTP backend's transport): an
+// object read, which may go to another node after a timeout and whose
+// time is the node's.
+func (f *failover) tryBound() bool { return f.idempotent && !f.untimed }
+
 // begin reserves a request on n: with Begin when its answer's time is the
 // node's (reqInfo.timed), else with BeginUntimed, so that a long listing
 // or a metadata change in flight does not make the node look stalled.
